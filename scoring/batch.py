@@ -1,0 +1,49 @@
+"""Batch scoring: every outbound row of a log, with the rest of the log as history."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from scoring.features import FEATURES, LAST_INBOUND_PORT, feature_frame
+from scoring.policy import PolicyConfig, batch_referrals, risk_bands
+from scoring.reasons import explain, group_matrix, top_groups
+
+OUTPUT_COLUMNS = ("crossing_id", "risk_score", "risk_band", "refer", "reasons")
+
+
+def score_frame(model, frame, policy=None):
+    """Score the outbound rows of a canonical log frame.
+
+    Parameters
+    ----------
+    model : scoring.model.RiskModel
+    frame : DataFrame
+        Canonical log; all its rows serve as history, outcome cells may be empty.
+    policy : PolicyConfig, optional
+
+    Returns
+    -------
+    DataFrame, shape (n_outbound, 5)
+        ``crossing_id, risk_score, risk_band, refer, reasons`` (top three, in
+        words, joined by "; "), in the log's order.
+    """
+    policy = policy or PolicyConfig()
+    feats = feature_frame(frame)
+    if feats.empty:
+        return pd.DataFrame(columns=list(OUTPUT_COLUMNS))
+    raw, contributions = model.explain(feats)
+    scores = model.calibrate(raw)
+    groups = top_groups(contributions, group_matrix(model.features_))
+    columns = list(FEATURES) + [LAST_INBOUND_PORT]
+    values = [feats[c].to_numpy(dtype=object) for c in columns]
+    reasons = []
+    for i in range(len(feats)):
+        row = {c: v[i] for c, v in zip(columns, values)}
+        reasons.append("; ".join(r["text"] for r in explain(row, groups[i])))
+    return pd.DataFrame({
+        "crossing_id": frame.loc[feats.index, "crossing_id"].to_numpy(),
+        "risk_score": np.round(scores, 6),
+        "risk_band": risk_bands(scores, policy.bands),
+        "refer": batch_referrals(scores, feats["port_code"].to_numpy(dtype=object), policy),
+        "reasons": reasons,
+    })

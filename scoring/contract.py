@@ -1,0 +1,505 @@
+"""The crossing log, version 1: column table, parsing and validation.
+
+One definition of every column serves both executions: :func:`parse_frame`
+checks a whole log at once (training, batch scoring) and :func:`parse_record`
+checks one crossing sent to the service. Both return the canonical form:
+
+- ``crossed_at`` as UTC microseconds since the epoch (int64) plus
+  ``utc_offset_min``, the offset the timestamp was written with (int);
+- numbers and booleans as float (booleans 1.0 / 0.0), NaN when unknown;
+- text and enumerations as ``str``, ``None`` (or NaN in a frame) when unknown.
+
+See ``../shared/contract/crossing-log.md``.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+VERSION = 1
+
+DIRECTIONS = ("outbound", "inbound")
+VEHICLE_CLASSES = ("personal", "truck", "bus")
+BODY_TYPES = ("sedan", "suv", "pickup", "van", "motorcycle", "tractor_trailer",
+              "box_truck", "bus", "other")
+REFERRALS = ("none", "model", "random", "officer")
+OUTCOME_COLUMNS = ("referral", "selection_probability", "inspected", "seizure",
+                   "firearms_seized", "rounds_seized", "currency_seized_usd")
+
+_TIMESTAMP = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$")
+_PORT = re.compile(r"^\d{4}$")
+_JURISDICTION = re.compile(r"^(UNK|[A-Z]{2}-[A-Z0-9]{1,3})$")
+_TRUE = frozenset({"true", "1", "1.0"})
+_FALSE = frozenset({"false", "0", "0.0"})
+
+
+class ContractError(ValueError):
+    """A value that breaks the crossing-log contract.
+
+    ``str(error)`` is the one line a user sees: where, which column, which value,
+    and what is allowed.
+    """
+
+    def __init__(self, message, *, source=None, row=None, column=None, value=None):
+        self.message = message
+        self.source = source
+        self.row = row
+        self.column = column
+        self.value = value
+        super().__init__(str(self))
+
+    def __str__(self):
+        where = [str(self.source)] if self.source else []
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.column is not None:
+            where.append(f"column {self.column}")
+        prefix = ", ".join(where)
+        return f"{prefix}: {self.message}" if prefix else self.message
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the contract: its name, kind, whether it is required, help."""
+
+    name: str
+    kind: str
+    required: bool = False
+    allowed: tuple = ()
+    help: str = ""
+
+
+COLUMNS = (
+    Column("crossing_id", "id", True, help="unique id of this crossing event"),
+    Column("crossed_at", "timestamp", True, help="ISO-8601 with UTC offset"),
+    Column("direction", "enum", True, DIRECTIONS),
+    Column("port_code", "port", True, help="4-digit CBP port code"),
+    Column("vehicle_class", "enum", True, VEHICLE_CLASSES),
+    Column("body_type", "enum", False, BODY_TYPES),
+    Column("plate_id", "id", True, help="pseudonymous plate id"),
+    Column("plate_jurisdiction", "jurisdiction", False),
+    Column("vehicle_make", "text", False),
+    Column("vehicle_model_year", "int", False),
+    Column("registration_age_days", "count", False),
+    Column("occupants", "positive", False),
+    Column("carrier_id", "text", False),
+    Column("trailer_empty", "bool", False),
+    Column("manifest_value_usd", "amount", False),
+    Column("referral", "enum", False, REFERRALS),
+    Column("selection_probability", "probability", False),
+    Column("inspected", "bool", False),
+    Column("seizure", "bool", False),
+    Column("firearms_seized", "count", False),
+    Column("rounds_seized", "count", False),
+    Column("currency_seized_usd", "amount", False),
+)
+COLUMN_NAMES = tuple(c.name for c in COLUMNS)
+REQUIRED = tuple(c.name for c in COLUMNS if c.required)
+BY_NAME = {c.name: c for c in COLUMNS}
+TEXT_KINDS = ("id", "enum", "port", "jurisdiction", "text")
+
+
+# --- one value at a time (the service) ------------------------------------
+
+def _describe(kind, allowed=()):
+    return {
+        "id": "a non-empty string",
+        "enum": "one of " + ", ".join(allowed),
+        "port": "a 4-digit port code",
+        "jurisdiction": "an ISO 3166-2 code such as US-TX or MX-SON, or UNK",
+        "text": "a string",
+        "int": "an integer",
+        "count": "an integer >= 0",
+        "positive": "an integer >= 1",
+        "amount": "a number >= 0",
+        "probability": "a number in (0, 1]",
+        "bool": "true or false",
+        "timestamp": "an ISO-8601 timestamp with a UTC offset",
+    }[kind]
+
+
+def parse_timestamp(text):
+    """Parse an ISO-8601 timestamp with offset into (UTC epoch µs, offset minutes).
+
+    >>> parse_timestamp("2025-03-04T17:22:05-06:00")
+    (1741130525000000, -360)
+    """
+    if not isinstance(text, str) or not _TIMESTAMP.match(text.strip()):
+        raise ValueError("not an ISO-8601 timestamp with a UTC offset")
+    text = text.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    stamp = datetime.fromisoformat(text)
+    offset = stamp.utcoffset()
+    # Integer arithmetic: the frame path gets the same microseconds exactly.
+    epoch = datetime(1970, 1, 1, tzinfo=stamp.tzinfo)
+    delta = stamp - epoch
+    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    micros -= int(offset.total_seconds()) * 1_000_000
+    return micros, int(offset.total_seconds() // 60)
+
+
+def _parse_scalar(column, value):
+    """Return the canonical value of one cell, or raise ValueError."""
+    kind = column.kind
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, bool):
+        if kind != "bool":
+            raise ValueError(f"is not {_describe(kind, column.allowed)}")
+        return 1.0 if value else 0.0
+    text = str(value).strip()
+    if text == "":
+        return None
+    if kind in ("id", "text"):
+        return text
+    if kind == "enum":
+        if text not in column.allowed:
+            raise ValueError(f"is not {_describe(kind, column.allowed)}")
+        return text
+    if kind == "port":
+        if not _PORT.match(text):
+            raise ValueError(f"is not {_describe(kind)}")
+        return text
+    if kind == "jurisdiction":
+        if not _JURISDICTION.match(text):
+            raise ValueError(f"is not {_describe(kind)}")
+        return text
+    if kind == "bool":
+        low = text.lower()
+        if low in _TRUE:
+            return 1.0
+        if low in _FALSE:
+            return 0.0
+        raise ValueError(f"is not {_describe(kind)}")
+    try:
+        number = float(text)
+    except ValueError:
+        raise ValueError(f"is not {_describe(kind)}") from None
+    if not math.isfinite(number) or not _number_ok(kind, number):
+        raise ValueError(f"is not {_describe(kind)}")
+    return number
+
+
+def _number_ok(kind, x):
+    if kind == "int":
+        return x == int(x)
+    if kind == "count":
+        return x >= 0 and x == int(x)
+    if kind == "positive":
+        return x >= 1 and x == int(x)
+    if kind == "amount":
+        return x >= 0
+    if kind == "probability":
+        return 0 < x <= 1
+    raise AssertionError(kind)
+
+
+def parse_record(record, *, source="request"):
+    """Check one crossing (a mapping of column to value) and return its canonical dict.
+
+    Unknown keys are ignored. Raises :class:`ContractError` naming the field.
+
+    >>> r = parse_record({"crossing_id": "c1", "crossed_at": "2025-01-06T08:00:00Z",
+    ...     "direction": "outbound", "port_code": "2304", "vehicle_class": "personal",
+    ...     "plate_id": "p1"})
+    >>> r["crossed_at"], r["utc_offset_min"], r["occupants"]
+    (1736150400000000, 0, nan)
+    """
+    if not isinstance(record, dict):
+        raise ContractError("a crossing must be a JSON object", source=source)
+    out = {}
+    for column in COLUMNS:
+        value = record.get(column.name)
+        if column.kind == "timestamp":
+            if value is None or str(value).strip() == "":
+                raise ContractError("is required", source=source, column=column.name)
+            try:
+                out["crossed_at"], out["utc_offset_min"] = parse_timestamp(str(value))
+            except ValueError as exc:
+                raise ContractError(f"value {value!r} is {exc}", source=source,
+                                    column=column.name, value=value) from None
+            continue
+        try:
+            parsed = _parse_scalar(column, value)
+        except ValueError as exc:
+            raise ContractError(f"value {value!r} {exc}", source=source,
+                                column=column.name, value=value) from None
+        if parsed is None:
+            if column.required:
+                raise ContractError("is required", source=source, column=column.name)
+            parsed = None if column.kind in TEXT_KINDS else math.nan
+        out[column.name] = parsed
+    problem = _row_consistency(out)
+    if problem:
+        name, message = problem
+        raise ContractError(message, source=source, column=name, value=record.get(name))
+    return out
+
+
+def _row_consistency(row):
+    """Cross-column rules of one canonical row: (column, message) or None."""
+    if row["direction"] == "inbound":
+        for name in ("selection_probability", "seizure", "firearms_seized",
+                     "rounds_seized", "currency_seized_usd"):
+            if not _missing(row[name]):
+                return name, "outcome columns must be empty on inbound rows"
+        if row["referral"] not in (None, "none") or row["inspected"] == 1.0:
+            return "referral", "inbound rows are never referred"
+    if not _missing(row["seizure"]) and row["inspected"] != 1.0:
+        return "seizure", "seizure is given but inspected is not true"
+    return None
+
+
+def _missing(x):
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+# --- a whole log (training, batch scoring) ---------------------------------
+
+@dataclass
+class ReadResult:
+    """A parsed log: the canonical frame and what was set aside."""
+
+    frame: pd.DataFrame
+    rejected: pd.DataFrame = field(default_factory=pd.DataFrame)
+    ignored_columns: tuple = ()
+    source: str = ""
+
+
+def read_log(path, *, on_error="raise"):
+    """Read one crossing log (CSV or Parquet) into the canonical frame.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.parquet`` files are read as Parquet, anything else as CSV (UTF-8).
+    on_error : {"raise", "skip"}
+        ``raise`` stops at the first bad row with a :class:`ContractError`;
+        ``skip`` sets bad rows aside in ``ReadResult.rejected`` with their reason.
+
+    Returns
+    -------
+    ReadResult
+        ``frame`` has one row per accepted crossing, in file order.
+
+    Examples
+    --------
+    >>> result = read_log("crossings.csv")            # doctest: +SKIP
+    >>> result.frame[["crossing_id", "crossed_at"]]   # doctest: +SKIP
+    """
+    path = Path(path)
+    raw = _read_raw(path)
+    return parse_frame(raw, source=str(path), on_error=on_error,
+                       first_row=1 if path.suffix.lower() == ".parquet" else 2)
+
+
+def _read_raw(path):
+    if not path.exists():
+        raise ContractError("no such file", source=str(path))
+    if path.suffix.lower() == ".parquet":
+        try:
+            raw = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises many types for a bad file
+            raise ContractError(f"not a readable Parquet file ({_first_line(exc)})",
+                                source=str(path)) from None
+        return _stringify(raw)
+    _check_utf8(path)
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False,
+                           engine="c", encoding="utf-8")
+    except pd.errors.EmptyDataError:
+        raise ContractError("the file is empty (no header row)", source=str(path)) from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        message = _first_line(exc)
+        match = re.search(r"line (\d+)", message)
+        row = int(match.group(1)) if match else None
+        raise ContractError(f"malformed CSV: {message}", source=str(path), row=row) from None
+
+
+def _first_line(exc):
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _check_utf8(path, chunk=1 << 20):
+    """Name the first line that is not UTF-8 (pandas would only say 'codec can't decode')."""
+    line = 1
+    tail = b""
+    with open(path, "rb") as handle:
+        while True:
+            block = handle.read(chunk)
+            if not block:
+                break
+            data = tail + block
+            cut = data.rfind(b"\n") + 1
+            whole, tail = data[:cut], data[cut:]
+            _check_utf8_block(path, whole, line)
+            line += whole.count(b"\n")
+    _check_utf8_block(path, tail, line)
+
+
+def _check_utf8_block(path, data, first_line):
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        row = first_line + data[: exc.start].count(b"\n")
+        bad = data[exc.start: exc.start + 4]
+        raise ContractError(f"not UTF-8 text (bytes {bad!r})", source=str(path),
+                            row=row) from None
+
+
+def _stringify(raw):
+    """Typed Parquet columns to the contract's text forms, so one parser serves both."""
+    out = pd.DataFrame(index=raw.index)
+    for name in raw.columns:
+        col = raw[name]
+        if isinstance(col.dtype, pd.DatetimeTZDtype):
+            text = col.dt.strftime("%Y-%m-%dT%H:%M:%S.%f%z")
+        elif pd.api.types.is_bool_dtype(col):
+            text = col.map({True: "true", False: "false"})
+        elif pd.api.types.is_float_dtype(col):
+            text = col.map(lambda v: "" if pd.isna(v) else repr(float(v)))
+        else:
+            text = col.astype(object).where(col.notna(), "").astype(str)
+        out[str(name)] = text.fillna("").astype(str)
+    return out
+
+
+def parse_frame(raw, *, source="<frame>", on_error="raise", first_row=2):
+    """Validate a frame of text cells and return a :class:`ReadResult`.
+
+    ``first_row`` is the row number reported for the frame's first row (2 for a
+    CSV file, whose row 1 is the header).
+    """
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error {on_error!r} is not 'raise' or 'skip'")
+    raw = raw.reset_index(drop=True)
+    missing = [name for name in REQUIRED if name not in raw.columns]
+    if missing:
+        raise ContractError(f"missing required column {missing[0]!r}", source=source,
+                            row=first_row - 1 if first_row > 1 else None)
+    ignored = tuple(c for c in raw.columns if c not in BY_NAME)
+    n = len(raw)
+    out = {}
+    reasons = np.full(n, None, dtype=object)
+
+    def reject(mask, column, message_for):
+        mask = np.asarray(mask, dtype=bool) & (reasons == None)  # noqa: E711
+        if not mask.any():
+            return
+        if on_error == "raise":
+            i = int(np.flatnonzero(mask)[0])
+            value = raw[column].iloc[i] if column in raw.columns else None
+            raise ContractError(message_for(value), source=source, row=first_row + i,
+                                column=column, value=value)
+        for i in np.flatnonzero(mask):
+            value = raw[column].iloc[i] if column in raw.columns else None
+            reasons[i] = f"column {column}: {message_for(value)}"
+
+    for column in COLUMNS:
+        text = (raw[column.name].astype(str).str.strip() if column.name in raw.columns
+                else pd.Series([""] * n, dtype=str))
+        empty = (text == "").to_numpy()
+        if column.required:
+            reject(empty, column.name, lambda v: "is required")
+        if column.kind == "timestamp":
+            micros, offset, bad = _parse_timestamps(text)
+            reject(bad & ~empty, column.name,
+                   lambda v: f"value {v!r} is {_describe('timestamp')}")
+            out["crossed_at"], out["utc_offset_min"] = micros, offset
+            continue
+        values, bad = _parse_series(column, text)
+        reject(bad & ~empty, column.name,
+               lambda v, c=column: f"value {v!r} is not {_describe(c.kind, c.allowed)}")
+        out[column.name] = values
+
+    frame = pd.DataFrame(out)
+    _frame_consistency(frame, reject)
+    dup = frame["crossing_id"].duplicated().to_numpy()
+    reject(dup, "crossing_id", lambda v: f"value {v!r} is a repeated crossing_id")
+
+    bad_rows = reasons != None  # noqa: E711
+    rejected = raw.loc[bad_rows].copy()
+    rejected.insert(0, "reason", reasons[bad_rows])
+    rejected.insert(0, "row", np.flatnonzero(bad_rows) + first_row)
+    frame = frame.loc[~bad_rows].reset_index(drop=True)
+    frame["crossed_at"] = frame["crossed_at"].astype(np.int64)
+    frame["utc_offset_min"] = frame["utc_offset_min"].astype(np.int64)
+    return ReadResult(frame, rejected.reset_index(drop=True), ignored, source)
+
+
+def _parse_series(column, text):
+    kind = column.kind
+    empty = (text == "").to_numpy()
+    if kind in TEXT_KINDS:
+        pattern = {"port": _PORT, "jurisdiction": _JURISDICTION}.get(kind)
+        if kind == "enum":
+            bad = ~text.isin(column.allowed).to_numpy()
+        elif pattern is not None:
+            bad = ~text.str.fullmatch(pattern.pattern).fillna(False).to_numpy(dtype=bool)
+        else:
+            bad = np.zeros(len(text), dtype=bool)
+        values = text.astype(object).where(~empty, None)
+        return values.to_numpy(dtype=object), bad & ~empty
+    if kind == "bool":
+        low = text.str.lower()
+        values = np.where(low.isin(_TRUE), 1.0, np.where(low.isin(_FALSE), 0.0, np.nan))
+        return values, np.isnan(values) & ~empty
+    numbers = pd.to_numeric(text.where(~empty, None), errors="coerce").to_numpy(dtype=float)
+    finite = np.isfinite(numbers)
+    ok = finite & _number_ok_vector(kind, np.where(finite, numbers, 0.0))
+    return np.where(ok, numbers, np.nan), ~ok & ~empty
+
+
+def _number_ok_vector(kind, x):
+    if kind == "int":
+        return x == np.floor(x)
+    if kind == "count":
+        return (x >= 0) & (x == np.floor(x))
+    if kind == "positive":
+        return (x >= 1) & (x == np.floor(x))
+    if kind == "amount":
+        return x >= 0
+    if kind == "probability":
+        return (x > 0) & (x <= 1)
+    raise AssertionError(kind)
+
+
+def _parse_timestamps(text):
+    """Vectorised twin of :func:`parse_timestamp`: (µs, offset minutes, bad mask)."""
+    well_formed = text.str.fullmatch(_TIMESTAMP.pattern).fillna(False).to_numpy(dtype=bool)
+    stamps = pd.to_datetime(text.where(well_formed, None), utc=True, format="ISO8601",
+                            errors="coerce")
+    bad = ~well_formed | stamps.isna().to_numpy()
+    micros = np.zeros(len(text), dtype=np.int64)
+    ok = ~bad
+    micros[ok] = (stamps[ok].dt.tz_localize(None).dt.as_unit("us")
+                  .astype(np.int64).to_numpy())
+    tail = text.str.extract(r"(Z|[+-]\d{2}:?\d{2})$")[0].fillna("Z")
+    sign = np.where(tail.str[0] == "-", -1, 1)
+    digits = tail.str.replace(":", "", regex=False).str[1:]
+    hours = pd.to_numeric(digits.str[:2], errors="coerce").fillna(0).to_numpy()
+    minutes = pd.to_numeric(digits.str[2:4], errors="coerce").fillna(0).to_numpy()
+    offset = (sign * (hours * 60 + minutes)).astype(np.int64)
+    return micros, offset, bad
+
+
+def _frame_consistency(frame, reject):
+    """Vectorised twin of :func:`_row_consistency`."""
+    inbound = (frame["direction"] == "inbound").to_numpy()
+    for name in ("selection_probability", "seizure", "firearms_seized",
+                 "rounds_seized", "currency_seized_usd"):
+        reject(inbound & frame[name].notna().to_numpy(), name,
+               lambda v: f"value {v!r}: outcome columns must be empty on inbound rows")
+    referred = (frame["referral"].notna() & (frame["referral"] != "none")).to_numpy()
+    reject(inbound & (referred | (frame["inspected"] == 1.0).to_numpy()), "referral",
+           lambda v: f"value {v!r}: inbound rows are never referred")
+    reject(frame["seizure"].notna().to_numpy() & (frame["inspected"] != 1.0).to_numpy(),
+           "seizure", lambda v: f"value {v!r}: seizure is given but inspected is not true")

@@ -1,0 +1,361 @@
+"""Feature definitions: each defined once, with its executions beside it.
+
+Two families:
+
+- **Context** features depend on the crossing alone. :func:`context_frame`
+  computes them for a whole log, :func:`context_record` for one crossing; both
+  call the same small functions of this module, so they cannot drift apart.
+- **History** features depend on the plate's or the carrier's earlier rows.
+  Each is a :class:`HistoryFeature` spec (entity, statistic, direction, window,
+  outcome). :func:`history_frame` executes every spec over a whole log with
+  sorts and prefix counts; the service executes the same specs against its
+  store (``HistoryFeature`` carries everything a query needs).
+
+Point in time: a row sees only rows that crossed *strictly before* it, and an
+outcome only once resolved, ``OUTCOME_LAG_US`` after the inspected crossing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+
+HOUR_US = 3_600_000_000
+DAY_US = 24 * HOUR_US
+#: an inspection's outcome counts as known this long after the crossing
+OUTCOME_LAG_US = 2 * HOUR_US
+
+
+@dataclass(frozen=True)
+class HistoryFeature:
+    """One point-in-time statistic of an entity's earlier crossings.
+
+    Parameters
+    ----------
+    name : str
+    entity : {"plate", "carrier"}
+        Whose history: rows with the same ``plate_id`` or ``carrier_id``.
+    stat : {"count", "hours_since_last", "days_since_first", "distinct_ports", "last_other_port"}
+    direction : {"outbound", "inbound"} or None
+        Which earlier rows count; None for both.
+    window_us : int or None
+        Only rows in ``[t - window, t)``; None for all history.
+    outcome : {"inspected", "seizure"} or None
+        Count only rows whose resolved outcome has this flag set, visible from
+        ``crossed_at + OUTCOME_LAG_US`` on.
+    help : str
+    """
+
+    name: str
+    entity: str
+    stat: str
+    direction: str | None = None
+    window_us: int | None = None
+    outcome: str | None = None
+    help: str = ""
+
+
+HISTORY = (
+    HistoryFeature("plate_out_24h", "plate", "count", "outbound", DAY_US,
+                   help="outbound crossings of the plate in the last 24 h"),
+    HistoryFeature("plate_out_7d", "plate", "count", "outbound", 7 * DAY_US,
+                   help="outbound crossings of the plate in the last 7 days"),
+    HistoryFeature("plate_out_30d", "plate", "count", "outbound", 30 * DAY_US,
+                   help="outbound crossings of the plate in the last 30 days"),
+    HistoryFeature("plate_in_30d", "plate", "count", "inbound", 30 * DAY_US,
+                   help="inbound crossings of the plate in the last 30 days"),
+    HistoryFeature("plate_hours_since_inbound", "plate", "hours_since_last", "inbound",
+                   help="hours since the plate last entered the US"),
+    HistoryFeature("plate_inbound_other_port", "plate", "last_other_port", "inbound",
+                   help="1 when the plate last entered by another port"),
+    HistoryFeature("plate_hours_since_outbound", "plate", "hours_since_last", "outbound",
+                   help="hours since the plate last left the US"),
+    HistoryFeature("plate_days_since_first_seen", "plate", "days_since_first",
+                   help="days since the plate's first crossing in the log"),
+    HistoryFeature("plate_ports_used", "plate", "distinct_ports",
+                   help="distinct ports the plate has crossed at"),
+    HistoryFeature("plate_prior_inspections", "plate", "count", "outbound",
+                   outcome="inspected", help="earlier secondary inspections of the plate"),
+    HistoryFeature("plate_prior_seizures", "plate", "count", "outbound",
+                   outcome="seizure", help="earlier seizures from the plate"),
+    HistoryFeature("carrier_out_7d", "carrier", "count", "outbound", 7 * DAY_US,
+                   help="outbound crossings of the motor carrier in the last 7 days"),
+    HistoryFeature("carrier_out_30d", "carrier", "count", "outbound", 30 * DAY_US,
+                   help="outbound crossings of the motor carrier in the last 30 days"),
+    HistoryFeature("carrier_days_since_first_seen", "carrier", "days_since_first",
+                   help="days since the carrier's first crossing in the log"),
+    HistoryFeature("carrier_prior_inspections", "carrier", "count", "outbound",
+                   outcome="inspected", help="earlier inspections of the carrier's trucks"),
+    HistoryFeature("carrier_prior_seizures", "carrier", "count", "outbound",
+                   outcome="seizure", help="earlier seizures from the carrier's trucks"),
+)
+ENTITY_COLUMN = {"plate": "plate_id", "carrier": "carrier_id"}
+#: not a model input: the port name a reason quotes ("entering at Laredo")
+LAST_INBOUND_PORT = "plate_last_inbound_port"
+
+# --- context features ------------------------------------------------------
+
+#: (name, kind, help); kind "category" columns are encoded by the model
+CONTEXT = (
+    ("port_code", "category", "port of the crossing"),
+    ("local_hour", "number", "hour of day at the port (0-23)"),
+    ("local_weekday", "number", "day of week at the port (0 = Monday)"),
+    ("vehicle_class", "category", "personal, truck or bus"),
+    ("body_type", "category", "body type"),
+    ("plate_country", "category", "country part of the plate jurisdiction"),
+    ("plate_jurisdiction", "category", "state or province that issued the plate"),
+    ("vehicle_make", "category", "make"),
+    ("vehicle_age_years", "number", "local year of crossing minus model year"),
+    ("registration_age_days", "number", "days since registration or title"),
+    ("occupants", "number", "people in the vehicle"),
+    ("trailer_empty", "number", "truck declared empty (1/0)"),
+    ("manifest_value_usd", "number", "declared value of a truck's load"),
+)
+#: features an analyst can switch off together, by any member's or the group's name
+SWITCH_GROUPS = {"plate_jurisdiction": ("plate_jurisdiction", "plate_country")}
+
+FEATURES = tuple(name for name, _, _ in CONTEXT) + tuple(h.name for h in HISTORY)
+CATEGORICAL = tuple(name for name, kind, _ in CONTEXT if kind == "category")
+HELP = {name: text for name, _, text in CONTEXT} | {h.name: h.help for h in HISTORY}
+_TRUCK_ONLY = ("trailer_empty", "manifest_value_usd")
+
+
+def resolve_exclusions(names):
+    """Expand switched-off feature names (and groups) to feature names; reject unknowns.
+
+    >>> resolve_exclusions(["plate_jurisdiction"])
+    ('plate_country', 'plate_jurisdiction')
+    """
+    out = set()
+    for name in names:
+        if name in SWITCH_GROUPS:
+            out.update(SWITCH_GROUPS[name])
+        elif name in FEATURES:
+            out.add(name)
+        else:
+            raise ValueError(f"feature {name!r} is not one of: "
+                             + ", ".join(sorted(set(FEATURES) | set(SWITCH_GROUPS))))
+    return tuple(sorted(out))
+
+
+def _local_parts(micros, offset_min):
+    """(hour, weekday, year) at the port, from UTC µs and the written offset."""
+    local_s = micros // 1_000_000 + offset_min * 60
+    days = local_s // 86_400
+    hour = (local_s % 86_400) // 3_600
+    weekday = (days + 3) % 7  # 1970-01-01 was a Thursday
+    return hour, weekday, days
+
+
+def _plate_country(jurisdiction):
+    if jurisdiction is None or jurisdiction == "UNK":
+        return jurisdiction
+    return jurisdiction.split("-", 1)[0]
+
+
+def context_frame(frame):
+    """Context features of every row of a canonical log frame.
+
+    Parameters
+    ----------
+    frame : DataFrame, shape (n, contract columns)
+        As returned by :func:`scoring.contract.read_log`.
+
+    Returns
+    -------
+    DataFrame, shape (n, len(CONTEXT))
+    """
+    micros = frame["crossed_at"].to_numpy(np.int64)
+    hour, weekday, days = _local_parts(micros, frame["utc_offset_min"].to_numpy(np.int64))
+    year = days.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
+    truck = (frame["vehicle_class"] == "truck").to_numpy()
+    juris = frame["plate_jurisdiction"]
+    country = juris.map(_plate_country, na_action="ignore")
+    out = pd.DataFrame({
+        "port_code": frame["port_code"].to_numpy(dtype=object),
+        "local_hour": hour.astype(float),
+        "local_weekday": weekday.astype(float),
+        "vehicle_class": frame["vehicle_class"].to_numpy(dtype=object),
+        "body_type": frame["body_type"].to_numpy(dtype=object),
+        "plate_country": country.to_numpy(dtype=object),
+        "plate_jurisdiction": juris.to_numpy(dtype=object),
+        "vehicle_make": frame["vehicle_make"].map(_make_key, na_action="ignore")
+                                            .to_numpy(dtype=object),
+        "vehicle_age_years": year - frame["vehicle_model_year"].to_numpy(float),
+        "registration_age_days": frame["registration_age_days"].to_numpy(float),
+        "occupants": frame["occupants"].to_numpy(float),
+    }, index=frame.index)
+    for name in _TRUCK_ONLY:
+        out[name] = np.where(truck, frame[name].to_numpy(float), np.nan)
+    return out
+
+
+def context_record(record):
+    """Context features of one canonical record (the service's execution).
+
+    Returns
+    -------
+    dict
+        The same keys and values as one row of :func:`context_frame`.
+    """
+    hour, weekday, days = _local_parts(record["crossed_at"], record["utc_offset_min"])
+    year = datetime.fromtimestamp(days * 86_400, tz=timezone.utc).year
+    truck = record["vehicle_class"] == "truck"
+    make = record.get("vehicle_make")
+    out = {
+        "port_code": record["port_code"],
+        "local_hour": float(hour),
+        "local_weekday": float(weekday),
+        "vehicle_class": record["vehicle_class"],
+        "body_type": record.get("body_type"),
+        "plate_country": _plate_country(record.get("plate_jurisdiction")),
+        "plate_jurisdiction": record.get("plate_jurisdiction"),
+        "vehicle_make": None if make is None else _make_key(make),
+        "vehicle_age_years": float(year - record["vehicle_model_year"]),
+        "registration_age_days": float(record["registration_age_days"]),
+        "occupants": float(record["occupants"]),
+    }
+    for name in _TRUCK_ONLY:
+        out[name] = float(record[name]) if truck else np.nan
+    return out
+
+
+def _make_key(make):
+    return " ".join(str(make).upper().split())
+
+
+# --- history features, offline execution -----------------------------------
+
+def _count_before(ev_codes, ev_times, q_codes, q_times):
+    """For each query, the events of the same entity strictly before its time.
+
+    Returns (count, position): ``position`` indexes the events sorted by
+    (code, time, input order); the last earlier event is ``position - 1`` and the
+    entity's first event is ``position - count``.
+    """
+    n_ev = len(ev_codes)
+    codes = np.concatenate([ev_codes, q_codes])
+    times = np.concatenate([ev_times, q_times])
+    # queries sort before events at the same (code, time): "strictly before"
+    kind = np.concatenate([np.ones(n_ev, np.int8), np.zeros(len(q_codes), np.int8)])
+    order = np.lexsort((kind, times, codes))
+    is_event = order < n_ev
+    events_before = np.cumsum(is_event) - is_event
+    position = np.empty(len(q_codes), dtype=np.int64)
+    position[order[~is_event] - n_ev] = events_before[~is_event]
+    sorted_codes = np.sort(ev_codes, kind="stable")
+    start = np.searchsorted(sorted_codes, q_codes, side="left")
+    return position - start, position, order[is_event]
+
+
+def history_frame(frame, query=None):
+    """History features of the query rows, seeing every row of ``frame`` as history.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Canonical log frame (any order; ties in time are broken by crossing_id).
+    query : array of bool, shape (n,), optional
+        Rows to compute features for; default the outbound rows.
+
+    Returns
+    -------
+    DataFrame, shape (query.sum(), len(HISTORY) + 1)
+        Indexed like ``frame.index[query]``; the extra column
+        ``plate_last_inbound_port`` is for reasons, not the model.
+
+    Examples
+    --------
+    >>> feats = history_frame(read_log("log.csv").frame)   # doctest: +SKIP
+    """
+    if query is None:
+        query = (frame["direction"] == "outbound").to_numpy()
+    query = np.asarray(query, dtype=bool)
+    # One canonical order (time, then id) so ties resolve the same way online.
+    order = np.lexsort((frame["crossing_id"].to_numpy(dtype=str),
+                        frame["crossed_at"].to_numpy(np.int64)))
+    df = frame.iloc[order]
+    times = df["crossed_at"].to_numpy(np.int64)
+    direction = df["direction"].to_numpy(dtype=object)
+    ports = df["port_code"].to_numpy(dtype=object)
+    inspected = df["inspected"].to_numpy(float) == 1.0
+    seized = df["seizure"].to_numpy(float) == 1.0
+    q_rows = np.flatnonzero(query[order])
+    q_times = times[q_rows]
+    q_ports = ports[q_rows]
+    out = {}
+    for entity, column in ENTITY_COLUMN.items():
+        codes, has = _entity_codes(df[column])
+        q_codes, q_has = codes[q_rows], has[q_rows]
+        for spec in (h for h in HISTORY if h.entity == entity):
+            mask = has.copy()
+            if spec.direction is not None:
+                mask &= direction == spec.direction
+            if spec.outcome is not None:
+                mask &= inspected if spec.outcome == "inspected" else seized
+            ev_idx = np.flatnonzero(mask)
+            ev_times = times[ev_idx]
+            if spec.outcome is not None:
+                ev_times = ev_times + OUTCOME_LAG_US
+            values = _execute(spec, codes[ev_idx], ev_times, ev_idx, ports,
+                              q_codes, q_times, q_ports, out)
+            out[spec.name] = np.where(q_has, values, np.nan)
+    result = pd.DataFrame(out, index=df.index[q_rows])
+    result = result[[h.name for h in HISTORY] + [LAST_INBOUND_PORT]]
+    return result.loc[frame.index[query]]
+
+
+def _entity_codes(values):
+    has = values.notna().to_numpy()
+    codes, _ = pd.factorize(values, use_na_sentinel=True)
+    return codes.astype(np.int64), has
+
+
+def _execute(spec, ev_codes, ev_times, ev_idx, ports, q_codes, q_times, q_ports, out):
+    if spec.stat == "count":
+        count, _, _ = _count_before(ev_codes, ev_times, q_codes, q_times)
+        if spec.window_us is not None:
+            older, _, _ = _count_before(ev_codes, ev_times, q_codes, q_times - spec.window_us)
+            count = count - older
+        return count.astype(float)
+    if spec.stat == "distinct_ports":
+        # a port counts from the entity's first crossing there on
+        pair = pd.MultiIndex.from_arrays([ev_codes, ports[ev_idx]])
+        first = ~pair.duplicated()
+        count, _, _ = _count_before(ev_codes[first], ev_times[first], q_codes, q_times)
+        return count.astype(float)
+    count, position, ev_order = _count_before(ev_codes, ev_times, q_codes, q_times)
+    seen = count > 0
+    if not len(ev_order):  # no such event anywhere: every query is unseen
+        if spec.stat == "last_other_port":
+            out[LAST_INBOUND_PORT] = np.full(len(q_codes), None, dtype=object)
+        return np.full(len(q_codes), np.nan)
+    if spec.stat == "days_since_first":
+        first = ev_times[ev_order[np.maximum(position - count, 0)]]
+        return np.where(seen, (q_times - first) / DAY_US, np.nan)
+    last_i = ev_order[np.maximum(position - 1, 0)]
+    if spec.stat == "hours_since_last":
+        return np.where(seen, (q_times - ev_times[last_i]) / HOUR_US, np.nan)
+    if spec.stat == "last_other_port":
+        last_port = ports[ev_idx[last_i]]
+        out[LAST_INBOUND_PORT] = np.where(seen, last_port, None)
+        return np.where(seen, (last_port != q_ports).astype(float), np.nan)
+    raise AssertionError(spec.stat)
+
+
+def feature_frame(frame, query=None):
+    """Model inputs (context + history) of the query rows, default the outbound rows.
+
+    Returns
+    -------
+    DataFrame, shape (query.sum(), len(FEATURES) + 1)
+        Columns ``FEATURES`` in order, then ``plate_last_inbound_port``.
+    """
+    if query is None:
+        query = (frame["direction"] == "outbound").to_numpy()
+    query = np.asarray(query, dtype=bool)
+    context = context_frame(frame.loc[query])
+    history = history_frame(frame, query)
+    return pd.concat([context, history], axis=1)[list(FEATURES) + [LAST_INBOUND_PORT]]

@@ -1,0 +1,328 @@
+"""The risk model: category encoding, gradient-boosted trees, calibration.
+
+:class:`RiskModel` follows the scikit-learn estimator contract. Its trees are
+flattened into a :class:`TreeEnsemble` after fitting, which the service uses to
+score one crossing in tens of microseconds (numpy over all trees at once) and
+which gives each score's additive contributions (Saabas path attribution: the
+contributions and the bias sum to the raw score exactly).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils.validation import check_is_fitted
+
+from scoring.features import CATEGORICAL, FEATURES
+
+#: calibrated scores stay inside this interval, never exactly 0 or 1
+PROBABILITY_FLOOR = 1e-6
+
+
+class CategoryEncoder(TransformerMixin, BaseEstimator):
+    """Map text categories to integer codes; rare and unseen ones share one code.
+
+    Codes are 0..k-1 for the kept categories (most frequent first) and k for
+    "other"; a missing value stays NaN, so the trees learn where it goes.
+
+    Parameters
+    ----------
+    columns : tuple of str
+        Columns to encode; others pass through as float.
+    min_count : int
+        A category seen fewer times than this in ``fit`` counts as "other".
+    max_categories : int
+        At most this many categories kept per column (the trees allow 255).
+    """
+
+    def __init__(self, columns=(), min_count=20, max_categories=60):
+        self.columns = columns
+        self.min_count = min_count
+        self.max_categories = max_categories
+
+    def fit(self, X, y=None):
+        self.categories_ = {}
+        for col in self.columns:
+            counts = pd.Series(X[col]).dropna().astype(str).value_counts()
+            kept = counts[counts >= self.min_count].index[: self.max_categories]
+            self.categories_[col] = [str(c) for c in kept]
+        self.lookup_ = {col: {c: float(i) for i, c in enumerate(cats)}
+                        for col, cats in self.categories_.items()}
+        return self
+
+    def transform(self, X):
+        """Return a float copy of ``X`` with the category columns as codes."""
+        check_is_fitted(self, "lookup_")
+        X = X.copy()
+        for col, lookup in self.lookup_.items():
+            values = pd.Series(X[col], index=X.index, dtype=object)
+            codes = values.map(lookup)
+            other = values.notna() & codes.isna()
+            X[col] = codes.where(~other, float(len(lookup))).astype(float)
+        return X
+
+    def encode(self, col, value):
+        """Code of one value (the service's execution of ``transform``)."""
+        if value is None:
+            return np.nan
+        lookup = self.lookup_[col]
+        return lookup.get(str(value), float(len(lookup)))
+
+
+class TreeEnsemble:
+    """All trees of a fitted HistGradientBoostingClassifier in flat arrays.
+
+    Node ``i`` of tree ``t`` is global node ``offsets[t] + i``. Leaves point to
+    themselves, so a fixed number of steps walks every tree to its leaf.
+    ``contrib[node]`` is the sum of value changes, per input column, along the
+    path from the root to ``node`` (zero except at leaves' paths' features).
+    """
+
+    def __init__(self, booster, n_columns):
+        predictors = [p[0] for p in booster._predictors]
+        self.booster = booster
+        self.n_columns = n_columns
+        # The booster reorders columns (categorical first) and re-encodes categories.
+        pre = booster._preprocessor
+        order, cat_maps = [], {}
+        if pre is not None:
+            for name, transformer, mask in pre.transformers_:
+                cols = np.flatnonzero(mask) if np.asarray(mask).dtype == bool else list(mask)
+                if name == "encoder":
+                    for col, cats in zip(cols, transformer.categories_):
+                        # a trailing NaN "category" is encoded as missing, not as a code
+                        cats = np.asarray(cats, dtype=float)
+                        cat_maps[int(col)] = cats[~np.isnan(cats)]
+                order.extend(int(c) for c in cols)
+        else:
+            order = list(range(n_columns))
+        self.internal_to_column = np.asarray(order, dtype=np.int64)
+        sizes = [len(p.nodes) for p in predictors]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        nodes = np.concatenate([p.nodes for p in predictors])
+        n = len(nodes)
+        leaf = nodes["is_leaf"].astype(bool)
+        shift = np.repeat(self.offsets, sizes)
+        idx = np.arange(n, dtype=np.int64)
+        self.left = np.where(leaf, idx, nodes["left"].astype(np.int64) + shift)
+        self.right = np.where(leaf, idx, nodes["right"].astype(np.int64) + shift)
+        self.is_leaf = leaf
+        self.feature = np.where(leaf, 0, self.internal_to_column[nodes["feature_idx"]])
+        self.threshold = nodes["num_threshold"].astype(float)
+        self.missing_left = nodes["missing_go_to_left"].astype(bool)
+        self.is_categorical = nodes["is_categorical"].astype(bool) & ~leaf
+        self.roots = self.offsets.copy()
+        self.depth = int(nodes["depth"].max())
+        self.baseline = float(np.ravel(booster._baseline_prediction)[0])
+        self._build_categories(predictors, sizes, nodes, cat_maps)
+        self._build_values(nodes)
+
+    def _build_categories(self, predictors, sizes, nodes, cat_maps):
+        """Per categorical node, which of our codes go left (a row of a bool table)."""
+        width = int(max((m.max() for m in cat_maps.values()), default=0)) + 2
+        cat_nodes = np.flatnonzero(self.is_categorical)
+        self.cat_row = np.zeros(len(nodes), dtype=np.int64)
+        self.cat_left = np.zeros((len(cat_nodes) + 1, width), dtype=bool)
+        tree_of = np.repeat(np.arange(len(sizes)), sizes)
+        for row, node in enumerate(cat_nodes, start=1):
+            bitsets = predictors[tree_of[node]].raw_left_cat_bitsets
+            bits = bitsets[nodes["bitset_idx"][node]]
+            known = cat_maps[int(self.feature[node])]
+            for internal, code in enumerate(known):
+                if (bits[internal // 32] >> np.uint32(internal % 32)) & 1:
+                    self.cat_left[row, int(code)] = True
+            # a code the booster never saw behaves as missing
+            unseen = np.setdiff1d(np.arange(width), known.astype(np.int64))
+            self.cat_left[row, unseen] = self.missing_left[node]
+            self.cat_row[node] = row
+        self.cat_width = width
+
+    def _build_values(self, nodes):
+        """Node values (leaves: the booster's; inner: count-weighted mean) and path sums."""
+        n = len(nodes)
+        value = np.where(self.is_leaf, nodes["value"], 0.0).astype(float)
+        count = nodes["count"].astype(float)
+        # children always have larger indices than their parent within a tree
+        for i in range(n - 1, -1, -1):
+            if not self.is_leaf[i]:
+                l, r = self.left[i], self.right[i]
+                total = count[l] + count[r]
+                value[i] = (count[l] * value[l] + count[r] * value[r]) / total if total else 0.0
+        self.value = value
+        self.bias = self.baseline + float(value[self.roots].sum())
+        contrib = np.zeros((n, self.n_columns))
+        for i in range(n):
+            if not self.is_leaf[i]:
+                for child in (self.left[i], self.right[i]):
+                    contrib[child] = contrib[i]
+                    contrib[child, self.feature[i]] += value[child] - value[i]
+        self.contrib = contrib
+
+    def leaves(self, X):
+        """Global leaf index per (row, tree), shape (n, n_trees), numpy over all trees."""
+        X = np.asarray(X, dtype=float)
+        rows = np.arange(len(X))[:, None]
+        node = np.broadcast_to(self.roots, (len(X), len(self.roots))).copy()
+        for _ in range(self.depth):
+            x = X[rows, self.feature[node]]
+            missing = np.isnan(x)
+            code = np.where(missing | (x < 0), self.cat_width - 1,
+                            np.minimum(np.nan_to_num(x), self.cat_width - 1)).astype(np.int64)
+            go_left = np.where(
+                missing, self.missing_left[node],
+                np.where(self.is_categorical[node], self.cat_left[self.cat_row[node], code],
+                         x <= self.threshold[node]))
+            node = np.where(go_left, self.left[node], self.right[node])
+        return node
+
+    def leaves_compiled(self, X_internal, n_threads=None):
+        """The same leaves through scikit-learn's compiled predictor (fast for big batches).
+
+        ``X_internal`` is the booster's own preprocessed matrix.
+        """
+        known, f_idx_map = self.booster._bin_mapper.make_known_categories_bitsets()
+        out = np.empty((len(X_internal), len(self.roots)), dtype=np.int64)
+        for t, (predictor,) in enumerate(self.booster._predictors):
+            nodes = predictor.nodes.copy()
+            nodes["value"] = np.arange(len(nodes), dtype=float)
+            walker = TreePredictor(nodes, predictor.binned_left_cat_bitsets,
+                                   predictor.raw_left_cat_bitsets)
+            out[:, t] = walker.predict(X_internal, known, f_idx_map,
+                                       n_threads or 0).astype(np.int64) + self.offsets[t]
+        return out
+
+    def raw(self, leaves):
+        """Raw score (log-odds) of each row from its leaves."""
+        return self.baseline + self.value[leaves].sum(axis=1)
+
+
+class RiskModel(ClassifierMixin, BaseEstimator):
+    """Calibrated probability that an outbound crossing carries contraband.
+
+    Parameters
+    ----------
+    exclude : tuple of str
+        Features switched off (see :func:`scoring.features.resolve_exclusions`).
+    learning_rate, max_iter, max_leaf_nodes, max_depth, min_samples_leaf, l2_regularization
+        Passed to :class:`~sklearn.ensemble.HistGradientBoostingClassifier`.
+    random_state : int
+
+    Examples
+    --------
+    >>> model = RiskModel().fit(X_fit, y_fit, w_fit, calibration=(X_cal, y_cal, w_cal))  # doctest: +SKIP
+    >>> model.predict_proba(X_new)[:, 1]                                                   # doctest: +SKIP
+    """
+
+    def __init__(self, exclude=(), learning_rate=0.08, max_iter=250, max_leaf_nodes=15,
+                 max_depth=5, min_samples_leaf=30, l2_regularization=1.0, random_state=0):
+        self.exclude = exclude
+        self.learning_rate = learning_rate
+        self.max_iter = max_iter
+        self.max_leaf_nodes = max_leaf_nodes
+        self.max_depth = max_depth
+        self.min_samples_leaf = min_samples_leaf
+        self.l2_regularization = l2_regularization
+        self.random_state = random_state
+
+    def fit(self, X, y, sample_weight=None, *, calibration):
+        """Fit the trees on ``X`` and the calibration on data kept apart from them.
+
+        Parameters
+        ----------
+        X : DataFrame, shape (n, len(FEATURES))
+        y : array of {0, 1}, shape (n,)
+        sample_weight : array, shape (n,), optional
+            Inverse selection probabilities, so the labelled rows stand for all traffic.
+        calibration : tuple (X_cal, y_cal, w_cal)
+            Later labelled rows, not used to grow trees: a weighted Platt scaling
+            of the raw score is fitted on them.
+        """
+        y = np.asarray(y, dtype=int)
+        if len(np.unique(y)) < 2:
+            raise ValueError("training rows need both seizures and clean inspections")
+        self.features_ = [f for f in FEATURES if f not in set(self.exclude)]
+        self.categorical_ = [f for f in self.features_ if f in CATEGORICAL]
+        self.encoder_ = CategoryEncoder(tuple(self.categorical_)).fit(X)
+        matrix = self._matrix(X)
+        self.booster_ = HistGradientBoostingClassifier(
+            learning_rate=self.learning_rate, max_iter=self.max_iter,
+            max_leaf_nodes=self.max_leaf_nodes, max_depth=self.max_depth,
+            min_samples_leaf=self.min_samples_leaf,
+            l2_regularization=self.l2_regularization,
+            categorical_features=[f in self.categorical_ for f in self.features_],
+            early_stopping=True, validation_fraction=0.15, n_iter_no_change=25,
+            random_state=self.random_state,
+        ).fit(matrix, y, sample_weight=sample_weight)
+        self.ensemble_ = TreeEnsemble(self.booster_, len(self.features_))
+        X_cal, y_cal, w_cal = calibration
+        raw = self.decision_function(X_cal)
+        platt = LogisticRegression(C=1e4).fit(raw[:, None], np.asarray(y_cal, dtype=int),
+                                              sample_weight=w_cal)
+        self.calibration_ = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def _matrix(self, X):
+        return self.encoder_.transform(X[self.features_]).to_numpy(dtype=float)
+
+    def vector(self, features):
+        """One crossing's feature dict as the model's input row (the service's path)."""
+        check_is_fitted(self, "encoder_")
+        row = np.empty(len(self.features_))
+        for i, name in enumerate(self.features_):
+            value = features[name]
+            row[i] = (self.encoder_.encode(name, value) if name in self.categorical_
+                      else (np.nan if value is None else float(value)))
+        return row
+
+    def decision_function(self, X):
+        """Raw score (log-odds before calibration), through scikit-learn's predictor."""
+        check_is_fitted(self, "booster_")
+        return self.booster_.decision_function(self._matrix(X))
+
+    def calibrate(self, raw):
+        """Calibrated probability of a raw score; never exactly 0 or 1."""
+        slope, intercept = self.calibration_
+        z = np.clip(slope * np.asarray(raw, dtype=float) + intercept, -700, 700)
+        return np.clip(1.0 / (1.0 + np.exp(-z)), PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
+
+    def predict_proba(self, X):
+        p = self.calibrate(self.decision_function(X))
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X):
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+    def explain(self, X, compiled=True):
+        """Raw scores and additive contributions of a frame of crossings.
+
+        Returns
+        -------
+        raw : array, shape (n,)
+        contributions : array, shape (n, len(features_))
+            ``contributions.sum(1) + ensemble_.bias == raw`` up to rounding.
+        """
+        check_is_fitted(self, "ensemble_")
+        matrix = self._matrix(X)
+        if compiled:
+            leaves = self.ensemble_.leaves_compiled(self.booster_._preprocess_X(matrix, reset=False))
+        else:
+            leaves = self.ensemble_.leaves(matrix)
+        return self.ensemble_.raw(leaves), self._contributions(leaves)
+
+    def explain_row(self, row):
+        """Raw score and contributions of one model input row (see :meth:`vector`)."""
+        leaves = self.ensemble_.leaves(row[None, :])
+        return float(self.ensemble_.raw(leaves)[0]), self._contributions(leaves)[0]
+
+    def _contributions(self, leaves):
+        contrib = self.ensemble_.contrib
+        if len(leaves) == 1:
+            return contrib[leaves[0]].sum(axis=0)[None, :]
+        out = np.zeros((len(leaves), contrib.shape[1]))
+        for t in range(leaves.shape[1]):  # one tree at a time keeps memory at n x features
+            out += contrib[leaves[:, t]]
+        return out

@@ -1,0 +1,220 @@
+"""Reasons in an officer's words, from the model's own additive contributions.
+
+Features are grouped by what an officer would recognise ("left 1.8 h after
+entering at Laredo" covers both the time since entry and the other-port flag).
+A group's weight is the sum of its features' contributions to the raw score;
+the reasons are the groups that raised the score most, worded from the
+crossing's own values.
+"""
+from __future__ import annotations
+
+import csv
+import math
+from functools import lru_cache
+
+import numpy as np
+
+from scoring.features import LAST_INBOUND_PORT
+from scoring.paths import ports_file
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+@lru_cache(maxsize=1)
+def port_names():
+    """Port code to name, from the BTS port list shipped with the package."""
+    with open(ports_file(), newline="") as handle:
+        return {row["port_code"]: row["port_name"] for row in csv.DictReader(handle)}
+
+
+def port_name(code):
+    if code is None or (isinstance(code, float) and math.isnan(code)):
+        return "an unknown port"
+    return port_names().get(str(code), f"port {code}")
+
+
+def _missing(x):
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+def _n(x):
+    return 0 if _missing(x) else int(x)
+
+
+def _plural(n, word):
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _duration(hours):
+    if hours < 1:
+        return f"{hours * 60:.0f} min"
+    if hours < 48:
+        return f"{hours:.1f} h"
+    return f"{hours / 24:.0f} days"
+
+
+def _turnaround(f):
+    hours = f["plate_hours_since_inbound"]
+    if _missing(hours):
+        return "no entry into the US on record for this plate"
+    text = f"left {_duration(hours)} after entering at {port_name(f.get(LAST_INBOUND_PORT))}"
+    if f.get("plate_inbound_other_port") == 1.0:
+        text += f", leaving by {port_name(f['port_code'])}"
+    return text
+
+
+def _frequency(f):
+    day, week, month = _n(f["plate_out_24h"]), _n(f["plate_out_7d"]), _n(f["plate_out_30d"])
+    if day:
+        return f"{_plural(day, 'outbound crossing')} in the last 24 h"
+    if week:
+        return f"{_plural(week, 'outbound crossing')} in the last 7 days"
+    if month:
+        return f"{_plural(month, 'outbound crossing')} in the last 30 days"
+    return "first outbound crossing in 30 days"
+
+
+def _registration(f):
+    days = f["registration_age_days"]
+    return ("registration age not recorded" if _missing(days)
+            else f"registration {_plural(int(days), 'day')} old")
+
+
+def _newness(f):
+    days = f["plate_days_since_first_seen"]
+    if _missing(days):
+        return "plate never seen before"
+    return f"plate first seen {_duration(days * 24)} ago"
+
+
+def _ports(f):
+    return f"{_plural(_n(f['plate_ports_used']), 'different port')} used before"
+
+
+def _plate_record(f):
+    seizures, inspections = _n(f["plate_prior_seizures"]), _n(f["plate_prior_inspections"])
+    if seizures:
+        return f"{_plural(seizures, 'earlier seizure')} from this plate"
+    if inspections:
+        return f"inspected {_plural(inspections, 'time')} before, nothing found"
+    return "never inspected before"
+
+
+def _carrier(f):
+    if _missing(f["carrier_out_30d"]):
+        return "no motor carrier declared"
+    if _n(f["carrier_prior_seizures"]):
+        return f"carrier had {_plural(_n(f['carrier_prior_seizures']), 'earlier seizure')}"
+    days = f["carrier_days_since_first_seen"]
+    if _missing(days):
+        return "carrier never seen before"
+    if days < 30:
+        return f"carrier first seen {_duration(days * 24)} ago"
+    return f"carrier crossed {_plural(_n(f['carrier_out_7d']), 'time')} in 7 days"
+
+
+def _load(f):
+    if f["trailer_empty"] == 1.0:
+        return "trailer declared empty"
+    value = f["manifest_value_usd"]
+    return ("load value not declared" if _missing(value)
+            else f"declared load worth ${value:,.0f}")
+
+
+def _vehicle(f):
+    kind = next((v for v in (f.get("body_type"), f.get("vehicle_class")) if not _missing(v)),
+                "vehicle")
+    kind = str(kind).replace("_", " ")
+    age = f["vehicle_age_years"]
+    if _missing(age):
+        return f"{kind}, model year not recorded"
+    return f"{kind}, {_plural(max(int(age), 0), 'year')} old"
+
+
+def _occupants(f):
+    n = f["occupants"]
+    return "occupants not recorded" if _missing(n) else f"{_plural(int(n), 'occupant')}"
+
+
+def _time(f):
+    return (f"crossing at {int(f['local_hour']):02d}:00 local time on a "
+            f"{WEEKDAYS[int(f['local_weekday'])]}")
+
+
+def _port(f):
+    return f"crossing at {port_name(f['port_code'])}"
+
+
+def _origin(f):
+    juris = f.get("plate_jurisdiction")
+    return "plate jurisdiction not recorded" if _missing(juris) else f"plate issued in {juris}"
+
+
+#: (group, member features, wording)
+GROUPS = (
+    ("turnaround", ("plate_hours_since_inbound", "plate_inbound_other_port"), _turnaround),
+    ("frequency", ("plate_out_24h", "plate_out_7d", "plate_out_30d", "plate_in_30d",
+                   "plate_hours_since_outbound"), _frequency),
+    ("registration", ("registration_age_days",), _registration),
+    ("plate_newness", ("plate_days_since_first_seen",), _newness),
+    ("ports_used", ("plate_ports_used",), _ports),
+    ("plate_record", ("plate_prior_inspections", "plate_prior_seizures"), _plate_record),
+    ("carrier", ("carrier_out_7d", "carrier_out_30d", "carrier_days_since_first_seen",
+                 "carrier_prior_inspections", "carrier_prior_seizures"), _carrier),
+    ("load", ("trailer_empty", "manifest_value_usd"), _load),
+    ("vehicle", ("vehicle_class", "body_type", "vehicle_make", "vehicle_age_years"), _vehicle),
+    ("occupants", ("occupants",), _occupants),
+    ("time", ("local_hour", "local_weekday"), _time),
+    ("port", ("port_code",), _port),
+    ("plate_origin", ("plate_country", "plate_jurisdiction"), _origin),
+)
+
+
+def group_matrix(features):
+    """0/1 matrix, shape (len(features), len(GROUPS)), that sums contributions by group."""
+    index = {name: i for i, name in enumerate(features)}
+    matrix = np.zeros((len(features), len(GROUPS)))
+    for g, (_, members, _) in enumerate(GROUPS):
+        for name in members:
+            if name in index:
+                matrix[index[name], g] = 1.0
+    missing = set(features) - {m for _, members, _ in GROUPS for m in members}
+    if missing:
+        raise ValueError(f"features without a reason group: {sorted(missing)}")
+    return matrix
+
+
+def top_groups(contributions, matrix, top=3):
+    """Indices of the ``top`` groups that raised each score most (-1 where fewer rose).
+
+    Parameters
+    ----------
+    contributions : array, shape (n, n_features)
+    matrix : array from :func:`group_matrix`
+
+    Returns
+    -------
+    array of int, shape (n, top)
+    """
+    grouped = np.atleast_2d(contributions) @ matrix
+    order = np.argsort(-grouped, axis=1, kind="stable")[:, :top]
+    positive = np.take_along_axis(grouped, order, axis=1) > 0
+    return np.where(positive, order, -1)
+
+
+def explain(features, groups):
+    """Reasons in words for one crossing.
+
+    Parameters
+    ----------
+    features : mapping
+        The crossing's feature values (before encoding), incl. ``plate_last_inbound_port``.
+    groups : sequence of int
+        From :func:`top_groups`.
+
+    Returns
+    -------
+    list of dict
+        ``{"factor": group name, "text": wording}``, strongest first.
+    """
+    return [{"factor": GROUPS[g][0], "text": GROUPS[g][2](features)} for g in groups if g >= 0]

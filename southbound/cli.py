@@ -1,0 +1,274 @@
+"""The ``southbound`` command: one group, one subcommand per job.
+
+Bad input ends in one line on stderr that says what and where, and exit code 2;
+a registry refusal ends in one line and exit code 1. Never a traceback.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from scoring import contract
+from scoring.paths import registry_dir, var_dir
+
+EXIT_INPUT = 2
+EXIT_REFUSED = 1
+
+
+def _fail(message, code):
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def handle_errors(func):
+    """Turn the domain's expected failures into one line and an exit code."""
+    from models.registry import RegistryError
+    from training.fit import TrainingError
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except contract.ContractError as exc:
+            _fail(str(exc), EXIT_INPUT)
+        except TrainingError as exc:
+            _fail(str(exc), EXIT_INPUT)
+        except RegistryError as exc:
+            _fail(str(exc), EXIT_REFUSED)
+        except OSError as exc:
+            _fail(f"{exc.filename or ''}: {exc.strerror or exc}", EXIT_INPUT)
+    return wrapper
+
+
+def _registry(path):
+    from models.registry import Registry
+    return Registry(path or registry_dir())
+
+
+def _utc_micros(text, option):
+    """A date or timestamp given on the command line, as UTC µs."""
+    try:
+        stamp = pd.Timestamp(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a date such as 2025-04-06", param_hint=option)
+    if stamp.tzinfo is None:
+        stamp = stamp.tz_localize("UTC")
+    return int(stamp.tz_convert("UTC").value // 1000)
+
+
+registry_option = click.option(
+    "--registry", type=click.Path(file_okay=False, path_type=Path),
+    help="Model registry folder [default: $SOUTHBOUND_REGISTRY or ./var/registry].")
+data_option = click.option(
+    "--data", "data", multiple=True, required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Crossing log, CSV or Parquet (repeat for several).")
+on_error_option = click.option(
+    "--on-error", type=click.Choice(["raise", "skip"]), default="raise", show_default=True,
+    help="Stop at the first bad row, or set bad rows aside in a rejects file.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="southbound")
+def main():
+    """Southbound: risk scoring of outbound crossings at US-Mexico land ports."""
+
+
+@main.command()
+@click.option("--days", type=click.IntRange(1, 3650), default=120, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--start", default="2025-01-06", show_default=True, help="First local day.")
+@click.option("--scale", type=click.FloatRange(1e-5, 1.0), default=0.005, show_default=True,
+              help="Fraction of the real BTS crossing volume.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              default=lambda: var_dir() / "world.csv", show_default="var/world.csv")
+@handle_errors
+def generate(days, seed, start, scale, out):
+    """Generate a synthetic port world: a crossing log and its latent truth."""
+    from training.synth import WorldConfig, generate_world, write_world
+    out.parent.mkdir(parents=True, exist_ok=True)
+    log, truth = generate_world(WorldConfig(days=days, seed=seed, start=start, scale=scale))
+    log_path, truth_path = write_world(log, truth, out)
+    outbound = int((log["direction"] == "outbound").sum())
+    click.echo(f"wrote {len(log):,} crossings ({outbound:,} outbound) to {log_path}")
+    click.echo(f"wrote the latent truth to {truth_path}")
+
+
+def _read(paths, on_error):
+    from training.fit import read_logs
+    frame, sources = read_logs(paths, on_error=on_error)
+    for source in sources:
+        if source["ignored_columns"]:
+            click.echo(f"{source['path']}: ignored columns "
+                       + ", ".join(source["ignored_columns"]), err=True)
+        if source["rejected"]:
+            rejects_dir = var_dir() / "rejects"
+            rejects_dir.mkdir(parents=True, exist_ok=True)
+            side = rejects_dir / (Path(source["path"]).name + ".rejects.csv")
+            source["rejects"].to_csv(side, index=False)
+            click.echo(f"{source['path']}: {source['rejected']:,} rows rejected, "
+                       f"written with their reasons to {side}", err=True)
+    return frame, sources
+
+
+@main.command()
+@data_option
+@registry_option
+@on_error_option
+@click.option("--exclude-feature", "exclude", multiple=True,
+              help="Switch a feature off (e.g. plate_jurisdiction); repeatable.")
+@click.option("--until", help="Use only rows that crossed before this date (UTC).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--promote", is_flag=True, help="Make the new model active at once.")
+@handle_errors
+def train(data, registry, on_error, exclude, until, seed, promote):
+    """Train a risk model on crossing logs and register it."""
+    from scoring.features import resolve_exclusions
+    from training.fit import TrainConfig, train as fit
+    try:
+        resolve_exclusions(exclude)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--exclude-feature")
+    until_us = _utc_micros(until, "--until") if until else None
+    frame, sources = _read(data, on_error)
+    config = TrainConfig(exclude=tuple(exclude), until=until_us, seed=seed)
+    model, manifest = fit(frame, config, progress=lambda m: click.echo(m, err=True),
+                          sources=sources)
+    reg = _registry(registry)
+    version = reg.save(model, manifest)
+    if promote and reg.active_version() != version:
+        reg.promote(version, "promoted at training")
+    state = "active" if reg.active_version() == version else "inactive (promote it to serve)"
+    click.echo(f"registered model {version} in {reg.root}: {state}")
+
+
+@main.command()
+@data_option
+@registry_option
+@on_error_option
+@click.option("--model", "version", help="Model version [default: the active one].")
+@click.option("--since", help="Evaluate rows that crossed from this date on (UTC); "
+              "earlier rows are history only.")
+@click.option("--truth", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The generator's latent truth, to add the true catch.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the full report as JSON here.")
+@handle_errors
+def evaluate(data, registry, on_error, version, since, truth, out):
+    """Recall, hit rate and value caught at inspection budgets, with intervals."""
+    from scoring.features import FEATURES, feature_frame
+    from training.evaluate import evaluate_scores, format_report
+    model, manifest = _registry(registry).load(version)
+    frame, _ = _read(data, on_error)
+    query = (frame["direction"] == "outbound").to_numpy()
+    if since:
+        query &= frame["crossed_at"].to_numpy() >= _utc_micros(since, "--since")
+    if not query.any():
+        raise contract.ContractError("no outbound rows to evaluate in the window")
+    feats = feature_frame(frame, query)
+    outbound = frame.loc[feats.index]
+    truth_rows = None
+    if truth is not None:
+        table = pd.read_csv(truth, dtype={"crossing_id": str})
+        truth_rows = (table.set_index("crossing_id").reindex(outbound["crossing_id"])
+                      .reset_index())
+        truth_rows["carrier"] = truth_rows["carrier"].astype(str).str.lower() == "true"
+        truth_rows.index = outbound.index
+    scores = model.predict_proba(feats[list(FEATURES)])[:, 1]
+    report = evaluate_scores(scores, outbound, feats, truth=truth_rows)
+    report["model_version"] = manifest["version"]
+    click.echo(f"model {manifest['version']}")
+    click.echo(format_report(report))
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2, default=float) + "\n")
+        click.echo(f"wrote {out}")
+
+
+@main.command()
+@data_option
+@registry_option
+@on_error_option
+@click.option("--model", "version", help="Model version [default: the active one].")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--policy", "policy_file", type=click.Path(dir_okay=False, exists=True),
+              help="Referral policy TOML (bands, capacity per port).")
+@handle_errors
+def score(data, registry, on_error, version, out, policy_file):
+    """Score every outbound crossing of a log: score, band, referral and reasons."""
+    from scoring.batch import score_frame
+    from scoring.policy import PolicyConfig
+    policy = PolicyConfig.from_toml(policy_file) if policy_file else PolicyConfig()
+    model, manifest = _registry(registry).load(version)
+    frame, _ = _read(data, on_error)
+    scored = score_frame(model, frame, policy)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".parquet":
+        scored.to_parquet(out, index=False)
+    else:
+        scored.to_csv(out, index=False)
+    click.echo(f"scored {len(scored):,} outbound crossings with model {manifest['version']}; "
+               f"{int(scored['refer'].sum()):,} referred; wrote {out}")
+
+
+@main.group()
+def models():
+    """List, show, promote and roll back registered models."""
+
+
+@models.command("list")
+@registry_option
+@handle_errors
+def models_list(registry):
+    """One line per registered version; * marks the active one."""
+    reg = _registry(registry)
+    active = reg.active_version()
+    versions = reg.versions()
+    if not versions:
+        click.echo(f"no models in {reg.root}")
+    for m in versions:
+        budgets = m.get("metrics", {}).get("validation", {}).get("budgets", [])
+        at1 = next((b for b in budgets if b["budget"] == 0.01), None)
+        recall = f"recall@1% {at1['recall']:.1%}" if at1 else ""
+        excluded = ",".join(m.get("excluded_features", [])) or "-"
+        click.echo(f"{'*' if m['version'] == active else ' '} {m['version']}  "
+                   f"{m['data']['windows']['start'][:10]}..{m['data']['windows']['end'][:10]}  "
+                   f"{m['trees']:>3} trees  {recall}  excluded: {excluded}")
+
+
+@models.command("show")
+@click.argument("version", required=False)
+@registry_option
+@handle_errors
+def models_show(version, registry):
+    """Print a version's manifest (default: the active one)."""
+    reg = _registry(registry)
+    click.echo(json.dumps(reg.manifest(reg.resolve(version)), indent=2))
+
+
+@models.command("promote")
+@click.argument("version")
+@registry_option
+@handle_errors
+def models_promote(version, registry):
+    """Make VERSION the active model (its artifact must verify and load)."""
+    reg = _registry(registry)
+    reg.promote(version)
+    click.echo(f"active model is now {version}")
+
+
+@models.command("rollback")
+@registry_option
+@handle_errors
+def models_rollback(registry):
+    """Re-activate the model that was active before the current one."""
+    click.echo(f"active model is now {_registry(registry).rollback()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""Data-contract tests: types, allowed values, unique ids, clear errors."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scoring.contract import ContractError, parse_frame, parse_record, parse_timestamp, read_log
+from tests.logs import BASE, raw, row
+
+
+def write_csv(tmp_path, rows, name="log.csv"):
+    path = tmp_path / name
+    raw(rows).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("text, micros, offset", [
+    ("2025-03-04T17:22:05-06:00", 1741130525_000000, -360),
+    ("2025-03-04T23:22:05Z", 1741130525_000000, 0),
+    ("2025-03-04T23:22:05.250+00:00", 1741130525_250000, 0),
+    ("2025-03-05T04:52:05+05:30", 1741130525_000000, 330),
+], ids=["central", "zulu", "fraction", "half-hour"])
+def test_timestamps_become_utc_micros_with_their_offset(text, micros, offset):
+    assert parse_timestamp(text) == (micros, offset)
+    frame = parse_frame(raw([row(crossed_at=text)])).frame
+    assert frame.loc[0, "crossed_at"] == micros
+    assert frame.loc[0, "utc_offset_min"] == offset
+
+
+@pytest.mark.parametrize("column, value, match", [
+    ("port_code", "23O4", "column port_code: value '23O4' is not a 4-digit port code"),
+    ("direction", "north", "column direction: value 'north' is not one of outbound, inbound"),
+    ("crossed_at", "2025-03-04T17:22:05", "column crossed_at: value '2025-03-04T17:22:05' is an ISO"),
+    ("crossed_at", "2025-02-30T10:00:00Z", "column crossed_at"),
+    ("occupants", "0", "column occupants: value '0' is not an integer >= 1"),
+    ("registration_age_days", "-3", "column registration_age_days"),
+    ("selection_probability", "0", r"column selection_probability: value '0' is not a number in \(0, 1\]"),
+    ("inspected", "maybe", "column inspected: value 'maybe' is not true or false"),
+    ("plate_jurisdiction", "Texas", "column plate_jurisdiction"),
+    ("vehicle_class", "tank", "column vehicle_class"),
+    ("plate_id", "", "column plate_id: is required"),
+    ("seizure", "true", "column seizure: value 'true': seizure is given but inspected is not true"),
+], ids=lambda v: str(v)[:24])
+def test_a_bad_value_is_named_with_file_row_column_and_value(tmp_path, column, value, match):
+    path = write_csv(tmp_path, [row(crossing_id="a"), row(crossing_id="b", **{column: value})])
+    with pytest.raises(ContractError, match=match) as info:
+        read_log(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}, row 3, column {column}")
+    assert "\n" not in message
+
+
+def test_outcomes_on_inbound_rows_are_an_error():
+    rows = [row(direction="inbound", seizure="false", inspected="true", referral="officer")]
+    with pytest.raises(ContractError, match="column"):
+        parse_frame(raw(rows))
+
+
+def test_repeated_crossing_id_is_an_error():
+    with pytest.raises(ContractError, match="row 3, column crossing_id: value 'x' is a repeated"):
+        parse_frame(raw([row(crossing_id="x"), row(crossing_id="x")]))
+
+
+def test_missing_required_column_is_named(tmp_path):
+    path = tmp_path / "log.csv"
+    raw([row()]).drop(columns=["plate_id"]).to_csv(path, index=False)
+    with pytest.raises(ContractError, match="missing required column 'plate_id'"):
+        read_log(path)
+
+
+def test_unknown_columns_are_ignored_and_reported(tmp_path):
+    path = tmp_path / "log.csv"
+    frame = raw([row()])
+    frame["lane"] = "3"
+    frame.to_csv(path, index=False)
+    result = read_log(path)
+    assert result.ignored_columns == ("lane",)
+    assert "lane" not in result.frame.columns
+
+
+def test_optional_columns_may_be_absent():
+    frame = raw([row()])[["crossing_id", "crossed_at", "direction", "port_code",
+                          "vehicle_class", "plate_id"]]
+    parsed = parse_frame(frame).frame
+    assert math.isnan(parsed.loc[0, "occupants"])
+    assert pd.isna(parsed.loc[0, "body_type"])
+
+
+def test_skip_mode_sets_bad_rows_aside_with_reasons_and_keeps_the_rest():
+    rows = [row(crossing_id="a"), row(crossing_id="b", port_code="X"),
+            row(crossing_id="c", occupants="-1"), row(crossing_id="d")]
+    result = parse_frame(raw(rows), on_error="skip")
+    assert list(result.frame["crossing_id"]) == ["a", "d"]
+    assert list(result.rejected["row"]) == [3, 4]
+    assert result.rejected["reason"].str.startswith("column ").all()
+    assert "port_code" in result.rejected["reason"].iloc[0]
+
+
+def test_not_utf8_names_the_row(tmp_path):
+    path = write_csv(tmp_path, [row(crossing_id="a"), row(crossing_id="b")])
+    data = path.read_bytes().replace(b"Ford", b"F\xf6rd", 2)
+    path.write_bytes(data)
+    with pytest.raises(ContractError, match=r"row 2: not UTF-8"):
+        read_log(path)
+
+
+def test_truncated_file_gives_one_line_error(tmp_path):
+    path = write_csv(tmp_path, [row(crossing_id=f"c{i}") for i in range(5)])
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 60])
+    with pytest.raises(ContractError) as info:
+        read_log(path)
+    assert str(info.value).startswith(str(path))
+    assert "\n" not in str(info.value)
+
+
+def test_empty_file_is_an_error(tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_text("")
+    with pytest.raises(ContractError, match="empty"):
+        read_log(path)
+
+
+def test_parquet_reads_like_csv(tmp_path):
+    rows = [row(crossing_id="a", occupants="3"),
+            row(crossing_id="b", direction="inbound", crossed_at="2025-03-04T12:00:00Z")]
+    csv_path = write_csv(tmp_path, rows)
+    typed = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    typed["occupants"] = pd.to_numeric(typed["occupants"])
+    parquet_path = tmp_path / "log.parquet"
+    typed.to_parquet(parquet_path)
+    a, b = read_log(csv_path).frame, read_log(parquet_path).frame
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_record_and_frame_give_the_same_canonical_values():
+    """The service's parse and the batch parse agree on every column."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(40):
+        rows.append(row(crossing_id=f"c{i}", occupants=str(rng.integers(1, 6)),
+                        registration_age_days=rng.choice(["", "5", "700"]),
+                        vehicle_class=rng.choice(["personal", "truck"]),
+                        trailer_empty=rng.choice(["", "true", "0"]),
+                        crossed_at=f"2025-0{rng.integers(1, 9)}-1{rng.integers(0, 9)}"
+                                   f"T0{rng.integers(0, 9)}:15:00{rng.choice(['Z', '-07:00'])}"))
+    frame = parse_frame(raw(rows)).frame
+    for i, r in enumerate(rows):
+        record = parse_record(r)
+        for name, value in record.items():
+            expected = frame.loc[i, name]
+            if isinstance(value, float) and math.isnan(value):
+                assert pd.isna(expected), name
+            elif value is None:
+                assert pd.isna(expected), name
+            else:
+                assert value == expected, name
+
+
+def test_record_errors_name_the_field():
+    with pytest.raises(ContractError, match="column port_code: value 'abc'") as info:
+        parse_record(dict(BASE, port_code="abc"))
+    assert info.value.column == "port_code"
+    with pytest.raises(ContractError, match="column crossed_at: is required"):
+        parse_record(dict(BASE, crossed_at=None))

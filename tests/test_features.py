@@ -1,0 +1,188 @@
+"""Point-in-time features: exact values, no leakage, one definition for frame and record."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scoring.contract import parse_frame, parse_record
+from scoring.features import (CONTEXT, DAY_US, HISTORY, HOUR_US, LAST_INBOUND_PORT,
+                              OUTCOME_LAG_US, context_frame, context_record, feature_frame,
+                              history_frame, resolve_exclusions)
+from tests.logs import raw, row
+
+T0 = pd.Timestamp("2025-03-01T00:00:00Z")
+
+
+def at(hours):
+    return (T0 + pd.Timedelta(hours=hours)).isoformat().replace("+00:00", "Z")
+
+
+def brute_force(frame, i):
+    """The history features of row i, straight from the specs' words (the oracle)."""
+    me = frame.loc[i]
+    t = me["crossed_at"]
+    out = {}
+    for spec in HISTORY:
+        key = me["plate_id" if spec.entity == "plate" else "carrier_id"]
+        if pd.isna(key):
+            out[spec.name] = math.nan
+            continue
+        col = "plate_id" if spec.entity == "plate" else "carrier_id"
+        rows = frame[(frame[col] == key) & (frame["crossed_at"] < t)]
+        if spec.direction:
+            rows = rows[rows["direction"] == spec.direction]
+        if spec.outcome:
+            flag = rows["inspected" if spec.outcome == "inspected" else "seizure"] == 1.0
+            rows = rows[flag & (rows["crossed_at"] + OUTCOME_LAG_US < t)]
+        if spec.window_us:
+            rows = rows[rows["crossed_at"] >= t - spec.window_us]
+        rows = rows.sort_values(["crossed_at", "crossing_id"])
+        if spec.stat == "count":
+            out[spec.name] = float(len(rows))
+        elif spec.stat == "distinct_ports":
+            out[spec.name] = float(rows["port_code"].nunique())
+        elif not len(rows):
+            out[spec.name] = math.nan
+        elif spec.stat == "days_since_first":
+            out[spec.name] = (t - rows["crossed_at"].iloc[0]) / DAY_US
+        elif spec.stat == "hours_since_last":
+            out[spec.name] = (t - rows["crossed_at"].iloc[-1]) / HOUR_US
+        elif spec.stat == "last_other_port":
+            out[spec.name] = float(rows["port_code"].iloc[-1] != me["port_code"])
+    return out
+
+
+def random_log(seed, n=300):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        direction = rng.choice(["outbound", "inbound"])
+        truck = rng.random() < 0.3
+        inspected = direction == "outbound" and rng.random() < 0.3
+        rows.append(row(
+            crossing_id=f"c{i:04d}", direction=direction,
+            # coarse times make ties, windows edges and lag edges likely
+            crossed_at=at(float(rng.integers(0, 24 * 45)) * rng.choice([1, 0.5])),
+            plate_id=f"p{rng.integers(0, 15)}", port_code=rng.choice(["2304", "2402", "2506"]),
+            vehicle_class="truck" if truck else "personal",
+            carrier_id=f"k{rng.integers(0, 3)}" if truck else "",
+            inspected=("true" if inspected else "false") if direction == "outbound" else "",
+            seizure=rng.choice(["true", "false"]) if inspected else "",
+            referral=("officer" if inspected else "none") if direction == "outbound" else ""))
+    return rows
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_history_features_match_the_brute_force_definition(seed):
+    frame = parse_frame(raw(random_log(seed))).frame
+    feats = history_frame(frame)
+    assert len(feats) == (frame["direction"] == "outbound").sum()
+    for i in feats.index:
+        expected = brute_force(frame, i)
+        for name, value in expected.items():
+            got = feats.loc[i, name]
+            assert (math.isnan(value) and math.isnan(got)) or value == got, (i, name, got, value)
+
+
+def test_appending_later_rows_changes_no_earlier_row():
+    """The leakage test: later crossings and later outcomes are invisible."""
+    rows = random_log(5, n=400)
+    frame = parse_frame(raw(rows)).frame
+    cut = np.quantile(frame["crossed_at"], 0.6)
+    early_rows = [r for r, t in zip(rows, frame["crossed_at"]) if t < cut]
+    early = feature_frame(parse_frame(raw(early_rows)).frame)
+    # the full log, shuffled, with every later outbound row inspected and seized
+    later = [dict(r, inspected="true", seizure="true", referral="officer")
+             if t >= cut and r["direction"] == "outbound" else r
+             for r, t in zip(rows, frame["crossed_at"])]
+    full_frame = parse_frame(raw(later).sample(frac=1, random_state=1)).frame
+    full = feature_frame(full_frame)
+    full = full.set_index(full_frame.loc[full.index, "crossing_id"])
+    early.index = parse_frame(raw(early_rows)).frame.loc[early.index, "crossing_id"]
+    pd.testing.assert_frame_equal(full.loc[early.index], early, check_dtype=False)
+
+
+def test_same_instant_is_not_before():
+    frame = parse_frame(raw([
+        row(crossing_id="a", crossed_at=at(10), plate_id="p"),
+        row(crossing_id="b", crossed_at=at(10), plate_id="p", port_code="2402"),
+    ])).frame
+    feats = history_frame(frame)
+    assert feats["plate_out_24h"].tolist() == [0.0, 0.0]
+    assert feats["plate_ports_used"].tolist() == [0.0, 0.0]
+
+
+def test_outcome_is_seen_only_once_resolved():
+    lag_h = OUTCOME_LAG_US / HOUR_US
+    frame = parse_frame(raw([
+        row(crossing_id="a", crossed_at=at(0), inspected="true", seizure="true", referral="random"),
+        row(crossing_id="b", crossed_at=at(lag_h)),          # exactly at resolution: not yet
+        row(crossing_id="c", crossed_at=at(lag_h + 0.01)),   # just after: seen
+    ])).frame
+    feats = history_frame(frame)
+    assert feats["plate_prior_seizures"].tolist() == [0.0, 0.0, 1.0]
+    assert feats["plate_prior_inspections"].tolist() == [0.0, 0.0, 1.0]
+    assert feats["plate_out_24h"].tolist() == [0.0, 1.0, 2.0]
+
+
+def test_turnaround_and_other_port():
+    frame = parse_frame(raw([
+        row(crossing_id="in", direction="inbound", crossed_at=at(0), port_code="2402"),
+        row(crossing_id="out", crossed_at=at(1.8), port_code="2304"),
+    ])).frame
+    feats = history_frame(frame)
+    assert feats.loc[1, "plate_hours_since_inbound"] == pytest.approx(1.8)
+    assert feats.loc[1, "plate_inbound_other_port"] == 1.0
+    assert feats.loc[1, LAST_INBOUND_PORT] == "2402"
+    assert feats.loc[1, "plate_days_since_first_seen"] == pytest.approx(1.8 / 24)
+    assert math.isnan(feats.loc[1, "carrier_out_7d"])  # not a truck
+
+
+def test_unseen_plate_has_missing_recency_and_zero_counts():
+    feats = history_frame(parse_frame(raw([row()])).frame)
+    assert math.isnan(feats.loc[0, "plate_days_since_first_seen"])
+    assert math.isnan(feats.loc[0, "plate_hours_since_inbound"])
+    assert feats.loc[0, "plate_out_30d"] == 0.0
+
+
+@pytest.mark.parametrize("stamp, hour, weekday", [
+    ("2025-03-04T17:22:05-06:00", 17, 1),   # Tuesday evening in Laredo
+    ("2025-03-04T23:22:05Z", 23, 1),
+    ("2025-03-02T01:00:00-07:00", 1, 6),    # Sunday night in Nogales
+])
+def test_local_hour_and_weekday_use_the_written_offset(stamp, hour, weekday):
+    feats = context_frame(parse_frame(raw([row(crossed_at=stamp)])).frame)
+    assert feats.loc[0, "local_hour"] == hour
+    assert feats.loc[0, "local_weekday"] == weekday
+
+
+def test_context_record_equals_context_frame():
+    rows = random_log(9, n=60)
+    for r in rows[::3]:
+        r.update(vehicle_model_year="2015", plate_jurisdiction="MX-SON", vehicle_make=" ford ",
+                 trailer_empty="true" if r["vehicle_class"] == "truck" else "")
+    rows[1].update(plate_jurisdiction="", occupants="", registration_age_days="")
+    frame = parse_frame(raw(rows)).frame
+    table = context_frame(frame)
+    for i, r in enumerate(rows):
+        record = context_record(parse_record(r))
+        assert list(record) == [name for name, _, _ in CONTEXT]
+        for name, value in record.items():
+            expected = table.loc[i, name]
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                assert pd.isna(expected), (i, name)
+            else:
+                assert value == expected, (i, name)
+
+
+def test_trucks_only_fields_are_ignored_on_cars():
+    feats = context_frame(parse_frame(raw([row(trailer_empty="true",
+                                                manifest_value_usd="10")])).frame)
+    assert math.isnan(feats.loc[0, "trailer_empty"])
+
+
+def test_exclusions_expand_groups_and_reject_unknown_names():
+    assert resolve_exclusions(["plate_jurisdiction"]) == ("plate_country", "plate_jurisdiction")
+    with pytest.raises(ValueError, match="feature 'race' is not one of"):
+        resolve_exclusions(["race"])

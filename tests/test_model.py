@@ -1,0 +1,140 @@
+"""Model behaviour: the flat ensemble equals scikit-learn, contributions add up, scores are usable."""
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+from scoring.features import CATEGORICAL, FEATURES
+from scoring.model import PROBABILITY_FLOOR, RiskModel
+from scoring.reasons import GROUPS, explain, group_matrix, top_groups
+
+
+def feature_table(n, seed):
+    """Random feature rows where risk rises with quick turnarounds and new registrations."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({name: rng.normal(size=n) for name in FEATURES})
+    X["port_code"] = rng.choice(["2304", "2402", "2506", "2604", None], size=n)
+    X["vehicle_class"] = rng.choice(["personal", "truck"], size=n, p=[0.8, 0.2])
+    X["body_type"] = rng.choice(["sedan", "suv", "pickup", None], size=n)
+    X["plate_country"] = rng.choice(["US", "MX"], size=n)
+    X["plate_jurisdiction"] = rng.choice(["US-TX", "MX-SON", "US-AZ"], size=n)
+    X["vehicle_make"] = rng.choice(["FORD", "NISSAN", "RAREMAKE"], size=n, p=[0.5, 0.499, 0.001])
+    X["plate_hours_since_inbound"] = np.where(rng.random(n) < 0.3, np.nan,
+                                              rng.exponential(30, size=n))
+    X["registration_age_days"] = rng.exponential(400, size=n)
+    X["local_hour"] = rng.integers(0, 24, size=n).astype(float)
+    logit = (-4.5 + 2.0 * (X["plate_hours_since_inbound"].fillna(99) < 6)
+             + 1.5 * (X["registration_age_days"] < 60) + 0.8 * (X["body_type"] == "pickup"))
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X, y = feature_table(30_000, seed=0)
+    X_cal, y_cal = feature_table(8_000, seed=1)
+    model = RiskModel(max_iter=60).fit(X, y, np.ones(len(y)),
+                                       calibration=(X_cal, y_cal, np.ones(len(y_cal))))
+    return model
+
+
+@pytest.fixture(scope="module")
+def holdout():
+    return feature_table(3_000, seed=2)[0]
+
+
+def test_flat_ensemble_equals_scikit_learn_on_a_holdout(fitted, holdout):
+    expected = fitted.booster_.decision_function(fitted._matrix(holdout))
+    raw_compiled, _ = fitted.explain(holdout, compiled=True)
+    raw_numpy, _ = fitted.explain(holdout, compiled=False)
+    np.testing.assert_allclose(raw_compiled, expected, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(raw_numpy, expected, rtol=0, atol=1e-9)
+
+
+def test_one_row_path_equals_the_batch_path(fitted, holdout):
+    raw, contributions = fitted.explain(holdout.iloc[:50])
+    for i in range(50):
+        features = holdout.iloc[i].to_dict()
+        features = {k: (None if (isinstance(v, float) and np.isnan(v) and k in CATEGORICAL)
+                        else v) for k, v in features.items()}
+        r, c = fitted.explain_row(fitted.vector(features))
+        assert r == pytest.approx(raw[i], abs=1e-9)
+        np.testing.assert_allclose(c, contributions[i], atol=1e-9)
+
+
+def test_contributions_sum_to_the_raw_score(fitted, holdout):
+    raw, contributions = fitted.explain(holdout)
+    np.testing.assert_allclose(contributions.sum(axis=1) + fitted.ensemble_.bias, raw,
+                               atol=1e-9)
+
+
+def test_unseen_category_is_scored_like_the_rare_bucket(fitted, holdout):
+    a = holdout.iloc[:1].copy()
+    b = a.copy()
+    a["vehicle_make"], b["vehicle_make"] = "NEVER-SEEN", "RAREMAKE"
+    assert fitted.decision_function(a)[0] == fitted.decision_function(b)[0]
+
+
+def test_probabilities_are_never_exactly_zero_or_one(fitted):
+    p = fitted.calibrate(np.array([-1e6, -50.0, 0.0, 50.0, 1e6]))
+    assert p.min() >= PROBABILITY_FLOOR and p.max() <= 1 - PROBABILITY_FLOOR
+    assert np.all(np.diff(p) >= 0)
+
+
+@pytest.mark.parametrize("column, low_risk, high_risk", [
+    ("plate_hours_since_inbound", 48.0, 2.0),
+    ("registration_age_days", 900.0, 10.0),
+    ("body_type", "sedan", "pickup"),
+], ids=["quick-turnaround", "new-registration", "pickup"])
+def test_a_risk_factor_moves_the_score_the_right_way(fitted, holdout, column, low_risk, high_risk):
+    low, high = holdout.copy(), holdout.copy()
+    low[column], high[column] = low_risk, high_risk
+    p_low, p_high = fitted.predict_proba(low)[:, 1], fitted.predict_proba(high)[:, 1]
+    assert (p_high >= p_low).mean() > 0.95
+    assert p_high.mean() > 1.5 * p_low.mean()
+
+
+def test_an_irrelevant_change_does_not_move_the_score(fitted, holdout):
+    shuffled = holdout.copy()
+    shuffled["crossing_id"] = "something-else"   # not a feature
+    np.testing.assert_array_equal(fitted.predict_proba(shuffled), fitted.predict_proba(holdout))
+
+
+def test_excluded_features_are_not_used():
+    X, y = feature_table(5_000, seed=3)
+    model = RiskModel(max_iter=10, exclude=("plate_country", "plate_jurisdiction"))
+    model.fit(X, y, calibration=(X, y, np.ones(len(y))))
+    assert "plate_jurisdiction" not in model.features_
+    changed = X.copy()
+    changed["plate_jurisdiction"] = "MX-BCN"
+    changed["plate_country"] = "MX"
+    np.testing.assert_array_equal(model.predict_proba(changed), model.predict_proba(X))
+
+
+def test_follows_the_estimator_contract():
+    model = RiskModel(max_iter=7)
+    assert clone(model).get_params()["max_iter"] == 7
+    with pytest.raises(Exception, match="not fitted"):
+        model.predict_proba(feature_table(10, 0)[0])
+    with pytest.raises(ValueError, match="both seizures and clean"):
+        X, y = feature_table(100, 0)
+        model.fit(X, np.zeros(100), calibration=(X, y, None))
+
+
+def test_reasons_name_the_factors_that_raised_the_score(fitted, holdout):
+    row = holdout.iloc[0].to_dict()
+    row.update(plate_hours_since_inbound=1.8, registration_age_days=12.0, body_type="pickup",
+               plate_inbound_other_port=1.0, port_code="2304",
+               plate_last_inbound_port="2402")
+    _, contributions = fitted.explain_row(fitted.vector(row))
+    groups = top_groups(contributions, group_matrix(fitted.features_))[0]
+    reasons = explain(row, groups)
+    texts = [r["text"] for r in reasons]
+    assert "left 1.8 h after entering at El Paso, leaving by Laredo" in texts
+    assert "registration 12 days old" in texts
+    assert len(reasons) == 3
+
+
+def test_every_feature_has_a_reason_group():
+    group_matrix(FEATURES)
+    assert len({g for g, _, _ in GROUPS}) == len(GROUPS)

@@ -1,0 +1,259 @@
+"""Model quality at inspection budgets, estimated without bias from inspected rows.
+
+Only inspected crossings have labels, and they were not chosen at random. Each
+inspected row ``i`` stands for ``1 / pi_i`` crossings, where ``pi_i`` is its
+``selection_probability`` (Horvitz–Thompson). A policy's catch at budget ``k``
+(the top ``k`` share of outbound crossings by its score) is then estimated as
+``sum(seizure_i / pi_i)`` over the inspected rows it would pick, whatever their
+other rows' labels. Confidence intervals come from a Poisson bootstrap over the
+labelled rows.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score
+
+BUDGETS = (0.005, 0.01, 0.02, 0.05)
+VALUE_COLUMNS = ("firearms_seized", "rounds_seized", "currency_seized_usd")
+#: a selection probability below this is treated as this (caps one row's weight)
+MIN_PROPENSITY = 1e-3
+
+
+def propensity(outbound, features=None, seed=0):
+    """Selection probability of each outbound row: the log's own, else estimated.
+
+    Rows whose ``selection_probability`` is empty get P(inspected | features)
+    from a boosted classifier fitted on the rows of the same log; this assumes
+    the old policy chose on what the features show.
+
+    Returns
+    -------
+    array, shape (n,)
+    """
+    pi = outbound["selection_probability"].to_numpy(float).copy()
+    unknown = np.isnan(pi)
+    if unknown.any():
+        inspected = (outbound["inspected"].to_numpy(float) == 1.0).astype(int)
+        if features is None or inspected.min() == inspected.max():
+            pi[unknown] = max(inspected.mean(), MIN_PROPENSITY)
+        else:
+            from sklearn.ensemble import HistGradientBoostingClassifier
+            numeric = features.select_dtypes(include="number")
+            est = HistGradientBoostingClassifier(max_iter=100, random_state=seed)
+            est.fit(numeric, inspected)
+            pi[unknown] = est.predict_proba(numeric[unknown])[:, 1]
+    return np.clip(pi, MIN_PROPENSITY, 1.0)
+
+
+class Labels:
+    """The labelled view of a set of outbound crossings (shape n each).
+
+    ``weight`` is ``1 / pi`` on inspected rows with a resolved outcome, 0 elsewhere;
+    ``y`` is the seizure flag there (0 elsewhere).
+    """
+
+    def __init__(self, outbound, pi):
+        seizure = outbound["seizure"].to_numpy(float)
+        resolved = (outbound["inspected"].to_numpy(float) == 1.0) & ~np.isnan(seizure)
+        self.n = len(outbound)
+        self.weight = np.where(resolved, 1.0 / pi, 0.0)
+        self.y = np.where(resolved, seizure, 0.0)
+        self.values = {c: np.where(resolved, np.nan_to_num(outbound[c].to_numpy(float)), 0.0)
+                       for c in VALUE_COLUMNS}
+        self.referred = (outbound["referral"].fillna("none") != "none").to_numpy()
+        self.resolved = resolved
+
+    def subset(self, mask):
+        other = object.__new__(Labels)
+        other.n = int(mask.sum())
+        for name in ("weight", "y", "referred", "resolved"):
+            setattr(other, name, getattr(self, name)[mask])
+        other.values = {c: v[mask] for c, v in self.values.items()}
+        return other
+
+
+def top_k(scores, budget, seed=0):
+    """Boolean mask of the ``ceil(budget * n)`` highest scores (ties broken at random)."""
+    n = len(scores)
+    k = min(n, math.ceil(budget * n))
+    tiebreak = np.random.default_rng(seed).random(n)
+    order = np.lexsort((tiebreak, -np.asarray(scores, dtype=float)))
+    mask = np.zeros(n, dtype=bool)
+    mask[order[:k]] = True
+    return mask
+
+
+def _ci(samples):
+    lo, hi = np.nanpercentile(samples, [2.5, 97.5]) if len(samples) else (np.nan, np.nan)
+    return [float(lo), float(hi)]
+
+
+def selection_metrics(selected, labels, n_boot=200, seed=0):
+    """Estimated catch of one selection of crossings, with 95% bootstrap intervals."""
+    k = int(selected.sum())
+    hits = labels.y * labels.weight
+    total = hits.sum()
+    caught = hits[selected].sum()
+    out = {"referred": k, "estimated_seizures": float(caught),
+           "recall": float(caught / total) if total else math.nan,
+           "hit_rate": float(caught / k) if k else math.nan}
+    rows = np.flatnonzero(hits > 0)
+    if len(rows) and n_boot:
+        boot = np.random.default_rng(seed).poisson(1.0, size=(n_boot, len(rows)))
+        b_total = boot @ hits[rows]
+        b_caught = boot @ (hits[rows] * selected[rows])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["recall_ci"] = _ci(b_caught / b_total)
+        out["hit_rate_ci"] = _ci(b_caught / max(k, 1))
+    value = {}
+    for name, v in labels.values.items():
+        weighted = v * labels.weight
+        all_value = weighted.sum()
+        value[name] = {"estimated": float(weighted[selected].sum()),
+                       "share": float(weighted[selected].sum() / all_value) if all_value else math.nan}
+    out["value_captured"] = value
+    return out
+
+
+def budget_table(scores, labels, legacy=None, budgets=BUDGETS, truth=None, seed=0):
+    """Metrics of a score at each budget, with lifts over random and over ``legacy``.
+
+    Parameters
+    ----------
+    scores : array, shape (n,)
+    labels : Labels
+    legacy : array, shape (n,), optional
+        The policy in force as a score (its selection probability).
+    truth : DataFrame, optional
+        Columns ``carrier`` (bool) aligned with the rows: adds the true catch.
+    """
+    hits = labels.y * labels.weight
+    prevalence = hits.sum() / labels.n if labels.n else math.nan
+    rows = []
+    for budget in budgets:
+        chosen = top_k(scores, budget, seed)
+        row = {"budget": budget, **selection_metrics(chosen, labels, seed=seed)}
+        row["lift_over_random"] = (row["hit_rate"] / prevalence) if prevalence else math.nan
+        if legacy is not None:
+            old = top_k(legacy, budget, seed)
+            old_caught = hits[old].sum()
+            row["legacy_estimated_seizures"] = float(old_caught)
+            row["lift_over_legacy"] = (float(hits[chosen].sum() / old_caught)
+                                       if old_caught else math.nan)
+        if truth is not None:
+            carrier = truth["carrier"].to_numpy(bool)
+            row["true_carriers_caught"] = int(carrier[chosen].sum())
+            row["true_recall"] = float(carrier[chosen].sum() / max(carrier.sum(), 1))
+            row["true_hit_rate"] = float(carrier[chosen].mean()) if chosen.any() else math.nan
+            if legacy is not None:
+                row["legacy_true_carriers_caught"] = int(carrier[top_k(legacy, budget, seed)].sum())
+        rows.append(row)
+    return rows
+
+
+def calibration(probabilities, labels, bins=10):
+    """Weighted reliability of calibrated probabilities on the labelled rows."""
+    r = labels.resolved
+    p, y, w = np.asarray(probabilities)[r], labels.y[r], labels.weight[r]
+    if not len(p) or w.sum() == 0:
+        return {"bins": [], "observed_over_expected": math.nan, "brier": math.nan, "ece": math.nan}
+    order = np.argsort(p, kind="stable")
+    cum = np.cumsum(w[order]) / w.sum()
+    edges = np.searchsorted(cum, np.linspace(0, 1, bins + 1)[1:-1])
+    table, ece = [], 0.0
+    for part in np.split(order, edges):
+        if not len(part):
+            continue
+        wp = w[part].sum()
+        mean_p = float(np.average(p[part], weights=w[part]))
+        observed = float(np.average(y[part], weights=w[part]))
+        ece += wp / w.sum() * abs(mean_p - observed)
+        table.append({"mean_predicted": mean_p, "observed": observed,
+                      "weight": float(wp), "rows": int(len(part))})
+    return {"bins": table,
+            "observed_over_expected": float((w * y).sum() / (w * p).sum()),
+            "brier": float(np.average((p - y) ** 2, weights=w)),
+            "ece": float(ece)}
+
+
+def evaluate_scores(scores, outbound, features=None, truth=None, seed=0):
+    """The full evaluation report of one model's scores on a window of outbound rows.
+
+    Parameters
+    ----------
+    scores : array, shape (n,)
+        Calibrated probabilities for every outbound row of the window.
+    outbound : DataFrame, shape (n, contract columns)
+    features : DataFrame, shape (n, ...), optional
+        Feature frame of the same rows (for unseen plates and the propensity fallback).
+    truth : DataFrame, optional
+        The generator's latent truth aligned with the rows.
+
+    Returns
+    -------
+    dict
+        ``budgets`` (list of per-budget rows), ``unseen_plates`` (the same for plates
+        with no earlier crossing), ``pr_auc``, ``calibration``, ``legacy_as_run``, counts.
+    """
+    scores = np.asarray(scores, dtype=float)
+    pi = propensity(outbound, features, seed)
+    labels = Labels(outbound, pi)
+    legacy = pi  # the policy in force ranks crossings by its own selection probability
+    report = {
+        "rows": int(labels.n),
+        "inspected": int(labels.resolved.sum()),
+        "seizures": int(labels.y.sum()),
+        "estimated_prevalence": float((labels.y * labels.weight).sum() / max(labels.n, 1)),
+        "budgets": budget_table(scores, labels, legacy, truth=truth, seed=seed),
+        "legacy_as_run": selection_metrics(labels.referred, labels, seed=seed),
+        "calibration": calibration(scores, labels),
+    }
+    r = labels.resolved
+    report["pr_auc"] = (float(average_precision_score(labels.y[r], scores[r],
+                                                      sample_weight=labels.weight[r]))
+                        if r.any() and 0 < labels.y[r].sum() < r.sum() else math.nan)
+    if features is not None:
+        unseen = features["plate_days_since_first_seen"].isna().to_numpy()
+        sub_truth = truth.loc[unseen] if truth is not None else None
+        report["unseen_plates"] = {
+            "rows": int(unseen.sum()),
+            "budgets": budget_table(scores[unseen], labels.subset(unseen), legacy[unseen],
+                                    truth=sub_truth, seed=seed) if unseen.any() else [],
+        }
+    return report
+
+
+def format_report(report):
+    """The report as a fixed-width text table for the terminal."""
+    lines = [f"rows {report['rows']:,}  inspected {report['inspected']:,}  "
+             f"seizures {report['seizures']:,}  est. prevalence "
+             f"{report['estimated_prevalence']:.4%}  PR-AUC {report['pr_auc']:.3f}",
+             f"{'budget':>7} {'recall':>17} {'hit rate':>17} {'lift/rand':>9} "
+             f"{'lift/legacy':>11}" + (f" {'true recall':>11} {'legacy':>7}"
+                                      if "true_recall" in report["budgets"][0] else "")]
+    for row in report["budgets"]:
+        rci = row.get("recall_ci", [math.nan, math.nan])
+        hci = row.get("hit_rate_ci", [math.nan, math.nan])
+        line = (f"{row['budget']:>7.1%} {row['recall']:>6.1%} [{rci[0]:.0%},{rci[1]:.0%}]"
+                f" {row['hit_rate']:>6.1%} [{hci[0]:.0%},{hci[1]:.0%}]"
+                f" {row['lift_over_random']:>9.1f} {row.get('lift_over_legacy', math.nan):>11.2f}")
+        if "true_recall" in row:
+            line += (f" {row['true_recall']:>11.1%} "
+                     f"{row['legacy_true_carriers_caught']:>3}->{row['true_carriers_caught']}")
+        lines.append(line)
+    legacy = report["legacy_as_run"]
+    lines.append(f"legacy policy as run: referred {legacy['referred']:,} "
+                 f"({legacy['referred'] / max(report['rows'], 1):.2%}), "
+                 f"recall {legacy['recall']:.1%}, hit rate {legacy['hit_rate']:.2%}")
+    cal = report["calibration"]
+    lines.append(f"calibration: observed/expected {cal['observed_over_expected']:.2f}, "
+                 f"ECE {cal['ece']:.4f}, Brier {cal['brier']:.4f}")
+    return "\n".join(lines)
+
+
+def frame_report(report):
+    """Budget rows of a report as a DataFrame (for reports and tests)."""
+    return pd.DataFrame(report["budgets"])

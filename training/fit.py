@@ -1,0 +1,222 @@
+"""Training: crossing logs in, a calibrated RiskModel and its manifest out.
+
+Steps: read and check the logs; compute point-in-time features for every
+outbound row (every row of the logs is history); keep the inspected rows with a
+resolved outcome, weighted by ``1 / selection_probability`` so they stand for all
+outbound traffic; split by time into fit / calibrate / validate; grow the trees
+on the first part, calibrate on the second, evaluate on the third.
+"""
+from __future__ import annotations
+
+import hashlib
+import platform
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scoring import contract
+from scoring.features import FEATURES, feature_frame, resolve_exclusions
+from scoring.model import RiskModel
+from training.evaluate import evaluate_scores, propensity
+
+#: a labelled row's weight is capped at this multiple of the mean weight
+MAX_RELATIVE_WEIGHT = 50.0
+MIN_SEIZURES = 10
+
+
+class TrainingError(Exception):
+    """The data cannot give a model (too few labels, empty window); says why."""
+
+
+@dataclass
+class TrainConfig:
+    """What to train on and how.
+
+    ``split`` gives the time shares of the outbound rows for fit, calibrate and
+    validate; ``until`` (UTC µs) drops every row from then on.
+    """
+
+    exclude: tuple = ()
+    until: int | None = None
+    split: tuple = (0.70, 0.15, 0.15)
+    seed: int = 0
+    params: dict = field(default_factory=dict)
+
+
+def read_logs(paths, on_error="raise"):
+    """Read several crossing logs into one canonical frame; ids must be unique across them.
+
+    Returns
+    -------
+    frame : DataFrame
+    sources : list of dict
+        Per file: path, SHA-256, rows, rejected rows, ignored columns.
+    """
+    frames, sources = [], []
+    for path in paths:
+        result = contract.read_log(path, on_error=on_error)
+        frames.append(result.frame)
+        sources.append({"path": str(path), "sha256": _sha256(path), "rows": len(result.frame),
+                        "rejected": len(result.rejected),
+                        "ignored_columns": list(result.ignored_columns),
+                        "rejects": result.rejected})
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    dup = frame["crossing_id"].duplicated()
+    if dup.any():
+        raise contract.ContractError(
+            f"value {frame['crossing_id'][dup].iloc[0]!r} is a repeated crossing_id "
+            "(it appears in more than one file)", column="crossing_id")
+    return frame, sources
+
+
+def _sha256(path, chunk=1 << 20):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def code_version():
+    """The git commit of the code, or the package version outside a checkout."""
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
+                             text=True, timeout=5, cwd=Path(__file__).parent)
+        if out.returncode == 0 and out.stdout.strip():
+            return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("southbound")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _iso(micros):
+    return pd.Timestamp(int(micros), unit="us", tz="UTC").isoformat()
+
+
+def train(frame, config=None, progress=print, sources=()):
+    """Fit a model on a canonical log frame.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Canonical crossing log (all rows serve as history).
+    config : TrainConfig, optional
+    progress : callable
+        Called with one line per step.
+    sources : sequence of dict
+        Per input file, recorded in the manifest.
+
+    Returns
+    -------
+    model : RiskModel
+    manifest : dict
+        Everything but the registry's own fields (version, hash).
+
+    Examples
+    --------
+    >>> frame, sources = read_logs(["world.csv"])    # doctest: +SKIP
+    >>> model, manifest = train(frame)              # doctest: +SKIP
+    """
+    config = config or TrainConfig()
+    exclude = resolve_exclusions(config.exclude)
+    started = time.perf_counter()
+
+    def step(message):
+        progress(f"[{time.perf_counter() - started:6.1f}s] {message}")
+
+    if config.until is not None:
+        frame = frame.loc[frame["crossed_at"].to_numpy() < config.until]
+    outbound_mask = (frame["direction"] == "outbound").to_numpy()
+    if not outbound_mask.any():
+        raise TrainingError("the logs have no outbound rows to learn from")
+    step(f"computing features for {outbound_mask.sum():,} outbound of {len(frame):,} rows")
+    feats = feature_frame(frame, outbound_mask)
+    outbound = frame.loc[feats.index]
+    times = outbound["crossed_at"].to_numpy(np.int64)
+    pi = propensity(outbound, feats[list(FEATURES)], config.seed)
+    seizure = outbound["seizure"].to_numpy(float)
+    labelled = (outbound["inspected"].to_numpy(float) == 1.0) & ~np.isnan(seizure)
+
+    cut1, cut2 = np.quantile(times, [config.split[0], config.split[0] + config.split[1]])
+    part = np.where(times < cut1, 0, np.where(times < cut2, 1, 2))
+    counts = {}
+    for i, name in enumerate(("fit", "calibrate", "validate")):
+        rows = labelled & (part == i)
+        counts[name] = {"outbound": int((part == i).sum()), "labelled": int(rows.sum()),
+                        "seizures": int(seizure[rows].sum())}
+        if counts[name]["seizures"] < (MIN_SEIZURES if i == 0 else 1):
+            raise TrainingError(
+                f"the {name} window has {counts[name]['seizures']} seizures among "
+                f"{counts[name]['labelled']} inspected rows: too few to train on")
+    step("labelled rows: " + ", ".join(
+        f"{k} {v['labelled']:,} ({v['seizures']} seizures)" for k, v in counts.items()))
+
+    weight = 1.0 / pi
+
+    def labelled_part(i):
+        rows = labelled & (part == i)
+        w = weight[rows]
+        w = np.minimum(w / w.mean(), MAX_RELATIVE_WEIGHT)
+        return feats.loc[rows, list(FEATURES)], seizure[rows].astype(int), w
+
+    model = RiskModel(exclude=exclude, random_state=config.seed, **config.params)
+    X_fit, y_fit, w_fit = labelled_part(0)
+    step(f"fitting gradient-boosted trees on {len(X_fit):,} rows")
+    model.fit(X_fit, y_fit, w_fit, calibration=labelled_part(1))
+    step(f"{model.booster_.n_iter_} trees; calibration slope "
+         f"{model.calibration_[0]:.3f}, intercept {model.calibration_[1]:.3f}")
+
+    val = part == 2
+    scores = model.predict_proba(feats.loc[val])[:, 1]
+    metrics = evaluate_scores(scores, outbound.loc[val], feats.loc[val], seed=config.seed)
+    step("validation: " + ", ".join(
+        f"recall@{r['budget']:.1%} {r['recall']:.1%}" for r in metrics["budgets"]))
+
+    manifest = {
+        "kind": "southbound-risk-model",
+        "contract_version": contract.VERSION,
+        "code_version": code_version(),
+        "features": list(model.features_),
+        "excluded_features": list(exclude),
+        "categories": model.encoder_.categories_,
+        "params": model.get_params(),
+        "trees": int(model.booster_.n_iter_),
+        "calibration": {"method": "weighted Platt scaling on the calibrate window",
+                        "slope": model.calibration_[0], "intercept": model.calibration_[1]},
+        "data": {
+            "sources": [{k: v for k, v in s.items() if k != "rejects"} for s in sources],
+            "fingerprint": hashlib.sha256("".join(s["sha256"] for s in sources).encode()
+                                          ).hexdigest() if sources else None,
+            "rows": int(len(frame)), "outbound": int(outbound_mask.sum()),
+            "windows": {"start": _iso(times.min()), "calibrate_from": _iso(cut1),
+                        "validate_from": _iso(cut2), "end": _iso(times.max())},
+            "split": counts,
+        },
+        "score_quantiles": _quantiles(scores),
+        "metrics": {"validation": metrics},
+        "libraries": _libraries(),
+        "training_seconds": round(time.perf_counter() - started, 1),
+    }
+    return model, manifest
+
+
+def _quantiles(scores):
+    """Score at the top 0.5/1/2/5/10% of validation traffic (threshold hints)."""
+    shares = (0.005, 0.01, 0.02, 0.05, 0.10)
+    return {f"{s:g}": float(np.quantile(scores, 1 - s)) for s in shares}
+
+
+def _libraries():
+    import joblib
+    import sklearn
+    return {"python": platform.python_version(), "numpy": np.__version__,
+            "pandas": pd.__version__, "scikit-learn": sklearn.__version__,
+            "joblib": joblib.__version__}
