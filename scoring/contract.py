@@ -13,6 +13,7 @@ See ``../shared/contract/crossing-log.md``.
 """
 from __future__ import annotations
 
+import csv
 import math
 import re
 from dataclasses import dataclass, field
@@ -21,6 +22,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 VERSION = 1
 
@@ -313,6 +317,10 @@ def _read_raw(path):
         return _stringify(raw)
     _check_utf8(path)
     try:
+        return _read_csv_arrow(path)
+    except pa.ArrowInvalid:
+        pass  # pandas' C parser says which line is wrong; let it
+    try:
         return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False,
                            engine="c", encoding="utf-8")
     except pd.errors.EmptyDataError:
@@ -322,6 +330,20 @@ def _read_raw(path):
         match = re.search(r"line (\d+)", message)
         row = int(match.group(1)) if match else None
         raise ContractError(f"malformed CSV: {message}", source=str(path), row=row) from None
+
+
+def _read_csv_arrow(path):
+    """Every column as text, multi-threaded; ArrowInvalid on anything irregular."""
+    with open(path, "rb") as handle:
+        header = handle.readline().decode("utf-8").rstrip("\r\n")
+    if not header:
+        raise ContractError("the file is empty (no header row)", source=str(path))
+    names = next(csv.reader([header]))
+    table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
+        column_types={name: pa.string() for name in names}, strings_can_be_null=False,
+        quoted_strings_can_be_null=False))
+    return table.to_pandas(types_mapper=lambda t: pd.StringDtype("pyarrow")
+                           if t == pa.string() else None)
 
 
 def _first_line(exc):
@@ -446,16 +468,28 @@ def _parse_series(column, text):
             bad = ~text.str.fullmatch(pattern.pattern).fillna(False).to_numpy(dtype=bool)
         else:
             bad = np.zeros(len(text), dtype=bool)
-        values = text.astype(object).where(~empty, None)
-        return values.to_numpy(dtype=object), bad & ~empty
+        return text.mask(empty).reset_index(drop=True), bad & ~empty
     if kind == "bool":
         low = text.str.lower()
         values = np.where(low.isin(_TRUE), 1.0, np.where(low.isin(_FALSE), 0.0, np.nan))
         return values, np.isnan(values) & ~empty
-    numbers = pd.to_numeric(text.where(~empty, None), errors="coerce").to_numpy(dtype=float)
+    numbers = _to_float(text, empty)
     finite = np.isfinite(numbers)
     ok = finite & _number_ok_vector(kind, np.where(finite, numbers, 0.0))
     return np.where(ok, numbers, np.nan), ~ok & ~empty
+
+
+def _to_float(text, empty):
+    """Text to float, NaN where empty or not a number (arrow's cast, pandas' when it fails)."""
+    if empty.all():
+        return np.full(len(text), np.nan)
+    try:
+        arrow = pa.array(text.to_numpy(dtype=object), type=pa.string()) \
+            if not isinstance(text.dtype, pd.StringDtype) else pa.array(text)
+        cast = pc.cast(pc.if_else(pa.array(empty), None, arrow), pa.float64())
+        return cast.to_numpy(zero_copy_only=False).astype(float)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError):
+        return pd.to_numeric(text.where(~empty, None), errors="coerce").to_numpy(dtype=float)
 
 
 def _number_ok_vector(kind, x):
@@ -482,12 +516,20 @@ def _parse_timestamps(text):
     ok = ~bad
     micros[ok] = (stamps[ok].dt.tz_localize(None).dt.as_unit("us")
                   .astype(np.int64).to_numpy())
-    tail = text.str.extract(r"(Z|[+-]\d{2}:?\d{2})$")[0].fillna("Z")
-    sign = np.where(tail.str[0] == "-", -1, 1)
-    digits = tail.str.replace(":", "", regex=False).str[1:]
-    hours = pd.to_numeric(digits.str[:2], errors="coerce").fillna(0).to_numpy()
-    minutes = pd.to_numeric(digits.str[2:4], errors="coerce").fillna(0).to_numpy()
-    offset = (sign * (hours * 60 + minutes)).astype(np.int64)
+    offset = np.zeros(len(text), dtype=np.int64)
+    zulu = text.str.endswith("Z").fillna(True).to_numpy(dtype=bool)
+    tail = text.str.slice(-6)
+    colon = (tail.str.slice(3, 4) == ":").to_numpy(dtype=bool)
+    # "+HH:MM" ends in six characters, "+HHMM" in five
+    sign_char = np.where(colon, tail.str.slice(0, 1), tail.str.slice(1, 2))
+    hours = np.where(colon, tail.str.slice(1, 3), tail.str.slice(2, 4))
+    minutes = tail.str.slice(-2)
+    use = ok & ~zulu
+    if use.any():
+        h = pd.to_numeric(pd.Series(hours[use]), errors="coerce").fillna(0).to_numpy(np.int64)
+        m = pd.to_numeric(minutes[use], errors="coerce").fillna(0).to_numpy(np.int64)
+        sign = np.where(sign_char[use] == "-", -1, 1)
+        offset[use] = sign * (h * 60 + m)
     return micros, offset, bad
 
 

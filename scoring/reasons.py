@@ -17,6 +17,7 @@ import numpy as np
 from scoring.features import LAST_INBOUND_PORT
 from scoring.paths import ports_file
 
+NOTHING_STANDS_OUT = "no risk factor raised the score"
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
@@ -215,6 +216,9 @@ def explain(features, groups):
     Returns
     -------
     list of dict
-        ``{"factor": group name, "text": wording}``, strongest first.
+        ``{"factor": group name, "text": wording}``, strongest first; a crossing
+        whose score no factor raised gets one entry saying so.
     """
-    return [{"factor": GROUPS[g][0], "text": GROUPS[g][2](features)} for g in groups if g >= 0]
+    reasons = [{"factor": GROUPS[g][0], "text": GROUPS[g][2](features)}
+               for g in groups if g >= 0]
+    return reasons or [{"factor": "none", "text": NOTHING_STANDS_OUT}]

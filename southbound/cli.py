@@ -167,7 +167,7 @@ def evaluate(data, registry, on_error, version, since, truth, out):
     frame, _ = _read(data, on_error)
     query = (frame["direction"] == "outbound").to_numpy()
     if since:
-        query &= frame["crossed_at"].to_numpy() >= _utc_micros(since, "--since")
+        query = query & (frame["crossed_at"].to_numpy() >= _utc_micros(since, "--since"))
     if not query.any():
         raise contract.ContractError("no outbound rows to evaluate in the window")
     feats = feature_frame(frame, query)

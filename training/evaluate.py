@@ -118,6 +118,16 @@ def selection_metrics(selected, labels, n_boot=200, seed=0):
     return out
 
 
+def as_run(labels):
+    """What the policy in force actually referred and found (observed, not estimated)."""
+    found = float((labels.y * labels.resolved * labels.referred).sum())
+    total = (labels.y * labels.weight).sum()
+    referred = int(labels.referred.sum())
+    return {"referred": referred, "share": referred / labels.n if labels.n else math.nan,
+            "seizures": found, "hit_rate": found / referred if referred else math.nan,
+            "recall": found / total if total else math.nan}
+
+
 def budget_table(scores, labels, legacy=None, budgets=BUDGETS, truth=None, seed=0):
     """Metrics of a score at each budget, with lifts over random and over ``legacy``.
 
@@ -208,7 +218,7 @@ def evaluate_scores(scores, outbound, features=None, truth=None, seed=0):
         "seizures": int(labels.y.sum()),
         "estimated_prevalence": float((labels.y * labels.weight).sum() / max(labels.n, 1)),
         "budgets": budget_table(scores, labels, legacy, truth=truth, seed=seed),
-        "legacy_as_run": selection_metrics(labels.referred, labels, seed=seed),
+        "legacy_as_run": as_run(labels),
         "calibration": calibration(scores, labels),
     }
     r = labels.resolved
@@ -246,8 +256,8 @@ def format_report(report):
         lines.append(line)
     legacy = report["legacy_as_run"]
     lines.append(f"legacy policy as run: referred {legacy['referred']:,} "
-                 f"({legacy['referred'] / max(report['rows'], 1):.2%}), "
-                 f"recall {legacy['recall']:.1%}, hit rate {legacy['hit_rate']:.2%}")
+                 f"({legacy['share']:.2%}), {legacy['seizures']:.0f} seizures, "
+                 f"hit rate {legacy['hit_rate']:.2%}, est. recall {legacy['recall']:.1%}")
     cal = report["calibration"]
     lines.append(f"calibration: observed/expected {cal['observed_over_expected']:.2f}, "
                  f"ECE {cal['ece']:.4f}, Brier {cal['brier']:.4f}")

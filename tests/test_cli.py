@@ -1,0 +1,150 @@
+"""The southbound command end to end: generate, train, evaluate, score, models."""
+import json
+
+import pandas as pd
+import pytest
+
+from southbound.cli import main
+from tests.logs import raw, row
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory, world):
+    """A registry with one model trained through the command line on the small world."""
+    from click.testing import CliRunner
+    path = tmp_path_factory.mktemp("registry")
+    result = CliRunner().invoke(main, ["train", "--data", str(world[0]), "--registry", str(path)])
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def test_generate_writes_a_log_and_its_truth(runner, tmp_path):
+    out = tmp_path / "w.csv"
+    result = runner.invoke(main, ["generate", "--days", "3", "--scale", "0.001", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "outbound" in result.output
+    log = pd.read_csv(out, dtype=str)
+    truth = pd.read_csv(tmp_path / "w.truth.csv", dtype={"crossing_id": str})
+    assert set(truth["crossing_id"]) == set(log.loc[log["direction"] == "outbound", "crossing_id"])
+
+
+def test_train_registers_an_active_model_with_a_manifest(runner, registry):
+    result = runner.invoke(main, ["models", "list", "--registry", str(registry)])
+    assert result.exit_code == 0
+    assert result.output.startswith("* ")
+    shown = runner.invoke(main, ["models", "show", "--registry", str(registry)])
+    manifest = json.loads(shown.output)
+    for key in ("version", "created_at", "features", "categories", "metrics", "libraries",
+                "artifact_sha256", "code_version"):
+        assert key in manifest
+    assert manifest["data"]["fingerprint"] and manifest["data"]["split"]["fit"]["seizures"] >= 10
+
+
+def test_evaluate_prints_budgets_and_writes_json(runner, registry, world, tmp_path):
+    out = tmp_path / "eval.json"
+    result = runner.invoke(main, ["evaluate", "--data", str(world[0]), "--registry", str(registry),
+                                  "--since", "2025-02-20", "--truth", str(world[1]),
+                                  "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "lift/legacy" in result.output and "0.5%" in result.output
+    report = json.loads(out.read_text())
+    assert [b["budget"] for b in report["budgets"]] == [0.005, 0.01, 0.02, 0.05]
+    assert "true_recall" in report["budgets"][0]
+    assert report["unseen_plates"]["rows"] > 0
+
+
+def test_score_writes_one_row_per_outbound_crossing(runner, registry, world, tmp_path):
+    out = tmp_path / "scores.csv"
+    result = runner.invoke(main, ["score", "--data", str(world[0]), "--registry", str(registry),
+                                  "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    scores = pd.read_csv(out, dtype={"crossing_id": str})
+    log = pd.read_csv(world[0], dtype=str)
+    assert list(scores.columns) == ["crossing_id", "risk_score", "risk_band", "refer", "reasons"]
+    assert list(scores["crossing_id"]) == list(log.loc[log["direction"] == "outbound",
+                                                       "crossing_id"])
+    assert scores["risk_score"].between(0, 1, inclusive="neither").all()
+    assert 0.01 < scores["refer"].mean() < 0.04      # 2% capacity per port, rounded up
+    assert scores["reasons"].str.len().gt(0).mean() > 0.99
+    assert set(scores["risk_band"]) <= {"low", "elevated", "high", "very high"}
+
+
+def test_score_ignores_outcome_columns(runner, registry, world, tmp_path):
+    log = pd.read_csv(world[0], dtype=str, keep_default_na=False).head(3000)
+    blank = log.copy()
+    for column in ("referral", "selection_probability", "inspected", "seizure",
+                   "firearms_seized", "rounds_seized", "currency_seized_usd"):
+        blank[column] = ""
+    paths = []
+    for name, frame in (("full", log), ("blank", blank)):
+        path = tmp_path / f"{name}.csv"
+        frame.to_csv(path, index=False)
+        out = tmp_path / f"{name}.scores.csv"
+        result = runner.invoke(main, ["score", "--data", str(path), "--registry", str(registry),
+                                      "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        paths.append(out)
+    full, blanked = (pd.read_csv(p) for p in paths)
+    assert full["crossing_id"].equals(blanked["crossing_id"])
+
+
+def test_malformed_file_gives_one_line_and_exit_2(runner, tmp_path, registry):
+    path = tmp_path / "bad.csv"
+    raw([row(crossing_id="a"), row(crossing_id="b", port_code="23O4")]).to_csv(path, index=False)
+    for args in (["train", "--data", str(path), "--registry", str(tmp_path / "r")],
+                 ["score", "--data", str(path), "--registry", str(registry),
+                  "--out", str(tmp_path / "o.csv")]):
+        result = runner.invoke(main, args)
+        assert result.exit_code == 2
+        assert result.output == (f"error: {path}, row 3, column port_code: "
+                                 "value '23O4' is not a 4-digit port code\n")
+    assert not (tmp_path / "r").exists()  # nothing registered
+
+
+def test_skip_mode_writes_rejects_and_goes_on(runner, tmp_path, world, monkeypatch):
+    monkeypatch.setenv("SOUTHBOUND_VAR", str(tmp_path / "var"))
+    log = pd.read_csv(world[0], dtype=str, keep_default_na=False)
+    log.loc[5, "occupants"] = "many"
+    path = tmp_path / "dirty.csv"
+    log.to_csv(path, index=False)
+    result = runner.invoke(main, ["train", "--data", str(path), "--on-error", "skip",
+                                  "--registry", str(tmp_path / "reg")])
+    assert result.exit_code == 0, result.output
+    assert "1 rows rejected" in result.output
+    rejects = pd.read_csv(tmp_path / "var" / "rejects" / "dirty.csv.rejects.csv")
+    assert rejects.loc[0, "row"] == 7 and "occupants" in rejects.loc[0, "reason"]
+
+
+def test_missing_file_and_bad_feature_name(runner, tmp_path):
+    result = runner.invoke(main, ["train", "--data", str(tmp_path / "nope.csv"),
+                                  "--registry", str(tmp_path)])
+    assert result.exit_code == 2 and "nope.csv: no such file" in result.output
+    result = runner.invoke(main, ["train", "--data", "x.csv", "--exclude-feature", "race"])
+    assert result.exit_code == 2 and "feature 'race' is not one of" in result.output
+
+
+def test_too_few_seizures_is_a_clear_error(runner, tmp_path, world):
+    log = pd.read_csv(world[0], dtype=str, keep_default_na=False).head(2000)
+    path = tmp_path / "short.csv"
+    log.to_csv(path, index=False)
+    result = runner.invoke(main, ["train", "--data", str(path), "--registry", str(tmp_path / "r")])
+    assert result.exit_code == 2
+    assert "too few to train on" in result.output
+
+
+def test_models_promote_and_rollback(runner, registry, world, tmp_path):
+    import shutil
+    reg = tmp_path / "reg"
+    shutil.copytree(registry, reg)
+    before = json.loads((reg / "active.json").read_text())["version"]
+    result = runner.invoke(main, ["train", "--data", str(world[0]), "--registry", str(reg),
+                                  "--exclude-feature", "plate_jurisdiction", "--seed", "1"])
+    assert "inactive" in result.output
+    new = result.output.split("registered model ")[1].split()[0]
+    assert runner.invoke(main, ["models", "promote", new, "--registry", str(reg)]).exit_code == 0
+    listed = runner.invoke(main, ["models", "list", "--registry", str(reg)]).output
+    assert f"* {new}" in listed and "plate_country,plate_jurisdiction" in listed
+    result = runner.invoke(main, ["models", "rollback", "--registry", str(reg)])
+    assert result.output.strip() == f"active model is now {before}"
+    result = runner.invoke(main, ["models", "promote", "nope", "--registry", str(reg)])
+    assert result.exit_code == 1 and "no model version 'nope'" in result.output
