@@ -88,11 +88,19 @@ class Registry:
             joblib.dump(model, staging / ARTIFACT, compress=3)
             digest = sha256_file(staging / ARTIFACT)
             now = datetime.now(timezone.utc)
-            version = f"{now:%Y%m%dT%H%M%S}Z-{digest[:8]}"
-            manifest = dict(manifest, version=version, created_at=now.isoformat(),
-                            artifact=ARTIFACT, artifact_sha256=digest)
-            _write_json(staging / MANIFEST, manifest)
-            os.rename(staging, self.versions_dir / version)
+            base = f"{now:%Y%m%dT%H%M%S}Z-{digest[:8]}"
+            for attempt in range(1, 1000):
+                # the same bytes saved twice in one second get a suffix
+                version = base if attempt == 1 else f"{base}-{attempt}"
+                manifest = dict(manifest, version=version, created_at=now.isoformat(),
+                                artifact=ARTIFACT, artifact_sha256=digest)
+                _write_json(staging / MANIFEST, manifest)
+                try:
+                    os.rename(staging, self.versions_dir / version)
+                    break
+                except OSError:
+                    if not (self.versions_dir / version).exists():
+                        raise
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise

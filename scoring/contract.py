@@ -17,7 +17,7 @@ import csv
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -150,6 +150,19 @@ def parse_timestamp(text):
     return micros, int(offset.total_seconds() // 60)
 
 
+def format_timestamp(micros, offset_min=0):
+    """The inverse of :func:`parse_timestamp`: ISO-8601 in the offset it was written with.
+
+    >>> format_timestamp(1741130525000000, -360)
+    '2025-03-04T17:22:05-06:00'
+    """
+    zone = timezone(timedelta(minutes=int(offset_min)))
+    stamp = datetime.fromtimestamp(micros // 1_000_000, tz=zone).replace(
+        microsecond=int(micros % 1_000_000))
+    text = stamp.isoformat()
+    return text[:-6] + "Z" if offset_min == 0 else text
+
+
 def _parse_scalar(column, value):
     """Return the canonical value of one cell, or raise ValueError."""
     kind = column.kind
@@ -204,6 +217,23 @@ def _number_ok(kind, x):
     if kind == "probability":
         return 0 < x <= 1
     raise AssertionError(kind)
+
+
+def parse_value(name, value, *, source="request"):
+    """Check one column's value; return it canonical (None / NaN when empty).
+
+    >>> parse_value("inspected", "true")
+    1.0
+    """
+    column = BY_NAME[name]
+    try:
+        parsed = _parse_scalar(column, value)
+    except ValueError as exc:
+        raise ContractError(f"value {value!r} {exc}", source=source, column=name,
+                            value=value) from None
+    if parsed is None:
+        return None if column.kind in TEXT_KINDS else math.nan
+    return parsed
 
 
 def parse_record(record, *, source="request"):

@@ -359,3 +359,98 @@ def feature_frame(frame, query=None):
     context = context_frame(frame.loc[query])
     history = history_frame(frame, query)
     return pd.concat([context, history], axis=1)[list(FEATURES) + [LAST_INBOUND_PORT]]
+
+
+# --- history features, online execution (the service's store) ---------------
+
+def history_select(table, entity, key, t, port):
+    """One SQL query giving every history feature of ``entity`` for one crossing.
+
+    Parameters
+    ----------
+    table : sqlalchemy.Table
+        Crossings with the contract's columns, ``crossed_at`` in UTC µs and
+        ``inspected`` / ``seizure`` as 1 / 0 / NULL.
+    entity : {"plate", "carrier"}
+    key : str
+        The plate_id or carrier_id.
+    t : int
+        The crossing's time (UTC µs); only rows strictly before it are seen.
+    port : str
+        The crossing's port (for ``last_other_port``).
+
+    Returns
+    -------
+    sqlalchemy.Select
+        One row; a column per spec of the entity (raw aggregates: see
+        :func:`history_values`), plus ``last_inbound_port`` for plates.
+    """
+    import sqlalchemy as sa
+
+    c = table.c
+    owner = c[ENTITY_COLUMN[entity]] == key
+    earlier = sa.and_(owner, c.crossed_at < t)
+    columns = []
+    for spec in (h for h in HISTORY if h.entity == entity):
+        cond = []
+        if spec.direction is not None:
+            cond.append(c.direction == spec.direction)
+        if spec.window_us is not None:
+            cond.append(c.crossed_at >= t - spec.window_us)
+        if spec.outcome is not None:
+            cond.append(c[spec.outcome] == 1)
+            cond.append(c.crossed_at + OUTCOME_LAG_US < t)
+        when = sa.and_(*cond) if cond else sa.true()
+        if spec.stat == "count":
+            expr = sa.func.coalesce(sa.func.sum(sa.case((when, 1), else_=0)), 0)
+        elif spec.stat == "distinct_ports":
+            expr = sa.func.count(sa.distinct(c.port_code))
+        elif spec.stat == "days_since_first":
+            expr = sa.func.min(c.crossed_at)
+        elif spec.stat == "hours_since_last":
+            expr = sa.func.max(sa.case((when, c.crossed_at), else_=None))
+        elif spec.stat == "last_other_port":
+            # the port of the latest earlier row; ties broken by crossing_id as offline
+            expr = (sa.select(c.port_code).where(earlier, when)
+                    .order_by(c.crossed_at.desc(), c.crossing_id.desc()).limit(1)
+                    .scalar_subquery())
+        else:
+            raise AssertionError(spec.stat)
+        columns.append(expr.label(spec.name))
+    return sa.select(*columns).where(earlier)
+
+
+def history_values(entity, row, t, port):
+    """Turn the raw aggregates of :func:`history_select` into feature values.
+
+    Returns
+    -------
+    dict
+        Feature name to float (NaN where unseen), plus ``plate_last_inbound_port``
+        for plates; identical to the offline values of the same crossing.
+    """
+    out = {}
+    for spec in (h for h in HISTORY if h.entity == entity):
+        value = row[spec.name]
+        if spec.stat in ("count", "distinct_ports"):
+            out[spec.name] = float(value or 0)
+        elif value is None:
+            out[spec.name] = np.nan
+            if spec.stat == "last_other_port":
+                out[LAST_INBOUND_PORT] = None
+        elif spec.stat == "days_since_first":
+            out[spec.name] = (t - int(value)) / DAY_US
+        elif spec.stat == "hours_since_last":
+            out[spec.name] = (t - int(value)) / HOUR_US
+        elif spec.stat == "last_other_port":
+            out[spec.name] = float(value != port)
+            out[LAST_INBOUND_PORT] = value
+    return out
+
+
+def unseen_history(entity):
+    """History values of an entity with no earlier rows (or no entity at all)."""
+    out = {h.name: np.nan for h in HISTORY if h.entity == entity}
+    if entity == "plate":
+        out[LAST_INBOUND_PORT] = None
+    return out

@@ -15,7 +15,11 @@ them never needs retraining. The configuration is a TOML file::
 """
 from __future__ import annotations
 
+import bisect
+import hashlib
+import json
 import tomllib
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -92,3 +96,116 @@ def batch_referrals(scores, ports, config):
     size = frame.groupby("port")["score"].transform("size").to_numpy()
     capacity = frame["port"].map(config.capacity_of).to_numpy(float)
     return rank <= np.ceil(capacity * size)
+
+
+# --- the online policy (the service) ------------------------------------------
+
+#: referral sources, in the order the policy applies them
+SOURCES = ("lookout", "random", "model", "none")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A referral decision: whether, why, and how likely it was, given what was known."""
+
+    refer: bool
+    source: str
+    selection_probability: float
+
+
+class RecentScores:
+    """A port's last ``size`` scores, kept sorted for quantiles in O(log n)."""
+
+    def __init__(self, size):
+        self.size = size
+        self.order = deque()
+        self.sorted = []
+
+    def add(self, score):
+        self.order.append(score)
+        bisect.insort(self.sorted, score)
+        if len(self.order) > self.size:
+            old = self.order.popleft()
+            del self.sorted[bisect.bisect_left(self.sorted, old)]
+
+    def __len__(self):
+        return len(self.order)
+
+    def upper_quantile(self, share):
+        """The score above which ``share`` of the recent scores lie."""
+        k = max(int(np.ceil(share * len(self.sorted))), 1)
+        return self.sorted[-k]
+
+
+class ReferralPolicy:
+    """Lookouts first, then a random share, then the model's highest scores per port.
+
+    The model threshold of a port is the score that its capacity share of the
+    port's recent scores exceeds; until ``min_recent`` scores are known it is the
+    model's validation quantile for that share (``fallback``).
+
+    Parameters
+    ----------
+    config : PolicyConfig
+    fallback : dict
+        Share (as text, e.g. ``"0.02"``) to score, from the model manifest.
+    window, min_recent : int
+    """
+
+    def __init__(self, config, fallback=None, window=2000, min_recent=200):
+        self.config = config
+        self.fallback = {float(k): v for k, v in (fallback or {}).items()}
+        self.window = window
+        self.min_recent = min_recent
+        self.recent = {}
+        digest = json.dumps([config.random_share, config.default_capacity,
+                             sorted(config.capacity.items()), list(config.bands)])
+        self.version = "p-" + hashlib.sha256(digest.encode()).hexdigest()[:10]
+
+    def seed(self, port, scores_newest_first):
+        """Fill a port's window from the store (at start, or on first sight of a port)."""
+        recent = self.recent.setdefault(port, RecentScores(self.window))
+        for score in reversed(scores_newest_first[: self.window]):
+            recent.add(score)
+
+    def knows(self, port):
+        return port in self.recent
+
+    def threshold(self, port):
+        share = self.config.capacity_of(port)
+        recent = self.recent.get(port)
+        if share <= 0:
+            return float("inf")
+        if recent is not None and len(recent) >= self.min_recent:
+            return recent.upper_quantile(share)
+        if self.fallback:
+            nearest = min(self.fallback, key=lambda s: abs(np.log(s) - np.log(share)))
+            return self.fallback[nearest]
+        return 0.0
+
+    def decide(self, score, port, lookout, draw):
+        """Decide one crossing.
+
+        Parameters
+        ----------
+        score : float
+            Calibrated probability.
+        port : str
+        lookout : bool
+            The plate is on an active lookout.
+        draw : float
+            A uniform random number in [0, 1).
+        """
+        if lookout:
+            return Decision(True, "lookout", 1.0)
+        by_model = score >= self.threshold(port)
+        share = self.config.random_share
+        probability = 1.0 if by_model else share
+        if draw < share:
+            return Decision(True, "random", probability)
+        if by_model:
+            return Decision(True, "model", probability)
+        return Decision(False, "none", probability)
+
+    def observe(self, port, score):
+        self.recent.setdefault(port, RecentScores(self.window)).add(score)

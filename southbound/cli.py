@@ -270,5 +270,71 @@ def models_rollback(registry):
     click.echo(f"active model is now {_registry(registry).rollback()}")
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
+@click.option("--dev", is_flag=True, help="Flask's development server instead of gunicorn.")
+def serve(host, port, workers, dev):
+    """Run the scoring service (gunicorn sync workers; settings from SOUTHBOUND_*)."""
+    from service.server import run
+    run(host, port, workers, dev)
+
+
+@main.group()
+def tokens():
+    """API tokens (stored as hashes only)."""
+
+
+@tokens.command("create")
+@click.option("--role", type=click.Choice(["officer", "analyst", "admin"]), required=True)
+@click.option("--name", required=True, help="Who or what holds the token.")
+@handle_errors
+def tokens_create(role, name):
+    """Create a token; it is printed once, alone on the last line."""
+    from service.auth import create_token
+    store = _store()
+    token = create_token(store, role, name)
+    click.echo(f"created {role} token {name!r} in {_safe_url(store.url)}; "
+               "it is shown once and only its hash is kept:")
+    click.echo(token)
+
+
+@main.command()
+@click.option("--since", required=True, help="First day (UTC) of crossings to export.")
+@click.option("--until", help="Export crossings before this date (UTC).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@handle_errors
+def export(since, until, out):
+    """Write the store's crossings, decisions and outcomes as a crossing log."""
+    from service.export import export_frame
+    frame = export_frame(_store(), _utc_micros(since, "--since"),
+                         _utc_micros(until, "--until") if until else None)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".parquet":
+        frame.to_parquet(out, index=False)
+    else:
+        frame.to_csv(out, index=False)
+    click.echo(f"exported {len(frame):,} crossings to {out}")
+
+
+def _store():
+    from service.settings import from_environment
+    from service.store import Store
+    settings = from_environment()
+    url = settings["DATABASE_URL"]
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    store = Store(url, settings["SQLITE_SYNCHRONOUS"])
+    store.migrate()
+    return store
+
+
+def _safe_url(url):
+    """A database URL without its password."""
+    from sqlalchemy.engine import make_url
+    return make_url(url).render_as_string(hide_password=True)
+
+
 if __name__ == "__main__":
     main()

@@ -29,3 +29,69 @@ def trained(world_frame):
 def runner():
     from click.testing import CliRunner
     return CliRunner()
+
+
+# --- the service ---------------------------------------------------------------
+
+import uuid
+
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def _pg_database():
+    """A fresh PostgreSQL database on the machine's server; returns (url, drop)."""
+    import sqlalchemy as sa
+    name = "sb_" + uuid.uuid4().hex[:12]
+    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+
+    def drop():
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", drop
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """Each service test runs against SQLite and against PostgreSQL, on a fresh database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'southbound.db'}"
+        return
+    url, drop = _pg_database()
+    yield url
+    drop()
+
+
+@pytest.fixture(scope="session")
+def registry_path(tmp_path_factory, trained):
+    """A registry whose active model is the one trained on the small world."""
+    from models.registry import Registry
+    path = tmp_path_factory.mktemp("service-registry")
+    Registry(path).save(*trained)
+    return path
+
+
+@pytest.fixture
+def app(database_url, registry_path, tmp_path):
+    from service import create_app
+    app = create_app({"DATABASE_URL": database_url, "REGISTRY": str(registry_path),
+                      "TOKEN_CACHE_SECONDS": 0, "MODEL_CHECK_SECONDS": 0,
+                      "RANDOM_SEED": 1, "LOG_LEVEL": "WARNING", "MAX_BODY_BYTES": 200_000})
+    yield app
+    app.extensions["southbound.store"].engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def auth(app):
+    """Authorization headers for each role."""
+    from service.auth import create_token
+    store = app.extensions["southbound.store"]
+    return {role: {"Authorization": f"Bearer {create_token(store, role, role + '-test')}"}
+            for role in ("officer", "analyst", "admin")}

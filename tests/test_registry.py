@@ -65,3 +65,11 @@ def test_unknown_version_and_empty_registry(tmp_path):
     with pytest.raises(RegistryError, match="no model version 'nope'"):
         reg.manifest("nope")
     assert reg.versions() == []
+
+
+def test_the_same_model_saved_twice_at_once_gets_two_versions(tmp_path):
+    reg = Registry(tmp_path)
+    toy = Toy("same")
+    versions = {reg.save(toy, {}) for _ in range(3)}
+    assert len(versions) == 3
+    assert all(reg.load(v)[0].name == "same" for v in versions)

@@ -1,0 +1,153 @@
+"""Crossings: inbound history from the entry systems, outcomes of inspections, look-ups."""
+from __future__ import annotations
+
+import json
+import math
+
+from flask import Blueprint, current_app, g, jsonify
+
+from scoring.contract import ContractError, format_timestamp, parse_value
+from service.api.score import get_json_body
+from service.auth import ROLES, require
+from service.errors import ApiError, from_contract
+from service.scorer import fingerprint, parse_crossing, public_answer
+from service.store import crossings
+
+bp = Blueprint("crossings", __name__, url_prefix="/v1/crossings")
+
+OUTCOME_FIELDS = ("inspected", "seizure", "firearms_seized", "rounds_seized",
+                  "currency_seized_usd")
+
+
+def _store():
+    return current_app.extensions["southbound.store"]
+
+
+def get_crossing(conn, crossing_id):
+    """The stored (crossing, score, outcomes) triple; 404 when there is no such crossing."""
+    found = _store().crossing(conn, crossing_id)
+    if found is None:
+        raise ApiError(404, "not_found", f"no crossing {crossing_id!r}", "crossing_id")
+    return found
+
+
+@bp.post("")
+@require("officer")
+def add_inbound():
+    """Store one inbound crossing (history for later scores)."""
+    record = parse_crossing(get_json_body(), "inbound")
+    store = _store()
+    with store.engine.begin() as conn:
+        stored = store.crossing(conn, record["crossing_id"])
+        if stored is not None:
+            if _inbound_fingerprint(stored[0]) != fingerprint(_comparable(record)):
+                raise ApiError(409, "conflict", "crossing_id is already stored with different "
+                               "values", "crossing_id")
+            return jsonify({"crossing_id": record["crossing_id"], "stored": True}), 200
+        store.insert_crossing(conn, record)
+    return jsonify({"crossing_id": record["crossing_id"], "stored": True}), 201
+
+
+def _comparable(record):
+    return {k: record[k] for k in ("crossing_id", "crossed_at", "direction", "port_code",
+                                   "plate_id", "vehicle_class", "carrier_id")}
+
+
+def _inbound_fingerprint(row):
+    return fingerprint(_comparable(row))
+
+
+def parse_outcome(body):
+    """Check an outcome: inspected (required), seizure (required when inspected), amounts."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_body", "an outcome must be a JSON object")
+    try:
+        out = {name: parse_value(name, body.get(name)) for name in OUTCOME_FIELDS}
+    except ContractError as exc:
+        raise from_contract(exc) from None
+    if math.isnan(out["inspected"]):
+        raise ApiError(400, "invalid_value", "is required", "inspected")
+    if out["inspected"] == 1.0 and math.isnan(out["seizure"]):
+        raise ApiError(400, "invalid_value", "is required when inspected is true", "seizure")
+    if out["inspected"] == 0.0:
+        for name in OUTCOME_FIELDS[1:]:
+            if not math.isnan(out[name]):
+                raise ApiError(400, "invalid_value", "must be empty when inspected is false",
+                               name)
+    else:
+        for name in OUTCOME_FIELDS[2:]:
+            if math.isnan(out[name]):
+                out[name] = 0.0
+    return out
+
+
+@bp.post("/<crossing_id>/outcome")
+@require("officer")
+def record_outcome(crossing_id):
+    """Record what secondary inspection found (a later record corrects an earlier one)."""
+    outcome = parse_outcome(get_json_body())
+    store = _store()
+    with store.engine.begin() as conn:
+        crossing, score, _ = get_crossing(conn, crossing_id)
+        if crossing["direction"] != "outbound":
+            raise ApiError(409, "conflict", "outcomes are for outbound crossings",
+                           "crossing_id")
+        values = dict(outcome)
+        if outcome["inspected"] == 1.0 and (score is None or not score["refer"]):
+            # inspected on an officer's own call: how likely that was is not known
+            values.update(referral="officer", selection_probability=math.nan)
+        store.record_outcome(conn, crossing_id, values, g.actor)
+        store.audit(conn, g.actor, "outcome", target=crossing_id,
+                    model_version=score["model_version"] if score else None,
+                    policy_version=score["policy_version"] if score else None,
+                    **{k: (None if math.isnan(v) else v) for k, v in outcome.items()})
+    return jsonify({"crossing_id": crossing_id,
+                    "outcome": {k: _plain(v) for k, v in outcome.items()}}), 201
+
+
+@bp.get("/<crossing_id>")
+@require("officer")
+def show(crossing_id):
+    """The crossing, its score, reasons and decision, and its latest outcome."""
+    with _store().engine.connect() as conn:
+        crossing, score, outcomes = get_crossing(conn, crossing_id)
+    analyst = ROLES.index(g.role) >= ROLES.index("analyst")
+    answer = {"crossing": _crossing_view(crossing, analyst), "score": None,
+              "outcome": _outcome_view(outcomes[-1]) if outcomes else None}
+    if score is not None:
+        answer["score"] = public_answer(score) | {"scored_at": format_timestamp(score["scored_at"]),
+                                                  "policy_version": score["policy_version"]}
+        if analyst:
+            answer["score"].update(referral_source=score["referral_source"],
+                                   selection_probability=score["selection_probability"],
+                                   features=json.loads(score["features"]))
+    if analyst:
+        answer["outcomes"] = [_outcome_view(o) for o in outcomes]
+    return jsonify(answer)
+
+
+def _crossing_view(row, analyst):
+    hidden = set() if analyst else {"referral", "selection_probability"}
+    out = {k: _plain(v) for k, v in row.items()
+           if k in crossings.c and k not in hidden | {"received_at", "utc_offset_min"}}
+    out["crossed_at"] = format_timestamp(row["crossed_at"], row["utc_offset_min"])
+    for name in ("trailer_empty", "inspected", "seizure"):
+        if out.get(name) is not None:
+            out[name] = bool(out[name])
+    return out
+
+
+def _outcome_view(row):
+    out = {k: _plain(row[k]) for k in OUTCOME_FIELDS}
+    out["inspected"] = bool(out["inspected"])
+    out["seizure"] = None if out["seizure"] is None else bool(out["seizure"])
+    out["recorded_at"] = format_timestamp(row["recorded_at"])
+    out["recorded_by"] = row["actor"]
+    return out
+
+
+def _plain(value):
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+

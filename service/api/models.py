@@ -1,0 +1,60 @@
+"""The model in service: its manifest, the registry's versions, activation."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, jsonify
+
+from models.registry import RegistryError
+from service.auth import require
+from service.errors import ApiError
+
+bp = Blueprint("models", __name__, url_prefix="/v1")
+
+
+def _holder():
+    return current_app.extensions["southbound.models"]
+
+
+@bp.get("/model")
+@require("officer")
+def active():
+    """The active model's manifest and metrics, and the referral policy in force."""
+    served = _holder().current()
+    return jsonify({"version": served.version, "policy_version": served.policy.version,
+                    "manifest": served.manifest})
+
+
+@bp.get("/models")
+@require("analyst")
+def listing():
+    """Every registered version, oldest first, with the active one marked."""
+    registry = _holder().registry
+    active_version = registry.active_version()
+    return jsonify({"active": active_version, "versions": [
+        {"version": m["version"], "created_at": m.get("created_at"),
+         "excluded_features": m.get("excluded_features", []),
+         "windows": m.get("data", {}).get("windows"), "active": m["version"] == active_version}
+        for m in registry.versions()]})
+
+
+@bp.post("/models/<version>/activate")
+@require("analyst")
+def activate(version):
+    """Serve another registered version; a bad artifact is refused and the old one stays."""
+    holder = _holder()
+    store = current_app.extensions["southbound.store"]
+    previous = holder.served.version if holder.served else None
+    try:
+        manifest = holder.activate(version)
+    except RegistryError as exc:
+        with store.engine.begin() as conn:
+            store.audit(conn, g.actor, "activate_refused", target=version,
+                        model_version=previous, reason=str(exc))
+        status = 404 if "no model version" in str(exc) else 409
+        raise ApiError(status, "activation_refused", str(exc), "version") from None
+    with store.engine.begin() as conn:
+        store.audit(conn, g.actor, "activate", target=version, model_version=version,
+                    policy_version=holder.served.policy.version, previous=previous)
+    current_app.extensions["southbound.metrics"].model.labels(version).set(1)
+    if previous and previous != version:
+        current_app.extensions["southbound.metrics"].model.labels(previous).set(0)
+    return jsonify({"version": version, "previous": previous, "manifest": manifest})

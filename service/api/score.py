@@ -1,0 +1,62 @@
+"""POST /v1/score and /v1/score/batch: outbound crossings in, scores and decisions out."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, jsonify, request
+
+from service.auth import require
+from service.errors import ApiError
+from service.scorer import parse_crossing, score_crossing
+
+bp = Blueprint("score", __name__, url_prefix="/v1/score")
+
+
+def get_json_body():
+    """The request's JSON body; 400 when it is not JSON, 415 when not sent as JSON."""
+    if not request.is_json:
+        raise ApiError(415, "unsupported_media_type", "send the body as application/json")
+    body = request.get_json(silent=True)
+    if body is None:
+        raise ApiError(400, "invalid_json", "the body is not valid JSON")
+    return body
+
+
+def _parts():
+    ext = current_app.extensions
+    return (ext["southbound.store"], ext["southbound.models"].current(),
+            ext["southbound.metrics"], ext["southbound.rng"])
+
+
+@bp.post("")
+@require("officer")
+def score_one():
+    """Score one outbound crossing."""
+    record = parse_crossing(get_json_body(), "outbound")
+    store, served, metrics, rng = _parts()
+    answer, created = score_crossing(store, served, metrics, record, g.actor, rng)
+    return jsonify(answer), 201 if created else 200
+
+
+@bp.post("/batch")
+@require("officer")
+def score_batch():
+    """Score up to BATCH_LIMIT outbound crossings, oldest first so each sees the ones before."""
+    body = get_json_body()
+    items = body.get("crossings") if isinstance(body, dict) else None
+    if not isinstance(items, list) or not items:
+        raise ApiError(400, "invalid_value", "send {\"crossings\": [ ... ]} with at least one",
+                       "crossings")
+    limit = current_app.config["BATCH_LIMIT"]
+    if len(items) > limit:
+        raise ApiError(413, "payload_too_large", f"at most {limit} crossings per batch",
+                       "crossings")
+    records = [parse_crossing(item, "outbound", f"crossings[{i}].") for i, item in enumerate(items)]
+    ids = [r["crossing_id"] for r in records]
+    if len(set(ids)) != len(ids):
+        raise ApiError(400, "invalid_value", "a crossing_id appears twice in the batch",
+                       "crossings")
+    store, served, metrics, rng = _parts()
+    answers = {}
+    for record in sorted(records, key=lambda r: (r["crossed_at"], r["crossing_id"])):
+        answers[record["crossing_id"]], _ = score_crossing(store, served, metrics, record,
+                                                            g.actor, rng)
+    return jsonify({"results": [answers[i] for i in ids]}), 200

@@ -1,0 +1,113 @@
+"""The model in service: loaded with its SHA-256 checked, swapped without dropping requests.
+
+Each worker keeps a (model, manifest, policy) triple and replaces it whole, so a
+request in flight finishes with the model it started with. Workers notice an
+activation made elsewhere by watching the registry's ``active.json``.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+from models.registry import Registry, RegistryError
+from scoring.policy import PolicyConfig, ReferralPolicy
+from scoring.reasons import group_matrix
+from service.errors import ApiError
+
+log = logging.getLogger("southbound.service")
+
+
+class Served:
+    """What one request scores with: the model, its manifest, the policy, reason groups."""
+
+    def __init__(self, model, manifest, policy):
+        self.model = model
+        self.manifest = manifest
+        self.version = manifest["version"]
+        self.policy = policy
+        self.groups = group_matrix(model.features_)
+
+
+class ModelHolder:
+    """The active model of a registry, for one worker."""
+
+    def __init__(self, registry, policy_config, window, check_seconds):
+        self.registry = Registry(registry)
+        self.policy_config = policy_config
+        self.window = window
+        self.check_seconds = check_seconds
+        self.served = None
+        self.error = None
+        self._checked = 0.0
+        self._stamp = None
+        self._lock = threading.Lock()
+
+    def _active_stamp(self):
+        try:
+            stat = os.stat(self.registry.root / "active.json")
+            return (stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            return None
+
+    def load_active(self):
+        """(Re)load the registry's active version; on failure keep the current model."""
+        stamp = self._active_stamp()
+        try:
+            version = self.registry.resolve()
+            if self.served is not None and self.served.version == version:
+                self._stamp = stamp
+                return self.served
+            model, manifest = self.registry.load(version)
+        except RegistryError as exc:
+            self.error = str(exc)
+            log.error("model not loaded: %s", exc)
+            return self.served
+        self._swap(model, manifest)
+        self._stamp = stamp
+        return self.served
+
+    def _swap(self, model, manifest):
+        policy = ReferralPolicy(self.policy_config, manifest.get("score_quantiles"),
+                                window=self.window)
+        if self.served is not None:  # carry the recent-score windows over
+            policy.recent = self.served.policy.recent
+        self.served = Served(model, manifest, policy)
+        self.error = None
+        log.info("serving model %s", manifest["version"])
+
+    def current(self):
+        """The served triple; 503 when there is no model to serve."""
+        now = time.monotonic()
+        if now - self._checked >= self.check_seconds:
+            with self._lock:
+                if now - self._checked >= self.check_seconds:
+                    self._checked = now
+                    if self._active_stamp() != self._stamp:
+                        self.load_active()
+        if self.served is None:
+            raise ApiError(503, "no_model", self.error or "no active model to score with")
+        return self.served
+
+    def activate(self, version):
+        """Promote ``version`` in the registry and serve it; refuse a bad artifact.
+
+        Raises RegistryError (the old model keeps serving).
+        """
+        with self._lock:
+            model, manifest = self.registry.load(version)
+            self.registry.promote(version, "activated through the API")
+            self._swap(model, manifest)
+            self._stamp = self._active_stamp()
+        return manifest
+
+
+def init_app(app):
+    config = app.config
+    policy = (PolicyConfig.from_toml(config["POLICY_FILE"]) if config["POLICY_FILE"]
+              else PolicyConfig())
+    holder = ModelHolder(config["REGISTRY"], policy, config["THRESHOLD_WINDOW"],
+                         config["MODEL_CHECK_SECONDS"])
+    holder.load_active()
+    app.extensions["southbound.models"] = holder

@@ -1,0 +1,138 @@
+"""Scoring one outbound crossing online: features from the store, model, policy, store.
+
+The crossing, its score and its audit row are committed in one transaction
+before the answer. A repeated crossing_id gets the stored answer back when the
+crossing is the same, and a 409 when it is not.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+
+import sqlalchemy as sa
+
+from scoring.contract import OUTCOME_COLUMNS, parse_record
+from scoring.features import FEATURES, LAST_INBOUND_PORT, context_record
+from scoring.policy import risk_band
+from scoring.reasons import explain, top_groups
+from service.errors import ApiError, from_contract
+from service.store import crossings, now_us, scores
+
+def fingerprint(record):
+    """A crossing's identity for idempotency: its canonical contract values."""
+    body = {k: (None if isinstance(v, float) and v != v else v) for k, v in record.items()}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def parse_crossing(body, direction, prefix=""):
+    """Check a crossing sent to the API; a 400 names the field."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_body", "a crossing must be a JSON object", prefix.rstrip(".") or None)
+    if direction == "outbound":
+        for name in OUTCOME_COLUMNS:
+            if body.get(name) not in (None, ""):
+                raise ApiError(400, "invalid_value", "outcomes are recorded with "
+                               "POST /v1/crossings/<id>/outcome, not sent for scoring",
+                               prefix + name)
+    try:
+        record = parse_record(body)
+    except Exception as exc:  # ContractError
+        raise from_contract(exc, prefix) from None
+    if record["direction"] != direction:
+        where = "/v1/score" if record["direction"] == "outbound" else "/v1/crossings"
+        raise ApiError(400, "invalid_value", f"a {record['direction']} crossing goes to {where}",
+                       prefix + "direction")
+    return record
+
+
+def public_answer(score_row):
+    """The officer's view of a stored score (no referral source, no probability of pick)."""
+    return {"crossing_id": score_row["crossing_id"],
+            "risk_score": score_row["risk_score"], "risk_band": score_row["risk_band"],
+            "refer": bool(score_row["refer"]), "reasons": json.loads(score_row["reasons"]),
+            "model_version": score_row["model_version"]}
+
+
+def score_crossing(store, served, metrics, record, actor, rng):
+    """Score, decide, store and answer one parsed outbound crossing.
+
+    Returns
+    -------
+    (answer, created) : (dict, bool)
+    """
+    digest = fingerprint(record)
+    port = record["port_code"]
+    policy = served.policy
+    with store.engine.connect() as conn:
+        existing = _existing(conn, record["crossing_id"], digest)
+        if existing is not None:
+            return existing, False
+        history = store.history(conn, record)
+        lookout = store.active_lookout(conn, record["plate_id"], now_us()) is not None
+        if not policy.knows(port):
+            policy.seed(port, store.recent_scores(conn, port, policy.window))
+    features = context_record(record) | history
+    model = served.model
+    raw, contributions = model.explain_row(model.vector(features))
+    probability = float(model.calibrate(raw))
+    band = risk_band(probability, policy.config.bands)
+    reasons = explain(features, top_groups(contributions, served.groups)[0])
+    decision = policy.decide(probability, port, lookout, rng.random())
+    stored_record = dict(record, referral=_referral(decision.source),
+                         selection_probability=decision.selection_probability)
+    row = {"crossing_id": record["crossing_id"], "scored_at": now_us(), "port_code": port,
+           "model_version": served.version, "policy_version": policy.version,
+           "risk_score": probability, "raw_score": raw, "risk_band": band,
+           "refer": decision.refer, "referral_source": decision.source,
+           "selection_probability": decision.selection_probability,
+           "reasons": json.dumps(reasons),
+           "features": json.dumps({k: _json(features[k]) for k in
+                                   list(FEATURES) + [LAST_INBOUND_PORT]}),
+           "request_sha256": digest}
+    try:
+        with store.engine.begin() as conn:
+            store.insert_crossing(conn, stored_record)
+            store.insert_score(conn, row)
+            store.audit(conn, actor, "score", target=record["crossing_id"],
+                        model_version=served.version, policy_version=policy.version,
+                        risk_score=round(probability, 6), refer=decision.refer,
+                        source=decision.source)
+    except sa.exc.IntegrityError:
+        # the same crossing_id arrived concurrently: answer as for a repeat
+        with store.engine.connect() as conn:
+            existing = _existing(conn, record["crossing_id"], digest)
+        if existing is None:
+            raise
+        return existing, False
+    policy.observe(port, probability)
+    metrics.scores.labels(port, band).inc()
+    if decision.refer:
+        metrics.referrals.labels(port, decision.source).inc()
+    return public_answer(row), True
+
+
+def _existing(conn, crossing_id, digest):
+    """The stored answer for a repeated crossing_id, None if new; 409 if it differs."""
+    row = conn.execute(sa.select(scores).where(scores.c.crossing_id == crossing_id)
+                       ).mappings().first()
+    if row is None:
+        if conn.execute(sa.select(crossings.c.crossing_id)
+                        .where(crossings.c.crossing_id == crossing_id)).first():
+            raise ApiError(409, "conflict", "crossing_id is already stored as an inbound "
+                           "crossing", "crossing_id")
+        return None
+    if row["request_sha256"] != digest:
+        raise ApiError(409, "conflict", "crossing_id was already scored with different "
+                       "values", "crossing_id")
+    return public_answer(row)
+
+
+def _referral(source):
+    """The contract's referral value for a source (a lookout is an analyst's pick)."""
+    return {"lookout": "officer"}.get(source, source)
+
+
+def _json(value):
+    if isinstance(value, float) and value != value:
+        return None
+    return value

@@ -1,0 +1,45 @@
+"""Running the app: gunicorn sync workers, or Flask's development server."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+from gunicorn.app.base import BaseApplication
+
+
+class _Gunicorn(BaseApplication):
+    def __init__(self, options):
+        self.options = options
+        super().__init__()
+
+    def load_config(self):
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        from service import create_app
+        return create_app()
+
+
+def _child_exit(server, worker):
+    from prometheus_client import multiprocess
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def run(host, port, workers, dev=False):
+    """Serve until stopped. Workers each load the app (no preloading: no shared sockets)."""
+    if dev:
+        from service import create_app
+        create_app().run(host=host, port=port)
+        return
+    # per-process metric files, added up by /metrics; fresh at every start
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(
+        prefix="southbound-metrics-")
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    os.makedirs(metrics_dir)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    _Gunicorn({"bind": f"{host}:{port}", "workers": workers, "worker_class": "sync",
+               "timeout": 30, "graceful_timeout": 10, "keepalive": 5,
+               "accesslog": None, "errorlog": "-", "loglevel": "warning",
+               "child_exit": _child_exit}).run()

@@ -1,0 +1,42 @@
+"""The service's settings, declared once: (name, default, help).
+
+Each is read from the environment variable ``SOUTHBOUND_<NAME>``; the app
+factory applies defaults, then the environment, then the test mapping. The
+README's configuration table is checked against this table by a test.
+"""
+from __future__ import annotations
+
+import os
+
+SETTINGS = (
+    ("DATABASE_URL", "sqlite:///var/southbound.db",
+     "SQLAlchemy URL of the store: SQLite file (default) or postgresql+psycopg://…"),
+    ("REGISTRY", "var/registry", "model registry folder; its active version is served"),
+    ("POLICY_FILE", "", "referral policy TOML (random share, capacity per port, bands); "
+                        "empty for the built-in defaults"),
+    ("SQLITE_SYNCHRONOUS", "FULL", "SQLite synchronous pragma under WAL: FULL survives "
+                                   "power loss, NORMAL only a crash of the process"),
+    ("BATCH_LIMIT", "500", "most crossings in one POST /v1/score/batch"),
+    ("MAX_BODY_BYTES", "1048576", "largest request body accepted (413 above)"),
+    ("THRESHOLD_WINDOW", "2000", "recent scores per port that the model threshold follows"),
+    ("MODEL_CHECK_SECONDS", "2", "how often a worker checks the registry for a new active model"),
+    ("TOKEN_CACHE_SECONDS", "10", "how long a worker trusts a token lookup (revocation delay)"),
+    ("LOG_LEVEL", "INFO", "log level of the JSON log lines on stderr"),
+    ("RANDOM_SEED", "", "seed of the random referrals, for tests and replays only; empty "
+                        "draws from the operating system"),
+)
+INTEGER = {"BATCH_LIMIT", "MAX_BODY_BYTES", "THRESHOLD_WINDOW"}
+NUMBER = {"MODEL_CHECK_SECONDS", "TOKEN_CACHE_SECONDS"}
+
+
+def from_environment(environ=os.environ):
+    """Settings from defaults overridden by ``SOUTHBOUND_*`` variables, typed."""
+    out = {}
+    for name, default, _ in SETTINGS:
+        value = environ.get(f"SOUTHBOUND_{name}", default)
+        if name in INTEGER:
+            value = int(value)
+        elif name in NUMBER:
+            value = float(value)
+        out[name] = value
+    return out

@@ -1,0 +1,270 @@
+"""The service's store: SQLAlchemy Core on SQLite (WAL) by default, PostgreSQL by URL.
+
+Tables: crossings (both directions, the contract's columns, outcomes as they are
+recorded), scores (one per scored crossing: score, decision, reasons, the
+feature vector, the model and policy in force), outcomes (every outcome record),
+tokens (hashes only), lookouts, and audit (append-only). ``schema_version``
+records which migrations ran; :data:`MIGRATIONS` is the ordered list.
+
+Every write that the API acknowledges is committed in one transaction before the
+reply.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from scoring.contract import COLUMNS, TEXT_KINDS
+from scoring.features import history_select, history_values, unseen_history
+
+metadata = sa.MetaData()
+
+
+def _contract_columns():
+    cols = []
+    for column in COLUMNS:
+        if column.name == "crossing_id":
+            cols.append(sa.Column("crossing_id", sa.String(128), primary_key=True))
+        elif column.name == "crossed_at":
+            cols.append(sa.Column("crossed_at", sa.BigInteger, nullable=False))
+            cols.append(sa.Column("utc_offset_min", sa.Integer, nullable=False))
+        elif column.kind in TEXT_KINDS:
+            cols.append(sa.Column(column.name, sa.String(128), nullable=not column.required))
+        elif column.kind == "bool":
+            cols.append(sa.Column(column.name, sa.SmallInteger))
+        else:
+            cols.append(sa.Column(column.name, sa.Float))
+    return cols
+
+
+crossings = sa.Table(
+    "crossings", metadata, *_contract_columns(),
+    sa.Column("received_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_crossings_plate_time", "plate_id", "crossed_at"),
+    sa.Index("ix_crossings_carrier_time", "carrier_id", "crossed_at"),
+    sa.Index("ix_crossings_time", "crossed_at"),
+)
+scores = sa.Table(
+    "scores", metadata,
+    sa.Column("crossing_id", sa.String(128), sa.ForeignKey("crossings.crossing_id"),
+              primary_key=True),
+    sa.Column("scored_at", sa.BigInteger, nullable=False),
+    sa.Column("port_code", sa.String(8), nullable=False),
+    sa.Column("model_version", sa.String(64), nullable=False),
+    sa.Column("policy_version", sa.String(64), nullable=False),
+    sa.Column("risk_score", sa.Float, nullable=False),
+    sa.Column("raw_score", sa.Float, nullable=False),
+    sa.Column("risk_band", sa.String(32), nullable=False),
+    sa.Column("refer", sa.Boolean, nullable=False),
+    sa.Column("referral_source", sa.String(16), nullable=False),
+    sa.Column("selection_probability", sa.Float, nullable=False),
+    sa.Column("reasons", sa.Text, nullable=False),
+    sa.Column("features", sa.Text, nullable=False),
+    sa.Column("request_sha256", sa.String(64), nullable=False),
+    sa.Index("ix_scores_port_time", "port_code", "scored_at"),
+)
+outcomes = sa.Table(
+    "outcomes", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("crossing_id", sa.String(128), sa.ForeignKey("crossings.crossing_id"),
+              nullable=False, index=True),
+    sa.Column("recorded_at", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("inspected", sa.SmallInteger, nullable=False),
+    sa.Column("seizure", sa.SmallInteger),
+    sa.Column("firearms_seized", sa.Float),
+    sa.Column("rounds_seized", sa.Float),
+    sa.Column("currency_seized_usd", sa.Float),
+)
+tokens = sa.Table(
+    "tokens", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("revoked_at", sa.BigInteger),
+)
+lookouts = sa.Table(
+    "lookouts", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("plate_id", sa.String(128), nullable=False, index=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("deleted_at", sa.BigInteger),
+)
+audit = sa.Table(
+    "audit", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("target", sa.String(128)),
+    sa.Column("model_version", sa.String(64)),
+    sa.Column("policy_version", sa.String(64)),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Index("ix_audit_target", "target"),
+)
+schema_version = sa.Table(
+    "schema_version", metadata,
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("description", sa.String(200), nullable=False),
+    sa.Column("applied_at", sa.BigInteger, nullable=False),
+)
+
+
+def _initial(conn):
+    metadata.create_all(conn, tables=[crossings, scores, outcomes, tokens, lookouts, audit])
+
+
+#: (version, description, step); append new steps, never edit applied ones
+MIGRATIONS = (
+    (1, "crossings, scores, outcomes, tokens, lookouts, audit", _initial),
+)
+
+
+def now_us():
+    return time.time_ns() // 1000
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached; the API answers 503."""
+
+
+class Store:
+    """Connections and the queries the API needs.
+
+    Parameters
+    ----------
+    url : str
+        SQLAlchemy URL: ``sqlite:///var/southbound.db`` or
+        ``postgresql+psycopg://user@host/db``.
+    sqlite_synchronous : str
+        SQLite's ``synchronous`` pragma under WAL: FULL survives power loss,
+        NORMAL survives a crash of the process.
+    """
+
+    def __init__(self, url, sqlite_synchronous="FULL"):
+        self.url = url
+        self.engine = sa.create_engine(url, pool_pre_ping=not url.startswith("sqlite"),
+                                       future=True)
+        self.dialect = self.engine.dialect.name
+        if self.dialect == "sqlite":
+            @event.listens_for(self.engine, "connect")
+            def _pragmas(dbapi_conn, _record):
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute(f"PRAGMA synchronous={sqlite_synchronous}")
+                cur.execute("PRAGMA busy_timeout=10000")
+                cur.execute("PRAGMA foreign_keys=ON")
+                cur.close()
+
+    # -- schema --------------------------------------------------------------
+
+    def migrate(self):
+        """Apply pending migrations; return the schema version."""
+        with self.engine.begin() as conn:
+            schema_version.create(conn, checkfirst=True)
+            done = {r.version for r in conn.execute(sa.select(schema_version.c.version))}
+            for version, description, step in MIGRATIONS:
+                if version not in done:
+                    step(conn)
+                    conn.execute(schema_version.insert().values(
+                        version=version, description=description, applied_at=now_us()))
+        return MIGRATIONS[-1][0]
+
+    def ping(self):
+        """Raise StoreUnavailable unless a trivial query answers."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreUnavailable(str(exc).splitlines()[0]) from None
+
+    # -- reads -----------------------------------------------------------------
+
+    def history(self, conn, record):
+        """Point-in-time history features of one crossing, from earlier stored rows."""
+        t, port = record["crossed_at"], record["port_code"]
+        row = conn.execute(history_select(crossings, "plate", record["plate_id"], t, port)
+                           ).mappings().one()
+        out = history_values("plate", row, t, port)
+        if record.get("carrier_id"):
+            row = conn.execute(history_select(crossings, "carrier", record["carrier_id"],
+                                              t, port)).mappings().one()
+            out.update(history_values("carrier", row, t, port))
+        else:
+            out.update(unseen_history("carrier"))
+        return out
+
+    def crossing(self, conn, crossing_id):
+        """The stored crossing, its score and its outcome records, or None."""
+        row = conn.execute(sa.select(crossings).where(crossings.c.crossing_id == crossing_id)
+                           ).mappings().first()
+        if row is None:
+            return None
+        score = conn.execute(sa.select(scores).where(scores.c.crossing_id == crossing_id)
+                             ).mappings().first()
+        records = conn.execute(sa.select(outcomes).where(outcomes.c.crossing_id == crossing_id)
+                               .order_by(outcomes.c.id)).mappings().all()
+        return dict(row), (dict(score) if score else None), [dict(r) for r in records]
+
+    def recent_scores(self, conn, port, limit):
+        """The port's latest risk scores, newest first."""
+        rows = conn.execute(sa.select(scores.c.risk_score).where(scores.c.port_code == port)
+                            .order_by(scores.c.scored_at.desc()).limit(limit))
+        return [r[0] for r in rows]
+
+    def active_lookout(self, conn, plate_id, at):
+        row = conn.execute(sa.select(lookouts).where(
+            lookouts.c.plate_id == plate_id, lookouts.c.deleted_at.is_(None),
+            lookouts.c.expires_at > at).order_by(lookouts.c.id.desc()).limit(1)
+        ).mappings().first()
+        return dict(row) if row else None
+
+    # -- writes (the caller owns the transaction) ------------------------------
+
+    @staticmethod
+    def insert_crossing(conn, record):
+        values = {k: _sql_value(k, v) for k, v in record.items() if k in crossings.c}
+        values["received_at"] = now_us()
+        conn.execute(crossings.insert().values(**values))
+
+    @staticmethod
+    def insert_score(conn, values):
+        conn.execute(scores.insert().values(**values))
+
+    @staticmethod
+    def record_outcome(conn, crossing_id, outcome, actor):
+        outcome = {k: _sql_value(k, v) for k, v in outcome.items()}
+        conn.execute(outcomes.insert().values(crossing_id=crossing_id, recorded_at=now_us(),
+                                              actor=actor, **{k: v for k, v in outcome.items()
+                                                              if k in outcomes.c}))
+        conn.execute(crossings.update().where(crossings.c.crossing_id == crossing_id)
+                     .values(**outcome))
+
+    @staticmethod
+    def audit(conn, actor, action, target=None, model_version=None, policy_version=None,
+              **detail):
+        conn.execute(audit.insert().values(
+            at=now_us(), actor=actor, action=action, target=target,
+            model_version=model_version, policy_version=policy_version,
+            detail=json.dumps(detail, sort_keys=True, default=str)))
+
+
+_BOOLS = frozenset(c.name for c in COLUMNS if c.kind == "bool")
+
+
+def _sql_value(name, value):
+    """A canonical value as the column stores it: NULL for NaN, 1/0 for booleans."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if name in _BOOLS and value is not None:
+        return int(value)
+    return value
