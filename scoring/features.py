@@ -363,7 +363,7 @@ def feature_frame(frame, query=None):
 
 # --- history features, online execution (the service's store) ---------------
 
-def history_select(table, entity, key, t, port):
+def history_select(table, entity):
     """One SQL query giving every history feature of ``entity`` for one crossing.
 
     Parameters
@@ -372,24 +372,20 @@ def history_select(table, entity, key, t, port):
         Crossings with the contract's columns, ``crossed_at`` in UTC µs and
         ``inspected`` / ``seizure`` as 1 / 0 / NULL.
     entity : {"plate", "carrier"}
-    key : str
-        The plate_id or carrier_id.
-    t : int
-        The crossing's time (UTC µs); only rows strictly before it are seen.
-    port : str
-        The crossing's port (for ``last_other_port``).
 
     Returns
     -------
     sqlalchemy.Select
-        One row; a column per spec of the entity (raw aggregates: see
-        :func:`history_values`), plus ``last_inbound_port`` for plates.
+        With bound parameters ``key`` (the plate_id or carrier_id) and ``t`` (the
+        crossing's UTC µs; only rows strictly before it are seen). One row: a
+        column per spec of the entity (raw aggregates: see :func:`history_values`).
     """
     import sqlalchemy as sa
 
     c = table.c
-    owner = c[ENTITY_COLUMN[entity]] == key
-    earlier = sa.and_(owner, c.crossed_at < t)
+    key = sa.bindparam("key", type_=sa.String)
+    t = sa.bindparam("t", type_=sa.BigInteger)
+    earlier = sa.and_(c[ENTITY_COLUMN[entity]] == key, c.crossed_at < t)
     columns = []
     for spec in (h for h in HISTORY if h.entity == entity):
         cond = []

@@ -178,6 +178,26 @@ class TreeEnsemble:
             node = np.where(go_left, self.left[node], self.right[node])
         return node
 
+    def leaves_row(self, x):
+        """Leaf of every tree for one row (shape (n_trees,)): the service's hot path."""
+        node = self.roots
+        width = self.cat_width - 1
+        any_cat = self.is_categorical.any()
+        for _ in range(self.depth):
+            v = x[self.feature[node]]
+            go_left = v <= self.threshold[node]          # NaN compares False
+            if any_cat:
+                cat = np.flatnonzero(self.is_categorical[node])
+                if len(cat):
+                    code = v[cat]
+                    code = np.where(code == code, np.minimum(code, width), width)
+                    go_left[cat] = self.cat_left[self.cat_row[node[cat]], code.astype(np.int64)]
+            missing = v != v
+            if missing.any():
+                go_left = np.where(missing, self.missing_left[node], go_left)
+            node = np.where(go_left, self.left[node], self.right[node])
+        return node
+
     def leaves_compiled(self, X_internal, n_threads=None):
         """The same leaves through scikit-learn's compiled predictor (fast for big batches).
 
@@ -315,8 +335,9 @@ class RiskModel(ClassifierMixin, BaseEstimator):
 
     def explain_row(self, row):
         """Raw score and contributions of one model input row (see :meth:`vector`)."""
-        leaves = self.ensemble_.leaves(row[None, :])
-        return float(self.ensemble_.raw(leaves)[0]), self._contributions(leaves)[0]
+        leaves = self.ensemble_.leaves_row(np.asarray(row, dtype=float))
+        raw = self.ensemble_.baseline + float(self.ensemble_.value[leaves].sum())
+        return raw, self.ensemble_.contrib[leaves].sum(axis=0)
 
     def _contributions(self, leaves):
         contrib = self.ensemble_.contrib

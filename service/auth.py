@@ -29,7 +29,7 @@ def create_token(store, role, name):
     if not name or not name.strip():
         raise ValueError("a token needs a name")
     token = "sb_" + secrets.token_urlsafe(32)
-    with store.engine.begin() as conn:
+    with store.write() as conn:
         conn.execute(tokens.insert().values(name=name.strip(), role=role,
                                             token_hash=hash_token(token), created_at=now_us()))
         store.audit(conn, "cli", "token_create", target=name.strip(), role=role)

@@ -64,46 +64,42 @@ def score_crossing(store, served, metrics, record, actor, rng):
     port = record["port_code"]
     policy = served.policy
     with store.engine.connect() as conn:
-        existing = _existing(conn, record["crossing_id"], digest)
-        if existing is not None:
-            return existing, False
         history = store.history(conn, record)
-        lookout = store.active_lookout(conn, record["plate_id"], now_us()) is not None
+        lookout = store.has_lookout(conn, record["plate_id"], now_us())
         if not policy.knows(port):
             policy.seed(port, store.recent_scores(conn, port, policy.window))
-    features = context_record(record) | history
-    model = served.model
-    raw, contributions = model.explain_row(model.vector(features))
-    probability = float(model.calibrate(raw))
-    band = risk_band(probability, policy.config.bands)
-    reasons = explain(features, top_groups(contributions, served.groups)[0])
-    decision = policy.decide(probability, port, lookout, rng.random())
-    stored_record = dict(record, referral=_referral(decision.source),
-                         selection_probability=decision.selection_probability)
-    row = {"crossing_id": record["crossing_id"], "scored_at": now_us(), "port_code": port,
-           "model_version": served.version, "policy_version": policy.version,
-           "risk_score": probability, "raw_score": raw, "risk_band": band,
-           "refer": decision.refer, "referral_source": decision.source,
-           "selection_probability": decision.selection_probability,
-           "reasons": json.dumps(reasons),
-           "features": json.dumps({k: _json(features[k]) for k in
-                                   list(FEATURES) + [LAST_INBOUND_PORT]}),
-           "request_sha256": digest}
-    try:
-        with store.engine.begin() as conn:
-            store.insert_crossing(conn, stored_record)
-            store.insert_score(conn, row)
-            store.audit(conn, actor, "score", target=record["crossing_id"],
-                        model_version=served.version, policy_version=policy.version,
-                        risk_score=round(probability, 6), refer=decision.refer,
-                        source=decision.source)
-    except sa.exc.IntegrityError:
-        # the same crossing_id arrived concurrently: answer as for a repeat
-        with store.engine.connect() as conn:
+        features = context_record(record) | history
+        model = served.model
+        raw, contributions = model.explain_row(model.vector(features))
+        probability = float(model.calibrate(raw))
+        band = risk_band(probability, policy.config.bands)
+        reasons = explain(features, top_groups(contributions, served.groups)[0])
+        decision = policy.decide(probability, port, lookout, rng.random())
+        stored_record = dict(record, referral=_referral(decision.source),
+                             selection_probability=decision.selection_probability)
+        row = {"crossing_id": record["crossing_id"], "scored_at": now_us(), "port_code": port,
+               "model_version": served.version, "policy_version": policy.version,
+               "risk_score": probability, "raw_score": raw, "risk_band": band,
+               "refer": decision.refer, "referral_source": decision.source,
+               "selection_probability": decision.selection_probability,
+               "reasons": json.dumps(reasons),
+               "features": json.dumps({k: _json(features[k]) for k in
+                                       list(FEATURES) + [LAST_INBOUND_PORT]}),
+               "request_sha256": digest}
+        try:
+            with store.write(conn):
+                store.insert_crossing(conn, stored_record)
+                store.insert_score(conn, row)
+                store.audit(conn, actor, "score", target=record["crossing_id"],
+                            model_version=served.version, policy_version=policy.version,
+                            risk_score=round(probability, 6), refer=decision.refer,
+                            source=decision.source)
+        except sa.exc.IntegrityError:
+            # a repeated crossing_id (the primary key says so): answer as stored, or 409
             existing = _existing(conn, record["crossing_id"], digest)
-        if existing is None:
-            raise
-        return existing, False
+            if existing is None:
+                raise
+            return existing, False
     policy.observe(port, probability)
     metrics.scores.labels(port, band).inc()
     if decision.refer:

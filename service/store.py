@@ -11,9 +11,13 @@ reply.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import math
+import os
+import threading
 import time
+from contextlib import contextmanager
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -137,6 +141,33 @@ class StoreUnavailable(Exception):
     """The database cannot be reached; the API answers 503."""
 
 
+class Prepared:
+    """A statement compiled once for the engine's dialect and run through the driver.
+
+    The hot path (history, inserts) skips building and hashing SQLAlchemy
+    expressions per request; values must be the driver's own types.
+    """
+
+    def __init__(self, engine, statement):
+        compiled = statement.compile(dialect=engine.dialect)
+        self.sql = compiled.string
+        self.defaults = dict(compiled.params)
+        self.positional = compiled.positional
+        self.names = list(compiled.positiontup) if compiled.positional else list(compiled.binds)
+
+    def run(self, conn, params):
+        """Execute with ``params``; a parameter not given is NULL (or its literal's value)."""
+        values = {**self.defaults, **params}
+        if self.positional:
+            return conn.exec_driver_sql(self.sql, tuple(values.get(n) for n in self.names))
+        return conn.exec_driver_sql(self.sql, {n: values.get(n) for n in self.names})
+
+
+def _insert(table, skip=("id",)):
+    return table.insert().values({c.name: sa.bindparam(c.name, type_=c.type)
+                                  for c in table.c if c.name not in skip})
+
+
 class Store:
     """Connections and the queries the API needs.
 
@@ -155,6 +186,13 @@ class Store:
         self.engine = sa.create_engine(url, pool_pre_ping=not url.startswith("sqlite"),
                                        future=True)
         self.dialect = self.engine.dialect.name
+        self._lock_path = None
+        self._lock_fd = None
+        self._lock_pid = None
+        self._thread_lock = threading.Lock()
+        database = self.engine.url.database
+        if self.dialect == "sqlite" and database and database != ":memory:":
+            self._lock_path = database + ".writelock"
         if self.dialect == "sqlite":
             @event.listens_for(self.engine, "connect")
             def _pragmas(dbapi_conn, _record):
@@ -164,6 +202,52 @@ class Store:
                 cur.execute("PRAGMA busy_timeout=10000")
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.close()
+        self.sql = {
+            "plate": Prepared(self.engine, history_select(crossings, "plate")),
+            "carrier": Prepared(self.engine, history_select(crossings, "carrier")),
+            "insert_crossing": Prepared(self.engine, _insert(crossings)),
+            "insert_score": Prepared(self.engine, _insert(scores)),
+            "insert_audit": Prepared(self.engine, _insert(audit)),
+            "lookout": Prepared(self.engine, sa.select(lookouts.c.id).where(
+                lookouts.c.plate_id == sa.bindparam("plate_id", type_=sa.String),
+                lookouts.c.deleted_at.is_(None),
+                lookouts.c.expires_at > sa.bindparam("at", type_=sa.BigInteger)).limit(1)),
+        }
+
+    @contextmanager
+    def write(self, conn=None):
+        """A write transaction, committed on leaving; on SQLite one writer at a time.
+
+        SQLite's own busy handler sleeps in millisecond steps while another process
+        holds the write lock; a blocking ``flock`` across the workers wakes the next
+        writer as soon as the lock is free.
+        """
+        if conn is not None and conn.in_transaction():
+            conn.commit()  # end the implicit read transaction before writing
+        if self._lock_path is None:
+            with self._transaction(conn) as active:
+                yield active
+            return
+        with self._thread_lock:
+            if self._lock_pid != os.getpid():  # opened after a fork, never inherited
+                self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+                self._lock_pid = os.getpid()
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            try:
+                with self._transaction(conn) as active:
+                    yield active
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    @contextmanager
+    def _transaction(self, conn):
+        """A transaction on ``conn`` (or a fresh connection), committed on leaving."""
+        if conn is None:
+            with self.engine.begin() as fresh:
+                yield fresh
+        else:
+            with conn.begin():
+                yield conn
 
     # -- schema --------------------------------------------------------------
 
@@ -192,12 +276,11 @@ class Store:
     def history(self, conn, record):
         """Point-in-time history features of one crossing, from earlier stored rows."""
         t, port = record["crossed_at"], record["port_code"]
-        row = conn.execute(history_select(crossings, "plate", record["plate_id"], t, port)
-                           ).mappings().one()
+        row = self.sql["plate"].run(conn, {"key": record["plate_id"], "t": t}).mappings().one()
         out = history_values("plate", row, t, port)
         if record.get("carrier_id"):
-            row = conn.execute(history_select(crossings, "carrier", record["carrier_id"],
-                                              t, port)).mappings().one()
+            row = self.sql["carrier"].run(conn, {"key": record["carrier_id"], "t": t}
+                                          ).mappings().one()
             out.update(history_values("carrier", row, t, port))
         else:
             out.update(unseen_history("carrier"))
@@ -221,24 +304,19 @@ class Store:
                             .order_by(scores.c.scored_at.desc()).limit(limit))
         return [r[0] for r in rows]
 
-    def active_lookout(self, conn, plate_id, at):
-        row = conn.execute(sa.select(lookouts).where(
-            lookouts.c.plate_id == plate_id, lookouts.c.deleted_at.is_(None),
-            lookouts.c.expires_at > at).order_by(lookouts.c.id.desc()).limit(1)
-        ).mappings().first()
-        return dict(row) if row else None
+    def has_lookout(self, conn, plate_id, at):
+        """Whether the plate is on a lookout that has not expired or been removed."""
+        return self.sql["lookout"].run(conn, {"plate_id": plate_id, "at": at}).first() is not None
 
     # -- writes (the caller owns the transaction) ------------------------------
 
-    @staticmethod
-    def insert_crossing(conn, record):
+    def insert_crossing(self, conn, record):
         values = {k: _sql_value(k, v) for k, v in record.items() if k in crossings.c}
         values["received_at"] = now_us()
-        conn.execute(crossings.insert().values(**values))
+        self.sql["insert_crossing"].run(conn, values)
 
-    @staticmethod
-    def insert_score(conn, values):
-        conn.execute(scores.insert().values(**values))
+    def insert_score(self, conn, values):
+        self.sql["insert_score"].run(conn, values)
 
     @staticmethod
     def record_outcome(conn, crossing_id, outcome, actor):
@@ -249,10 +327,9 @@ class Store:
         conn.execute(crossings.update().where(crossings.c.crossing_id == crossing_id)
                      .values(**outcome))
 
-    @staticmethod
-    def audit(conn, actor, action, target=None, model_version=None, policy_version=None,
+    def audit(self, conn, actor, action, target=None, model_version=None, policy_version=None,
               **detail):
-        conn.execute(audit.insert().values(
+        self.sql["insert_audit"].run(conn, dict(
             at=now_us(), actor=actor, action=action, target=target,
             model_version=model_version, policy_version=policy_version,
             detail=json.dumps(detail, sort_keys=True, default=str)))

@@ -37,7 +37,7 @@ def add_inbound():
     """Store one inbound crossing (history for later scores)."""
     record = parse_crossing(get_json_body(), "inbound")
     store = _store()
-    with store.engine.begin() as conn:
+    with store.write() as conn:
         stored = store.crossing(conn, record["crossing_id"])
         if stored is not None:
             if _inbound_fingerprint(stored[0]) != fingerprint(_comparable(record)):
@@ -87,7 +87,7 @@ def record_outcome(crossing_id):
     """Record what secondary inspection found (a later record corrects an earlier one)."""
     outcome = parse_outcome(get_json_body())
     store = _store()
-    with store.engine.begin() as conn:
+    with store.write() as conn:
         crossing, score, _ = get_crossing(conn, crossing_id)
         if crossing["direction"] != "outbound":
             raise ApiError(409, "conflict", "outcomes are for outbound crossings",

@@ -60,7 +60,7 @@ def create():
     """Add a plate to the lookout list."""
     values = parse_lookout(get_json_body())
     store = _store()
-    with store.engine.begin() as conn:
+    with store.write() as conn:
         result = conn.execute(lookouts.insert().values(
             **values, created_by=g.actor, created_at=now_us()))
         lookout_id = result.inserted_primary_key[0]
@@ -76,7 +76,7 @@ def create():
 def delete(lookout_id):
     """Take a lookout off the list (kept, marked deleted, for the audit trail)."""
     store = _store()
-    with store.engine.begin() as conn:
+    with store.write() as conn:
         done = conn.execute(lookouts.update().where(
             lookouts.c.id == lookout_id, lookouts.c.deleted_at.is_(None))
             .values(deleted_at=now_us())).rowcount

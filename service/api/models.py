@@ -46,12 +46,12 @@ def activate(version):
     try:
         manifest = holder.activate(version)
     except RegistryError as exc:
-        with store.engine.begin() as conn:
+        with store.write() as conn:
             store.audit(conn, g.actor, "activate_refused", target=version,
                         model_version=previous, reason=str(exc))
         status = 404 if "no model version" in str(exc) else 409
         raise ApiError(status, "activation_refused", str(exc), "version") from None
-    with store.engine.begin() as conn:
+    with store.write() as conn:
         store.audit(conn, g.actor, "activate", target=version, model_version=version,
                     policy_version=holder.served.policy.version, previous=previous)
     current_app.extensions["southbound.metrics"].model.labels(version).set(1)
