@@ -18,13 +18,22 @@ install: $(STAMP)
 
 # The main job on the embedded defaults: a generated 120-day world, a model trained
 # on its first 90 days, evaluated on the last 30 against the generator's truth,
-# then every outbound crossing scored.
+# every outbound crossing scored; then the service on http://127.0.0.1:8000
+# (SQLite store var/southbound.db) with a printed officer token. Ctrl-C stops it.
 demo: install
 	$(SB) generate --days 120 --seed 7 --out $(WORLD)
 	$(SB) train --data $(WORLD) --until 2025-04-06 --promote
 	$(SB) evaluate --data $(WORLD) --since 2025-04-06 --truth var/world.truth.csv --out var/evaluation.json
 	$(SB) score --data $(WORLD) --out var/scores.csv
 	$(SB) models list
+	@$(SB) tokens create --role officer --name demo-officer | tail -n 1 > var/officer.token
+	@echo
+	@echo "officer token: $$(cat var/officer.token)"
+	@echo "score a crossing:  curl -s -X POST http://127.0.0.1:8000/v1/score \\"
+	@echo "  -H \"Authorization: Bearer $$(cat var/officer.token)\" -H 'Content-Type: application/json' \\"
+	@echo "  -d '{\"crossing_id\":\"demo-1\",\"crossed_at\":\"2025-05-01T17:22:05-05:00\",\"direction\":\"outbound\",\"port_code\":\"2304\",\"vehicle_class\":\"personal\",\"plate_id\":\"P1\"}'"
+	@echo
+	$(SB) serve --host 127.0.0.1 --port 8000 --workers 2
 
 test: install
 	$(BIN)/python -m pytest
