@@ -142,10 +142,13 @@ class StoreUnavailable(Exception):
 
 
 class Prepared:
-    """A statement compiled once for the engine's dialect and run through the driver.
+    """A statement compiled once for the engine's dialect and run on the driver's cursor.
 
-    The hot path (history, inserts) skips building and hashing SQLAlchemy
-    expressions per request; values must be the driver's own types.
+    The hot path (history, inserts) skips building, hashing and executing SQLAlchemy
+    expressions per request; it still runs inside the SQLAlchemy connection's
+    transaction, and driver errors come back as SQLAlchemy's own (IntegrityError,
+    OperationalError), as from any other statement. Values must be the driver's
+    own types.
     """
 
     def __init__(self, engine, statement):
@@ -154,13 +157,42 @@ class Prepared:
         self.defaults = dict(compiled.params)
         self.positional = compiled.positional
         self.names = list(compiled.positiontup) if compiled.positional else list(compiled.binds)
+        self.dbapi = engine.dialect.dbapi
 
     def run(self, conn, params):
-        """Execute with ``params``; a parameter not given is NULL (or its literal's value)."""
+        """Execute with ``params`` (a parameter not given is NULL); return the cursor."""
         values = {**self.defaults, **params}
-        if self.positional:
-            return conn.exec_driver_sql(self.sql, tuple(values.get(n) for n in self.names))
-        return conn.exec_driver_sql(self.sql, {n: values.get(n) for n in self.names})
+        args = (tuple(values.get(n) for n in self.names) if self.positional
+                else {n: values.get(n) for n in self.names})
+        if not conn.in_transaction():
+            conn.begin()
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute(self.sql, args)
+        except self.dbapi.Error as exc:
+            cursor.close()
+            raise sa.exc.DBAPIError.instance(self.sql, args, exc, self.dbapi.Error) from exc
+        return cursor
+
+    def one(self, conn, params):
+        """The single row of a query, as a dict."""
+        cursor = self.run(conn, params)
+        try:
+            names = [d[0] for d in cursor.description]
+            return dict(zip(names, cursor.fetchone()))
+        finally:
+            cursor.close()
+
+    def first(self, conn, params):
+        """The first row of a query as a tuple, or None."""
+        cursor = self.run(conn, params)
+        try:
+            return cursor.fetchone()
+        finally:
+            cursor.close()
+
+    def execute(self, conn, params):
+        self.run(conn, params).close()
 
 
 def _insert(table, skip=("id",)):
@@ -276,11 +308,10 @@ class Store:
     def history(self, conn, record):
         """Point-in-time history features of one crossing, from earlier stored rows."""
         t, port = record["crossed_at"], record["port_code"]
-        row = self.sql["plate"].run(conn, {"key": record["plate_id"], "t": t}).mappings().one()
+        row = self.sql["plate"].one(conn, {"key": record["plate_id"], "t": t})
         out = history_values("plate", row, t, port)
         if record.get("carrier_id"):
-            row = self.sql["carrier"].run(conn, {"key": record["carrier_id"], "t": t}
-                                          ).mappings().one()
+            row = self.sql["carrier"].one(conn, {"key": record["carrier_id"], "t": t})
             out.update(history_values("carrier", row, t, port))
         else:
             out.update(unseen_history("carrier"))
@@ -306,17 +337,17 @@ class Store:
 
     def has_lookout(self, conn, plate_id, at):
         """Whether the plate is on a lookout that has not expired or been removed."""
-        return self.sql["lookout"].run(conn, {"plate_id": plate_id, "at": at}).first() is not None
+        return self.sql["lookout"].first(conn, {"plate_id": plate_id, "at": at}) is not None
 
     # -- writes (the caller owns the transaction) ------------------------------
 
     def insert_crossing(self, conn, record):
         values = {k: _sql_value(k, v) for k, v in record.items() if k in crossings.c}
         values["received_at"] = now_us()
-        self.sql["insert_crossing"].run(conn, values)
+        self.sql["insert_crossing"].execute(conn, values)
 
     def insert_score(self, conn, values):
-        self.sql["insert_score"].run(conn, values)
+        self.sql["insert_score"].execute(conn, values)
 
     @staticmethod
     def record_outcome(conn, crossing_id, outcome, actor):
@@ -329,7 +360,7 @@ class Store:
 
     def audit(self, conn, actor, action, target=None, model_version=None, policy_version=None,
               **detail):
-        self.sql["insert_audit"].run(conn, dict(
+        self.sql["insert_audit"].execute(conn, dict(
             at=now_us(), actor=actor, action=action, target=target,
             model_version=model_version, policy_version=policy_version,
             detail=json.dumps(detail, sort_keys=True, default=str)))
