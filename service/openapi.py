@@ -120,7 +120,16 @@ def document():
                 "responses": {"200": _json({"type": "object", "properties": {
                     "results": {"type": "array", "items": _ref("Score")}}}, "scored"),
                     **score_ops}}},
-            "/v1/crossings": {"post": {
+            "/v1/crossings": {"get": {
+                "summary": "Latest scored outbound crossings at a port, newest first",
+                "security": auth, "parameters": [
+                    {"name": "port_code", "in": "query", "required": True,
+                     "schema": {"type": "string", "pattern": r"^\d{4}$"}},
+                    {"name": "limit", "in": "query", "required": False,
+                     "schema": {"type": "integer", "minimum": 1, "maximum": 200}}],
+                "responses": {"200": _json({"type": "object"}, "the lane"),
+                              **_errors(400, 401, 503)}},
+                "post": {
                 "summary": "Store an inbound crossing (history)", "security": auth,
                 "requestBody": {"required": True, "content": {"application/json": {
                     "schema": _ref("InboundCrossing")}}},

@@ -325,3 +325,23 @@ def test_unexpected_errors_are_json_500s(app, client, auth, monkeypatch):
                  500, "internal_error")
     assert_error(client.get("/nowhere"), 404, "not_found")
     assert_error(client.delete("/healthz"), 405, "method_not_allowed")
+
+
+def test_lane_lists_a_ports_latest_crossings_newest_first(client, auth):
+    h = auth["officer"]
+    for i in range(3):
+        client.post("/v1/score", json=outbound(i, crossed_at=f"2025-03-04T1{i}:00:00-06:00"),
+                    headers=h)
+    client.post("/v1/score", json=outbound(9, port_code="2506"), headers=h)
+    client.post("/v1/crossings/o1/outcome", json={"inspected": True, "seizure": False}, headers=h)
+    lane = client.get("/v1/crossings?port_code=2304&limit=2", headers=h)
+    assert lane.status_code == 200
+    items = lane.json["crossings"]
+    assert [c["crossing_id"] for c in items] == ["o2", "o1"]
+    assert items[1]["outcome"] == {"inspected": True, "seizure": False}
+    assert items[0]["reasons"] and items[0]["risk_band"]
+    assert_error(client.get("/v1/crossings?port_code=x", headers=h), 400, "invalid_value",
+                 "port_code")
+    assert_error(client.get("/v1/crossings", headers=h), 400, "invalid_value", "port_code")
+    assert_error(client.get("/v1/crossings?port_code=2304&limit=0", headers=h), 400,
+                 "invalid_value", "limit")

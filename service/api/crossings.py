@@ -4,14 +4,15 @@ from __future__ import annotations
 import json
 import math
 
-from flask import Blueprint, current_app, g, jsonify
+import sqlalchemy as sa
+from flask import Blueprint, current_app, g, jsonify, request
 
 from scoring.contract import ContractError, format_timestamp, parse_value
 from service.api.score import get_json_body
 from service.auth import ROLES, require
 from service.errors import ApiError, from_contract
 from service.scorer import fingerprint, parse_crossing, public_answer
-from service.store import crossings
+from service.store import crossings, scores
 
 bp = Blueprint("crossings", __name__, url_prefix="/v1/crossings")
 
@@ -103,6 +104,54 @@ def record_outcome(crossing_id):
                     **{k: (None if math.isnan(v) else v) for k, v in outcome.items()})
     return jsonify({"crossing_id": crossing_id,
                     "outcome": {k: _plain(v) for k, v in outcome.items()}}), 201
+
+
+LANE_LIMIT = 200
+
+
+@bp.get("")
+@require("officer")
+def lane():
+    """The latest scored outbound crossings at a port, newest first (the booth's lane view)."""
+    port = request.args.get("port_code", "")
+    try:
+        port = parse_value("port_code", port)
+    except ContractError as exc:
+        raise from_contract(exc) from None
+    if port is None:
+        raise ApiError(400, "invalid_value", "is required", "port_code")
+    try:
+        limit = int(request.args.get("limit", 50))
+    except ValueError:
+        limit = -1
+    if not 1 <= limit <= LANE_LIMIT:
+        raise ApiError(400, "invalid_value", f"must be an integer from 1 to {LANE_LIMIT}",
+                       "limit")
+    query = (sa.select(crossings, scores.c.risk_score, scores.c.risk_band, scores.c.refer,
+                       scores.c.reasons, scores.c.scored_at, scores.c.model_version)
+             .join(scores, scores.c.crossing_id == crossings.c.crossing_id)
+             .where(scores.c.port_code == port)
+             .order_by(scores.c.scored_at.desc(), scores.c.crossing_id.desc()).limit(limit))
+    with _store().engine.connect() as conn:
+        rows = conn.execute(query).mappings().all()
+    return jsonify({"port_code": port, "crossings": [_lane_view(r) for r in rows]})
+
+
+def _lane_view(row):
+    outcome = None
+    if row["inspected"] is not None:
+        outcome = {"inspected": bool(row["inspected"]),
+                   "seizure": None if row["seizure"] is None else bool(row["seizure"])}
+    return {"crossing_id": row["crossing_id"],
+            "crossed_at": format_timestamp(row["crossed_at"], row["utc_offset_min"]),
+            "port_code": row["port_code"], "plate_id": row["plate_id"],
+            "plate_jurisdiction": row["plate_jurisdiction"],
+            "vehicle_class": row["vehicle_class"], "body_type": row["body_type"],
+            "vehicle_make": row["vehicle_make"],
+            "risk_score": row["risk_score"], "risk_band": row["risk_band"],
+            "refer": bool(row["refer"]), "reasons": json.loads(row["reasons"]),
+            "scored_at": format_timestamp(row["scored_at"]),
+            "model_version": row["model_version"], "outcome": outcome}
 
 
 @bp.get("/<crossing_id>")
