@@ -26,6 +26,7 @@ demo: install
 	$(SB) evaluate --data $(WORLD) --since 2025-04-06 --truth var/world.truth.csv --out var/evaluation.json
 	$(SB) score --data $(WORLD) --out var/scores.csv
 	$(SB) models list
+	$(SB) replay --data $(WORLD) --since 2025-05-03 --truth var/world.truth.csv
 	@$(SB) tokens create --role officer --name demo-officer | tail -n 1 > var/officer.token
 	@echo
 	@echo "officer token: $$(cat var/officer.token)"

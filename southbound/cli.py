@@ -318,6 +318,36 @@ def export(since, until, out):
     click.echo(f"exported {len(frame):,} crossings to {out}")
 
 
+@main.command()
+@click.option("--data", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Crossing log (CSV) to send, in time order.")
+@click.option("--since", help="Send only the rows that crossed from this date on (UTC).")
+@click.option("--truth", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Generator truth: referred crossings get the outcome secondary would find.")
+@handle_errors
+def replay(data, since, truth):
+    """Send a log through the API in-process (demo traffic, back-fills): same checks, same store."""
+    from service import create_app
+    from service.auth import create_token
+    from service.replay import replay as send, truth_outcome
+    log = pd.read_csv(data, dtype=str, keep_default_na=False)
+    if since:
+        stamps = pd.to_datetime(log["crossed_at"], utc=True, format="ISO8601")
+        log = log.loc[stamps >= pd.Timestamp(_utc_micros(since, "--since"), unit="us", tz="UTC")]
+    outcome = None
+    if truth:
+        table = pd.read_csv(truth, dtype={"crossing_id": str})
+        carried = table["carrier"].astype(str).str.lower() == "true"
+        outcome = truth_outcome(dict(zip(table["crossing_id"], zip(
+            carried, table["firearms"], table["rounds"], table["currency_usd"]))))
+    app = create_app({"LOG_LEVEL": "WARNING"})
+    token = create_token(app.extensions["southbound.store"], "officer", "replay")
+    answers = send(app.test_client(), {"Authorization": f"Bearer {token}"}, log, outcome)
+    referred = sum(a["refer"] for a in answers.values())
+    click.echo(f"sent {len(log):,} crossings; scored {len(answers):,} outbound, "
+               f"{referred:,} referred")
+
+
 def _store():
     from service.settings import from_environment
     from service.store import Store

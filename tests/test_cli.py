@@ -148,3 +148,23 @@ def test_models_promote_and_rollback(runner, registry, world, tmp_path):
     assert result.output.strip() == f"active model is now {before}"
     result = runner.invoke(main, ["models", "promote", "nope", "--registry", str(reg)])
     assert result.exit_code == 1 and "no model version 'nope'" in result.output
+
+
+def test_replay_sends_a_log_through_the_api(runner, world, registry, tmp_path, monkeypatch):
+    import sqlite3
+    db = tmp_path / "store.db"
+    monkeypatch.setenv("SOUTHBOUND_DATABASE_URL", f"sqlite:///{db}")
+    monkeypatch.setenv("SOUTHBOUND_REGISTRY", str(registry))
+    result = runner.invoke(main, ["replay", "--data", str(world[0]), "--since", "2025-03-06",
+                                  "--truth", str(world[1])])
+    assert result.exit_code == 0, result.output
+    log = pd.read_csv(world[0], dtype=str)
+    later = log[pd.to_datetime(log["crossed_at"], utc=True, format="ISO8601")
+                >= pd.Timestamp("2025-03-06", tz="UTC")]
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT COUNT(*) FROM crossings").fetchone()[0] == len(later)
+    scored, referred = conn.execute("SELECT COUNT(*), SUM(refer) FROM scores").fetchone()
+    assert scored == (later["direction"] == "outbound").sum()
+    inspected = conn.execute("SELECT COUNT(*) FROM outcomes").fetchone()[0]
+    assert inspected == referred > 0          # every referral got its outcome from the truth
+    assert f"scored {scored:,} outbound, {referred:,} referred" in result.output

@@ -1,0 +1,68 @@
+"""Replaying a crossing log through the API, as a port's systems would send it.
+
+Used by ``southbound replay`` (demo traffic) and by the tests; every row goes
+through the same views, validation and store as live traffic.
+"""
+from __future__ import annotations
+
+from scoring.contract import OUTCOME_COLUMNS
+
+
+def crossing_body(row):
+    """The API body of a log row: its non-empty contract cells, outcomes left out."""
+    return {k: v for k, v in row.items() if v != "" and k not in OUTCOME_COLUMNS}
+
+
+def replay(client, headers, log, outcome=None):
+    """Send every row in time order: inbound to /v1/crossings, outbound to /v1/score.
+
+    Parameters
+    ----------
+    client : flask.testing.FlaskClient or similar
+    headers : dict
+        With the bearer token.
+    log : DataFrame
+        Contract rows as text cells, in time order.
+    outcome : callable, optional
+        ``outcome(row, answer)`` returns the outcome body to record right after a
+        score, or None for no report.
+
+    Returns
+    -------
+    dict
+        crossing_id to the score answer.
+    """
+    answers = {}
+    for row in log.to_dict("records"):
+        if row["direction"] == "inbound":
+            response = client.post("/v1/crossings", json=crossing_body(row), headers=headers)
+            if response.status_code not in (200, 201):
+                raise RuntimeError(f"{row['crossing_id']}: {response.json}")
+            continue
+        response = client.post("/v1/score", json=crossing_body(row), headers=headers)
+        if response.status_code not in (200, 201):
+            raise RuntimeError(f"{row['crossing_id']}: {response.json}")
+        answers[row["crossing_id"]] = response.json
+        body = outcome(row, response.json) if outcome else None
+        if body is not None:
+            done = client.post(f"/v1/crossings/{row['crossing_id']}/outcome", json=body,
+                               headers=headers)
+            if done.status_code != 201:
+                raise RuntimeError(f"{row['crossing_id']} outcome: {done.json}")
+    return answers
+
+
+def truth_outcome(carriers):
+    """Outcomes as secondary would find them: referred crossings inspected, carriers seized.
+
+    ``carriers`` maps crossing_id to (carried, firearms, rounds, currency).
+    """
+    def outcome(row, answer):
+        if not answer["refer"]:
+            return None
+        carried, firearms, rounds, currency = carriers.get(row["crossing_id"], (False, 0, 0, 0))
+        return {"inspected": True, "seizure": bool(carried),
+                "firearms_seized": int(firearms) if carried else 0,
+                "rounds_seized": int(rounds) if carried else 0,
+                "currency_seized_usd": float(currency) if carried else 0.0}
+    return outcome
