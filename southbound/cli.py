@@ -50,6 +50,15 @@ def _registry(path):
     return Registry(path or registry_dir())
 
 
+def _write_table(frame, out):
+    """Write a frame as Parquet when ``out`` ends in .parquet, else as CSV."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".parquet":
+        frame.to_parquet(out, index=False)
+    else:
+        frame.to_csv(out, index=False)
+
+
 def _utc_micros(text, option):
     """A date or timestamp given on the command line, as UTC µs."""
     try:
@@ -207,11 +216,7 @@ def score(data, registry, on_error, version, out, policy_file):
     model, manifest = _registry(registry).load(version)
     frame, _ = _read(data, on_error)
     scored = score_frame(model, frame, policy)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".parquet":
-        scored.to_parquet(out, index=False)
-    else:
-        scored.to_csv(out, index=False)
+    _write_table(scored, out)
     click.echo(f"scored {len(scored):,} outbound crossings with model {manifest['version']}; "
                f"{int(scored['refer'].sum()):,} referred; wrote {out}")
 
@@ -310,11 +315,7 @@ def export(since, until, out):
     from service.export import export_frame
     frame = export_frame(_store(), _utc_micros(since, "--since"),
                          _utc_micros(until, "--until") if until else None)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".parquet":
-        frame.to_parquet(out, index=False)
-    else:
-        frame.to_csv(out, index=False)
+    _write_table(frame, out)
     click.echo(f"exported {len(frame):,} crossings to {out}")
 
 

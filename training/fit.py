@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from models.registry import sha256_file
 from scoring import contract
 from scoring.features import FEATURES, feature_frame, resolve_exclusions
 from scoring.model import RiskModel
@@ -60,7 +61,7 @@ def read_logs(paths, on_error="raise"):
     for path in paths:
         result = contract.read_log(path, on_error=on_error)
         frames.append(result.frame)
-        sources.append({"path": str(path), "sha256": _sha256(path), "rows": len(result.frame),
+        sources.append({"path": str(path), "sha256": sha256_file(path), "rows": len(result.frame),
                         "rejected": len(result.rejected),
                         "ignored_columns": list(result.ignored_columns),
                         "rejects": result.rejected})
@@ -71,14 +72,6 @@ def read_logs(paths, on_error="raise"):
             f"value {frame['crossing_id'][dup].iloc[0]!r} is a repeated crossing_id "
             "(it appears in more than one file)", column="crossing_id")
     return frame, sources
-
-
-def _sha256(path, chunk=1 << 20):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def code_version():
