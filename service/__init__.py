@@ -13,7 +13,7 @@ from flask import Flask
 
 def create_app(test_config=None):
     """Build the app: settings, logs, metrics, store (migrated), tokens, model, blueprints."""
-    from service import auth, errors, holder, logs, metrics
+    from service import auth, errors, holder, logs, metrics, ratelimit
     from service.api import crossings, health, lookouts, models, score
     from service.settings import from_environment
     from service.store import Store
@@ -39,6 +39,7 @@ def create_app(test_config=None):
     metrics.init_app(app)
     errors.init_app(app)
     auth.init_app(app)
+    ratelimit.init_app(app)
     holder.init_app(app)
     served = app.extensions["southbound.models"].served
     if served is not None:

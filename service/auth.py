@@ -77,6 +77,7 @@ def authenticate():
     if found is None:
         raise ApiError(401, "unauthorized", "the token is not valid", "Authorization")
     g.actor, g.role = found
+    current_app.extensions["southbound.ratelimit"].check(hash_token(token.strip()))
 
 
 def require(role):

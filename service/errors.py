@@ -44,7 +44,10 @@ def from_contract(exc, prefix=""):
 def init_app(app):
     @app.errorhandler(ApiError)
     def _api_error(exc):
-        return _answer(exc.status, exc.code, exc.message, exc.field)
+        response = _answer(exc.status, exc.code, exc.message, exc.field)
+        if getattr(exc, "retry_after", None):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.errorhandler(ContractError)
     def _contract_error(exc):

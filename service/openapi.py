@@ -50,7 +50,10 @@ def _errors(*codes):
     text = {400: "invalid input; `field` names it", 401: "no or unknown token",
             403: "the token's role may not do this", 404: "not found",
             409: "conflicts with what is stored", 413: "body too large",
-            415: "not sent as application/json", 503: "no model or no database"}
+            415: "not sent as application/json", 429: "too many requests with this token",
+            503: "no model or no database"}
+    if 401 in codes:  # every authenticated call is rate limited per token
+        codes = codes + (429,)
     return {str(c): _json(_ref("Error"), text[c]) for c in codes}
 
 

@@ -21,11 +21,15 @@ SETTINGS = (
     ("THRESHOLD_WINDOW", "2000", "recent scores per port that the model threshold follows"),
     ("MODEL_CHECK_SECONDS", "2", "how often a worker checks the registry for a new active model"),
     ("TOKEN_CACHE_SECONDS", "10", "how long a worker trusts a token lookup (revocation delay)"),
+    ("RATE_LIMIT_PER_MINUTE", "6000", "requests a token may make per minute (429 above); "
+                                      "0 switches the limit off"),
+    ("REDIS_URL", "", "Redis URL (redis://127.0.0.1:6379/0) to share rate-limit counts "
+                      "across workers; empty counts per worker"),
     ("LOG_LEVEL", "INFO", "log level of the JSON log lines on stderr"),
     ("RANDOM_SEED", "", "seed of the random referrals, for tests and replays only; empty "
                         "draws from the operating system"),
 )
-INTEGER = {"BATCH_LIMIT", "MAX_BODY_BYTES", "THRESHOLD_WINDOW"}
+INTEGER = {"BATCH_LIMIT", "MAX_BODY_BYTES", "THRESHOLD_WINDOW", "RATE_LIMIT_PER_MINUTE"}
 NUMBER = {"MODEL_CHECK_SECONDS", "TOKEN_CACHE_SECONDS"}
 
 
