@@ -24,6 +24,7 @@ demo: install
 	$(SB) generate --days 120 --seed 7 --out $(WORLD)
 	$(SB) train --data $(WORLD) --until 2025-04-06 --promote
 	$(SB) evaluate --data $(WORLD) --since 2025-04-06 --truth var/world.truth.csv --out var/evaluation.json
+	$(SB) report --data $(WORLD) --since 2025-04-06 --out var/report.html
 	$(SB) score --data $(WORLD) --out var/scores.csv
 	$(SB) models list
 	$(SB) replay --data $(WORLD) --since 2025-05-03 --truth var/world.truth.csv

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -44,11 +45,23 @@ def sha256_file(path, chunk=1 << 20):
     return digest.hexdigest()
 
 
+def json_safe(value):
+    """``value`` with every NaN or infinity replaced by None (strict JSON has neither)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def _write_json(path, data):
-    """Write JSON atomically: a temporary file in the same folder, then rename."""
+    """Write strict JSON atomically: a temporary file in the same folder, then rename."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
     with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True, default=str)
+        json.dump(json_safe(data), handle, indent=2, sort_keys=True, default=str,
+                  allow_nan=False)
         handle.write("\n")
         handle.flush()
         os.fsync(handle.fileno())
@@ -123,7 +136,7 @@ class Registry:
         """The manifest of one version, or RegistryError if there is no such version."""
         path = self.versions_dir / str(version) / MANIFEST
         try:
-            return json.loads(path.read_text())
+            return json_safe(json.loads(path.read_text()))
         except FileNotFoundError:
             raise RegistryError(f"no model version {version!r} in {self.root}") from None
         except (OSError, ValueError) as exc:

@@ -13,8 +13,8 @@ from flask import Flask
 
 def create_app(test_config=None):
     """Build the app: settings, logs, metrics, store (migrated), tokens, model, blueprints."""
-    from service import auth, errors, holder, logs, metrics, ratelimit
-    from service.api import crossings, health, lookouts, models, score
+    from service import auth, console, errors, holder, logs, metrics, ratelimit
+    from service.api import crossings, health, lookouts, models, reports, score
     from service.settings import from_environment
     from service.store import Store
 
@@ -44,6 +44,6 @@ def create_app(test_config=None):
     served = app.extensions["southbound.models"].served
     if served is not None:
         app.extensions["southbound.metrics"].model.labels(served.version).set(1)
-    for module in (score, crossings, models, lookouts, health):
+    for module in (score, crossings, models, lookouts, reports, health, console):
         app.register_blueprint(module.bp)
     return app

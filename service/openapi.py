@@ -166,6 +166,15 @@ def document():
                                 "schema": {"type": "string"}}],
                 "responses": {"200": _json({"type": "object"}, "activated"),
                               **_errors(401, 403, 404, 409)}}},
+            "/reports/{version}": {"get": {
+                "summary": "The model report: budget curves, calibration, feature importance, "
+                           "drift, outcome test and model card, on the store's traffic",
+                "security": auth,
+                "parameters": [{"name": "version", "in": "path", "required": True,
+                                "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "one self-contained HTML page",
+                                      "content": {"text/html": {"schema": {"type": "string"}}}},
+                              **_errors(401, 403, 404, 409)}}},
             "/v1/lookouts": {
                 "get": {"summary": "Active lookouts", "security": auth,
                         "responses": {"200": _json({"type": "object"}, "the list"),

@@ -195,7 +195,9 @@ def evaluate(data, registry, on_error, version, since, truth, out):
     click.echo(format_report(report))
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=2, default=float) + "\n")
+        from models.registry import json_safe
+        out.write_text(json.dumps(json_safe(report), indent=2, default=float,
+                                  allow_nan=False) + "\n")
         click.echo(f"wrote {out}")
 
 
@@ -276,6 +278,44 @@ def models_rollback(registry):
 
 
 @main.command()
+@registry_option
+@click.option("--model", "version", help="Model version [default: the active one].")
+@click.option("--data", "data", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Crossing log, CSV or Parquet (repeat for several) [default: the "
+                   "service's store].")
+@click.option("--since", help="Report on rows that crossed from this date on (UTC) "
+              "[default: the model's validation window]; earlier rows are history and "
+              "the drift reference.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default="report.html",
+              show_default=True)
+@handle_errors
+def report(registry, version, data, since, out):
+    """Write the model report as one HTML page: budget curves, calibration, drift, outcome test."""
+    from training.report import ReportError, build_report
+    since_us = _utc_micros(since, "--since") if since else None
+    reg = _registry(registry)
+    model, manifest = reg.load(version)
+    in_service = reg.active_version()
+    active = None if in_service is None else (
+        (model, manifest) if in_service == manifest["version"] else reg.load(in_service))
+    if data:
+        frame, _ = _read(data, "raise")
+        where = ", ".join(str(p) for p in data)
+    else:
+        from service.export import export_frame
+        store = _store()
+        where = _safe_url(store.url)
+        frame = contract.parse_frame(export_frame(store), source=where).frame
+    try:
+        page = build_report(model, manifest, frame, active=active, since=since_us)
+    except ReportError as exc:
+        _fail(f"{where}: {exc}", EXIT_INPUT)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    click.echo(f"wrote the report on model {manifest['version']} to {out}")
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
@@ -341,7 +381,8 @@ def replay(data, since, truth):
         carried = table["carrier"].astype(str).str.lower() == "true"
         outcome = truth_outcome(dict(zip(table["crossing_id"], zip(
             carried, table["firearms"], table["rounds"], table["currency_usd"]))))
-    app = create_app({"LOG_LEVEL": "WARNING"})
+    # a back-fill is one client sending as fast as it can: no per-token limit
+    app = create_app({"LOG_LEVEL": "WARNING", "RATE_LIMIT_PER_MINUTE": 0})
     token = create_token(app.extensions["southbound.store"], "officer", "replay")
     answers = send(app.test_client(), {"Authorization": f"Bearer {token}"}, log, outcome)
     referred = sum(a["refer"] for a in answers.values())

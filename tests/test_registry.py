@@ -73,3 +73,11 @@ def test_the_same_model_saved_twice_at_once_gets_two_versions(tmp_path):
     versions = {reg.save(toy, {}) for _ in range(3)}
     assert len(versions) == 3
     assert all(reg.load(v)[0].name == "same" for v in versions)
+
+
+def test_manifests_are_strict_json(tmp_path):
+    reg = Registry(tmp_path)
+    version = reg.save(Toy("a"), {"metrics": {"lift": float("nan"), "rows": [1.0, float("inf")]}})
+    text = (tmp_path / "versions" / version / "manifest.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert reg.manifest(version)["metrics"] == {"lift": None, "rows": [1.0, None]}

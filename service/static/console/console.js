@@ -1,0 +1,675 @@
+/* Southbound officer console: sign in, watch a port's outbound lane, look up a
+   crossing, record an inspection outcome. Talks to API v1 on the same origin.
+   The token lives in sessionStorage only (never in a URL or a cookie). Every
+   value from the service is written with textContent, never parsed as HTML. */
+(function () {
+  "use strict";
+
+  var TOKEN_KEY = "southbound.token";
+  var PORT_KEY = "southbound.port";
+  var POLL_MS = 2000;
+  var LANE_LIMIT = 50;
+  var NEW_MS = 6000;
+  var KNOWN_BANDS = ["low", "elevated", "high", "very high"];
+  var FIELD_LABELS = {
+    Authorization: "Token", crossing_id: "Crossing id", inspected: "Inspected",
+    seizure: "Seizure", firearms_seized: "Firearms seized", rounds_seized: "Rounds seized",
+    currency_seized_usd: "Currency seized"
+  };
+
+  function $(id) { return document.getElementById(id); }
+
+  // --- storage (sessionStorage may be unavailable: then keep it in memory) ---
+
+  var memory = {};
+  function load(key) {
+    try { return window.sessionStorage.getItem(key); } catch (e) { return memory[key] || null; }
+  }
+  function save(key, value) {
+    try {
+      if (value === null) { window.sessionStorage.removeItem(key); } else { window.sessionStorage.setItem(key, value); }
+    } catch (e) {
+      if (value === null) { delete memory[key]; } else { memory[key] = value; }
+    }
+  }
+
+  // --- the API ---
+
+  function ApiError(status, code, message, field) {
+    this.status = status;
+    this.code = code;
+    this.message = message;
+    this.field = field || null;
+  }
+
+  /* JSON, also when Python wrote NaN or Infinity into it (the model manifest's
+     metrics can hold them): outside strings those become null. */
+  function parseJson(text) {
+    if (!text) { return null; }
+    try { return JSON.parse(text); } catch (e) { /* try the lenient reading */ }
+    try {
+      return JSON.parse(text.replace(/"(?:[^"\\]|\\.)*"|-?Infinity|NaN/g, function (m) {
+        return m.charAt(0) === '"' ? m : "null";
+      }));
+    } catch (e) { return null; }
+  }
+
+  function api(method, path, body, token) {
+    var headers = { "Accept": "application/json", "Authorization": "Bearer " + (token || load(TOKEN_KEY) || "") };
+    var init = { method: method, headers: headers, cache: "no-store", credentials: "omit", redirect: "error" };
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    return fetch(path, init).then(function (response) {
+      return response.text().then(function (text) {
+        var data = null;
+        data = parseJson(text);
+        if (!response.ok) {
+          var err = data && data.error;
+          if (err && typeof err.message === "string") {
+            throw new ApiError(response.status, err.code, err.message, err.field);
+          }
+          throw new ApiError(response.status, "http_error", "the service answered HTTP " + response.status);
+        }
+        if (data === null) { throw new ApiError(response.status, "bad_answer", "the service's answer was not JSON"); }
+        return data;
+      });
+    }, function () {
+      throw new ApiError(0, "network", "the service cannot be reached; check the network connection");
+    });
+  }
+
+  // --- messages and field errors ---
+
+  function say(el, text, kind) {
+    clearTimeout(el.southboundTimer);
+    el.textContent = text || "";
+    el.className = "message" + (text ? " " + (kind || "info") : "");
+  }
+
+  /* A message that goes away by itself (news, not a state the officer must act on). */
+  function sayBriefly(el, text, kind, ms) {
+    say(el, text, kind);
+    el.southboundTimer = setTimeout(function () { say(el, ""); }, ms);
+  }
+
+  function clearFieldErrors(form) {
+    var fields = form.querySelectorAll(".field.has-error");
+    for (var i = 0; i < fields.length; i++) {
+      fields[i].classList.remove("has-error");
+      var err = fields[i].querySelector(".field-error");
+      if (err) { err.textContent = ""; }
+      var controls = fields[i].querySelectorAll("input, select");
+      for (var j = 0; j < controls.length; j++) { controls[j].removeAttribute("aria-invalid"); }
+    }
+  }
+
+  /* Mark the field the service named; returns true when the form has it. */
+  function fieldError(form, field, message) {
+    if (!field) { return false; }
+    var box = form.querySelector('[data-field="' + field + '"]');
+    if (!box) { return false; }
+    box.classList.add("has-error");
+    var err = box.querySelector(".field-error");
+    if (err) { err.textContent = (FIELD_LABELS[field] || field) + ": " + message; }
+    var controls = box.querySelectorAll("input, select");
+    for (var i = 0; i < controls.length; i++) { controls[i].setAttribute("aria-invalid", "true"); }
+    if (controls.length) { controls[0].focus(); }
+    return true;
+  }
+
+  function explain(error) {
+    var label = error.field && FIELD_LABELS[error.field];
+    return label ? label + ": " + error.message : error.message;
+  }
+
+  // --- formatting ---
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) { node.className = className; }
+    if (text !== undefined && text !== null) { node.textContent = String(text); }
+    return node;
+  }
+
+  function percent(p) {
+    if (typeof p !== "number" || !isFinite(p)) { return "no score"; }
+    var v = p * 100;
+    return (v < 10 ? v.toFixed(1) : v.toFixed(0)) + "%";
+  }
+
+  function bandBadge(band) {
+    var name = band || "no band";
+    var known = KNOWN_BANDS.indexOf(name) >= 0;
+    var badge = el("span", "band " + (known ? "band-" + name.replace(/\s+/g, "-") : "band-other"), name);
+    return badge;
+  }
+
+  function decision(refer) {
+    return refer ? el("span", "decision-refer", "REFER") : el("span", "decision-none", "no referral");
+  }
+
+  function localTime(stamp) {
+    // the port's local time as the entry system wrote it: "2025-03-04T11:48:00-06:00"
+    var m = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}(?::\d{2})?)/.exec(stamp || "");
+    return m ? { date: m[1], time: m[2] } : { date: "", time: stamp || "unknown" };
+  }
+
+  function recordedAt(stamp) {
+    // "2026-11-23T12:25:22.561571Z" -> "2026-11-23 12:25:22 UTC"
+    var m = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:\.\d+)?(Z|[+-]\d{2}:\d{2})?$/.exec(stamp || "");
+    if (!m) { return stamp || "at an unknown time"; }
+    return m[1] + " " + m[2] + (m[3] === "Z" || !m[3] ? " UTC" : " UTC" + m[3]);
+  }
+
+  function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
+
+  function vehicleText(c) {
+    var parts = [c.vehicle_class, c.body_type, c.vehicle_make].filter(function (x) { return x; });
+    return parts.length ? parts.join(" · ") : "vehicle not recorded";
+  }
+
+  function plateText(c) {
+    var plate = c.plate_id || "no plate";
+    return c.plate_jurisdiction ? plate + " · " + c.plate_jurisdiction : plate;
+  }
+
+  function outcomeText(o) {
+    if (!o) { return null; }
+    if (!o.inspected) { return "not inspected"; }
+    if (o.seizure === true) { return "inspected · seizure"; }
+    if (o.seizure === false) { return "inspected · no seizure"; }
+    return "inspected";
+  }
+
+  function reasonList(reasons) {
+    var ul = el("ul", "reasons");
+    (reasons || []).forEach(function (r) { ul.appendChild(el("li", null, r.text)); });
+    if (!ul.children.length) { ul.appendChild(el("li", null, "no reasons given")); }
+    return ul;
+  }
+
+  // --- sign-in ---
+
+  var signedIn = false;
+
+  function showSignedIn(model) {
+    signedIn = true;
+    $("sign-in").hidden = true;
+    $("console").hidden = false;
+    $("session").hidden = false;
+    $("model-version").textContent = model ? "Model " + model : "No model in service";
+    var port = load(PORT_KEY) || "";
+    var select = $("port");
+    select.value = port;
+    if (select.value !== port) { select.value = ""; }
+    startLane();
+  }
+
+  function verify(token) {
+    return api("GET", "/v1/model", undefined, token).then(function (data) {
+      return data.version;
+    }, function (error) {
+      // the token is checked before the model: a 503 means the token is good
+      if (error.status === 503) { return null; }
+      throw error;
+    });
+  }
+
+  function signIn(event) {
+    event.preventDefault();
+    var form = $("sign-in-form");
+    var input = $("token");
+    var message = $("sign-in-message");
+    clearFieldErrors(form);
+    var token = input.value.trim();
+    if (!token) {
+      say(message, "Sign-in failed: paste your token first.", "error");
+      fieldError(form, "Authorization", "is required");
+      return;
+    }
+    say(message, "Checking the token…", "info");
+    verify(token).then(function (model) {
+      save(TOKEN_KEY, token);
+      input.value = "";
+      say(message, "");
+      showSignedIn(model);
+      $("port").focus();
+    }, function (error) {
+      say(message, "Sign-in failed: " + error.message, "error");
+      if (error.status === 401 || error.status === 403) { fieldError(form, "Authorization", error.message); }
+    });
+  }
+
+  function signOut(reason) {
+    signedIn = false;
+    save(TOKEN_KEY, null);
+    stopLane();
+    clearLane();
+    clearDetail();
+    $("console").hidden = true;
+    $("session").hidden = true;
+    $("model-version").textContent = "";
+    $("sign-in").hidden = false;
+    say($("sign-in-message"), reason || "Signed out.", reason ? "error" : "ok");
+    $("token").focus();
+  }
+
+  function rejected(error) {
+    if (error.status === 401) {
+      signOut("Signed out: " + error.message + ". Sign in again.");
+      return true;
+    }
+    return false;
+  }
+
+  // --- the lane ---
+
+  var lane = { timer: null, generation: 0, rows: new Map(), known: null, paused: false, failing: false };
+
+  function portName(code) {
+    var option = $("port").querySelector('option[value="' + code + '"]');
+    return option ? option.textContent.replace(/^\d+\s*·\s*/, "") + " (" + code + ")" : code;
+  }
+
+  function stopLane() {
+    clearTimeout(lane.timer);
+    lane.timer = null;
+    lane.generation += 1;
+  }
+
+  function clearLane() {
+    lane.rows = new Map();
+    lane.known = null;
+    lane.failing = false;
+    $("lane-rows").textContent = "";
+    $("lane-table").hidden = true;
+    $("lane-updated").textContent = "";
+    say($("lane-status"), "");
+  }
+
+  function startLane() {
+    stopLane();
+    clearLane();
+    var port = $("port").value;
+    $("lane-heading").textContent = port ? "Lane at " + portName(port) : "Lane";
+    $("lane-empty").textContent = port ? "Loading the lane…" : "Choose a port to see its outbound lane.";
+    $("lane-empty").hidden = false;
+    if (port) { poll(); }
+  }
+
+  function poll() {
+    var port = $("port").value;
+    if (!signedIn || !port || lane.paused) { return; }
+    var generation = lane.generation;
+    api("GET", "/v1/crossings?port_code=" + encodeURIComponent(port) + "&limit=" + LANE_LIMIT)
+      .then(function (data) {
+        if (generation !== lane.generation) { return; }
+        render(data.crossings || [], port);
+        if (lane.failing) { sayBriefly($("lane-status"), "The lane is updating again.", "ok", NEW_MS); }
+        lane.failing = false;
+        $("lane-updated").textContent = "Updated " + new Date().toLocaleTimeString() + " · every 2 s";
+      }, function (error) {
+        if (generation !== lane.generation) { return; }
+        if (rejected(error)) { return; }
+        lane.failing = true;
+        say($("lane-status"), "The lane is not updating: " + explain(error), "error");
+      })
+      .then(function () {
+        if (generation === lane.generation && signedIn && !lane.paused) {
+          lane.timer = setTimeout(poll, POLL_MS);
+        }
+      });
+  }
+
+  function fillRow(tr, c) {
+    var cells = tr.children;
+    var when = localTime(c.crossed_at);
+
+    var time = cells[0].firstChild;
+    time.textContent = "";
+    var stamp = el("time", "time", when.time);
+    stamp.setAttribute("datetime", c.crossed_at || "");
+    time.appendChild(stamp);
+    time.appendChild(el("span", "small", when.date));
+    time.appendChild(el("span", "small", c.crossing_id));
+
+    var vehicle = cells[1].firstChild;
+    vehicle.textContent = "";
+    vehicle.appendChild(el("span", null, vehicleText(c)));
+    vehicle.appendChild(el("span", "small plate", plateText(c)));
+
+    var risk = cells[2].firstChild;
+    risk.textContent = "";
+    risk.appendChild(bandBadge(c.risk_band));
+    risk.appendChild(el("span", "score", percent(c.risk_score)));
+
+    var dec = cells[3].firstChild;
+    dec.textContent = "";
+    dec.appendChild(decision(c.refer));
+
+    var reasons = cells[4].firstChild;
+    reasons.textContent = "";
+    reasons.appendChild(reasonList(c.reasons));
+
+    var outcome = cells[5].firstChild;
+    var text = outcomeText(c.outcome);
+    outcome.textContent = "";
+    outcome.appendChild(el("span", c.outcome && c.outcome.seizure ? "outcome-seizure" : "decision-none", text || "none yet"));
+
+    tr.classList.toggle("refer", !!c.refer);
+    tr.dataset.signature = JSON.stringify(c);
+  }
+
+  function buildRow(c) {
+    var tr = el("tr");
+    tr.dataset.id = c.crossing_id;
+    ["Time", "Vehicle", "Risk", "Decision", "Reasons", "Outcome"].forEach(function (label) {
+      var td = el("td");
+      td.setAttribute("data-label", label);
+      td.appendChild(el("div"));
+      tr.appendChild(td);
+    });
+    var action = el("td", "action");
+    var open = el("button", "button secondary open", "Open");
+    open.type = "button";
+    open.setAttribute("aria-label", "Open crossing " + c.crossing_id);
+    open.addEventListener("click", function () { openCrossing(c.crossing_id, true); });
+    action.appendChild(open);
+    tr.appendChild(action);
+    fillRow(tr, c);
+    return tr;
+  }
+
+  function render(list, port) {
+    var tbody = $("lane-rows");
+    var first = lane.known === null;
+    if (first) { lane.known = new Set(); }
+    var fresh = 0, referred = 0;
+    list.forEach(function (c, i) {
+      var tr = lane.rows.get(c.crossing_id);
+      if (!tr) {
+        tr = buildRow(c);
+        lane.rows.set(c.crossing_id, tr);
+      } else if (tr.dataset.signature !== JSON.stringify(c)) {
+        fillRow(tr, c);
+      }
+      if (!lane.known.has(c.crossing_id)) {
+        lane.known.add(c.crossing_id);
+        if (!first) {
+          fresh += 1;
+          if (c.refer) { referred += 1; }
+          tr.classList.add("is-new");
+          setTimeout(function () { tr.classList.remove("is-new"); }, NEW_MS);
+        }
+      }
+      // rows already in place are never moved, so a focused button keeps its focus
+      var at = tbody.children[i];
+      if (at !== tr) { tbody.insertBefore(tr, at || null); }
+    });
+    while (tbody.children.length > list.length) {
+      var last = tbody.lastElementChild;
+      lane.rows.delete(last.dataset.id);
+      tbody.removeChild(last);
+    }
+    $("lane-caption").textContent = (list.length === 1 ? "The latest outbound crossing at "
+      : "The latest " + list.length + " outbound crossings at ") + portName(port) +
+      ", newest first. Times are the port's local time.";
+    $("lane-table").hidden = list.length === 0;
+    $("lane-empty").hidden = list.length !== 0;
+    $("lane-empty").textContent = "No scored outbound crossings at " + portName(port) + " yet.";
+    if (fresh) {
+      sayBriefly($("lane-status"), plural(fresh, "new crossing") +
+        (referred ? ", " + referred + " referred" : "") + ".", referred ? "attention" : "info", NEW_MS);
+    }
+  }
+
+  function togglePause() {
+    var button = $("pause");
+    lane.paused = !lane.paused;
+    button.setAttribute("aria-pressed", lane.paused ? "true" : "false");
+    button.textContent = lane.paused ? "Resume updates" : "Pause updates";
+    if (lane.paused) {
+      stopLane();
+      say($("lane-status"), "Updates paused.", "info");
+    } else {
+      sayBriefly($("lane-status"), "Updates resumed.", "info", NEW_MS);
+      lane.generation += 1;
+      poll();
+    }
+  }
+
+  // --- one crossing: look-up and outcome ---
+
+  var current = null;
+
+  function clearDetail() {
+    current = null;
+    $("detail-body").hidden = true;
+    $("detail-empty").hidden = false;
+    $("detail-heading").textContent = "Crossing";
+    say($("detail-message"), "");
+    say($("outcome-message"), "");
+    $("lookup-id").value = "";
+    clearFieldErrors($("lookup-form"));
+  }
+
+  function fact(dl, term, value) {
+    dl.appendChild(el("dt", null, term));
+    var dd = el("dd");
+    if (value instanceof Node) { dd.appendChild(value); } else { dd.textContent = value === null || value === undefined || value === "" ? "not recorded" : String(value); }
+    dl.appendChild(dd);
+  }
+
+  function renderDetail(data) {
+    var c = data.crossing, s = data.score, o = data.outcome;
+    current = c.crossing_id;
+    $("detail-heading").textContent = "Crossing " + c.crossing_id;
+    var dl = $("detail-facts");
+    dl.textContent = "";
+    var when = localTime(c.crossed_at);
+    fact(dl, "Crossed", when.date + " " + when.time + " (port's local time)");
+    fact(dl, "Port", portName(c.port_code));
+    fact(dl, "Direction", c.direction);
+    fact(dl, "Vehicle", vehicleText(c) + (c.vehicle_model_year ? ", " + c.vehicle_model_year : ""));
+    fact(dl, "Plate", plateText(c));
+    if (c.registration_age_days !== undefined) { fact(dl, "Registration age", c.registration_age_days === null ? null : c.registration_age_days + " days"); }
+    if (c.occupants !== undefined) { fact(dl, "Occupants", c.occupants); }
+    if (s) {
+      var risk = el("span");
+      risk.appendChild(bandBadge(s.risk_band));
+      risk.appendChild(document.createTextNode(" " + percent(s.risk_score)));
+      fact(dl, "Risk", risk);
+      fact(dl, "Decision", decision(s.refer));
+      fact(dl, "Model", s.model_version);
+    } else {
+      fact(dl, "Risk", c.direction === "inbound" ? "not scored (inbound crossing)" : "not scored");
+    }
+    var reasons = $("detail-reasons");
+    reasons.textContent = "";
+    (s ? s.reasons : []).forEach(function (r) { reasons.appendChild(el("li", null, r.text)); });
+    if (!reasons.children.length) { reasons.appendChild(el("li", null, "no reasons (not scored)")); }
+
+    var out = $("detail-outcome");
+    if (o) {
+      var parts = [outcomeText(o)];
+      if (o.inspected) {
+        parts.push(plural(o.firearms_seized || 0, "firearm"), plural(o.rounds_seized || 0, "round"),
+          "$" + Number(o.currency_seized_usd || 0).toLocaleString("en-US") + " currency");
+      }
+      out.textContent = parts.join(", ") + " — recorded " + recordedAt(o.recorded_at) +
+        (o.recorded_by ? " by " + o.recorded_by : "") + ".";
+    } else {
+      out.textContent = "No outcome recorded yet.";
+    }
+    $("outcome-heading").textContent = o ? "Correct the inspection outcome" : "Record the inspection outcome";
+    $("outcome-hint").hidden = !o;
+    var form = $("outcome-form");
+    form.hidden = c.direction !== "outbound";
+    $("detail-empty").hidden = true;
+    $("detail-body").hidden = false;
+  }
+
+  function resetOutcomeForm() {
+    var form = $("outcome-form");
+    form.reset();
+    clearFieldErrors(form);
+    $("found").disabled = true;
+  }
+
+  function openCrossing(id, focus) {
+    var message = $("detail-message");
+    clearFieldErrors($("lookup-form"));
+    $("lookup-id").value = id;
+    say(message, "Loading crossing " + id + "…", "info");
+    return api("GET", "/v1/crossings/" + encodeURIComponent(id)).then(function (data) {
+      say(message, "");
+      say($("outcome-message"), "");
+      resetOutcomeForm();
+      renderDetail(data);
+      if (focus) {
+        $("detail-heading").focus();
+        $("detail").scrollIntoView({ block: "start" });
+      }
+    }, function (error) {
+      if (rejected(error)) { return; }
+      if (error.status === 404) {
+        current = null;
+        $("detail-body").hidden = true;
+        $("detail-empty").hidden = false;
+        $("detail-heading").textContent = "Crossing";
+        say(message, "No crossing with id “" + id + "”.", "error");
+        fieldError($("lookup-form"), "crossing_id", "no crossing with this id");
+      } else {
+        say(message, "Could not load crossing " + id + ": " + explain(error), "error");
+      }
+    });
+  }
+
+  function lookup(event) {
+    event.preventDefault();
+    var id = $("lookup-id").value.trim();
+    clearFieldErrors($("lookup-form"));
+    if (!id) {
+      say($("detail-message"), "Enter a crossing id to look it up.", "error");
+      fieldError($("lookup-form"), "crossing_id", "enter an id");
+      return;
+    }
+    openCrossing(id, true);
+  }
+
+  function choice(form, name) {
+    var checked = form.querySelector('input[name="' + name + '"]:checked');
+    return checked ? checked.value === "true" : null;
+  }
+
+  function onInspectedChange() {
+    var inspected = choice($("outcome-form"), "inspected");
+    var found = $("found");
+    found.disabled = inspected !== true;
+    if (inspected !== true) {
+      var inputs = found.querySelectorAll("input");
+      for (var i = 0; i < inputs.length; i++) {
+        if (inputs[i].type === "radio") { inputs[i].checked = false; } else { inputs[i].value = ""; }
+      }
+    }
+  }
+
+  function recordOutcome(event) {
+    event.preventDefault();
+    var form = $("outcome-form");
+    var message = $("outcome-message");
+    clearFieldErrors(form);
+    if (!current) { return; }
+    var id = current;
+    var body = { inspected: choice(form, "inspected") };
+    if (body.inspected === true) {
+      body.seizure = choice(form, "seizure");
+      var names = ["firearms_seized", "rounds_seized", "currency_seized_usd"];
+      for (var i = 0; i < names.length; i++) {
+        var input = $(names[i]);
+        if (input.validity.badInput) {
+          say(message, "Outcome not recorded: " + FIELD_LABELS[names[i]] + " must be a number.", "error");
+          fieldError(form, names[i], "must be a number");
+          return;
+        }
+        var text = input.value.trim();
+        body[names[i]] = text === "" ? null : Number(text);
+      }
+    }
+    say(message, "Recording…", "info");
+    api("POST", "/v1/crossings/" + encodeURIComponent(id) + "/outcome", body).then(function (answer) {
+      var o = answer.outcome;
+      var text = "Outcome recorded for crossing " + id + ": " + (o.inspected ? "inspected, " +
+        (o.seizure ? "seizure" : "no seizure") + ", " + plural(o.firearms_seized || 0, "firearm") + ", " +
+        plural(o.rounds_seized || 0, "round") + ", $" + Number(o.currency_seized_usd || 0).toLocaleString("en-US") +
+        " currency." : "not inspected.");
+      return api("GET", "/v1/crossings/" + encodeURIComponent(id)).then(function (data) {
+        resetOutcomeForm();
+        renderDetail(data);
+        say(message, text, "ok");
+        // show it in the lane now rather than at the next poll
+        if (!lane.paused) { stopLane(); poll(); }
+      }, function () {
+        resetOutcomeForm();
+        say(message, text, "ok");
+      });
+    }, function (error) {
+      if (rejected(error)) { return; }
+      say(message, "Outcome not recorded: " + explain(error), "error");
+      fieldError(form, error.field, error.message);
+    });
+  }
+
+  // --- keyboard: "/" jumps to the look-up box ---
+
+  function onKey(event) {
+    if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey || !signedIn) { return; }
+    var t = event.target;
+    var tag = t && t.tagName;
+    if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || (t && t.isContentEditable)) { return; }
+    event.preventDefault();
+    var box = $("lookup-id");
+    box.focus();
+    box.select();
+  }
+
+  // --- start ---
+
+  function start() {
+    $("sign-in-form").addEventListener("submit", signIn);
+    $("sign-out").addEventListener("click", function () { signOut(); });
+    $("port").addEventListener("change", function () {
+      save(PORT_KEY, $("port").value || null);
+      startLane();
+    });
+    $("pause").addEventListener("click", togglePause);
+    $("lookup-form").addEventListener("submit", lookup);
+    $("outcome-form").addEventListener("submit", recordOutcome);
+    var radios = document.querySelectorAll('#outcome-form input[name="inspected"]');
+    for (var i = 0; i < radios.length; i++) { radios[i].addEventListener("change", onInspectedChange); }
+    document.addEventListener("keydown", onKey);
+
+    var token = load(TOKEN_KEY);
+    if (!token) {
+      $("token").focus();
+      return;
+    }
+    say($("sign-in-message"), "Checking your saved sign-in…", "info");
+    verify(token).then(function (model) {
+      say($("sign-in-message"), "");
+      showSignedIn(model);
+    }, function (error) {
+      if (error.status === 401 || error.status === 403) { save(TOKEN_KEY, null); }
+      say($("sign-in-message"), "Sign in again: " + error.message, "error");
+      $("token").focus();
+    });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();

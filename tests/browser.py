@@ -1,0 +1,104 @@
+"""Helpers for tests that need the real thing: `southbound serve` on loopback, headless Chromium."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import SimpleNamespace
+
+SB = str(Path(sys.executable).with_name("southbound"))
+CHROMIUM = "/usr/bin/chromium"
+# no browser can be downloaded here: Playwright drives Debian's chromium
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+OUTPUT = Path(__file__).parent / "output"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def call(url, body=None, token=None, method=None):
+    """(status, parsed JSON or text) of one HTTP request."""
+    request = urllib.request.Request(
+        url, data=None if body is None else json.dumps(body).encode(), method=method,
+        headers={"Content-Type": "application/json",
+                 **({"Authorization": f"Bearer {token}"} if token else {})})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            status, text = response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        status, text = exc.code, exc.read().decode()
+    try:
+        return status, json.loads(text)
+    except ValueError:
+        return status, text
+
+
+@contextlib.contextmanager
+def serve(folder, registry, roles=("officer",), workers=2, env=None):
+    """`southbound serve` under gunicorn on a free loopback port, a fresh SQLite store in
+    ``folder`` and one token per role; yields (url, tokens, log path)."""
+    env = dict(os.environ, SOUTHBOUND_DATABASE_URL=f"sqlite:///{folder / 'store.db'}",
+               SOUTHBOUND_REGISTRY=str(registry), SOUTHBOUND_LOG_LEVEL="INFO",
+               PROMETHEUS_MULTIPROC_DIR=str(folder / "metrics"), **(env or {}))
+    tokens = {role: subprocess.run([SB, "tokens", "create", "--role", role, "--name", role],
+                                   env=env, capture_output=True, text=True,
+                                   check=True).stdout.splitlines()[-1]
+              for role in roles}
+    port = free_port()
+    log_path = folder / "server.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([SB, "serve", "--port", str(port), "--workers", str(workers)],
+                                env=env, stderr=log, start_new_session=True)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if call(url + "/readyz")[0] == 200:
+                        break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("server did not start: " + log_path.read_text()[-2000:])
+                time.sleep(0.2)
+            yield SimpleNamespace(url=url, tokens=tokens, log=log_path)
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+
+
+def browser_missing():
+    """Why browser tests cannot run here, or None when they can."""
+    if not os.access(CHROMIUM, os.X_OK):
+        return f"Debian's chromium is not at {CHROMIUM} (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install -e '.[test]')"
+    return None
+
+
+def launch(playwright):
+    """Headless Debian chromium, with no network of its own (updates, sync, metrics)."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                      args=CHROMIUM_ARGS)
+
+
+def screenshot(page, name):
+    """A full-page screenshot to tests/output/<name>.png (a test artefact, not committed)."""
+    OUTPUT.mkdir(exist_ok=True)
+    path = OUTPUT / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

@@ -1,0 +1,315 @@
+"""The officers' console at /: the page and its headers, then the real thing in Chromium."""
+from __future__ import annotations
+
+import re
+import uuid
+from html.parser import HTMLParser
+
+import pytest
+
+from tests.browser import browser_missing, call, launch, screenshot, serve
+
+ASSETS = ("console/console.css", "console/console.js", "console/icon.svg")
+
+
+@pytest.fixture
+def database_url(tmp_path):
+    """The page needs no database of its own: SQLite is enough."""
+    return f"sqlite:///{tmp_path / 'southbound.db'}"
+
+
+class Page(HTMLParser):
+    """What the console page refers to and carries inline."""
+
+    def __init__(self):
+        super().__init__()
+        self.urls, self.scripts, self.styled, self.style_elements = [], [], [], 0
+        self.ids, self.label_for, self.controls = set(), set(), []
+        self._in_script = False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.urls += [attrs[k] for k in ("src", "href", "action") if attrs.get(k)]
+        if "style" in attrs:
+            self.styled.append(tag)
+        if any(k.startswith("on") for k in attrs):
+            self.styled.append(f"{tag} handler")
+        self.ids.add(attrs.get("id"))
+        if tag == "label" and attrs.get("for"):
+            self.label_for.add(attrs["for"])
+        if tag in ("input", "select", "textarea") and attrs.get("type") != "radio":
+            self.controls.append(attrs.get("id"))
+        if tag == "script":
+            self._in_script = True
+            self.scripts.append([attrs.get("src"), ""])
+        self.style_elements += tag == "style"
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._in_script = False
+
+    def handle_data(self, data):
+        if self._in_script:
+            self.scripts[-1][1] += data
+
+
+def parsed(client):
+    page = Page()
+    page.feed(client.get("/").text)
+    return page
+
+
+def test_console_answers_html_with_security_headers(client):
+    response = client.get("/")
+    assert response.status_code == 200 and response.mimetype == "text/html"
+    csp = response.headers["Content-Security-Policy"]
+    for directive in ("default-src 'self'", "script-src 'self'", "style-src 'self'",
+                      "img-src 'self' data:", "frame-ancestors 'none'", "base-uri 'none'",
+                      "form-action 'self'"):
+        assert directive in csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_console_refers_only_to_its_own_assets_and_has_no_inline_code(client):
+    page = parsed(client)
+    assert page.scripts and all(src and not body.strip() for src, body in page.scripts)
+    assert page.styled == [] and page.style_elements == 0
+    assert page.urls and all(u.startswith(("/", "#")) and not u.startswith("//")
+                             for u in page.urls), page.urls
+    assert {u for u in page.urls if u.startswith("/static/")} == {f"/static/{a}" for a in ASSETS}
+    assert not re.search(r"https?://", client.get("/").text)
+
+
+def test_console_lists_the_ports_and_labels_every_control(client):
+    page = parsed(client)
+    text = client.get("/").text
+    assert '<option value="2304">2304 · Laredo</option>' in text
+    assert '<option value="2506">2506 · Otay Mesa</option>' in text
+    assert page.controls and set(page.controls) <= page.label_for
+
+
+@pytest.mark.parametrize("asset,mimetype", [
+    ("console/console.css", "text/css"), ("console/console.js", "text/javascript"),
+    ("console/icon.svg", "image/svg+xml")], ids=["css", "js", "icon"])
+def test_console_assets_are_served_same_origin(client, asset, mimetype):
+    response = client.get(f"/static/{asset}")
+    assert response.status_code == 200 and response.mimetype == mimetype
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    # no fonts, stylesheets or scripts fetched from anywhere else
+    body = response.get_data(as_text=True)
+    assert not re.search(r"@import|url\(\s*['\"]?(https?:)?//", body)
+    if asset.endswith(".js"):
+        assert "http://" not in body and "https://" not in body and "eval(" not in body
+    response.close()
+
+
+# --- in Chromium, against `southbound serve` -------------------------------------------
+
+needs_browser = pytest.mark.skipif(browser_missing() is not None,
+                                   reason=browser_missing() or "")
+PORT = "2304"
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory, registry_path):
+    """`southbound serve` (gunicorn, 2 workers, fresh SQLite) with an officer token."""
+    with serve(tmp_path_factory.mktemp("console-server"), registry_path) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = launch(p)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium, live):
+    """A fresh tab (empty sessionStorage) at tablet size; fails on any script error or
+    content-security-policy violation."""
+    context = chromium.new_context(viewport={"width": 1024, "height": 768})
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    problems = []
+    tab.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    tab.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}")
+           if msg.type == "error" and "401" not in msg.text and "404" not in msg.text
+           and "400" not in msg.text else None)
+    tab.on("request", lambda req: problems.append(f"off-site request: {req.url}")
+           if not req.url.startswith(live.url) else None)
+    tab.goto(live.url + "/")
+    yield tab
+    context.close()
+    assert problems == []
+
+
+def outbound(crossing_id, plate, **values):
+    body = {"crossing_id": crossing_id, "crossed_at": "2025-03-04T11:48:00-06:00",
+            "direction": "outbound", "port_code": PORT, "vehicle_class": "personal",
+            "body_type": "pickup", "vehicle_make": "Ford", "plate_id": plate,
+            "plate_jurisdiction": "US-TX", "vehicle_model_year": 2024,
+            "registration_age_days": 12, "occupants": 1}
+    return body | values
+
+
+def score(live, crossing_id):
+    """Score a new outbound crossing through the API, as the booth's lane system would."""
+    plate = "P-" + uuid.uuid4().hex[:6].upper()
+    status, _ = call(live.url + "/v1/crossings", {
+        "crossing_id": crossing_id + "-in", "crossed_at": "2025-03-04T10:10:00-06:00",
+        "direction": "inbound", "port_code": "2402", "vehicle_class": "personal",
+        "plate_id": plate}, live.tokens["officer"])
+    assert status == 201
+    status, answer = call(live.url + "/v1/score", outbound(crossing_id, plate),
+                          live.tokens["officer"])
+    assert status == 201, answer
+    return answer
+
+
+def sign_in(page, token, port=PORT):
+    page.fill("#token", token)
+    page.press("#token", "Enter")
+    page.wait_for_selector("#console", state="visible")
+    page.select_option("#port", port)
+
+
+def focused(page):
+    return page.evaluate("document.activeElement && document.activeElement.id")
+
+
+@needs_browser
+def test_a_bad_token_shows_the_services_message(page):
+    page.fill("#token", "sb_not-a-token")
+    page.click("#sign-in-form button[type=submit]")
+    message = page.locator("#sign-in-message")
+    message.filter(has_text="the token is not valid").wait_for()
+    assert message.inner_text() == "Sign-in failed: the token is not valid"
+    assert page.get_attribute("#token", "aria-invalid") == "true"
+    assert page.is_hidden("#console")
+    assert page.evaluate("sessionStorage.getItem('southbound.token')") is None
+    screenshot(page, "console-sign-in-error")
+
+
+@needs_browser
+def test_officer_sees_a_new_crossing_with_reasons_and_records_its_outcome(page, live):
+    token = live.tokens["officer"]
+    sign_in(page, token)
+    assert page.inner_text("#model-version").startswith("Model ")
+    # the token stays in the tab's sessionStorage, never in the URL or a cookie
+    assert page.evaluate("sessionStorage.getItem('southbound.token')") == token
+    assert token not in page.url and page.context.cookies() == []
+    page.locator("#lane-updated").filter(has_text="Updated").wait_for()
+
+    crossing_id = "console-" + uuid.uuid4().hex[:8]
+    answer = score(live, crossing_id)
+    row = page.locator(f'tr[data-id="{crossing_id}"]')
+    row.wait_for()
+    assert "is-new" in row.get_attribute("class")
+    text = row.inner_text()
+    assert answer["reasons"] and all(r["text"] in text for r in answer["reasons"])
+    assert answer["risk_band"].upper() in text
+    assert ("REFER" if answer["refer"] else "no referral") in text
+    assert page.locator("tbody tr").first.get_attribute("data-id") == crossing_id  # newest first
+    screenshot(page, "console-lane")
+
+    # keyboard: port, pause, look-up box, look-up button, then the newest row's Open
+    page.focus("#port")
+    order = []
+    for _ in range(4):
+        page.keyboard.press("Tab")
+        order.append(focused(page) or page.evaluate("document.activeElement.textContent"))
+    assert order[:3] == ["pause", "lookup-id", "Look up"]
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')") \
+        == f"Open crossing {crossing_id}"
+    page.keyboard.press("Enter")
+    page.locator("#detail-heading").filter(has_text=crossing_id).wait_for()
+    assert focused(page) == "detail-heading"
+    assert "No outcome recorded yet." in page.inner_text("#detail-outcome")
+
+    page.check('#outcome-form input[name="inspected"][value="true"]')
+    page.check('#outcome-form input[name="seizure"][value="true"]')
+    page.fill("#firearms_seized", "2")
+    page.press("#firearms_seized", "Enter")
+    message = page.locator("#outcome-message")
+    message.filter(has_text="Outcome recorded").wait_for()
+    assert "inspected, seizure, 2 firearms" in message.inner_text()
+
+    status, stored = call(f"{live.url}/v1/crossings/{crossing_id}", token=token)
+    assert status == 200
+    assert {k: stored["outcome"][k] for k in ("inspected", "seizure", "firearms_seized",
+                                               "rounds_seized")} \
+        == {"inspected": True, "seizure": True, "firearms_seized": 2, "rounds_seized": 0}
+    row.filter(has_text="inspected · seizure").wait_for()
+    assert "2 firearms" in page.inner_text("#detail-outcome")
+    screenshot(page, "console-outcome")
+
+    page.click("#sign-out")
+    assert page.is_visible("#sign-in") and page.is_hidden("#console")
+    assert page.evaluate("sessionStorage.getItem('southbound.token')") is None
+
+
+@needs_browser
+def test_a_bad_outcome_names_the_field_and_an_unknown_id_says_so(page, live):
+    sign_in(page, live.tokens["officer"])
+    crossing_id = "console-" + uuid.uuid4().hex[:8]
+    score(live, crossing_id)
+
+    page.click("body")
+    page.keyboard.press("/")
+    assert focused(page) == "lookup-id"
+    page.keyboard.type("no-such-crossing")
+    page.keyboard.press("Enter")
+    page.locator("#detail-message").filter(has_text="No crossing with id").wait_for()
+    assert page.inner_text("#detail-message") == "No crossing with id “no-such-crossing”."
+    assert page.get_attribute("#lookup-id", "aria-invalid") == "true"
+
+    page.fill("#lookup-id", crossing_id)
+    page.press("#lookup-id", "Enter")
+    page.locator("#detail-heading").filter(has_text=crossing_id).wait_for()
+    assert page.get_attribute("#lookup-id", "aria-invalid") is None
+
+    page.check('#outcome-form input[name="inspected"][value="true"]')
+    page.check('#outcome-form input[name="seizure"][value="false"]')
+    page.fill("#firearms_seized", "-1")
+    page.click("#outcome-form button[type=submit]")
+    error = page.locator("#firearms_seized-error")
+    error.filter(has_text="not an integer").wait_for()
+    assert error.inner_text() == "Firearms seized: value -1 is not an integer >= 0"
+    assert page.get_attribute("#firearms_seized", "aria-invalid") == "true"
+    assert focused(page) == "firearms_seized"
+    assert page.inner_text("#outcome-message").startswith("Outcome not recorded: Firearms seized")
+    screenshot(page, "console-field-error")
+    assert call(f"{live.url}/v1/crossings/{crossing_id}",
+                token=live.tokens["officer"])[1]["outcome"] is None
+
+    # inspected without saying whether anything was seized: the service names seizure
+    page.fill("#firearms_seized", "")
+    page.check('#outcome-form input[name="inspected"][value="false"]')
+    page.check('#outcome-form input[name="inspected"][value="true"]')
+    page.click("#outcome-form button[type=submit]")
+    page.locator("#seizure-error").filter(has_text="required").wait_for()
+    assert page.get_attribute("#firearms_seized", "aria-invalid") is None
+
+
+@needs_browser
+def test_the_console_fits_a_phone(page, live):
+    page.set_viewport_size({"width": 390, "height": 844})
+    sign_in(page, live.tokens["officer"])
+    crossing_id = "console-" + uuid.uuid4().hex[:8]
+    score(live, crossing_id)
+    page.locator(f'tr[data-id="{crossing_id}"]').wait_for()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    size = page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)")
+    assert size >= 16
+    page.click("#pause")
+    assert page.get_attribute("#pause", "aria-pressed") == "true"
+    assert page.inner_text("#lane-status") == "Updates paused."
+    page.click("#pause")
+    assert page.inner_text("#pause") == "Pause updates"
+    screenshot(page, "console-phone")

@@ -1,0 +1,177 @@
+"""The model report: every section on one offline page, PSI, the outcome test, CLI and API."""
+import base64
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from southbound.cli import main
+from tests.logs import log, row
+from tests.replay import replay
+from training.report import build_report, outcome_table, psi, referral_source
+
+SECTIONS = ("Model card", "Budget curves", "Calibration", "Feature importance", "Drift",
+            "Outcome test by port", "Outcome test by plate country")
+PNG = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
+
+
+@pytest.fixture(scope="module")
+def switched_off(world_frame):
+    """(model, manifest) trained on the small world with plate jurisdiction switched off."""
+    from training.fit import TrainConfig, train
+    return train(world_frame, TrainConfig(exclude=("plate_jurisdiction",)),
+                 progress=lambda m: None)
+
+
+@pytest.fixture(scope="module")
+def page(switched_off, trained, world_frame):
+    """The report on the switched-off model, with the default model as the one in service."""
+    return build_report(*switched_off, world_frame, active=trained)
+
+
+def section(html, key):
+    return re.search(rf'<section id="{key}">(.*?)</section>', html, re.S).group(1)
+
+
+def test_the_page_has_every_section_and_needs_nothing_from_outside(page):
+    for heading in SECTIONS:
+        assert f"<h2>{heading}" in page, heading
+    images = PNG.findall(page)
+    assert len(images) >= 5
+    assert all(base64.b64decode(i).startswith(b"\x89PNG\r\n\x1a\n") for i in images)
+    assert "http://" not in page and "https://" not in page
+    assert "<script" not in page and "<link" not in page
+    assert "PSI" in section(page, "drift") and "<table>" in section(page, "drift")
+    assert "model in service" in section(page, "budget")
+
+
+def test_the_model_card_shows_the_switched_off_features(page, switched_off):
+    card = section(page, "card")
+    manifest = switched_off[1]
+    assert manifest["excluded_features"] == ["plate_country", "plate_jurisdiction"]
+    off = card.split("Features switched off", 1)[1].split("</p>", 1)[0]
+    assert "<code>plate_country</code>" in off and "<code>plate_jurisdiction</code>" in off
+    used = card.split("Features used", 1)[1].split("</ul>", 1)[0]
+    assert "plate_jurisdiction" not in used and "registration_age_days" in used
+    assert "Intended use" in card and "Known limits" in card
+
+
+@pytest.mark.parametrize("categorical", [False, True], ids=["numeric", "categorical"])
+def test_psi_is_zero_for_the_same_distribution_and_large_for_a_shifted_one(categorical):
+    rng = np.random.default_rng(0)
+
+    def draw(shift):
+        if categorical:
+            shares = [.2, .7, .1] if shift else [.6, .3, .1]
+            return rng.choice(["US", "MX", "UNK"], size=20000, p=shares)
+        return rng.normal(1.0 if shift else 0.0, size=20000)
+    base, same, shifted = draw(False), draw(False), draw(True)
+    assert psi(base, base, categorical=categorical) == 0.0
+    assert psi(base, same, categorical=categorical) < 0.01
+    assert psi(base, shifted, categorical=categorical) > 0.2
+
+
+def test_psi_counts_missing_values_and_new_categories_as_drift():
+    x = np.arange(1000.0)
+    assert psi(x, np.where(x < 300, np.nan, x)) > 0.2
+    assert psi(["a"] * 500 + ["b"] * 500, ["a"] * 500 + ["c"] * 500, categorical=True) > 0.2
+
+
+def _referred(port, n, seizures, referral="officer", probability="0.05"):
+    return [row(crossing_id=f"{port}-{referral}-{probability}-{i}", port_code=port, plate_id=f"p{port}{i}",
+                referral=referral, selection_probability=probability, inspected="true",
+                seizure="true" if i < seizures else "false") for i in range(n)]
+
+
+def test_small_cells_are_suppressed_and_a_low_hit_rate_is_flagged():
+    rows = (_referred("2304", 200, 0) + _referred("2402", 200, 50)
+            + _referred("2506", 5, 5) + _referred("2304", 30, 30, "officer", "1"))
+    outbound = log(rows)
+    assert set(referral_source(outbound)) == {"officer", "lookout"}
+    cells = {(c["group"], c["source"]): c for c in
+             outcome_table(outbound, outbound["port_code"].to_numpy(), min_cell=20)}
+    small = cells[("2506", "officer")]
+    assert small["suppressed"] and set(small) == {"group", "source", "outbound", "suppressed"}
+    assert cells[("2402", "lookout")]["suppressed"]
+    low, high = cells[("2304", "officer")], cells[("2402", "officer")]
+    assert low["hit_rate"] == 0 and high["hit_rate"] == 0.25
+    assert low["below_others"] and not high["below_others"]
+    assert high["hit_rate_lo"] < 0.25 < high["hit_rate_hi"]
+    assert cells[("2304", "lookout")]["hit_rate"] == 1.0
+
+
+def test_the_page_never_shows_a_figure_for_a_small_cell(trained, world_frame):
+    html = build_report(*trained, world_frame, min_cell=10 ** 6)
+    for key in ("outcome-port", "outcome-country"):
+        body = section(html, key)
+        assert "n &lt; 1000000" in body
+        assert "[" not in body and "%" not in body.split("<table>", 1)[1]
+
+
+def test_report_command_writes_the_page(runner, registry_path, world, tmp_path):
+    out = tmp_path / "report.html"
+    result = runner.invoke(main, ["report", "--registry", str(registry_path),
+                                  "--data", str(world[0]), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert str(out) in result.output
+    html = out.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and len(PNG.findall(html)) >= 5
+
+
+def test_report_command_gives_one_line_and_exit_2_for_bad_data(runner, registry_path, tmp_path):
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame([row(crossing_id="a"), row(crossing_id="b", port_code="23O4")]).to_csv(
+        bad, index=False)
+    result = runner.invoke(main, ["report", "--registry", str(registry_path), "--data", str(bad),
+                                  "--out", str(tmp_path / "r.html")])
+    assert result.exit_code == 2
+    assert result.output == (f"error: {bad}, row 3, column port_code: "
+                             "value '23O4' is not a 4-digit port code\n")
+    result = runner.invoke(main, ["report", "--registry", str(registry_path), "--data", str(bad),
+                                  "--since", "2030-01-01"])
+    assert result.exit_code == 2 and len(result.output.splitlines()) == 1
+    assert not (tmp_path / "r.html").exists()
+
+
+def _recent_traffic(world, manifest, before=150, after=250):
+    """Rows of the world's log around the model's validation window, as the API gets them."""
+    text = pd.read_csv(world[0], dtype=str, keep_default_na=False)
+    start = pd.Timestamp(manifest["data"]["windows"]["validate_from"])
+    first = int((pd.to_datetime(text["crossed_at"], utc=True, format="ISO8601") < start).sum())
+    return text.iloc[first - before:first + after]
+
+
+def test_report_page_for_analysts_is_built_from_the_store(app, client, auth, world, trained):
+    from service.replay import truth_outcome
+    truth = pd.read_csv(world[1], dtype={"crossing_id": str})
+    outcome = truth_outcome(dict(zip(truth["crossing_id"], zip(
+        truth["carrier"].astype(str).str.lower() == "true", truth["firearms"], truth["rounds"],
+        truth["currency_usd"]))))
+    replay(client, auth["officer"], _recent_traffic(world, trained[1]), outcome)
+    version = app.extensions["southbound.models"].current().version
+    response = client.get(f"/reports/{version}", headers=auth["analyst"])
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    assert response.mimetype == "text/html"
+    html = response.get_data(as_text=True)
+    for heading in SECTIONS:
+        assert f"<h2>{heading}" in html, heading
+    assert len(PNG.findall(html)) >= 4 and "https://" not in html
+    again = client.get(f"/reports/{version}", headers=auth["admin"])
+    assert again.get_data(as_text=True) == html
+    assert len(app.extensions["southbound.reports"].pages) == 1  # served from memory
+
+
+def test_report_page_refuses_officers_and_unknown_versions(app, client, auth):
+    version = app.extensions["southbound.models"].current().version
+    answers = {
+        401: client.get(f"/reports/{version}"),
+        403: client.get(f"/reports/{version}", headers=auth["officer"]),
+        404: client.get("/reports/20990101T000000Z-deadbeef", headers=auth["analyst"]),
+    }
+    for status, response in answers.items():
+        assert response.status_code == status
+        assert set(response.json["error"]) == {"code", "message", "field"}
+    assert answers[404].json["error"]["field"] == "version"
+    empty = client.get(f"/reports/{version}", headers=auth["analyst"])  # nothing stored yet
+    assert empty.status_code == 404 and empty.json["error"]["code"] == "no_traffic"
