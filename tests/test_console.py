@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 import uuid
 from html.parser import HTMLParser
+from types import SimpleNamespace
 
 import pytest
 
@@ -116,7 +117,8 @@ PORT = "2304"
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, registry_path):
     """`southbound serve` (gunicorn, 2 workers, fresh SQLite) with an officer token."""
-    with serve(tmp_path_factory.mktemp("console-server"), registry_path) as server:
+    with serve(tmp_path_factory.mktemp("console-server"), registry_path,
+               roles=("officer", "analyst")) as server:
         yield server
 
 
@@ -313,3 +315,39 @@ def test_the_console_fits_a_phone(page, live):
     page.click("#pause")
     assert page.inner_text("#pause") == "Pause updates"
     screenshot(page, "console-phone")
+
+
+class _HttpClient:
+    """The Flask test client's post() over real HTTP, for service.replay."""
+
+    def __init__(self, url):
+        self.url = url
+
+    def post(self, path, json=None, headers=None):
+        token = headers["Authorization"].split()[1]
+        status, body = call(self.url + path, json, token)
+        return SimpleNamespace(status_code=status, json=body)
+
+
+@needs_browser
+def test_the_report_page_renders_its_plots(chromium, live, world):
+    import pandas as pd
+    from service.replay import replay
+    log = pd.read_csv(world[0], dtype=str, keep_default_na=False).head(400)
+    log["crossing_id"] = "rep-" + log["crossing_id"]
+    replay(_HttpClient(live.url), {"Authorization": f"Bearer {live.tokens['officer']}"}, log)
+    status, model = call(live.url + "/v1/model", token=live.tokens["officer"])
+    assert status == 200
+    context = chromium.new_context(
+        viewport={"width": 1100, "height": 900},
+        extra_http_headers={"Authorization": f"Bearer {live.tokens['analyst']}"})
+    tab = context.new_page()
+    response = tab.goto(f"{live.url}/reports/{model['version']}")
+    assert response.status == 200
+    images = tab.eval_on_selector_all("img", "els => els.map(e => [e.complete, e.naturalWidth])")
+    assert len(images) >= 5
+    assert all(done and width > 100 for done, width in images), images
+    headings = tab.eval_on_selector_all("h2", "els => els.map(e => e.textContent)")
+    assert any("Calibration" in h for h in headings) and any("Drift" in h for h in headings)
+    screenshot(tab, "report")
+    context.close()
