@@ -115,7 +115,9 @@ def main():
     sb = str(Path(sys.executable).with_name("southbound"))
     work = opts.workdir or Path(tempfile.mkdtemp(prefix="southbound-load-"))
     env = dict(os.environ, SOUTHBOUND_DATABASE_URL=f"sqlite:///{work / 'store.db'}",
-               SOUTHBOUND_REGISTRY=str(work / "registry"), SOUTHBOUND_LOG_LEVEL="WARNING")
+               SOUTHBOUND_REGISTRY=str(work / "registry"), SOUTHBOUND_LOG_LEVEL="WARNING",
+               # one token sends everything here: a limit would turn scores into cheap 429s
+               SOUTHBOUND_RATE_LIMIT_PER_MINUTE="0")
     subprocess.run([sb, "generate", "--days", "60", "--seed", "5", "--out",
                     str(work / "world.csv")], env=env, check=True, capture_output=True)
     subprocess.run([sb, "train", "--data", str(work / "world.csv")], env=env, check=True,
@@ -154,6 +156,9 @@ def main():
     print(f"score / trivial throughput: {runs['score']['rps'] / trivial:.2f} "
           f"(target >= 0.5); score p99 {runs['score']['p99_ms']:.1f} ms (target <= 15)")
     print(json.dumps({"ratio": runs["score"]["rps"] / trivial, **runs}))
+    failed = {name: r["non_2xx"] for name, r in runs.items() if r["non_2xx"]}
+    if failed:
+        sys.exit(f"not a valid measurement: non-2xx answers {failed}")
 
 
 if __name__ == "__main__":
