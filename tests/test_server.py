@@ -1,64 +1,17 @@
 """The real thing: `southbound serve` under gunicorn, spoken to over HTTP on loopback."""
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from pathlib import Path
 
 import pytest
 
 from southbound.cli import main
-
-SB = str(Path(sys.executable).with_name("southbound"))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def call(url, body=None, token=None):
-    request = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json",
-                                              **({"Authorization": f"Bearer {token}"} if token else {})})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
+from tests.browser import call, serve
 
 
 @pytest.fixture
 def server(tmp_path, registry_path):
-    env = dict(os.environ, SOUTHBOUND_DATABASE_URL=f"sqlite:///{tmp_path / 'store.db'}",
-               SOUTHBOUND_REGISTRY=str(registry_path), SOUTHBOUND_LOG_LEVEL="INFO",
-               PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"))
-    token = subprocess.run([SB, "tokens", "create", "--role", "officer", "--name", "t"], env=env,
-                           capture_output=True, text=True, check=True).stdout.splitlines()[-1]
-    port = free_port()
-    log = open(tmp_path / "server.log", "w")
-    proc = subprocess.Popen([SB, "serve", "--port", str(port), "--workers", "2"], env=env,
-                            stderr=log, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if call(url + "/readyz")[0] == 200:
-                break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        pytest.fail("server did not start: " + (tmp_path / "server.log").read_text()[-2000:])
-    yield url, token, tmp_path / "server.log"
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(timeout=30)
-    log.close()
+    """`southbound serve` (gunicorn, 2 workers) with an officer token: (url, token, log)."""
+    with serve(tmp_path, registry_path) as live:
+        yield live.url, live.tokens["officer"], live.log
 
 
 def test_gunicorn_serves_scores_metrics_and_json_logs(server):
@@ -69,8 +22,8 @@ def test_gunicorn_serves_scores_metrics_and_json_logs(server):
     statuses = [call(url + "/v1/score", dict(body, crossing_id=f"http-{i}"), token)[0]
                 for i in range(20)]
     assert statuses == [201] * 20
-    status, text = call(url + "/v1/score", dict(body, port_code="x"), token)
-    assert status == 400 and json.loads(text)["error"]["field"] == "port_code"
+    status, answer = call(url + "/v1/score", dict(body, port_code="x"), token)
+    assert status == 400 and answer["error"]["field"] == "port_code"
     status, metrics = call(url + "/metrics")
     assert status == 200
     # both workers' counts add up in the multiprocess registry
