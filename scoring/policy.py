@@ -100,10 +100,6 @@ def batch_referrals(scores, ports, config):
 
 # --- the online policy (the service) ------------------------------------------
 
-#: referral sources, in the order the policy applies them
-SOURCES = ("lookout", "random", "model", "none")
-
-
 @dataclass(frozen=True)
 class Decision:
     """A referral decision: whether, why, and how likely it was, given what was known."""

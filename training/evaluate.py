@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 from sklearn.metrics import average_precision_score
 
 BUDGETS = (0.005, 0.01, 0.02, 0.05)
@@ -262,8 +261,3 @@ def format_report(report):
     lines.append(f"calibration: observed/expected {cal['observed_over_expected']:.2f}, "
                  f"ECE {cal['ece']:.4f}, Brier {cal['brier']:.4f}")
     return "\n".join(lines)
-
-
-def frame_report(report):
-    """Budget rows of a report as a DataFrame (for reports and tests)."""
-    return pd.DataFrame(report["budgets"])

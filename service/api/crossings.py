@@ -41,7 +41,7 @@ def add_inbound():
     with store.write() as conn:
         stored = store.crossing(conn, record["crossing_id"])
         if stored is not None:
-            if _inbound_fingerprint(stored[0]) != fingerprint(_comparable(record)):
+            if fingerprint(_comparable(stored[0])) != fingerprint(_comparable(record)):
                 raise ApiError(409, "conflict", "crossing_id is already stored with different "
                                "values", "crossing_id")
             return jsonify({"crossing_id": record["crossing_id"], "stored": True}), 200
@@ -52,10 +52,6 @@ def add_inbound():
 def _comparable(record):
     return {k: record[k] for k in ("crossing_id", "crossed_at", "direction", "port_code",
                                    "plate_id", "vehicle_class", "carrier_id")}
-
-
-def _inbound_fingerprint(row):
-    return fingerprint(_comparable(row))
 
 
 def parse_outcome(body):
