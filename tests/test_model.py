@@ -61,6 +61,20 @@ def test_one_row_path_equals_the_batch_path(fitted, holdout):
         assert r == pytest.approx(raw[i], abs=1e-9)
         np.testing.assert_allclose(c, contributions[i], atol=1e-9)
 
+def test_one_row_leaves_equal_the_batch_walk_on_odd_values(fitted, holdout):
+    """Missing values, unseen and negative category codes, huge numbers: same leaves."""
+    ensemble = fitted.ensemble_
+    X = fitted._matrix(holdout.iloc[:1000])
+    rng = np.random.default_rng(5)
+    X[rng.random(X.shape) < 0.15] = np.nan
+    X[rng.random(X.shape) < 0.05] = -1
+    X[rng.random(X.shape) < 0.05] = 1e12
+    expected = ensemble.leaves(X)
+    got = np.array([ensemble.leaves_row(row) for row in X])
+    np.testing.assert_array_equal(got, expected)
+    assert ensemble.is_categorical.any()  # the categorical branch was exercised
+
+
 
 def test_contributions_sum_to_the_raw_score(fitted, holdout):
     raw, contributions = fitted.explain(holdout)
