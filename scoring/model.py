@@ -8,6 +8,8 @@ contributions and the bias sum to the raw score exactly).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
@@ -303,12 +305,22 @@ class RiskModel(ClassifierMixin, BaseEstimator):
 
     def vector(self, features):
         """One crossing's feature dict as the model's input row (the service's path)."""
-        check_is_fitted(self, "encoder_")
-        row = np.empty(len(self.features_))
-        for i, name in enumerate(self.features_):
+        plan = self.__dict__.get("_row_plan")
+        if plan is None:  # per feature: its category lookup, or None for a number
+            check_is_fitted(self, "encoder_")
+            lookups = self.encoder_.lookup_
+            plan = self.__dict__["_row_plan"] = [
+                (name, lookups[name] if name in self.categorical_ else None)
+                for name in self.features_]
+        row = np.empty(len(plan))
+        for i, (name, lookup) in enumerate(plan):
             value = features[name]
-            row[i] = (self.encoder_.encode(name, value) if name in self.categorical_
-                      else (np.nan if value is None else float(value)))
+            if value is None:
+                row[i] = np.nan
+            elif lookup is None:
+                row[i] = value
+            else:
+                row[i] = lookup.get(str(value), len(lookup))
         return row
 
     def decision_function(self, X):
@@ -321,6 +333,12 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         slope, intercept = self.calibration_
         z = np.clip(slope * np.asarray(raw, dtype=float) + intercept, -700, 700)
         return np.clip(1.0 / (1.0 + np.exp(-z)), PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
+
+    def calibrate_one(self, raw):
+        """:meth:`calibrate` of one raw score, in plain floats (the service's path)."""
+        slope, intercept = self.calibration_
+        z = min(max(slope * raw + intercept, -700.0), 700.0)
+        return min(max(1.0 / (1.0 + math.exp(-z)), PROBABILITY_FLOOR), 1 - PROBABILITY_FLOOR)
 
     def predict_proba(self, X):
         p = self.calibrate(self.decision_function(X))

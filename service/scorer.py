@@ -71,7 +71,7 @@ def score_crossing(store, served, metrics, record, actor, rng):
         features = context_record(record) | history
         model = served.model
         raw, contributions = model.explain_row(model.vector(features))
-        probability = float(model.calibrate(raw))
+        probability = model.calibrate_one(raw)
         band = risk_band(probability, policy.config.bands)
         reasons = explain(features, top_groups(contributions, served.groups)[0])
         decision = policy.decide(probability, port, lookout, rng.random())

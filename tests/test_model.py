@@ -90,9 +90,12 @@ def test_unseen_category_is_scored_like_the_rare_bucket(fitted, holdout):
 
 
 def test_probabilities_are_never_exactly_zero_or_one(fitted):
-    p = fitted.calibrate(np.array([-1e6, -50.0, 0.0, 50.0, 1e6]))
+    raw = np.array([-1e6, -50.0, -3.0, 0.0, 2.5, 50.0, 1e6])
+    p = fitted.calibrate(raw)
     assert p.min() >= PROBABILITY_FLOOR and p.max() <= 1 - PROBABILITY_FLOOR
     assert np.all(np.diff(p) >= 0)
+    # the service's scalar path gives the same numbers
+    np.testing.assert_allclose([fitted.calibrate_one(r) for r in raw], p, rtol=1e-12, atol=0)
 
 
 @pytest.mark.parametrize("column, low_risk, high_risk", [
