@@ -11,6 +11,7 @@ a new crossing each request (plates drawn from a pool, so history grows), then
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -24,25 +25,37 @@ import time
 import urllib.request
 from pathlib import Path
 
+SB = str(Path(sys.executable).with_name("southbound"))
+
 LUA = r"""
 -- each request a new outbound crossing; plates from a pool so history grows.
 -- thread_id and counter are per-thread globals (set from setup), not shared locals.
+-- SOUTHBOUND_BENCH_T0 (epoch seconds) starts the crossings' clock, so consecutive runs
+-- keep time moving forward; SOUTHBOUND_BENCH_DELAY_MS paces each connection.
 local next_id = 0
 local ports = {"2304", "2402", "2506", "2604", "2309", "2305"}
 local bodies = {"sedan", "suv", "pickup", "van"}
+local t0 = tonumber(os.getenv("SOUTHBOUND_BENCH_T0") or "1741100000")
+local pause = tonumber(os.getenv("SOUTHBOUND_BENCH_DELAY_MS") or "0")
 setup = function(thread)
   thread:set("thread_id", next_id)
   next_id = next_id + 1
 end
 init = function(args)
   counter = 0
-  run_id = os.time()
-  math.randomseed(run_id * 1000 + thread_id)
+  run_id = os.getenv("SOUTHBOUND_BENCH_RUN") or tostring(os.time())
+  math.randomseed(os.time() * 1000 + thread_id)
+end
+if pause > 0 then
+  -- whole milliseconds only: a fractional pause is met on average by random rounding
+  delay = function()
+    return math.floor(pause + math.random())
+  end
 end
 request = function()
   counter = counter + 1
-  local id = string.format("bench-%d-%d-%d", run_id, thread_id, counter)
-  local secs = 1741100000 + counter * 7 + thread_id
+  local id = string.format("bench-%s-%d-%d", run_id, thread_id, counter)
+  local secs = t0 + counter * 7 + thread_id
   local stamp = os.date("!%Y-%m-%dT%H:%M:%SZ", secs)
   local body = string.format(
     '{"crossing_id":"%s","crossed_at":"%s","direction":"outbound","port_code":"%s",' ..
@@ -57,6 +70,15 @@ end
 response = function(status, headers, body)
   if status ~= 201 then
     created_not = (created_not or 0) + 1
+  end
+  -- SOUTHBOUND_BENCH_ACKED: a folder where each thread lists the crossing_ids answered 2xx
+  if status >= 200 and status < 300 and os.getenv("SOUTHBOUND_BENCH_ACKED") then
+    if not acked then
+      acked = io.open(string.format("%s/%s-%d.ids", os.getenv("SOUTHBOUND_BENCH_ACKED"),
+                                    run_id, thread_id), "w")
+      acked:setvbuf("line")
+    end
+    acked:write(body:match('"crossing_id":%s*"([^"]+)"'), "\n")
   end
 end
 """
@@ -89,10 +111,11 @@ def wrk(url, seconds, connections, threads, script=None, env=None):
     out = subprocess.run(args + [url], capture_output=True, text=True, env=env,
                          timeout=seconds + 30).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
     pct = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
-    return {"rps": rps, "p50_ms": _ms(pct["50"]), "p99_ms": _ms(pct["99"]),
+    return {"rps": rps, "requests": total, "p50_ms": _ms(pct["50"]), "p99_ms": _ms(pct["99"]),
             "non_2xx": int(non2xx.group(1)) if non2xx else 0,
             "socket_errors": errors.group(1) if errors else None}
 
@@ -100,6 +123,38 @@ def wrk(url, seconds, connections, threads, script=None, env=None):
 def _ms(text):
     value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def prepare(work):
+    """A world, a model trained on it and an officer token in ``work``: (env, token)."""
+    sb = SB
+    env = dict(os.environ, SOUTHBOUND_DATABASE_URL=f"sqlite:///{work / 'store.db'}",
+               SOUTHBOUND_REGISTRY=str(work / "registry"), SOUTHBOUND_LOG_LEVEL="WARNING",
+               # one token sends everything here: a limit would turn scores into cheap 429s
+               SOUTHBOUND_RATE_LIMIT_PER_MINUTE="0")
+    subprocess.run([sb, "generate", "--days", "60", "--seed", "5", "--out",
+                    str(work / "world.csv")], env=env, check=True, capture_output=True)
+    subprocess.run([sb, "train", "--data", str(work / "world.csv")], env=env, check=True,
+                   capture_output=True)
+    token = subprocess.run([sb, "tokens", "create", "--role", "officer", "--name", "bench"],
+                           env=env, check=True, capture_output=True,
+                           text=True).stdout.strip().splitlines()[-1]
+    return env, token
+
+
+@contextlib.contextmanager
+def serving(env, workers):
+    """`southbound serve` on a free loopback port; yields (url, server process)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([SB, "serve", "--port", str(port), "--workers", str(workers)],
+                              env=env, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_ready(url)
+        yield url, server
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
 
 
 def main():
@@ -112,26 +167,9 @@ def main():
     opts = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
-    sb = str(Path(sys.executable).with_name("southbound"))
     work = opts.workdir or Path(tempfile.mkdtemp(prefix="southbound-load-"))
-    env = dict(os.environ, SOUTHBOUND_DATABASE_URL=f"sqlite:///{work / 'store.db'}",
-               SOUTHBOUND_REGISTRY=str(work / "registry"), SOUTHBOUND_LOG_LEVEL="WARNING",
-               # one token sends everything here: a limit would turn scores into cheap 429s
-               SOUTHBOUND_RATE_LIMIT_PER_MINUTE="0")
-    subprocess.run([sb, "generate", "--days", "60", "--seed", "5", "--out",
-                    str(work / "world.csv")], env=env, check=True, capture_output=True)
-    subprocess.run([sb, "train", "--data", str(work / "world.csv")], env=env, check=True,
-                   capture_output=True)
-    token = subprocess.run([sb, "tokens", "create", "--role", "officer", "--name", "bench"],
-                           env=env, check=True, capture_output=True,
-                           text=True).stdout.strip().splitlines()[-1]
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sb, "serve", "--port", str(port), "--workers",
-                               str(opts.workers)], env=env, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
-    try:
-        wait_ready(url)
+    env, token = prepare(work)
+    with serving(env, opts.workers) as (url, _):
         script = work / "score.lua"
         script.write_text(LUA)
         wrk_env = dict(os.environ, SOUTHBOUND_BENCH_TOKEN=token)
@@ -143,9 +181,6 @@ def main():
                             wrk_env)
         runs["healthz_again"] = wrk(url + "/healthz", opts.seconds, opts.connections,
                                     opts.threads)
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
     trivial = (runs["healthz"]["rps"] + runs["healthz_again"]["rps"]) / 2
     print(f"{opts.workers} gunicorn sync workers, {opts.connections} connections, "
           f"{opts.seconds} s per run, SQLite store ({work})")
