@@ -9,7 +9,8 @@ import pytest
 from southbound.cli import main
 from tests.logs import log, row
 from tests.replay import replay
-from training.report import build_report, outcome_table, psi, referral_source
+from training.monitoring import outcome_table, psi, referral_source
+from training.report import build_report
 
 SECTIONS = ("Model card", "Budget curves", "Calibration", "Feature importance", "Drift",
             "Outcome test by port", "Outcome test by plate country")

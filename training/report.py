@@ -7,6 +7,7 @@ training window); the outcome test by port and by plate country, split by
 referral source. Estimates from labels use the Horvitz-Thompson weights of
 :mod:`training.evaluate`, since only inspected crossings have outcomes. The page
 needs nothing beyond itself: figures are inline PNGs, the style sheet is inline.
+The drift and outcome-test statistics live in :mod:`training.monitoring`.
 """
 from __future__ import annotations
 
@@ -21,177 +22,16 @@ from scoring.reasons import port_name
 from training import report_plots as plots
 from training.evaluate import (BUDGETS, Labels, calibration, propensity,
                                selection_metrics, top_k)
+from training.monitoring import MIN_CELL, PSI_ALERT, VALUES, outcome_table, psi
 from training.report_plots import ci, escape, img, lohi, num, page, pct, table
 
 BUDGET_GRID = tuple(float(b) for b in np.geomspace(0.0025, 0.10, 20))
-PSI_BINS = 10
-PSI_FLOOR = 1e-4
-PSI_ALERT = 0.2
-MIN_CELL = 20
-N_BOOT = 500
 #: feature importance is averaged over at most this many evaluated rows
 IMPORTANCE_ROWS = 20_000
-SOURCES = ("model", "lookout", "random", "officer")
-VALUES = (("firearms_seized", "firearms"), ("rounds_seized", "rounds"),
-          ("currency_seized_usd", "USD"))
 
 
 class ReportError(ValueError):
     """There is nothing to report on (no outbound rows in the window); says why."""
-
-
-def psi(expected, actual, *, categorical=False, bins=PSI_BINS, floor=PSI_FLOOR):
-    """Population stability index of ``actual`` against ``expected``.
-
-    ``PSI = sum((a - e) * ln(a / e))`` over bins, with shares floored at ``floor``
-    so an empty bin does not give infinity. Numeric values are binned at the
-    deciles of ``expected``; categories are their own bins. Missing values (NaN,
-    None) form one more bin, since "not recorded" can drift too.
-
-    Parameters
-    ----------
-    expected, actual : array-like, shape (n,) and (m,)
-    categorical : bool
-    bins : int
-        Quantile bins of ``expected`` for numeric values.
-    floor : float
-
-    Returns
-    -------
-    float
-        0 for identical distributions; above 0.2 is usually read as a shift.
-
-    Examples
-    --------
-    >>> x = np.arange(1000.0)
-    >>> psi(x, x)
-    0.0
-    >>> psi(x, x + 500) > 0.2
-    True
-    """
-    e_share, a_share = _shares(pd.Series(expected), pd.Series(actual), categorical, bins)
-    e_share = np.maximum(e_share, floor)
-    a_share = np.maximum(a_share, floor)
-    return float(np.sum((a_share - e_share) * np.log(a_share / e_share)))
-
-
-def _shares(expected, actual, categorical, bins):
-    """Bin shares of both samples: the last bin is missing, then (categories) unseen ones."""
-    if categorical:
-        e, a = expected.astype(object), actual.astype(object)
-        known = pd.Index(e.dropna().astype(str).unique())
-        codes = [known.get_indexer(s.dropna().astype(str)) for s in (e, a)]
-        width = len(known) + 1
-        counts = [np.bincount(np.where(c < 0, width - 1, c), minlength=width) for c in codes]
-    else:
-        e = pd.to_numeric(expected, errors="coerce").to_numpy(float)
-        a = pd.to_numeric(actual, errors="coerce").to_numpy(float)
-        present = e[~np.isnan(e)]
-        edges = (np.unique(np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1]))
-                 if len(present) else np.array([]))
-        counts = [np.bincount(np.searchsorted(edges, s[~np.isnan(s)], side="right"),
-                              minlength=len(edges) + 1) for s in (e, a)]
-    out = []
-    for sample, count in zip((expected, actual), counts):
-        full = np.append(count, sample.isna().sum()).astype(float)
-        out.append(full / max(len(sample), 1))
-    return out
-
-
-def referral_source(outbound):
-    """Who referred each row: model, lookout, random, officer or none.
-
-    The contract has no ``lookout`` value: the service exports a lookout referral
-    as ``officer`` with selection probability 1, and an officer's own call with
-    none, so the two are told apart by that probability.
-    """
-    referral = outbound["referral"].fillna("none").to_numpy(dtype=object)
-    certain = outbound["selection_probability"].to_numpy(float) == 1.0
-    return np.where((referral == "officer") & certain, "lookout", referral).astype(str)
-
-
-def outcome_table(outbound, groups, *, min_cell=MIN_CELL, n_boot=N_BOOT, seed=0):
-    """The outcome test: referral rate, hit rate and value found per group and source.
-
-    A group whose hit rate is much lower than others' under the same source is
-    referred on weaker evidence: it is being over-referred.
-
-    Parameters
-    ----------
-    outbound : DataFrame, shape (n, contract columns)
-    groups : array of str, shape (n,)
-        The group of each row (a port, a plate country).
-    min_cell : int
-        A cell with fewer inspected rows is suppressed: no figure at all.
-    n_boot : int
-        Bootstrap samples of the 95% intervals (fixed ``seed``).
-
-    Returns
-    -------
-    list of dict
-        One per (group, source): ``"all"`` first, then groups by volume. Keys ``group``,
-        ``source``, ``outbound``, ``suppressed``; when not suppressed also
-        ``referrals``, ``inspected``, ``referral_rate``, ``hit_rate``, ``firearms``,
-        ``rounds``, ``USD`` (per inspection), each with ``_lo`` / ``_hi``, and for
-        groups ``below_others``: the hit rate is below that of the other groups
-        under the same source (Fisher's exact test, one-sided p < 0.025).
-    """
-    rng = np.random.default_rng(seed)
-    groups = np.asarray(groups, dtype=object)
-    source = referral_source(outbound)
-    seizure = outbound["seizure"].to_numpy(float)
-    resolved = (outbound["inspected"].to_numpy(float) == 1.0) & ~np.isnan(seizure)
-    values = {label: np.nan_to_num(outbound[col].to_numpy(float)) for col, label in VALUES}
-    present = [s for s in SOURCES if (source == s).any()]
-    order = pd.Series(groups).value_counts(sort=True).index.tolist()
-    rows = []
-    for group in ["all"] + order:
-        in_group = np.ones(len(groups), bool) if group == "all" else groups == group
-        for s in present:
-            cell = _cell(rng, in_group, source == s, resolved, seizure, values, min_cell, n_boot)
-            cell.update(group=group, source=s)
-            if group != "all" and not cell["suppressed"]:
-                cell["below_others"] = _below_others(in_group, source == s, resolved, seizure)
-            rows.append(cell)
-    return rows
-
-
-def _cell(rng, in_group, by_source, resolved, seizure, values, min_cell, n_boot):
-    n = int(in_group.sum())
-    inspected = in_group & by_source & resolved
-    k = int(inspected.sum())
-    if k < min_cell:
-        return {"outbound": n, "suppressed": True}
-    referrals = int((in_group & by_source).sum())
-    cell = {"outbound": n, "suppressed": False, "referrals": referrals, "inspected": k}
-    # a proportion's bootstrap is a binomial draw; means of amounts resample rows
-    for name, hits, of in (("referral_rate", referrals, n),
-                           ("hit_rate", seizure[inspected].sum(), k)):
-        cell[name] = hits / of
-        cell[f"{name}_lo"], cell[f"{name}_hi"] = np.percentile(
-            rng.binomial(of, hits / of, n_boot) / of, [2.5, 97.5])
-    picks = rng.integers(0, k, size=(n_boot, k))
-    for label, amount in values.items():
-        found = amount[inspected]
-        cell[label] = found.mean()
-        cell[f"{label}_lo"], cell[f"{label}_hi"] = np.percentile(found[picks].mean(1),
-                                                                 [2.5, 97.5])
-    return cell
-
-
-def _below_others(in_group, by_source, resolved, seizure):
-    """Whether a group's hit rate is below the other groups' under the same source.
-
-    Fisher's exact test, one-sided at 2.5%: a bootstrap of a cell without seizures
-    has no spread at all and would flag every such cell.
-    """
-    from scipy.stats import fisher_exact
-    here, rest = (in_group & by_source & resolved), (~in_group & by_source & resolved)
-    if not rest.any():
-        return False
-    a, b = int(seizure[here].sum()), int(seizure[rest].sum())
-    table = [[a, int(here.sum()) - a], [b, int(rest.sum()) - b]]
-    return bool(fisher_exact(table, alternative="less").pvalue < 0.025)
 
 
 class _Window:
