@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import math
+import numbers
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -36,10 +37,17 @@ REFERRALS = ("none", "model", "random", "officer")
 OUTCOME_COLUMNS = ("referral", "selection_probability", "inspected", "seizure",
                    "firearms_seized", "rounds_seized", "currency_seized_usd")
 
+# ASCII digits only ([0-9], not \d): Python's \d also matches other scripts' digits,
+# pyarrow's does not, and the contract means 0-9. Both paths use these with fullmatch.
 _TIMESTAMP = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$")
-_PORT = re.compile(r"^\d{4}$")
-_JURISDICTION = re.compile(r"^(UNK|[A-Z]{2}-[A-Z0-9]{1,3})$")
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?"
+    r"(Z|[+-][0-9]{2}:?[0-9]{2})")
+_PORT = re.compile(r"[0-9]{4}")
+_JURISDICTION = re.compile(r"(?:UNK|[A-Z]{2}-[A-Z0-9]{1,3})")
+#: what a number may look like (float() alone would also take "1_000", "٣" or " inf")
+_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+#: the longest value quoted whole in a message
+_SHOW_CHARS = 80
 _TRUE = frozenset({"true", "1", "1.0"})
 _FALSE = frozenset({"false", "0", "0.0"})
 
@@ -67,6 +75,17 @@ class ContractError(ValueError):
             where.append(f"column {self.column}")
         prefix = ", ".join(where)
         return f"{prefix}: {self.message}" if prefix else self.message
+
+
+def _show(value):
+    """``repr(value)`` for a message: one line, at most about 80 characters."""
+    if isinstance(value, str) and len(value) > _SHOW_CHARS:
+        return repr(value[:_SHOW_CHARS]) + f"... ({len(value):,} characters)"
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long for str()
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= _SHOW_CHARS else text[:_SHOW_CHARS] + "..."
 
 
 @dataclass(frozen=True)
@@ -135,12 +154,15 @@ def parse_timestamp(text):
     >>> parse_timestamp("2025-03-04T17:22:05-06:00")
     (1741130525000000, -360)
     """
-    if not isinstance(text, str) or not _TIMESTAMP.match(text.strip()):
+    if not isinstance(text, str) or not _TIMESTAMP.fullmatch(text.strip()):
         raise ValueError("not an ISO-8601 timestamp with a UTC offset")
     text = text.strip()
     if text.endswith("Z"):
         text = text[:-1] + "+00:00"
-    stamp = datetime.fromisoformat(text)
+    try:
+        stamp = datetime.fromisoformat(text)
+    except ValueError:  # well formed but no such time: 2025-02-30, 25:00, +24:00
+        raise ValueError("not an ISO-8601 timestamp with a UTC offset") from None
     offset = stamp.utcoffset()
     # Integer arithmetic: the frame path gets the same microseconds exactly.
     epoch = datetime(1970, 1, 1, tzinfo=stamp.tzinfo)
@@ -172,21 +194,32 @@ def _parse_scalar(column, value):
         if kind != "bool":
             raise ValueError(f"is not {_describe(kind, column.allowed)}")
         return 1.0 if value else 0.0
-    text = str(value).strip()
+    if not isinstance(value, (str, numbers.Number)):  # a list, an object: never a cell
+        raise ValueError(f"is not {_describe(kind, column.allowed)}")
+    try:
+        text = str(value).strip()
+    except ValueError:  # an int of more than 4,300 digits
+        raise ValueError(f"is not {_describe(kind, column.allowed)}") from None
     if text == "":
         return None
     if kind in ("id", "text"):
+        _check_text(text)
         return text
+    if kind == "timestamp":  # parse_value("crossed_at", ...): UTC µs
+        try:
+            return parse_timestamp(text)[0]
+        except ValueError:
+            raise ValueError(f"is not {_describe(kind)}") from None
     if kind == "enum":
         if text not in column.allowed:
             raise ValueError(f"is not {_describe(kind, column.allowed)}")
         return text
     if kind == "port":
-        if not _PORT.match(text):
+        if not _PORT.fullmatch(text):
             raise ValueError(f"is not {_describe(kind)}")
         return text
     if kind == "jurisdiction":
-        if not _JURISDICTION.match(text):
+        if not _JURISDICTION.fullmatch(text):
             raise ValueError(f"is not {_describe(kind)}")
         return text
     if kind == "bool":
@@ -196,13 +229,22 @@ def _parse_scalar(column, value):
         if low in _FALSE:
             return 0.0
         raise ValueError(f"is not {_describe(kind)}")
-    try:
-        number = float(text)
-    except ValueError:
-        raise ValueError(f"is not {_describe(kind)}") from None
+    if not _NUMBER.fullmatch(text):
+        raise ValueError(f"is not {_describe(kind)}")
+    number = float(text)
     if not math.isfinite(number) or not _number_ok(kind, number):
         raise ValueError(f"is not {_describe(kind)}")
     return number
+
+
+def _check_text(text):
+    """Free text must be storable: no NUL (PostgreSQL refuses it), valid Unicode."""
+    if "\x00" in text:
+        raise ValueError("contains a NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("is not valid Unicode text (it has a lone surrogate)") from None
 
 
 def _number_ok(kind, x):
@@ -222,6 +264,8 @@ def _number_ok(kind, x):
 def parse_value(name, value, *, source="request"):
     """Check one column's value; return it canonical (None / NaN when empty).
 
+    ``crossed_at`` gives its UTC µs (its offset is :func:`parse_timestamp`'s to give).
+
     >>> parse_value("inspected", "true")
     1.0
     """
@@ -229,7 +273,7 @@ def parse_value(name, value, *, source="request"):
     try:
         parsed = _parse_scalar(column, value)
     except ValueError as exc:
-        raise ContractError(f"value {value!r} {exc}", source=source, column=name,
+        raise ContractError(f"value {_show(value)} {exc}", source=source, column=name,
                             value=value) from None
     if parsed is None:
         return None if column.kind in TEXT_KINDS else math.nan
@@ -258,13 +302,13 @@ def parse_record(record, *, source="request"):
             try:
                 out["crossed_at"], out["utc_offset_min"] = parse_timestamp(str(value))
             except ValueError as exc:
-                raise ContractError(f"value {value!r} is {exc}", source=source,
+                raise ContractError(f"value {_show(value)} is {exc}", source=source,
                                     column=column.name, value=value) from None
             continue
         try:
             parsed = _parse_scalar(column, value)
         except ValueError as exc:
-            raise ContractError(f"value {value!r} {exc}", source=source,
+            raise ContractError(f"value {_show(value)} {exc}", source=source,
                                 column=column.name, value=value) from None
         if parsed is None:
             if column.required:
@@ -274,7 +318,9 @@ def parse_record(record, *, source="request"):
     problem = _row_consistency(out)
     if problem:
         name, message = problem
-        raise ContractError(message, source=source, column=name, value=record.get(name))
+        value = record.get(name)
+        raise ContractError(f"value {_show(value)}: {message}", source=source, column=name,
+                            value=value)
     return out
 
 
@@ -285,8 +331,10 @@ def _row_consistency(row):
                      "rounds_seized", "currency_seized_usd"):
             if not _missing(row[name]):
                 return name, "outcome columns must be empty on inbound rows"
-        if row["referral"] not in (None, "none") or row["inspected"] == 1.0:
+        if row["referral"] not in (None, "none"):
             return "referral", "inbound rows are never referred"
+        if row["inspected"] == 1.0:
+            return "inspected", "inbound rows are never inspected"
     if not _missing(row["seizure"]) and row["inspected"] != 1.0:
         return "seizure", "seizure is given but inspected is not true"
     return None
@@ -345,35 +393,91 @@ def _read_raw(path):
             raise ContractError(f"not a readable Parquet file ({_first_line(exc)})",
                                 source=str(path)) from None
         return _stringify(raw)
-    _check_utf8(path)
-    try:
-        return _read_csv_arrow(path)
-    except pa.ArrowInvalid:
-        pass  # pandas' C parser says which line is wrong; let it
-    try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False,
-                           engine="c", encoding="utf-8")
-    except pd.errors.EmptyDataError:
-        raise ContractError("the file is empty (no header row)", source=str(path)) from None
-    except (pd.errors.ParserError, ValueError) as exc:
-        message = _first_line(exc)
-        match = re.search(r"line (\d+)", message)
-        row = int(match.group(1)) if match else None
-        raise ContractError(f"malformed CSV: {message}", source=str(path), row=row) from None
+    quotes = _check_utf8(path)
+    names = _read_header(path)
+    if quotes % 2 == 0:
+        # An odd number of quote characters means a quoted field left open
+        # somewhere (a cut file): pyarrow would swallow the rest of the file
+        # into that one cell, so such a file goes straight to the strict reader.
+        try:
+            return _read_csv_arrow(path, names)
+        except pa.ArrowInvalid:
+            pass  # a row with the wrong number of fields, a quoted newline, ...
+    return _read_csv_python(path, names)
 
 
-def _read_csv_arrow(path):
-    """Every column as text, multi-threaded; ArrowInvalid on anything irregular."""
-    with open(path, "rb") as handle:
-        header = handle.readline().decode("utf-8").rstrip("\r\n")
-    if not header:
+def _read_header(path):
+    """The column names of a CSV file (blank lines before it skipped, BOM dropped)."""
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        try:
+            names = next((record for record in csv.reader(handle, strict=True) if record),
+                         None)
+        except csv.Error as exc:
+            raise ContractError(f"malformed CSV header: {_first_line(exc)}", source=str(path),
+                                row=1) from None
+    if names is None:
         raise ContractError("the file is empty (no header row)", source=str(path))
-    names = next(csv.reader([header]))
+    if any("\x00" in name for name in names):
+        raise ContractError("the header has NUL bytes: the file is not UTF-8 text "
+                            "(is it UTF-16?)", source=str(path), row=1)
+    seen = set()
+    for name in names:
+        if name in BY_NAME and name in seen:
+            raise ContractError("appears more than once in the header", source=str(path),
+                                row=1, column=name)
+        seen.add(name)
+    return names
+
+
+def _to_text_frame(table):
+    return table.to_pandas(types_mapper=lambda t: pd.StringDtype("pyarrow")
+                           if t == pa.string() else None)
+
+
+def _read_csv_arrow(path, names):
+    """Every column as text, multi-threaded; ArrowInvalid on anything irregular."""
     table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
         column_types={name: pa.string() for name in names}, strings_can_be_null=False,
         quoted_strings_can_be_null=False))
-    return table.to_pandas(types_mapper=lambda t: pd.StringDtype("pyarrow")
-                           if t == pa.string() else None)
+    if table.column_names != list(names) or any(t != pa.string() for t in table.schema.types):
+        raise pa.ArrowInvalid("pyarrow read the header differently")
+    return _to_text_frame(table)
+
+
+def _read_csv_python(path, names):
+    """The strict, slower reader: says which row is malformed, and how.
+
+    Rows are numbered as :func:`parse_frame` numbers them: the header is row 1,
+    blank lines are skipped.
+    """
+    width = len(names)
+    rows = []
+    row = 0
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, strict=True)
+        try:
+            for record in reader:
+                if not record:
+                    continue
+                row += 1
+                if row == 1:
+                    continue
+                if len(record) != width:
+                    last = next((r for r in reader if r), None) is None
+                    raise ContractError(
+                        f"malformed CSV: {len(record)} fields where the header has {width}"
+                        + (" (is the file cut short?)" if last and len(record) < width
+                           else ""), source=str(path), row=row)
+                rows.append(record)
+        except csv.Error as exc:
+            message = _first_line(exc)
+            if message == "unexpected end of data":
+                message = ("a quoted field is still open at the end of the file "
+                           "(is the file cut short, or a quote missing?)")
+            raise ContractError(f"malformed CSV: {message}", source=str(path),
+                                row=row + 1) from None
+    columns = [pa.array([r[i] for r in rows], type=pa.string()) for i in range(width)]
+    return _to_text_frame(pa.Table.from_arrays(columns, names=list(names)))
 
 
 def _first_line(exc):
@@ -381,20 +485,26 @@ def _first_line(exc):
 
 
 def _check_utf8(path, chunk=1 << 20):
-    """Name the first line that is not UTF-8 (pandas would only say 'codec can't decode')."""
+    """Name the first line that is not UTF-8 (pandas would only say 'codec can't decode').
+
+    Returns the number of double-quote characters in the file.
+    """
     line = 1
     tail = b""
+    quotes = 0
     with open(path, "rb") as handle:
         while True:
             block = handle.read(chunk)
             if not block:
                 break
+            quotes += block.count(b'"')
             data = tail + block
             cut = data.rfind(b"\n") + 1
             whole, tail = data[:cut], data[cut:]
             _check_utf8_block(path, whole, line)
             line += whole.count(b"\n")
     _check_utf8_block(path, tail, line)
+    return quotes
 
 
 def _check_utf8_block(path, data, first_line):
@@ -464,18 +574,21 @@ def parse_frame(raw, *, source="<frame>", on_error="raise", first_row=2):
         if column.kind == "timestamp":
             micros, offset, bad = _parse_timestamps(text)
             reject(bad & ~empty, column.name,
-                   lambda v: f"value {v!r} is {_describe('timestamp')}")
+                   lambda v: f"value {_show(v)} is {_describe('timestamp')}")
             out["crossed_at"], out["utc_offset_min"] = micros, offset
             continue
+        if column.kind in ("id", "text"):
+            nul = text.str.contains("\x00", regex=False).fillna(False).to_numpy(dtype=bool)
+            reject(nul, column.name, lambda v: f"value {_show(v)} contains a NUL character")
         values, bad = _parse_series(column, text)
         reject(bad & ~empty, column.name,
-               lambda v, c=column: f"value {v!r} is not {_describe(c.kind, c.allowed)}")
+               lambda v, c=column: f"value {_show(v)} is not {_describe(c.kind, c.allowed)}")
         out[column.name] = values
 
     frame = pd.DataFrame(out)
     _frame_consistency(frame, reject)
     dup = frame["crossing_id"].duplicated().to_numpy()
-    reject(dup, "crossing_id", lambda v: f"value {v!r} is a repeated crossing_id")
+    reject(dup, "crossing_id", lambda v: f"value {_show(v)} is a repeated crossing_id")
 
     bad_rows = reasons != None  # noqa: E711
     rejected = raw.loc[bad_rows].copy()
@@ -503,10 +616,11 @@ def _parse_series(column, text):
         low = text.str.lower()
         values = np.where(low.isin(_TRUE), 1.0, np.where(low.isin(_FALSE), 0.0, np.nan))
         return values, np.isnan(values) & ~empty
-    numbers = _to_float(text, empty)
-    finite = np.isfinite(numbers)
-    ok = finite & _number_ok_vector(kind, np.where(finite, numbers, 0.0))
-    return np.where(ok, numbers, np.nan), ~ok & ~empty
+    well_formed = text.str.fullmatch(_NUMBER.pattern).fillna(False).to_numpy(dtype=bool)
+    parsed = _to_float(text, empty | ~well_formed)
+    finite = np.isfinite(parsed)
+    ok = finite & _number_ok_vector(kind, np.where(finite, parsed, 0.0))
+    return np.where(ok, parsed, np.nan), ~ok & ~empty
 
 
 def _to_float(text, empty):
@@ -519,7 +633,8 @@ def _to_float(text, empty):
         cast = pc.cast(pc.if_else(pa.array(empty), None, arrow), pa.float64())
         return cast.to_numpy(zero_copy_only=False).astype(float)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError):
-        return pd.to_numeric(text.where(~empty, None), errors="coerce").to_numpy(dtype=float)
+        kept = text.astype(object).where(~empty, None)
+        return pd.to_numeric(kept, errors="coerce").to_numpy(dtype=float)
 
 
 def _number_ok_vector(kind, x):
@@ -569,9 +684,11 @@ def _frame_consistency(frame, reject):
     for name in ("selection_probability", "seizure", "firearms_seized",
                  "rounds_seized", "currency_seized_usd"):
         reject(inbound & frame[name].notna().to_numpy(), name,
-               lambda v: f"value {v!r}: outcome columns must be empty on inbound rows")
+               lambda v: f"value {_show(v)}: outcome columns must be empty on inbound rows")
     referred = (frame["referral"].notna() & (frame["referral"] != "none")).to_numpy()
-    reject(inbound & (referred | (frame["inspected"] == 1.0).to_numpy()), "referral",
-           lambda v: f"value {v!r}: inbound rows are never referred")
+    reject(inbound & referred, "referral",
+           lambda v: f"value {_show(v)}: inbound rows are never referred")
+    reject(inbound & (frame["inspected"] == 1.0).to_numpy(), "inspected",
+           lambda v: f"value {_show(v)}: inbound rows are never inspected")
     reject(frame["seizure"].notna().to_numpy() & (frame["inspected"] != 1.0).to_numpy(),
-           "seizure", lambda v: f"value {v!r}: seizure is given but inspected is not true")
+           "seizure", lambda v: f"value {_show(v)}: seizure is given but inspected is not true")

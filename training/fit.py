@@ -125,16 +125,21 @@ def train(frame, config=None, progress=print, sources=()):
     def step(message):
         progress(f"[{time.perf_counter() - started:6.1f}s] {message}")
 
+    where = ", ".join(str(s["path"]) for s in sources)
+
+    def refuse(message):
+        """The data cannot give a model: say so, naming the files it came from."""
+        return TrainingError(f"{where}: {message}" if where else message)
+
     if config.until is not None:
         frame = frame.loc[frame["crossed_at"].to_numpy() < config.until]
     outbound_mask = (frame["direction"] == "outbound").to_numpy()
     if not outbound_mask.any():
-        raise TrainingError("the logs have no outbound rows to learn from")
+        raise refuse("the logs have no outbound rows to learn from")
     step(f"computing features for {outbound_mask.sum():,} outbound of {len(frame):,} rows")
     feats = feature_frame(frame, outbound_mask)
     outbound = frame.loc[feats.index]
     times = outbound["crossed_at"].to_numpy(np.int64)
-    pi = propensity(outbound, feats[list(FEATURES)], config.seed)
     seizure = outbound["seizure"].to_numpy(float)
     labelled = (outbound["inspected"].to_numpy(float) == 1.0) & ~np.isnan(seizure)
 
@@ -146,12 +151,19 @@ def train(frame, config=None, progress=print, sources=()):
         counts[name] = {"outbound": int((part == i).sum()), "labelled": int(rows.sum()),
                         "seizures": int(seizure[rows].sum())}
         if counts[name]["seizures"] < (MIN_SEIZURES if i == 0 else 1):
-            raise TrainingError(
+            raise refuse(
                 f"the {name} window has {counts[name]['seizures']} seizures among "
                 f"{counts[name]['labelled']} inspected rows: too few to train on")
+        if i < 2 and counts[name]["seizures"] == counts[name]["labelled"]:
+            # the trees and the Platt scaling both need the two outcomes
+            raise refuse(
+                f"the {name} window has no inspection without a seizure among "
+                f"{counts[name]['labelled']} inspected rows: cannot train on it")
     step("labelled rows: " + ", ".join(
         f"{k} {v['labelled']:,} ({v['seizures']} seizures)" for k, v in counts.items()))
 
+    # only now: estimating missing selection probabilities needs more than a few rows
+    pi = propensity(outbound, _without_empty(feats[list(FEATURES)]), config.seed)
     weight = 1.0 / pi
 
     def labelled_part(i):
@@ -160,8 +172,14 @@ def train(frame, config=None, progress=print, sources=()):
         w = np.minimum(w / w.mean(), MAX_RELATIVE_WEIGHT)
         return feats.loc[rows, list(FEATURES)], seizure[rows].astype(int), w
 
-    model = RiskModel(exclude=exclude, random_state=config.seed, **config.params)
     X_fit, y_fit, w_fit = labelled_part(0)
+    # A feature with no value on any fit row has nothing to teach (and the trees'
+    # binning in scikit-learn 1.9 fails on an all-missing column): leave it out.
+    empty = tuple(f for f in FEATURES if f not in exclude and X_fit[f].isna().all())
+    if empty:
+        step("features with no value in the fit window, left out: " + ", ".join(empty))
+    model = RiskModel(exclude=tuple(sorted(exclude + empty)), random_state=config.seed,
+                      **config.params)
     step(f"fitting gradient-boosted trees on {len(X_fit):,} rows")
     model.fit(X_fit, y_fit, w_fit, calibration=labelled_part(1))
     step(f"{model.booster_.n_iter_} trees; calibration slope "
@@ -169,7 +187,9 @@ def train(frame, config=None, progress=print, sources=()):
 
     val = part == 2
     scores = model.predict_proba(feats.loc[val])[:, 1]
-    metrics = evaluate_scores(scores, outbound.loc[val], feats.loc[val], seed=config.seed)
+    metrics = evaluate_scores(scores, outbound.loc[val],
+                              _without_empty(feats.loc[val], keep=("plate_days_since_first_seen",)),
+                              seed=config.seed)
     step("validation: " + ", ".join(
         f"recall@{r['budget']:.1%} {r['recall']:.1%}" for r in metrics["budgets"]))
 
@@ -179,6 +199,7 @@ def train(frame, config=None, progress=print, sources=()):
         "code_version": code_version(),
         "features": list(model.features_),
         "excluded_features": list(exclude),
+        "features_without_values": list(empty),
         "categories": model.encoder_.categories_,
         "params": model.get_params(),
         "trees": int(model.booster_.n_iter_),
@@ -199,6 +220,14 @@ def train(frame, config=None, progress=print, sources=()):
         "training_seconds": round(time.perf_counter() - started, 1),
     }
     return model, manifest
+
+
+def _without_empty(features, keep=()):
+    """``features`` less its numeric columns with no value at all, for the propensity
+    fits (scikit-learn 1.9's histogram binning fails on an all-missing column)."""
+    numeric = features.select_dtypes(include="number")
+    return features.drop(columns=[c for c in numeric
+                                  if c not in keep and numeric[c].isna().all()])
 
 
 def _quantiles(scores):
