@@ -3,15 +3,17 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import sqlalchemy as sa
 from flask import Blueprint, current_app, g, jsonify, request
 
 from scoring.contract import ContractError, format_timestamp, parse_value
-from service.api.score import get_json_body
+from service.api.score import checked_crossing, get_json_body
 from service.auth import ROLES, require
 from service.errors import ApiError, from_contract
-from service.scorer import fingerprint, parse_crossing, public_answer
+from service.openapi import TEXT_MAX, check_body
+from service.scorer import fingerprint, public_answer
 from service.store import crossings, scores
 
 bp = Blueprint("crossings", __name__, url_prefix="/v1/crossings")
@@ -26,7 +28,9 @@ def _store():
 
 def get_crossing(conn, crossing_id):
     """The stored (crossing, score, outcomes) triple; 404 when there is no such crossing."""
-    found = _store().crossing(conn, crossing_id)
+    # an id the store could not hold (too long, a NUL) is never stored: do not ask
+    found = (_store().crossing(conn, crossing_id)
+             if len(crossing_id) <= TEXT_MAX and "\x00" not in crossing_id else None)
     if found is None:
         raise ApiError(404, "not_found", f"no crossing {crossing_id!r}", "crossing_id")
     return found
@@ -36,7 +40,7 @@ def get_crossing(conn, crossing_id):
 @require("officer")
 def add_inbound():
     """Store one inbound crossing (history for later scores)."""
-    record = parse_crossing(get_json_body(), "inbound")
+    record = checked_crossing(get_json_body(), "inbound")
     store = _store()
     with store.write() as conn:
         stored = store.crossing(conn, record["crossing_id"])
@@ -58,6 +62,7 @@ def parse_outcome(body):
     """Check an outcome: inspected (required), seizure (required when inspected), amounts."""
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_body", "an outcome must be a JSON object")
+    check_body("Outcome", body)
     try:
         out = {name: parse_value(name, body.get(name)) for name in OUTCOME_FIELDS}
     except ContractError as exc:
@@ -98,8 +103,10 @@ def record_outcome(crossing_id):
                     model_version=score["model_version"] if score else None,
                     policy_version=score["policy_version"] if score else None,
                     **{k: (None if math.isnan(v) else v) for k, v in outcome.items()})
-    return jsonify({"crossing_id": crossing_id,
-                    "outcome": {k: _plain(v) for k, v in outcome.items()}}), 201
+    shown = {k: _plain(v) for k, v in outcome.items()}
+    shown["inspected"] = bool(shown["inspected"])
+    shown["seizure"] = None if shown["seizure"] is None else bool(shown["seizure"])
+    return jsonify({"crossing_id": crossing_id, "outcome": shown}), 201
 
 
 LANE_LIMIT = 200
@@ -116,10 +123,8 @@ def lane():
         raise from_contract(exc) from None
     if port is None:
         raise ApiError(400, "invalid_value", "is required", "port_code")
-    try:
-        limit = int(request.args.get("limit", 50))
-    except ValueError:
-        limit = -1
+    text = request.args.get("limit", "50")
+    limit = int(text) if re.fullmatch(r"[0-9]{1,4}", text) else -1  # int() takes "1_0", "٣"
     if not 1 <= limit <= LANE_LIMIT:
         raise ApiError(400, "invalid_value", f"must be an integer from 1 to {LANE_LIMIT}",
                        "limit")

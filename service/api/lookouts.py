@@ -8,9 +8,12 @@ from scoring.contract import ContractError, format_timestamp, parse_timestamp
 from service.api.score import get_json_body
 from service.auth import require
 from service.errors import ApiError
+from service.openapi import check_body
 from service.store import lookouts, now_us
 
 bp = Blueprint("lookouts", __name__, url_prefix="/v1/lookouts")
+#: the largest id a lookout can have (PostgreSQL's integer column)
+MAX_ID = 2**31 - 1
 
 
 def _store():
@@ -38,11 +41,15 @@ def parse_lookout(body):
     """plate_id, reason (both required) and expires_at (ISO-8601 with offset, in the future)."""
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_body", "a lookout must be a JSON object")
+    check_body("Lookout", body)
     out = {}
     for name in ("plate_id", "reason"):
         value = body.get(name)
         if not isinstance(value, str) or not value.strip():
             raise ApiError(400, "invalid_value", "is required (a non-empty string)", name)
+        if "\x00" in value or not _encodable(value):
+            raise ApiError(400, "invalid_value", "must be text without NUL characters or "
+                           "lone surrogates", name)
         out[name] = value.strip()
     try:
         out["expires_at"], _ = parse_timestamp(str(body.get("expires_at", "")))
@@ -52,6 +59,14 @@ def parse_lookout(body):
     if out["expires_at"] <= now_us():
         raise ApiError(400, "invalid_value", "is in the past", "expires_at")
     return out
+
+
+def _encodable(text):
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @bp.post("")
@@ -75,6 +90,8 @@ def create():
 @require("analyst")
 def delete(lookout_id):
     """Take a lookout off the list (kept, marked deleted, for the audit trail)."""
+    if lookout_id > MAX_ID:  # no such row, and more than the database's integers hold
+        raise ApiError(404, "not_found", f"no active lookout {lookout_id}", "lookout_id")
     store = _store()
     with store.write() as conn:
         done = conn.execute(lookouts.update().where(

@@ -5,6 +5,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from service.auth import require
 from service.errors import ApiError
+from service.openapi import check_body
 from service.scorer import parse_crossing, score_crossing
 
 bp = Blueprint("score", __name__, url_prefix="/v1/score")
@@ -20,6 +21,14 @@ def get_json_body():
     return body
 
 
+def checked_crossing(body, direction, prefix=""):
+    """A crossing's canonical record: the document's schema first, then the contract."""
+    if isinstance(body, dict):
+        check_body("OutboundCrossing" if direction == "outbound" else "InboundCrossing",
+                   body, prefix)
+    return parse_crossing(body, direction, prefix)
+
+
 def _parts():
     ext = current_app.extensions
     return (ext["southbound.store"], ext["southbound.models"].current(),
@@ -30,7 +39,7 @@ def _parts():
 @require("officer")
 def score_one():
     """Score one outbound crossing."""
-    record = parse_crossing(get_json_body(), "outbound")
+    record = checked_crossing(get_json_body(), "outbound")
     store, served, metrics, rng = _parts()
     answer, created = score_crossing(store, served, metrics, record, g.actor, rng)
     return jsonify(answer), 201 if created else 200
@@ -49,7 +58,8 @@ def score_batch():
     if len(items) > limit:
         raise ApiError(413, "payload_too_large", f"at most {limit} crossings per batch",
                        "crossings")
-    records = [parse_crossing(item, "outbound", f"crossings[{i}].") for i, item in enumerate(items)]
+    records = [checked_crossing(item, "outbound", f"crossings[{i}].")
+               for i, item in enumerate(items)]
     ids = [r["crossing_id"] for r in records]
     if len(set(ids)) != len(ids):
         raise ApiError(400, "invalid_value", "a crossing_id appears twice in the batch",
