@@ -10,10 +10,23 @@ Layout under the registry root::
 A version directory is written under a temporary name and renamed into place,
 so a reader never sees half an artifact. Loading checks the artifact's SHA-256
 against the manifest *before* unpickling it.
+
+Signing (optional). A registry given a signing key (``SOUTHBOUND_SIGNING_KEY``)
+writes into each manifest it saves ``"signature": {"algorithm": "hmac-sha256",
+"key_id", "value"}``: an HMAC-SHA256 under the key of the whole manifest but the
+signature itself (canonical JSON: sorted keys, no spaces). The manifest carries the
+artifact's SHA-256 and the version id, so the signature covers the artifact's bytes
+through their hash, the version it is filed under, and everything else the service
+acts on (the score quantiles that set the referral threshold, the features).
+With a key, loading refuses an unsigned manifest, a signature that does not verify
+and a manifest filed under another version's name, all before the artifact is even
+hashed, let alone unpickled. Without a key nothing is checked beyond the SHA-256,
+and a signed manifest loads like any other.
 """
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import math
 import os
@@ -26,6 +39,11 @@ import joblib
 
 ARTIFACT = "model.joblib"
 MANIFEST = "manifest.json"
+SIGNATURE = "signature"
+SIGNING_ALGORITHM = "hmac-sha256"
+SIGNING_KEY_VARIABLE = "SOUTHBOUND_SIGNING_KEY"
+MIN_KEY_CHARS = 32
+_DOMAIN = b"southbound-manifest-v1\n"  # so a signature means nothing in another context
 
 
 class RegistryError(Exception):
@@ -56,16 +74,48 @@ def json_safe(value):
     return value
 
 
+def _dumps(data, **options):
+    return json.dumps(json_safe(data), sort_keys=True, default=str, allow_nan=False,
+                      **options)
+
+
 def _write_json(path, data):
     """Write strict JSON atomically: a temporary file in the same folder, then rename."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
     with os.fdopen(fd, "w") as handle:
-        json.dump(json_safe(data), handle, indent=2, sort_keys=True, default=str,
-                  allow_nan=False)
+        handle.write(_dumps(data, indent=2))
         handle.write("\n")
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+
+
+def _key_bytes(key):
+    """The signing key as bytes, or None for no key; RegistryError for a short one."""
+    if key is None or key in ("", b""):
+        return None
+    raw = key.encode() if isinstance(key, str) else bytes(key)
+    if len(raw) < MIN_KEY_CHARS:
+        raise RegistryError(
+            f"{SIGNING_KEY_VARIABLE} is {len(raw)} characters long; use at least "
+            f"{MIN_KEY_CHARS} random ones (e.g. `openssl rand -hex 32`)")
+    return raw
+
+
+def signing_key_from_environment(environ=os.environ):
+    """``$SOUTHBOUND_SIGNING_KEY``, or None when it is unset or empty."""
+    return environ.get(SIGNING_KEY_VARIABLE) or None
+
+
+def _signed_message(manifest):
+    """The bytes a manifest's signature covers: every field but the signature."""
+    body = {k: v for k, v in manifest.items() if k != SIGNATURE}
+    return _DOMAIN + _dumps(body, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def _key_id(key):
+    """A short public name for a key, to tell keys apart in messages (not a secret)."""
+    return hashlib.sha256(b"southbound-key-id\n" + key).hexdigest()[:12]
 
 
 class Registry:
@@ -75,6 +125,9 @@ class Registry:
     ----------
     root : str or Path
         Created on first save.
+    signing_key : str or bytes, optional
+        With a key (at least 32 characters), ``save`` signs each manifest and
+        ``load`` refuses any version whose manifest is unsigned or does not verify.
 
     Examples
     --------
@@ -83,8 +136,57 @@ class Registry:
     >>> model, manifest = reg.load()                     # the active version   # doctest: +SKIP
     """
 
-    def __init__(self, root):
+    def __init__(self, root, signing_key=None):
         self.root = Path(root)
+        self._key = _key_bytes(signing_key)
+
+    @property
+    def signing(self):
+        """Whether this registry signs what it saves and checks what it loads."""
+        return self._key is not None
+
+    def _sign(self, manifest):
+        """``manifest`` (as it reads back from disk) with its signature."""
+        manifest = json.loads(_dumps(manifest))  # the exact values a reader will see
+        manifest.pop(SIGNATURE, None)
+        value = hmac.new(self._key, _signed_message(manifest), hashlib.sha256).hexdigest()
+        manifest[SIGNATURE] = {"algorithm": SIGNING_ALGORITHM, "key_id": _key_id(self._key),
+                               "value": value}
+        return manifest
+
+    def verify_signature(self, version, manifest):
+        """Refuse (ArtifactError) a manifest this registry's key did not sign.
+
+        Does nothing without a key. Reads only the manifest: call it before the
+        artifact is opened.
+        """
+        if self._key is None:
+            return
+        signature = manifest.get(SIGNATURE)
+        if not signature:
+            raise ArtifactError(
+                f"model {version} is not signed and {SIGNING_KEY_VARIABLE} is set: "
+                f"refusing to load it (sign it with `southbound models sign {version}` "
+                f"if its artifact is trusted)")
+        if (not isinstance(signature, dict) or signature.get("algorithm") != SIGNING_ALGORITHM
+                or not isinstance(signature.get("value"), str)):
+            raise ArtifactError(f"model {version} has a malformed signature "
+                                f"(expected {SIGNING_ALGORITHM}): refusing to load it")
+        expected = hmac.new(self._key, _signed_message(manifest), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected.encode(), signature["value"].encode("utf-8",
+                                                                            "replace")):
+            ours = _key_id(self._key)
+            theirs = signature.get("key_id")
+            why = (f"it was signed with another key (key id {theirs}, "
+                   f"{SIGNING_KEY_VARIABLE} is {ours})" if theirs and theirs != ours
+                   else "the manifest or the artifact hash it vouches for was changed "
+                        "after signing")
+            raise ArtifactError(f"model {version} fails its signature check: {why}; "
+                                f"refusing to load it")
+        if manifest.get("version") != version:
+            raise ArtifactError(
+                f"model {version} carries the signed manifest of "
+                f"{manifest.get('version')!r}: refusing to load it")
 
     @property
     def versions_dir(self):
@@ -107,6 +209,9 @@ class Registry:
                 version = base if attempt == 1 else f"{base}-{attempt}"
                 manifest = dict(manifest, version=version, created_at=now.isoformat(),
                                 artifact=ARTIFACT, artifact_sha256=digest)
+                manifest.pop(SIGNATURE, None)  # never carry over a stale signature
+                if self._key is not None:
+                    manifest = self._sign(manifest)
                 _write_json(staging / MANIFEST, manifest)
                 try:
                     os.rename(staging, self.versions_dir / version)
@@ -134,22 +239,34 @@ class Registry:
 
     def manifest(self, version):
         """The manifest of one version, or RegistryError if there is no such version."""
-        path = self.versions_dir / str(version) / MANIFEST
+        if not isinstance(version, str) or version in ("", ".", "..") or "/" in version:
+            raise RegistryError(f"no model version {version!r} in {self.root}")
+        path = self.versions_dir / version / MANIFEST
         try:
-            return json_safe(json.loads(path.read_text()))
+            manifest = json_safe(json.loads(path.read_text()))
         except FileNotFoundError:
             raise RegistryError(f"no model version {version!r} in {self.root}") from None
         except (OSError, ValueError) as exc:
             raise ArtifactError(f"manifest of {version!r} is unreadable: {exc}") from None
+        if not isinstance(manifest, dict):
+            raise ArtifactError(f"manifest of {version!r} is unreadable: not a JSON object")
+        return manifest
 
     def _state(self):
         path = self.root / "active.json"
         try:
-            return json.loads(path.read_text())
+            state = json.loads(path.read_text())
         except FileNotFoundError:
             return {"version": None, "history": []}
         except (OSError, ValueError) as exc:
             raise RegistryError(f"{path} is unreadable: {exc}") from None
+        if (not isinstance(state, dict) or "version" not in state
+                or not isinstance(state["version"], (str, type(None)))
+                or not isinstance(state.get("history", []), list)
+                or not all(isinstance(v, str) for v in state.get("history", []))):
+            raise RegistryError(f"{path} is unreadable: not "
+                                '{"version": "<version>", "history": [...]}')
+        return {"version": state.get("version"), "history": state.get("history", [])}
 
     def active_version(self):
         """The active version id, or None."""
@@ -172,11 +289,27 @@ class Registry:
         Raises
         ------
         ArtifactError
-            The artifact is missing, or its SHA-256 differs from the manifest's.
+            The artifact is missing, or its SHA-256 differs from the manifest's; with
+            a signing key, also when the manifest is unsigned or its signature fails.
+            Nothing is unpickled before every check has passed.
         """
         version = self.resolve(version)
         manifest = self.manifest(version)
-        path = self.versions_dir / version / manifest.get("artifact", ARTIFACT)
+        self.verify_signature(version, manifest)
+        path = self._checked_artifact(version, manifest, "load")
+        try:
+            model = joblib.load(path)
+        except Exception as exc:  # a verified file that still fails to unpickle
+            raise ArtifactError(f"artifact of {version} does not load: {exc}") from None
+        return model, manifest
+
+    def _checked_artifact(self, version, manifest, action):
+        """The artifact's path once its bytes match the manifest's SHA-256."""
+        artifact = manifest.get("artifact", ARTIFACT)
+        if not isinstance(artifact, str) or Path(artifact).name != artifact:
+            raise ArtifactError(f"manifest of {version} names artifact {artifact!r}: "
+                                f"refusing to {action} it")
+        path = self.versions_dir / version / artifact
         try:
             digest = sha256_file(path)
         except OSError as exc:
@@ -184,12 +317,27 @@ class Registry:
         if digest != manifest.get("artifact_sha256"):
             raise ArtifactError(
                 f"artifact of {version} has SHA-256 {digest[:12]}…, manifest says "
-                f"{str(manifest.get('artifact_sha256'))[:12]}…: refusing to load it")
-        try:
-            model = joblib.load(path)
-        except Exception as exc:  # a verified file that still fails to unpickle
-            raise ArtifactError(f"artifact of {version} does not load: {exc}") from None
-        return model, manifest
+                f"{str(manifest.get('artifact_sha256'))[:12]}…: refusing to {action} it")
+        return path
+
+    def sign(self, version):
+        """Sign an existing version's manifest with this registry's key.
+
+        For versions saved before signing was switched on, or under a retired key.
+        Checks the artifact against the manifest's SHA-256 first (never unpickles
+        it): whoever signs vouches that the artifact is the one trained.
+        Returns the signed manifest.
+        """
+        if self._key is None:
+            raise RegistryError(f"nothing to sign with: {SIGNING_KEY_VARIABLE} is not set")
+        manifest = self.manifest(version)
+        if manifest.get("version") != version:
+            raise ArtifactError(f"model {version} carries the manifest of "
+                                f"{manifest.get('version')!r}: refusing to sign it")
+        self._checked_artifact(version, manifest, "sign")
+        signed = self._sign(manifest)
+        _write_json(self.versions_dir / version / MANIFEST, signed)
+        return signed
 
     def promote(self, version, reason="promoted"):
         """Make ``version`` the active model (it must load cleanly)."""

@@ -3,6 +3,12 @@
 Each worker keeps a (model, manifest, policy) triple and replaces it whole, so a
 request in flight finishes with the model it started with. Workers notice an
 activation made elsewhere by watching the registry's ``active.json``.
+
+A registry that cannot be read while serving (``active.json`` garbled, removed or
+naming a missing version; a version whose artifact or signature fails) never takes
+the model in service away: the worker logs the error once per change of
+``active.json``, keeps scoring with the model it has, stays ready, and retries at
+each check until the registry reads again.
 """
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ import os
 import threading
 import time
 
-from models.registry import Registry, RegistryError
+from models.registry import ArtifactError, Registry, RegistryError
 from scoring.policy import PolicyConfig, ReferralPolicy
 from scoring.reasons import group_matrix
 from service.errors import ApiError
@@ -33,8 +39,8 @@ class Served:
 class ModelHolder:
     """The active model of a registry, for one worker."""
 
-    def __init__(self, registry, policy_config, window, check_seconds):
-        self.registry = Registry(registry)
+    def __init__(self, registry, policy_config, window, check_seconds, signing_key=None):
+        self.registry = Registry(registry, signing_key=signing_key)
         self.policy_config = policy_config
         self.window = window
         self.check_seconds = check_seconds
@@ -42,6 +48,7 @@ class ModelHolder:
         self.error = None
         self._checked = 0.0
         self._stamp = None
+        self._logged = None  # (stamp, error) last logged, so a fault is logged once
         self._lock = threading.Lock()
 
     def _active_stamp(self):
@@ -58,24 +65,37 @@ class ModelHolder:
             version = self.registry.resolve()
             if self.served is not None and self.served.version == version:
                 self._stamp = stamp
+                self.error = None
                 return self.served
-            model, manifest = self.registry.load(version)
+            served = self._build(*self.registry.load(version))
         except RegistryError as exc:
             self.error = str(exc)
-            log.error("model not loaded: %s", exc)
+            if self._logged != (stamp, self.error):  # once per fault, not at every check
+                self._logged = (stamp, self.error)
+                log.error("model not loaded: %s", exc, extra={
+                    "model_version": self.served.version if self.served else None})
             return self.served
-        self._swap(model, manifest)
+        self._serve(served)
         self._stamp = stamp
         return self.served
 
-    def _swap(self, model, manifest):
-        policy = ReferralPolicy(self.policy_config, manifest.get("score_quantiles"),
-                                window=self.window)
+    def _build(self, model, manifest):
+        """What a loaded model would be served as; ArtifactError if it cannot be."""
+        try:
+            policy = ReferralPolicy(self.policy_config, manifest.get("score_quantiles"),
+                                    window=self.window)
+            return Served(model, manifest, policy)
+        except Exception as exc:  # noqa: BLE001 - any bad artifact must be refused, not served
+            raise ArtifactError(f"model {manifest.get('version')} cannot be served: "
+                                f"{type(exc).__name__}: {exc}") from None
+
+    def _serve(self, served):
         if self.served is not None:  # carry the recent-score windows over
-            policy.recent = self.served.policy.recent
-        self.served = Served(model, manifest, policy)
+            served.policy.recent = self.served.policy.recent
+        self.served = served
         self.error = None
-        log.info("serving model %s", manifest["version"])
+        self._logged = None
+        log.info("serving model %s", served.version)
 
     def current(self):
         """The served triple; 503 when there is no model to serve."""
@@ -97,8 +117,9 @@ class ModelHolder:
         """
         with self._lock:
             model, manifest = self.registry.load(version)
+            served = self._build(model, manifest)
             self.registry.promote(version, "activated through the API")
-            self._swap(model, manifest)
+            self._serve(served)
             self._stamp = self._active_stamp()
         return manifest
 
@@ -108,6 +129,6 @@ def init_app(app):
     policy = (PolicyConfig.from_toml(config["POLICY_FILE"]) if config["POLICY_FILE"]
               else PolicyConfig())
     holder = ModelHolder(config["REGISTRY"], policy, config["THRESHOLD_WINDOW"],
-                         config["MODEL_CHECK_SECONDS"])
+                         config["MODEL_CHECK_SECONDS"], config.get("SIGNING_KEY") or None)
     holder.load_active()
     app.extensions["southbound.models"] = holder

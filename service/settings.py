@@ -20,6 +20,9 @@ SETTINGS = (
     ("MAX_BODY_BYTES", "1048576", "largest request body accepted (413 above)"),
     ("THRESHOLD_WINDOW", "2000", "recent scores per port that the model threshold follows"),
     ("MODEL_CHECK_SECONDS", "2", "how often a worker checks the registry for a new active model"),
+    ("SIGNING_KEY", "", "HMAC-SHA256 key (32+ characters) that model manifests must be "
+                        "signed with to be loaded; empty loads unsigned models (SHA-256 "
+                        "check only). The commands read the same variable"),
     ("TOKEN_CACHE_SECONDS", "10", "how long a worker trusts a token lookup (revocation delay)"),
     ("RATE_LIMIT_PER_MINUTE", "6000", "requests a token may make per minute (429 above); "
                                       "0 switches the limit off"),

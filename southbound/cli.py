@@ -46,8 +46,10 @@ def handle_errors(func):
 
 
 def _registry(path):
-    from models.registry import Registry
-    return Registry(path or registry_dir())
+    """The registry at ``path`` (default: the configured one), signing with
+    ``$SOUTHBOUND_SIGNING_KEY`` when it is set, as the service does."""
+    from models.registry import Registry, signing_key_from_environment
+    return Registry(path or registry_dir(), signing_key=signing_key_from_environment())
 
 
 def _write_table(frame, out):
@@ -267,6 +269,18 @@ def models_promote(version, registry):
     reg = _registry(registry)
     reg.promote(version)
     click.echo(f"active model is now {version}")
+
+
+@models.command("sign")
+@click.argument("version")
+@registry_option
+@handle_errors
+def models_sign(version, registry):
+    """Sign VERSION's manifest with $SOUTHBOUND_SIGNING_KEY (after checking its artifact's
+    SHA-256): for versions saved before signing was switched on, or under an old key."""
+    reg = _registry(registry)
+    reg.sign(version)
+    click.echo(f"signed model {version} in {reg.root}")
 
 
 @models.command("rollback")

@@ -1,7 +1,12 @@
 """Shared fixtures: a small generated world and a model trained on it (built once)."""
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# tests build unsigned registries; a signing key from the caller's shell would refuse them
+os.environ.pop("SOUTHBOUND_SIGNING_KEY", None)
 
 
 @pytest.fixture(scope="session")

@@ -26,14 +26,22 @@ def active():
 @bp.get("/models")
 @require("analyst")
 def listing():
-    """Every registered version, oldest first, with the active one marked."""
+    """Every registered version, oldest first, with the active one marked.
+
+    A registry that cannot be read (active.json or a manifest garbled) is a 503 that
+    says what is wrong; the model in service keeps scoring meanwhile.
+    """
     registry = _holder().registry
-    active_version = registry.active_version()
+    try:
+        active_version = registry.active_version()
+        manifests = registry.versions()
+    except RegistryError as exc:
+        raise ApiError(503, "registry_unavailable", str(exc)) from None
     return jsonify({"active": active_version, "versions": [
         {"version": m["version"], "created_at": m.get("created_at"),
          "excluded_features": m.get("excluded_features", []),
          "windows": m.get("data", {}).get("windows"), "active": m["version"] == active_version}
-        for m in registry.versions()]})
+        for m in manifests]})
 
 
 @bp.post("/models/<version>/activate")
