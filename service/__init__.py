@@ -5,10 +5,15 @@ variables, then the test mapping; each helper module offers ``init_app(app)``.
 """
 from __future__ import annotations
 
+import logging
 import random
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, request
+
+#: endpoints that never touch the database: they answer while it is down
+NO_STORE = frozenset({"health.healthz", "health.readyz", "health.metrics", "health.openapi",
+                      "console.index", "static"})
 
 
 def create_app(test_config=None):
@@ -29,13 +34,13 @@ def create_app(test_config=None):
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     store = Store(url, app.config["SQLITE_SYNCHRONOUS"])
-    store.migrate()
     app.extensions["southbound.store"] = store
     seed = str(app.config["RANDOM_SEED"])
     app.extensions["southbound.rng"] = (random.Random(int(seed)) if seed
                                         else random.SystemRandom())
 
     logs.init_app(app)
+    _schema_at_start(app, store)
     metrics.init_app(app)
     errors.init_app(app)
     auth.init_app(app)
@@ -47,3 +52,20 @@ def create_app(test_config=None):
     for module in (score, crossings, models, lookouts, reports, health, console):
         app.register_blueprint(module.bp)
     return app
+
+
+def _schema_at_start(app, store):
+    """Migrate now if the database answers; else log it, and migrate at the first request
+    that needs the database (503 until then), rather than fail the worker's boot."""
+    import sqlalchemy as sa
+    try:
+        store.ensure_schema()
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        logging.getLogger("southbound.service").error(
+            "store unavailable at start (%s): answering 503 until it is back",
+            type(exc).__name__)
+
+    @app.before_request
+    def _schema_current():
+        if request.endpoint is not None and request.endpoint not in NO_STORE:
+            store.ensure_schema()  # a flag test once migrated; errors are 503s

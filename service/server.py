@@ -22,6 +22,12 @@ class _Gunicorn(BaseApplication):
         return create_app()
 
 
+def _post_worker_init(worker):
+    # after the app is built in this worker: it takes requests from now on
+    import logging
+    logging.getLogger("southbound.service").info("worker ready", extra={"pid": worker.pid})
+
+
 def _child_exit(server, worker):
     from prometheus_client import multiprocess
     multiprocess.mark_process_dead(worker.pid)
@@ -42,4 +48,4 @@ def run(host, port, workers, dev=False):
     _Gunicorn({"bind": f"{host}:{port}", "workers": workers, "worker_class": "sync",
                "timeout": 30, "graceful_timeout": 10, "keepalive": 5,
                "accesslog": None, "errorlog": "-", "loglevel": "warning",
-               "child_exit": _child_exit}).run()
+               "post_worker_init": _post_worker_init, "child_exit": _child_exit}).run()

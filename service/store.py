@@ -137,6 +137,11 @@ def now_us():
     return time.time_ns() // 1000
 
 
+#: seconds a PostgreSQL connection attempt may wait for the server before giving up
+#: (a 503), so a hung server does not hold a worker until gunicorn kills it
+PG_CONNECT_TIMEOUT = 3
+
+
 class StoreUnavailable(Exception):
     """The database cannot be reached; the API answers 503."""
 
@@ -215,13 +220,16 @@ class Store:
 
     def __init__(self, url, sqlite_synchronous="FULL"):
         self.url = url
-        self.engine = sa.create_engine(url, pool_pre_ping=not url.startswith("sqlite"),
-                                       future=True)
+        self.engine = sa.create_engine(
+            url, pool_pre_ping=not url.startswith("sqlite"), future=True,
+            connect_args={"connect_timeout": PG_CONNECT_TIMEOUT}
+            if url.startswith("postgresql") else {})
         self.dialect = self.engine.dialect.name
         self._lock_path = None
         self._lock_fd = None
         self._lock_pid = None
         self._thread_lock = threading.Lock()
+        self._migrated = False
         database = self.engine.url.database
         if self.dialect == "sqlite" and database and database != ":memory:":
             self._lock_path = database + ".writelock"
@@ -283,6 +291,17 @@ class Store:
 
     # -- schema --------------------------------------------------------------
 
+    def ensure_schema(self):
+        """Migrate once per process, at the first call that reaches the database.
+
+        A worker that starts while the database is down serves 503 instead of failing
+        to boot (gunicorn would shut the whole server down); the schema is brought up
+        to date at the first request that finds the database back.
+        """
+        if not self._migrated:
+            self.migrate()
+            self._migrated = True
+
     def migrate(self):
         """Apply pending migrations; return the schema version."""
         with self.engine.begin() as conn:
@@ -296,8 +315,9 @@ class Store:
         return MIGRATIONS[-1][0]
 
     def ping(self):
-        """Raise StoreUnavailable unless a trivial query answers."""
+        """Raise StoreUnavailable unless a trivial query answers (and the schema is current)."""
         try:
+            self.ensure_schema()
             with self.engine.connect() as conn:
                 conn.execute(sa.text("SELECT 1"))
         except sa.exc.SQLAlchemyError as exc:

@@ -46,16 +46,24 @@ def call(url, body=None, token=None, method=None):
 
 
 @contextlib.contextmanager
-def serve(folder, registry, roles=("officer",), workers=2, env=None):
-    """`southbound serve` under gunicorn on a free loopback port, a fresh SQLite store in
-    ``folder`` and one token per role; yields (url, tokens, log path)."""
-    env = dict(os.environ, SOUTHBOUND_DATABASE_URL=f"sqlite:///{folder / 'store.db'}",
-               SOUTHBOUND_REGISTRY=str(registry), SOUTHBOUND_LOG_LEVEL="INFO",
-               PROMETHEUS_MULTIPROC_DIR=str(folder / "metrics"), **(env or {}))
+def serve(folder, registry, roles=("officer",), workers=2, env=None, database_url=None,
+          before_start=None, ready=True):
+    """`southbound serve` under gunicorn on a free loopback port, a store (``database_url``,
+    by default a fresh SQLite file in ``folder``) and one token per role; yields
+    (url, tokens, log path, pid of the gunicorn master, database_url). ``env`` adds or
+    overrides environment variables of the server and of `tokens create`;
+    ``before_start()`` runs after the tokens are made, before the server starts. With
+    ``ready=False`` it waits only for /healthz and every worker, not for /readyz."""
+    database_url = database_url or f"sqlite:///{folder / 'store.db'}"
+    env = {**os.environ, "SOUTHBOUND_DATABASE_URL": database_url,
+           "SOUTHBOUND_REGISTRY": str(registry), "SOUTHBOUND_LOG_LEVEL": "INFO",
+           "PROMETHEUS_MULTIPROC_DIR": str(folder / "metrics"), **(env or {})}
     tokens = {role: subprocess.run([SB, "tokens", "create", "--role", role, "--name", role],
                                    env=env, capture_output=True, text=True,
                                    check=True).stdout.splitlines()[-1]
               for role in roles}
+    if before_start is not None:
+        before_start()
     port = free_port()
     log_path = folder / "server.log"
     with open(log_path, "w") as log:
@@ -64,19 +72,30 @@ def serve(folder, registry, roles=("officer",), workers=2, env=None):
         try:
             url = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + 60
+            # every worker booted (each logs "worker ready"), not just the first, so
+            # that a test's fault never meets a worker still starting
+            booted = env["SOUTHBOUND_LOG_LEVEL"].upper() in ("DEBUG", "INFO")
             while True:
                 try:
-                    if call(url + "/readyz")[0] == 200:
+                    if (call(url + ("/readyz" if ready else "/healthz"))[0] == 200
+                            and (not booted or _ready_workers(log_path) >= workers)):
                         break
                 except OSError:
                     pass
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise RuntimeError("server did not start: " + log_path.read_text()[-2000:])
                 time.sleep(0.2)
-            yield SimpleNamespace(url=url, tokens=tokens, log=log_path)
+            yield SimpleNamespace(url=url, tokens=tokens, log=log_path, pid=proc.pid,
+                                  database_url=database_url)
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=30)
+
+
+def _ready_workers(log_path):
+    """How many gunicorn workers have logged that they are ready."""
+    return sum('"message": "worker ready"' in line
+               for line in log_path.read_text(errors="replace").splitlines())
 
 
 def browser_missing():
