@@ -168,3 +168,42 @@ def test_replay_sends_a_log_through_the_api(runner, world, registry, tmp_path, m
     inspected = conn.execute("SELECT COUNT(*) FROM outcomes").fetchone()[0]
     assert inspected == referred > 0          # every referral got its outcome from the truth
     assert f"scored {scored:,} outbound, {referred:,} referred" in result.output
+
+
+def _registry_state(path):
+    versions = sorted(p.name for p in (path / "versions").iterdir())
+    return versions, (path / "active.json").read_text()
+
+
+@pytest.mark.parametrize("damage", ["cut mid-row", "cut in a quoted cell", "utf-16",
+                                    "latin-1 cell", "nul bytes"])
+def test_a_damaged_log_names_its_row_and_registers_nothing(runner, registry, world, tmp_path,
+                                                          damage):
+    """A real log cut short or mis-encoded: one line naming file and row, exit 2, and the
+    registry (with a model in service) exactly as it was."""
+    data = world[0].read_bytes()
+    lines = data.split(b"\n")
+    cut = len(b"\n".join(lines[:1500]))  # the end of row 1500 (the header is row 1)
+    if damage == "cut mid-row":
+        bad, where = data[:cut + 25], "row 1501"
+    elif damage == "cut in a quoted cell":
+        bad, where = data[:cut] + b'\n"a1501,2025-03-04T', "row 1501"
+    elif damage == "utf-16":
+        bad, where = data.decode("utf-8").encode("utf-16"), "row 1"
+    elif damage == "latin-1 cell":
+        row = lines[1200].replace(b",", "\u00e9,".encode("latin-1"), 1)  # é in one byte
+        bad, where = b"\n".join(lines[:1200] + [row] + lines[1201:]), "row 1201"
+    else:
+        bad, where = data[:cut] + b"\n" + b"\x00" * 64 + data[cut:], "row 1501"
+    path = tmp_path / "damaged.csv"
+    path.write_bytes(bad)
+    before = _registry_state(registry)
+    result = runner.invoke(main, ["train", "--data", str(path), "--registry", str(registry),
+                                  "--promote"])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines_out = result.output.strip().splitlines()
+    assert len(lines_out) == 1 and lines_out[0].startswith(f"error: {path}, {where}"), \
+        result.output
+    assert _registry_state(registry) == before  # no version, no promotion, no staging left
+    assert not [p for p in (registry / "versions").iterdir() if p.name.startswith(".")]

@@ -296,13 +296,21 @@ def test_a_worker_killed_mid_traffic_loses_and_duplicates_nothing(tmp_path, regi
 
 # --- 2. PostgreSQL stopped, or hung, and back again -----------------------------------
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+def _pg_bin():
+    """The newest PostgreSQL server binaries Debian installed (/usr/lib/postgresql/N/bin)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"),
+                   key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit()
+                   else 0)
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _pg_bin()
 
 
 def _pg_missing():
     for tool in ("initdb", "pg_ctl"):
         if not os.access(PG_BIN / tool, os.X_OK):
-            return f"PostgreSQL 15 server binaries not found ({PG_BIN / tool})"
+            return f"PostgreSQL server binaries not found ({PG_BIN / tool})"
     if os.geteuid() == 0:  # initdb and postgres refuse to run as root
         if not shutil.which("runuser"):
             return "running as root without runuser to start PostgreSQL as its own user"
