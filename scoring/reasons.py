@@ -197,6 +197,10 @@ def top_groups(contributions, matrix, top=3):
     -------
     array of int, shape (n, top)
     """
+    if np.ndim(contributions) == 1:  # one crossing (the service): plain 1-d numpy
+        grouped = contributions @ matrix
+        order = np.argsort(-grouped, kind="stable")[:top]
+        return np.where(grouped[order] > 0, order, -1)[None, :]
     grouped = np.atleast_2d(contributions) @ matrix
     order = np.argsort(-grouped, axis=1, kind="stable")[:, :top]
     positive = np.take_along_axis(grouped, order, axis=1) > 0

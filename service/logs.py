@@ -52,9 +52,10 @@ def init_app(app):
     @app.after_request
     def _access(response):
         response.headers["X-Request-Id"] = g.get("request_id", "")
-        access.info("request", extra={
-            "request_id": g.get("request_id"), "method": request.method,
-            "route": request.url_rule.rule if request.url_rule else None,
-            "status": response.status_code, "ms": round(g.get("elapsed", 0.0) * 1000, 2),
-            "actor": g.get("actor")})
+        if access.isEnabledFor(logging.INFO):
+            access.info("request", extra={
+                "request_id": g.get("request_id"), "method": request.method,
+                "route": request.url_rule.rule if request.url_rule else None,
+                "status": response.status_code, "ms": round(g.get("elapsed", 0.0) * 1000, 2),
+                "actor": g.get("actor")})
         return response

@@ -52,12 +52,19 @@ def init_app(app):
     def _start():
         g.started = time.perf_counter()
 
+    children = {}  # (endpoint, method, status) -> (request counter, latency histogram)
+
     @app.after_request
     def _observe(response):
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-        metrics.requests.labels(endpoint, request.method, str(response.status_code)).inc()
-        metrics.latency.labels(endpoint).observe(elapsed)
+        key = (endpoint, request.method, response.status_code)
+        pair = children.get(key)
+        if pair is None:  # labels() takes a lock and builds a key: once per label set
+            pair = children[key] = (metrics.requests.labels(endpoint, key[1], str(key[2])),
+                                    metrics.latency.labels(endpoint))
+        pair[0].inc()
+        pair[1].observe(elapsed)
         g.elapsed = elapsed
         return response
 

@@ -136,35 +136,50 @@ def _regex(pattern):
 
 def conforms(schema, value):
     """Whether ``value`` (parsed JSON) fits ``schema``: the keywords this document uses."""
+    return _compile(schema)(value)
+
+
+def _compile(schema):
+    """``schema`` as a predicate on parsed JSON values: its keywords read once, so that a
+    request pays only for the tests that apply (see :func:`conforms`)."""
     if "anyOf" in schema:
-        return any(conforms(branch, value) for branch in schema["anyOf"])
-    if value is None:
-        return bool(schema.get("nullable")) and None in schema.get("enum", [None])
+        branches = tuple(_compile(branch) for branch in schema["anyOf"])
+        return lambda value: any(branch(value) for branch in branches)
+    null_ok = bool(schema.get("nullable")) and None in schema.get("enum", [None])
     kind = schema.get("type")
-    if kind is not None:
-        if isinstance(value, bool) and kind != "boolean":
+    types = _JSON_TYPES[kind] if kind is not None else None
+    bool_ok = kind in (None, "boolean")
+    enum = schema.get("enum")
+    min_length, max_length = schema.get("minLength", 0), schema.get("maxLength")
+    pattern = _regex(schema["pattern"]).search if "pattern" in schema else None
+    minimum, maximum = schema.get("minimum"), schema.get("maximum")
+    exclusive_min, exclusive_max = schema.get("exclusiveMinimum"), schema.get("exclusiveMaximum")
+
+    def check(value):
+        if value is None:
+            return null_ok
+        if isinstance(value, bool) and not bool_ok:
             return False
-        if not isinstance(value, _JSON_TYPES[kind]):
+        if types is not None and not isinstance(value, types):
             return False
-    if isinstance(value, float) and not math.isfinite(value):
-        return False
-    if "enum" in schema and value not in schema["enum"]:
-        return False
-    if isinstance(value, str):
-        if len(value) < schema.get("minLength", 0):
+        if isinstance(value, float) and not math.isfinite(value):
             return False
-        if "maxLength" in schema and len(value) > schema["maxLength"]:
+        if enum is not None and value not in enum:
             return False
-        if "pattern" in schema and not _regex(schema["pattern"]).search(value):
-            return False
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if "minimum" in schema and (value < schema["minimum"] or (
-                schema.get("exclusiveMinimum") and value == schema["minimum"])):
-            return False
-        if "maximum" in schema and (value > schema["maximum"] or (
-                schema.get("exclusiveMaximum") and value == schema["maximum"])):
-            return False
-    return True
+        if isinstance(value, str):
+            if len(value) < min_length or (max_length is not None and len(value) > max_length):
+                return False
+            if pattern is not None and not pattern(value):
+                return False
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            if minimum is not None and (value < minimum
+                                        or (exclusive_min and value == minimum)):
+                return False
+            if maximum is not None and (value > maximum
+                                        or (exclusive_max and value == maximum)):
+                return False
+        return True
+    return check
 
 
 def _show(value):
@@ -178,13 +193,18 @@ def check_body(name, body, prefix=""):
     Fields absent from the body are left to the contract's checks ("is required");
     fields the document does not name are ignored.
     """
-    properties = document()["components"]["schemas"][name]["properties"]
-    expects = _expectations()
-    for field, schema in properties.items():
-        if field in body and not conforms(schema, body[field]):
+    for field, check in _checks(name):
+        if field in body and not check(body[field]):
             raise ApiError(400, "invalid_value",
-                           f"value {_show(body[field])} is not {expects[name, field]}",
+                           f"value {_show(body[field])} is not {_expectations()[name, field]}",
                            prefix + field)
+
+
+@lru_cache(maxsize=None)
+def _checks(name):
+    """(field, predicate) for each property of the document's schema ``name``."""
+    properties = document()["components"]["schemas"][name]["properties"]
+    return tuple((field, _compile(schema)) for field, schema in properties.items())
 
 
 # --- the document ------------------------------------------------------------------

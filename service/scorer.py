@@ -45,11 +45,15 @@ def parse_crossing(body, direction, prefix=""):
     return record
 
 
-def public_answer(score_row):
-    """The officer's view of a stored score (no referral source, no probability of pick)."""
+def public_answer(score_row, reasons=None):
+    """The officer's view of a stored score (no referral source, no probability of pick).
+
+    ``reasons``: the reasons as stored in ``score_row["reasons"]``, already parsed.
+    """
     return {"crossing_id": score_row["crossing_id"],
             "risk_score": score_row["risk_score"], "risk_band": score_row["risk_band"],
-            "refer": bool(score_row["refer"]), "reasons": json.loads(score_row["reasons"]),
+            "refer": bool(score_row["refer"]),
+            "reasons": json.loads(score_row["reasons"]) if reasons is None else reasons,
             "model_version": score_row["model_version"]}
 
 
@@ -104,7 +108,7 @@ def score_crossing(store, served, metrics, record, actor, rng):
     metrics.scores.labels(port, band).inc()
     if decision.refer:
         metrics.referrals.labels(port, decision.source).inc()
-    return public_answer(row), True
+    return public_answer(row, reasons), True
 
 
 def _existing(conn, crossing_id, digest):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import json
 import math
+import operator
 import os
 import threading
 import time
@@ -163,12 +164,17 @@ class Prepared:
         self.positional = compiled.positional
         self.names = list(compiled.positiontup) if compiled.positional else list(compiled.binds)
         self.dbapi = engine.dialect.dbapi
+        # every parameter NULL unless given: one dict merge and one itemgetter a call
+        self.defaults = {**dict.fromkeys(self.names), **self.defaults}
+        getter = operator.itemgetter(*self.names) if self.names else (lambda values: ())
+        self._args = ((lambda values: (getter(values),)) if len(self.names) == 1
+                      else getter)
 
     def run(self, conn, params):
         """Execute with ``params`` (a parameter not given is NULL); return the cursor."""
         values = {**self.defaults, **params}
-        args = (tuple(values.get(n) for n in self.names) if self.positional
-                else {n: values.get(n) for n in self.names})
+        args = (self._args(values) if self.positional
+                else {n: values[n] for n in self.names})
         if not conn.in_transaction():
             conn.begin()
         cursor = conn.connection.dbapi_connection.cursor()

@@ -155,3 +155,17 @@ def test_reasons_name_the_factors_that_raised_the_score(fitted, holdout):
 def test_every_feature_has_a_reason_group():
     group_matrix(FEATURES)
     assert len({g for g, _, _ in GROUPS}) == len(GROUPS)
+
+
+def test_top_groups_of_one_crossing_equal_those_of_a_batch():
+    """The service's one-row path of top_groups gives what the batch path gives."""
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        contributions = rng.normal(size=30) * (rng.random(30) < 0.5)
+        if rng.random() < 0.2:
+            contributions[:] = 0.0  # nothing raised the score
+        matrix = (rng.random((30, 8)) < 0.2).astype(float)
+        one = top_groups(contributions, matrix)
+        batch = top_groups(contributions[None, :], matrix)
+        assert one.shape == batch.shape == (1, 3)
+        assert (one == batch).all()
