@@ -220,6 +220,16 @@ def check_store(sent, prefix, query):
             "duplicated": len(duplicated)}
 
 
+def count_statuses(sent, allowed):
+    """{status: count} of the answers; every status must be one of ``allowed``."""
+    statuses = {}
+    for s in sent:
+        statuses[s.status] = statuses.get(s.status, 0) + 1
+    assert set(statuses) <= allowed, (statuses, [s.answer for s in sent
+                                                 if s.status not in allowed][:5])
+    return statuses
+
+
 def report(name, figures):
     line = f"[faults] {name}: " + ", ".join(f"{k}={v}" for k, v in figures.items())
     print(line)
@@ -273,13 +283,9 @@ def test_a_worker_killed_mid_traffic_loses_and_duplicates_nothing(tmp_path, regi
         assert status == 201, answer
         log = live.log.read_text()
 
-    statuses = {}
-    for s in sent:
-        statuses[s.status] = statuses.get(s.status, 0) + 1
     # a request cut off by the kill and sent again is answered 201 (the kill came
     # before the commit) or 200 (after: the stored answer); any other answer is a bug
-    assert set(statuses) <= {200, 201}, (statuses, [s.answer for s in sent
-                                                    if s.status not in (200, 201)][:5])
+    statuses = count_statuses(sent, allowed={200, 201})
     assert all(s.attempts == 2 for s in sent if s.status == 200), \
         "a first attempt was answered as a repeat"
     assert max(s.seconds for s in sent) < 15, "a request hung"
@@ -470,11 +476,7 @@ def check_pg_run(name, live, load, cluster, fault_at, restored_at, settled, boun
     status, answer, _ = request(live.url + "/readyz")
     assert status == 200, answer
     log = live.log.read_text()
-    statuses = {}
-    for s in sent:
-        statuses[s.status] = statuses.get(s.status, 0) + 1
-    assert set(statuses) <= {201, 503}, (statuses, [s.answer for s in sent
-                                                    if s.status not in (201, 503)][:5])
+    statuses = count_statuses(sent, allowed={201, 503})
     assert not [s for s in sent if s.at < fault_at - 0.5 and s.status != 201]
     assert not [s for s in sent if s.at > settled and s.status != 201]
     slowest = max(s.seconds for s in sent)
