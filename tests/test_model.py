@@ -169,3 +169,18 @@ def test_top_groups_of_one_crossing_equal_those_of_a_batch():
         batch = top_groups(contributions[None, :], matrix)
         assert one.shape == batch.shape == (1, 3)
         assert (one == batch).all()
+
+
+def test_the_rows_order_in_the_log_does_not_change_the_model(world_frame, trained):
+    """The contract lets rows come in any order: the same crossings, shuffled, give the
+    same model (trees, calibration and scores)."""
+    from training.fit import train
+    shuffled = world_frame.sample(frac=1.0, random_state=7)
+    assert not shuffled["crossing_id"].reset_index(drop=True).equals(
+        world_frame["crossing_id"].reset_index(drop=True))
+    model, manifest = train(shuffled, progress=lambda message: None)
+    first, first_manifest = trained
+    assert manifest["data"] == first_manifest["data"]
+    assert model.calibration_ == first.calibration_
+    assert len(model.ensemble_.roots) == len(first.ensemble_.roots)
+    assert np.array_equal(model.ensemble_.value, first.ensemble_.value)

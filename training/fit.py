@@ -131,6 +131,11 @@ def train(frame, config=None, progress=print, sources=()):
         """The data cannot give a model: say so, naming the files it came from."""
         return TrainingError(f"{where}: {message}" if where else message)
 
+    # Rows may come in any order (the contract says so): put them in one canonical
+    # order, so that the same crossings give the same model whatever the file's order
+    # (the trees' early-stopping split and the time split both follow row order).
+    frame = frame.sort_values(["crossed_at", "crossing_id"], kind="stable",
+                              ignore_index=True)
     if config.until is not None:
         frame = frame.loc[frame["crossed_at"].to_numpy() < config.until]
     outbound_mask = (frame["direction"] == "outbound").to_numpy()
