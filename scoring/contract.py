@@ -203,7 +203,7 @@ def _parse_scalar(column, value):
     if text == "":
         return None
     if kind in ("id", "text"):
-        _check_text(text)
+        check_text(text)
         return text
     if kind == "timestamp":  # parse_value("crossed_at", ...): UTC µs
         try:
@@ -237,8 +237,11 @@ def _parse_scalar(column, value):
     return number
 
 
-def _check_text(text):
-    """Free text must be storable: no NUL (PostgreSQL refuses it), valid Unicode."""
+def check_text(text):
+    """Free text must be storable: no NUL (PostgreSQL refuses it), valid Unicode.
+
+    Raises ValueError saying which.
+    """
     if "\x00" in text:
         raise ValueError("contains a NUL character")
     try:

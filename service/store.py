@@ -14,7 +14,6 @@ from __future__ import annotations
 import fcntl
 import json
 import math
-import operator
 import os
 import threading
 import time
@@ -164,16 +163,13 @@ class Prepared:
         self.positional = compiled.positional
         self.names = list(compiled.positiontup) if compiled.positional else list(compiled.binds)
         self.dbapi = engine.dialect.dbapi
-        # every parameter NULL unless given: one dict merge and one itemgetter a call
+        # every parameter NULL unless given, so that run() can index without .get()
         self.defaults = {**dict.fromkeys(self.names), **self.defaults}
-        getter = operator.itemgetter(*self.names) if self.names else (lambda values: ())
-        self._args = ((lambda values: (getter(values),)) if len(self.names) == 1
-                      else getter)
 
     def run(self, conn, params):
         """Execute with ``params`` (a parameter not given is NULL); return the cursor."""
         values = {**self.defaults, **params}
-        args = (self._args(values) if self.positional
+        args = (tuple(map(values.__getitem__, self.names)) if self.positional
                 else {n: values[n] for n in self.names})
         if not conn.in_transaction():
             conn.begin()

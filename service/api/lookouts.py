@@ -4,7 +4,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Blueprint, current_app, g, jsonify
 
-from scoring.contract import ContractError, format_timestamp, parse_timestamp
+from scoring.contract import ContractError, check_text, format_timestamp, parse_timestamp
 from service.api.score import get_json_body
 from service.auth import require
 from service.errors import ApiError
@@ -47,9 +47,11 @@ def parse_lookout(body):
         value = body.get(name)
         if not isinstance(value, str) or not value.strip():
             raise ApiError(400, "invalid_value", "is required (a non-empty string)", name)
-        if "\x00" in value or not _encodable(value):
+        try:
+            check_text(value)
+        except ValueError:
             raise ApiError(400, "invalid_value", "must be text without NUL characters or "
-                           "lone surrogates", name)
+                           "lone surrogates", name) from None
         out[name] = value.strip()
     try:
         out["expires_at"], _ = parse_timestamp(str(body.get("expires_at", "")))
@@ -59,14 +61,6 @@ def parse_lookout(body):
     if out["expires_at"] <= now_us():
         raise ApiError(400, "invalid_value", "is in the past", "expires_at")
     return out
-
-
-def _encodable(text):
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 @bp.post("")
