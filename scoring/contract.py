@@ -77,7 +77,7 @@ class ContractError(ValueError):
         return f"{prefix}: {self.message}" if prefix else self.message
 
 
-def _show(value):
+def show_value(value):
     """``repr(value)`` for a message: one line, at most about 80 characters."""
     if isinstance(value, str) and len(value) > _SHOW_CHARS:
         return repr(value[:_SHOW_CHARS]) + f"... ({len(value):,} characters)"
@@ -276,7 +276,7 @@ def parse_value(name, value, *, source="request"):
     try:
         parsed = _parse_scalar(column, value)
     except ValueError as exc:
-        raise ContractError(f"value {_show(value)} {exc}", source=source, column=name,
+        raise ContractError(f"value {show_value(value)} {exc}", source=source, column=name,
                             value=value) from None
     if parsed is None:
         return None if column.kind in TEXT_KINDS else math.nan
@@ -305,13 +305,13 @@ def parse_record(record, *, source="request"):
             try:
                 out["crossed_at"], out["utc_offset_min"] = parse_timestamp(str(value))
             except ValueError as exc:
-                raise ContractError(f"value {_show(value)} is {exc}", source=source,
+                raise ContractError(f"value {show_value(value)} is {exc}", source=source,
                                     column=column.name, value=value) from None
             continue
         try:
             parsed = _parse_scalar(column, value)
         except ValueError as exc:
-            raise ContractError(f"value {_show(value)} {exc}", source=source,
+            raise ContractError(f"value {show_value(value)} {exc}", source=source,
                                 column=column.name, value=value) from None
         if parsed is None:
             if column.required:
@@ -322,7 +322,7 @@ def parse_record(record, *, source="request"):
     if problem:
         name, message = problem
         value = record.get(name)
-        raise ContractError(f"value {_show(value)}: {message}", source=source, column=name,
+        raise ContractError(f"value {show_value(value)}: {message}", source=source, column=name,
                             value=value)
     return out
 
@@ -577,21 +577,21 @@ def parse_frame(raw, *, source="<frame>", on_error="raise", first_row=2):
         if column.kind == "timestamp":
             micros, offset, bad = _parse_timestamps(text)
             reject(bad & ~empty, column.name,
-                   lambda v: f"value {_show(v)} is {_describe('timestamp')}")
+                   lambda v: f"value {show_value(v)} is {_describe('timestamp')}")
             out["crossed_at"], out["utc_offset_min"] = micros, offset
             continue
         if column.kind in ("id", "text"):
             nul = text.str.contains("\x00", regex=False).fillna(False).to_numpy(dtype=bool)
-            reject(nul, column.name, lambda v: f"value {_show(v)} contains a NUL character")
+            reject(nul, column.name, lambda v: f"value {show_value(v)} contains a NUL character")
         values, bad = _parse_series(column, text)
         reject(bad & ~empty, column.name,
-               lambda v, c=column: f"value {_show(v)} is not {_describe(c.kind, c.allowed)}")
+               lambda v, c=column: f"value {show_value(v)} is not {_describe(c.kind, c.allowed)}")
         out[column.name] = values
 
     frame = pd.DataFrame(out)
     _frame_consistency(frame, reject)
     dup = frame["crossing_id"].duplicated().to_numpy()
-    reject(dup, "crossing_id", lambda v: f"value {_show(v)} is a repeated crossing_id")
+    reject(dup, "crossing_id", lambda v: f"value {show_value(v)} is a repeated crossing_id")
 
     bad_rows = reasons != None  # noqa: E711
     rejected = raw.loc[bad_rows].copy()
@@ -687,11 +687,11 @@ def _frame_consistency(frame, reject):
     for name in ("selection_probability", "seizure", "firearms_seized",
                  "rounds_seized", "currency_seized_usd"):
         reject(inbound & frame[name].notna().to_numpy(), name,
-               lambda v: f"value {_show(v)}: outcome columns must be empty on inbound rows")
+               lambda v: f"value {show_value(v)}: outcome columns must be empty on inbound rows")
     referred = (frame["referral"].notna() & (frame["referral"] != "none")).to_numpy()
     reject(inbound & referred, "referral",
-           lambda v: f"value {_show(v)}: inbound rows are never referred")
+           lambda v: f"value {show_value(v)}: inbound rows are never referred")
     reject(inbound & (frame["inspected"] == 1.0).to_numpy(), "inspected",
-           lambda v: f"value {_show(v)}: inbound rows are never inspected")
+           lambda v: f"value {show_value(v)}: inbound rows are never inspected")
     reject(frame["seizure"].notna().to_numpy() & (frame["inspected"] != 1.0).to_numpy(),
-           "seizure", lambda v: f"value {_show(v)}: seizure is given but inspected is not true")
+           "seizure", lambda v: f"value {show_value(v)}: seizure is given but inspected is not true")

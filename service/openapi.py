@@ -11,7 +11,7 @@ import math
 import re
 from functools import lru_cache
 
-from scoring.contract import COLUMNS, OUTCOME_COLUMNS, TEXT_KINDS
+from scoring.contract import COLUMNS, OUTCOME_COLUMNS, TEXT_KINDS, show_value
 from service.errors import ApiError
 
 #: the store keeps ids and free text in 128-character columns
@@ -182,11 +182,6 @@ def _compile(schema):
     return check
 
 
-def _show(value):
-    text = repr(value)
-    return text if len(text) <= 60 else text[:60] + "..."
-
-
 def check_body(name, body, prefix=""):
     """A 400 naming the first field of ``body`` (a dict) that its documented schema refuses.
 
@@ -196,7 +191,7 @@ def check_body(name, body, prefix=""):
     for field, check in _checks(name):
         if field in body and not check(body[field]):
             raise ApiError(400, "invalid_value",
-                           f"value {_show(body[field])} is not {_expectations()[name, field]}",
+                           f"value {show_value(body[field])} is not {_expectations()[name, field]}",
                            prefix + field)
 
 
