@@ -134,14 +134,9 @@ def _regex(pattern):
     return re.compile(pattern)
 
 
-def conforms(schema, value):
-    """Whether ``value`` (parsed JSON) fits ``schema``: the keywords this document uses."""
-    return _compile(schema)(value)
-
-
 def _compile(schema):
-    """``schema`` as a predicate on parsed JSON values: its keywords read once, so that a
-    request pays only for the tests that apply (see :func:`conforms`)."""
+    """``schema`` as a predicate: whether a parsed JSON value fits it (the keywords this
+    document uses), its keywords read once so a request pays only for the tests that apply."""
     if "anyOf" in schema:
         branches = tuple(_compile(branch) for branch in schema["anyOf"])
         return lambda value: any(branch(value) for branch in branches)
