@@ -2,7 +2,10 @@
 
 Each worker keeps a (model, manifest, policy) triple and replaces it whole, so a
 request in flight finishes with the model it started with. Workers notice an
-activation made elsewhere by watching the registry's ``active.json``.
+activation made elsewhere by reading the registry's ``active.json`` at each check
+(every ``MODEL_CHECK_SECONDS``): an activation reaches every worker within one check
+interval plus the time to verify and load the model. The file's bytes are compared,
+not its (mtime, size): a same-size rewrite within one timestamp tick is still seen.
 
 A registry that cannot be read while serving (``active.json`` garbled, removed or
 naming a missing version; a version whose artifact or signature fails) never takes
@@ -13,7 +16,6 @@ each check until the registry reads again.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 
@@ -52,9 +54,9 @@ class ModelHolder:
         self._lock = threading.Lock()
 
     def _active_stamp(self):
+        """The bytes of ``active.json`` (a few dozen), or None when it cannot be read."""
         try:
-            stat = os.stat(self.registry.root / "active.json")
-            return (stat.st_mtime_ns, stat.st_size)
+            return (self.registry.root / "active.json").read_bytes()
         except OSError:
             return None
 

@@ -128,7 +128,9 @@ def test_signing_key_refuses_what_only_the_signature_can_catch(tmp_path, trained
         write_active(signed, json.dumps({"version": first, "history": []}))
         status, body = activate(live, good)
         assert status == 200 and body["previous"] == first, body
-        assert served_versions(live) == {good}
+        # the worker that answered serves it now; the other within its check interval
+        # plus the model's load (the promise README makes), not at once
+        assert wait_served(live, good) == {good}
         assert KEY not in live.log.read_text()
     errors = log_errors(live.log)
     assert any("fails its signature check" in e for e in errors), errors
@@ -189,6 +191,30 @@ def test_a_corrupt_artifact_or_an_unreadable_registry_never_takes_the_model_away
         assert wait_served(live, second) == {second}
         status, ready = call(live.url + "/readyz")
         assert status == 200 and ready["model_version"] == second
+
+
+def test_a_worker_sees_an_activation_that_keeps_the_size_and_the_timestamp(
+        tmp_path, trained):
+    """active.json rewritten in place with a same-length version, its mtime put back:
+    the holder compares bytes, so it still notices (an (mtime, size) stamp did not)."""
+    from scoring.policy import PolicyConfig
+    from service.holder import ModelHolder
+
+    registry = Registry(tmp_path / "registry")
+    registry.save(*trained)
+    first, second = registry.save(*trained), registry.save(*trained)  # "-2", "-3"
+    registry.promote(first)
+    assert len(first) == len(second)
+    holder = ModelHolder(registry.root, PolicyConfig(), window=100, check_seconds=0)
+    holder.load_active()
+    assert holder.current().version == first
+    path = registry.root / "active.json"
+    before = os.stat(path)
+    path.write_text(path.read_text().replace(first, second))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(path)
+    assert (after.st_mtime_ns, after.st_size) == (before.st_mtime_ns, before.st_size)
+    assert holder.current().version == second
 
 
 def test_the_app_reads_the_key_from_its_settings(tmp_path, trained):
