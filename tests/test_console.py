@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.browser import browser_missing, call, launch, screenshot, serve
+from tests.browser import browser_missing, call, launch, require, screenshot, serve
 
 ASSETS = ("console/console.css", "console/console.js", "console/icon.svg")
 
@@ -109,8 +109,12 @@ def test_console_assets_are_served_same_origin(client, asset, mimetype):
 
 # --- in Chromium, against `southbound serve` -------------------------------------------
 
-needs_browser = pytest.mark.skipif(browser_missing() is not None,
-                                   reason=browser_missing() or "")
+@pytest.fixture
+def browser_parts():
+    require(browser_missing())
+
+
+needs_browser = pytest.mark.usefixtures("browser_parts")
 PORT = "2304"
 
 

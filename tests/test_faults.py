@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 import pytest
 import sqlalchemy as sa
 
-from tests.browser import free_port, serve
+from tests.browser import free_port, require, serve
 
 #: no request may take longer than this, fault or not (a booth cannot wait)
 SLOW = 5.0
@@ -404,9 +404,7 @@ class PrivateCluster:
 
 @pytest.fixture
 def private_pg():
-    missing = _pg_missing()
-    if missing:
-        pytest.skip(missing)
+    require(_pg_missing())
     cluster = PrivateCluster()
     try:
         cluster.init()
