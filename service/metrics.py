@@ -70,5 +70,7 @@ def init_app(app):
 
 
 def metrics_response(app):
+    # CONTENT_TYPE_LATEST carries its own charset: as ``mimetype`` Werkzeug adds a
+    # second one, which Prometheus 3 refuses ("duplicate parameter name")
     return Response(app.extensions["southbound.metrics"].render(),
-                    mimetype=CONTENT_TYPE_LATEST)
+                    headers={"Content-Type": CONTENT_TYPE_LATEST})
