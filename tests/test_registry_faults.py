@@ -232,6 +232,7 @@ def test_the_app_reads_the_key_from_its_settings(tmp_path, trained):
     assert app.test_client().get("/readyz").json["model_version"] == version
     app = create_app(dict(config, REGISTRY=str(unsigned.root)))
     ready = app.test_client().get("/readyz")
-    assert ready.status_code == 503 and "is not signed" in ready.json["error"]["message"]
+    assert ready.status_code == 503 and "no model" in ready.json["error"]["message"]
+    assert "is not signed" in app.extensions["southbound.models"].error  # logged, not public
     with pytest.raises(RegistryError, match="at least 32"):
         create_app(dict(config, REGISTRY=str(signed.root), SIGNING_KEY="too-short"))

@@ -296,7 +296,7 @@ def test_no_model_means_503_and_not_ready(database_url, tmp_path):
     from service.auth import create_token
     token = create_token(app.extensions["southbound.store"], "officer", "x")
     client = app.test_client()
-    assert_error(client.get("/readyz"), 503, "no_model")
+    assert_error(client.get("/readyz"), 503, "not_ready")
     assert_error(client.post("/v1/score", json=outbound(),
                              headers={"Authorization": f"Bearer {token}"}), 503, "no_model")
     app.extensions["southbound.store"].engine.dispose()

@@ -1,6 +1,8 @@
 """Liveness, readiness, metrics and the OpenAPI document (no token needed)."""
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, current_app, jsonify
 
 from service.errors import ApiError
@@ -9,6 +11,7 @@ from service.openapi import document
 from service.store import StoreUnavailable
 
 bp = Blueprint("health", __name__)
+log = logging.getLogger("southbound.service")
 
 
 @bp.get("/healthz")
@@ -19,13 +22,25 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    """The store answers and a model is loaded; 503 otherwise."""
+    """The store answers and a model is loaded; 503 naming only what is down.
+
+    The body is public (no token): it never carries the database's host, port or
+    error, nor the registry's path; those go to the log.
+    """
     ext = current_app.extensions
+    down = []
     try:
         ext["southbound.store"].ping()
     except StoreUnavailable as exc:
-        raise ApiError(503, "not_ready", f"store: {exc}") from None
-    served = ext["southbound.models"].current()
+        log.error("not ready: store unavailable: %s", exc)
+        down.append("store unavailable")
+    try:
+        served = ext["southbound.models"].current()
+    except ApiError as exc:
+        log.error("not ready: no model: %s", exc.message)
+        down.append("no model to score with")
+    if down:
+        raise ApiError(503, "not_ready", "not ready: " + "; ".join(down))
     return jsonify({"status": "ready", "model_version": served.version})
 
 
