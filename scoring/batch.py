@@ -5,13 +5,14 @@ import numpy as np
 import pandas as pd
 
 from scoring.features import FEATURES, LAST_INBOUND_PORT, feature_frame
-from scoring.policy import PolicyConfig, batch_referrals, risk_bands
+from scoring.policy import PolicyConfig, ScoreQuantiles, batch_referrals, risk_bands
 from scoring.reasons import explain, group_matrix, top_groups
 
 OUTPUT_COLUMNS = ("crossing_id", "risk_score", "risk_band", "refer", "reasons")
+_NEVER = ScoreQuantiles({"0.5": float("inf")})  # no quantiles, no model referral
 
 
-def score_frame(model, frame, policy=None):
+def score_frame(model, frame, policy=None, quantiles=None):
     """Score the outbound rows of a canonical log frame.
 
     Parameters
@@ -20,6 +21,10 @@ def score_frame(model, frame, policy=None):
     frame : DataFrame
         Canonical log; all its rows serve as history, outcome cells may be empty.
     policy : PolicyConfig, optional
+    quantiles : ScoreQuantiles, optional
+        The model's own score quantiles (``ScoreQuantiles.from_manifest``): a row is
+        referred when its score reaches its port's threshold for the port's capacity.
+        Without them no row is referred.
 
     Returns
     -------
@@ -44,6 +49,7 @@ def score_frame(model, frame, policy=None):
         "crossing_id": frame.loc[feats.index, "crossing_id"].to_numpy(),
         "risk_score": np.round(scores, 6),
         "risk_band": risk_bands(scores, policy.bands),
-        "refer": batch_referrals(scores, feats["port_code"].to_numpy(dtype=object), policy),
+        "refer": batch_referrals(scores, feats["port_code"].to_numpy(dtype=object), policy,
+                                 quantiles if quantiles is not None else _NEVER),
         "reasons": reasons,
     })

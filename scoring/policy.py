@@ -84,18 +84,88 @@ def risk_bands(probabilities, bands=DEFAULT_BANDS):
     return names[np.searchsorted(lowers, np.asarray(probabilities), side="right") - 1]
 
 
-def batch_referrals(scores, ports, config):
-    """Refer each port's highest scores up to its capacity share of the batch.
+#: upper shares of traffic at which training records the model's own score quantiles
+QUANTILE_SHARES = (0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.04,
+                   0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5)
+#: a port needs this many scored rows for quantiles of its own (else the pooled ones)
+MIN_PORT_ROWS = 200
 
-    The batch stands for the port's recent traffic, which is what the service's
-    threshold follows. Returns a boolean array.
+
+def quantile_table(scores, shares=QUANTILE_SHARES):
+    """``{share (text): score}``: the score above which ``share`` of ``scores`` lie."""
+    scores = np.asarray(scores, dtype=float)
+    return {f"{s:g}": float(np.quantile(scores, 1 - s)) for s in shares}
+
+
+def score_quantiles(scores, ports, min_rows=MIN_PORT_ROWS):
+    """The model's score quantiles, pooled and per port, for the manifest.
+
+    Computed by training on rows the trees never saw; a port with fewer than
+    ``min_rows`` of them gets none of its own and uses the pooled table.
     """
     scores = np.asarray(scores, dtype=float)
-    frame = pd.DataFrame({"score": scores, "port": np.asarray(ports, dtype=object)})
-    rank = frame.groupby("port")["score"].rank(method="first", ascending=False).to_numpy()
-    size = frame.groupby("port")["score"].transform("size").to_numpy()
-    capacity = frame["port"].map(config.capacity_of).to_numpy(float)
-    return rank <= np.ceil(capacity * size)
+    ports = pd.Series(np.asarray(ports, dtype=object))
+    by_port = {}
+    for port, index in ports.groupby(ports, sort=True).indices.items():
+        if len(index) >= min_rows:
+            by_port[str(port)] = quantile_table(scores[index])
+    return {"pooled": quantile_table(scores), "ports": by_port,
+            "rows": {str(k): int(v) for k, v in ports.value_counts().sort_index().items()}}
+
+
+class ScoreQuantiles:
+    """A model's score thresholds by share of traffic: its own per port, else pooled.
+
+    Reads the manifest's ``score_quantiles``: ``{"pooled": table, "ports": {port:
+    table}}``, or (models trained before per-port quantiles) one pooled table. A
+    share between two recorded ones is interpolated linearly in log share; beyond
+    the recorded shares the nearest one holds.
+    """
+
+    def __init__(self, pooled=None, ports=None):
+        self.pooled = self._table(pooled or {})
+        self.ports = {str(p): self._table(t) for p, t in (ports or {}).items()}
+
+    @staticmethod
+    def _table(table):
+        items = sorted((float(k), float(v)) for k, v in table.items())
+        return (np.log([k for k, _ in items]), np.array([v for _, v in items]))
+
+    @classmethod
+    def from_manifest(cls, manifest):
+        quantiles = manifest.get("score_quantiles") or {}
+        if not isinstance(quantiles, dict):
+            return cls()
+        if "pooled" in quantiles:
+            return cls(quantiles["pooled"], quantiles.get("ports"))
+        return cls(quantiles)
+
+    def __bool__(self):
+        return len(self.pooled[1]) > 0
+
+    def threshold(self, port, share):
+        """The score at or above which ``share`` of the port's traffic lies."""
+        if share <= 0:
+            return float("inf")
+        log_shares, values = self.ports.get(str(port), self.pooled)
+        if len(values) == 0:
+            return 0.0
+        return float(np.interp(np.log(share), log_shares, values))
+
+
+def batch_referrals(scores, ports, config, quantiles):
+    """Model referrals of a batch: each score against its port's threshold.
+
+    The threshold is the model's own score quantile for the port's capacity
+    (``quantiles``, a :class:`ScoreQuantiles`), exactly as a fresh service decides
+    before its window of recent scores fills; so the picks never depend on how the
+    crossings were cut into files. Returns a boolean array.
+    """
+    scores = np.asarray(scores, dtype=float)
+    ports = np.asarray(ports, dtype=object)
+    thresholds = {port: quantiles.threshold(port, config.capacity_of(port))
+                  for port in pd.unique(ports)}
+    return scores >= np.array([thresholds[p] for p in ports], dtype=float)
 
 
 # --- the online policy (the service) ------------------------------------------
@@ -138,19 +208,19 @@ class ReferralPolicy:
 
     The model threshold of a port is the score that its capacity share of the
     port's recent scores exceeds; until ``min_recent`` scores are known it is the
-    model's validation quantile for that share (``fallback``).
+    model's own score quantile for that share and port (``quantiles``, from the
+    manifest), which is also what batch scoring uses.
 
     Parameters
     ----------
     config : PolicyConfig
-    fallback : dict
-        Share (as text, e.g. ``"0.02"``) to score, from the model manifest.
+    quantiles : ScoreQuantiles, optional
     window, min_recent : int
     """
 
-    def __init__(self, config, fallback=None, window=2000, min_recent=200):
+    def __init__(self, config, quantiles=None, window=2000, min_recent=200):
         self.config = config
-        self.fallback = {float(k): v for k, v in (fallback or {}).items()}
+        self.quantiles = quantiles if quantiles is not None else ScoreQuantiles()
         self.window = window
         self.min_recent = min_recent
         self.recent = {}
@@ -174,10 +244,7 @@ class ReferralPolicy:
             return float("inf")
         if recent is not None and len(recent) >= self.min_recent:
             return recent.upper_quantile(share)
-        if self.fallback:
-            nearest = min(self.fallback, key=lambda s: abs(np.log(s) - np.log(share)))
-            return self.fallback[nearest]
-        return 0.0
+        return self.quantiles.threshold(port, share)
 
     def decide(self, score, port, lookout, draw):
         """Decide one crossing.

@@ -20,7 +20,7 @@ import threading
 import time
 
 from models.registry import ArtifactError, Registry, RegistryError
-from scoring.policy import PolicyConfig, ReferralPolicy
+from scoring.policy import PolicyConfig, ReferralPolicy, ScoreQuantiles
 from scoring.reasons import group_matrix
 from service.errors import ApiError
 
@@ -84,7 +84,7 @@ class ModelHolder:
     def _build(self, model, manifest):
         """What a loaded model would be served as; ArtifactError if it cannot be."""
         try:
-            policy = ReferralPolicy(self.policy_config, manifest.get("score_quantiles"),
+            policy = ReferralPolicy(self.policy_config, ScoreQuantiles.from_manifest(manifest),
                                     window=self.window)
             return Served(model, manifest, policy)
         except Exception as exc:  # noqa: BLE001 - any bad artifact must be refused, not served

@@ -213,13 +213,18 @@ def evaluate(data, registry, on_error, version, since, truth, out):
               help="Referral policy TOML (bands, capacity per port).")
 @handle_errors
 def score(data, registry, on_error, version, out, policy_file):
-    """Score every outbound crossing of a log: score, band, referral and reasons."""
+    """Score every outbound crossing of a log: score, band, referral and reasons.
+
+    A crossing is referred when its score reaches the model's own score quantile for
+    its port's capacity (recorded at training, per port), so the picks do not depend
+    on how the crossings were cut into files.
+    """
     from scoring.batch import score_frame
-    from scoring.policy import PolicyConfig
+    from scoring.policy import PolicyConfig, ScoreQuantiles
     policy = PolicyConfig.from_toml(policy_file) if policy_file else PolicyConfig()
     model, manifest = _registry(registry).load(version)
     frame, _ = _read(data, on_error)
-    scored = score_frame(model, frame, policy)
+    scored = score_frame(model, frame, policy, ScoreQuantiles.from_manifest(manifest))
     _write_table(scored, out)
     click.echo(f"scored {len(scored):,} outbound crossings with model {manifest['version']}; "
                f"{int(scored['refer'].sum()):,} referred; wrote {out}")

@@ -64,7 +64,8 @@ def test_score_writes_one_row_per_outbound_crossing(runner, registry, world, tmp
     assert list(scores["crossing_id"]) == list(log.loc[log["direction"] == "outbound",
                                                        "crossing_id"])
     assert scores["risk_score"].between(0, 1, inclusive="neither").all()
-    assert 0.01 < scores["refer"].mean() < 0.04      # 2% capacity per port, rounded up
+    # 2% capacity per port, against the model's own per-port score quantiles
+    assert 0.01 < scores["refer"].mean() < 0.04
     assert scores["reasons"].str.len().gt(0).mean() > 0.99
     assert set(scores["risk_band"]) <= {"low", "elevated", "high", "very high"}
 

@@ -22,6 +22,7 @@ from models.registry import sha256_file
 from scoring import contract
 from scoring.features import FEATURES, feature_frame, resolve_exclusions
 from scoring.model import RiskModel
+from scoring.policy import score_quantiles
 from training.evaluate import evaluate_scores, propensity
 
 #: a labelled row's weight is capped at this multiple of the mean weight
@@ -191,7 +192,9 @@ def train(frame, config=None, progress=print, sources=()):
          f"{model.calibration_[0]:.3f}, intercept {model.calibration_[1]:.3f}")
 
     val = part == 2
-    scores = model.predict_proba(feats.loc[val])[:, 1]
+    unseen = part >= 1  # rows the trees never saw: the referral thresholds' ground
+    unseen_scores = model.predict_proba(feats.loc[unseen])[:, 1]
+    scores = unseen_scores[val[unseen]]
     metrics = evaluate_scores(scores, outbound.loc[val],
                               _without_empty(feats.loc[val], keep=("plate_days_since_first_seen",)),
                               seed=config.seed)
@@ -219,7 +222,8 @@ def train(frame, config=None, progress=print, sources=()):
                         "validate_from": _iso(cut2), "end": _iso(times.max())},
             "split": counts,
         },
-        "score_quantiles": _quantiles(scores),
+        "score_quantiles": score_quantiles(unseen_scores,
+                                           outbound.loc[unseen, "port_code"].to_numpy()),
         "metrics": {"validation": metrics},
         "libraries": _libraries(),
         "training_seconds": round(time.perf_counter() - started, 1),
@@ -233,12 +237,6 @@ def _without_empty(features, keep=()):
     numeric = features.select_dtypes(include="number")
     return features.drop(columns=[c for c in numeric
                                   if c not in keep and numeric[c].isna().all()])
-
-
-def _quantiles(scores):
-    """Score at the top 0.5/1/2/5/10% of validation traffic (threshold hints)."""
-    shares = (0.005, 0.01, 0.02, 0.05, 0.10)
-    return {f"{s:g}": float(np.quantile(scores, 1 - s)) for s in shares}
 
 
 def _libraries():
