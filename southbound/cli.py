@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import click
+import numpy as np
 import pandas as pd
 
 from scoring import contract
@@ -59,6 +60,44 @@ def _write_table(frame, out):
         frame.to_parquet(out, index=False)
     else:
         frame.to_csv(out, index=False)
+
+
+def _iso(micros):
+    return pd.Timestamp(int(micros), unit="us", tz="UTC").isoformat()
+
+
+def _read_truth(path, outbound):
+    """The truth file's ``carrier`` flag aligned with ``outbound``; ContractError (exit 2)
+    naming the file for missing columns, a bad value, or ids matching no crossing."""
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise contract.ContractError(f"not a CSV truth file: {exc}", source=path) from None
+    missing = [c for c in ("crossing_id", "carrier") if c not in table.columns]
+    if missing:
+        raise contract.ContractError(
+            f"the truth file lacks the column(s) {', '.join(missing)} (it has: "
+            f"{', '.join(map(str, table.columns[:8])) or 'none'})", source=path,
+            column=missing[0])
+    flags = table["carrier"].str.strip().str.lower()
+    bad = ~flags.isin(["true", "false", "1", "0"])
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise contract.ContractError(
+            f"value {contract.show_value(table['carrier'].iloc[i])} is not true or false",
+            source=path, row=i + 2, column="carrier")
+    carrier = pd.Series(flags.isin(["true", "1"]).to_numpy(), index=table["crossing_id"])
+    carrier = carrier[~carrier.index.duplicated()]
+    matched = outbound["crossing_id"].isin(carrier.index)
+    if not matched.any():
+        raise contract.ContractError(
+            f"no crossing_id of the truth file matches an evaluated crossing (e.g. "
+            f"{contract.show_value(str(table['crossing_id'].iloc[0]) if len(table) else '')});"
+            " is it the truth of another log?", source=path, column="crossing_id")
+    rows = pd.DataFrame({"carrier": carrier.reindex(outbound["crossing_id"]).fillna(False)
+                         .astype(bool).to_numpy()}, index=outbound.index)
+    rows["matched"] = matched.to_numpy()
+    return rows
 
 
 def _utc_micros(text, option):
@@ -164,36 +203,50 @@ def train(data, registry, on_error, exclude, until, seed, promote):
 @on_error_option
 @click.option("--model", "version", help="Model version [default: the active one].")
 @click.option("--since", help="Evaluate rows that crossed from this date on (UTC); "
-              "earlier rows are history only.")
+              "earlier rows are history only [default: the rows after the model's "
+              "training data, else its own held-out window].")
 @click.option("--truth", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="The generator's latent truth, to add the true catch.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the full report as JSON here.")
 @handle_errors
 def evaluate(data, registry, on_error, version, since, truth, out):
-    """Recall, hit rate and value caught at inspection budgets, with intervals."""
+    """Recall, hit rate and value caught at inspection budgets, with intervals.
+
+    Graded on rows the model's trees never saw unless --since says otherwise; the
+    window graded is printed, with a warning when it overlaps the fit window.
+    """
     from scoring.features import FEATURES, feature_frame
-    from training.evaluate import evaluate_scores, format_report
+    from training.evaluate import evaluate_scores, format_report, graded_window
     model, manifest = _registry(registry).load(version)
     frame, _ = _read(data, on_error)
-    query = (frame["direction"] == "outbound").to_numpy()
-    if since:
-        query = query & (frame["crossed_at"].to_numpy() >= _utc_micros(since, "--since"))
+    outbound = (frame["direction"] == "outbound").to_numpy()
+    since_us = _utc_micros(since, "--since") if since else None
+    graded, why, warning = graded_window(manifest, frame["crossed_at"].to_numpy()[outbound],
+                                         since_us)
+    query = np.zeros(len(frame), dtype=bool)
+    query[np.flatnonzero(outbound)[graded]] = True
     if not query.any():
-        raise contract.ContractError("no outbound rows to evaluate in the window")
+        raise contract.ContractError(
+            f"{', '.join(map(str, data))}: no outbound rows to evaluate in the window ({why})")
     feats = feature_frame(frame, query)
     outbound = frame.loc[feats.index]
-    truth_rows = None
-    if truth is not None:
-        table = pd.read_csv(truth, dtype={"crossing_id": str})
-        truth_rows = (table.set_index("crossing_id").reindex(outbound["crossing_id"])
-                      .reset_index())
-        truth_rows["carrier"] = truth_rows["carrier"].astype(str).str.lower() == "true"
-        truth_rows.index = outbound.index
+    truth_rows = _read_truth(truth, outbound) if truth is not None else None
     scores = model.predict_proba(feats[list(FEATURES)])[:, 1]
     report = evaluate_scores(scores, outbound, feats, truth=truth_rows)
     report["model_version"] = manifest["version"]
+    times = outbound["crossed_at"]
+    report["window"] = {"from": _iso(times.min()), "to": _iso(times.max()), "why": why,
+                        "warning": warning}
     click.echo(f"model {manifest['version']}")
+    click.echo(f"graded: {len(outbound):,} outbound rows from {_iso(times.min())} to "
+               f"{_iso(times.max())}: {why}")
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
+    if truth_rows is not None and not truth_rows["matched"].all():
+        click.echo(f"warning: {truth}: the truth covers {int(truth_rows['matched'].sum()):,} of "
+                   f"{len(truth_rows):,} evaluated crossings; the others count as non-carriers",
+                   err=True)
     click.echo(format_report(report))
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -61,3 +61,37 @@ def test_missing_selection_probability_falls_back_to_an_estimate():
     feats = pd.DataFrame({"risk": risk, "plate_days_since_first_seen": 1.0})
     report = evaluate_scores(risk, rows, feats)
     assert 0 < report["budgets"][0]["recall"] < 1
+
+
+def test_the_hit_rate_is_a_ratio_estimate_that_stays_a_rate():
+    """One inspected seizure with pi 0.01 among ten picks: Horvitz–Thompson's caught / k
+    says 1000%; the ratio (Hájek) estimate says what the inspected picks found."""
+    n = 1000
+    rows = pd.DataFrame({"selection_probability": np.full(n, 0.5), "inspected": 0.0,
+                         "seizure": np.nan, "referral": "none", "firearms_seized": np.nan,
+                         "rounds_seized": np.nan, "currency_seized_usd": np.nan})
+    rows.loc[0, ["selection_probability", "inspected", "seizure"]] = [0.01, 1.0, 1.0]
+    rows.loc[1:40, ["inspected", "seizure"]] = [1.0, 0.0]
+    score = np.zeros(n)
+    score[:10] = 1.0
+    table = budget_table(score, Labels(rows, rows["selection_probability"].to_numpy()),
+                         budgets=(0.01,))
+    row = table[0]
+    assert row["estimated_seizures"] == pytest.approx(100)      # HT: 1 / 0.01
+    assert row["hit_rate"] == pytest.approx(100 / (100 + 9 * 2))  # ratio over the picks
+    assert 0 <= row["hit_rate_ci"][0] <= row["hit_rate_ci"][1] <= 1
+    assert row["seizures_behind"] == 1 and row["unstable"]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_hit_rates_and_their_intervals_are_rates_and_cover_the_truth(seed):
+    rows, risk, carrier = population(n=100_000, seed=10 + seed)
+    score = risk + np.random.default_rng(seed).normal(scale=0.5, size=len(risk))
+    labels = Labels(rows, rows["selection_probability"].to_numpy())
+    for row in budget_table(score, labels, truth=pd.DataFrame({"carrier": carrier}),
+                            budgets=(0.005, 0.01, 0.02, 0.05, 0.2)):
+        lo, hi = row["hit_rate_ci"]
+        assert 0 <= lo <= row["hit_rate"] <= hi <= 1, row
+        assert row["unstable"] == (row["seizures_behind"] < 30)
+        if not row["unstable"]:
+            assert lo - 0.02 <= row["true_hit_rate"] <= hi + 0.02, row

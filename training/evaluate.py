@@ -5,20 +5,26 @@ inspected row ``i`` stands for ``1 / pi_i`` crossings, where ``pi_i`` is its
 ``selection_probability`` (Horvitz–Thompson). A policy's catch at budget ``k``
 (the top ``k`` share of outbound crossings by its score) is then estimated as
 ``sum(seizure_i / pi_i)`` over the inspected rows it would pick, whatever their
-other rows' labels. Confidence intervals come from a Poisson bootstrap over the
-labelled rows.
+other rows' labels. Its hit rate is a ratio (Hájek) estimate: the weighted
+seizures of the inspected rows it would pick over their weighted count, so it
+stays in [0, 1] (``caught / k`` does not). Confidence intervals come from a
+Poisson bootstrap over the labelled rows. A figure that rests on fewer than
+``FEW_SEIZURES`` labelled seizures is flagged ``unstable``.
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import average_precision_score
 
 BUDGETS = (0.005, 0.01, 0.02, 0.05)
 VALUE_COLUMNS = ("firearms_seized", "rounds_seized", "currency_seized_usd")
 #: a selection probability below this is treated as this (caps one row's weight)
 MIN_PROPENSITY = 1e-3
+#: a budget's estimate resting on fewer labelled seizures than this is flagged unstable
+FEW_SEIZURES = 30
 
 
 def propensity(outbound, features=None, seed=0):
@@ -91,22 +97,32 @@ def _ci(samples):
 
 
 def selection_metrics(selected, labels, n_boot=200, seed=0):
-    """Estimated catch of one selection of crossings, with 95% bootstrap intervals."""
+    """Estimated catch of one selection of crossings, with 95% bootstrap intervals.
+
+    ``recall`` and ``estimated_seizures`` are Horvitz–Thompson; ``hit_rate`` is the
+    Hájek ratio over the inspected rows of the selection (in [0, 1]);
+    ``seizures_behind`` counts the labelled seizures the figures rest on, and
+    ``unstable`` says it is fewer than ``FEW_SEIZURES``.
+    """
     k = int(selected.sum())
     hits = labels.y * labels.weight
     total = hits.sum()
     caught = hits[selected].sum()
+    looked = labels.weight[selected].sum()  # the selection's size, estimated from inspections
+    behind = int(((labels.y > 0) & labels.resolved & selected).sum())
     out = {"referred": k, "estimated_seizures": float(caught),
            "recall": float(caught / total) if total else math.nan,
-           "hit_rate": float(caught / k) if k else math.nan}
-    rows = np.flatnonzero(hits > 0)
-    if len(rows) and n_boot:
+           "hit_rate": float(caught / looked) if looked else math.nan,
+           "seizures_behind": behind, "unstable": behind < FEW_SEIZURES}
+    rows = np.flatnonzero(labels.weight > 0)
+    if len(rows) and n_boot and total:
         boot = np.random.default_rng(seed).poisson(1.0, size=(n_boot, len(rows)))
         b_total = boot @ hits[rows]
         b_caught = boot @ (hits[rows] * selected[rows])
+        b_looked = boot @ (labels.weight[rows] * selected[rows])
         with np.errstate(invalid="ignore", divide="ignore"):
             out["recall_ci"] = _ci(b_caught / b_total)
-        out["hit_rate_ci"] = _ci(b_caught / max(k, 1))
+            out["hit_rate_ci"] = _ci(b_caught / b_looked)
     value = {}
     for name, v in labels.values.items():
         weighted = v * labels.weight
@@ -140,7 +156,8 @@ def budget_table(scores, labels, legacy=None, budgets=BUDGETS, truth=None, seed=
         Columns ``carrier`` (bool) aligned with the rows: adds the true catch.
     """
     hits = labels.y * labels.weight
-    prevalence = hits.sum() / labels.n if labels.n else math.nan
+    weight = labels.weight.sum()
+    prevalence = hits.sum() / weight if weight else math.nan  # Hájek, like the hit rate
     rows = []
     for budget in budgets:
         chosen = top_k(scores, budget, seed)
@@ -215,7 +232,8 @@ def evaluate_scores(scores, outbound, features=None, truth=None, seed=0):
         "rows": int(labels.n),
         "inspected": int(labels.resolved.sum()),
         "seizures": int(labels.y.sum()),
-        "estimated_prevalence": float((labels.y * labels.weight).sum() / max(labels.n, 1)),
+        "estimated_prevalence": (float((labels.y * labels.weight).sum() / labels.weight.sum())
+                                 if labels.weight.sum() else math.nan),
         "budgets": budget_table(scores, labels, legacy, truth=truth, seed=seed),
         "legacy_as_run": as_run(labels),
         "calibration": calibration(scores, labels),
@@ -235,24 +253,86 @@ def evaluate_scores(scores, outbound, features=None, truth=None, seed=0):
     return report
 
 
+def _micros(iso):
+    return int(pd.Timestamp(iso).value // 1000)
+
+
+def graded_window(manifest, times, since=None):
+    """Which outbound rows to grade a model on, and why.
+
+    Without ``since``: the rows after the model's training data when the log reaches
+    past it, else the model's own held-out window (``validate_from``), so a model is
+    never graded, unasked, on rows its trees were fitted on.
+
+    Parameters
+    ----------
+    manifest : dict
+    times : array of int
+        ``crossed_at`` (UTC µs) of the outbound rows.
+    since : int, optional
+        UTC µs given by the user.
+
+    Returns
+    -------
+    mask : array of bool
+    description : str
+    warning : str or None
+        Set when the window overlaps the fit (or calibration) window.
+    """
+    windows = (manifest.get("data") or {}).get("windows") or {}
+    times = np.asarray(times, dtype=np.int64)
+    if since is not None:
+        start, why = since, "from --since"
+    elif windows.get("end") and (times > _micros(windows["end"])).any():
+        start = _micros(windows["end"]) + 1
+        why = "the rows after the model's training data"
+    elif windows.get("validate_from"):
+        start = _micros(windows["validate_from"])
+        why = "the model's own held-out window (the log does not reach past its training data)"
+    else:
+        start, why = None, "every outbound row (the manifest names no training window)"
+    mask = times >= start if start is not None else np.ones(len(times), dtype=bool)
+    warning = None
+    if mask.any() and windows.get("calibrate_from") and windows.get("start"):
+        first = int(times[mask].min())
+        if first < _micros(windows["calibrate_from"]) and times[mask].max() >= _micros(windows["start"]):
+            warning = (f"the graded window overlaps the model's fit window ({windows['start']} "
+                       f"to {windows['calibrate_from']}): its trees were fitted on those rows, "
+                       "so the figures overstate")
+        elif windows.get("validate_from") and first < _micros(windows["validate_from"]):
+            warning = (f"the graded window overlaps the model's calibration window (to "
+                       f"{windows['validate_from']}): the figures may overstate a little")
+    return mask, why, warning
+
+
 def format_report(report):
-    """The report as a fixed-width text table for the terminal."""
+    """The report as a fixed-width text table for the terminal.
+
+    ``true carriers`` (with a truth file) reads ``legacy->model``: the true carriers
+    that the legacy policy and this model would catch at the budget. A ``!`` marks a
+    budget whose estimate rests on fewer than ``FEW_SEIZURES`` labelled seizures.
+    """
+    truth = "true_recall" in report["budgets"][0]
     lines = [f"rows {report['rows']:,}  inspected {report['inspected']:,}  "
              f"seizures {report['seizures']:,}  est. prevalence "
              f"{report['estimated_prevalence']:.4%}  PR-AUC {report['pr_auc']:.3f}",
              f"{'budget':>7} {'recall':>17} {'hit rate':>17} {'lift/rand':>9} "
-             f"{'lift/legacy':>11}" + (f" {'true recall':>11} {'legacy':>7}"
-                                      if "true_recall" in report["budgets"][0] else "")]
+             f"{'lift/legacy':>11} {'seizures':>8}" + (
+                 f" {'true recall':>11} {'true carriers legacy->model':>27}" if truth else "")]
     for row in report["budgets"]:
         rci = row.get("recall_ci", [math.nan, math.nan])
         hci = row.get("hit_rate_ci", [math.nan, math.nan])
         line = (f"{row['budget']:>7.1%} {row['recall']:>6.1%} [{rci[0]:.0%},{rci[1]:.0%}]"
                 f" {row['hit_rate']:>6.1%} [{hci[0]:.0%},{hci[1]:.0%}]"
-                f" {row['lift_over_random']:>9.1f} {row.get('lift_over_legacy', math.nan):>11.2f}")
-        if "true_recall" in row:
+                f" {row['lift_over_random']:>9.1f} {row.get('lift_over_legacy', math.nan):>11.2f}"
+                f" {row['seizures_behind']:>7}{'!' if row['unstable'] else ' '}")
+        if truth:
             line += (f" {row['true_recall']:>11.1%} "
-                     f"{row['legacy_true_carriers_caught']:>3}->{row['true_carriers_caught']}")
+                     f"{row['legacy_true_carriers_caught']:>13}->{row['true_carriers_caught']}")
         lines.append(line)
+    if any(row["unstable"] for row in report["budgets"]):
+        lines.append(f"! unstable: rests on fewer than {FEW_SEIZURES} labelled seizures; "
+                     "read the intervals, not the point")
     legacy = report["legacy_as_run"]
     lines.append(f"legacy policy as run: referred {legacy['referred']:,} "
                  f"({legacy['share']:.2%}), {legacy['seizures']:.0f} seizures, "
