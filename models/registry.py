@@ -268,6 +268,21 @@ class Registry:
                                 '{"version": "<version>", "history": [...]}')
         return {"version": state.get("version"), "history": state.get("history", [])}
 
+    def last_event(self):
+        """The newest readable line of ``events.jsonl`` (a promotion or rollback), or None."""
+        try:
+            lines = (self.root / "events.jsonl").read_text().splitlines()
+        except OSError:
+            return None
+        for line in reversed(lines):
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict):
+                return event
+        return None
+
     def active_version(self):
         """The active version id, or None."""
         return self._state()["version"]
@@ -339,12 +354,13 @@ class Registry:
         _write_json(self.versions_dir / version / MANIFEST, signed)
         return signed
 
-    def promote(self, version, reason="promoted"):
-        """Make ``version`` the active model (it must load cleanly)."""
+    def promote(self, version, reason="promoted", actor=None):
+        """Make ``version`` the active model (it must load cleanly); ``actor`` goes in
+        ``events.jsonl``."""
         self.load(version)
-        self._activate(version, reason)
+        self._activate(version, reason, actor=actor)
 
-    def rollback(self):
+    def rollback(self, actor=None):
         """Re-activate the version that was active before the current one."""
         state = self._state()
         history = [v for v in state["history"] if v != state["version"]]
@@ -352,10 +368,10 @@ class Registry:
             raise RegistryError("nothing to roll back to: no earlier active version")
         previous = history[-1]
         self.load(previous)
-        self._activate(previous, "rollback", pop=True)
+        self._activate(previous, "rollback", pop=True, actor=actor)
         return previous
 
-    def _activate(self, version, reason, pop=False):
+    def _activate(self, version, reason, pop=False, actor=None):
         self.root.mkdir(parents=True, exist_ok=True)
         state = self._state()
         history = list(state["history"])
@@ -365,7 +381,7 @@ class Registry:
             history.append(state["version"])
         _write_json(self.root / "active.json", {"version": version, "history": history})
         event = {"at": datetime.now(timezone.utc).isoformat(), "version": version,
-                 "previous": state["version"], "reason": reason}
+                 "previous": state["version"], "reason": reason, "actor": actor}
         with open(self.root / "events.jsonl", "a") as handle:
             handle.write(json.dumps(event) + "\n")
             handle.flush()

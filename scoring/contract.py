@@ -577,7 +577,7 @@ def parse_frame(raw, *, source="<frame>", on_error="raise", first_row=2):
         if column.kind == "timestamp":
             micros, offset, bad = _parse_timestamps(text)
             reject(bad & ~empty, column.name,
-                   lambda v: f"value {show_value(v)} is {_describe('timestamp')}")
+                   lambda v: f"value {show_value(v)} is not {_describe('timestamp')}")
             out["crossed_at"], out["utc_offset_min"] = micros, offset
             continue
         if column.kind in ("id", "text"):

@@ -41,7 +41,8 @@ class PolicyConfig:
         for name, share in [("random_share", self.random_share),
                             ("default_capacity", self.default_capacity),
                             *[(f"capacity.{k}", v) for k, v in self.capacity.items()]]:
-            if not 0 <= share <= 1:
+            if (isinstance(share, bool) or not isinstance(share, (int, float))
+                    or not 0 <= share <= 1):
                 raise ValueError(f"{name} {share!r} is not a share between 0 and 1")
         bounds = [b for _, b in self.bands]
         if bounds != sorted(bounds) or not bounds or bounds[0] != 0.0:
@@ -56,6 +57,12 @@ class PolicyConfig:
         with open(path, "rb") as handle:
             data = tomllib.load(handle)
         kwargs = {k: data[k] for k in ("random_share", "default_capacity") if k in data}
+        for table in ("capacity", "bands"):
+            if table in data and not isinstance(data[table], dict):
+                raise ValueError(f"{table} {data[table]!r} is not a table ([{table}])")
+            for key, value in data.get(table, {}).items():
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise ValueError(f"{table}.{key} {value!r} is not a number")
         if "capacity" in data:
             kwargs["capacity"] = {str(k): float(v) for k, v in data["capacity"].items()}
         if "bands" in data:

@@ -22,7 +22,7 @@ def hash_token(token):
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(store, role, name):
+def create_token(store, role, name, actor="cli"):
     """Store a new token's hash and return the token (shown once, never stored)."""
     if role not in ROLES:
         raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
@@ -32,8 +32,34 @@ def create_token(store, role, name):
     with store.write() as conn:
         conn.execute(tokens.insert().values(name=name.strip(), role=role,
                                             token_hash=hash_token(token), created_at=now_us()))
-        store.audit(conn, "cli", "token_create", target=name.strip(), role=role)
+        store.audit(conn, actor, "token_create", target=name.strip(), role=role)
     return token
+
+
+def list_tokens(store):
+    """Every token's id, name, role and dates (UTC µs), oldest first; never a hash."""
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.select(tokens.c.id, tokens.c.name, tokens.c.role,
+                                      tokens.c.created_at, tokens.c.revoked_at)
+                            .order_by(tokens.c.id)).all()
+    return [dict(row._mapping) for row in rows]
+
+
+def revoke_token(store, token_id=None, *, token=None, actor="cli"):
+    """Revoke a token by id (or by the token itself); workers refuse it once their
+    cache of it expires (``TOKEN_CACHE_SECONDS``). Returns the token's name;
+    KeyError when there is no such token, ValueError when it is already revoked."""
+    where = (tokens.c.id == token_id) if token is None else (tokens.c.token_hash == hash_token(token))
+    with store.write() as conn:
+        row = conn.execute(sa.select(tokens.c.id, tokens.c.name, tokens.c.revoked_at)
+                           .where(where)).first()
+        if row is None:
+            raise KeyError(f"no token with id {token_id}")
+        if row.revoked_at is not None:
+            raise ValueError(f"token {row.id} ({row.name!r}) is already revoked")
+        conn.execute(tokens.update().where(tokens.c.id == row.id).values(revoked_at=now_us()))
+        store.audit(conn, actor, "token_revoke", target=row.name, token_id=row.id)
+    return row.name
 
 
 class TokenCache:

@@ -70,6 +70,7 @@ class ModelHolder:
                 self.error = None
                 return self.served
             served = self._build(*self.registry.load(version))
+            event = self.registry.last_event()
         except RegistryError as exc:
             self.error = str(exc)
             if self._logged != (stamp, self.error):  # once per fault, not at every check
@@ -77,6 +78,10 @@ class ModelHolder:
                 log.error("model not loaded: %s", exc, extra={
                     "model_version": self.served.version if self.served else None})
             return self.served
+        if event is None or event.get("version") != served.version:
+            log.warning("active.json names model %s but no promotion recorded it: edited by "
+                        "hand? serving it, actor unknown", served.version,
+                        extra={"model_version": served.version, "actor": "unknown"})
         self._serve(served)
         self._stamp = stamp
         return self.served
@@ -112,7 +117,7 @@ class ModelHolder:
             raise ApiError(503, "no_model", self.error or "no active model to score with")
         return self.served
 
-    def activate(self, version):
+    def activate(self, version, actor=None):
         """Promote ``version`` in the registry and serve it; refuse a bad artifact.
 
         Raises RegistryError (the old model keeps serving).
@@ -120,7 +125,7 @@ class ModelHolder:
         with self._lock:
             model, manifest = self.registry.load(version)
             served = self._build(model, manifest)
-            self.registry.promote(version, "activated through the API")
+            self.registry.promote(version, "activated through the API", actor=actor)
             self._serve(served)
             self._stamp = self._active_stamp()
         return manifest

@@ -5,7 +5,7 @@ through the same views, validation and store as live traffic.
 """
 from __future__ import annotations
 
-from scoring.contract import OUTCOME_COLUMNS
+from scoring.contract import OUTCOME_COLUMNS, ContractError, show_value
 
 
 def crossing_body(row):
@@ -13,7 +13,31 @@ def crossing_body(row):
     return {k: v for k, v in row.items() if v != "" and k not in OUTCOME_COLUMNS}
 
 
-def replay(client, headers, log, outcome=None):
+def check(app, log, source, lines=None):
+    """Check every row as the API would, before a single one is sent (all or nothing).
+
+    Runs each row's body through the same schema and contract checks as the views
+    (nothing is stored). Raises ContractError naming ``source``, the row (its file
+    line from ``lines``, else its position with the header as row 1), the field and
+    its value.
+    """
+    from service.api.score import checked_crossing
+    from service.errors import ApiError
+    with app.app_context():
+        for i, row in enumerate(log.to_dict("records")):
+            body = crossing_body(row)
+            try:
+                checked_crossing(body, "inbound" if row["direction"] == "inbound" else "outbound")
+            except ApiError as exc:
+                column = (exc.field or "").split(".")[-1] or None
+                value = f"value {show_value(body.get(column, ''))}: " if column else ""
+                raise ContractError(f"{value}{exc.message} (the API would refuse this row; "
+                                    "nothing was sent)", source=source,
+                                    row=int(lines[i]) if lines is not None else i + 2,
+                                    column=column) from None
+
+
+def replay(client, headers, log, outcome=None, progress=None, every=5000):
     """Send every row in time order: inbound to /v1/crossings, outbound to /v1/score.
 
     Parameters
@@ -26,6 +50,8 @@ def replay(client, headers, log, outcome=None):
     outcome : callable, optional
         ``outcome(row, answer)`` returns the outcome body to record right after a
         score, or None for no report.
+    progress : callable, optional
+        Called with (rows sent, rows in all) every ``every`` rows and at the end.
 
     Returns
     -------
@@ -33,7 +59,10 @@ def replay(client, headers, log, outcome=None):
         crossing_id to the score answer.
     """
     answers = {}
-    for row in log.to_dict("records"):
+    total = len(log)
+    for sent, row in enumerate(log.to_dict("records"), 1):
+        if progress is not None and (sent % every == 0 or sent == total):
+            progress(sent, total)
         if row["direction"] == "inbound":
             response = client.post("/v1/crossings", json=crossing_body(row), headers=headers)
             if response.status_code not in (200, 201):

@@ -43,6 +43,12 @@ def handle_errors(func):
             _fail(str(exc), EXIT_REFUSED)
         except OSError as exc:
             _fail(f"{exc.filename or ''}: {exc.strerror or exc}", EXIT_INPUT)
+        except Exception as exc:  # the store unreachable: one line, never a traceback
+            import sqlalchemy as sa
+            if not isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)):
+                raise
+            _fail(f"the database cannot be reached: {str(exc.orig or exc).splitlines()[0]}",
+                  EXIT_REFUSED)
     return wrapper
 
 
@@ -66,27 +72,59 @@ def _iso(micros):
     return pd.Timestamp(int(micros), unit="us", tz="UTC").isoformat()
 
 
-def _read_truth(path, outbound):
-    """The truth file's ``carrier`` flag aligned with ``outbound``; ContractError (exit 2)
-    naming the file for missing columns, a bad value, or ids matching no crossing."""
+def _truth_table(path, columns):
+    """The generator's truth file, checked: ``columns`` present, ``carrier`` a boolean,
+    the count columns numbers; ContractError (exit 2) naming file, row, column, value."""
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (ValueError, UnicodeDecodeError) as exc:
         raise contract.ContractError(f"not a CSV truth file: {exc}", source=path) from None
-    missing = [c for c in ("crossing_id", "carrier") if c not in table.columns]
+    missing = [c for c in columns if c not in table.columns]
     if missing:
         raise contract.ContractError(
             f"the truth file lacks the column(s) {', '.join(missing)} (it has: "
             f"{', '.join(map(str, table.columns[:8])) or 'none'})", source=path,
-            column=missing[0])
+            row=1, column=missing[0])
     flags = table["carrier"].str.strip().str.lower()
-    bad = ~flags.isin(["true", "false", "1", "0"])
+    _refuse_first(path, table, "carrier", ~flags.isin(["true", "false", "1", "0"]),
+                  "is not true or false")
+    out = pd.DataFrame({"crossing_id": table["crossing_id"],
+                        "carrier": flags.isin(["true", "1"]).to_numpy()})
+    for column in columns:
+        if column in ("crossing_id", "carrier"):
+            continue
+        numbers = pd.to_numeric(table[column].replace("", "0"), errors="coerce")
+        _refuse_first(path, table, column, numbers.isna() | (numbers < 0),
+                      "is not a number >= 0")
+        out[column] = numbers.to_numpy()
+    return out
+
+
+def _refuse_first(path, table, column, bad, why):
     if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
+        i = int(np.flatnonzero(np.asarray(bad))[0])
         raise contract.ContractError(
-            f"value {contract.show_value(table['carrier'].iloc[i])} is not true or false",
-            source=path, row=i + 2, column="carrier")
-    carrier = pd.Series(flags.isin(["true", "1"]).to_numpy(), index=table["crossing_id"])
+            f"value {contract.show_value(table[column].iloc[i])} {why}", source=path,
+            row=i + 2, column=column)
+
+
+def _policy(path):
+    """The referral policy file; ContractError (exit 2) naming the file and the key."""
+    import tomllib
+    from scoring.policy import PolicyConfig
+    try:
+        return PolicyConfig.from_toml(path)
+    except tomllib.TOMLDecodeError as exc:
+        raise contract.ContractError(f"not a TOML file: {exc}", source=path) from None
+    except (ValueError, TypeError) as exc:
+        raise contract.ContractError(f"not a referral policy: {exc}", source=path) from None
+
+
+def _read_truth(path, outbound):
+    """The truth's ``carrier`` flag aligned with ``outbound`` (plus ``matched``);
+    ContractError when no crossing_id of the file matches an evaluated crossing."""
+    table = _truth_table(path, ("crossing_id", "carrier"))
+    carrier = pd.Series(table["carrier"].to_numpy(), index=table["crossing_id"])
     carrier = carrier[~carrier.index.duplicated()]
     matched = outbound["crossing_id"].isin(carrier.index)
     if not matched.any():
@@ -123,6 +161,19 @@ on_error_option = click.option(
     help="Stop at the first bad row, or set bad rows aside in a rejects file.")
 
 
+def _login_name():
+    import getpass
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+actor_option = click.option(
+    "--actor", default=_login_name, show_default="your login name",
+    help="Who does this, for the audit table.")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="southbound")
 def main():
@@ -149,10 +200,13 @@ def generate(days, seed, start, scale, out):
     click.echo(f"wrote the latent truth to {truth_path}")
 
 
-def _read(paths, on_error):
+def _read(paths, on_error, later_wins=False):
     from training.fit import read_logs
-    frame, sources = read_logs(paths, on_error=on_error)
+    frame, sources = read_logs(paths, on_error=on_error, later_wins=later_wins)
     for source in sources:
+        if source["replaced"]:
+            click.echo(f"{source['path']}: {source['replaced']:,} rows replaced the rows of "
+                       "the same crossing_id in earlier files (--later-wins)", err=True)
         if source["ignored_columns"]:
             click.echo(f"{source['path']}: ignored columns "
                        + ", ".join(source["ignored_columns"]), err=True)
@@ -175,8 +229,13 @@ def _read(paths, on_error):
 @click.option("--until", help="Use only rows that crossed before this date (UTC).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--promote", is_flag=True, help="Make the new model active at once.")
+@click.option("--later-wins", is_flag=True,
+              help="A row of a later --data file replaces the row of the same crossing_id "
+                   "in an earlier one (e.g. the service's export after the log it replayed); "
+                   "without it a repeated id is an error.")
+@actor_option
 @handle_errors
-def train(data, registry, on_error, exclude, until, seed, promote):
+def train(data, registry, on_error, exclude, until, seed, promote, later_wins, actor):
     """Train a risk model on crossing logs and register it."""
     from scoring.features import resolve_exclusions
     from training.fit import TrainConfig, train as fit
@@ -185,14 +244,18 @@ def train(data, registry, on_error, exclude, until, seed, promote):
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--exclude-feature")
     until_us = _utc_micros(until, "--until") if until else None
-    frame, sources = _read(data, on_error)
+    frame, sources = _read(data, on_error, later_wins)
     config = TrainConfig(exclude=tuple(exclude), until=until_us, seed=seed)
     model, manifest = fit(frame, config, progress=lambda m: click.echo(m, err=True),
                           sources=sources)
     reg = _registry(registry)
+    previous = reg.active_version()
+    store = _store() if promote or previous is None else None  # it will change what is served
     version = reg.save(model, manifest)
     if promote and reg.active_version() != version:
-        reg.promote(version, "promoted at training")
+        reg.promote(version, "promoted at training", actor=actor)
+    if reg.active_version() == version and previous != version:
+        _audit_activation(store, actor, "activate", version, previous, "southbound train")
     state = "active" if reg.active_version() == version else "inactive (promote it to serve)"
     click.echo(f"registered model {version} in {reg.root}: {state}")
 
@@ -274,7 +337,7 @@ def score(data, registry, on_error, version, out, policy_file):
     """
     from scoring.batch import score_frame
     from scoring.policy import PolicyConfig, ScoreQuantiles
-    policy = PolicyConfig.from_toml(policy_file) if policy_file else PolicyConfig()
+    policy = _policy(policy_file) if policy_file else PolicyConfig()
     model, manifest = _registry(registry).load(version)
     frame, _ = _read(data, on_error)
     scored = score_frame(model, frame, policy, ScoreQuantiles.from_manifest(manifest))
@@ -318,14 +381,25 @@ def models_show(version, registry):
     click.echo(json.dumps(reg.manifest(reg.resolve(version)), indent=2))
 
 
+def _audit_activation(store, actor, action, version, previous, via):
+    """The audit row of a change of the model in service made from the command line."""
+    with store.write() as conn:
+        store.audit(conn, actor, action, target=version, model_version=version,
+                    previous=previous, via=via)
+
+
 @models.command("promote")
 @click.argument("version")
 @registry_option
+@actor_option
 @handle_errors
-def models_promote(version, registry):
-    """Make VERSION the active model (its artifact must verify and load)."""
+def models_promote(version, registry, actor):
+    """Make VERSION the active model (its artifact must verify and load); audited."""
     reg = _registry(registry)
-    reg.promote(version)
+    store = _store()  # unreachable: refused before anything changes
+    previous = reg.active_version()
+    reg.promote(version, actor=actor)
+    _audit_activation(store, actor, "activate", version, previous, "southbound models promote")
     click.echo(f"active model is now {version}")
 
 
@@ -343,10 +417,16 @@ def models_sign(version, registry):
 
 @models.command("rollback")
 @registry_option
+@actor_option
 @handle_errors
-def models_rollback(registry):
-    """Re-activate the model that was active before the current one."""
-    click.echo(f"active model is now {_registry(registry).rollback()}")
+def models_rollback(registry, actor):
+    """Re-activate the model that was active before the current one; audited."""
+    reg = _registry(registry)
+    store = _store()
+    previous = reg.active_version()
+    version = reg.rollback(actor=actor)
+    _audit_activation(store, actor, "rollback", version, previous, "southbound models rollback")
+    click.echo(f"active model is now {version}")
 
 
 @main.command()
@@ -406,15 +486,46 @@ def tokens():
 @tokens.command("create")
 @click.option("--role", type=click.Choice(["officer", "analyst", "admin"]), required=True)
 @click.option("--name", required=True, help="Who or what holds the token.")
+@actor_option
 @handle_errors
-def tokens_create(role, name):
+def tokens_create(role, name, actor):
     """Create a token; it is printed once, alone on the last line."""
     from service.auth import create_token
     store = _store()
-    token = create_token(store, role, name)
+    token = create_token(store, role, name, actor=actor)
     click.echo(f"created {role} token {name!r} in {_safe_url(store.url)}; "
                "it is shown once and only its hash is kept:")
     click.echo(token)
+
+
+@tokens.command("list")
+@handle_errors
+def tokens_list():
+    """Every token by id, name, role, created and revoked (UTC); never the secret."""
+    from service.auth import list_tokens
+    rows = list_tokens(_store())
+    if not rows:
+        click.echo("no tokens")
+    for row in rows:
+        revoked = _iso(row["revoked_at"])[:19] if row["revoked_at"] else "-"
+        click.echo(f"{row['id']:>5}  {row['role']:<8} {_iso(row['created_at'])[:19]}  "
+                   f"revoked {revoked:<19}  {row['name']}")
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=int)
+@actor_option
+@handle_errors
+def tokens_revoke(token_id, actor):
+    """Revoke token TOKEN_ID: every worker refuses it within SOUTHBOUND_TOKEN_CACHE_SECONDS."""
+    from service.auth import revoke_token
+    try:
+        name = revoke_token(_store(), token_id, actor=actor)
+    except KeyError:
+        _fail(f"no token with id {token_id} (southbound tokens list shows them)", EXIT_REFUSED)
+    except ValueError as exc:
+        _fail(str(exc), EXIT_REFUSED)
+    click.echo(f"revoked token {token_id} ({name!r})")
 
 
 @main.command()
@@ -439,24 +550,40 @@ def export(since, until, out):
               help="Generator truth: referred crossings get the outcome secondary would find.")
 @handle_errors
 def replay(data, since, truth):
-    """Send a log through the API in-process (demo traffic, back-fills): same checks, same store."""
+    """Send a log through the API in-process (demo traffic, back-fills): same checks, same store.
+
+    The whole file (and the truth file) is checked first, each row as the API would
+    check it: a bad row stops the replay before anything is sent. The replay's own
+    officer token is revoked when it ends.
+    """
     from service import create_app
-    from service.auth import create_token
-    from service.replay import replay as send, truth_outcome
+    from service.auth import create_token, revoke_token
+    from service.replay import check, replay as send, truth_outcome
+    contract.read_log(data)  # the contract, every row, naming file, row, column, value
     log = pd.read_csv(data, dtype=str, keep_default_na=False)
+    rows = np.arange(2, len(log) + 2)
     if since:
         stamps = pd.to_datetime(log["crossed_at"], utc=True, format="ISO8601")
-        log = log.loc[stamps >= pd.Timestamp(_utc_micros(since, "--since"), unit="us", tz="UTC")]
+        keep = (stamps >= pd.Timestamp(_utc_micros(since, "--since"), unit="us", tz="UTC")).to_numpy()
+        log, rows = log.loc[keep], rows[keep]
     outcome = None
     if truth:
-        table = pd.read_csv(truth, dtype={"crossing_id": str})
-        carried = table["carrier"].astype(str).str.lower() == "true"
+        table = _truth_table(truth, ("crossing_id", "carrier", "firearms", "rounds",
+                                     "currency_usd"))
         outcome = truth_outcome(dict(zip(table["crossing_id"], zip(
-            carried, table["firearms"], table["rounds"], table["currency_usd"]))))
+            table["carrier"], table["firearms"], table["rounds"], table["currency_usd"]))))
     # a back-fill is one client sending as fast as it can: no per-token limit
     app = create_app({"LOG_LEVEL": "WARNING", "RATE_LIMIT_PER_MINUTE": 0})
-    token = create_token(app.extensions["southbound.store"], "officer", "replay")
-    answers = send(app.test_client(), {"Authorization": f"Bearer {token}"}, log, outcome)
+    check(app, log, data, lines=rows)
+    click.echo(f"checked {len(log):,} rows of {data}; sending", err=True)
+    store = app.extensions["southbound.store"]
+    token = create_token(store, "officer", "replay")
+    try:
+        answers = send(app.test_client(), {"Authorization": f"Bearer {token}"}, log, outcome,
+                       progress=lambda done, total: click.echo(
+                           f"sent {done:,} of {total:,} rows", err=True))
+    finally:
+        revoke_token(store, token=token, actor="replay")
     referred = sum(a["refer"] for a in answers.values())
     click.echo(f"sent {len(log):,} crossings; scored {len(answers):,} outbound, "
                f"{referred:,} referred")

@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 
 # tests build unsigned registries; a signing key from the caller's shell would refuse them
 os.environ.pop("SOUTHBOUND_SIGNING_KEY", None)
+# commands that audit (train, models promote, tokens) write to a store of the run's own,
+# never to ./var/southbound.db of the checkout or a store named in the caller's shell
+os.environ["SOUTHBOUND_DATABASE_URL"] = (
+    f"sqlite:///{tempfile.mkdtemp(prefix='southbound-tests-')}/commands.db")
 
 
 @pytest.fixture(scope="session")

@@ -169,6 +169,12 @@ def test_replay_sends_a_log_through_the_api(runner, world, registry, tmp_path, m
     inspected = conn.execute("SELECT COUNT(*) FROM outcomes").fetchone()[0]
     assert inspected == referred > 0          # every referral got its outcome from the truth
     assert f"scored {scored:,} outbound, {referred:,} referred" in result.output
+    assert "checked " in result.output and f"sent {len(later):,} of {len(later):,} rows" in (
+        result.output)                         # progress while it sends
+    # the replay's own token is revoked when it ends: runs leave no live tokens behind
+    tokens = conn.execute("SELECT name, revoked_at FROM tokens").fetchall()
+    assert [name for name, revoked in tokens if revoked is None] == []
+    assert [name for name, _ in tokens] == ["replay"]
 
 
 def _registry_state(path):

@@ -49,30 +49,58 @@ class TrainConfig:
     params: dict = field(default_factory=dict)
 
 
-def read_logs(paths, on_error="raise"):
-    """Read several crossing logs into one canonical frame; ids must be unique across them.
+def read_logs(paths, on_error="raise", later_wins=False):
+    """Read several crossing logs into one canonical frame.
+
+    A ``crossing_id`` may appear once across the files; with ``later_wins`` a row of
+    a later file instead replaces the row of the same id in an earlier one (the
+    service's export after the log it replayed, say), and each source counts the
+    rows it replaced.
 
     Returns
     -------
     frame : DataFrame
     sources : list of dict
-        Per file: path, SHA-256, rows, rejected rows, ignored columns.
+        Per file: path, SHA-256, rows, rejected rows, ignored columns, replaced rows.
     """
-    frames, sources = [], []
-    for path in paths:
+    frames, sources, lines = [], [], []
+    for i, path in enumerate(paths):
         result = contract.read_log(path, on_error=on_error)
-        frames.append(result.frame)
+        frames.append(result.frame.assign(_file=i))
+        lines.append(_file_lines(path, result))
         sources.append({"path": str(path), "sha256": sha256_file(path), "rows": len(result.frame),
                         "rejected": len(result.rejected),
                         "ignored_columns": list(result.ignored_columns),
-                        "rejects": result.rejected})
+                        "rejects": result.rejected, "replaced": 0})
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    dup = frame["crossing_id"].duplicated()
-    if dup.any():
+    line = np.concatenate(lines)
+    dup = frame["crossing_id"].duplicated(keep="last" if later_wins else "first").to_numpy()
+    if dup.any() and not later_wins:
+        i = int(np.flatnonzero(dup)[0])
+        value = frame["crossing_id"].iloc[i]
+        first = int(np.flatnonzero((frame["crossing_id"] == value).to_numpy())[0])
         raise contract.ContractError(
-            f"value {frame['crossing_id'][dup].iloc[0]!r} is a repeated crossing_id "
-            "(it appears in more than one file)", column="crossing_id")
-    return frame, sources
+            f"value {contract.show_value(value)} is a repeated crossing_id (first at "
+            f"{paths[frame['_file'].iloc[first]]}, row {line[first]}; --later-wins lets a "
+            "later file's row replace an earlier one)",
+            source=str(paths[frame["_file"].iloc[i]]), row=int(line[i]), column="crossing_id")
+    if dup.any():
+        # the replaced rows are the earlier ones; count them against the file that replaced
+        keeper = frame.loc[~dup].set_index("crossing_id")["_file"]
+        for file_index in keeper.reindex(frame.loc[dup, "crossing_id"]).to_numpy():
+            sources[int(file_index)]["replaced"] += 1
+        frame = frame.loc[~dup].reset_index(drop=True)
+    return frame.drop(columns="_file"), sources
+
+
+def _file_lines(path, result):
+    """The file line (header = 1; Parquet rows from 1) of each row of ``result.frame``."""
+    first = 1 if Path(path).suffix.lower() == ".parquet" else 2
+    total = len(result.frame) + len(result.rejected)
+    kept = np.ones(total, dtype=bool)
+    if len(result.rejected):
+        kept[result.rejected["row"].to_numpy(int) - first] = False
+    return np.flatnonzero(kept) + first
 
 
 def code_version():

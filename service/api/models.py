@@ -52,7 +52,7 @@ def activate(version):
     store = current_app.extensions["southbound.store"]
     previous = holder.served.version if holder.served else None
     try:
-        manifest = holder.activate(version)
+        manifest = holder.activate(version, actor=g.actor)
     except RegistryError as exc:
         with store.write() as conn:
             store.audit(conn, g.actor, "activate_refused", target=version,

@@ -1,0 +1,146 @@
+"""Every change of what is served, and of who may call, is audited with an actor.
+
+Through the command line (`train` on an empty registry and with --promote, `models
+promote`, `models rollback`, `tokens create/revoke`) and through the service
+(activation); a hand-edited active.json is logged as such by the worker that picks
+it up. Tokens are listed without their secret and a revoked one stops working within
+the token cache time.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from models.registry import Registry
+from service.store import audit
+from southbound.cli import main
+
+
+@pytest.fixture
+def store_url(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    monkeypatch.setenv("SOUTHBOUND_DATABASE_URL", url)
+    return url
+
+
+def audit_rows(url):
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(sa.select(audit).order_by(audit.c.id))]
+    engine.dispose()
+    return rows
+
+
+def test_every_change_of_the_model_in_service_from_the_command_line_is_audited(
+        runner, tmp_path, store_url, world, trained):
+    registry = tmp_path / "registry"
+    reg = Registry(registry)
+    # train on an empty registry: its model becomes active
+    small = ["--data", str(world[0]), "--registry", str(registry)]
+    result = runner.invoke(main, ["train", *small, "--actor", "ana"])
+    assert result.exit_code == 0, result.output
+    first = reg.active_version()
+    second = reg.save(*trained)
+    result = runner.invoke(main, ["models", "promote", second, "--registry", str(registry),
+                                  "--actor", "bo"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["models", "rollback", "--registry", str(registry)])
+    assert result.exit_code == 0, result.output
+    rows = [r for r in audit_rows(store_url) if r["action"] in ("activate", "rollback")]
+    assert [(r["action"], r["target"]) for r in rows] == [
+        ("activate", first), ("activate", second), ("rollback", first)]
+    assert rows[0]["actor"] == "ana" and rows[1]["actor"] == "bo"
+    assert rows[2]["actor"]  # the login name by default
+    assert json.loads(rows[1]["detail"])["previous"] == first
+    # the registry's own event log carries the actor too
+    events = [json.loads(line) for line in (registry / "events.jsonl").read_text().splitlines()]
+    assert events[-2]["actor"] == "bo" and events[-1]["actor"] == rows[2]["actor"]
+
+
+def test_a_promotion_with_the_store_unreachable_changes_nothing(runner, tmp_path, trained,
+                                                                monkeypatch):
+    from tests.browser import free_port
+    reg = Registry(tmp_path / "registry")
+    first = reg.save(*trained)
+    second = reg.save(*trained)
+    monkeypatch.setenv("SOUTHBOUND_DATABASE_URL",
+                       f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none")
+    result = runner.invoke(main, ["models", "promote", second, "--registry", str(reg.root)])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: the database cannot be reached")
+    assert "Traceback" not in result.output
+    assert reg.active_version() == first
+
+
+def test_tokens_are_listed_without_secrets_and_a_revoked_one_stops_working(
+        runner, tmp_path, store_url, registry_path):
+    from service import create_app
+    result = runner.invoke(main, ["tokens", "create", "--role", "officer", "--name", "booth 3"])
+    assert result.exit_code == 0, result.output
+    token = result.output.splitlines()[-1]
+    listing = runner.invoke(main, ["tokens", "list"])
+    assert listing.exit_code == 0 and "booth 3" in listing.output and "officer" in listing.output
+    assert token not in listing.output and token[3:12] not in listing.output
+    token_id = int(listing.output.split()[0])
+
+    cache = 0.5
+    app = create_app({"DATABASE_URL": store_url, "REGISTRY": str(registry_path),
+                      "TOKEN_CACHE_SECONDS": cache, "LOG_LEVEL": "ERROR",
+                      "RATE_LIMIT_PER_MINUTE": 0})
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/v1/model", headers=headers).status_code == 200  # cached now
+    result = runner.invoke(main, ["tokens", "revoke", str(token_id), "--actor", "sec"])
+    assert result.exit_code == 0, result.output
+    revoked_at = time.monotonic()
+    while client.get("/v1/model", headers=headers).status_code != 401:
+        assert time.monotonic() - revoked_at < cache + 2, "still accepted past the cache time"
+        time.sleep(0.05)
+    time.sleep(cache + 0.1)
+    assert client.get("/v1/model", headers=headers).status_code == 401  # and stays refused
+    again = runner.invoke(main, ["tokens", "revoke", str(token_id)])
+    assert again.exit_code == 1 and "already revoked" in again.output
+    missing = runner.invoke(main, ["tokens", "revoke", "999"])
+    assert missing.exit_code == 1 and "no token with id 999" in missing.output
+    listed = runner.invoke(main, ["tokens", "list"]).output
+    assert "revoked -" not in listed.splitlines()[0]
+    actions = [(r["action"], r["actor"]) for r in audit_rows(store_url)]
+    assert ("token_revoke", "sec") in actions
+    app.extensions["southbound.store"].engine.dispose()
+
+
+def test_a_hand_edited_active_json_is_logged_as_such(tmp_path, trained):
+    from scoring.policy import PolicyConfig
+    from service.holder import ModelHolder
+
+    reg = Registry(tmp_path / "registry")
+    first = reg.save(*trained)
+    second = reg.save(*trained)
+    holder = ModelHolder(reg.root, PolicyConfig(), window=100, check_seconds=0)
+    seen = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            seen.append(record.getMessage())
+
+    logger = logging.getLogger("southbound.service")
+    handler = Collect(logging.WARNING)
+    logger.addHandler(handler)
+    level = logging.getLogger("southbound").level
+    logging.getLogger("southbound").setLevel(logging.INFO)  # an app may have set ERROR
+    try:
+        holder.load_active()
+        reg.promote(second, actor="ana")  # a recorded promotion: no warning
+        assert holder.current().version == second
+        assert not any("no promotion recorded" in m for m in seen)
+        (reg.root / "active.json").write_text(json.dumps({"version": first, "history": []}))
+        assert holder.current().version == first
+    finally:
+        logger.removeHandler(handler)
+        logging.getLogger("southbound").setLevel(level)
+    assert any(f"active.json names model {first} but no promotion recorded it" in m
+               for m in seen), seen

@@ -1,0 +1,164 @@
+"""Every subcommand that reads a file, on damaged inputs: one line naming the file (and
+the row, column and value where there is one), exit 2, never a traceback.
+
+The cases are checked against the commands themselves: a file option added to any
+subcommand without a case here fails `test_every_file_option_has_its_damaged_inputs`.
+"""
+from __future__ import annotations
+
+import click
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from models.registry import Registry
+from southbound.cli import main
+from tests.logs import raw, row
+
+TIMESTAMP = "2025-03-04T17:00:00-06:00"
+
+
+def _file_options(group, prefix=()):
+    """(command path, option name) of every option that names a file to read."""
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            yield from _file_options(command, prefix + (name,))
+            continue
+        for param in command.params:
+            if (isinstance(param, click.Option) and isinstance(param.type, click.Path)
+                    and not param.type.dir_okay and param.name != "out"):
+                yield " ".join(prefix + (name,)), param.opts[0]
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, trained, world):
+    root = tmp_path_factory.mktemp("bad-input")
+    registry = Registry(root / "registry")
+    registry.save(*trained)
+    good = [row(crossing_id=f"g{i}", crossed_at=TIMESTAMP, plate_id=f"p{i}") for i in range(3)]
+    files = {}
+
+    def write(name, rows=None, text=None):
+        path = root / name
+        if text is not None:
+            path.write_text(text)
+        else:
+            raw(rows).to_csv(path, index=False)
+        files[name] = path
+        return path
+
+    write("port.csv", good[:1] + [row(crossing_id="b", port_code="23O4")])
+    write("time.csv", good[:2] + [row(crossing_id="t", crossed_at="yesterday")])
+    write("again.csv", [row(crossing_id="x1"), row(crossing_id="g1")])
+    write("good.csv", good)
+    truth = pd.read_csv(world[1], dtype=str, keep_default_na=False)
+    truth.drop(columns=["carrier"]).to_csv(root / "nocarrier.truth.csv", index=False)
+    odd = truth.copy()
+    odd.loc[3, "carrier"] = "perhaps"
+    odd.to_csv(root / "odd.truth.csv", index=False)
+    other = truth.copy()
+    other["crossing_id"] = "elsewhere-" + other["crossing_id"]
+    other.to_csv(root / "other.truth.csv", index=False)
+    write("policy.toml", text='random_share = "lots"\n')
+    return root, registry.root, world
+
+
+LOG_CASES = {  # name: (files, what the line must name)
+    "bad value": (["port.csv"], ["port.csv, row 3, column port_code: value '23O4' is not"]),
+    "bad timestamp": (["time.csv"], ["time.csv, row 4, column crossed_at: value 'yesterday' "
+                                     "is not an ISO-8601 timestamp"]),
+}
+MULTI_CASES = {
+    "repeated id across files": (["good.csv", "again.csv"],
+                                 ["again.csv, row 3, column crossing_id: value 'g1' is a "
+                                  "repeated crossing_id (first at", "good.csv, row 3"]),
+}
+TRUTH_CASES = {
+    "truth lacks a column": ("nocarrier.truth.csv", ["nocarrier.truth.csv, row 1, column "
+                                                     "carrier: the truth file lacks"]),
+    "truth flag not boolean": ("odd.truth.csv", ["odd.truth.csv, row 5, column carrier: "
+                                                 "value 'perhaps' is not true or false"]),
+}
+
+
+def _command(setup, command, tmp_path):
+    root, registry, world = setup
+    base = {"train": ["train", "--registry", str(tmp_path / "r")],
+            "evaluate": ["evaluate", "--registry", str(registry)],
+            "score": ["score", "--registry", str(registry), "--out", str(tmp_path / "o.csv")],
+            "report": ["report", "--registry", str(registry), "--out", str(tmp_path / "r.html")],
+            "replay": ["replay"]}
+    return list(base[command])
+
+
+def _cases():
+    for command in ("train", "evaluate", "score", "report", "replay"):
+        for name, (files, needles) in LOG_CASES.items():
+            yield command, "--data", name, files, needles
+        if command != "replay":  # replay takes one file
+            for name, (files, needles) in MULTI_CASES.items():
+                yield command, "--data", name, files, needles
+    for command in ("evaluate", "replay"):
+        for name, (file, needles) in TRUTH_CASES.items():
+            yield command, "--truth", name, [file], needles
+    yield ("evaluate", "--truth", "truth of another log", ["other.truth.csv"],
+           ["other.truth.csv, column crossing_id: no crossing_id of the truth file matches"])
+    yield ("score", "--policy", "policy value of the wrong type", ["policy.toml"],
+           ["policy.toml: not a referral policy: random_share 'lots' is not a share"])
+
+
+CASES = list(_cases())
+
+
+def test_every_file_option_has_its_damaged_inputs():
+    covered = {(command, option) for command, option, *_ in CASES}
+    assert set(_file_options(main)) == covered
+
+
+def _assert_one_line(result, needles):
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+@pytest.mark.parametrize("command,option,name,files,needles", CASES,
+                         ids=[f"{c[0]} {c[1]}: {c[2]}" for c in CASES])
+def test_damaged_input_gives_one_line_and_exit_2(runner, setup, tmp_path, monkeypatch,
+                                                 command, option, name, files, needles):
+    root, registry, world = setup
+    monkeypatch.setenv("SOUTHBOUND_REGISTRY", str(registry))
+    monkeypatch.setenv("SOUTHBOUND_DATABASE_URL", f"sqlite:///{tmp_path / 'store.db'}")
+    args = _command(setup, command, tmp_path)
+    for file in files:
+        args += [option, str(root / file)]
+    if option != "--data":
+        args += ["--data", str(world[0])]
+    result = runner.invoke(main, args)
+    _assert_one_line(result, needles)
+    assert not (tmp_path / "r").exists()  # train registered nothing
+
+
+def test_replay_checks_the_whole_file_before_it_sends_a_row(runner, setup, tmp_path,
+                                                            monkeypatch):
+    """A row the contract takes but the API would refuse (a plate id longer than the
+    API's limit), far down the file: nothing at all is stored."""
+    root, registry, world = setup
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    monkeypatch.setenv("SOUTHBOUND_REGISTRY", str(registry))
+    monkeypatch.setenv("SOUTHBOUND_DATABASE_URL", url)
+    rows = [row(crossing_id=f"r{i}", plate_id=f"p{i}",
+                crossed_at=f"2025-03-04T17:{i:02d}:00-06:00") for i in range(40)]
+    rows[37]["plate_id"] = "x" * 300
+    path = root / "late-bad.csv"
+    raw(rows).to_csv(path, index=False)
+    result = runner.invoke(main, ["replay", "--data", str(path)])
+    _assert_one_line(result, [f"{path}, row 39, column plate_id: value 'xxxx",
+                              "nothing was sent"])
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        stored = conn.execute(sa.text("SELECT count(*) FROM crossings")).scalar()
+    engine.dispose()
+    assert stored == 0
