@@ -20,3 +20,33 @@ def test_every_command_is_in_the_readme():
         names += [f"southbound {name} {sub}" for sub in subs] if subs else [f"southbound {name}"]
     missing = [n for n in names if n not in README]
     assert not missing, f"README lacks {missing}"
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_relative_link_in_the_docs_resolves_in_a_clone():
+    """Links in README.md and docs/ point at files of the repo, never outside it."""
+    import re
+    broken = []
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = doc.read_text()
+        targets = re.findall(r"\]\(([^)\s]+)\)", text)
+        targets += re.findall(r"`(\.\./[^`\s]+|docs/[^`\s]+\.md)`", text)
+        for target in targets:
+            if re.match(r"[a-z]+:", target) or target.startswith("#"):
+                continue
+            path = (doc.parent / target.split("#")[0]).resolve()
+            if ROOT not in path.parents or not path.exists():
+                broken.append(f"{doc.name}: {target}")
+    assert not broken, broken
+
+
+def test_the_shipped_contract_is_the_shared_one():
+    """docs/contract.md is the project's copy of the contract; where the shared one is
+    beside the checkout (../shared), they must not drift apart."""
+    import pytest
+    shared = ROOT.parent / "shared" / "contract" / "crossing-log.md"
+    if not shared.exists():
+        pytest.skip("no ../shared beside this checkout")
+    assert (ROOT / "docs" / "contract.md").read_text() == shared.read_text()
