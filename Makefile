@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 WORLD  := var/world.csv
 SB     := $(BIN)/southbound
+PORT   ?= 8000
 
 .PHONY: install parts demo test audit bench clean
 
@@ -20,7 +21,9 @@ install: $(STAMP)
 # on its first 90 days, evaluated on the last 30 against the generator's truth,
 # every outbound crossing scored; then the service on http://127.0.0.1:8000
 # (SQLite store var/southbound.db) with a printed officer token. Ctrl-C stops it.
+# PORT=8001 make demo serves elsewhere; a port already taken stops it before any work.
 demo: install
+	$(SB) serve --host 127.0.0.1 --port $(PORT) --check
 	$(SB) generate --days 120 --seed 7 --out $(WORLD)
 	$(SB) train --data $(WORLD) --until 2025-04-06 --promote
 	$(SB) evaluate --data $(WORLD) --since 2025-04-06 --truth var/world.truth.csv --out var/evaluation.json
@@ -31,11 +34,11 @@ demo: install
 	@$(SB) tokens create --role officer --name demo-officer | tail -n 1 > var/officer.token
 	@echo
 	@echo "officer token: $$(cat var/officer.token)"
-	@echo "score a crossing:  curl -s -X POST http://127.0.0.1:8000/v1/score \\"
+	@echo "score a crossing:  curl -s -X POST http://127.0.0.1:$(PORT)/v1/score \\"
 	@echo "  -H \"Authorization: Bearer $$(cat var/officer.token)\" -H 'Content-Type: application/json' \\"
 	@echo "  -d '{\"crossing_id\":\"demo-1\",\"crossed_at\":\"2025-05-01T17:22:05-05:00\",\"direction\":\"outbound\",\"port_code\":\"2304\",\"vehicle_class\":\"personal\",\"plate_id\":\"P1\"}'"
 	@echo
-	$(SB) serve --host 127.0.0.1 --port 8000 --workers 2
+	$(SB) serve --host 127.0.0.1 --port $(PORT) --workers 2
 
 # What the suite needs beyond Python: Debian's chromium for the console's browser tests
 # (Playwright drives it; no browser is downloaded). Installed here where we are root;

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 
 from gunicorn.app.base import BaseApplication
@@ -33,8 +34,25 @@ def _child_exit(server, worker):
     multiprocess.mark_process_dead(worker.pid)
 
 
+class AddressInUse(OSError):
+    """The address to serve on is taken (another server, an earlier demo)."""
+
+
+def check_free(host, port):
+    """AddressInUse, saying what to do, when ``host:port`` cannot be bound."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise AddressInUse(f"cannot serve on {host}:{port}: {exc.strerror or exc}; "
+                               "stop what holds it or choose another port "
+                               "(southbound serve --port N, PORT=N make demo)") from None
+
+
 def run(host, port, workers, dev=False):
     """Serve until stopped. Workers each load the app (no preloading: no shared sockets)."""
+    check_free(host, port)
     if dev:
         from service import create_app
         create_app().run(host=host, port=port)

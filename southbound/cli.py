@@ -472,10 +472,17 @@ def report(registry, version, data, since, out):
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
 @click.option("--dev", is_flag=True, help="Flask's development server instead of gunicorn.")
-def serve(host, port, workers, dev):
+@click.option("--check", is_flag=True, help="Only check that the address is free, then exit.")
+def serve(host, port, workers, dev, check):
     """Run the scoring service (gunicorn sync workers; settings from SOUTHBOUND_*)."""
-    from service.server import run
-    run(host, port, workers, dev)
+    from service.server import AddressInUse, check_free, run
+    try:
+        if check:
+            check_free(host, port)
+            return
+        run(host, port, workers, dev)
+    except AddressInUse as exc:
+        _fail(str(exc), EXIT_REFUSED)
 
 
 @main.group()

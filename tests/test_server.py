@@ -49,3 +49,20 @@ def test_tokens_create_prints_the_token_alone_on_the_last_line(runner, tmp_path,
     assert len(stored) == 1 and token not in repr(stored)
     result = runner.invoke(main, ["tokens", "create", "--role", "root", "--name", "x"])
     assert result.exit_code == 2
+
+
+def test_a_taken_port_is_one_line_before_any_work(runner):
+    """`make demo` runs `serve --check` first: a port in use stops it at once with one
+    line saying what to do (it used to fail after all its work with gunicorn's error)."""
+    import socket
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        for args in (["serve", "--port", str(port), "--check"], ["serve", "--port", str(port)]):
+            result = runner.invoke(main, args)
+            assert result.exit_code == 1, result.output
+            assert result.output.startswith(f"error: cannot serve on 127.0.0.1:{port}")
+            assert "PORT=N make demo" in result.output and "Traceback" not in result.output
+    result = runner.invoke(main, ["serve", "--port", str(port), "--check"])
+    assert result.exit_code == 0, result.output
