@@ -131,6 +131,17 @@ def test_too_few_seizures_is_a_clear_error(runner, tmp_path, world):
     result = runner.invoke(main, ["train", "--data", str(path), "--registry", str(tmp_path / "r")])
     assert result.exit_code == 2
     assert "too few to train on" in result.output
+    assert "train on a longer log" in result.output  # says what to change
+
+
+@pytest.mark.slow
+def test_the_generators_defaults_train(runner, tmp_path):
+    """`generate` with its defaults gives a world that `train` takes (a refusal there
+    would be defaults that do not work together)."""
+    out = tmp_path / "w.csv"
+    assert runner.invoke(main, ["generate", "--out", str(out)]).exit_code == 0
+    result = runner.invoke(main, ["train", "--data", str(out), "--registry", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
 
 
 def test_models_promote_and_rollback(runner, registry, world, tmp_path):

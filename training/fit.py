@@ -185,9 +185,13 @@ def train(frame, config=None, progress=print, sources=()):
         counts[name] = {"outbound": int((part == i).sum()), "labelled": int(rows.sum()),
                         "seizures": int(seizure[rows].sum())}
         if counts[name]["seizures"] < (MIN_SEIZURES if i == 0 else 1):
+            need = (f"the fit window, the oldest {config.split[0]:.0%} of the outbound rows, "
+                    f"needs {MIN_SEIZURES}" if i == 0 else f"the {name} window needs one")
             raise refuse(
                 f"the {name} window has {counts[name]['seizures']} seizures among "
-                f"{counts[name]['labelled']} inspected rows: too few to train on")
+                f"{counts[name]['labelled']} inspected rows: too few to train on ({need}): "
+                "train on a longer log, or for a generated world more --days or a larger "
+                "--scale (the defaults, 120 days at 0.005, are enough)")
         if i < 2 and counts[name]["seizures"] == counts[name]["labelled"]:
             # the trees and the Platt scaling both need the two outcomes
             raise refuse(
