@@ -225,3 +225,33 @@ def test_a_damaged_log_names_its_row_and_registers_nothing(runner, registry, wor
         result.output
     assert _registry_state(registry) == before  # no version, no promotion, no staging left
     assert not [p for p in (registry / "versions").iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.slow
+def test_the_retraining_loop_of_the_readme(runner, world, registry, tmp_path, monkeypatch):
+    """Replay the world's last days through the service, export what it decided and
+    found, retrain on the world plus the export: the export's rows replace the world's
+    rows of the same crossings (--later-wins), counted; without it, one clear line."""
+    import shutil
+    reg = tmp_path / "registry"
+    shutil.copytree(registry, reg)
+    monkeypatch.setenv("SOUTHBOUND_DATABASE_URL", f"sqlite:///{tmp_path / 'store.db'}")
+    monkeypatch.setenv("SOUTHBOUND_REGISTRY", str(reg))
+    result = runner.invoke(main, ["replay", "--data", str(world[0]), "--since", "2025-03-02",
+                                  "--truth", str(world[1])])
+    assert result.exit_code == 0, result.output
+    export = tmp_path / "export.csv"
+    result = runner.invoke(main, ["export", "--since", "2025-03-02", "--out", str(export)])
+    assert result.exit_code == 0, result.output
+    exported = len(pd.read_csv(export, dtype=str))
+    assert exported > 1000
+
+    both = ["train", "--data", str(world[0]), "--data", str(export), "--registry", str(reg)]
+    refused = runner.invoke(main, both)
+    assert refused.exit_code == 2 and "is a repeated crossing_id" in refused.output
+    assert "--later-wins" in refused.output   # the refusal says how
+    result = runner.invoke(main, both + ["--later-wins"])
+    assert result.exit_code == 0, result.output
+    assert f"{export}: {exported:,} rows replaced the rows of the same crossing_id" in (
+        result.output)
+    assert "registered model" in result.output
