@@ -16,6 +16,7 @@ import pandas as pd
 
 from scoring import contract
 from scoring.paths import registry_dir, var_dir
+from southbound.inputs import read_policy, truth_for, truth_table
 
 EXIT_INPUT = 2
 EXIT_REFUSED = 1
@@ -70,72 +71,6 @@ def _write_table(frame, out):
 
 def _iso(micros):
     return pd.Timestamp(int(micros), unit="us", tz="UTC").isoformat()
-
-
-def _truth_table(path, columns):
-    """The generator's truth file, checked: ``columns`` present, ``carrier`` a boolean,
-    the count columns numbers; ContractError (exit 2) naming file, row, column, value."""
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise contract.ContractError(f"not a CSV truth file: {exc}", source=path) from None
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise contract.ContractError(
-            f"the truth file lacks the column(s) {', '.join(missing)} (it has: "
-            f"{', '.join(map(str, table.columns[:8])) or 'none'})", source=path,
-            row=1, column=missing[0])
-    flags = table["carrier"].str.strip().str.lower()
-    _refuse_first(path, table, "carrier", ~flags.isin(["true", "false", "1", "0"]),
-                  "is not true or false")
-    out = pd.DataFrame({"crossing_id": table["crossing_id"],
-                        "carrier": flags.isin(["true", "1"]).to_numpy()})
-    for column in columns:
-        if column in ("crossing_id", "carrier"):
-            continue
-        numbers = pd.to_numeric(table[column].replace("", "0"), errors="coerce")
-        _refuse_first(path, table, column, numbers.isna() | (numbers < 0),
-                      "is not a number >= 0")
-        out[column] = numbers.to_numpy()
-    return out
-
-
-def _refuse_first(path, table, column, bad, why):
-    if bad.any():
-        i = int(np.flatnonzero(np.asarray(bad))[0])
-        raise contract.ContractError(
-            f"value {contract.show_value(table[column].iloc[i])} {why}", source=path,
-            row=i + 2, column=column)
-
-
-def _policy(path):
-    """The referral policy file; ContractError (exit 2) naming the file and the key."""
-    import tomllib
-    from scoring.policy import PolicyConfig
-    try:
-        return PolicyConfig.from_toml(path)
-    except tomllib.TOMLDecodeError as exc:
-        raise contract.ContractError(f"not a TOML file: {exc}", source=path) from None
-    except (ValueError, TypeError) as exc:
-        raise contract.ContractError(f"not a referral policy: {exc}", source=path) from None
-
-
-def _read_truth(path, outbound):
-    """The truth's ``carrier`` flag aligned with ``outbound`` (plus ``matched``);
-    ContractError when no crossing_id of the file matches an evaluated crossing."""
-    table = _truth_table(path, ("crossing_id", "carrier"))
-    carrier = pd.Series(table["carrier"].to_numpy(), index=table["crossing_id"])
-    carrier = carrier[~carrier.index.duplicated()]
-    matched = outbound["crossing_id"].isin(carrier.index)
-    if not matched.any():
-        raise contract.ContractError(
-            f"no crossing_id of the truth file matches an evaluated crossing (e.g. "
-            f"{contract.show_value(str(table['crossing_id'].iloc[0]) if len(table) else '')});"
-            " is it the truth of another log?", source=path, column="crossing_id")
-    rows = pd.DataFrame({"carrier": carrier.reindex(outbound["crossing_id"]).fillna(False)
-                         .astype(bool).to_numpy()}, index=outbound.index)
-    rows["matched"] = matched.to_numpy()
-    return rows
 
 
 def _utc_micros(text, option):
@@ -294,7 +229,7 @@ def evaluate(data, registry, on_error, version, since, truth, out):
             f"{', '.join(map(str, data))}: no outbound rows to evaluate in the window ({why})")
     feats = feature_frame(frame, query)
     outbound = frame.loc[feats.index]
-    truth_rows = _read_truth(truth, outbound) if truth is not None else None
+    truth_rows = truth_for(truth, outbound) if truth is not None else None
     scores = model.predict_proba(feats[list(FEATURES)])[:, 1]
     report = evaluate_scores(scores, outbound, feats, truth=truth_rows)
     report["model_version"] = manifest["version"]
@@ -337,7 +272,7 @@ def score(data, registry, on_error, version, out, policy_file):
     """
     from scoring.batch import score_frame
     from scoring.policy import PolicyConfig, ScoreQuantiles
-    policy = _policy(policy_file) if policy_file else PolicyConfig()
+    policy = read_policy(policy_file) if policy_file else PolicyConfig()
     model, manifest = _registry(registry).load(version)
     frame, _ = _read(data, on_error)
     scored = score_frame(model, frame, policy, ScoreQuantiles.from_manifest(manifest))
@@ -575,8 +510,8 @@ def replay(data, since, truth):
         log, rows = log.loc[keep], rows[keep]
     outcome = None
     if truth:
-        table = _truth_table(truth, ("crossing_id", "carrier", "firearms", "rounds",
-                                     "currency_usd"))
+        table = truth_table(truth, ("crossing_id", "carrier", "firearms", "rounds",
+                                    "currency_usd"))
         outcome = truth_outcome(dict(zip(table["crossing_id"], zip(
             table["carrier"], table["firearms"], table["rounds"], table["currency_usd"]))))
     # a back-fill is one client sending as fast as it can: no per-token limit

@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.contract import ContractError, parse_frame, parse_record, parse_timestamp, read_log
+from scoring.contract import (COLUMNS, ContractError, parse_frame, parse_record, parse_timestamp,
+                              read_log)
 from tests.logs import BASE, raw, row
 
 
@@ -31,7 +32,7 @@ def test_timestamps_become_utc_micros_with_their_offset(text, micros, offset):
 @pytest.mark.parametrize("column, value, match", [
     ("port_code", "23O4", "column port_code: value '23O4' is not a 4-digit port code"),
     ("direction", "north", "column direction: value 'north' is not one of outbound, inbound"),
-    ("crossed_at", "2025-03-04T17:22:05", "column crossed_at: value '2025-03-04T17:22:05' is an ISO"),
+    ("crossed_at", "2025-03-04T17:22:05", "column crossed_at: value '2025-03-04T17:22:05' is not an ISO"),
     ("crossed_at", "2025-02-30T10:00:00Z", "column crossed_at"),
     ("occupants", "0", "column occupants: value '0' is not an integer >= 1"),
     ("registration_age_days", "-3", "column registration_age_days"),
@@ -164,3 +165,18 @@ def test_record_errors_name_the_field():
     assert info.value.column == "port_code"
     with pytest.raises(ContractError, match="column crossed_at: is required"):
         parse_record(dict(BASE, crossed_at=None))
+
+
+#: a value no column of any kind takes
+_NOT_ANY = "\u00bfwhat?"
+
+
+@pytest.mark.parametrize("name", [c.name for c in COLUMNS
+                                  if c.kind not in ("text", "id")], ids=str)
+def test_every_kind_of_column_says_what_the_value_is_not(tmp_path, name):
+    """The message of a bad value reads "value X is not <what is allowed>", whatever the
+    column's kind (a timestamp's message once dropped the "not")."""
+    path = write_csv(tmp_path, [row(crossing_id="a"), row(crossing_id="b", **{name: _NOT_ANY})])
+    with pytest.raises(ContractError) as info:
+        read_log(path)
+    assert f"column {name}: value {_NOT_ANY!r} is not " in str(info.value)
