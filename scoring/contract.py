@@ -659,7 +659,8 @@ def _parse_timestamps(text):
     well_formed = text.str.fullmatch(_TIMESTAMP.pattern).fillna(False).to_numpy(dtype=bool)
     stamps = pd.to_datetime(text.where(well_formed, None), utc=True, format="ISO8601",
                             errors="coerce")
-    bad = ~well_formed | stamps.isna().to_numpy()
+    # year 0 is no time Python's datetime (the record path) knows: the same refusal
+    bad = ~well_formed | stamps.isna().to_numpy() | (stamps.dt.year.fillna(1) < 1).to_numpy()
     micros = np.zeros(len(text), dtype=np.int64)
     ok = ~bad
     micros[ok] = (stamps[ok].dt.tz_localize(None).dt.as_unit("us")
