@@ -55,7 +55,8 @@ def read_logs(paths, on_error="raise"):
     -------
     frame : DataFrame
     sources : list of dict
-        Per file: path, SHA-256, rows, rejected rows, ignored columns.
+        Per file: path, SHA-256, rows, rejected rows, ignored columns, and the port
+        codes the port table lacks with their row counts (``unknown_ports``).
     """
     frames, sources = [], []
     for path in paths:
@@ -64,6 +65,7 @@ def read_logs(paths, on_error="raise"):
         sources.append({"path": str(path), "sha256": sha256_file(path), "rows": len(result.frame),
                         "rejected": len(result.rejected),
                         "ignored_columns": list(result.ignored_columns),
+                        "unknown_ports": dict(result.unknown_ports),
                         "rejects": result.rejected})
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     dup = frame["crossing_id"].duplicated()
