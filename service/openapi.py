@@ -13,8 +13,9 @@ from functools import lru_cache
 
 from scoring.contract import COLUMNS, OUTCOME_COLUMNS, TEXT_KINDS, show_value
 from service.errors import ApiError
+from service.store import INT_MAX, INTEGER_KINDS
 
-#: the store keeps ids and free text in 128-character columns
+#: the store keeps ids and free text in 128-character columns (and integers in 32 bits)
 TEXT_MAX = 128
 #: ISO-8601 with a UTC offset, years 1000-2999 (the contract's form, fields in range)
 TIMESTAMP = (r"^[12][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[T ]([01][0-9]|2[0-3])"
@@ -33,10 +34,12 @@ _KIND = {
                      "an ISO 3166-2 code such as US-TX or MX-SON, or UNK"),
     "timestamp": ({"type": "string", "pattern": TIMESTAMP}, None,
                   "an ISO-8601 timestamp with a UTC offset, such as 2025-03-04T17:22:05-06:00"),
-    "int": ({"type": "integer"}, r"[+-]?[0-9]+(\.0*)?", "an integer"),
-    "count": ({"type": "integer", "minimum": 0}, _COUNT_TEXT, "an integer >= 0"),
-    "positive": ({"type": "integer", "minimum": 1}, r"\+?0*[1-9][0-9]*(\.0*)?",
-                 "an integer >= 1"),
+    "int": ({"type": "integer", "minimum": -INT_MAX, "maximum": INT_MAX},
+            r"[+-]?[0-9]+(\.0*)?", "an integer"),
+    "count": ({"type": "integer", "minimum": 0, "maximum": INT_MAX}, _COUNT_TEXT,
+              "an integer >= 0"),
+    "positive": ({"type": "integer", "minimum": 1, "maximum": INT_MAX},
+                 r"\+?0*[1-9][0-9]*(\.0*)?", "an integer >= 1"),
     "amount": ({"type": "number", "minimum": 0},
                r"\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?", "a number >= 0"),
     "bool": ({"type": "boolean"}, r"true|false|True|False|TRUE|FALSE|1|0|1\.0|0\.0",
@@ -190,6 +193,19 @@ def check_body(name, body, prefix=""):
                            prefix + field)
 
 
+def check_integers(record, prefix=""):
+    """A 400 for a contract integer the store cannot hold (|value| above :data:`INT_MAX`).
+
+    The document says so for JSON numbers; this also catches the text of a log cell.
+    """
+    for column in COLUMNS:
+        value = record.get(column.name)
+        if column.kind in INTEGER_KINDS and isinstance(value, float) and abs(value) > INT_MAX:
+            raise ApiError(400, "invalid_value",
+                           f"value {show_value(value)} is more than the store holds "
+                           f"(at most {INT_MAX})", prefix + column.name)
+
+
 @lru_cache(maxsize=None)
 def _checks(name):
     """(field, predicate) for each property of the document's schema ``name``."""
@@ -242,6 +258,7 @@ def _object(required, properties, **more):
 _STRING = {"type": "string"}
 _NULLABLE_STRING = {"type": "string", "nullable": True}
 _NULLABLE_NUMBER = {"type": "number", "nullable": True}
+_NULLABLE_INTEGER = {"type": "integer", "nullable": True}
 _NULLABLE_BOOL = {"type": "boolean", "nullable": True}
 _PROBABILITY = {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 1,
                 "exclusiveMaximum": True}
@@ -254,6 +271,8 @@ def _crossing_view():
             schema = dict(_STRING)
         elif column.kind == "bool":
             schema = {"type": "boolean"}
+        elif column.kind in INTEGER_KINDS:
+            schema = {"type": "integer"}
         else:
             schema = {"type": "number"}
         if not column.required:
@@ -280,7 +299,7 @@ _SCHEMAS = {
         ["inspected", "seizure", "firearms_seized", "rounds_seized", "currency_seized_usd",
          "recorded_at", "recorded_by"], {
             "inspected": {"type": "boolean"}, "seizure": _NULLABLE_BOOL,
-            "firearms_seized": _NULLABLE_NUMBER, "rounds_seized": _NULLABLE_NUMBER,
+            "firearms_seized": _NULLABLE_INTEGER, "rounds_seized": _NULLABLE_INTEGER,
             "currency_seized_usd": _NULLABLE_NUMBER, "recorded_at": _STRING,
             "recorded_by": _STRING}),
     "CrossingView": _crossing_view(),
@@ -393,8 +412,8 @@ def document():
                         ["inspected", "seizure", "firearms_seized", "rounds_seized",
                          "currency_seized_usd"], {
                             "inspected": {"type": "boolean"}, "seizure": _NULLABLE_BOOL,
-                            "firearms_seized": _NULLABLE_NUMBER,
-                            "rounds_seized": _NULLABLE_NUMBER,
+                            "firearms_seized": _NULLABLE_INTEGER,
+                            "rounds_seized": _NULLABLE_INTEGER,
                             "currency_seized_usd": _NULLABLE_NUMBER})}), "recorded"),
                     **_authenticated(404, 409, body=True)}}},
             "/v1/model": {"get": {

@@ -8,11 +8,11 @@ import re
 import sqlalchemy as sa
 from flask import Blueprint, current_app, g, jsonify, request
 
-from scoring.contract import ContractError, format_timestamp, parse_value
+from scoring.contract import COLUMNS, ContractError, format_timestamp, parse_value
 from service.api.score import checked_crossing, get_json_body
 from service.auth import ROLES, require
 from service.errors import ApiError, from_contract
-from service.openapi import TEXT_MAX, check_body
+from service.openapi import INTEGER_KINDS, TEXT_MAX, check_body, check_integers
 from service.scorer import fingerprint, public_answer
 from service.store import crossings, scores
 
@@ -20,6 +20,8 @@ bp = Blueprint("crossings", __name__, url_prefix="/v1/crossings")
 
 OUTCOME_FIELDS = ("inspected", "seizure", "firearms_seized", "rounds_seized",
                   "currency_seized_usd")
+#: the contract's integer columns: integers in every answer, whatever the driver gives
+INTEGERS = frozenset(c.name for c in COLUMNS if c.kind in INTEGER_KINDS)
 
 
 def _store():
@@ -80,6 +82,7 @@ def parse_outcome(body):
         for name in OUTCOME_FIELDS[2:]:
             if math.isnan(out[name]):
                 out[name] = 0.0
+    check_integers(out)
     return out
 
 
@@ -102,8 +105,8 @@ def record_outcome(crossing_id):
         store.audit(conn, g.actor, "outcome", target=crossing_id,
                     model_version=score["model_version"] if score else None,
                     policy_version=score["policy_version"] if score else None,
-                    **{k: (None if math.isnan(v) else v) for k, v in outcome.items()})
-    shown = {k: _plain(v) for k, v in outcome.items()}
+                    **{k: _plain(k, v) for k, v in outcome.items()})
+    shown = {k: _plain(k, v) for k, v in outcome.items()}
     shown["inspected"] = bool(shown["inspected"])
     shown["seizure"] = None if shown["seizure"] is None else bool(shown["seizure"])
     return jsonify({"crossing_id": crossing_id, "outcome": shown}), 201
@@ -178,7 +181,7 @@ def show(crossing_id):
 
 def _crossing_view(row, analyst):
     hidden = set() if analyst else {"referral", "selection_probability"}
-    out = {k: _plain(v) for k, v in row.items()
+    out = {k: _plain(k, v) for k, v in row.items()
            if k in crossings.c and k not in hidden | {"received_at", "utc_offset_min"}}
     out["crossed_at"] = format_timestamp(row["crossed_at"], row["utc_offset_min"])
     for name in ("trailer_empty", "inspected", "seizure"):
@@ -188,7 +191,7 @@ def _crossing_view(row, analyst):
 
 
 def _outcome_view(row):
-    out = {k: _plain(row[k]) for k in OUTCOME_FIELDS}
+    out = {k: _plain(k, row[k]) for k in OUTCOME_FIELDS}
     out["inspected"] = bool(out["inspected"])
     out["seizure"] = None if out["seizure"] is None else bool(out["seizure"])
     out["recorded_at"] = format_timestamp(row["recorded_at"])
@@ -196,8 +199,11 @@ def _outcome_view(row):
     return out
 
 
-def _plain(value):
+def _plain(name, value):
+    """A stored or parsed value as an answer shows it: None for NaN, ints for integers."""
     if isinstance(value, float) and math.isnan(value):
         return None
+    if name in INTEGERS and value is not None:
+        return int(value)
     return value
 

@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from service.auth import require
 from service.errors import ApiError
-from service.openapi import check_body
+from service.openapi import check_body, check_integers
 from service.scorer import parse_crossing, score_crossing
 
 bp = Blueprint("score", __name__, url_prefix="/v1/score")
@@ -26,7 +26,9 @@ def checked_crossing(body, direction, prefix=""):
     if isinstance(body, dict):
         check_body("OutboundCrossing" if direction == "outbound" else "InboundCrossing",
                    body, prefix)
-    return parse_crossing(body, direction, prefix)
+    record = parse_crossing(body, direction, prefix)
+    check_integers(record, prefix)
+    return record
 
 
 def _parts():

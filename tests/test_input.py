@@ -1,0 +1,150 @@
+"""Doubtful input at the API, by kind, on SQLite and PostgreSQL: ports the port table
+lacks, crossings from the future, unknown fields, numbers for strings, contradictory
+outcomes, and integers that must stay integers in the store and in answers."""
+import re
+import time
+from datetime import datetime, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from scoring.contract import COLUMNS, SEIZED_AMOUNTS
+from scoring.ports import known_ports
+from service.openapi import INTEGER_KINDS
+from service.store import INTEGER_COLUMNS, MIGRATIONS, Store, crossings, metadata, outcomes
+from tests.test_service import assert_error, inbound, outbound, rows
+
+PORTS = known_ports()
+INTEGER_FIELDS = [c.name for c in COLUMNS if c.kind in INTEGER_KINDS]
+#: the request bodies of the API (the document's schema names), each sent by send()
+BODIES = ("OutboundCrossing", "InboundCrossing", "Outcome", "Lookout")
+
+
+def stamp(seconds_from_now):
+    """crossed_at this many seconds from now, in UTC."""
+    moment = datetime.fromtimestamp(time.time() + seconds_from_now, tz=timezone.utc)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def send(client, auth, schema, body):
+    """POST ``body`` where the API takes schema ``schema`` (an outcome after a score)."""
+    officer = auth["officer"]
+    if schema == "OutboundCrossing":
+        return client.post("/v1/score", json=body, headers=officer)
+    if schema == "InboundCrossing":
+        return client.post("/v1/crossings", json=body, headers=officer)
+    if schema == "Outcome":
+        scored = client.post("/v1/score", json=outbound(99), headers=officer)
+        assert scored.status_code in (200, 201), scored.json
+        return client.post("/v1/crossings/o99/outcome", json=body, headers=officer)
+    return client.post("/v1/lookouts", json=body, headers=auth["analyst"])
+
+
+def valid(schema):
+    return {"OutboundCrossing": outbound(), "InboundCrossing": inbound(),
+            "Outcome": {"inspected": True, "seizure": True, "firearms_seized": 2},
+            "Lookout": {"plate_id": "P7", "reason": "tip",
+                        "expires_at": "2099-01-01T00:00:00Z"}}[schema]
+
+
+def metric(client, name):
+    """The /metrics lines of one metric family."""
+    text = client.get("/metrics").get_data(as_text=True)
+    return [line for line in text.splitlines() if line.startswith(name + "{")]
+
+
+# --- integers: integer columns in the store, ints in every answer -----------------
+
+def _integer_body():
+    values = {"vehicle_model_year": 2019, "registration_age_days": 12, "occupants": 3}
+    assert set(values) | set(SEIZED_AMOUNTS) - {"currency_seized_usd"} == set(INTEGER_FIELDS)
+    return values
+
+
+def test_every_integer_column_is_an_integer_in_the_store(app):
+    assert set(INTEGER_COLUMNS) == set(INTEGER_FIELDS)
+    inspector = sa.inspect(app.extensions["southbound.store"].engine)
+    for table in ("crossings", "outcomes"):
+        types = {c["name"]: c["type"] for c in inspector.get_columns(table)}
+        for name in INTEGER_FIELDS:
+            if name in types:
+                assert isinstance(types[name], sa.Integer), (table, name, types[name])
+
+
+@pytest.mark.parametrize("as_text", [False, True], ids=["numbers", "log-cell-text"])
+def test_every_integer_field_comes_back_an_int(app, client, auth, as_text):
+    officer = auth["officer"]
+    values = _integer_body()
+    sent = {k: str(v) + ".0" if as_text else v for k, v in values.items()}
+    assert client.post("/v1/score", json=outbound(**sent), headers=officer).status_code == 201
+    outcome = {"inspected": True, "seizure": True, "firearms_seized": "2" if as_text else 2,
+               "rounds_seized": "40.0" if as_text else 40, "currency_seized_usd": 0}
+    recorded = client.post("/v1/crossings/o1/outcome", json=outcome, headers=officer).json
+    shown = client.get("/v1/crossings/o1", headers=auth["analyst"]).json
+    expected = dict(values, firearms_seized=2, rounds_seized=40)
+    for name in INTEGER_FIELDS:
+        for where, value in (("crossing", shown["crossing"][name]),
+                             ("outcome", shown["outcome"].get(name, expected[name])),
+                             ("outcomes", shown["outcomes"][0].get(name, expected[name])),
+                             ("recorded", recorded["outcome"].get(name, expected[name]))):
+            assert type(value) is int and value == expected[name], (where, name, value)
+    stored = rows(app, crossings, crossing_id="o1")[0]
+    assert all(type(stored[name]) is int for name in INTEGER_FIELDS), stored
+
+
+@pytest.mark.parametrize("name", INTEGER_FIELDS)
+def test_an_integer_the_store_cannot_hold_is_a_400(app, client, auth, name):
+    schema = "Outcome" if name in SEIZED_AMOUNTS else "OutboundCrossing"
+    base = valid(schema)
+    for value in (2**31, str(2**40)):
+        response = send(client, auth, schema, dict(base, **{name: value}))
+        assert_error(response, 400, "invalid_value", name)
+
+
+def _store_before_migration_2(database_url):
+    """A store as migration 1 left it: the contract's integers in float columns, one
+    crossing and one outcome recorded."""
+    old = sa.MetaData()
+    for table in metadata.sorted_tables:
+        copy = table.to_metadata(old)
+        for column in copy.c:
+            if column.name in INTEGER_COLUMNS:
+                column.type = sa.Float()
+    engine = sa.create_engine(database_url)
+    with engine.begin() as conn:
+        old.create_all(conn)
+        conn.execute(old.tables["schema_version"].insert().values(
+            version=1, description=MIGRATIONS[0][1], applied_at=0))
+        conn.execute(old.tables["crossings"].insert().values(
+            crossing_id="old", crossed_at=0, utc_offset_min=0, direction="outbound",
+            port_code="2304", vehicle_class="personal", plate_id="p", received_at=0,
+            vehicle_model_year=2019.0, registration_age_days=12.0, occupants=None,
+            inspected=1, seizure=1, firearms_seized=2.0, rounds_seized=40.0,
+            currency_seized_usd=150.5))
+        conn.execute(old.tables["outcomes"].insert().values(
+            crossing_id="old", recorded_at=0, actor="a", inspected=1, seizure=1,
+            firearms_seized=2.0, rounds_seized=40.0, currency_seized_usd=150.5))
+    engine.dispose()
+
+
+def test_existing_float_rows_migrate_to_integers(database_url):
+    """A store from before migration 2 (integers in float columns) keeps its rows."""
+    _store_before_migration_2(database_url)
+    store = Store(database_url)
+    try:
+        assert store.migrate() == 2
+        with store.engine.connect() as conn:
+            row = dict(conn.execute(sa.select(crossings)).mappings().one())
+            outcome = dict(conn.execute(sa.select(outcomes)).mappings().one())
+        assert (row["vehicle_model_year"], row["registration_age_days"], row["occupants"],
+                row["firearms_seized"], row["rounds_seized"]) == (2019, 12, None, 2, 40)
+        assert all(type(row[n]) is int for n in INTEGER_COLUMNS if row[n] is not None)
+        assert row["currency_seized_usd"] == 150.5
+        assert (type(outcome["firearms_seized"]), outcome["rounds_seized"]) == (int, 40)
+        inspector = sa.inspect(store.engine)
+        for table in ("crossings", "outcomes"):
+            types = {c["name"]: c["type"] for c in inspector.get_columns(table)}
+            assert all(isinstance(types[n], sa.Integer) for n in INTEGER_COLUMNS if n in types)
+        assert store.migrate() == 2  # again: nothing to do
+    finally:
+        store.engine.dispose()
