@@ -11,7 +11,10 @@ import math
 import re
 from functools import lru_cache
 
+from flask import current_app, has_app_context
+
 from scoring.contract import COLUMNS, OUTCOME_COLUMNS, TEXT_KINDS, show_value
+from scoring.ports import known_ports
 from service.errors import ApiError
 from service.store import INT_MAX, INTEGER_KINDS
 
@@ -47,15 +50,18 @@ _KIND = {
 }
 
 
-def _column_schema(column, required=None):
+def _column_schema(column, required=None, ports=None):
     """The schema of one column's value in a request, and what a message says it expects.
 
     The message names the value's kind only ("an integer >= 0"): that null, or the text
     of a log cell, would also do is the document's to say, not a booth error's.
+    ``ports``: the port table's codes, the only port codes a request may name.
     """
     required = column.required if required is None else required
     schema, text, expects = _KIND.get(column.kind, _KIND["text"])
     schema = dict(schema)
+    if column.kind == "port" and ports is not None:
+        schema = {"type": "string", "enum": list(ports)}
     if column.kind == "enum":
         schema = {"type": "string", "enum": list(column.allowed)}
         expects = "one of " + ", ".join(column.allowed)
@@ -78,9 +84,13 @@ _NOT_HERE = {"type": "string", "enum": ["", None], "nullable": True,
                             "(POST /v1/crossings/{crossing_id}/outcome records it)"}
 
 
-def _crossing(direction):
-    props = {c.name: _column_schema(c)[0] for c in COLUMNS if c.name not in OUTCOME_COLUMNS}
+def _crossing(direction, ports):
+    props = {c.name: _column_schema(c, ports=ports)[0] for c in COLUMNS
+             if c.name not in OUTCOME_COLUMNS}
     props["direction"] = {"type": "string", "enum": [direction]}
+    props["port_code"]["description"] = (
+        "a port of the port table (scoring/data/sw_border_ports.csv and the site's "
+        "SOUTHBOUND_PORTS_FILE); another is a 400 unknown_port")
     props.update({name: dict(_NOT_HERE) for name in OUTCOME_COLUMNS})
     return {"type": "object", "required": [c.name for c in COLUMNS if c.required],
             "properties": props, "additionalProperties": True,
@@ -184,13 +194,13 @@ def check_body(name, body, prefix=""):
     """A 400 naming the first field of ``body`` (a dict) that its documented schema refuses.
 
     Fields absent from the body are left to the contract's checks ("is required");
-    fields the document does not name are ignored.
+    fields the document does not name are ignored. A port code the port table lacks
+    is a 400 ``unknown_port``.
     """
-    for field, check in _checks(name):
+    ports = ports_in_force()
+    for field, check in _checks(name, ports):
         if field in body and not check(body[field]):
-            raise ApiError(400, "invalid_value",
-                           f"value {show_value(body[field])} is not {_expectations()[name, field]}",
-                           prefix + field)
+            raise _refusal(name, field, body[field], prefix, ports)
 
 
 def check_integers(record, prefix=""):
@@ -206,11 +216,34 @@ def check_integers(record, prefix=""):
                            f"(at most {INT_MAX})", prefix + column.name)
 
 
+def ports_in_force():
+    """The port codes requests may name: the app's port table, else the shipped one."""
+    if has_app_context() and "southbound.ports" in current_app.extensions:
+        return current_app.extensions["southbound.ports"]
+    return known_ports()
+
+
+def _refusal(name, field, value, prefix, ports):
+    """The 400 for a refused field: an unknown port, or any other."""
+    expects = _expectations()[name, field]
+    if field == "port_code" and isinstance(value, str) and re.fullmatch(r"[0-9]{4}", value):
+        return ApiError(400, "unknown_port",
+                        f"value {show_value(value)} is not a port of the port table "
+                        f"({len(ports)} ports; a site adds its own with SOUTHBOUND_PORTS_FILE)",
+                        prefix + field)
+    return ApiError(400, "invalid_value", f"value {show_value(value)} is not {expects}",
+                    prefix + field)
+
+
 @lru_cache(maxsize=None)
-def _checks(name):
+def _properties(name, ports):
+    return document_for(ports)["components"]["schemas"][name]["properties"]
+
+
+@lru_cache(maxsize=None)
+def _checks(name, ports):
     """(field, predicate) for each property of the document's schema ``name``."""
-    properties = document()["components"]["schemas"][name]["properties"]
-    return tuple((field, _compile(schema)) for field, schema in properties.items())
+    return tuple((field, _compile(schema)) for field, schema in _properties(name, ports).items())
 
 
 # --- the document ------------------------------------------------------------------
@@ -226,7 +259,8 @@ def _json(schema, description, headers=None):
     return answer
 
 
-_ERROR_TEXT = {400: "invalid input; `field` names it", 401: "no or unknown token",
+_ERROR_TEXT = {400: "invalid input; `field` names it (code unknown_port: a port the port "
+                    "table lacks)", 401: "no or unknown token",
                403: "the token's role may not do this", 404: "not found",
                409: "conflicts with what is stored", 413: "body too large",
                415: "not sent as application/json", 429: "too many requests with this token",
@@ -325,9 +359,14 @@ _SCHEMAS = {
 }
 
 
-@lru_cache(maxsize=1)
 def document():
-    """The document served at /v1/openapi.json."""
+    """The document served at /v1/openapi.json: with the app's port table in force."""
+    return document_for(ports_in_force())
+
+
+@lru_cache(maxsize=4)
+def document_for(ports):
+    """The document for the port table ``ports`` (a sorted tuple of codes)."""
     auth = [{"bearer": []}]
     id_param = {"name": "crossing_id", "in": "path", "required": True,
                 "schema": {"type": "string"}}
@@ -347,8 +386,8 @@ def document():
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
-                "OutboundCrossing": _crossing("outbound"),
-                "InboundCrossing": _crossing("inbound"),
+                "OutboundCrossing": _crossing("outbound", ports),
+                "InboundCrossing": _crossing("inbound", ports),
                 "Outcome": _outcome(),
                 "Lookout": _LOOKOUT,
                 **_SCHEMAS,
@@ -375,7 +414,8 @@ def document():
                 "summary": "Latest scored outbound crossings at a port, newest first",
                 "security": auth, "parameters": [
                     {"name": "port_code", "in": "query", "required": True,
-                     "schema": {"type": "string", "pattern": r"^[0-9]{4}$"}},
+                     "schema": {"type": "string", "enum": list(ports)},
+                     "description": "a port of the port table (400 unknown_port otherwise)"},
                     {"name": "limit", "in": "query", "required": False,
                      "schema": {"type": "integer", "minimum": 1, "maximum": 200,
                                 "default": 50}}],

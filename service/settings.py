@@ -28,6 +28,9 @@ SETTINGS = (
                                       "0 switches the limit off"),
     ("REDIS_URL", "", "Redis URL (redis://127.0.0.1:6379/0) to share rate-limit counts "
                       "across workers; empty counts per worker"),
+    ("PORTS_FILE", "", "a CSV of ports added to the shipped port table (columns port_code, "
+                       "port_name, as scoring/data/sw_border_ports.csv); the API takes "
+                       "crossings only at the table's ports. The commands read it too"),
     ("LOG_LEVEL", "INFO", "log level of the JSON log lines on stderr"),
     ("RANDOM_SEED", "", "seed of the random referrals, for tests and replays only; empty "
                         "draws from the operating system"),

@@ -53,6 +53,75 @@ def metric(client, name):
     return [line for line in text.splitlines() if line.startswith(name + "{")]
 
 
+# --- ports: the port table's, else a 400; metrics labels stay bounded -------------
+
+@pytest.mark.parametrize("code", ["9999", "0000", "2399"])
+def test_a_port_the_table_lacks_is_refused_everywhere_and_opens_no_label(app, client, auth,
+                                                                         code):
+    assert code not in PORTS
+    officer = auth["officer"]
+    assert_error(client.post("/v1/score", json=outbound(port_code=code), headers=officer),
+                 400, "unknown_port", "port_code")
+    assert_error(client.post("/v1/score/batch", headers=officer, json={"crossings": [
+        outbound(1), outbound(2, port_code=code)]}), 400, "unknown_port",
+        "crossings[1].port_code")
+    assert_error(client.post("/v1/crossings", json=inbound(port_code=code), headers=officer),
+                 400, "unknown_port", "port_code")
+    message = client.post("/v1/score", json=outbound(port_code=code), headers=officer
+                          ).json["error"]["message"]
+    assert f"'{code}'" in message and "port table" in message
+    assert_error(client.get(f"/v1/crossings?port_code={code}", headers=officer),
+                 400, "unknown_port", "port_code")
+    assert rows(app, crossings) == []
+    assert client.post("/v1/score", json=outbound(3), headers=officer).status_code == 201
+    for family in ("southbound_scores_total", "southbound_referrals_total"):
+        labels = set(re.findall(r'port="([^"]*)"', "\n".join(metric(client, family))))
+        assert labels <= set(PORTS), labels
+    assert metric(client, "southbound_scores_total")  # the known port was counted
+
+
+def test_the_document_lists_the_port_table_as_the_port_codes_allowed(client):
+    document = client.get("/v1/openapi.json").json
+    schemas = document["components"]["schemas"]
+    for name in ("OutboundCrossing", "InboundCrossing"):
+        assert schemas[name]["properties"]["port_code"]["enum"] == list(PORTS)
+    lane = document["paths"]["/v1/crossings"]["get"]["parameters"]
+    assert [p["schema"]["enum"] for p in lane if p["name"] == "port_code"] == [list(PORTS)]
+
+
+def test_a_ports_file_adds_its_ports(database_url, registry_path, tmp_path):
+    from service import create_app
+    extra = tmp_path / "ports.csv"
+    extra.write_text("port_code,port_name,time_zone\n2399,Test crossing,America/Chicago\n")
+    app = create_app({"DATABASE_URL": database_url, "REGISTRY": str(registry_path),
+                      "PORTS_FILE": str(extra), "TOKEN_CACHE_SECONDS": 0,
+                      "RATE_LIMIT_PER_MINUTE": 0, "LOG_LEVEL": "WARNING"})
+    try:
+        from service.auth import create_token
+        token = create_token(app.extensions["southbound.store"], "officer", "t")
+        client = app.test_client()
+        response = client.post("/v1/score", json=outbound(port_code="2399"),
+                               headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 201, response.json
+        enum = client.get("/v1/openapi.json").json["components"]["schemas"][
+            "OutboundCrossing"]["properties"]["port_code"]["enum"]
+        assert "2399" in enum and "2304" in enum
+        page = client.get("/").get_data(as_text=True)  # the console's port picker
+        assert re.search(r'<option value="2399"[^>]*>[^<]*Test crossing', page), page
+    finally:
+        app.extensions["southbound.store"].engine.dispose()
+
+
+def test_a_bad_ports_file_stops_the_start_naming_it(database_url, registry_path, tmp_path):
+    from scoring.ports import PortTableError
+    from service import create_app
+    extra = tmp_path / "ports.csv"
+    extra.write_text("port_code,port_name\n23O9,Typo\n")
+    with pytest.raises(PortTableError, match=r"ports.csv, row 2, column port_code"):
+        create_app({"DATABASE_URL": database_url, "REGISTRY": str(registry_path),
+                    "PORTS_FILE": str(extra)})
+
+
 # --- integers: integer columns in the store, ints in every answer -----------------
 
 def _integer_body():

@@ -8,11 +8,12 @@ import re
 import sqlalchemy as sa
 from flask import Blueprint, current_app, g, jsonify, request
 
-from scoring.contract import COLUMNS, ContractError, format_timestamp, parse_value
+from scoring.contract import COLUMNS, ContractError, format_timestamp, parse_value, show_value
 from service.api.score import checked_crossing, get_json_body
 from service.auth import ROLES, require
 from service.errors import ApiError, from_contract
-from service.openapi import INTEGER_KINDS, TEXT_MAX, check_body, check_integers
+from service.openapi import (INTEGER_KINDS, TEXT_MAX, check_body, check_integers,
+                             ports_in_force)
 from service.scorer import fingerprint, public_answer
 from service.store import crossings, scores
 
@@ -126,6 +127,9 @@ def lane():
         raise from_contract(exc) from None
     if port is None:
         raise ApiError(400, "invalid_value", "is required", "port_code")
+    if port not in ports_in_force():
+        raise ApiError(400, "unknown_port", f"value {show_value(port)} is not a port of the "
+                       "port table", "port_code")
     text = request.args.get("limit", "50")
     limit = int(text) if re.fullmatch(r"[0-9]{1,4}", text) else -1  # int() takes "1_0", "٣"
     if not 1 <= limit <= LANE_LIMIT:
