@@ -260,7 +260,8 @@ def _json(schema, description, headers=None):
 
 
 _ERROR_TEXT = {400: "invalid input; `field` names it (code unknown_port: a port the port "
-                    "table lacks)", 401: "no or unknown token",
+                    "table lacks; crossed_at more than SOUTHBOUND_MAX_CLOCK_SKEW_SECONDS "
+                    "ahead of the server's clock is refused too)", 401: "no or unknown token",
                403: "the token's role may not do this", 404: "not found",
                409: "conflicts with what is stored", 413: "body too large",
                415: "not sent as application/json", 429: "too many requests with this token",

@@ -122,6 +122,49 @@ def test_a_bad_ports_file_stops_the_start_naming_it(database_url, registry_path,
                     "PORTS_FILE": str(extra)})
 
 
+# --- crossed_at in the future: refused beyond the allowed clock skew --------------
+
+FUTURE = [("/v1/score", lambda at: outbound(crossed_at=at), "crossed_at"),
+          ("/v1/score/batch", lambda at: {"crossings": [outbound(crossed_at=at)]},
+           "crossings[0].crossed_at"),
+          ("/v1/crossings", lambda at: inbound(crossed_at=at), "crossed_at")]
+
+
+@pytest.mark.parametrize("path, body, field", FUTURE, ids=[f[0] for f in FUTURE])
+def test_a_crossing_from_the_future_is_refused_beyond_the_clock_skew(app, client, auth, path,
+                                                                     body, field):
+    skew = app.config["MAX_CLOCK_SKEW_SECONDS"]
+    assert skew == 900  # the default
+    officer = auth["officer"]
+    for at in (stamp(skew * 2), "2030-01-01T00:00:00Z", "2999-12-31T23:59:59+14:00"):
+        response = client.post(path, json=body(at), headers=officer)
+        assert_error(response, 400, "invalid_value", field)
+        message = response.json["error"]["message"]
+        assert f"'{at}'" in message and "in the future" in message
+        assert "server's time is 20" in message and "900 s of clock skew" in message
+    assert rows(app, crossings) == []
+    # within the skew (a booth clock a little ahead), and the past: accepted
+    for i, at in enumerate((stamp(skew / 3), stamp(-3600))):
+        accepted = client.post(path, json=_renamed(body(at), i), headers=officer)
+        assert accepted.status_code in (200, 201), accepted.json
+
+
+def _renamed(body, i):
+    items = body["crossings"] if "crossings" in body else [body]
+    for item in items:
+        item["crossing_id"] += f"-{i}"
+    return body
+
+
+def test_the_clock_skew_is_a_setting(app, client, auth):
+    app.config["MAX_CLOCK_SKEW_SECONDS"] = 0
+    assert_error(client.post("/v1/score", json=outbound(crossed_at=stamp(120)),
+                             headers=auth["officer"]), 400, "invalid_value", "crossed_at")
+    app.config["MAX_CLOCK_SKEW_SECONDS"] = 86_400
+    assert client.post("/v1/score", json=outbound(crossed_at=stamp(3600)),
+                       headers=auth["officer"]).status_code == 201
+
+
 # --- integers: integer columns in the store, ints in every answer -----------------
 
 def _integer_body():

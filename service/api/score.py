@@ -1,8 +1,11 @@
 """POST /v1/score and /v1/score/batch: outbound crossings in, scores and decisions out."""
 from __future__ import annotations
 
+import time
+
 from flask import Blueprint, current_app, g, jsonify, request
 
+from scoring.contract import format_timestamp, show_value
 from service.auth import require
 from service.errors import ApiError
 from service.openapi import check_body, check_integers
@@ -22,13 +25,31 @@ def get_json_body():
 
 
 def checked_crossing(body, direction, prefix=""):
-    """A crossing's canonical record: the document's schema first, then the contract."""
+    """A crossing's canonical record: the document's schema first, then the contract,
+    then the server's clock (400 for a ``crossed_at`` too far in the future)."""
     if isinstance(body, dict):
-        check_body("OutboundCrossing" if direction == "outbound" else "InboundCrossing",
-                   body, prefix)
+        check_body(_schema(direction), body, prefix)
     record = parse_crossing(body, direction, prefix)
     check_integers(record, prefix)
+    check_clock(body.get("crossed_at"), record["crossed_at"], prefix + "crossed_at")
     return record
+
+
+def _schema(direction):
+    return "OutboundCrossing" if direction == "outbound" else "InboundCrossing"
+
+
+def check_clock(value, micros, field):
+    """400 when ``micros`` (UTC µs) is further ahead of the server's clock than the skew
+    allowed (SOUTHBOUND_MAX_CLOCK_SKEW_SECONDS): a booth clock or a typo, never a crossing."""
+    skew = float(current_app.config["MAX_CLOCK_SKEW_SECONDS"])
+    now = time.time_ns() // 1000
+    if micros > now + skew * 1_000_000:
+        ahead = (micros - now) / 1e6
+        raise ApiError(400, "invalid_value",
+                       f"value {show_value(value)} is {ahead:,.0f} s in the future: the "
+                       f"server's time is {format_timestamp(now - now % 1_000_000)} and at "
+                       f"most {skew:g} s of clock skew is allowed", field)
 
 
 def _parts():
