@@ -195,7 +195,8 @@ def check_body(name, body, prefix=""):
 
     Fields absent from the body are left to the contract's checks ("is required");
     fields the document does not name are ignored. A port code the port table lacks
-    is a 400 ``unknown_port``.
+    is a 400 ``unknown_port``; a number or boolean where the document wants a string is
+    told that it must be a string.
     """
     ports = ports_in_force()
     for field, check in _checks(name, ports):
@@ -223,14 +224,23 @@ def ports_in_force():
     return known_ports()
 
 
+_JSON_NAMES = ((bool, "true or false"), ((int, float), "a number"), (dict, "an object"),
+               (list, "an array"))
+
+
 def _refusal(name, field, value, prefix, ports):
-    """The 400 for a refused field: an unknown port, or any other."""
+    """The 400 for a refused field: unknown port, a number for a string, or any other."""
     expects = _expectations()[name, field]
     if field == "port_code" and isinstance(value, str) and re.fullmatch(r"[0-9]{4}", value):
         return ApiError(400, "unknown_port",
                         f"value {show_value(value)} is not a port of the port table "
                         f"({len(ports)} ports; a site adds its own with SOUTHBOUND_PORTS_FILE)",
                         prefix + field)
+    if field in _string_fields(name, ports) and not isinstance(value, str) and value is not None:
+        what = next(text for types, text in _JSON_NAMES if isinstance(value, types))
+        return ApiError(400, "invalid_value",
+                        f"value {show_value(value)} is {what}: {field} must be a string, "
+                        f"{expects}", prefix + field)
     return ApiError(400, "invalid_value", f"value {show_value(value)} is not {expects}",
                     prefix + field)
 
@@ -238,6 +248,18 @@ def _refusal(name, field, value, prefix, ports):
 @lru_cache(maxsize=None)
 def _properties(name, ports):
     return document_for(ports)["components"]["schemas"][name]["properties"]
+
+
+@lru_cache(maxsize=None)
+def _string_fields(name, ports):
+    """Fields of schema ``name`` whose values must be non-empty strings when given."""
+    out = set()
+    for field, schema in _properties(name, ports).items():
+        allowed = schema.get("enum")
+        if schema.get("type") == "string" and (allowed is None
+                                               or any(v not in ("", None) for v in allowed)):
+            out.add(field)
+    return frozenset(out)
 
 
 @lru_cache(maxsize=None)

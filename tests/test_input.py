@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from scoring.contract import COLUMNS, SEIZED_AMOUNTS
 from scoring.ports import known_ports
-from service.openapi import INTEGER_KINDS
+from service.openapi import INTEGER_KINDS, document_for
 from service.store import INTEGER_COLUMNS, MIGRATIONS, Store, crossings, metadata, outcomes
 from tests.test_service import assert_error, inbound, outbound, rows
 
@@ -163,6 +163,36 @@ def test_the_clock_skew_is_a_setting(app, client, auth):
     app.config["MAX_CLOCK_SKEW_SECONDS"] = 86_400
     assert client.post("/v1/score", json=outbound(crossed_at=stamp(3600)),
                        headers=auth["officer"]).status_code == 201
+
+
+# --- a number (or boolean) where a string is wanted: told it must be a string ------
+
+def _string_fields(schema):
+    properties = document_for(PORTS)["components"]["schemas"][schema]["properties"]
+    return [name for name, prop in properties.items() if prop.get("type") == "string"
+            and any(v not in ("", None) for v in prop.get("enum", ["x"]))]
+
+
+STRING_FIELDS = [(schema, name) for schema in BODIES for name in _string_fields(schema)]
+
+
+def test_the_string_fields_are_the_contracts_text_columns():
+    text = {c.name for c in COLUMNS if c.kind in ("id", "enum", "port", "jurisdiction", "text",
+                                                   "timestamp")}
+    crossing = {name for schema, name in STRING_FIELDS if schema == "OutboundCrossing"}
+    assert crossing == text - {"referral"}  # an outcome, never sent with a crossing
+    assert {name for schema, name in STRING_FIELDS if schema == "Lookout"} == \
+        {"plate_id", "reason", "expires_at"}
+
+
+@pytest.mark.parametrize("schema, name", STRING_FIELDS, ids=[f"{s}.{n}" for s, n in STRING_FIELDS])
+@pytest.mark.parametrize("value, what", [(2304, "a number"), (1.5, "a number"),
+                                         (True, "true or false")], ids=["int", "float", "bool"])
+def test_a_number_where_a_string_is_wanted_is_told_so(client, auth, schema, name, value, what):
+    response = send(client, auth, schema, dict(valid(schema), **{name: value}))
+    assert_error(response, 400, "invalid_value", name)
+    assert response.json["error"]["message"].startswith(
+        f"value {value!r} is {what}: {name} must be a string")
 
 
 # --- integers: integer columns in the store, ints in every answer -----------------
