@@ -94,7 +94,8 @@ def _crossing(direction, ports):
     props.update({name: dict(_NOT_HERE) for name in OUTCOME_COLUMNS})
     return {"type": "object", "required": [c.name for c in COLUMNS if c.required],
             "properties": props, "additionalProperties": True,
-            "description": "the crossing-log contract's columns; unknown fields are ignored"}
+            "description": "the crossing-log contract's columns; unknown fields are ignored "
+                           "and named back in the answer's ignored_fields"}
 
 
 def _outcome():
@@ -104,11 +105,14 @@ def _outcome():
                   ("seizure", "firearms_seized", "rounds_seized", "currency_seized_usd")})
     props["seizure"]["description"] = "required when inspected is true, empty otherwise"
     return {"type": "object", "required": ["inspected"], "properties": props,
-            "additionalProperties": True}
+            "additionalProperties": True,
+            "description": "unknown fields are ignored and named back in ignored_fields"}
 
 
 _LOOKOUT = {"type": "object", "required": ["plate_id", "reason", "expires_at"],
-            "additionalProperties": True, "properties": {
+            "additionalProperties": True,
+            "description": "unknown fields are ignored and named back in ignored_fields",
+            "properties": {
                 "plate_id": {"type": "string", "minLength": 1, "maxLength": TEXT_MAX},
                 "reason": {"type": "string", "minLength": 1},
                 "expires_at": {"type": "string", "pattern": TIMESTAMP,
@@ -194,14 +198,20 @@ def check_body(name, body, prefix=""):
     """A 400 naming the first field of ``body`` (a dict) that its documented schema refuses.
 
     Fields absent from the body are left to the contract's checks ("is required");
-    fields the document does not name are ignored. A port code the port table lacks
-    is a 400 ``unknown_port``; a number or boolean where the document wants a string is
-    told that it must be a string.
+    fields the document does not name are ignored (:func:`unknown_fields` names them).
+    A port code the port table lacks is a 400 ``unknown_port``; a number or boolean
+    where the document wants a string is told that it must be a string.
     """
     ports = ports_in_force()
     for field, check in _checks(name, ports):
         if field in body and not check(body[field]):
             raise _refusal(name, field, body[field], prefix, ports)
+
+
+def unknown_fields(name, body, prefix=""):
+    """The fields of ``body`` that the document's schema ``name`` does not name, in order."""
+    known = _properties(name, ports_in_force())
+    return [prefix + str(field) for field in body if field not in known]
 
 
 def check_integers(record, prefix=""):
@@ -316,6 +326,10 @@ _STRING = {"type": "string"}
 _NULLABLE_STRING = {"type": "string", "nullable": True}
 _NULLABLE_NUMBER = {"type": "number", "nullable": True}
 _NULLABLE_INTEGER = {"type": "integer", "nullable": True}
+#: present only when the body had fields the document does not name
+_IGNORED = {"type": "array", "items": {"type": "string"}, "minItems": 1,
+            "description": "the body's fields that are not part of the API and were ignored "
+                           "(a misspelt field shows here); present only when there are some"}
 _NULLABLE_BOOL = {"type": "boolean", "nullable": True}
 _PROBABILITY = {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 1,
                 "exclusiveMaximum": True}
@@ -346,7 +360,7 @@ _SCHEMAS = {
                       "model_version"], {
         "crossing_id": _STRING, "risk_score": _PROBABILITY, "risk_band": _STRING,
         "refer": {"type": "boolean"}, "reasons": {"type": "array", "items": _ref("Reason")},
-        "model_version": _STRING}),
+        "model_version": _STRING, "ignored_fields": _IGNORED}),
     "StoredScore": {"allOf": [_ref("Score"), _object(["scored_at", "policy_version"], {
         "scored_at": _STRING, "policy_version": _STRING,
         "referral_source": {"type": "string", "description": "analysts only"},
@@ -376,7 +390,8 @@ _SCHEMAS = {
     "LookoutView": _object(["id", "plate_id", "reason", "expires_at", "created_by",
                             "created_at"], {
         "id": {"type": "integer"}, "plate_id": _STRING, "reason": _STRING,
-        "expires_at": _STRING, "created_by": _STRING, "created_at": _STRING}),
+        "expires_at": _STRING, "created_by": _STRING, "created_at": _STRING,
+        "ignored_fields": _IGNORED}),
     "Error": _object(["error"], {"error": _object(["code", "message", "field"], {
         "code": _STRING, "message": _STRING, "field": _NULLABLE_STRING})}),
 }
@@ -431,7 +446,11 @@ def document_for(ports):
                                          "type": "array", "minItems": 1,
                                          "items": _ref("OutboundCrossing")}}}),
                 "responses": {"200": _json(_object(["results"], {
-                    "results": {"type": "array", "items": _ref("Score")}}), "scored"),
+                    "results": {"type": "array", "items": _ref("Score")},
+                    "ignored_fields": dict(_IGNORED, description=(
+                        "ignored fields of the body and of each crossing "
+                        "(crossings[3].lane); present only when there are some"))}),
+                    "scored"),
                     **_authenticated(409, body=True)}}},
             "/v1/crossings": {"get": {
                 "summary": "Latest scored outbound crossings at a port, newest first",
@@ -450,10 +469,11 @@ def document_for(ports):
                 "summary": "Store an inbound crossing (history)", "security": auth,
                 "requestBody": body(_ref("InboundCrossing")),
                 "responses": {"201": _json(_object(["crossing_id", "stored"], {
-                    "crossing_id": _STRING, "stored": {"type": "boolean"}}), "stored"),
+                    "crossing_id": _STRING, "stored": {"type": "boolean"},
+                    "ignored_fields": _IGNORED}), "stored"),
                     "200": _json(_object(["crossing_id", "stored"], {
-                        "crossing_id": _STRING, "stored": {"type": "boolean"}}),
-                        "already stored"),
+                        "crossing_id": _STRING, "stored": {"type": "boolean"},
+                        "ignored_fields": _IGNORED}), "already stored"),
                     **_authenticated(409, body=True)}}},
             "/v1/crossings/{crossing_id}": {"get": {
                 "summary": "A crossing with its score, decision, reasons and outcome",
@@ -477,7 +497,8 @@ def document_for(ports):
                             "inspected": {"type": "boolean"}, "seizure": _NULLABLE_BOOL,
                             "firearms_seized": _NULLABLE_INTEGER,
                             "rounds_seized": _NULLABLE_INTEGER,
-                            "currency_seized_usd": _NULLABLE_NUMBER})}), "recorded"),
+                            "currency_seized_usd": _NULLABLE_NUMBER}),
+                    "ignored_fields": _IGNORED}), "recorded"),
                     **_authenticated(404, 409, body=True)}}},
             "/v1/model": {"get": {
                 "summary": "The active model's manifest and the policy in force",

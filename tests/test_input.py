@@ -165,6 +165,62 @@ def test_the_clock_skew_is_a_setting(app, client, auth):
                        headers=auth["officer"]).status_code == 201
 
 
+# --- unknown fields: ignored, named back in ignored_fields and counted ------------
+
+@pytest.mark.parametrize("schema", BODIES)
+def test_every_body_names_its_ignored_fields_back(client, auth, schema):
+    body = dict(valid(schema), registration_age=12, lane=3)
+    response = send(client, auth, schema, body)
+    assert response.status_code == 201, response.json
+    assert response.json["ignored_fields"] == ["registration_age", "lane"]
+    counted = metric(client, "southbound_ignored_fields_total")
+    assert any(line.endswith(" 2.0") for line in counted), counted
+
+
+@pytest.mark.parametrize("schema", BODIES)
+def test_ignored_fields_is_absent_when_nothing_was_ignored(client, auth, schema):
+    response = send(client, auth, schema, valid(schema))
+    assert response.status_code == 201, response.json
+    assert "ignored_fields" not in response.json
+
+
+def test_a_repeated_crossing_and_a_batch_name_their_ignored_fields(client, auth):
+    officer = auth["officer"]
+    client.post("/v1/score", json=outbound(), headers=officer)
+    again = client.post("/v1/score", json=outbound(registration_age=12), headers=officer)
+    assert again.status_code == 200 and again.json["ignored_fields"] == ["registration_age"]
+    batch = client.post("/v1/score/batch", headers=officer, json={
+        "crossings": [outbound(2), outbound(3, lane=3)], "sent_by": "lane 3"})
+    assert batch.status_code == 200
+    assert batch.json["ignored_fields"] == ["sent_by", "crossings[1].lane"]
+    inbound_again = client.post("/v1/crossings", json=inbound(), headers=officer)
+    assert "ignored_fields" not in inbound_again.json
+
+
+def test_every_answer_to_a_body_documents_ignored_fields(client):
+    document = client.get("/v1/openapi.json").json
+    schemas = document["components"]["schemas"]
+
+    def resolve(schema):
+        if "$ref" in schema:
+            return resolve(schemas[schema["$ref"].rsplit("/", 1)[1]])
+        return schema
+    with_body = [(path, method, op) for path, item in document["paths"].items()
+                 for method, op in item.items() if "requestBody" in op]
+    sent = set()
+    for _, _, op in with_body:  # each body's schema is one test_every_body_... sends
+        schema = op["requestBody"]["content"]["application/json"]["schema"]
+        schema = schema.get("properties", {}).get("crossings", {}).get("items", schema)
+        sent.add(schema["$ref"].rsplit("/", 1)[1])
+    assert sent == set(BODIES)
+    for path, method, op in with_body:
+        for status, answer in op["responses"].items():
+            if status.startswith("2"):
+                schema = resolve(answer["content"]["application/json"]["schema"])
+                assert "ignored_fields" in schema["properties"], (path, method, status)
+                assert "ignored_fields" not in schema["required"]
+
+
 # --- a number (or boolean) where a string is wanted: told it must be a string ------
 
 def _string_fields(schema):

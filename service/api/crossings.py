@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask import Blueprint, current_app, g, jsonify, request
 
 from scoring.contract import COLUMNS, ContractError, format_timestamp, parse_value, show_value
-from service.api.score import checked_crossing, get_json_body
+from service.api.score import checked_crossing, get_json_body, ignored_fields, with_ignored
 from service.auth import ROLES, require
 from service.errors import ApiError, from_contract
 from service.openapi import (INTEGER_KINDS, TEXT_MAX, check_body, check_integers,
@@ -43,7 +43,9 @@ def get_crossing(conn, crossing_id):
 @require("officer")
 def add_inbound():
     """Store one inbound crossing (history for later scores)."""
-    record = checked_crossing(get_json_body(), "inbound")
+    body = get_json_body()
+    record = checked_crossing(body, "inbound")
+    ignored = ignored_fields("InboundCrossing", body)
     store = _store()
     with store.write() as conn:
         stored = store.crossing(conn, record["crossing_id"])
@@ -51,9 +53,11 @@ def add_inbound():
             if fingerprint(_comparable(stored[0])) != fingerprint(_comparable(record)):
                 raise ApiError(409, "conflict", "crossing_id is already stored with different "
                                "values", "crossing_id")
-            return jsonify({"crossing_id": record["crossing_id"], "stored": True}), 200
+            return jsonify(with_ignored({"crossing_id": record["crossing_id"], "stored": True},
+                                        ignored)), 200
         store.insert_crossing(conn, record)
-    return jsonify({"crossing_id": record["crossing_id"], "stored": True}), 201
+    return jsonify(with_ignored({"crossing_id": record["crossing_id"], "stored": True},
+                                ignored)), 201
 
 
 def _comparable(record):
@@ -91,7 +95,9 @@ def parse_outcome(body):
 @require("officer")
 def record_outcome(crossing_id):
     """Record what secondary inspection found (a later record corrects an earlier one)."""
-    outcome = parse_outcome(get_json_body())
+    body = get_json_body()
+    outcome = parse_outcome(body)
+    ignored = ignored_fields("Outcome", body)
     store = _store()
     with store.write() as conn:
         crossing, score, _ = get_crossing(conn, crossing_id)
@@ -110,7 +116,7 @@ def record_outcome(crossing_id):
     shown = {k: _plain(k, v) for k, v in outcome.items()}
     shown["inspected"] = bool(shown["inspected"])
     shown["seizure"] = None if shown["seizure"] is None else bool(shown["seizure"])
-    return jsonify({"crossing_id": crossing_id, "outcome": shown}), 201
+    return jsonify(with_ignored({"crossing_id": crossing_id, "outcome": shown}, ignored)), 201
 
 
 LANE_LIMIT = 200
