@@ -106,7 +106,8 @@ def _outcome():
     props["seizure"]["description"] = "required when inspected is true, empty otherwise"
     return {"type": "object", "required": ["inspected"], "properties": props,
             "additionalProperties": True,
-            "description": "unknown fields are ignored and named back in ignored_fields"}
+            "description": "a seized amount above 0 needs inspected and seizure true; unknown "
+                           "fields are ignored and named back in ignored_fields"}
 
 
 _LOOKOUT = {"type": "object", "required": ["plate_id", "reason", "expires_at"],

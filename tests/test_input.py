@@ -251,6 +251,31 @@ def test_a_number_where_a_string_is_wanted_is_told_so(client, auth, schema, name
         f"value {value!r} is {what}: {name} must be a string")
 
 
+# --- contradictory outcomes: refused, naming the field ----------------------------
+
+CONTRADICTORY = ([({"inspected": True, "seizure": False, name: 3}, name,
+                   "is more than 0 but seizure is false") for name in SEIZED_AMOUNTS]
+                 + [({"inspected": False, name: 3}, name, "must be empty when inspected is "
+                     "false") for name in SEIZED_AMOUNTS]
+                 + [({"inspected": False, "seizure": True}, "seizure", "must be empty")])
+
+
+@pytest.mark.parametrize("body, field, message", CONTRADICTORY, ids=lambda v: str(v)[:40])
+def test_a_contradictory_outcome_is_refused_and_nothing_stored(app, client, auth, body, field,
+                                                              message):
+    response = send(client, auth, "Outcome", body)
+    assert_error(response, 400, "invalid_value", field)
+    assert message in response.json["error"]["message"]
+    assert rows(app, outcomes) == []
+    assert rows(app, crossings, crossing_id="o99")[0]["inspected"] is None
+
+
+@pytest.mark.parametrize("name", SEIZED_AMOUNTS)
+def test_zero_seized_without_a_seizure_is_consistent(client, auth, name):
+    response = send(client, auth, "Outcome", {"inspected": True, "seizure": False, name: 0})
+    assert response.status_code == 201, response.json
+
+
 # --- integers: integer columns in the store, ints in every answer -----------------
 
 def _integer_body():

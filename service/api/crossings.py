@@ -8,7 +8,8 @@ import re
 import sqlalchemy as sa
 from flask import Blueprint, current_app, g, jsonify, request
 
-from scoring.contract import COLUMNS, ContractError, format_timestamp, parse_value, show_value
+from scoring.contract import (COLUMNS, ContractError, format_timestamp, outcome_problem,
+                              parse_value, show_value)
 from service.api.score import checked_crossing, get_json_body, ignored_fields, with_ignored
 from service.auth import ROLES, require
 from service.errors import ApiError, from_contract
@@ -88,6 +89,11 @@ def parse_outcome(body):
             if math.isnan(out[name]):
                 out[name] = 0.0
     check_integers(out)
+    problem = outcome_problem(out)  # the contract's own rule, as for a log's rows
+    if problem:
+        name, message = problem
+        raise ApiError(400, "invalid_value", f"value {show_value(body.get(name))}: {message}",
+                       name)
     return out
 
 
