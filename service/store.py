@@ -168,6 +168,9 @@ def now_us():
     return time.time_ns() // 1000
 
 
+#: the PostgreSQL advisory lock key that migrations take turns on
+MIGRATION_LOCK = 0x50B0_0001
+
 #: seconds a PostgreSQL connection attempt may wait for the server before giving up
 #: (a 503), so a hung server does not hold a worker until gunicorn kills it
 PG_CONNECT_TIMEOUT = 3
@@ -336,8 +339,16 @@ class Store:
             self._migrated = True
 
     def migrate(self):
-        """Apply pending migrations; return the schema version."""
-        with self.engine.begin() as conn:
+        """Apply pending migrations; return the schema version.
+
+        Workers starting together take turns (SQLite: the write lock; PostgreSQL: an
+        advisory lock held to the end of the transaction), so each migration runs once
+        and no worker fails on another's schema_version row.
+        """
+        with self.write() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
+                             {"key": MIGRATION_LOCK})
             schema_version.create(conn, checkfirst=True)
             done = {r.version for r in conn.execute(sa.select(schema_version.c.version))}
             for version, description, step in MIGRATIONS:

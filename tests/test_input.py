@@ -371,3 +371,32 @@ def test_existing_float_rows_migrate_to_integers(database_url):
         assert store.migrate() == 2  # again: nothing to do
     finally:
         store.engine.dispose()
+
+
+def test_workers_starting_together_migrate_once(database_url):
+    """Each gunicorn worker migrates at its start: they take turns, none fails."""
+    import threading
+    _store_before_migration_2(database_url)
+    stores = [Store(database_url) for _ in range(4)]
+    start, errors = threading.Barrier(len(stores)), []
+
+    def migrate(store):
+        start.wait()
+        try:
+            store.migrate()
+        except Exception as exc:  # noqa: BLE001 (the test reports any)
+            errors.append(exc)
+    threads = [threading.Thread(target=migrate, args=(s,)) for s in stores]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert errors == []
+        with stores[0].engine.connect() as conn:
+            versions = conn.execute(sa.text("SELECT version FROM schema_version")).scalars()
+            assert sorted(versions) == [1, 2]
+            assert conn.execute(sa.select(crossings.c.firearms_seized)).scalar_one() == 2
+    finally:
+        for store in stores:
+            store.engine.dispose()
