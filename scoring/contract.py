@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from scoring.paths import extra_ports_file
-from scoring.ports import known_ports
+from scoring.ports import PortTableError, known_ports
 
 VERSION = 1
 
@@ -641,7 +641,10 @@ def parse_frame(raw, *, source="<frame>", on_error="raise", first_row=2, known_p
 def _unknown_ports(codes, known=None):
     """{code: rows} of the codes the port table lacks, by code."""
     if known is None:
-        known = known_ports(extra_ports_file())
+        try:
+            known = known_ports(extra_ports_file())
+        except PortTableError as exc:  # the commands' one line and exit 2
+            raise ContractError(str(exc)) from None
     unknown = codes[~codes.isin(list(known))].value_counts()
     return {str(code): int(n) for code, n in sorted(unknown.items())}
 

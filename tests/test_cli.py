@@ -129,6 +129,18 @@ def test_ports_the_table_lacks_are_scored_and_reported_once(runner, registry, wo
     assert scores.loc[log.loc[outbound, "crossing_id"], "risk_score"].between(0, 1).all()
 
 
+def test_a_bad_ports_file_gives_one_line_and_exit_2(runner, tmp_path, monkeypatch):
+    ports = tmp_path / "ports.csv"
+    ports.write_text("port_code,port_name\n23O9,Typo\n")
+    monkeypatch.setenv("SOUTHBOUND_PORTS_FILE", str(ports))
+    path = tmp_path / "log.csv"
+    raw([row()]).to_csv(path, index=False)
+    result = runner.invoke(main, ["train", "--data", str(path), "--registry", str(tmp_path / "r")])
+    assert result.exit_code == 2
+    assert result.output == (f"error: {ports}, row 2, column port_code: value '23O9' is not "
+                             "a 4-digit port code\n")
+
+
 def test_skip_mode_writes_rejects_and_goes_on(runner, tmp_path, world, monkeypatch):
     monkeypatch.setenv("SOUTHBOUND_VAR", str(tmp_path / "var"))
     log = pd.read_csv(world[0], dtype=str, keep_default_na=False)
