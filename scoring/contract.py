@@ -27,6 +27,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from scoring.paths import extra_ports_file
+from scoring.ports import PortTableError, known_ports
+
 VERSION = 1
 
 DIRECTIONS = ("outbound", "inbound")
@@ -36,6 +39,8 @@ BODY_TYPES = ("sedan", "suv", "pickup", "van", "motorcycle", "tractor_trailer",
 REFERRALS = ("none", "model", "random", "officer")
 OUTCOME_COLUMNS = ("referral", "selection_probability", "inspected", "seizure",
                    "firearms_seized", "rounds_seized", "currency_seized_usd")
+#: what secondary found: more than 0 only where a seizure was made
+SEIZED_AMOUNTS = ("firearms_seized", "rounds_seized", "currency_seized_usd")
 
 # ASCII digits only ([0-9], not \d): Python's \d also matches other scripts' digits,
 # pyarrow's does not, and the contract means 0-9. Both paths use these with fullmatch.
@@ -338,8 +343,30 @@ def _row_consistency(row):
             return "referral", "inbound rows are never referred"
         if row["inspected"] == 1.0:
             return "inspected", "inbound rows are never inspected"
+    return outcome_problem(row)
+
+
+def outcome_problem(row):
+    """A contradictory outcome in a canonical row: (column, message) or None.
+
+    A seizure needs an inspection; a seized amount above 0 needs both an inspection
+    and a seizure (``seizure: false`` with ``firearms_seized: 3`` is refused, not
+    learnt from). The service checks recorded outcomes with the same rule.
+
+    >>> outcome_problem({"inspected": 1.0, "seizure": 0.0, "firearms_seized": 3.0,
+    ...                  "rounds_seized": 0.0, "currency_seized_usd": math.nan})
+    ('firearms_seized', 'is more than 0 but seizure is false')
+    """
     if not _missing(row["seizure"]) and row["inspected"] != 1.0:
         return "seizure", "seizure is given but inspected is not true"
+    for name in SEIZED_AMOUNTS:
+        x = row[name]
+        if _missing(x) or not x > 0:
+            continue
+        if row["inspected"] != 1.0:
+            return name, "is more than 0 but inspected is not true"
+        if row["seizure"] == 0.0:
+            return name, "is more than 0 but seizure is false"
     return None
 
 
@@ -357,9 +384,12 @@ class ReadResult:
     rejected: pd.DataFrame = field(default_factory=pd.DataFrame)
     ignored_columns: tuple = ()
     source: str = ""
+    #: port codes the port table lacks, with their row counts (read and scored as
+    #: unseen ports, not refused: a log is what a port's systems wrote)
+    unknown_ports: dict = field(default_factory=dict)
 
 
-def read_log(path, *, on_error="raise"):
+def read_log(path, *, on_error="raise", known_ports=None):
     """Read one crossing log (CSV or Parquet) into the canonical frame.
 
     Parameters
@@ -369,6 +399,9 @@ def read_log(path, *, on_error="raise"):
     on_error : {"raise", "skip"}
         ``raise`` stops at the first bad row with a :class:`ContractError`;
         ``skip`` sets bad rows aside in ``ReadResult.rejected`` with their reason.
+    known_ports : collection of str, optional
+        The port table's codes; default the shipped table plus
+        ``$SOUTHBOUND_PORTS_FILE``. Others are counted in ``ReadResult.unknown_ports``.
 
     Returns
     -------
@@ -383,7 +416,8 @@ def read_log(path, *, on_error="raise"):
     path = Path(path)
     raw = _read_raw(path)
     return parse_frame(raw, source=str(path), on_error=on_error,
-                       first_row=1 if path.suffix.lower() == ".parquet" else 2)
+                       first_row=1 if path.suffix.lower() == ".parquet" else 2,
+                       known_ports=known_ports)
 
 
 def _read_raw(path):
@@ -537,11 +571,11 @@ def _stringify(raw):
     return out
 
 
-def parse_frame(raw, *, source="<frame>", on_error="raise", first_row=2):
+def parse_frame(raw, *, source="<frame>", on_error="raise", first_row=2, known_ports=None):
     """Validate a frame of text cells and return a :class:`ReadResult`.
 
     ``first_row`` is the row number reported for the frame's first row (2 for a
-    CSV file, whose row 1 is the header).
+    CSV file, whose row 1 is the header); ``known_ports`` as in :func:`read_log`.
     """
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error {on_error!r} is not 'raise' or 'skip'")
@@ -600,7 +634,19 @@ def parse_frame(raw, *, source="<frame>", on_error="raise", first_row=2):
     frame = frame.loc[~bad_rows].reset_index(drop=True)
     frame["crossed_at"] = frame["crossed_at"].astype(np.int64)
     frame["utc_offset_min"] = frame["utc_offset_min"].astype(np.int64)
-    return ReadResult(frame, rejected.reset_index(drop=True), ignored, source)
+    return ReadResult(frame, rejected.reset_index(drop=True), ignored, source,
+                      _unknown_ports(frame["port_code"], known_ports))
+
+
+def _unknown_ports(codes, known=None):
+    """{code: rows} of the codes the port table lacks, by code."""
+    if known is None:
+        try:
+            known = known_ports(extra_ports_file())
+        except PortTableError as exc:  # the commands' one line and exit 2
+            raise ContractError(str(exc)) from None
+    unknown = codes[~codes.isin(list(known))].value_counts()
+    return {str(code): int(n) for code, n in sorted(unknown.items())}
 
 
 def _parse_series(column, text):
@@ -694,5 +740,13 @@ def _frame_consistency(frame, reject):
            lambda v: f"value {show_value(v)}: inbound rows are never referred")
     reject(inbound & (frame["inspected"] == 1.0).to_numpy(), "inspected",
            lambda v: f"value {show_value(v)}: inbound rows are never inspected")
-    reject(frame["seizure"].notna().to_numpy() & (frame["inspected"] != 1.0).to_numpy(),
+    not_inspected = (frame["inspected"] != 1.0).to_numpy()
+    reject(frame["seizure"].notna().to_numpy() & not_inspected,
            "seizure", lambda v: f"value {show_value(v)}: seizure is given but inspected is not true")
+    no_seizure = (frame["seizure"] == 0.0).to_numpy()
+    for name in SEIZED_AMOUNTS:
+        some = (frame[name] > 0).to_numpy()
+        reject(some & not_inspected, name,
+               lambda v: f"value {show_value(v)}: is more than 0 but inspected is not true")
+        reject(some & no_seizure, name,
+               lambda v: f"value {show_value(v)}: is more than 0 but seizure is false")

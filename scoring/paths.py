@@ -19,3 +19,8 @@ def registry_dir():
 
 def ports_file():
     return DATA_DIR / "sw_border_ports.csv"
+
+
+def extra_ports_file():
+    """A site's own port table added to the shipped one: ``$SOUTHBOUND_PORTS_FILE`` or None."""
+    return os.environ.get("SOUTHBOUND_PORTS_FILE") or None

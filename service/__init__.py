@@ -20,6 +20,7 @@ def create_app(test_config=None):
     """Build the app: settings, logs, metrics, store (migrated), tokens, model, blueprints."""
     from service import auth, console, errors, holder, logs, metrics, ratelimit
     from service.api import crossings, health, lookouts, models, reports, score
+    from scoring.ports import known_ports
     from service.settings import from_environment
     from service.store import Store
 
@@ -35,6 +36,8 @@ def create_app(test_config=None):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     store = Store(url, app.config["SQLITE_SYNCHRONOUS"])
     app.extensions["southbound.store"] = store
+    # the ports requests may name (a bad ports file stops the start, naming file and row)
+    app.extensions["southbound.ports"] = known_ports(app.config["PORTS_FILE"] or None)
     seed = str(app.config["RANDOM_SEED"])
     app.extensions["southbound.rng"] = (random.Random(int(seed)) if seed
                                         else random.SystemRandom())

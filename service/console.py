@@ -5,9 +5,9 @@ calls API v1 with it. Every asset is served from ``service/static/console/``.
 """
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, current_app, render_template, request
 
-from scoring.reasons import port_names
+from scoring.ports import port_table
 
 bp = Blueprint("console", __name__)
 
@@ -26,8 +26,10 @@ SECURITY_HEADERS = {
 
 @bp.get("/")
 def index():
-    """The console page, with the ports to choose from."""
-    return render_template("console.html", ports=sorted(port_names().items()))
+    """The console page, with the ports to choose from (the port table the API takes)."""
+    table = port_table(current_app.config["PORTS_FILE"] or None)
+    return render_template("console.html",
+                           ports=sorted((code, row["port_name"]) for code, row in table.items()))
 
 
 @bp.after_app_request

@@ -31,6 +31,9 @@ class Metrics:
                               ["port", "band"], **kw)
         self.referrals = Counter("southbound_referrals_total", "crossings referred",
                                  ["port", "source"], **kw)
+        self.ignored_fields = Counter("southbound_ignored_fields_total",
+                                      "request-body fields not part of the API, ignored",
+                                      ["endpoint"], **kw)
         gauge_kw = dict(kw, multiprocess_mode="liveall") if self.multiprocess else kw
         self.model = Gauge("southbound_model_info", "the model version in service (1)",
                            ["version"], **gauge_kw)

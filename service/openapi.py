@@ -11,10 +11,14 @@ import math
 import re
 from functools import lru_cache
 
-from scoring.contract import COLUMNS, OUTCOME_COLUMNS, TEXT_KINDS, show_value
-from service.errors import ApiError
+from flask import current_app, has_app_context
 
-#: the store keeps ids and free text in 128-character columns
+from scoring.contract import COLUMNS, OUTCOME_COLUMNS, TEXT_KINDS, show_value
+from scoring.ports import known_ports
+from service.errors import ApiError
+from service.store import INT_MAX, INTEGER_KINDS
+
+#: the store keeps ids and free text in 128-character columns (and integers in 32 bits)
 TEXT_MAX = 128
 #: ISO-8601 with a UTC offset, years 1000-2999 (the contract's form, fields in range)
 TIMESTAMP = (r"^[12][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[T ]([01][0-9]|2[0-3])"
@@ -33,10 +37,12 @@ _KIND = {
                      "an ISO 3166-2 code such as US-TX or MX-SON, or UNK"),
     "timestamp": ({"type": "string", "pattern": TIMESTAMP}, None,
                   "an ISO-8601 timestamp with a UTC offset, such as 2025-03-04T17:22:05-06:00"),
-    "int": ({"type": "integer"}, r"[+-]?[0-9]+(\.0*)?", "an integer"),
-    "count": ({"type": "integer", "minimum": 0}, _COUNT_TEXT, "an integer >= 0"),
-    "positive": ({"type": "integer", "minimum": 1}, r"\+?0*[1-9][0-9]*(\.0*)?",
-                 "an integer >= 1"),
+    "int": ({"type": "integer", "minimum": -INT_MAX, "maximum": INT_MAX},
+            r"[+-]?[0-9]+(\.0*)?", "an integer"),
+    "count": ({"type": "integer", "minimum": 0, "maximum": INT_MAX}, _COUNT_TEXT,
+              "an integer >= 0"),
+    "positive": ({"type": "integer", "minimum": 1, "maximum": INT_MAX},
+                 r"\+?0*[1-9][0-9]*(\.0*)?", "an integer >= 1"),
     "amount": ({"type": "number", "minimum": 0},
                r"\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?", "a number >= 0"),
     "bool": ({"type": "boolean"}, r"true|false|True|False|TRUE|FALSE|1|0|1\.0|0\.0",
@@ -44,15 +50,18 @@ _KIND = {
 }
 
 
-def _column_schema(column, required=None):
+def _column_schema(column, required=None, ports=None):
     """The schema of one column's value in a request, and what a message says it expects.
 
     The message names the value's kind only ("an integer >= 0"): that null, or the text
     of a log cell, would also do is the document's to say, not a booth error's.
+    ``ports``: the port table's codes, the only port codes a request may name.
     """
     required = column.required if required is None else required
     schema, text, expects = _KIND.get(column.kind, _KIND["text"])
     schema = dict(schema)
+    if column.kind == "port" and ports is not None:
+        schema = {"type": "string", "enum": list(ports)}
     if column.kind == "enum":
         schema = {"type": "string", "enum": list(column.allowed)}
         expects = "one of " + ", ".join(column.allowed)
@@ -75,13 +84,18 @@ _NOT_HERE = {"type": "string", "enum": ["", None], "nullable": True,
                             "(POST /v1/crossings/{crossing_id}/outcome records it)"}
 
 
-def _crossing(direction):
-    props = {c.name: _column_schema(c)[0] for c in COLUMNS if c.name not in OUTCOME_COLUMNS}
+def _crossing(direction, ports):
+    props = {c.name: _column_schema(c, ports=ports)[0] for c in COLUMNS
+             if c.name not in OUTCOME_COLUMNS}
     props["direction"] = {"type": "string", "enum": [direction]}
+    props["port_code"]["description"] = (
+        "a port of the port table (scoring/data/sw_border_ports.csv and the site's "
+        "SOUTHBOUND_PORTS_FILE); another is a 400 unknown_port")
     props.update({name: dict(_NOT_HERE) for name in OUTCOME_COLUMNS})
     return {"type": "object", "required": [c.name for c in COLUMNS if c.required],
             "properties": props, "additionalProperties": True,
-            "description": "the crossing-log contract's columns; unknown fields are ignored"}
+            "description": "the crossing-log contract's columns; unknown fields are ignored "
+                           "and named back in the answer's ignored_fields"}
 
 
 def _outcome():
@@ -91,11 +105,15 @@ def _outcome():
                   ("seizure", "firearms_seized", "rounds_seized", "currency_seized_usd")})
     props["seizure"]["description"] = "required when inspected is true, empty otherwise"
     return {"type": "object", "required": ["inspected"], "properties": props,
-            "additionalProperties": True}
+            "additionalProperties": True,
+            "description": "a seized amount above 0 needs inspected and seizure true; unknown "
+                           "fields are ignored and named back in ignored_fields"}
 
 
 _LOOKOUT = {"type": "object", "required": ["plate_id", "reason", "expires_at"],
-            "additionalProperties": True, "properties": {
+            "additionalProperties": True,
+            "description": "unknown fields are ignored and named back in ignored_fields",
+            "properties": {
                 "plate_id": {"type": "string", "minLength": 1, "maxLength": TEXT_MAX},
                 "reason": {"type": "string", "minLength": 1},
                 "expires_at": {"type": "string", "pattern": TIMESTAMP,
@@ -181,20 +199,84 @@ def check_body(name, body, prefix=""):
     """A 400 naming the first field of ``body`` (a dict) that its documented schema refuses.
 
     Fields absent from the body are left to the contract's checks ("is required");
-    fields the document does not name are ignored.
+    fields the document does not name are ignored (:func:`unknown_fields` names them).
+    A port code the port table lacks is a 400 ``unknown_port``; a number or boolean
+    where the document wants a string is told that it must be a string.
     """
-    for field, check in _checks(name):
+    ports = ports_in_force()
+    for field, check in _checks(name, ports):
         if field in body and not check(body[field]):
+            raise _refusal(name, field, body[field], prefix, ports)
+
+
+def unknown_fields(name, body, prefix=""):
+    """The fields of ``body`` that the document's schema ``name`` does not name, in order."""
+    known = _properties(name, ports_in_force())
+    return [prefix + str(field) for field in body if field not in known]
+
+
+def check_integers(record, prefix=""):
+    """A 400 for a contract integer the store cannot hold (|value| above :data:`INT_MAX`).
+
+    The document says so for JSON numbers; this also catches the text of a log cell.
+    """
+    for column in COLUMNS:
+        value = record.get(column.name)
+        if column.kind in INTEGER_KINDS and isinstance(value, float) and abs(value) > INT_MAX:
             raise ApiError(400, "invalid_value",
-                           f"value {show_value(body[field])} is not {_expectations()[name, field]}",
-                           prefix + field)
+                           f"value {show_value(value)} is more than the store holds "
+                           f"(at most {INT_MAX})", prefix + column.name)
+
+
+def ports_in_force():
+    """The port codes requests may name: the app's port table, else the shipped one."""
+    if has_app_context() and "southbound.ports" in current_app.extensions:
+        return current_app.extensions["southbound.ports"]
+    return known_ports()
+
+
+_JSON_NAMES = ((bool, "true or false"), ((int, float), "a number"), (dict, "an object"),
+               (list, "an array"))
+
+
+def _refusal(name, field, value, prefix, ports):
+    """The 400 for a refused field: unknown port, a number for a string, or any other."""
+    expects = _expectations()[name, field]
+    if field == "port_code" and isinstance(value, str) and re.fullmatch(r"[0-9]{4}", value):
+        return ApiError(400, "unknown_port",
+                        f"value {show_value(value)} is not a port of the port table "
+                        f"({len(ports)} ports; a site adds its own with SOUTHBOUND_PORTS_FILE)",
+                        prefix + field)
+    if field in _string_fields(name, ports) and not isinstance(value, str) and value is not None:
+        what = next(text for types, text in _JSON_NAMES if isinstance(value, types))
+        return ApiError(400, "invalid_value",
+                        f"value {show_value(value)} is {what}: {field} must be a string, "
+                        f"{expects}", prefix + field)
+    return ApiError(400, "invalid_value", f"value {show_value(value)} is not {expects}",
+                    prefix + field)
 
 
 @lru_cache(maxsize=None)
-def _checks(name):
+def _properties(name, ports):
+    return document_for(ports)["components"]["schemas"][name]["properties"]
+
+
+@lru_cache(maxsize=None)
+def _string_fields(name, ports):
+    """Fields of schema ``name`` whose values must be non-empty strings when given."""
+    out = set()
+    for field, schema in _properties(name, ports).items():
+        allowed = schema.get("enum")
+        if schema.get("type") == "string" and (allowed is None
+                                               or any(v not in ("", None) for v in allowed)):
+            out.add(field)
+    return frozenset(out)
+
+
+@lru_cache(maxsize=None)
+def _checks(name, ports):
     """(field, predicate) for each property of the document's schema ``name``."""
-    properties = document()["components"]["schemas"][name]["properties"]
-    return tuple((field, _compile(schema)) for field, schema in properties.items())
+    return tuple((field, _compile(schema)) for field, schema in _properties(name, ports).items())
 
 
 # --- the document ------------------------------------------------------------------
@@ -210,7 +292,9 @@ def _json(schema, description, headers=None):
     return answer
 
 
-_ERROR_TEXT = {400: "invalid input; `field` names it", 401: "no or unknown token",
+_ERROR_TEXT = {400: "invalid input; `field` names it (code unknown_port: a port the port "
+                    "table lacks; crossed_at more than SOUTHBOUND_MAX_CLOCK_SKEW_SECONDS "
+                    "ahead of the server's clock is refused too)", 401: "no or unknown token",
                403: "the token's role may not do this", 404: "not found",
                409: "conflicts with what is stored", 413: "body too large",
                415: "not sent as application/json", 429: "too many requests with this token",
@@ -242,6 +326,11 @@ def _object(required, properties, **more):
 _STRING = {"type": "string"}
 _NULLABLE_STRING = {"type": "string", "nullable": True}
 _NULLABLE_NUMBER = {"type": "number", "nullable": True}
+_NULLABLE_INTEGER = {"type": "integer", "nullable": True}
+#: present only when the body had fields the document does not name
+_IGNORED = {"type": "array", "items": {"type": "string"}, "minItems": 1,
+            "description": "the body's fields that are not part of the API and were ignored "
+                           "(a misspelt field shows here); present only when there are some"}
 _NULLABLE_BOOL = {"type": "boolean", "nullable": True}
 _PROBABILITY = {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 1,
                 "exclusiveMaximum": True}
@@ -254,6 +343,8 @@ def _crossing_view():
             schema = dict(_STRING)
         elif column.kind == "bool":
             schema = {"type": "boolean"}
+        elif column.kind in INTEGER_KINDS:
+            schema = {"type": "integer"}
         else:
             schema = {"type": "number"}
         if not column.required:
@@ -270,7 +361,7 @@ _SCHEMAS = {
                       "model_version"], {
         "crossing_id": _STRING, "risk_score": _PROBABILITY, "risk_band": _STRING,
         "refer": {"type": "boolean"}, "reasons": {"type": "array", "items": _ref("Reason")},
-        "model_version": _STRING}),
+        "model_version": _STRING, "ignored_fields": _IGNORED}),
     "StoredScore": {"allOf": [_ref("Score"), _object(["scored_at", "policy_version"], {
         "scored_at": _STRING, "policy_version": _STRING,
         "referral_source": {"type": "string", "description": "analysts only"},
@@ -280,7 +371,7 @@ _SCHEMAS = {
         ["inspected", "seizure", "firearms_seized", "rounds_seized", "currency_seized_usd",
          "recorded_at", "recorded_by"], {
             "inspected": {"type": "boolean"}, "seizure": _NULLABLE_BOOL,
-            "firearms_seized": _NULLABLE_NUMBER, "rounds_seized": _NULLABLE_NUMBER,
+            "firearms_seized": _NULLABLE_INTEGER, "rounds_seized": _NULLABLE_INTEGER,
             "currency_seized_usd": _NULLABLE_NUMBER, "recorded_at": _STRING,
             "recorded_by": _STRING}),
     "CrossingView": _crossing_view(),
@@ -300,15 +391,21 @@ _SCHEMAS = {
     "LookoutView": _object(["id", "plate_id", "reason", "expires_at", "created_by",
                             "created_at"], {
         "id": {"type": "integer"}, "plate_id": _STRING, "reason": _STRING,
-        "expires_at": _STRING, "created_by": _STRING, "created_at": _STRING}),
+        "expires_at": _STRING, "created_by": _STRING, "created_at": _STRING,
+        "ignored_fields": _IGNORED}),
     "Error": _object(["error"], {"error": _object(["code", "message", "field"], {
         "code": _STRING, "message": _STRING, "field": _NULLABLE_STRING})}),
 }
 
 
-@lru_cache(maxsize=1)
 def document():
-    """The document served at /v1/openapi.json."""
+    """The document served at /v1/openapi.json: with the app's port table in force."""
+    return document_for(ports_in_force())
+
+
+@lru_cache(maxsize=4)
+def document_for(ports):
+    """The document for the port table ``ports`` (a sorted tuple of codes)."""
     auth = [{"bearer": []}]
     id_param = {"name": "crossing_id", "in": "path", "required": True,
                 "schema": {"type": "string"}}
@@ -328,8 +425,8 @@ def document():
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
-                "OutboundCrossing": _crossing("outbound"),
-                "InboundCrossing": _crossing("inbound"),
+                "OutboundCrossing": _crossing("outbound", ports),
+                "InboundCrossing": _crossing("inbound", ports),
                 "Outcome": _outcome(),
                 "Lookout": _LOOKOUT,
                 **_SCHEMAS,
@@ -350,13 +447,18 @@ def document():
                                          "type": "array", "minItems": 1,
                                          "items": _ref("OutboundCrossing")}}}),
                 "responses": {"200": _json(_object(["results"], {
-                    "results": {"type": "array", "items": _ref("Score")}}), "scored"),
+                    "results": {"type": "array", "items": _ref("Score")},
+                    "ignored_fields": dict(_IGNORED, description=(
+                        "ignored fields of the body and of each crossing "
+                        "(crossings[3].lane); present only when there are some"))}),
+                    "scored"),
                     **_authenticated(409, body=True)}}},
             "/v1/crossings": {"get": {
                 "summary": "Latest scored outbound crossings at a port, newest first",
                 "security": auth, "parameters": [
                     {"name": "port_code", "in": "query", "required": True,
-                     "schema": {"type": "string", "pattern": r"^[0-9]{4}$"}},
+                     "schema": {"type": "string", "enum": list(ports)},
+                     "description": "a port of the port table (400 unknown_port otherwise)"},
                     {"name": "limit", "in": "query", "required": False,
                      "schema": {"type": "integer", "minimum": 1, "maximum": 200,
                                 "default": 50}}],
@@ -368,10 +470,11 @@ def document():
                 "summary": "Store an inbound crossing (history)", "security": auth,
                 "requestBody": body(_ref("InboundCrossing")),
                 "responses": {"201": _json(_object(["crossing_id", "stored"], {
-                    "crossing_id": _STRING, "stored": {"type": "boolean"}}), "stored"),
+                    "crossing_id": _STRING, "stored": {"type": "boolean"},
+                    "ignored_fields": _IGNORED}), "stored"),
                     "200": _json(_object(["crossing_id", "stored"], {
-                        "crossing_id": _STRING, "stored": {"type": "boolean"}}),
-                        "already stored"),
+                        "crossing_id": _STRING, "stored": {"type": "boolean"},
+                        "ignored_fields": _IGNORED}), "already stored"),
                     **_authenticated(409, body=True)}}},
             "/v1/crossings/{crossing_id}": {"get": {
                 "summary": "A crossing with its score, decision, reasons and outcome",
@@ -393,9 +496,10 @@ def document():
                         ["inspected", "seizure", "firearms_seized", "rounds_seized",
                          "currency_seized_usd"], {
                             "inspected": {"type": "boolean"}, "seizure": _NULLABLE_BOOL,
-                            "firearms_seized": _NULLABLE_NUMBER,
-                            "rounds_seized": _NULLABLE_NUMBER,
-                            "currency_seized_usd": _NULLABLE_NUMBER})}), "recorded"),
+                            "firearms_seized": _NULLABLE_INTEGER,
+                            "rounds_seized": _NULLABLE_INTEGER,
+                            "currency_seized_usd": _NULLABLE_NUMBER}),
+                    "ignored_fields": _IGNORED}), "recorded"),
                     **_authenticated(404, 409, body=True)}}},
             "/v1/model": {"get": {
                 "summary": "The active model's manifest and the policy in force",

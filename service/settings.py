@@ -28,12 +28,18 @@ SETTINGS = (
                                       "0 switches the limit off"),
     ("REDIS_URL", "", "Redis URL (redis://127.0.0.1:6379/0) to share rate-limit counts "
                       "across workers; empty counts per worker"),
+    ("PORTS_FILE", "", "a CSV of ports added to the shipped port table (columns port_code, "
+                       "port_name, as scoring/data/sw_border_ports.csv); the API takes "
+                       "crossings only at the table's ports. The commands read it too"),
+    ("MAX_CLOCK_SKEW_SECONDS", "900", "how far in the future a crossed_at may be (the "
+                                      "booth's clock ahead of the server's) before the API "
+                                      "refuses it"),
     ("LOG_LEVEL", "INFO", "log level of the JSON log lines on stderr"),
     ("RANDOM_SEED", "", "seed of the random referrals, for tests and replays only; empty "
                         "draws from the operating system"),
 )
 INTEGER = {"BATCH_LIMIT", "MAX_BODY_BYTES", "THRESHOLD_WINDOW", "RATE_LIMIT_PER_MINUTE"}
-NUMBER = {"MODEL_CHECK_SECONDS", "TOKEN_CACHE_SECONDS"}
+NUMBER = {"MODEL_CHECK_SECONDS", "TOKEN_CACHE_SECONDS", "MAX_CLOCK_SKEW_SECONDS"}
 
 
 def from_environment(environ=os.environ):

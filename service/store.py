@@ -26,6 +26,10 @@ from scoring.contract import COLUMNS, TEXT_KINDS
 from scoring.features import history_select, history_values, unseen_history
 
 metadata = sa.MetaData()
+#: the contract's integer kinds: stored in integer columns (migration 2)
+INTEGER_KINDS = ("int", "count", "positive")
+#: the largest magnitude an integer column holds (the API refuses more)
+INT_MAX = 2**31 - 1
 
 
 def _contract_columns():
@@ -40,10 +44,14 @@ def _contract_columns():
             cols.append(sa.Column(column.name, sa.String(128), nullable=not column.required))
         elif column.kind == "bool":
             cols.append(sa.Column(column.name, sa.SmallInteger))
+        elif column.kind in INTEGER_KINDS:
+            cols.append(sa.Column(column.name, sa.Integer))
         else:
             cols.append(sa.Column(column.name, sa.Float))
     return cols
 
+
+INTEGER_COLUMNS = tuple(c.name for c in COLUMNS if c.kind in INTEGER_KINDS)
 
 crossings = sa.Table(
     "crossings", metadata, *_contract_columns(),
@@ -80,8 +88,8 @@ outcomes = sa.Table(
     sa.Column("actor", sa.String(128), nullable=False),
     sa.Column("inspected", sa.SmallInteger, nullable=False),
     sa.Column("seizure", sa.SmallInteger),
-    sa.Column("firearms_seized", sa.Float),
-    sa.Column("rounds_seized", sa.Float),
+    sa.Column("firearms_seized", sa.Integer),
+    sa.Column("rounds_seized", sa.Integer),
     sa.Column("currency_seized_usd", sa.Float),
 )
 tokens = sa.Table(
@@ -127,15 +135,41 @@ def _initial(conn):
     metadata.create_all(conn, tables=[crossings, scores, outcomes, tokens, lookouts, audit])
 
 
+def _integer_columns(conn):
+    """The contract's integer columns, once float, become integers (rows keep their values;
+    a value no 32-bit integer holds, never accepted by the contract's checks, becomes NULL)."""
+    fits = f"abs({{0}}) <= {INT_MAX}"
+    for table in (crossings, outcomes):
+        for name in INTEGER_COLUMNS:
+            if name not in table.c:
+                continue
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text(
+                    f"ALTER TABLE {table.name} ALTER COLUMN {name} TYPE INTEGER USING "
+                    f"CASE WHEN {fits.format(name)} THEN round({name})::integer END"))
+                continue
+            # SQLite cannot change a column's type: a new column takes the values
+            temp = f"{name}__int"
+            conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {temp} INTEGER"))
+            conn.execute(sa.text(f"UPDATE {table.name} SET {temp} = CASE WHEN "
+                                 f"{fits.format(name)} THEN CAST(round({name}) AS INTEGER) END"))
+            conn.execute(sa.text(f"ALTER TABLE {table.name} DROP COLUMN {name}"))
+            conn.execute(sa.text(f"ALTER TABLE {table.name} RENAME COLUMN {temp} TO {name}"))
+
+
 #: (version, description, step); append new steps, never edit applied ones
 MIGRATIONS = (
     (1, "crossings, scores, outcomes, tokens, lookouts, audit", _initial),
+    (2, "the contract's integer columns as integers, not floats", _integer_columns),
 )
 
 
 def now_us():
     return time.time_ns() // 1000
 
+
+#: the PostgreSQL advisory lock key that migrations take turns on
+MIGRATION_LOCK = 0x50B0_0001
 
 #: seconds a PostgreSQL connection attempt may wait for the server before giving up
 #: (a 503), so a hung server does not hold a worker until gunicorn kills it
@@ -305,8 +339,16 @@ class Store:
             self._migrated = True
 
     def migrate(self):
-        """Apply pending migrations; return the schema version."""
-        with self.engine.begin() as conn:
+        """Apply pending migrations; return the schema version.
+
+        Workers starting together take turns (SQLite: the write lock; PostgreSQL: an
+        advisory lock held to the end of the transaction), so each migration runs once
+        and no worker fails on another's schema_version row.
+        """
+        with self.write() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
+                             {"key": MIGRATION_LOCK})
             schema_version.create(conn, checkfirst=True)
             done = {r.version for r in conn.execute(sa.select(schema_version.c.version))}
             for version, description, step in MIGRATIONS:
@@ -392,9 +434,10 @@ _BOOLS = frozenset(c.name for c in COLUMNS if c.kind == "bool")
 
 
 def _sql_value(name, value):
-    """A canonical value as the column stores it: NULL for NaN, 1/0 for booleans."""
+    """A canonical value as the column stores it: NULL for NaN, 1/0 for booleans, ints
+    for the contract's integers."""
     if isinstance(value, float) and math.isnan(value):
         return None
-    if name in _BOOLS and value is not None:
+    if (name in _BOOLS or name in INTEGER_COLUMNS) and value is not None:
         return int(value)
     return value

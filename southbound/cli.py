@@ -145,6 +145,10 @@ def _read(paths, on_error, later_wins=False):
         if source["ignored_columns"]:
             click.echo(f"{source['path']}: ignored columns "
                        + ", ".join(source["ignored_columns"]), err=True)
+        if source["unknown_ports"]:  # read and scored as unseen ports, not refused
+            click.echo(f"{source['path']}: ports not in the port table (scored as unseen): "
+                       + ", ".join(f"{code} ({n:,} rows)"
+                                   for code, n in source["unknown_ports"].items()), err=True)
         if source["rejected"]:
             rejects_dir = var_dir() / "rejects"
             rejects_dir.mkdir(parents=True, exist_ok=True)

@@ -102,6 +102,46 @@ def test_malformed_file_gives_one_line_and_exit_2(runner, tmp_path, registry):
     assert not (tmp_path / "r").exists()  # nothing registered
 
 
+def test_a_contradictory_outcome_gives_one_line_and_exit_2(runner, tmp_path):
+    path = tmp_path / "contradictory.csv"
+    raw([row(crossing_id="a"), row(crossing_id="b", inspected="true", seizure="false",
+                                   firearms_seized="3")]).to_csv(path, index=False)
+    result = runner.invoke(main, ["train", "--data", str(path), "--registry", str(tmp_path / "r")])
+    assert result.exit_code == 2
+    assert result.output == (f"error: {path}, row 3, column firearms_seized: value '3': "
+                             "is more than 0 but seizure is false\n")
+    assert not (tmp_path / "r").exists()
+
+
+def test_ports_the_table_lacks_are_scored_and_reported_once(runner, registry, world, tmp_path):
+    log = pd.read_csv(world[0], dtype=str, keep_default_na=False).head(500)
+    outbound = log.index[log["direction"] == "outbound"][:3]
+    log.loc[outbound, "port_code"] = "9999"
+    path = tmp_path / "new-port.csv"
+    log.to_csv(path, index=False)
+    out = tmp_path / "scores.csv"
+    result = runner.invoke(main, ["score", "--data", str(path), "--registry", str(registry),
+                                  "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("ports not in the port table") == 1
+    assert f"{path}: ports not in the port table (scored as unseen): 9999 (3 rows)" \
+        in result.output
+    scores = pd.read_csv(out, dtype={"crossing_id": str}).set_index("crossing_id")
+    assert scores.loc[log.loc[outbound, "crossing_id"], "risk_score"].between(0, 1).all()
+
+
+def test_a_bad_ports_file_gives_one_line_and_exit_2(runner, tmp_path, monkeypatch):
+    ports = tmp_path / "ports.csv"
+    ports.write_text("port_code,port_name\n23O9,Typo\n")
+    monkeypatch.setenv("SOUTHBOUND_PORTS_FILE", str(ports))
+    path = tmp_path / "log.csv"
+    raw([row()]).to_csv(path, index=False)
+    result = runner.invoke(main, ["train", "--data", str(path), "--registry", str(tmp_path / "r")])
+    assert result.exit_code == 2
+    assert result.output == (f"error: {ports}, row 2, column port_code: value '23O9' is not "
+                             "a 4-digit port code\n")
+
+
 def test_skip_mode_writes_rejects_and_goes_on(runner, tmp_path, world, monkeypatch):
     monkeypatch.setenv("SOUTHBOUND_VAR", str(tmp_path / "var"))
     log = pd.read_csv(world[0], dtype=str, keep_default_na=False)

@@ -180,3 +180,79 @@ def test_every_kind_of_column_says_what_the_value_is_not(tmp_path, name):
     with pytest.raises(ContractError) as info:
         read_log(path)
     assert f"column {name}: value {_NOT_ANY!r} is not " in str(info.value)
+
+
+# --- doubtful input: contradictory outcomes, ports the table lacks -------------------
+
+from scoring.contract import SEIZED_AMOUNTS, outcome_problem  # noqa: E402
+from scoring.ports import PortTableError, known_ports, read_ports  # noqa: E402
+
+CONTRADICTIONS = [
+    (dict(inspected="true", seizure="false"), "is more than 0 but seizure is false"),
+    (dict(inspected="false", seizure=""), "is more than 0 but inspected is not true"),
+    (dict(inspected="", seizure=""), "is more than 0 but inspected is not true"),
+]
+
+
+@pytest.mark.parametrize("amount", SEIZED_AMOUNTS)
+@pytest.mark.parametrize("outcome, match", CONTRADICTIONS,
+                         ids=["no-seizure", "not-inspected", "unresolved"])
+def test_a_contradictory_outcome_is_named_with_file_row_column_and_value(tmp_path, amount,
+                                                                         outcome, match):
+    path = write_csv(tmp_path, [row(crossing_id="a"),
+                                row(crossing_id="b", **outcome, **{amount: "3"})])
+    with pytest.raises(ContractError, match=match) as info:
+        read_log(path)
+    assert str(info.value).startswith(f"{path}, row 3, column {amount}: value '3'")
+    # the same rule for one record, and in skip mode the row is set aside, not learnt from
+    values = parse_frame(raw([row(**outcome)])).frame.iloc[0].to_dict()
+    assert outcome_problem(dict(values, **{amount: 3.0})) == (amount, match)
+    result = parse_frame(raw([row(crossing_id="a"), row(crossing_id="b", **outcome,
+                                                         **{amount: "3"})]), on_error="skip")
+    assert list(result.frame["crossing_id"]) == ["a"]
+    assert amount in result.rejected["reason"].iloc[0]
+
+
+@pytest.mark.parametrize("amount", SEIZED_AMOUNTS)
+def test_zero_amounts_and_real_seizures_are_consistent(amount):
+    rows = [row(crossing_id="a", inspected="true", seizure="false", **{amount: "0"}),
+            row(crossing_id="b", inspected="true", seizure="true", **{amount: "3"}),
+            row(crossing_id="c", inspected="false", **{amount: ""})]
+    assert len(parse_frame(raw(rows)).frame) == 3
+
+
+def test_ports_the_table_lacks_are_read_and_reported_with_counts(tmp_path):
+    rows = [row(crossing_id="a"), row(crossing_id="b", port_code="9999"),
+            row(crossing_id="c", port_code="9999"), row(crossing_id="d", port_code="0001")]
+    path = write_csv(tmp_path, rows)
+    result = read_log(path)
+    assert list(result.frame["crossing_id"]) == ["a", "b", "c", "d"]  # not refused
+    assert result.unknown_ports == {"0001": 1, "9999": 2}
+    assert read_log(write_csv(tmp_path, [row()], "known.csv")).unknown_ports == {}
+    # a site's own table (SOUTHBOUND_PORTS_FILE for the commands) makes them known
+    assert parse_frame(raw(rows), known_ports=known_ports() + ("9999",)).unknown_ports \
+        == {"0001": 1}
+
+
+def test_the_port_table_is_read_by_column_name(tmp_path, monkeypatch):
+    shipped = known_ports()
+    assert "2304" in shipped and len(shipped) == 28 and shipped == tuple(sorted(shipped))
+    extra = tmp_path / "ports.csv"
+    extra.write_text("time_zone,port_name,port_code\nAmerica/Chicago,Test port,9999\n")
+    assert read_ports(extra) == {"9999": {"time_zone": "America/Chicago",
+                                          "port_name": "Test port", "port_code": "9999"}}
+    assert known_ports(str(extra)) == tuple(sorted(shipped + ("9999",)))
+    monkeypatch.setenv("SOUTHBOUND_PORTS_FILE", str(extra))
+    assert read_log(write_csv(tmp_path, [row(port_code="9999")])).unknown_ports == {}
+
+
+@pytest.mark.parametrize("text, match", [
+    ("port_name\nX\n", "has no column 'port_code'"),
+    ("port_code,port_name\n99X9,X\n", r"row 2, column port_code: value '99X9' is not a 4-digit"),
+    ("port_code,port_name\n9999,X\n9999,Y\n", "row 3, column port_code: value '9999' appears"),
+], ids=["no-code-column", "bad-code", "twice"])
+def test_a_bad_port_table_names_file_row_and_column(tmp_path, text, match):
+    path = tmp_path / "ports.csv"
+    path.write_text(text)
+    with pytest.raises(PortTableError, match=match):
+        read_ports(path)

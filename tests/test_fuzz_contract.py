@@ -215,7 +215,8 @@ def test_any_bytes_read_as_a_log(fuzz_dir, data):
 #: a changed cell may break a rule between columns: the error then names the other one
 RELATED = {"direction": {"referral", "selection_probability", "inspected", "seizure",
                          "firearms_seized", "rounds_seized", "currency_seized_usd"},
-           "inspected": {"seizure"}}
+           "inspected": {"seizure", "firearms_seized", "rounds_seized", "currency_seized_usd"},
+           "seizure": {"firearms_seized", "rounds_seized", "currency_seized_usd"}}
 
 
 @settings(max_examples=100, **SETTINGS)
@@ -438,9 +439,13 @@ def valid_row(draw, crossing_id):
         put("seizure", *_optional(draw, st.sampled_from(sorted(BOOLS.items())), nan))
     else:
         put("seizure", *nan)
-    put("firearms_seized", *_optional(draw, number(0, 500), nan))
-    put("rounds_seized", *_optional(draw, number(0), nan))
-    put("currency_seized_usd", *_optional(draw, amount, nan))
+    if want["inspected"] == 1.0 and want["seizure"] != 0.0:
+        put("firearms_seized", *_optional(draw, number(0, 500), nan))
+        put("rounds_seized", *_optional(draw, number(0), nan))
+        put("currency_seized_usd", *_optional(draw, amount, nan))
+    else:  # nothing seized without an inspection and a seizure: zero or empty
+        for name in ("firearms_seized", "rounds_seized", "currency_seized_usd"):
+            put(name, *draw(st.sampled_from([nan, ("0", 0.0)])))
     return cells, want
 
 

@@ -61,7 +61,8 @@ def read_logs(paths, on_error="raise", later_wins=False):
     -------
     frame : DataFrame
     sources : list of dict
-        Per file: path, SHA-256, rows, rejected rows, ignored columns, replaced rows.
+        Per file: path, SHA-256, rows, rejected rows, ignored columns, the port codes
+        the port table lacks with their row counts (``unknown_ports``), replaced rows.
     """
     frames, sources, lines = [], [], []
     for i, path in enumerate(paths):
@@ -71,6 +72,7 @@ def read_logs(paths, on_error="raise", later_wins=False):
         sources.append({"path": str(path), "sha256": sha256_file(path), "rows": len(result.frame),
                         "rejected": len(result.rejected),
                         "ignored_columns": list(result.ignored_columns),
+                        "unknown_ports": dict(result.unknown_ports),
                         "rejects": result.rejected, "replaced": 0})
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     line = np.concatenate(lines)

@@ -8,11 +8,13 @@ import re
 import sqlalchemy as sa
 from flask import Blueprint, current_app, g, jsonify, request
 
-from scoring.contract import ContractError, format_timestamp, parse_value
-from service.api.score import checked_crossing, get_json_body
+from scoring.contract import (COLUMNS, ContractError, format_timestamp, outcome_problem,
+                              parse_value, show_value)
+from service.api.score import checked_crossing, get_json_body, ignored_fields, with_ignored
 from service.auth import ROLES, require
 from service.errors import ApiError, from_contract
-from service.openapi import TEXT_MAX, check_body
+from service.openapi import (INTEGER_KINDS, TEXT_MAX, check_body, check_integers,
+                             ports_in_force)
 from service.scorer import fingerprint, public_answer
 from service.store import crossings, scores
 
@@ -20,6 +22,8 @@ bp = Blueprint("crossings", __name__, url_prefix="/v1/crossings")
 
 OUTCOME_FIELDS = ("inspected", "seizure", "firearms_seized", "rounds_seized",
                   "currency_seized_usd")
+#: the contract's integer columns: integers in every answer, whatever the driver gives
+INTEGERS = frozenset(c.name for c in COLUMNS if c.kind in INTEGER_KINDS)
 
 
 def _store():
@@ -40,7 +44,9 @@ def get_crossing(conn, crossing_id):
 @require("officer")
 def add_inbound():
     """Store one inbound crossing (history for later scores)."""
-    record = checked_crossing(get_json_body(), "inbound")
+    body = get_json_body()
+    record = checked_crossing(body, "inbound")
+    ignored = ignored_fields("InboundCrossing", body)
     store = _store()
     with store.write() as conn:
         stored = store.crossing(conn, record["crossing_id"])
@@ -48,9 +54,11 @@ def add_inbound():
             if fingerprint(_comparable(stored[0])) != fingerprint(_comparable(record)):
                 raise ApiError(409, "conflict", "crossing_id is already stored with different "
                                "values", "crossing_id")
-            return jsonify({"crossing_id": record["crossing_id"], "stored": True}), 200
+            return jsonify(with_ignored({"crossing_id": record["crossing_id"], "stored": True},
+                                        ignored)), 200
         store.insert_crossing(conn, record)
-    return jsonify({"crossing_id": record["crossing_id"], "stored": True}), 201
+    return jsonify(with_ignored({"crossing_id": record["crossing_id"], "stored": True},
+                                ignored)), 201
 
 
 def _comparable(record):
@@ -80,6 +88,12 @@ def parse_outcome(body):
         for name in OUTCOME_FIELDS[2:]:
             if math.isnan(out[name]):
                 out[name] = 0.0
+    check_integers(out)
+    problem = outcome_problem(out)  # the contract's own rule, as for a log's rows
+    if problem:
+        name, message = problem
+        raise ApiError(400, "invalid_value", f"value {show_value(body.get(name))}: {message}",
+                       name)
     return out
 
 
@@ -87,7 +101,9 @@ def parse_outcome(body):
 @require("officer")
 def record_outcome(crossing_id):
     """Record what secondary inspection found (a later record corrects an earlier one)."""
-    outcome = parse_outcome(get_json_body())
+    body = get_json_body()
+    outcome = parse_outcome(body)
+    ignored = ignored_fields("Outcome", body)
     store = _store()
     with store.write() as conn:
         crossing, score, _ = get_crossing(conn, crossing_id)
@@ -102,11 +118,11 @@ def record_outcome(crossing_id):
         store.audit(conn, g.actor, "outcome", target=crossing_id,
                     model_version=score["model_version"] if score else None,
                     policy_version=score["policy_version"] if score else None,
-                    **{k: (None if math.isnan(v) else v) for k, v in outcome.items()})
-    shown = {k: _plain(v) for k, v in outcome.items()}
+                    **{k: _plain(k, v) for k, v in outcome.items()})
+    shown = {k: _plain(k, v) for k, v in outcome.items()}
     shown["inspected"] = bool(shown["inspected"])
     shown["seizure"] = None if shown["seizure"] is None else bool(shown["seizure"])
-    return jsonify({"crossing_id": crossing_id, "outcome": shown}), 201
+    return jsonify(with_ignored({"crossing_id": crossing_id, "outcome": shown}, ignored)), 201
 
 
 LANE_LIMIT = 200
@@ -123,6 +139,9 @@ def lane():
         raise from_contract(exc) from None
     if port is None:
         raise ApiError(400, "invalid_value", "is required", "port_code")
+    if port not in ports_in_force():
+        raise ApiError(400, "unknown_port", f"value {show_value(port)} is not a port of the "
+                       "port table", "port_code")
     text = request.args.get("limit", "50")
     limit = int(text) if re.fullmatch(r"[0-9]{1,4}", text) else -1  # int() takes "1_0", "٣"
     if not 1 <= limit <= LANE_LIMIT:
@@ -178,7 +197,7 @@ def show(crossing_id):
 
 def _crossing_view(row, analyst):
     hidden = set() if analyst else {"referral", "selection_probability"}
-    out = {k: _plain(v) for k, v in row.items()
+    out = {k: _plain(k, v) for k, v in row.items()
            if k in crossings.c and k not in hidden | {"received_at", "utc_offset_min"}}
     out["crossed_at"] = format_timestamp(row["crossed_at"], row["utc_offset_min"])
     for name in ("trailer_empty", "inspected", "seizure"):
@@ -188,7 +207,7 @@ def _crossing_view(row, analyst):
 
 
 def _outcome_view(row):
-    out = {k: _plain(row[k]) for k in OUTCOME_FIELDS}
+    out = {k: _plain(k, row[k]) for k in OUTCOME_FIELDS}
     out["inspected"] = bool(out["inspected"])
     out["seizure"] = None if out["seizure"] is None else bool(out["seizure"])
     out["recorded_at"] = format_timestamp(row["recorded_at"])
@@ -196,8 +215,11 @@ def _outcome_view(row):
     return out
 
 
-def _plain(value):
+def _plain(name, value):
+    """A stored or parsed value as an answer shows it: None for NaN, ints for integers."""
     if isinstance(value, float) and math.isnan(value):
         return None
+    if name in INTEGERS and value is not None:
+        return int(value)
     return value
 

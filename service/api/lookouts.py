@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from flask import Blueprint, current_app, g, jsonify
 
 from scoring.contract import ContractError, check_text, format_timestamp, parse_timestamp
-from service.api.score import get_json_body
+from service.api.score import get_json_body, ignored_fields, with_ignored
 from service.auth import require
 from service.errors import ApiError
 from service.openapi import check_body
@@ -67,7 +67,8 @@ def parse_lookout(body):
 @require("analyst")
 def create():
     """Add a plate to the lookout list."""
-    values = parse_lookout(get_json_body())
+    body = get_json_body()
+    values = parse_lookout(body)
     store = _store()
     with store.write() as conn:
         result = conn.execute(lookouts.insert().values(
@@ -77,7 +78,7 @@ def create():
                     expires_at=values["expires_at"])
         row = conn.execute(sa.select(lookouts).where(lookouts.c.id == lookout_id)
                            ).mappings().one()
-    return jsonify(_view(row)), 201
+    return jsonify(with_ignored(_view(row), ignored_fields("Lookout", body))), 201
 
 
 @bp.delete("/<int:lookout_id>")

@@ -1,11 +1,14 @@
 """POST /v1/score and /v1/score/batch: outbound crossings in, scores and decisions out."""
 from __future__ import annotations
 
+import time
+
 from flask import Blueprint, current_app, g, jsonify, request
 
+from scoring.contract import format_timestamp, show_value
 from service.auth import require
 from service.errors import ApiError
-from service.openapi import check_body
+from service.openapi import check_body, check_integers, unknown_fields
 from service.scorer import parse_crossing, score_crossing
 
 bp = Blueprint("score", __name__, url_prefix="/v1/score")
@@ -22,11 +25,50 @@ def get_json_body():
 
 
 def checked_crossing(body, direction, prefix=""):
-    """A crossing's canonical record: the document's schema first, then the contract."""
+    """A crossing's canonical record: the document's schema first, then the contract,
+    then the server's clock (400 for a ``crossed_at`` too far in the future)."""
     if isinstance(body, dict):
-        check_body("OutboundCrossing" if direction == "outbound" else "InboundCrossing",
-                   body, prefix)
-    return parse_crossing(body, direction, prefix)
+        check_body(_schema(direction), body, prefix)
+    record = parse_crossing(body, direction, prefix)
+    check_integers(record, prefix)
+    check_clock(body.get("crossed_at"), record["crossed_at"], prefix + "crossed_at")
+    return record
+
+
+def _schema(direction):
+    return "OutboundCrossing" if direction == "outbound" else "InboundCrossing"
+
+
+def check_clock(value, micros, field):
+    """400 when ``micros`` (UTC µs) is further ahead of the server's clock than the skew
+    allowed (SOUTHBOUND_MAX_CLOCK_SKEW_SECONDS): a booth clock or a typo, never a crossing."""
+    skew = float(current_app.config["MAX_CLOCK_SKEW_SECONDS"])
+    now = time.time_ns() // 1000
+    if micros > now + skew * 1_000_000:
+        ahead = (micros - now) / 1e6
+        raise ApiError(400, "invalid_value",
+                       f"value {show_value(value)} is {ahead:,.0f} s in the future: the "
+                       f"server's time is {format_timestamp(now - now % 1_000_000)} and at "
+                       f"most {skew:g} s of clock skew is allowed", field)
+
+
+def ignored_fields(name, body, prefix=""):
+    """The body's fields the document does not name, counted in the metrics."""
+    return count_ignored(unknown_fields(name, body, prefix) if isinstance(body, dict) else [])
+
+
+def count_ignored(fields):
+    """``fields``, counted by endpoint in ``southbound_ignored_fields_total``."""
+    if fields:
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        current_app.extensions["southbound.metrics"].ignored_fields.labels(endpoint).inc(
+            len(fields))
+    return fields
+
+
+def with_ignored(answer, fields):
+    """``answer`` with ``ignored_fields`` when some were ignored (absent otherwise)."""
+    return dict(answer, ignored_fields=fields) if fields else answer
 
 
 def _parts():
@@ -39,10 +81,12 @@ def _parts():
 @require("officer")
 def score_one():
     """Score one outbound crossing."""
-    record = checked_crossing(get_json_body(), "outbound")
+    body = get_json_body()
+    record = checked_crossing(body, "outbound")
     store, served, metrics, rng = _parts()
     answer, created = score_crossing(store, served, metrics, record, g.actor, rng)
-    return jsonify(answer), 201 if created else 200
+    return jsonify(with_ignored(answer, ignored_fields("OutboundCrossing", body))), \
+        201 if created else 200
 
 
 @bp.post("/batch")
@@ -69,4 +113,7 @@ def score_batch():
     for record in sorted(records, key=lambda r: (r["crossed_at"], r["crossing_id"])):
         answers[record["crossing_id"]], _ = score_crossing(store, served, metrics, record,
                                                             g.actor, rng)
-    return jsonify({"results": [answers[i] for i in ids]}), 200
+    ignored = count_ignored([str(f) for f in body if f != "crossings"])
+    for i, item in enumerate(items):
+        ignored += ignored_fields("OutboundCrossing", item, f"crossings[{i}].")
+    return jsonify(with_ignored({"results": [answers[i] for i in ids]}, ignored)), 200
