@@ -132,7 +132,9 @@ def _read(paths, on_error):
 @registry_option
 @on_error_option
 @click.option("--exclude-feature", "exclude", multiple=True,
-              help="Switch a feature off (e.g. plate_jurisdiction); repeatable.")
+              help="Switch a feature off (e.g. plate_jurisdiction); a feature of a group "
+                   "(plate_country, plate_jurisdiction) switches off its whole group; "
+                   "repeatable.")
 @click.option("--until", help="Use only rows that crossed before this date (UTC).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--promote", is_flag=True, help="Make the new model active at once.")
