@@ -1,14 +1,18 @@
 """The model report: every section on one offline page, PSI, the outcome test, CLI and API."""
 import base64
+import os
 import re
+import time
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from service import report_jobs
 from southbound.cli import main
 from tests.logs import log, row
 from tests.replay import replay
+from tests.test_service import outbound
 from training.monitoring import outcome_table, psi, referral_source
 from training.report import build_report
 
@@ -143,24 +147,114 @@ def _recent_traffic(world, manifest, before=150, after=250):
     return text.iloc[first - before:first + after]
 
 
-def test_report_page_for_analysts_is_built_from_the_store(app, client, auth, world, trained):
+def _replay_recent(client, auth, world, manifest):
     from service.replay import truth_outcome
     truth = pd.read_csv(world[1], dtype={"crossing_id": str})
     outcome = truth_outcome(dict(zip(truth["crossing_id"], zip(
         truth["carrier"].astype(str).str.lower() == "true", truth["firearms"], truth["rounds"],
         truth["currency_usd"]))))
-    replay(client, auth["officer"], _recent_traffic(world, trained[1]), outcome)
+    replay(client, auth["officer"], _recent_traffic(world, manifest), outcome)
+
+
+def _until_built(client, path, headers, timeout=180.0):
+    """Ask again, as Retry-After says, until the answer is not a 202 (bounded)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = client.get(path, headers=headers)
+        if response.status_code != 202 or time.monotonic() > deadline:
+            return response
+        time.sleep(0.25)  # polling, shorter than Retry-After: the test waits, not the API
+
+
+@pytest.fixture
+def no_build_here(monkeypatch):
+    """Any report built in this (the request worker's) process fails the test."""
+    import sys
+
+    import training.report
+    original = training.report.build_report
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a report was built inside a request worker")
+    for module in list(sys.modules.values()):  # wherever it was imported by name too
+        if getattr(module, "build_report", None) is original:
+            monkeypatch.setattr(module, "build_report", refuse)
+    monkeypatch.setattr(report_jobs, "build", refuse)
+
+
+def test_no_report_is_built_inside_a_request_worker(app, client, auth, world, trained,
+                                                    no_build_here):
+    _replay_recent(client, auth, world, trained[1])
     version = app.extensions["southbound.models"].current().version
-    response = client.get(f"/reports/{version}", headers=auth["analyst"])
+    path, jobs = f"/reports/{version}", app.extensions["southbound.reports"]
+    first = client.get(path, headers=auth["analyst"])
+    assert first.status_code == 202, first.get_data(as_text=True)[:500]
+    assert int(first.headers["Retry-After"]) >= 1 and first.json["status"] == "building"
+    builders = [child.pid for child in jobs.children]
+    assert len(builders) == 1 and builders[0] != os.getpid()
+    assert client.get(path, headers=auth["admin"]).status_code in (200, 202)
+    assert len(jobs.children) <= 1  # asking again while it builds starts no second build
+    response = _until_built(client, path, auth["analyst"])
     assert response.status_code == 200, response.get_data(as_text=True)[:500]
     assert response.mimetype == "text/html"
     html = response.get_data(as_text=True)
     for heading in SECTIONS:
         assert f"<h2>{heading}" in html, heading
     assert len(PNG.findall(html)) >= 4 and "https://" not in html
-    again = client.get(f"/reports/{version}", headers=auth["admin"])
-    assert again.get_data(as_text=True) == html
-    assert len(app.extensions["southbound.reports"].pages) == 1  # served from memory
+    # one more score the same day: the same page, served at once (not keyed by row counts)
+    last = _recent_traffic(world, trained[1])["crossed_at"].iloc[-1]
+    assert client.post("/v1/score", headers=auth["officer"], json=outbound(
+        1, crossing_id="one-more", crossed_at=last)).status_code == 201
+    again = client.get(path, headers=auth["admin"])
+    assert again.status_code == 200 and again.get_data(as_text=True) == html
+    assert jobs.wait(30)
+
+
+def test_one_build_per_page_across_workers(app):
+    """While one process holds a page's lock, no worker starts another build of it."""
+    import fcntl
+    jobs = app.extensions["southbound.reports"]
+    other = report_jobs.ReportJobs(jobs.root, jobs.environment)  # a second worker
+    jobs.root.mkdir(parents=True, exist_ok=True)
+    name = report_jobs.page_name("v1", None, "2025-05-01")
+    with open(jobs.root / f"{name}.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the first worker's builder
+        assert not other.start(name, "v1", None) and not other.children
+        assert not jobs.start(name, "v1", None) and not jobs.children
+
+
+def test_a_failed_build_answers_with_its_error_and_is_retried_later(app):
+    jobs = app.extensions["southbound.reports"]
+    jobs.root.mkdir(parents=True, exist_ok=True)
+    name = report_jobs.page_name("v1", None, "2025-05-01")
+    report_jobs._write_error(jobs.root / f"{name}.error.json", 409, "artifact_refused",
+                             "artifact of v1 has SHA-256 …", "version")
+    assert jobs.lookup(name) == ("failed", {"status": 409, "code": "artifact_refused",
+                                            "message": "artifact of v1 has SHA-256 …",
+                                            "field": "version"})
+    stale = time.time() - report_jobs.ERROR_SECONDS - 1
+    os.utime(jobs.root / f"{name}.error.json", (stale, stale))
+    assert jobs.lookup(name) == (None, None)
+
+
+def test_a_refused_artifact_is_a_409_from_the_builder(app, client, auth, tmp_path,
+                                                       trained, no_build_here):
+    import shutil
+    from models.registry import Registry
+    registry = Registry(tmp_path / "reg")
+    version = registry.save(*trained)
+    (registry.versions_dir / version / "model.joblib").write_bytes(b"not the model")
+    jobs = app.extensions["southbound.reports"]
+    jobs.environment["SOUTHBOUND_REGISTRY"] = str(registry.root)
+    app.extensions["southbound.models"].registry = registry
+    assert client.post("/v1/crossings", headers=auth["officer"], json={
+        "crossing_id": "i1", "crossed_at": "2025-05-01T10:00:00Z", "direction": "inbound",
+        "port_code": "2304", "vehicle_class": "personal", "plate_id": "P1"}).status_code == 201
+    response = _until_built(client, f"/reports/{version}", auth["analyst"])
+    assert response.status_code == 409 and response.json["error"]["code"] == "artifact_refused"
+    assert response.json["error"]["field"] == "version"
+    assert jobs.wait(30)
+    shutil.rmtree(registry.root)
 
 
 def test_report_page_refuses_officers_and_unknown_versions(app, client, auth):
