@@ -132,6 +132,7 @@ def build(version, served, out):
     to ``out`` (or ``<out stem>.error.json`` with the answer the route should give)."""
     from models.registry import Registry, RegistryError
     from scoring.contract import parse_frame
+    from scoring.policy import PolicyConfig
     from service.export import export_frame
     from service.settings import from_environment
     from service.store import Store
@@ -151,7 +152,9 @@ def build(version, served, out):
             frame = parse_frame(export_frame(store), source="the store").frame
         finally:
             store.engine.dispose()
-        html = build_report(model, manifest, frame, active=active)
+        policy = (PolicyConfig.from_toml(settings["POLICY_FILE"]) if settings["POLICY_FILE"]
+                  else PolicyConfig())
+        html = build_report(model, manifest, frame, active=active, policy=policy)
     except RegistryError as exc:
         missing = "no model version" in str(exc)
         _write_error(error, 404 if missing else 409, "not_found" if missing

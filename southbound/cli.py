@@ -302,13 +302,19 @@ def models_rollback(registry):
 @click.option("--since", help="Report on rows that crossed from this date on (UTC) "
               "[default: the model's validation window]; earlier rows are history and "
               "the drift reference.")
+@click.option("--policy", "policy_file", type=click.Path(dir_okay=False, exists=True),
+              help="Referral policy TOML: each port's capacity, at which the report picks "
+                   "the model's referrals [default: 2% everywhere].")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default="report.html",
               show_default=True)
 @handle_errors
-def report(registry, version, data, since, out):
-    """Write the model report as one HTML page: budget curves, calibration, drift, outcome test."""
+def report(registry, version, data, since, policy_file, out):
+    """Write the model report as one HTML page: budget curves, calibration, drift, who the
+    model would refer, outcome test."""
+    from scoring.policy import PolicyConfig
     from training.report import ReportError, build_report
     since_us = _utc_micros(since, "--since") if since else None
+    policy = PolicyConfig.from_toml(policy_file) if policy_file else None
     reg = _registry(registry)
     model, manifest = reg.load(version)
     in_service = reg.active_version()
@@ -323,7 +329,8 @@ def report(registry, version, data, since, out):
         where = _safe_url(store.url)
         frame = contract.parse_frame(export_frame(store), source=where).frame
     try:
-        page = build_report(model, manifest, frame, active=active, since=since_us)
+        page = build_report(model, manifest, frame, active=active, since=since_us,
+                            policy=policy)
     except ReportError as exc:
         _fail(f"{where}: {exc}", EXIT_INPUT)
     out.parent.mkdir(parents=True, exist_ok=True)

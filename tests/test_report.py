@@ -13,11 +13,17 @@ from southbound.cli import main
 from tests.logs import log, row
 from tests.replay import replay
 from tests.test_service import outbound
-from training.monitoring import outcome_table, psi, referral_source
+from scoring.policy import PolicyConfig
+from training.evaluate import Labels
+from training.monitoring import (FEW_SEIZURES, capacity_picks, outcome_table, psi,
+                                 referral_source, referral_table)
 from training.report import build_report
 
 SECTIONS = ("Model card", "Budget curves", "Calibration", "Feature importance", "Drift",
-            "Outcome test by port", "Outcome test by plate country")
+            "Who this model would refer, by plate country",
+            "Who this model would refer, by port",
+            "Outcome test of the policy in force, by port",
+            "Outcome test of the policy in force, by plate country")
 PNG = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 
 
@@ -101,6 +107,7 @@ def test_small_cells_are_suppressed_and_a_low_hit_rate_is_flagged():
     assert cells[("2402", "lookout")]["suppressed"]
     low, high = cells[("2304", "officer")], cells[("2402", "officer")]
     assert low["hit_rate"] == 0 and high["hit_rate"] == 0.25
+    assert (low["seizures"], high["seizures"]) == (0, 50)
     assert low["below_others"] and not high["below_others"]
     assert high["hit_rate_lo"] < 0.25 < high["hit_rate_hi"]
     assert cells[("2304", "lookout")]["hit_rate"] == 1.0
@@ -112,16 +119,99 @@ def test_the_page_never_shows_a_figure_for_a_small_cell(trained, world_frame):
         body = section(html, key)
         assert "n &lt; 1000000" in body
         assert "[" not in body and "%" not in body.split("<table>", 1)[1]
+    for key in ("referrals-port", "referrals-country"):  # counts and rates, no estimate
+        body = section(html, key).split("<tbody>", 1)[1]
+        assert "n &lt; 1000000" in body and "[" not in body
+
+
+def test_capacity_picks_take_each_ports_own_share():
+    rng = np.random.default_rng(0)
+    ports = np.array(["2304"] * 1000 + ["2402"] * 500, dtype=object)
+    scores = rng.random(1500)
+    policy = PolicyConfig(default_capacity=0.02, capacity={"2304": 0.05})
+    picks = capacity_picks(scores, ports, policy.capacity_of)
+    assert picks[:1000].sum() == 50 and picks[1000:].sum() == 10
+    assert scores[:1000][picks[:1000]].min() >= np.sort(scores[:1000])[-50]
+
+
+def _labelled(rows):
+    """Labels of a log built from (group, selection probability, inspected, seizure)."""
+    outbound = log([row(crossing_id=f"c{i}", plate_id=f"p{i}", referral="random",
+                        selection_probability=str(pi), inspected=str(insp).lower(),
+                        seizure="" if not insp else str(seized).lower())
+                    for i, (_, pi, insp, seized) in enumerate(rows)])
+    return Labels(outbound, outbound["selection_probability"].to_numpy(float))
+
+
+def test_the_referral_table_estimates_catch_and_hit_rate_from_weighted_inspections():
+    # group A: 4 inspected picks (2 seizures at pi .5, 2 clean at pi .25), 2 unpicked
+    rows = ([("A", .5, True, True)] * 2 + [("A", .25, True, False)] * 2
+            + [("A", .5, True, True)] * 2 + [("B", .5, True, False)] * 3)
+    labels = _labelled(rows)
+    groups = np.array([g for g, *_ in rows], dtype=object)
+    picked = np.array([True] * 4 + [False] * 2 + [True] * 3)
+    cells = {(c["group"], c["policy"]): c
+             for c in referral_table(labels, groups, {"p": picked}, min_cell=3)}
+    a = cells[("A", "p")]
+    assert (a["outbound"], a["referred"], a["inspected"], a["seizures"]) == (6, 4, 4, 2)
+    assert a["referral_rate"] == pytest.approx(4 / 6)
+    assert a["estimated_seizures"] == pytest.approx(2 * 2)                # sum of y / pi
+    assert a["hit_rate"] == pytest.approx(4 / (2 * 2 + 2 * 4))            # Hajek: 4 / 12
+    assert a["recall"] == pytest.approx(4 / 8)
+    assert a["hit_rate_lo"] <= a["hit_rate"] <= a["hit_rate_hi"] <= 1
+    assert a["few_seizures"] and FEW_SEIZURES > 2
+    assert cells[("B", "p")]["hit_rate"] == 0 and cells[("all", "p")]["referred"] == 7
+    small = referral_table(labels, groups, {"p": picked}, min_cell=5)
+    assert all(c["suppressed"] and "hit_rate" not in c for c in small if c["group"] == "A")
+
+
+def test_who_would_be_referred_follows_the_model_under_review(trained, world_frame):
+    """The referral sections describe the scores of the model in the report, not the log's
+    referrals: a model that ranks crossings the other way round refers other crossings,
+    while the legacy policy's rows stay as they were."""
+    model, manifest = trained
+
+    class Reversed:
+        def __getattr__(self, name):
+            return getattr(model, name)
+
+        def predict_proba(self, X):
+            p = model.predict_proba(X)
+            return p[:, ::-1]
+
+    def rows(html, key, policy):
+        body = section(html, key).split("<tbody>", 1)[1]
+        return [r for r in body.split("<tr>") if f"<td>{policy}</td>" in r]
+    straight = build_report(model, manifest, world_frame, min_cell=1)
+    flipped = build_report(Reversed(), manifest, world_frame, min_cell=1)
+    for key in ("referrals-country", "referrals-port"):
+        assert rows(straight, key, "legacy policy") == rows(flipped, key, "legacy policy")
+        assert rows(straight, key, "this model") != rows(flipped, key, "this model")
+
+
+def test_the_referral_sections_say_which_plate_features_are_off(page, trained, world_frame):
+    for key in ("referrals-country", "referrals-port"):
+        body = section(page, key)
+        assert "does <b>not</b> see where the plate was issued" in body
+        assert "<code>plate_country</code>, <code>plate_jurisdiction</code>" in body
+    assert "features switched off: plate_country, plate_jurisdiction" in page
+    on = build_report(*trained, world_frame)
+    assert "This model sees where the plate was issued" in section(on, "referrals-country")
+    assert "features switched off: none" in on
 
 
 def test_report_command_writes_the_page(runner, registry_path, world, tmp_path):
     out = tmp_path / "report.html"
+    policy = tmp_path / "policy.toml"
+    policy.write_text("default_capacity = 0.05\n")
     result = runner.invoke(main, ["report", "--registry", str(registry_path),
-                                  "--data", str(world[0]), "--out", str(out)])
+                                  "--data", str(world[0]), "--out", str(out),
+                                  "--policy", str(policy)])
     assert result.exit_code == 0, result.output
     assert str(out) in result.output
     html = out.read_text(encoding="utf-8")
     assert html.startswith("<!DOCTYPE html>") and len(PNG.findall(html)) >= 5
+    assert "capacity (5.0% of outbound traffic here)" in section(html, "referrals-port")
 
 
 def test_report_command_gives_one_line_and_exit_2_for_bad_data(runner, registry_path, tmp_path):

@@ -175,6 +175,42 @@ def hit_rate_forest(rows, overall, title):
     return _uri(fig)
 
 
+def referral_comparison(rows, policies, what):
+    """Per group: referral rate (left) and hit rate with its 95% interval (right), one
+    colour per policy.
+
+    ``rows`` are referral-table cells (dicts with ``group``, ``policy``,
+    ``referral_rate``, ``hit_rate``, ``hit_rate_lo``, ``hit_rate_hi``) that are not
+    suppressed; ``policies`` gives the order of the policies in each group.
+    """
+    groups = list(dict.fromkeys(r["group"] for r in rows))
+    fig = _figure(8.0, max(2.4, 1.0 + 0.32 * len(groups) * len(policies) ** 0.5))
+    rate_ax, hit_ax = fig.subplots(1, 2, sharey=True)
+    step = 0.8 / max(len(policies), 1)
+    for i, name in enumerate(policies):
+        colour = COLOURS.get(name, "#333333")
+        mine = {r["group"]: r for r in rows if r["policy"] == name}
+        y = np.array([len(groups) - 1 - groups.index(g) for g in mine]) + 0.4 - (i + .5) * step
+        cells = list(mine.values())
+        rate_ax.barh(y, [c["referral_rate"] for c in cells], height=step, color=colour,
+                     label=name)
+        for yi, c in zip(y, cells):
+            hit_ax.plot([c["hit_rate_lo"], c["hit_rate_hi"]], [yi, yi], color=colour,
+                        linewidth=1.5)
+            hit_ax.plot(c["hit_rate"], yi, "o", color=colour, markersize=4,
+                        markerfacecolor="white" if c.get("few_seizures") else colour)
+    rate_ax.set_yticks(np.arange(len(groups))[::-1], groups, fontsize=8)
+    for ax, label in ((rate_ax, "referral rate (share of the group's outbound)"),
+                      (hit_ax, "hit rate, 95% interval (open: few seizures)")):
+        _percent_axis(ax.xaxis)
+        ax.set_xlim(left=0)
+        ax.set_xlabel(label, fontsize=8)
+        ax.grid(axis="x", alpha=0.3)
+    rate_ax.set_title(f"Referrals by {what} at each port's capacity", fontsize=10)
+    rate_ax.legend(fontsize=7, loc="lower right")
+    return _uri(fig)
+
+
 # --- the page ----------------------------------------------------------------
 
 _CSS = """body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}

@@ -28,7 +28,8 @@ def _init(state):
         "SOUTHBOUND_DATABASE_URL": config["DATABASE_URL"],
         "SOUTHBOUND_REGISTRY": str(config["REGISTRY"]),
         "SOUTHBOUND_SIGNING_KEY": config["SIGNING_KEY"] or "",
-        "SOUTHBOUND_SQLITE_SYNCHRONOUS": config["SQLITE_SYNCHRONOUS"]})
+        "SOUTHBOUND_SQLITE_SYNCHRONOUS": config["SQLITE_SYNCHRONOUS"],
+        "SOUTHBOUND_POLICY_FILE": str(config["POLICY_FILE"] or "")})
 
 
 def check_version(registry, version):
