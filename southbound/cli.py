@@ -158,6 +158,8 @@ def train(data, registry, on_error, exclude, until, seed, promote):
         reg.promote(version, "promoted at training")
     state = "active" if reg.active_version() == version else "inactive (promote it to serve)"
     click.echo(f"registered model {version} in {reg.root}: {state}")
+    for warning in manifest.get("warnings", []):
+        click.echo(f"warning: {warning}", err=True)
 
 
 @main.command()
@@ -195,14 +197,33 @@ def evaluate(data, registry, on_error, version, since, truth, out):
     scores = model.predict_proba(feats[list(FEATURES)])[:, 1]
     report = evaluate_scores(scores, outbound, feats, truth=truth_rows)
     report["model_version"] = manifest["version"]
+    report["warnings"] = _few_seizures(report)
     click.echo(f"model {manifest['version']}")
     click.echo(format_report(report))
+    for warning in report["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         from models.registry import json_safe
         out.write_text(json.dumps(json_safe(report), indent=2, default=float,
                                   allow_nan=False) + "\n")
         click.echo(f"wrote {out}")
+
+
+def _few_seizures(report):
+    """Warnings for an evaluation whose figures rest on few seizures, or have an interval
+    without width (such as [100%, 100%]: too few seizures to vary, not certainty)."""
+    from training.monitoring import FEW_SEIZURES, few_seizures_note
+    n = report["seizures"]
+    out = [few_seizures_note(n, "every figure of this window") + f" ({report['inspected']:,} "
+           "inspected)"] if n < FEW_SEIZURES else []
+    for row in report["budgets"]:
+        for name in ("recall", "hit_rate"):
+            lo, hi = row.get(f"{name}_ci", [float("nan")] * 2)
+            if lo == hi:  # NaN never equals itself: no interval, no warning
+                out.append(f"{name.replace('_', ' ')} at {row['budget']:.1%}: interval "
+                           f"[{lo:.1%}, {hi:.1%}] has no width, on {n} seizures: unstable")
+    return out
 
 
 @main.command()
@@ -234,22 +255,79 @@ def models():
 
 @models.command("list")
 @registry_option
+@click.option("--data", "data", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Grade every version on one common window of this log (repeat for "
+                   "several), so that the figures tell the models apart.")
+@click.option("--since", help="With --data: the common window starts here (UTC) [default: "
+                              "where the latest training window ends].")
 @handle_errors
-def models_list(registry):
-    """One line per registered version; * marks the active one."""
+def models_list(registry, data, since):
+    """One line per registered version; * marks the active one.
+
+    Without --data, each version's recall is the one measured at training, on its own
+    validation window (with its seizure count); with --data, on one common window.
+    """
+    from training.monitoring import FEW_SEIZURES
     reg = _registry(registry)
     active = reg.active_version()
+    if since and not data:
+        raise click.BadParameter("--since grades on a log: give --data too",
+                                 param_hint="--since")
+    if data:
+        _grade_listing(reg, active, data, _utc_micros(since, "--since") if since else None)
+        return
     versions = reg.versions()
     if not versions:
         click.echo(f"no models in {reg.root}")
     for m in versions:
         budgets = m.get("metrics", {}).get("validation", {}).get("budgets", [])
         at1 = next((b for b in budgets if b["budget"] == 0.01), None)
+        on = m.get("data", {}).get("split", {}).get("validate", {}).get("seizures")
         recall = f"recall@1% {at1['recall']:.1%}" if at1 else ""
-        excluded = ",".join(m.get("excluded_features", [])) or "-"
+        if at1 and on is not None:
+            recall += (f" (own validation window, {on} seizures"
+                       + (", unstable)" if on < FEW_SEIZURES else ")"))
         click.echo(f"{'*' if m['version'] == active else ' '} {m['version']}  "
-                   f"{m['data']['windows']['start'][:10]}..{m['data']['windows']['end'][:10]}  "
-                   f"{m['trees']:>3} trees  {recall}  excluded: {excluded}")
+                   f"{_span(m)}  {m['trees']:>3} trees  {recall}  excluded: {_excluded(m)}")
+
+
+def _span(manifest):
+    windows = manifest["data"]["windows"]
+    return f"{windows['start'][:10]}..{windows['end'][:10]}"
+
+
+def _excluded(manifest):
+    return ",".join(manifest.get("excluded_features", [])) or "-"
+
+
+def _grade_listing(reg, active, data, since):
+    """``models list --data``: every version graded on the same window of the logs."""
+    from training.grade import GradeError, grade_versions
+    from training.monitoring import FEW_SEIZURES
+    frame, _ = _read(data, "raise")
+    try:
+        window, grades = grade_versions(reg, frame, since)
+    except GradeError as exc:
+        _fail(f"{', '.join(str(p) for p in data)}: {exc}", EXIT_INPUT)
+    stamp = lambda us: pd.Timestamp(us, unit="us", tz="UTC").strftime("%Y-%m-%d")  # noqa: E731
+    click.echo(f"graded on {stamp(window['start'])}..{stamp(window['end'])} of "
+               f"{', '.join(str(p) for p in data)}: {window['rows']:,} outbound, "
+               f"{window['inspected']:,} inspected, {window['seizures']} seizures")
+    if window["few"]:
+        click.echo(f"warning: the common window has {window['seizures']} seizures (fewer "
+                   f"than {FEW_SEIZURES}): differences between models are unstable",
+                   err=True)
+    for g in grades:
+        m = g["manifest"]
+        head = f"{'*' if g['version'] == active else ' '} {g['version']}  {_span(m)}"
+        if "error" in g:
+            click.echo(f"{head}  not graded: {g['error']}")
+            continue
+        r = g["row"]
+        lo, hi = r.get("recall_ci", [float("nan")] * 2)
+        click.echo(f"{head}  {m['trees']:>3} trees  recall@1% {r['recall']:.1%} "
+                   f"[{lo:.0%}, {hi:.0%}]  hit rate {r['hit_rate']:.1%}  "
+                   f"est. seizures {r['estimated_seizures']:.1f}  excluded: {_excluded(m)}")
 
 
 @models.command("show")

@@ -18,6 +18,7 @@ from training.evaluate import Labels
 from training.monitoring import (FEW_SEIZURES, capacity_picks, outcome_table, psi,
                                  referral_source, referral_table)
 from training.report import build_report
+from training.report_plots import escape
 
 SECTIONS = ("Model card", "Budget curves", "Calibration", "Feature importance", "Drift",
             "Who this model would refer, by plate country",
@@ -360,3 +361,15 @@ def test_report_page_refuses_officers_and_unknown_versions(app, client, auth):
     assert answers[404].json["error"]["field"] == "version"
     empty = client.get(f"/reports/{version}", headers=auth["analyst"])  # nothing stored yet
     assert empty.status_code == 404 and empty.json["error"]["code"] == "no_traffic"
+
+
+def test_figures_on_few_seizures_are_flagged_with_their_count(page, switched_off):
+    manifest = switched_off[1]
+    on = manifest["data"]["split"]["validate"]["seizures"]  # the report's default window
+    assert on < FEW_SEIZURES
+    assert f"rests on {on} seizure" in section(page, "budget")
+    assert f"rests on {on} seizure" in section(page, "calibration")
+    card = section(page, "card")
+    assert f"(on {on} seizures, unstable)" in card
+    for warning in manifest["warnings"]:
+        assert escape(warning) in card

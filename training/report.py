@@ -26,7 +26,7 @@ from training import report_plots as plots
 from training.evaluate import (BUDGETS, Labels, calibration, propensity,
                                selection_metrics, top_k)
 from training.monitoring import (FEW_SEIZURES, MIN_CELL, PSI_ALERT, VALUES, capacity_picks,
-                                 outcome_table, psi, referral_table)
+                                 few_seizures_note, outcome_table, psi, referral_table)
 from training.report_plots import ci, escape, img, lohi, num, page, pct, table
 
 BUDGET_GRID = tuple(float(b) for b in np.geomspace(0.0025, 0.10, 20))
@@ -150,7 +150,17 @@ def build_report(model, manifest, frame, *, active=None, training_frame=None, si
 
 # --- sections --------------------------------------------------------------
 
+def _unstable(interval, seizures):
+    """A flag for an interval without width (such as [100%, 100%]): on a bootstrap that
+    says the estimate rests on too few seizures to vary, not that it is certain."""
+    if interval is None or not np.all(np.isfinite(interval)) or not np.isclose(*interval):
+        return ""
+    return (f" <b class=warn>unstable: no spread on {seizures} seizure"
+            f"{'' if seizures == 1 else 's'}</b>")
+
+
 def _budget_section(w, active_manifest):
+    seizures = int(w.labels.y.sum())
     policies = {"this model": w.scores}
     if w.active_scores is not None:
         policies["model in service"] = w.active_scores
@@ -168,17 +178,21 @@ def _budget_section(w, active_manifest):
         for b in BUDGETS:
             r = selection_metrics(top_k(scores, b), w.labels)
             hit_ci = r.get("hit_rate_ci")  # a weighted estimate can pass 100%; a rate cannot
-            rows.append([b, name, ci(r["recall"], r.get("recall_ci")),
-                         ci(r["hit_rate"], hit_ci and np.minimum(hit_ci, 1.0), 2),
+            hit_ci = hit_ci and np.minimum(hit_ci, 1.0)
+            rows.append([b, name, ci(r["recall"], r.get("recall_ci"))
+                         + _unstable(r.get("recall_ci"), seizures),
+                         ci(r["hit_rate"], hit_ci, 2) + _unstable(hit_ci, seizures),
                          f"{r['estimated_seizures']:.1f}"])
     curves["random"] = {"recall": np.array(BUDGET_GRID),
                         "hit_rate": np.full(len(BUDGET_GRID), w.prevalence)}
     rows += [[b, "random", pct(b), pct(w.prevalence, 2), f"{b * w.prevalence * w.labels.n:.1f}"]
              for b in BUDGETS]
     rows = [[f"{r[0]:.1%}"] + r[1:] for r in sorted(rows, key=lambda r: r[0])]
-    note = ("" if w.labels.y.sum() else
-            "<p class=warn>No seizure among the inspected crossings of this window: recall "
-            "and hit rate cannot be estimated yet.</p>")
+    note = ("<p class=warn>No seizure among the inspected crossings of this window: recall "
+            "and hit rate cannot be estimated yet.</p>" if not seizures else
+            f"<p class=warn>{escape(few_seizures_note(seizures, 'Every figure here'))}; "
+            f"an interval without width is a sign of that, not of certainty.</p>"
+            if seizures < FEW_SEIZURES else "")
     served = "" if active_manifest is None else (
         " This model is the one in service." if w.active_scores is None
         else f" The model in service is {escape(active_manifest.get('version', '?'))}.")
@@ -200,7 +214,11 @@ def _calibration_section(w):
     cal = calibration(w.scores, w.labels)
     rows = [[pct(b["mean_predicted"], 3), pct(b["observed"], 3), f"{b['rows']:,}",
              f"{b['weight']:,.0f}"] for b in cal["bins"]]
-    return (f"<p>Inspected crossings in bins of equal weight. Observed / expected "
+    seizures = int(w.labels.y.sum())
+    few = few_seizures_note(seizures, "The calibration figure")
+    return ((f"<p class=warn>{escape(few)}.</p>" if few else "")
+            + f"<p>Inspected crossings in bins of equal weight, drawn on log axes (most "
+            f"bins lie below 1%). Observed / expected "
             f"{num(cal['observed_over_expected'])}, ECE {num(cal['ece'], 4)}, "
             f"Brier {num(cal['brier'], 4)}.</p>"
             + img(plots.reliability(cal["bins"]), "reliability diagram")
@@ -365,7 +383,12 @@ def _model_card(manifest, w):
     facts += [["source", f"{s.get('path')} ({s.get('rows', 0):,} rows, sha256 "
                          f"{str(s.get('sha256'))[:12]})"] for s in sources]
     if at1:
-        facts.append(["validation recall at 1%", pct(at1.get("recall", np.nan))])
+        recall = pct(at1.get("recall", np.nan))
+        on = split.get("validate", {}).get("seizures")
+        if on is not None:
+            recall += f" (on {on} seizures{', unstable' if on < FEW_SEIZURES else ''})"
+        facts.append(["validation recall at 1%", recall])
+    facts += [["training warning", warning] for warning in manifest.get("warnings", [])]
     facts.append(["evaluated here", f"{_iso(w.start)} to {_iso(w.end)}: {w.labels.n:,} "
                                     f"outbound, {int(w.labels.resolved.sum()):,} inspected, "
                                     f"{int(w.labels.y.sum()):,} seizures"])

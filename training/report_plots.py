@@ -75,28 +75,50 @@ def budget_curve(budgets, curves, metric, title):
 
 
 def reliability(bins):
-    """Observed against predicted seizure rate per calibration bin (weighted)."""
+    """Observed against predicted seizure rate per calibration bin (weighted), log axes."""
+    return _uri(reliability_figure(bins))
+
+
+def reliability_figure(bins):
+    """The reliability diagram as a Figure, on log axes.
+
+    Seizure probabilities span orders of magnitude and most bins of equal weight lie
+    below 1%: on linear axes they pile up in one corner. A bin that observed no
+    seizure cannot sit on a log axis; it is drawn at the axis floor, as an open marker.
+    """
     fig = _figure(5.0, 4.2)
     ax = fig.add_subplot()
     predicted = np.array([b["mean_predicted"] for b in bins], dtype=float)
     observed = np.array([b["observed"] for b in bins], dtype=float)
-    top = max(float(np.nanmax(predicted, initial=0)), float(np.nanmax(observed, initial=0)),
-              1e-3) * 1.1
-    ax.plot([0, top], [0, top], ":", color="#888888", label="perfect calibration")
+    both = np.concatenate([predicted, observed])
+    positive = both[np.isfinite(both) & (both > 0)]
+    low = 10 ** np.floor(np.log10(positive.min())) if len(positive) else 1e-4
+    high = 10 ** np.ceil(np.log10(positive.max())) if len(positive) else 1e-1
+    low, high = min(low, high / 10), min(max(high, low * 10), 1.0)
+    ax.plot([low, high], [low, high], ":", color="#888888", label="perfect calibration")
     if len(bins):
         sizes = np.array([b["rows"] for b in bins], dtype=float)
-        ax.plot(predicted, observed, "-", color=COLOURS["this model"], linewidth=1)
-        ax.scatter(predicted, observed, s=20 + 180 * sizes / sizes.max(),
-                   color=COLOURS["this model"], label="bins (size: inspected rows)", zorder=3)
-    ax.set_xlim(0, top)
-    ax.set_ylim(0, top)
-    _percent_axis(ax.xaxis)
-    _percent_axis(ax.yaxis)
-    ax.set_xlabel("mean predicted probability")
-    ax.set_ylabel("observed seizure rate (weighted)")
-    ax.grid(alpha=0.3)
+        zero = ~(observed > 0)
+        shown = np.where(zero, low, observed)
+        area = 20 + 180 * sizes / sizes.max()
+        ax.plot(predicted, shown, "-", color=COLOURS["this model"], linewidth=1)
+        ax.scatter(predicted[~zero], shown[~zero], s=area[~zero], color=COLOURS["this model"],
+                   label="bins (size: inspected rows)", zorder=3)
+        if zero.any():
+            ax.scatter(predicted[zero], shown[zero], s=area[zero], facecolors="white",
+                       edgecolors=COLOURS["this model"], label="no seizure observed",
+                       zorder=3)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(low, high)
+    ax.set_ylim(low, high)
+    _percent_axis(ax.xaxis, 2)
+    _percent_axis(ax.yaxis, 2)
+    ax.set_xlabel("mean predicted probability (log scale)")
+    ax.set_ylabel("observed seizure rate, weighted (log scale)")
+    ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, loc="upper left")
-    return _uri(fig)
+    return fig
 
 
 def importance(names, values):
