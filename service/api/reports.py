@@ -75,13 +75,14 @@ def report(version):
     day = _data_ends(store)
     if day is None:
         raise ApiError(404, "no_traffic", "the store: no crossings to report on")
-    name = page_name(version, _served(holder), day)
+    served = _served(holder)
+    name = page_name(version, served, day)
     state, found = jobs.lookup(name)
     if state == "ready":
         return Response(found, mimetype="text/html")
     if state == "failed":
         raise ApiError(found["status"], found["code"], found["message"], found.get("field"))
-    jobs.start(name, version, _served(holder))
+    jobs.start(name, version, served)
     response = jsonify({"status": "building", "version": version,
                         "retry_after": RETRY_AFTER})
     response.status_code = 202
