@@ -415,8 +415,9 @@ def _limits(manifest):
            "through the selection probability of each inspection, and a crossing nobody "
            "inspected is never known to be clean.",
            ("Plate jurisdiction can stand in for national origin: " + (
-               "<code>" + "</code>, <code>".join(sorted(plate)) + "</code> are used; read the "
-               "outcome test by plate country before serving, or switch them off."
+               "<code>" + "</code>, <code>".join(sorted(plate)) + "</code> are used; read "
+               "who this model would refer by plate country before serving, or switch them "
+               "off (either name switches off both)."
                if plate else "it is switched off in this model."))]
     sources = manifest.get("data", {}).get("sources") or []
     generated = [s["path"] for s in sources
