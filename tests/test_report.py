@@ -373,3 +373,17 @@ def test_figures_on_few_seizures_are_flagged_with_their_count(page, switched_off
     assert f"(on {on} seizures, unstable)" in card
     for warning in manifest["warnings"]:
         assert escape(warning) in card
+
+
+def test_no_view_module_can_build_a_report():
+    """The page builder is reachable from the service only through the builder process:
+    no module of service/api imports training.report (a route that did would build a
+    report inside a request worker again)."""
+    import ast
+    from pathlib import Path
+    api = Path(__file__).resolve().parents[1] / "service" / "api"
+    for path in sorted(api.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert not {m for m in imported if m and m.startswith("training")}, path.name
