@@ -387,3 +387,16 @@ def test_no_view_module_can_build_a_report():
         imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
         imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         assert not {m for m in imported if m and m.startswith("training")}, path.name
+
+
+def test_an_interval_without_width_on_the_page_says_it_is_unstable(trained, world_frame):
+    """One seizure in the window: every recall interval is [0%, 0%] or [100%, 100%]."""
+    model, manifest = trained
+    since = int(pd.Timestamp(manifest["data"]["windows"]["validate_from"]).value // 1000)
+    frame = world_frame.copy()
+    late = (frame["crossed_at"].to_numpy() >= since) & (frame["seizure"] == 1.0).to_numpy()
+    frame.loc[np.flatnonzero(late)[1:], "seizure"] = 0.0  # keep the window's first seizure
+    budget = section(build_report(model, manifest, frame), "budget")
+    assert "rests on 1 seizure (fewer than" in budget
+    rows = [r for r in budget.split("<tbody>", 1)[1].split("<tr>") if "random" not in r and r]
+    assert rows and all("unstable: no spread on 1 seizure" in r for r in rows)

@@ -101,6 +101,8 @@ def test_models_list_grades_every_version_on_one_window(runner, two_models, worl
     lines = _lines(result.stdout, (first, second))
     figures = {v: line.split("recall@1% ")[1].split("  excluded")[0] for v, line in lines.items()}
     assert figures[first] != figures[second]  # two different models, two different figures
+    # trained with --exclude-feature plate_country: the group went off whole
+    assert lines[second].endswith("excluded: plate_country,plate_jurisdiction")
     seizures = int(header.split(" seizures")[0].rsplit(" ", 1)[1])
     assert ("warning: the common window has" in result.stderr) == (seizures < FEW_SEIZURES)
     own = runner.invoke(main, ["models", "list", "--registry", str(registry.root)]).stdout
