@@ -113,8 +113,10 @@ CONTEXT = (
     ("trailer_empty", "number", "truck declared empty (1/0)"),
     ("manifest_value_usd", "number", "declared value of a truck's load"),
 )
-#: features an analyst can switch off together, by any member's or the group's name
-SWITCH_GROUPS = {"plate_jurisdiction": ("plate_jurisdiction", "plate_country")}
+#: features that carry the same information, so that one cannot be switched off alone:
+#: naming any member, or the group, switches off every member (plate country is the
+#: country part of the plate jurisdiction; either stands in for national origin)
+FEATURE_GROUPS = {"plate_issuer": ("plate_country", "plate_jurisdiction")}
 
 FEATURES = tuple(name for name, _, _ in CONTEXT) + tuple(h.name for h in HISTORY)
 CATEGORICAL = tuple(name for name, kind, _ in CONTEXT if kind == "category")
@@ -125,18 +127,27 @@ _TRUCK_ONLY = ("trailer_empty", "manifest_value_usd")
 def resolve_exclusions(names):
     """Expand switched-off feature names (and groups) to feature names; reject unknowns.
 
+    A feature in a :data:`FEATURE_GROUPS` group takes its whole group with it, whichever
+    member is named: a model without ``plate_jurisdiction`` but with ``plate_country``
+    (or the other way round) would still see where the plate was issued.
+
     >>> resolve_exclusions(["plate_jurisdiction"])
+    ('plate_country', 'plate_jurisdiction')
+    >>> resolve_exclusions(["plate_country"])
     ('plate_country', 'plate_jurisdiction')
     """
     out = set()
     for name in names:
-        if name in SWITCH_GROUPS:
-            out.update(SWITCH_GROUPS[name])
+        if name in FEATURE_GROUPS:
+            out.update(FEATURE_GROUPS[name])
         elif name in FEATURES:
             out.add(name)
+            for members in FEATURE_GROUPS.values():
+                if name in members:
+                    out.update(members)
         else:
             raise ValueError(f"feature {name!r} is not one of: "
-                             + ", ".join(sorted(set(FEATURES) | set(SWITCH_GROUPS))))
+                             + ", ".join(sorted(set(FEATURES) | set(FEATURE_GROUPS))))
     return tuple(sorted(out))
 
 

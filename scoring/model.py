@@ -18,7 +18,7 @@ from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
-from scoring.features import CATEGORICAL, FEATURES
+from scoring.features import CATEGORICAL, FEATURES, resolve_exclusions
 
 #: calibrated scores stay inside this interval, never exactly 0 or 1
 PROBABILITY_FLOOR = 1e-6
@@ -278,7 +278,8 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         y = np.asarray(y, dtype=int)
         if len(np.unique(y)) < 2:
             raise ValueError("training rows need both seizures and clean inspections")
-        self.features_ = [f for f in FEATURES if f not in set(self.exclude)]
+        off = set(resolve_exclusions(self.exclude))  # a group goes off whole
+        self.features_ = [f for f in FEATURES if f not in off]
         self.categorical_ = [f for f in self.features_ if f in CATEGORICAL]
         self.encoder_ = CategoryEncoder(tuple(self.categorical_)).fit(X)
         matrix = self._matrix(X)

@@ -533,6 +533,17 @@ def document_for(ports):
                 "security": auth, "parameters": [version_param],
                 "responses": {"200": {"description": "one self-contained HTML page",
                                       "content": {"text/html": {"schema": _STRING}}},
+                              "202": _json(_object(["status", "version", "retry_after"], {
+                                  "status": {"type": "string", "enum": ["building"]},
+                                  "version": _STRING,
+                                  "retry_after": {"type": "integer", "minimum": 1}}),
+                                  "the page is being built outside the request workers "
+                                  "(cached by version, model in service and the day the "
+                                  "store's data ends): ask again after Retry-After seconds",
+                                  {"Retry-After": {"required": True,
+                                                   "description": "seconds to wait",
+                                                   "schema": {"type": "integer",
+                                                              "minimum": 1}}}),
                               **_authenticated(403, 404, 409)}}},
             "/v1/lookouts": {
                 "get": {"summary": "Active lookouts", "security": auth,

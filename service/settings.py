@@ -12,6 +12,8 @@ SETTINGS = (
     ("DATABASE_URL", "sqlite:///var/southbound.db",
      "SQLAlchemy URL of the store: SQLite file (default) or postgresql+psycopg://…"),
     ("REGISTRY", "var/registry", "model registry folder; its active version is served"),
+    ("REPORT_DIR", "var/reports", "cache of built model report pages (GET /reports/...), "
+                                  "shared by the workers"),
     ("POLICY_FILE", "", "referral policy TOML (random share, capacity per port, bands); "
                         "empty for the built-in defaults"),
     ("SQLITE_SYNCHRONOUS", "FULL", "SQLite synchronous pragma under WAL: FULL survives "

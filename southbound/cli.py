@@ -164,7 +164,9 @@ def _read(paths, on_error, later_wins=False):
 @registry_option
 @on_error_option
 @click.option("--exclude-feature", "exclude", multiple=True,
-              help="Switch a feature off (e.g. plate_jurisdiction); repeatable.")
+              help="Switch a feature off (e.g. plate_jurisdiction); a feature of a group "
+                   "(plate_country, plate_jurisdiction) switches off its whole group; "
+                   "repeatable.")
 @click.option("--until", help="Use only rows that crossed before this date (UTC).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--promote", is_flag=True, help="Make the new model active at once.")
@@ -197,6 +199,8 @@ def train(data, registry, on_error, exclude, until, seed, promote, later_wins, a
         _audit_activation(store, actor, "activate", version, previous, "southbound train")
     state = "active" if reg.active_version() == version else "inactive (promote it to serve)"
     click.echo(f"registered model {version} in {reg.root}: {state}")
+    for warning in manifest.get("warnings", []):
+        click.echo(f"warning: {warning}", err=True)
 
 
 @main.command()
@@ -240,6 +244,7 @@ def evaluate(data, registry, on_error, version, since, truth, out):
     times = outbound["crossed_at"]
     report["window"] = {"from": _iso(times.min()), "to": _iso(times.max()), "why": why,
                         "warning": warning}
+    report["warnings"] = _few_seizures(report)
     click.echo(f"model {manifest['version']}")
     click.echo(f"graded: {len(outbound):,} outbound rows from {_iso(times.min())} to "
                f"{_iso(times.max())}: {why}")
@@ -250,12 +255,30 @@ def evaluate(data, registry, on_error, version, since, truth, out):
                    f"{len(truth_rows):,} evaluated crossings; the others count as non-carriers",
                    err=True)
     click.echo(format_report(report))
+    for warning in report["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         from models.registry import json_safe
         out.write_text(json.dumps(json_safe(report), indent=2, default=float,
                                   allow_nan=False) + "\n")
         click.echo(f"wrote {out}")
+
+
+def _few_seizures(report):
+    """Warnings for an evaluation whose figures rest on few seizures, or have an interval
+    without width (such as [100%, 100%]: too few seizures to vary, not certainty)."""
+    from training.monitoring import FEW_SEIZURES, few_seizures_note
+    n = report["seizures"]
+    out = [few_seizures_note(n, "every figure of this window") + f" ({report['inspected']:,} "
+           "inspected)"] if n < FEW_SEIZURES else []
+    for row in report["budgets"]:
+        for name in ("recall", "hit_rate"):
+            lo, hi = row.get(f"{name}_ci", [float("nan")] * 2)
+            if lo == hi:  # NaN never equals itself: no interval, no warning
+                out.append(f"{name.replace('_', ' ')} at {row['budget']:.1%}: interval "
+                           f"[{lo:.1%}, {hi:.1%}] has no width, on {n} seizures: unstable")
+    return out
 
 
 @main.command()
@@ -292,22 +315,79 @@ def models():
 
 @models.command("list")
 @registry_option
+@click.option("--data", "data", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Grade every version on one common window of this log (repeat for "
+                   "several), so that the figures tell the models apart.")
+@click.option("--since", help="With --data: the common window starts here (UTC) [default: "
+                              "where the latest training window ends].")
 @handle_errors
-def models_list(registry):
-    """One line per registered version; * marks the active one."""
+def models_list(registry, data, since):
+    """One line per registered version; * marks the active one.
+
+    Without --data, each version's recall is the one measured at training, on its own
+    validation window (with its seizure count); with --data, on one common window.
+    """
+    from training.monitoring import FEW_SEIZURES
     reg = _registry(registry)
     active = reg.active_version()
+    if since and not data:
+        raise click.BadParameter("--since grades on a log: give --data too",
+                                 param_hint="--since")
+    if data:
+        _grade_listing(reg, active, data, _utc_micros(since, "--since") if since else None)
+        return
     versions = reg.versions()
     if not versions:
         click.echo(f"no models in {reg.root}")
     for m in versions:
         budgets = m.get("metrics", {}).get("validation", {}).get("budgets", [])
         at1 = next((b for b in budgets if b["budget"] == 0.01), None)
+        on = m.get("data", {}).get("split", {}).get("validate", {}).get("seizures")
         recall = f"recall@1% {at1['recall']:.1%}" if at1 else ""
-        excluded = ",".join(m.get("excluded_features", [])) or "-"
+        if at1 and on is not None:
+            recall += (f" (own validation window, {on} seizures"
+                       + (", unstable)" if on < FEW_SEIZURES else ")"))
         click.echo(f"{'*' if m['version'] == active else ' '} {m['version']}  "
-                   f"{m['data']['windows']['start'][:10]}..{m['data']['windows']['end'][:10]}  "
-                   f"{m['trees']:>3} trees  {recall}  excluded: {excluded}")
+                   f"{_span(m)}  {m['trees']:>3} trees  {recall}  excluded: {_excluded(m)}")
+
+
+def _span(manifest):
+    windows = manifest["data"]["windows"]
+    return f"{windows['start'][:10]}..{windows['end'][:10]}"
+
+
+def _excluded(manifest):
+    return ",".join(manifest.get("excluded_features", [])) or "-"
+
+
+def _grade_listing(reg, active, data, since):
+    """``models list --data``: every version graded on the same window of the logs."""
+    from training.grade import GradeError, grade_versions
+    from training.monitoring import FEW_SEIZURES
+    frame, _ = _read(data, "raise")
+    try:
+        window, grades = grade_versions(reg, frame, since)
+    except GradeError as exc:
+        _fail(f"{', '.join(str(p) for p in data)}: {exc}", EXIT_INPUT)
+    stamp = lambda us: pd.Timestamp(us, unit="us", tz="UTC").strftime("%Y-%m-%d")  # noqa: E731
+    click.echo(f"graded on {stamp(window['start'])}..{stamp(window['end'])} of "
+               f"{', '.join(str(p) for p in data)}: {window['rows']:,} outbound, "
+               f"{window['inspected']:,} inspected, {window['seizures']} seizures")
+    if window["few"]:
+        click.echo(f"warning: the common window has {window['seizures']} seizures (fewer "
+                   f"than {FEW_SEIZURES}): differences between models are unstable",
+                   err=True)
+    for g in grades:
+        m = g["manifest"]
+        head = f"{'*' if g['version'] == active else ' '} {g['version']}  {_span(m)}"
+        if "error" in g:
+            click.echo(f"{head}  not graded: {g['error']}")
+            continue
+        r = g["row"]
+        lo, hi = r.get("recall_ci", [float("nan")] * 2)
+        click.echo(f"{head}  {m['trees']:>3} trees  recall@1% {r['recall']:.1%} "
+                   f"[{lo:.0%}, {hi:.0%}]  hit rate {r['hit_rate']:.1%}  "
+                   f"est. seizures {r['estimated_seizures']:.1f}  excluded: {_excluded(m)}")
 
 
 @models.command("show")
@@ -377,13 +457,19 @@ def models_rollback(registry, actor):
 @click.option("--since", help="Report on rows that crossed from this date on (UTC) "
               "[default: the model's validation window]; earlier rows are history and "
               "the drift reference.")
+@click.option("--policy", "policy_file", type=click.Path(dir_okay=False, exists=True),
+              help="Referral policy TOML: each port's capacity, at which the report picks "
+                   "the model's referrals [default: 2% everywhere].")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default="report.html",
               show_default=True)
 @handle_errors
-def report(registry, version, data, since, out):
-    """Write the model report as one HTML page: budget curves, calibration, drift, outcome test."""
+def report(registry, version, data, since, policy_file, out):
+    """Write the model report as one HTML page: budget curves, calibration, drift, who the
+    model would refer, outcome test."""
+    from scoring.policy import PolicyConfig
     from training.report import ReportError, build_report
     since_us = _utc_micros(since, "--since") if since else None
+    policy = PolicyConfig.from_toml(policy_file) if policy_file else None
     reg = _registry(registry)
     model, manifest = reg.load(version)
     in_service = reg.active_version()
@@ -398,7 +484,8 @@ def report(registry, version, data, since, out):
         where = _safe_url(store.url)
         frame = contract.parse_frame(export_frame(store), source=where).frame
     try:
-        page = build_report(model, manifest, frame, active=active, since=since_us)
+        page = build_report(model, manifest, frame, active=active, since=since_us,
+                            policy=policy)
     except ReportError as exc:
         _fail(f"{where}: {exc}", EXIT_INPUT)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -87,6 +87,7 @@ def registry_path(tmp_path_factory, trained):
 def app(database_url, registry_path, tmp_path):
     from service import create_app
     app = create_app({"DATABASE_URL": database_url, "REGISTRY": str(registry_path),
+                      "REPORT_DIR": str(tmp_path / "reports"),
                       "TOKEN_CACHE_SECONDS": 0, "MODEL_CHECK_SECONDS": 0,
                       "RANDOM_SEED": 1, "LOG_LEVEL": "WARNING", "MAX_BODY_BYTES": 200_000,
                       "RATE_LIMIT_PER_MINUTE": 0})

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from scoring.contract import parse_frame, parse_record
-from scoring.features import (CONTEXT, DAY_US, HISTORY, HOUR_US, LAST_INBOUND_PORT,
+from scoring.features import (CONTEXT, DAY_US, FEATURE_GROUPS, FEATURES, HISTORY, HOUR_US,
+                              LAST_INBOUND_PORT,
                               OUTCOME_LAG_US, context_frame, context_record, feature_frame,
                               history_frame, resolve_exclusions)
 from tests.logs import raw, row
@@ -182,7 +183,25 @@ def test_trucks_only_fields_are_ignored_on_cars():
     assert math.isnan(feats.loc[0, "trailer_empty"])
 
 
+GROUP_NAMES = [(group, name) for group, members in FEATURE_GROUPS.items()
+               for name in (group,) + members]
+
+
+@pytest.mark.parametrize("group,name", GROUP_NAMES, ids=[f"{g}-by-{n}" for g, n in GROUP_NAMES])
+def test_any_member_of_a_feature_group_switches_off_the_whole_group(group, name):
+    assert set(FEATURE_GROUPS[group]) <= set(resolve_exclusions([name]))
+    assert set(resolve_exclusions([name, "occupants"])) == set(FEATURE_GROUPS[group]) | {
+        "occupants"}
+
+
+def test_feature_groups_name_real_features_and_no_feature_is_in_two():
+    members = [m for ms in FEATURE_GROUPS.values() for m in ms]
+    assert set(members) <= set(FEATURES) and len(members) == len(set(members))
+    assert not set(FEATURE_GROUPS) & set(FEATURES)
+
+
 def test_exclusions_expand_groups_and_reject_unknown_names():
     assert resolve_exclusions(["plate_jurisdiction"]) == ("plate_country", "plate_jurisdiction")
+    assert resolve_exclusions(["plate_country"]) == ("plate_country", "plate_jurisdiction")
     with pytest.raises(ValueError, match="feature 'race' is not one of"):
         resolve_exclusions(["race"])

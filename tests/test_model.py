@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
-from scoring.features import CATEGORICAL, FEATURES
+from scoring.features import CATEGORICAL, FEATURE_GROUPS, FEATURES
 from scoring.model import PROBABILITY_FLOOR, RiskModel
 from scoring.reasons import GROUPS, explain, group_matrix, top_groups
 
@@ -117,14 +117,22 @@ def test_an_irrelevant_change_does_not_move_the_score(fitted, holdout):
     np.testing.assert_array_equal(fitted.predict_proba(shuffled), fitted.predict_proba(holdout))
 
 
-def test_excluded_features_are_not_used():
+GROUP_MEMBERS = [(group, name) for group, members in FEATURE_GROUPS.items()
+                 for name in (group,) + members]
+
+
+@pytest.mark.parametrize("group,name", GROUP_MEMBERS,
+                         ids=[f"{g}-off-by-{n}" for g, n in GROUP_MEMBERS])
+def test_switching_off_one_member_of_a_group_switches_off_the_whole_group(group, name):
+    """Whichever member is named (or the group), no member's value moves a score."""
     X, y = feature_table(5_000, seed=3)
-    model = RiskModel(max_iter=10, exclude=("plate_country", "plate_jurisdiction"))
+    model = RiskModel(max_iter=10, exclude=(name,))
     model.fit(X, y, calibration=(X, y, np.ones(len(y))))
-    assert "plate_jurisdiction" not in model.features_
+    members = FEATURE_GROUPS[group]
+    assert not set(members) & set(model.features_)
     changed = X.copy()
-    changed["plate_jurisdiction"] = "MX-BCN"
-    changed["plate_country"] = "MX"
+    for member in members:
+        changed[member] = X[member].iloc[::-1].to_numpy()  # other rows' values
     np.testing.assert_array_equal(model.predict_proba(changed), model.predict_proba(X))
 
 

@@ -156,10 +156,13 @@ def test_every_operation_answers_as_documented(app, auth, database_url):
         ("DELETE /v1/lookouts/{lookout_id}", {"lookout_id": seeded["lookout"]}, admin),
         ("POST /v1/models/{version}/activate",
          {"version": app.extensions["southbound.models"].current().version}, admin),
+        ("GET /reports/{version}",  # 202 while it builds, then the page or its error
+         {"version": app.extensions["southbound.models"].current().version}, admin),
     ]
     for label, path, headers in on_stored:
         fuzz(operations[label], Run(POSITIVE, "fixed", 10), headers, counter,
              path_parameters=path)
+    assert app.extensions["southbound.reports"].wait(120)
 
     # over a token's rate limit: 429 with Retry-After, as documented
     limiter = app.extensions["southbound.ratelimit"]

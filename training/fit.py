@@ -24,6 +24,7 @@ from scoring.features import FEATURES, feature_frame, resolve_exclusions
 from scoring.model import RiskModel
 from scoring.policy import score_quantiles
 from training.evaluate import evaluate_scores, propensity
+from training.monitoring import FEW_SEIZURES
 
 #: a labelled row's weight is capped at this multiple of the mean weight
 MAX_RELATIVE_WEIGHT = 50.0
@@ -201,6 +202,9 @@ def train(frame, config=None, progress=print, sources=()):
                 f"{counts[name]['labelled']} inspected rows: cannot train on it")
     step("labelled rows: " + ", ".join(
         f"{k} {v['labelled']:,} ({v['seizures']} seizures)" for k, v in counts.items()))
+    warnings = few_seizure_warnings(counts)
+    for warning in warnings:
+        step(f"warning: {warning}")
 
     # only now: estimating missing selection probabilities needs more than a few rows
     pi = propensity(outbound, _without_empty(feats[list(FEATURES)]), config.seed)
@@ -256,6 +260,7 @@ def train(frame, config=None, progress=print, sources=()):
                         "validate_from": _iso(cut2), "end": _iso(times.max())},
             "split": counts,
         },
+        "warnings": warnings,
         "score_quantiles": score_quantiles(unseen_scores,
                                            outbound.loc[unseen, "port_code"].to_numpy()),
         "metrics": {"validation": metrics},
@@ -263,6 +268,30 @@ def train(frame, config=None, progress=print, sources=()):
         "training_seconds": round(time.perf_counter() - started, 1),
     }
     return model, manifest
+
+
+def few_seizure_warnings(counts, few=FEW_SEIZURES):
+    """One warning per window whose figures rest on fewer than ``few`` seizures.
+
+    Parameters
+    ----------
+    counts : dict
+        Window name to ``{"seizures": int, ...}`` (the manifest's ``data.split``).
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> few_seizure_warnings({"fit": {"seizures": 400}, "validate": {"seizures": 6}})
+    ['the validate window has 6 seizures (fewer than 30): its figures are unstable']
+    """
+    uses = {"fit": "the trees rest on few examples", "calibrate": "the calibration is "
+            "unstable", "validate": "its figures are unstable"}
+    return [f"the {name} window has {c['seizures']} seizure{'' if c['seizures'] == 1 else 's'}"
+            f" (fewer than {few}): {uses.get(name, 'its figures are unstable')}"
+            for name, c in counts.items() if c["seizures"] < few]
 
 
 def _without_empty(features, keep=()):

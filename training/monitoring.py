@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from training import evaluate
+
 PSI_BINS = 10
 PSI_FLOOR = 1e-4
 PSI_ALERT = 0.2
@@ -112,7 +114,7 @@ def outcome_table(outbound, groups, *, min_cell=MIN_CELL, n_boot=N_BOOT, seed=0)
     list of dict
         One per (group, source): ``"all"`` first, then groups by volume. Keys ``group``,
         ``source``, ``outbound``, ``suppressed``; when not suppressed also
-        ``referrals``, ``inspected``, ``referral_rate``, ``hit_rate``, ``firearms``,
+        ``referrals``, ``inspected``, ``seizures``, ``referral_rate``, ``hit_rate``, ``firearms``,
         ``rounds``, ``USD`` (per inspection), each with ``_lo`` / ``_hi``, and for
         groups ``below_others``: the hit rate is below that of the other groups
         under the same source (Fisher's exact test, one-sided p < 0.025).
@@ -144,7 +146,8 @@ def _cell(rng, in_group, by_source, resolved, seizure, values, min_cell, n_boot)
     if k < min_cell:
         return {"outbound": n, "suppressed": True}
     referrals = int((in_group & by_source).sum())
-    cell = {"outbound": n, "suppressed": False, "referrals": referrals, "inspected": k}
+    cell = {"outbound": n, "suppressed": False, "referrals": referrals, "inspected": k,
+            "seizures": int(seizure[inspected].sum())}
     # a proportion's bootstrap is a binomial draw; means of amounts resample rows
     for name, hits, of in (("referral_rate", referrals, n),
                            ("hit_rate", seizure[inspected].sum(), k)):
@@ -173,3 +176,123 @@ def _below_others(in_group, by_source, resolved, seizure):
     a, b = int(seizure[here].sum()), int(seizure[rest].sum())
     table = [[a, int(here.sum()) - a], [b, int(rest.sum()) - b]]
     return bool(fisher_exact(table, alternative="less").pvalue < 0.025)
+
+
+# --- who a policy would refer --------------------------------------------------
+
+#: a figure resting on fewer seizures than this is flagged with its count (one number
+#: for the whole project: evaluate's budgets use it too)
+FEW_SEIZURES = evaluate.FEW_SEIZURES
+
+
+def capacity_picks(scores, ports, capacity_of, seed=0):
+    """The crossings a score would refer: per port, its ``capacity_of(port)`` share of
+    the port's outbound crossings, highest scores first (ties broken at random).
+
+    Parameters
+    ----------
+    scores : array, shape (n,)
+    ports : array of str, shape (n,)
+    capacity_of : callable
+        Port code to the share of its outbound traffic it can inspect
+        (:meth:`scoring.policy.PolicyConfig.capacity_of`).
+
+    Returns
+    -------
+    array of bool, shape (n,)
+
+    Examples
+    --------
+    >>> capacity_picks(np.array([.1, .9, .5, .2]), np.array(["a", "a", "b", "b"]),
+    ...                lambda port: 0.5).tolist()
+    [False, True, True, False]
+    """
+    from training.evaluate import top_k
+    scores, ports = np.asarray(scores, dtype=float), np.asarray(ports, dtype=object)
+    picks = np.zeros(len(scores), dtype=bool)
+    for port in pd.unique(ports):
+        rows = np.flatnonzero(ports == port)
+        picks[rows] = top_k(scores[rows], capacity_of(port), seed)
+    return picks
+
+
+def referral_table(labels, groups, picks, *, min_cell=MIN_CELL, n_boot=N_BOOT, seed=0):
+    """Who each policy would refer, per group, and what it would find there.
+
+    Estimates from the inspected rows among a policy's picks, each weighted by
+    ``1 / selection_probability`` (``labels.weight``): the estimated seizures caught
+    (Horvitz-Thompson), the hit rate of the picks (Hájek: weighted seizures over
+    weighted inspected picks, so never above 100%) and the share of the group's
+    estimated seizures caught; 95% intervals from a Poisson bootstrap of the group's
+    inspected rows.
+
+    Parameters
+    ----------
+    labels : training.evaluate.Labels
+        Of the ``n`` outbound rows.
+    groups : array of str, shape (n,)
+        The group of each row (a plate country, a port).
+    picks : dict
+        Policy name to a boolean mask of shape (n,): the rows it would refer.
+    min_cell : int
+        A cell with fewer inspected rows among the policy's picks is suppressed.
+
+    Returns
+    -------
+    list of dict
+        Per (group, policy), ``"all"`` first then groups by volume: ``group``,
+        ``policy``, ``outbound``, ``referred``, ``referral_rate``, ``inspected`` and
+        ``seizures`` (observed, among the picks), ``suppressed``; when not suppressed
+        ``estimated_seizures``, ``hit_rate``, ``recall``, each with ``_lo`` / ``_hi``,
+        and ``few_seizures``: fewer than :data:`FEW_SEIZURES` observed seizures.
+    """
+    rng = np.random.default_rng(seed)
+    groups = np.asarray(groups, dtype=object)
+    hits = labels.y * labels.weight
+    order = pd.Series(groups).value_counts(sort=True).index.tolist()
+    rows = []
+    for group in ["all"] + order:
+        in_group = np.ones(len(groups), bool) if group == "all" else groups == group
+        labelled = np.flatnonzero(in_group & labels.resolved)
+        boot = rng.poisson(1.0, size=(n_boot, len(labelled)))
+        b_total = boot @ hits[labelled]
+        for name, chosen in picks.items():
+            mine = chosen[labelled]
+            cell = {"group": group, "policy": name, "outbound": int(in_group.sum()),
+                    "referred": int((chosen & in_group).sum()),
+                    "inspected": int(mine.sum()),
+                    "seizures": int(labels.y[labelled][mine].sum())}
+            cell["referral_rate"] = cell["referred"] / max(cell["outbound"], 1)
+            cell["suppressed"] = cell["inspected"] < min_cell
+            if not cell["suppressed"]:
+                cell.update(_estimates(labels, labelled, mine, boot, b_total))
+                cell["few_seizures"] = cell["seizures"] < FEW_SEIZURES
+            rows.append(cell)
+    return rows
+
+
+def _estimates(labels, labelled, mine, boot, b_total):
+    """Catch, hit rate and recall of one cell, each with a 95% bootstrap interval."""
+    w, y = labels.weight[labelled], labels.y[labelled]
+    caught, weighed = (w * y * mine), (w * mine)
+    b_caught, b_weighed = boot @ caught, boot @ weighed
+    out = {}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for name, value, samples in (
+                ("estimated_seizures", caught.sum(), b_caught),
+                ("hit_rate", caught.sum() / weighed.sum(), b_caught / b_weighed),
+                ("recall", caught.sum() / (w * y).sum() if y.any() else np.nan,
+                 b_caught / b_total)):
+            out[name] = float(value)
+            lo, hi = (np.nanpercentile(samples, [2.5, 97.5]) if np.isfinite(samples).any()
+                      else (np.nan, np.nan))
+            out[f"{name}_lo"], out[f"{name}_hi"] = float(lo), float(hi)
+    return out
+
+
+def few_seizures_note(seizures, what="this figure"):
+    """HTML-free warning when ``what`` rests on fewer than :data:`FEW_SEIZURES` seizures."""
+    if seizures >= FEW_SEIZURES:
+        return ""
+    return (f"{what} rests on {int(seizures)} seizure{'s' if seizures != 1 else ''} "
+            f"(fewer than {FEW_SEIZURES}): read it as unstable")

@@ -3,7 +3,9 @@
 Sections: the model card; recall and hit rate against the inspection budget for
 this model, the model in service, the legacy policy and random; calibration;
 feature importance; drift (score distribution and PSI per feature against the
-training window); the outcome test by port and by plate country, split by
+training window); who this model would refer at each port's capacity, by plate
+country and by port, beside the legacy policy (referral rate, hit rate, catch); the
+outcome test of the policy in force by port and by plate country, split by
 referral source. Estimates from labels use the Horvitz-Thompson weights of
 :mod:`training.evaluate`, since only inspected crossings have outcomes. The page
 needs nothing beyond itself: figures are inline PNGs, the style sheet is inline.
@@ -18,11 +20,13 @@ import numpy as np
 import pandas as pd
 
 from scoring.features import FEATURES, HELP, feature_frame
+from scoring.policy import PolicyConfig
 from scoring.reasons import port_name
 from training import report_plots as plots
 from training.evaluate import (BUDGETS, Labels, calibration, propensity,
                                selection_metrics, top_k)
-from training.monitoring import MIN_CELL, PSI_ALERT, VALUES, outcome_table, psi
+from training.monitoring import (FEW_SEIZURES, MIN_CELL, PSI_ALERT, VALUES, capacity_picks,
+                                 few_seizures_note, outcome_table, psi, referral_table)
 from training.report_plots import ci, escape, img, lohi, num, page, pct, table
 
 BUDGET_GRID = tuple(float(b) for b in np.geomspace(0.0025, 0.10, 20))
@@ -66,7 +70,7 @@ class _Window:
 
 
 def build_report(model, manifest, frame, *, active=None, training_frame=None, since=None,
-                 min_cell=MIN_CELL):
+                 min_cell=MIN_CELL, policy=None):
     """The model report as one self-contained HTML page.
 
     Parameters
@@ -86,6 +90,9 @@ def build_report(model, manifest, frame, *, active=None, training_frame=None, si
         UTC µs; default the manifest's ``validate_from``, or every row when absent.
     min_cell : int
         Outcome-test cells with fewer inspected rows are suppressed.
+    policy : PolicyConfig, optional
+        Each port's capacity, at which the referral sections pick this model's (and
+        the other policies') referrals; default the built-in policy (2% everywhere).
 
     Returns
     -------
@@ -109,29 +116,51 @@ def build_report(model, manifest, frame, *, active=None, training_frame=None, si
                                  and active_manifest.get("version") == manifest["version"]):
         active_model = None  # this model is the one in service: one curve, not two
     w = _Window(model, frame, since, training_frame, active_model)
+    policy = policy or PolicyConfig()
+    ports = w.feats["port_code"].astype(str).to_numpy()
+    picks = {"this model": capacity_picks(w.scores, ports, policy.capacity_of)}
+    if w.active_scores is not None:
+        picks["model in service"] = capacity_picks(w.active_scores, ports, policy.capacity_of)
+    picks["legacy policy"] = capacity_picks(w.pi, ports, policy.capacity_of)
+    by_port = np.array([f"{c} {port_name(c)}" for c in ports], dtype=object)
+    by_country = w.feats["plate_country"].fillna("not recorded").astype(str).to_numpy()
     sections = [
         ("card", "Model card", _model_card(manifest, w)),
         ("budget", "Budget curves: recall and hit rate", _budget_section(w, active_manifest)),
         ("calibration", "Calibration", _calibration_section(w)),
         ("importance", "Feature importance", _importance_section(model, manifest, w)),
         ("drift", "Drift: recent traffic against training", _drift_section(model, w)),
+        ("referrals-country", "Who this model would refer, by plate country",
+         _referral_section(w, by_country, picks, policy, manifest, min_cell, "plate country")),
+        ("referrals-port", "Who this model would refer, by port",
+         _referral_section(w, by_port, picks, policy, manifest, min_cell, "port")),
     ]
     for key, title, groups in (
-            ("outcome-port", "Outcome test by port",
-             [f"{c} {port_name(c)}" for c in w.feats["port_code"]]),
-            ("outcome-country", "Outcome test by plate country",
-             w.feats["plate_country"].fillna("not recorded").astype(str).to_numpy())):
+            ("outcome-port", "Outcome test of the policy in force, by port", by_port),
+            ("outcome-country", "Outcome test of the policy in force, by plate country",
+             by_country)):
         sections.append((key, title, _outcome_section(w, groups, min_cell, title)))
     version = manifest.get("version", "unsaved model")
     made = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return page(f"Model report: {version}",
-                f"Made {made}; outbound crossings from {_iso(w.start)} to {_iso(w.end)}.",
+                f"Made {made}; outbound crossings from {_iso(w.start)} to {_iso(w.end)}; "
+                f"features switched off: {_switched_off_text(manifest)}.",
                 sections)
 
 
 # --- sections --------------------------------------------------------------
 
+def _unstable(interval, seizures):
+    """A flag for an interval without width (such as [100%, 100%]): on a bootstrap that
+    says the estimate rests on too few seizures to vary, not that it is certain."""
+    if interval is None or not np.all(np.isfinite(interval)) or not np.isclose(*interval):
+        return ""
+    return (f" <b class=warn>unstable: no spread on {seizures} seizure"
+            f"{'' if seizures == 1 else 's'}</b>")
+
+
 def _budget_section(w, active_manifest):
+    seizures = int(w.labels.y.sum())
     policies = {"this model": w.scores}
     if w.active_scores is not None:
         policies["model in service"] = w.active_scores
@@ -149,17 +178,21 @@ def _budget_section(w, active_manifest):
         for b in BUDGETS:
             r = selection_metrics(top_k(scores, b), w.labels)
             hit_ci = r.get("hit_rate_ci")  # a weighted estimate can pass 100%; a rate cannot
-            rows.append([b, name, ci(r["recall"], r.get("recall_ci")),
-                         ci(r["hit_rate"], hit_ci and np.minimum(hit_ci, 1.0), 2),
+            hit_ci = hit_ci and np.minimum(hit_ci, 1.0)
+            rows.append([b, name, ci(r["recall"], r.get("recall_ci"))
+                         + _unstable(r.get("recall_ci"), seizures),
+                         ci(r["hit_rate"], hit_ci, 2) + _unstable(hit_ci, seizures),
                          f"{r['estimated_seizures']:.1f}"])
     curves["random"] = {"recall": np.array(BUDGET_GRID),
                         "hit_rate": np.full(len(BUDGET_GRID), w.prevalence)}
     rows += [[b, "random", pct(b), pct(w.prevalence, 2), f"{b * w.prevalence * w.labels.n:.1f}"]
              for b in BUDGETS]
     rows = [[f"{r[0]:.1%}"] + r[1:] for r in sorted(rows, key=lambda r: r[0])]
-    note = ("" if w.labels.y.sum() else
-            "<p class=warn>No seizure among the inspected crossings of this window: recall "
-            "and hit rate cannot be estimated yet.</p>")
+    note = ("<p class=warn>No seizure among the inspected crossings of this window: recall "
+            "and hit rate cannot be estimated yet.</p>" if not seizures else
+            f"<p class=warn>{escape(few_seizures_note(seizures, 'Every figure here'))}; "
+            f"an interval without width is a sign of that, not of certainty.</p>"
+            if seizures < FEW_SEIZURES else "")
     served = "" if active_manifest is None else (
         " This model is the one in service." if w.active_scores is None
         else f" The model in service is {escape(active_manifest.get('version', '?'))}.")
@@ -181,7 +214,11 @@ def _calibration_section(w):
     cal = calibration(w.scores, w.labels)
     rows = [[pct(b["mean_predicted"], 3), pct(b["observed"], 3), f"{b['rows']:,}",
              f"{b['weight']:,.0f}"] for b in cal["bins"]]
-    return (f"<p>Inspected crossings in bins of equal weight. Observed / expected "
+    seizures = int(w.labels.y.sum())
+    few = few_seizures_note(seizures, "The calibration figure")
+    return ((f"<p class=warn>{escape(few)}.</p>" if few else "")
+            + f"<p>Inspected crossings in bins of equal weight, drawn on log axes (most "
+            f"bins lie below 1%). Observed / expected "
             f"{num(cal['observed_over_expected'])}, ECE {num(cal['ece'], 4)}, "
             f"Brier {num(cal['brier'], 4)}.</p>"
             + img(plots.reliability(cal["bins"]), "reliability diagram")
@@ -225,6 +262,64 @@ def _drift_section(model, w):
             + table(["feature", "PSI", ""], rows))
 
 
+def _switched_off_text(manifest):
+    off = manifest.get("excluded_features") or []
+    return ", ".join(off) if off else "none"
+
+
+def _referral_section(w, groups, picks, policy, manifest, min_cell, what):
+    cells = referral_table(w.labels, groups, picks, min_cell=min_cell)
+    hidden = f"n &lt; {min_cell}"
+    rate = {(c["group"], c["policy"]): c["referral_rate"] for c in cells}
+    rows = []
+    for c in cells:
+        legacy = rate.get((c["group"], "legacy policy"))
+        ratio = (f"{c['referral_rate'] / legacy:.2f}&times;" if legacy and
+                 c["policy"] != "legacy policy" else "")
+        head = [escape(c["group"]), escape(c["policy"]), f"{c['outbound']:,}",
+                f"{c['referred']:,}", pct(c["referral_rate"], 2), ratio, f"{c['inspected']:,}"]
+        if c["suppressed"]:
+            rows.append(head + [f"<span class=muted>{hidden}</span>"] * 4)
+            continue
+        few = " <b class=warn>few: unstable</b>" if c["few_seizures"] else ""
+        rows.append(head + [f"{c['seizures']:,}{few}",
+                            ci(c["hit_rate"], lohi(c, "hit_rate"), 2),
+                            ci(c["estimated_seizures"], lohi(c, "estimated_seizures"),
+                               fmt="{:,.1f}"),
+                            ci(c["recall"], lohi(c, "recall"))])
+    off = manifest.get("excluded_features") or []
+    plate = [f for f in ("plate_country", "plate_jurisdiction") if f not in off]
+    seen = ("This model does <b>not</b> see where the plate was issued (switched off: "
+            + ", ".join(f"<code>{escape(f)}</code>" for f in off) + ")." if not plate else
+            "This model sees where the plate was issued ("
+            + ", ".join(f"<code>{escape(f)}</code>" for f in plate) + " used; switched off: "
+            + (", ".join(f"<code>{escape(f)}</code>" for f in off) if off else "none") + ").")
+    capacities = sorted({policy.capacity_of(p) for p in w.feats["port_code"].astype(str)})
+    shown = [c for c in cells if not c["suppressed"] and c["group"] != "all"]
+    figure = (img(plots.referral_comparison(shown, list(picks), what), f"referrals by {what}")
+              if shown else f"<p class=muted>No {what} has {min_cell} or more inspected "
+                            "crossings among a policy's picks: nothing to draw.</p>")
+    return (f"<p>{seen} Each policy refers, at every port, its highest-ranked share of the "
+            f"port's outbound crossings up to the port's capacity "
+            f"({', '.join(pct(c, 1) for c in capacities)} of outbound traffic here): this "
+            f"model by its score"
+            + (", the model in service by its own" if "model in service" in picks else "")
+            + ", the legacy policy by its own selection probability. Per "
+            f"{escape(what)}: the share of its crossings referred (and against the legacy "
+            f"policy's), then, from the inspected crossings among the referrals weighted by "
+            f"1 / selection probability, the hit rate (H&aacute;jek), the seizures caught "
+            f"(Horvitz&ndash;Thompson) and their share of the {escape(what)}'s seizures, each "
+            f"with a 95% bootstrap interval. A {escape(what)} referred more often than under "
+            f"the legacy policy with a lower hit rate is referred on weaker evidence. Cells "
+            f"with fewer than {min_cell} inspected crossings among the referrals are "
+            f"suppressed ({hidden}); a figure resting on fewer than {FEW_SEIZURES} seizures "
+            f"is flagged as unstable.</p>"
+            + figure
+            + table([what, "policy", "outbound", "referred", "referral rate", "vs legacy",
+                     "inspected", "seizures", "hit rate [95%]", "est. seizures [95%]",
+                     f"share of the {what}'s seizures [95%]"], rows))
+
+
 def _outcome_section(w, groups, min_cell, title):
     cells = outcome_table(w.outbound, groups, min_cell=min_cell)
     if not cells:
@@ -237,6 +332,9 @@ def _outcome_section(w, groups, min_cell, title):
             rows.append(head + [f"<span class=muted>{hidden}</span>"] * 7)
             continue
         flag = " <b class=warn>&#9660; below others</b>" if c.get("below_others") else ""
+        if c["seizures"] < FEW_SEIZURES:
+            flag += (f" <b class=warn>{c['seizures']} seizure"
+                     f"{'' if c['seizures'] == 1 else 's'}: unstable</b>")
         rows.append(head + [f"{c['referrals']:,}",
                             ci(c["referral_rate"], lohi(c, "referral_rate"), 2),
                             f"{c['inspected']:,}", ci(c["hit_rate"], lohi(c, "hit_rate")) + flag]
@@ -254,7 +352,8 @@ def _outcome_section(w, groups, min_cell, title):
             f"below the others' under the same source is referred on weaker evidence: it is "
             f"over-referred (&#9660;: lower than the other groups', Fisher's exact test, "
             f"one-sided p &lt; 0.025; with many groups, expect a few by chance). Cells "
-            f"with fewer than {min_cell} inspected crossings are suppressed ({hidden}).</p>"
+            f"with fewer than {min_cell} inspected crossings are suppressed ({hidden}); a "
+            f"hit rate on fewer than {FEW_SEIZURES} seizures is flagged as unstable.</p>"
             + figure
             + table(["group", "source", "outbound", "referrals", "referral rate", "inspected",
                       "hit rate", "firearms / insp.", "rounds / insp.", "USD / insp."], rows))
@@ -284,7 +383,12 @@ def _model_card(manifest, w):
     facts += [["source", f"{s.get('path')} ({s.get('rows', 0):,} rows, sha256 "
                          f"{str(s.get('sha256'))[:12]})"] for s in sources]
     if at1:
-        facts.append(["validation recall at 1%", pct(at1.get("recall", np.nan))])
+        recall = pct(at1.get("recall", np.nan))
+        on = split.get("validate", {}).get("seizures")
+        if on is not None:
+            recall += f" (on {on} seizures{', unstable' if on < FEW_SEIZURES else ''})"
+        facts.append(["validation recall at 1%", recall])
+    facts += [["training warning", warning] for warning in manifest.get("warnings", [])]
     facts.append(["evaluated here", f"{_iso(w.start)} to {_iso(w.end)}: {w.labels.n:,} "
                                     f"outbound, {int(w.labels.resolved.sum()):,} inspected, "
                                     f"{int(w.labels.y.sum()):,} seizures"])
@@ -311,8 +415,9 @@ def _limits(manifest):
            "through the selection probability of each inspection, and a crossing nobody "
            "inspected is never known to be clean.",
            ("Plate jurisdiction can stand in for national origin: " + (
-               "<code>" + "</code>, <code>".join(sorted(plate)) + "</code> are used; read the "
-               "outcome test by plate country before serving, or switch them off."
+               "<code>" + "</code>, <code>".join(sorted(plate)) + "</code> are used; read "
+               "who this model would refer by plate country before serving, or switch them "
+               "off (either name switches off both)."
                if plate else "it is switched off in this model."))]
     sources = manifest.get("data", {}).get("sources") or []
     generated = [s["path"] for s in sources

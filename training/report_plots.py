@@ -75,28 +75,50 @@ def budget_curve(budgets, curves, metric, title):
 
 
 def reliability(bins):
-    """Observed against predicted seizure rate per calibration bin (weighted)."""
+    """Observed against predicted seizure rate per calibration bin (weighted), log axes."""
+    return _uri(reliability_figure(bins))
+
+
+def reliability_figure(bins):
+    """The reliability diagram as a Figure, on log axes.
+
+    Seizure probabilities span orders of magnitude and most bins of equal weight lie
+    below 1%: on linear axes they pile up in one corner. A bin that observed no
+    seizure cannot sit on a log axis; it is drawn at the axis floor, as an open marker.
+    """
     fig = _figure(5.0, 4.2)
     ax = fig.add_subplot()
     predicted = np.array([b["mean_predicted"] for b in bins], dtype=float)
     observed = np.array([b["observed"] for b in bins], dtype=float)
-    top = max(float(np.nanmax(predicted, initial=0)), float(np.nanmax(observed, initial=0)),
-              1e-3) * 1.1
-    ax.plot([0, top], [0, top], ":", color="#888888", label="perfect calibration")
+    both = np.concatenate([predicted, observed])
+    positive = both[np.isfinite(both) & (both > 0)]
+    low = 10 ** np.floor(np.log10(positive.min())) if len(positive) else 1e-4
+    high = 10 ** np.ceil(np.log10(positive.max())) if len(positive) else 1e-1
+    low, high = min(low, high / 10), min(max(high, low * 10), 1.0)
+    ax.plot([low, high], [low, high], ":", color="#888888", label="perfect calibration")
     if len(bins):
         sizes = np.array([b["rows"] for b in bins], dtype=float)
-        ax.plot(predicted, observed, "-", color=COLOURS["this model"], linewidth=1)
-        ax.scatter(predicted, observed, s=20 + 180 * sizes / sizes.max(),
-                   color=COLOURS["this model"], label="bins (size: inspected rows)", zorder=3)
-    ax.set_xlim(0, top)
-    ax.set_ylim(0, top)
-    _percent_axis(ax.xaxis)
-    _percent_axis(ax.yaxis)
-    ax.set_xlabel("mean predicted probability")
-    ax.set_ylabel("observed seizure rate (weighted)")
-    ax.grid(alpha=0.3)
+        zero = ~(observed > 0)
+        shown = np.where(zero, low, observed)
+        area = 20 + 180 * sizes / sizes.max()
+        ax.plot(predicted, shown, "-", color=COLOURS["this model"], linewidth=1)
+        ax.scatter(predicted[~zero], shown[~zero], s=area[~zero], color=COLOURS["this model"],
+                   label="bins (size: inspected rows)", zorder=3)
+        if zero.any():
+            ax.scatter(predicted[zero], shown[zero], s=area[zero], facecolors="white",
+                       edgecolors=COLOURS["this model"], label="no seizure observed",
+                       zorder=3)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(low, high)
+    ax.set_ylim(low, high)
+    _percent_axis(ax.xaxis, 2)
+    _percent_axis(ax.yaxis, 2)
+    ax.set_xlabel("mean predicted probability (log scale)")
+    ax.set_ylabel("observed seizure rate, weighted (log scale)")
+    ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, loc="upper left")
-    return _uri(fig)
+    return fig
 
 
 def importance(names, values):
@@ -172,6 +194,42 @@ def hit_rate_forest(rows, overall, title):
     ax.grid(axis="x", alpha=0.3)
     if overall:
         ax.legend(fontsize=7, loc="lower right")
+    return _uri(fig)
+
+
+def referral_comparison(rows, policies, what):
+    """Per group: referral rate (left) and hit rate with its 95% interval (right), one
+    colour per policy.
+
+    ``rows`` are referral-table cells (dicts with ``group``, ``policy``,
+    ``referral_rate``, ``hit_rate``, ``hit_rate_lo``, ``hit_rate_hi``) that are not
+    suppressed; ``policies`` gives the order of the policies in each group.
+    """
+    groups = list(dict.fromkeys(r["group"] for r in rows))
+    fig = _figure(8.0, max(2.4, 1.0 + 0.32 * len(groups) * len(policies) ** 0.5))
+    rate_ax, hit_ax = fig.subplots(1, 2, sharey=True)
+    step = 0.8 / max(len(policies), 1)
+    for i, name in enumerate(policies):
+        colour = COLOURS.get(name, "#333333")
+        mine = {r["group"]: r for r in rows if r["policy"] == name}
+        y = np.array([len(groups) - 1 - groups.index(g) for g in mine]) + 0.4 - (i + .5) * step
+        cells = list(mine.values())
+        rate_ax.barh(y, [c["referral_rate"] for c in cells], height=step, color=colour,
+                     label=name)
+        for yi, c in zip(y, cells):
+            hit_ax.plot([c["hit_rate_lo"], c["hit_rate_hi"]], [yi, yi], color=colour,
+                        linewidth=1.5)
+            hit_ax.plot(c["hit_rate"], yi, "o", color=colour, markersize=4,
+                        markerfacecolor="white" if c.get("few_seizures") else colour)
+    rate_ax.set_yticks(np.arange(len(groups))[::-1], groups, fontsize=8)
+    for ax, label in ((rate_ax, "referral rate (share of the group's outbound)"),
+                      (hit_ax, "hit rate, 95% interval (open: few seizures)")):
+        _percent_axis(ax.xaxis)
+        ax.set_xlim(left=0)
+        ax.set_xlabel(label, fontsize=8)
+        ax.grid(axis="x", alpha=0.3)
+    rate_ax.set_title(f"Referrals by {what} at each port's capacity", fontsize=10)
+    rate_ax.legend(fontsize=7, loc="lower right")
     return _uri(fig)
 
 

@@ -1,101 +1,90 @@
 """The model report for analysts: ``GET /reports/<version>``, one self-contained HTML page.
 
-The page is built from the store's traffic (its crossings exported as a log)
-with the model in service drawn beside the requested one. Building it takes
-seconds, so each worker keeps the last few pages, keyed by what they were built
-from: the version, the model in service and the numbers of stored crossings and
-outcomes (a new crossing or outcome makes a new page).
+The page is built from the store's traffic (its crossings exported as a log) with the
+model in service drawn beside the requested one. Building it takes seconds, so it is
+never built here, in a request worker: :mod:`service.report_jobs` builds it in a child
+process and caches it by the version, the model in service and the day the store's
+data ends. Until the page is ready the route answers 202 with ``Retry-After``.
 """
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-
 import sqlalchemy as sa
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response, current_app, jsonify
 
 from models.registry import RegistryError
-from scoring.contract import parse_frame
 from service.auth import require
 from service.errors import ApiError
-from service.export import export_frame
+from service.report_jobs import RETRY_AFTER, ReportJobs, data_day, page_name
 from service.store import crossings, outcomes
-from training.report import ReportError, build_report
 
 bp = Blueprint("reports", __name__)
-PAGES = "southbound.reports"
-
-
-class PageCache:
-    """The last ``size`` rendered pages of a worker, least recently used dropped first."""
-
-    def __init__(self, size=8):
-        self.size = size
-        self.pages = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, key):
-        with self.lock:
-            if key in self.pages:
-                self.pages.move_to_end(key)
-            return self.pages.get(key)
-
-    def put(self, key, page):
-        with self.lock:
-            self.pages[key] = page
-            self.pages.move_to_end(key)
-            while len(self.pages) > self.size:
-                self.pages.popitem(last=False)
+JOBS = "southbound.reports"
 
 
 @bp.record_once
 def _init(state):
-    state.app.extensions[PAGES] = PageCache()
+    config = state.app.config
+    state.app.extensions[JOBS] = ReportJobs(config["REPORT_DIR"], {
+        "SOUTHBOUND_DATABASE_URL": config["DATABASE_URL"],
+        "SOUTHBOUND_REGISTRY": str(config["REGISTRY"]),
+        "SOUTHBOUND_SIGNING_KEY": config["SIGNING_KEY"] or "",
+        "SOUTHBOUND_SQLITE_SYNCHRONOUS": config["SQLITE_SYNCHRONOUS"],
+        "SOUTHBOUND_POLICY_FILE": str(config["POLICY_FILE"] or "")})
 
 
-def get_model(registry, version):
-    """(model, manifest) of a registered version: 404 if unknown, 409 if its artifact fails."""
-    if version.startswith("."):  # not a way out of the versions folder
-        raise ApiError(404, "not_found", f"no model version {version!r}", "version")
+def check_version(registry, version):
+    """A registered version's manifest (signature checked): 404 if unknown, 409 if refused.
+
+    The artifact itself is checked by the build, which answers 409 in its turn.
+    """
     try:
-        return registry.load(version)
+        manifest = registry.manifest(version)
+        registry.verify_signature(version, manifest)
     except RegistryError as exc:
         if "no model version" in str(exc):
             raise ApiError(404, "not_found", str(exc), "version") from None
         raise ApiError(409, "artifact_refused", str(exc), "version") from None
+    return manifest
 
 
 def _served(holder):
-    """The model in service, or None when there is none (the report still renders)."""
+    """The version in service, or None when there is none (the report still renders)."""
     try:
-        return holder.current()
+        return holder.current().version
     except ApiError:
         return None
 
 
-def _stored_counts(store):
+def _data_ends(store):
+    """The UTC day of the store's latest crossing or outcome; None when nothing is stored."""
     with store.engine.connect() as conn:
-        return tuple(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
-                     for table in (crossings, outcomes))
+        latest = [conn.execute(sa.select(sa.func.max(column))).scalar_one()
+                  for column in (crossings.c.crossed_at, outcomes.c.recorded_at)]
+    latest = [t for t in latest if t is not None]
+    return data_day(max(latest)) if latest else None
 
 
 @bp.get("/reports/<version>")
 @require("analyst")
 def report(version):
-    """The model report on the store's traffic; 404 for an unknown version or no traffic."""
+    """The cached report page (200), or 202 while it is built; 404 unknown version or no
+    traffic, 409 an artifact refused."""
     ext = current_app.extensions
-    store, holder, cache = ext["southbound.store"], ext["southbound.models"], ext[PAGES]
+    store, holder, jobs = ext["southbound.store"], ext["southbound.models"], ext[JOBS]
+    check_version(holder.registry, version)
+    day = _data_ends(store)
+    if day is None:
+        raise ApiError(404, "no_traffic", "the store: no crossings to report on")
     served = _served(holder)
-    key = (version, served.version if served else None) + _stored_counts(store)
-    page = cache.get(key)
-    if page is None:
-        model, manifest = ((served.model, served.manifest) if served and served.version == version
-                           else get_model(holder.registry, version))
-        frame = parse_frame(export_frame(store), source="the store").frame
-        try:
-            page = build_report(model, manifest, frame,
-                                active=(served.model, served.manifest) if served else None)
-        except ReportError as exc:
-            raise ApiError(404, "no_traffic", f"the store: {exc}") from None
-        cache.put(key, page)
-    return Response(page, mimetype="text/html")
+    name = page_name(version, served, day)
+    state, found = jobs.lookup(name)
+    if state == "ready":
+        return Response(found, mimetype="text/html")
+    if state == "failed":
+        raise ApiError(found["status"], found["code"], found["message"], found.get("field"))
+    jobs.start(name, version, served)
+    response = jsonify({"status": "building", "version": version,
+                        "retry_after": RETRY_AFTER})
+    response.status_code = 202
+    response.headers["Retry-After"] = str(RETRY_AFTER)
+    return response
