@@ -12,6 +12,7 @@ import re
 from functools import lru_cache
 
 from scoring.contract import COLUMNS, OUTCOME_COLUMNS, TEXT_KINDS, show_value
+from service.auth import ROLES
 from service.errors import ApiError
 
 #: the store keeps ids and free text in 128-character columns
@@ -398,11 +399,14 @@ def document():
                             "currency_seized_usd": _NULLABLE_NUMBER})}), "recorded"),
                     **_authenticated(404, 409, body=True)}}},
             "/v1/model": {"get": {
-                "summary": "The active model's manifest and the policy in force",
+                "summary": "The active model's manifest, the policy in force and the "
+                           "caller's role",
                 "security": auth,
-                "responses": {"200": _json(_object(["version", "policy_version", "manifest"], {
-                    "version": _STRING, "policy_version": _STRING,
-                    "manifest": {"type": "object"}}), "the model"),
+                "responses": {"200": _json(_object(
+                    ["version", "policy_version", "manifest", "role"], {
+                        "version": _STRING, "policy_version": _STRING,
+                        "manifest": {"type": "object"},
+                        "role": {"type": "string", "enum": list(ROLES)}}), "the model"),
                     **_authenticated()}}},
             "/v1/models": {"get": {
                 "summary": "Registered model versions", "security": auth,

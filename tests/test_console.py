@@ -107,6 +107,14 @@ def test_console_assets_are_served_same_origin(client, asset, mimetype):
     response.close()
 
 
+@pytest.mark.parametrize("role", ["officer", "analyst", "admin"])
+def test_the_model_answer_names_the_callers_role(client, auth, role):
+    """The console reads GET /v1/model at sign-in: the role there tells it whom to offer
+    the model report."""
+    answer = client.get("/v1/model", headers=auth[role])
+    assert answer.status_code == 200 and answer.json["role"] == role
+
+
 # --- in Chromium, against `southbound serve` -------------------------------------------
 
 needs_browser = pytest.mark.skipif(browser_missing() is not None,
