@@ -510,7 +510,8 @@ def test_sign_in_fails_closed_and_the_header_follows_the_database(chromium, tmp_
     string signed in before); signed in, the header says when the database goes and
     comes back, and raises the alarm meanwhile."""
     with serve(tmp_path, registry_path, database_url=private_pg.url,
-               before_start=private_pg.stop, ready=False) as server, \
+               before_start=private_pg.stop, ready=False,
+               env={"SOUTHBOUND_TOKEN_CACHE_SECONDS": "0"}) as server, \
             open_tab(chromium, server.url, allowed=DOWN) as page:
         message = page.locator("#sign-in-message")
         for token in ("sb_totally_bogus_token", server.tokens["officer"]):
@@ -541,7 +542,19 @@ def test_sign_in_fails_closed_and_the_header_follows_the_database(chromium, tmp_
         assert page.is_visible("#console")  # a 503 is not a sign-out
         page.locator("#lane-status").filter(has_text="not updating").wait_for(timeout=20_000)
         screenshot(page, "console-database-down")
+        page.reload()  # the saved sign-in is checked again, and fails closed too
+        message.filter(has_text="cannot be checked").wait_for()
+        assert page.is_hidden("#console")
 
+        private_pg.start()
+        wait_until(lambda: call(server.url + "/readyz")[0] == 200, what="readiness")
+        page.reload()
+        page.wait_for_selector("#console", state="visible")
+        alarm.wait_for(state="hidden", timeout=20_000)
+        assert page.inner_text("#store-state") == "Database up"
+
+        private_pg.stop("immediate")  # and while the page stays open
+        alarm.wait_for(timeout=20_000)
         private_pg.start()
         alarm.wait_for(state="hidden", timeout=20_000)
         assert page.inner_text("#store-state") == "Database up"
@@ -556,6 +569,9 @@ def test_the_header_follows_the_model_in_service(chromium, tmp_path, trained):
     with serve(tmp_path, registry, roles=("officer", "analyst"), ready=False,
                env={"SOUTHBOUND_MODEL_CHECK_SECONDS": "1"}) as server, \
             open_tab(chromium, server.url, allowed=DOWN) as page:
+        page.fill("#token", "sb_totally_bogus_token")  # no model: still the token first
+        page.press("#token", "Enter")
+        page.locator("#sign-in-message").filter(has_text="the token is not valid").wait_for()
         sign_in(page, server.tokens["analyst"])
         alarm = page.locator("#alarm")
         alarm.wait_for()

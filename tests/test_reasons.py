@@ -101,3 +101,27 @@ def test_every_kind_of_pick_reads_the_same_to_the_officer(app, client, auth, wor
                        headers=auth["officer"]).json
     assert shown["score"]["reasons"][-1] == SELECTED
     app.extensions["southbound.store"].engine.dispose()
+
+
+@pytest.mark.parametrize("everyone", [False, True], ids=["none-referred", "all-referred"])
+def test_batch_and_service_give_the_same_reasons(app, auth, world, tmp_path, trained,
+                                                 everyone):
+    """One rule, two executions: a log scored in batch and the same log sent through the
+    API give every crossing the same reasons, referred (every pick) or not."""
+    from scoring.contract import OUTCOME_COLUMNS, parse_frame
+    from service import create_app
+    policy = tmp_path / "policy.toml"
+    policy.write_text(f"random_share = {1.0 if everyone else 0.0}\ndefault_capacity = 0.0\n")
+    served = create_app({**app.config, "POLICY_FILE": str(policy)})
+    log = pd.read_csv(world[0], dtype=str, keep_default_na=False).head(800)
+    log[list(OUTCOME_COLUMNS)] = ""  # the service is told no outcomes: neither is batch
+    answers = replay(served.test_client(), auth["officer"], log)
+    batch = score_frame(trained[0], parse_frame(log).frame,
+                        PolicyConfig(random_share=0.0, default_capacity=1.0 if everyone else 0.0))
+    assert len(batch) == len(answers) > 200
+    assert batch["refer"].all() if everyone else not batch["refer"].any()
+    for crossing_id, reasons in zip(batch["crossing_id"], batch["reasons"]):
+        answer = answers[crossing_id]
+        assert answer["refer"] is everyone
+        assert "; ".join(r["text"] for r in answer["reasons"]) == reasons, crossing_id
+    served.extensions["southbound.store"].engine.dispose()
