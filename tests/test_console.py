@@ -465,9 +465,11 @@ def test_a_busy_lane_fits_a_booth_screen(chromium, live, busy_lane):
         page.keyboard.press("j")
         assert page.evaluate("document.activeElement.closest('tr').dataset.id") \
             == rows[[r["id"] for r in rows].index(first) + 1]["id"]
+        below = rows[[r["id"] for r in rows].index(first) + 1]["id"]
         page.keyboard.press("Enter")
-        page.locator("#detail-heading").filter(has_text=rows[[r["id"] for r in rows]
-                                                             .index(first) + 1]["id"]).wait_for()
+        page.locator("#detail-heading").filter(has_text=below).wait_for()
+        assert page.get_attribute(f'tr[data-id="{below}"]', "aria-current") == "true"
+        assert page.locator('#lane-rows tr[aria-current]').count() == 1
 
         # the whole lane is one Tab stop, whatever its length
         page.focus("#lookup-id")
@@ -486,6 +488,15 @@ def test_a_busy_lane_fits_a_booth_screen(chromium, live, busy_lane):
         screenshot(page, "console-busy-lane-referrals")
         page.keyboard.press("r")
         assert len([r for r in lane_rows(page) if r["shown"]]) == 50
+
+        # p: pause and resume; keys typed into a text box stay text
+        page.keyboard.press("p")
+        assert page.get_attribute("#pause", "aria-pressed") == "true"
+        page.keyboard.press("p")
+        assert page.get_attribute("#pause", "aria-pressed") == "false"
+        page.fill("#lookup-id", "")
+        page.keyboard.type("njrp")
+        assert page.input_value("#lookup-id") == "njrp" and not page.is_checked("#refer-only")
 
 
 # --- the header follows the service; sign-in fails closed ------------------------------

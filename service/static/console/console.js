@@ -269,11 +269,15 @@
   function startService() {
     stopService();
     var generation = service.generation;
+    // readiness every time; the model answer (manifest, role) only when the model changed
     function check() {
-      Promise.all([readiness(), api("GET", "/v1/model").then(function (data) { return data; }, function (error) {
-        if (rejected(error)) { throw error; }
-        return null;
-      })]).then(function (answers) {
+      readiness().then(function (state) {
+        if (!state.ready || (state.version === service.version && service.role)) { return [state, null]; }
+        return api("GET", "/v1/model").then(function (model) { return [state, model]; }, function (error) {
+          if (rejected(error)) { throw error; }
+          return [state, null];
+        });
+      }).then(function (answers) {
         if (generation !== service.generation || !signedIn) { return; }
         var state = answers[0], model = answers[1];
         if (state.ready && model && typeof model.version === "string") { state.version = model.version; }
@@ -294,7 +298,9 @@
   function downloadReport() {
     var message = $("report-message");
     var version = service.version;
-    if (!version) { return; }
+    var button = $("report");
+    if (!version || button.disabled) { return; }
+    button.disabled = true;
     say(message, "Building the model report for " + version + "… (this can take a few seconds)", "info");
     var headers = { "Accept": "text/html", "Authorization": "Bearer " + (load(TOKEN_KEY) || "") };
     fetch("/reports/" + encodeURIComponent(version), { headers: headers, cache: "no-store", credentials: "omit", redirect: "error" })
@@ -318,7 +324,7 @@
       }, function (error) {
         if (rejected(error)) { return; }
         say(message, "No model report: " + error.message, "error");
-      });
+      }).then(function () { button.disabled = false; });
   }
 
   function signIn(event) {
@@ -499,6 +505,7 @@
 
     tr.classList.toggle("refer", !!c.refer);
     tr.classList.toggle("quiet", texts.length === 0);
+    markCurrent(tr);
     tr.dataset.signature = JSON.stringify(c);
   }
 
@@ -525,6 +532,13 @@
   }
 
   function referOnly() { return $("refer-only").checked; }
+
+  /* The row of the crossing open in the detail pane says so (to sight and to readers). */
+  function markCurrent(tr) {
+    var open = tr.dataset.id === current;
+    tr.classList.toggle("current", open);
+    if (open) { tr.setAttribute("aria-current", "true"); } else { tr.removeAttribute("aria-current"); }
+  }
 
   function visibleRows() {
     var rows = Array.prototype.slice.call($("lane-rows").children);
@@ -675,6 +689,7 @@
 
   function clearDetail() {
     current = null;
+    lane.rows.forEach(markCurrent);
     $("detail-body").hidden = true;
     $("detail-empty").hidden = false;
     $("detail-heading").textContent = "Crossing";
@@ -694,6 +709,7 @@
   function renderDetail(data) {
     var c = data.crossing, s = data.score, o = data.outcome;
     current = c.crossing_id;
+    lane.rows.forEach(markCurrent);
     $("detail-heading").textContent = "Crossing " + c.crossing_id;
     var dl = $("detail-facts");
     dl.textContent = "";
@@ -765,6 +781,7 @@
       if (rejected(error)) { return; }
       if (error.status === 404) {
         current = null;
+        lane.rows.forEach(markCurrent);
         $("detail-body").hidden = true;
         $("detail-empty").hidden = false;
         $("detail-heading").textContent = "Crossing";
