@@ -470,6 +470,9 @@ def test_a_busy_lane_fits_a_booth_screen(chromium, live, busy_lane):
         page.locator("#detail-heading").filter(has_text=below).wait_for()
         assert page.get_attribute(f'tr[data-id="{below}"]', "aria-current") == "true"
         assert page.locator('#lane-rows tr[aria-current]').count() == 1
+        page.keyboard.press("n")  # from the detail: the next referral after the open crossing
+        assert page.evaluate("document.activeElement.closest('tr').dataset.id") \
+            == referred[1]["id"]
 
         # the whole lane is one Tab stop, whatever its length
         page.focus("#lookup-id")

@@ -587,8 +587,10 @@
       focusRow(next);
       return;
     }
-    // the next referral after the focused row (from the top when the lane is not focused), round the lane
-    var start = inLane ? from : (step > 0 ? -1 : rows.length);
+    // the next referral after the focused row, or after the crossing open in the detail;
+    // from elsewhere, the lane's own row is a candidate too; round the lane
+    var after = inLane || (from >= 0 && rows[from].dataset.id === current);
+    var start = from < 0 ? (step > 0 ? -1 : rows.length) : (after ? from : from - step);
     for (var i = 1; i <= rows.length; i++) {
       var at = ((start + step * i) % rows.length + rows.length) % rows.length;
       if (rows[at].classList.contains("refer")) { focusRow(rows[at]); return; }
