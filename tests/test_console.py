@@ -501,6 +501,17 @@ def test_a_busy_lane_fits_a_booth_screen(chromium, live, busy_lane):
         page.keyboard.type("njrp")
         assert page.input_value("#lookup-id") == "njrp" and not page.is_checked("#refer-only")
 
+        # the booth's tablet (1024x768): still one line a row, nothing cut but reasons
+        page.set_viewport_size({"width": 1024, "height": 768})
+        page.click("#lane-heading")
+        page.evaluate("() => window.scrollTo(0, 0)")
+        rows = lane_rows(page)
+        assert max(r["height"] for r in rows) <= 40
+        assert [r["clipped"] for r in rows if r["clipped"]] == []
+        assert sum(0 <= r["top"] and r["bottom"] <= 768 for r in rows) >= 12
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        screenshot(page, "console-busy-lane-tablet")
+
 
 # --- the header follows the service; sign-in fails closed ------------------------------
 
