@@ -517,7 +517,8 @@ def test_a_busy_lane_fits_a_booth_screen(chromium, live, busy_lane):
 
 from tests.test_faults import private_pg  # noqa: E402,F401  (a throwaway PostgreSQL cluster)
 
-DOWN = ("400", "401", "404", "503")  # statuses the console meets while the service is down
+#: what the console meets while the service is down: statuses, and the network gone
+DOWN = ("400", "401", "404", "503", "ERR_INTERNET_DISCONNECTED")
 
 
 def wait_until(condition, seconds=20, what="the condition"):
@@ -619,6 +620,15 @@ def test_the_header_follows_the_model_in_service(chromium, tmp_path, trained):
                               server.tokens["analyst"], method="POST")
         assert status == 200, answer
         page.locator("#model-version").filter(has_text=second).wait_for(timeout=20_000)
+        assert page.inner_text("#model-version") == f"Model {second}"
+
+        # the service out of reach (the tablet's network gone): the alarm says so
+        page.context.set_offline(True)
+        alarm.filter(has_text="the service cannot be reached").wait_for(timeout=20_000)
+        assert page.inner_text("#store-state") == "Database not known"
+        assert page.is_visible("#console")
+        page.context.set_offline(False)
+        alarm.wait_for(state="hidden", timeout=20_000)
         assert page.inner_text("#model-version") == f"Model {second}"
 
 

@@ -261,7 +261,6 @@
     alarm.hidden = !service.problem;
     alarm.textContent = service.problem ? "Scoring is not possible: " + service.problem +
       ". Crossings are not being scored; the console keeps checking." : "";
-    document.body.classList.toggle("service-down", !!service.problem);
     $("report").hidden = !(service.role && service.role !== "officer" && service.version);
     if (lane.rows.size === 0) { showLaneEmpty(); }
   }
@@ -365,7 +364,6 @@
     $("alarm").hidden = true;
     $("report").hidden = true;
     say($("report-message"), "");
-    document.body.classList.remove("service-down");
     $("model-version").textContent = "";
     $("sign-in").hidden = false;
     say($("sign-in-message"), reason || "Signed out.", reason ? "error" : "ok");
