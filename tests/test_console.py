@@ -474,6 +474,14 @@ def test_a_busy_lane_fits_a_booth_screen(chromium, live, busy_lane):
         assert page.evaluate("document.activeElement.closest('tr').dataset.id") \
             == referred[1]["id"]
 
+        # a quiet row's reasons are in its detail
+        quiet = next(r["id"] for r in rows if busy_lane[r["id"]]["risk_band"] == "low"
+                     and not busy_lane[r["id"]]["refer"])
+        page.click(f'tr[data-id="{quiet}"] td.c-reasons')
+        page.locator("#detail-heading").filter(has_text=quiet).wait_for()
+        assert page.locator("#detail-reasons li").all_inner_texts() \
+            == [x["text"] for x in busy_lane[quiet]["reasons"]]
+
         # the whole lane is one Tab stop, whatever its length
         page.focus("#lookup-id")
         page.keyboard.press("Tab")
