@@ -8,8 +8,8 @@ crossing's own values.
 
 A factor that holds for every crossing at the port (the port itself) is no
 reason: it still moves the score, but never takes one of the three places.
-A referred crossing gives its weakest place to a neutral "selected for
-inspection", whatever picked it (lookout, random share or model), so a referral
+A referred crossing gives its weakest of three places to a neutral "selected
+for inspection" (one to three in all), whatever picked it (lookout, random share or model), so a referral
 never looks like a mistake and never says how it was picked.
 """
 from __future__ import annotations
@@ -184,9 +184,9 @@ def group_matrix(features):
     index = {name: i for i, name in enumerate(features)}
     matrix = np.zeros((len(features), len(GROUPS)))
     for g, (_, members, wording) in enumerate(GROUPS):
+        if wording is None:
+            continue
         for name in members:
-            if wording is None:
-                continue
             if name in index:
                 matrix[index[name], g] = 1.0
     missing = set(features) - {m for _, members, _ in GROUPS for m in members}
@@ -239,7 +239,10 @@ def explain(features, groups):
 
 
 def with_selection(reasons):
-    """A referred crossing's reasons: :data:`SELECTED` in place of the weakest.
+    """A referred crossing's reasons: its two strongest, then :data:`SELECTED`.
+
+    Of three reasons the weakest gives its place; fewer keep theirs, and "nothing
+    raised the score" never stands beside a referral.
 
     Parameters
     ----------
