@@ -6,7 +6,7 @@ import pandas as pd
 
 from scoring.features import FEATURES, LAST_INBOUND_PORT, feature_frame
 from scoring.policy import PolicyConfig, ScoreQuantiles, batch_referrals, risk_bands
-from scoring.reasons import explain, group_matrix, top_groups
+from scoring.reasons import explain, group_matrix, top_groups, with_selection
 
 OUTPUT_COLUMNS = ("crossing_id", "risk_score", "risk_band", "refer", "reasons")
 _NEVER = ScoreQuantiles({"0.5": float("inf")})  # no quantiles, no model referral
@@ -30,7 +30,8 @@ def score_frame(model, frame, policy=None, quantiles=None):
     -------
     DataFrame, shape (n_outbound, 5)
         ``crossing_id, risk_score, risk_band, refer, reasons`` (top three, in
-        words, joined by "; "), in the log's order.
+        words, joined by "; "; a referred row's weakest gives its place to
+        "selected for inspection", as in the service), in the log's order.
     """
     policy = policy or PolicyConfig()
     feats = feature_frame(frame)
@@ -39,17 +40,19 @@ def score_frame(model, frame, policy=None, quantiles=None):
     raw, contributions = model.explain(feats)
     scores = model.calibrate(raw)
     groups = top_groups(contributions, group_matrix(model.features_))
+    refer = batch_referrals(scores, feats["port_code"].to_numpy(dtype=object), policy,
+                            quantiles if quantiles is not None else _NEVER)
     columns = list(FEATURES) + [LAST_INBOUND_PORT]
     values = [feats[c].to_numpy(dtype=object) for c in columns]
     reasons = []
     for i in range(len(feats)):
         row = {c: v[i] for c, v in zip(columns, values)}
-        reasons.append("; ".join(r["text"] for r in explain(row, groups[i])))
+        found = explain(row, groups[i])
+        reasons.append("; ".join(r["text"] for r in (with_selection(found) if refer[i] else found)))
     return pd.DataFrame({
         "crossing_id": frame.loc[feats.index, "crossing_id"].to_numpy(),
         "risk_score": np.round(scores, 6),
         "risk_band": risk_bands(scores, policy.bands),
-        "refer": batch_referrals(scores, feats["port_code"].to_numpy(dtype=object), policy,
-                                 quantiles if quantiles is not None else _NEVER),
+        "refer": refer,
         "reasons": reasons,
     })

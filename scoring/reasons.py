@@ -5,6 +5,12 @@ entering at Laredo" covers both the time since entry and the other-port flag).
 A group's weight is the sum of its features' contributions to the raw score;
 the reasons are the groups that raised the score most, worded from the
 crossing's own values.
+
+A factor that holds for every crossing at the port (the port itself) is no
+reason: it still moves the score, but never takes one of the three places.
+A referred crossing gives its weakest of three places to a neutral "selected
+for inspection" (one to three in all), whatever picked it (lookout, random share or model), so a referral
+never looks like a mistake and never says how it was picked.
 """
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from scoring.features import LAST_INBOUND_PORT
 from scoring.paths import ports_file
 
 NOTHING_STANDS_OUT = "no risk factor raised the score"
+SELECTED = {"factor": "selection", "text": "selected for inspection"}
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
@@ -142,16 +149,13 @@ def _time(f):
             f"{WEEKDAYS[int(f['local_weekday'])]}")
 
 
-def _port(f):
-    return f"crossing at {port_name(f['port_code'])}"
-
-
 def _origin(f):
     juris = f.get("plate_jurisdiction")
     return "plate jurisdiction not recorded" if _missing(juris) else f"plate issued in {juris}"
 
 
-#: (group, member features, wording)
+#: (group, member features, wording); a group worded None is never a reason: its
+#: value is the same for every crossing at the port
 GROUPS = (
     ("turnaround", ("plate_hours_since_inbound", "plate_inbound_other_port"), _turnaround),
     ("frequency", ("plate_out_24h", "plate_out_7d", "plate_out_30d", "plate_in_30d",
@@ -166,16 +170,22 @@ GROUPS = (
     ("vehicle", ("vehicle_class", "body_type", "vehicle_make", "vehicle_age_years"), _vehicle),
     ("occupants", ("occupants",), _occupants),
     ("time", ("local_hour", "local_weekday"), _time),
-    ("port", ("port_code",), _port),
+    ("port", ("port_code",), None),
     ("plate_origin", ("plate_country", "plate_jurisdiction"), _origin),
 )
 
 
 def group_matrix(features):
-    """0/1 matrix, shape (len(features), len(GROUPS)), that sums contributions by group."""
+    """0/1 matrix, shape (len(features), len(GROUPS)), that sums contributions by group.
+
+    The column of a group that is never a reason (worded None) stays 0, so it never
+    rises and :func:`top_groups` never picks it.
+    """
     index = {name: i for i, name in enumerate(features)}
     matrix = np.zeros((len(features), len(GROUPS)))
-    for g, (_, members, _) in enumerate(GROUPS):
+    for g, (_, members, wording) in enumerate(GROUPS):
+        if wording is None:
+            continue
         for name in members:
             if name in index:
                 matrix[index[name], g] = 1.0
@@ -226,3 +236,26 @@ def explain(features, groups):
     reasons = [{"factor": GROUPS[g][0], "text": GROUPS[g][2](features)}
                for g in groups if g >= 0]
     return reasons or [{"factor": "none", "text": NOTHING_STANDS_OUT}]
+
+
+def with_selection(reasons):
+    """A referred crossing's reasons: its two strongest, then :data:`SELECTED`.
+
+    Of three reasons the weakest gives its place; fewer keep theirs, and "nothing
+    raised the score" never stands beside a referral.
+
+    Parameters
+    ----------
+    reasons : list of dict
+        From :func:`explain`, strongest first.
+
+    Returns
+    -------
+    list of dict
+        The two strongest factors (none when nothing raised the score), then
+        :data:`SELECTED`: one to three reasons, the same for every kind of pick.
+
+    >>> with_selection([{"factor": "none", "text": NOTHING_STANDS_OUT}])
+    [{'factor': 'selection', 'text': 'selected for inspection'}]
+    """
+    return [r for r in reasons if r["factor"] != "none"][:2] + [dict(SELECTED)]

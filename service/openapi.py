@@ -15,6 +15,7 @@ from flask import current_app, has_app_context
 
 from scoring.contract import COLUMNS, OUTCOME_COLUMNS, TEXT_KINDS, show_value
 from scoring.ports import known_ports
+from service.auth import ROLES
 from service.errors import ApiError
 from service.store import INT_MAX, INTEGER_KINDS
 
@@ -502,11 +503,14 @@ def document_for(ports):
                     "ignored_fields": _IGNORED}), "recorded"),
                     **_authenticated(404, 409, body=True)}}},
             "/v1/model": {"get": {
-                "summary": "The active model's manifest and the policy in force",
+                "summary": "The active model's manifest, the policy in force and the "
+                           "caller's role",
                 "security": auth,
-                "responses": {"200": _json(_object(["version", "policy_version", "manifest"], {
-                    "version": _STRING, "policy_version": _STRING,
-                    "manifest": {"type": "object"}}), "the model"),
+                "responses": {"200": _json(_object(
+                    ["version", "policy_version", "manifest", "role"], {
+                        "version": _STRING, "policy_version": _STRING,
+                        "manifest": {"type": "object"},
+                        "role": {"type": "string", "enum": list(ROLES)}}), "the model"),
                     **_authenticated()}}},
             "/v1/models": {"get": {
                 "summary": "Registered model versions", "security": auth,

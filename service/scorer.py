@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from scoring.contract import OUTCOME_COLUMNS, parse_record
 from scoring.features import FEATURES, LAST_INBOUND_PORT, context_record
 from scoring.policy import risk_band
-from scoring.reasons import explain, top_groups
+from scoring.reasons import explain, top_groups, with_selection
 from service.errors import ApiError, from_contract
 from service.store import crossings, now_us, scores
 
@@ -79,6 +79,8 @@ def score_crossing(store, served, metrics, record, actor, rng):
         band = risk_band(probability, policy.config.bands)
         reasons = explain(features, top_groups(contributions, served.groups)[0])
         decision = policy.decide(probability, port, lookout, rng.random())
+        if decision.refer:
+            reasons = with_selection(reasons)
         stored_record = dict(record, referral=_referral(decision.source),
                              selection_probability=decision.selection_probability)
         row = {"crossing_id": record["crossing_id"], "scored_at": now_us(), "port_code": port,

@@ -17,10 +17,11 @@ def _holder():
 @bp.get("/model")
 @require("officer")
 def active():
-    """The active model's manifest and metrics, and the referral policy in force."""
+    """The active model's manifest and metrics, the referral policy in force, and the
+    caller's role (the console offers analysts the model report)."""
     served = _holder().current()
     return jsonify({"version": served.version, "policy_version": served.policy.version,
-                    "manifest": served.manifest})
+                    "manifest": served.manifest, "role": g.role})
 
 
 @bp.get("/models")

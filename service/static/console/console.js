@@ -1,5 +1,7 @@
 /* Southbound officer console: sign in, watch a port's outbound lane, look up a
-   crossing, record an inspection outcome. Talks to API v1 on the same origin.
+   crossing, record an inspection outcome; the header follows the service (model,
+   database) and raises an alarm when scoring is not possible; analysts download
+   the model report. Talks to API v1 on the same origin.
    The token lives in sessionStorage only (never in a URL or a cookie). Every
    value from the service is written with textContent, never parsed as HTML. */
 (function () {
@@ -8,6 +10,7 @@
   var TOKEN_KEY = "southbound.token";
   var PORT_KEY = "southbound.port";
   var POLL_MS = 2000;
+  var SERVICE_MS = 3000;
   var LANE_LIMIT = 50;
   var NEW_MS = 6000;
   var KNOWN_BANDS = ["low", "elevated", "high", "very high"];
@@ -183,38 +186,144 @@
     return "inspected";
   }
 
-  function reasonList(reasons) {
-    var ul = el("ul", "reasons");
-    (reasons || []).forEach(function (r) { ul.appendChild(el("li", null, r.text)); });
-    if (!ul.children.length) { ul.appendChild(el("li", null, "no reasons given")); }
-    return ul;
-  }
-
-  // --- sign-in ---
+  // --- sign-in and the state of the service ---
 
   var signedIn = false;
+  var service = { timer: null, generation: 0, version: null, role: null, problem: null };
 
-  function showSignedIn(model) {
+  function showSignedIn(info) {
     signedIn = true;
     $("sign-in").hidden = true;
     $("console").hidden = false;
     $("session").hidden = false;
-    $("model-version").textContent = model ? "Model " + model : "No model in service";
+    showService(info.version ? { ready: true, version: info.version } : { ready: false, code: "no_model" }, info);
     var port = load(PORT_KEY) || "";
     var select = $("port");
     select.value = port;
     if (select.value !== port) { select.value = ""; }
     startLane();
+    startService();
   }
 
+  /* The token's model answer ({version, role}); fails unless the service verified the
+     token. A 503 "no_model" comes only after the token was checked; any other failure
+     (the database down, the network, an unreadable answer) rejects: sign-in fails closed. */
   function verify(token) {
     return api("GET", "/v1/model", undefined, token).then(function (data) {
-      return data.version;
+      if (typeof data.version !== "string") { throw new ApiError(200, "bad_answer", "the service's answer has no model version"); }
+      return { version: data.version, role: data.role || null };
     }, function (error) {
-      // the token is checked before the model: a 503 means the token is good
-      if (error.status === 503) { return null; }
+      if (error.status === 503 && error.code === "no_model") { return { version: null, role: null }; }
+      if (error.status === 503) {
+        throw new ApiError(503, error.code, "the token cannot be checked now (" + error.message + ")", error.field);
+      }
       throw error;
     });
+  }
+
+  /* Readiness without a token: {ready, version} or {ready: false, code, message}. */
+  function readiness() {
+    return fetch("/readyz", { cache: "no-store", credentials: "omit", redirect: "error" }).then(function (response) {
+      return response.text().then(function (text) {
+        var data = parseJson(text) || {};
+        if (response.ok && data.status === "ready") { return { ready: true, version: data.model_version }; }
+        var err = data.error || {};
+        return { ready: false, code: err.code || "http_error", message: err.message || "HTTP " + response.status };
+      });
+    }, function () {
+      return { ready: false, code: "network", message: "the service cannot be reached" };
+    });
+  }
+
+  function problemText(state) {
+    if (state.code === "no_model") { return "no model in service"; }
+    if (state.code === "network") { return "the service cannot be reached; check the network connection"; }
+    if (/^store\b/.test(state.message || "") || state.code === "store_unavailable") { return "the database cannot be reached"; }
+    return state.message || "the service is not ready";
+  }
+
+  /* Header and alarm from one reading of the service; ``model`` adds the role. */
+  function showService(state, model) {
+    if (model && model.role) { service.role = model.role; }
+    if (state.ready) {
+      service.version = state.version;
+      service.problem = null;
+    } else {
+      service.problem = problemText(state);
+      if (state.code === "no_model") { service.version = null; }
+    }
+    var db = state.ready || state.code === "no_model" ? "up" : (state.code === "network" ? "unknown" : "down");
+    $("model-version").textContent = service.version ? "Model " + service.version : "No model in service";
+    var storeState = $("store-state");
+    storeState.textContent = "Database " + (db === "up" ? "up" : db === "down" ? "down" : "not known");
+    storeState.className = "store-state store-" + db;
+    var alarm = $("alarm");
+    alarm.hidden = !service.problem;
+    alarm.textContent = service.problem ? "Scoring is not possible: " + service.problem +
+      ". Crossings are not being scored; the console keeps checking." : "";
+    $("report").hidden = !(service.role && service.role !== "officer" && service.version);
+    if (lane.rows.size === 0) { showLaneEmpty(); }
+  }
+
+  function startService() {
+    stopService();
+    var generation = service.generation;
+    // readiness every time; the model answer (manifest, role) only when the model changed
+    function check() {
+      readiness().then(function (state) {
+        if (!state.ready || (state.version === service.version && service.role)) { return [state, null]; }
+        return api("GET", "/v1/model").then(function (model) { return [state, model]; }, function (error) {
+          if (rejected(error)) { throw error; }
+          return [state, null];
+        });
+      }).then(function (answers) {
+        if (generation !== service.generation || !signedIn) { return; }
+        var state = answers[0], model = answers[1];
+        if (state.ready && model && typeof model.version === "string") { state.version = model.version; }
+        showService(state, model);
+        service.timer = setTimeout(check, SERVICE_MS);
+      }, function () { /* signed out */ });
+    }
+    check();
+  }
+
+  function stopService() {
+    clearTimeout(service.timer);
+    service.timer = null;
+    service.generation += 1;
+  }
+
+  /* The model report for analysts: fetched with the token (never in a URL), saved as a file. */
+  function downloadReport() {
+    var message = $("report-message");
+    var version = service.version;
+    var button = $("report");
+    if (!version || button.disabled) { return; }
+    button.disabled = true;
+    say(message, "Building the model report for " + version + "… (this can take a few seconds)", "info");
+    var headers = { "Accept": "text/html", "Authorization": "Bearer " + (load(TOKEN_KEY) || "") };
+    fetch("/reports/" + encodeURIComponent(version), { headers: headers, cache: "no-store", credentials: "omit", redirect: "error" })
+      .then(function (response) {
+        if (response.ok) { return response.blob(); }
+        return response.text().then(function (text) {
+          var err = (parseJson(text) || {}).error;
+          throw new ApiError(response.status, err ? err.code : "http_error", err ? err.message : "the service answered HTTP " + response.status);
+        });
+      }, function () { throw new ApiError(0, "network", "the service cannot be reached"); })
+      .then(function (blob) {
+        var url = URL.createObjectURL(blob);
+        var a = el("a");
+        a.href = url;
+        a.download = "southbound-report-" + version + ".html";
+        document.body.appendChild(a);
+        a.click();
+        a.remove();
+        setTimeout(function () { URL.revokeObjectURL(url); }, 60000);
+        sayBriefly(message, "Model report saved: " + a.download + " (open it from your downloads).", "ok", NEW_MS * 2);
+      }, function (error) {
+        if (rejected(error)) { return; }
+        say(message, "No model report: " + error.message, "error");
+      }).then(function () { button.disabled = false; });
   }
 
   function signIn(event) {
@@ -230,11 +339,11 @@
       return;
     }
     say(message, "Checking the token…", "info");
-    verify(token).then(function (model) {
+    verify(token).then(function (info) {
       save(TOKEN_KEY, token);
       input.value = "";
       say(message, "");
-      showSignedIn(model);
+      showSignedIn(info);
       $("port").focus();
     }, function (error) {
       say(message, "Sign-in failed: " + error.message, "error");
@@ -246,10 +355,15 @@
     signedIn = false;
     save(TOKEN_KEY, null);
     stopLane();
+    stopService();
     clearLane();
     clearDetail();
+    service.version = service.role = service.problem = null;
     $("console").hidden = true;
     $("session").hidden = true;
+    $("alarm").hidden = true;
+    $("report").hidden = true;
+    say($("report-message"), "");
     $("model-version").textContent = "";
     $("sign-in").hidden = false;
     say($("sign-in-message"), reason || "Signed out.", reason ? "error" : "ok");
@@ -264,9 +378,10 @@
     return false;
   }
 
-  // --- the lane ---
+  // --- the lane: one dense row per crossing, one Tab stop for the whole table ---
 
-  var lane = { timer: null, generation: 0, rows: new Map(), known: null, paused: false, failing: false };
+  var lane = { timer: null, generation: 0, rows: new Map(), known: null, paused: false, failing: false,
+               active: null, port: null, count: 0 };
 
   function portName(code) {
     var option = $("port").querySelector('option[value="' + code + '"]');
@@ -283,9 +398,12 @@
     lane.rows = new Map();
     lane.known = null;
     lane.failing = false;
+    lane.active = null;
+    lane.count = 0;
     $("lane-rows").textContent = "";
     $("lane-table").hidden = true;
     $("lane-updated").textContent = "";
+    $("lane-count").textContent = "";
     say($("lane-status"), "");
   }
 
@@ -293,6 +411,7 @@
     stopLane();
     clearLane();
     var port = $("port").value;
+    lane.port = port || null;
     $("lane-heading").textContent = port ? "Lane at " + portName(port) : "Lane";
     $("lane-empty").textContent = port ? "Loading the lane…" : "Choose a port to see its outbound lane.";
     $("lane-empty").hidden = false;
@@ -323,22 +442,36 @@
       });
   }
 
+  /* A low-band crossing that is not referred shows its reasons in the detail only. */
+  function laneReasons(c) {
+    if (!c.refer && c.risk_band === KNOWN_BANDS[0]) { return []; }
+    return (c.reasons || []).map(function (r) { return r.text; });
+  }
+
+  function laneOutcome(o) {
+    if (!o) { return "—"; }
+    if (!o.inspected) { return "not inspected"; }
+    if (o.seizure === true) { return "seizure"; }
+    if (o.seizure === false) { return "no seizure"; }
+    return "inspected";
+  }
+
   function fillRow(tr, c) {
     var cells = tr.children;
     var when = localTime(c.crossed_at);
 
-    var time = cells[0].firstChild;
-    time.textContent = "";
-    var stamp = el("time", "time", when.time);
-    stamp.setAttribute("datetime", c.crossed_at || "");
-    time.appendChild(stamp);
-    time.appendChild(el("span", "small", when.date));
-    time.appendChild(el("span", "small", c.crossing_id));
+    var open = cells[0].firstChild;
+    open.textContent = when.time.slice(0, 5);
+    open.setAttribute("aria-label", "Open crossing " + c.crossing_id);
+    open.title = when.date + " " + when.time + " · " + c.crossing_id;
 
     var vehicle = cells[1].firstChild;
     vehicle.textContent = "";
-    vehicle.appendChild(el("span", null, vehicleText(c)));
-    vehicle.appendChild(el("span", "small plate", plateText(c)));
+    vehicle.appendChild(el("span", "plate", plateText(c)));
+    vehicle.appendChild(document.createTextNode(" "));
+    vehicle.appendChild(el("span", "vehicle", [c.body_type || c.vehicle_class, c.vehicle_make]
+      .filter(function (x) { return x; }).join(" ")));
+    cells[1].title = plateText(c) + " · " + vehicleText(c);
 
     var risk = cells[2].firstChild;
     risk.textContent = "";
@@ -351,35 +484,139 @@
 
     var reasons = cells[4].firstChild;
     reasons.textContent = "";
-    reasons.appendChild(reasonList(c.reasons));
+    var texts = laneReasons(c);
+    if (texts.length) {
+      reasons.appendChild(el("span", "reasons-line", texts.join(" · ")));
+      var full = el("ul", "reasons reasons-full");
+      texts.forEach(function (t) { full.appendChild(el("li", null, t)); });
+      reasons.appendChild(full);
+      cells[4].title = texts.join("\n");
+    } else {
+      reasons.appendChild(el("span", "reasons-line no-reasons", "—"));
+      cells[4].title = "Low risk, not referred: the reasons are in the crossing's detail";
+    }
 
     var outcome = cells[5].firstChild;
-    var text = outcomeText(c.outcome);
     outcome.textContent = "";
-    outcome.appendChild(el("span", c.outcome && c.outcome.seizure ? "outcome-seizure" : "decision-none", text || "none yet"));
+    outcome.appendChild(el("span", c.outcome && c.outcome.seizure ? "outcome-seizure" : "decision-none",
+      laneOutcome(c.outcome)));
 
     tr.classList.toggle("refer", !!c.refer);
+    tr.classList.toggle("quiet", texts.length === 0);
+    markCurrent(tr);
     tr.dataset.signature = JSON.stringify(c);
   }
 
   function buildRow(c) {
     var tr = el("tr");
     tr.dataset.id = c.crossing_id;
-    ["Time", "Vehicle", "Risk", "Decision", "Reasons", "Outcome"].forEach(function (label) {
-      var td = el("td");
+    ["Time", "Plate", "Risk", "Decision", "Reasons", "Outcome"].forEach(function (label, i) {
+      var td = el(i === 0 ? "th" : "td", "c-" + ["time", "vehicle", "risk", "decision", "reasons", "outcome"][i]);
+      if (i === 0) { td.setAttribute("scope", "row"); }
       td.setAttribute("data-label", label);
-      td.appendChild(el("div"));
+      if (i > 0) { td.appendChild(el("div", "cell")); }
       tr.appendChild(td);
     });
-    var action = el("td", "action");
-    var open = el("button", "button secondary open", "Open");
+    var open = el("button", "open");
     open.type = "button";
-    open.setAttribute("aria-label", "Open crossing " + c.crossing_id);
-    open.addEventListener("click", function () { openCrossing(c.crossing_id, true); });
-    action.appendChild(open);
-    tr.appendChild(action);
+    open.tabIndex = -1;
+    open.addEventListener("click", function (event) { event.stopPropagation(); activate(tr); openCrossing(c.crossing_id, true); });
+    open.addEventListener("focus", function () { activate(tr); });
+    tr.children[0].appendChild(open);
+    // the whole row opens the crossing (a mouse or a finger need not find the time)
+    tr.addEventListener("click", function () { open.focus(); openCrossing(c.crossing_id, true); });
     fillRow(tr, c);
     return tr;
+  }
+
+  function referOnly() { return $("refer-only").checked; }
+
+  /* The row of the crossing open in the detail pane says so (to sight and to readers). */
+  function markCurrent(tr) {
+    var open = tr.dataset.id === current;
+    tr.classList.toggle("current", open);
+    if (open) { tr.setAttribute("aria-current", "true"); } else { tr.removeAttribute("aria-current"); }
+  }
+
+  function visibleRows() {
+    var rows = Array.prototype.slice.call($("lane-rows").children);
+    return referOnly() ? rows.filter(function (tr) { return tr.classList.contains("refer"); }) : rows;
+  }
+
+  /* The row that holds the lane's one Tab stop. */
+  function activate(tr) {
+    if (lane.active && lane.active !== tr.dataset.id) {
+      var before = lane.rows.get(lane.active);
+      if (before) { before.querySelector(".open").tabIndex = -1; }
+    }
+    lane.active = tr.dataset.id;
+    tr.querySelector(".open").tabIndex = 0;
+  }
+
+  function keepTabStop() {
+    var rows = visibleRows();
+    var current = lane.active && lane.rows.get(lane.active);
+    if (current && rows.indexOf(current) >= 0) { activate(current); return; }
+    if (current) { current.querySelector(".open").tabIndex = -1; }
+    lane.active = null;
+    if (rows.length) { activate(rows[0]); }
+  }
+
+  function focusRow(tr) {
+    activate(tr);
+    tr.querySelector(".open").focus();
+    tr.scrollIntoView({ block: "nearest" });
+  }
+
+  /* Move to the next (step 1) or previous (-1) row, of the referrals only with ``refer``. */
+  function moveFocus(step, refer) {
+    var rows = visibleRows();
+    if (!rows.length) { return; }
+    var from = rows.indexOf(lane.active && lane.rows.get(lane.active));
+    var inLane = $("lane-rows").contains(document.activeElement);
+    if (!inLane && !refer) { focusRow(rows[from >= 0 ? from : 0]); return; }
+    var candidates = refer ? rows.filter(function (tr) { return tr.classList.contains("refer"); }) : rows;
+    if (!candidates.length) {
+      sayBriefly($("lane-status"), "No referrals among the latest " + plural(lane.count, "crossing") + ".", "info", NEW_MS);
+      return;
+    }
+    if (!refer) {
+      var next = rows[Math.min(Math.max(from + step, 0), rows.length - 1)];
+      focusRow(next);
+      return;
+    }
+    // the next referral after the focused row, or after the crossing open in the detail;
+    // from elsewhere, the lane's own row is a candidate too; round the lane
+    var after = inLane || (from >= 0 && rows[from].dataset.id === current);
+    var start = from < 0 ? (step > 0 ? -1 : rows.length) : (after ? from : from - step);
+    for (var i = 1; i <= rows.length; i++) {
+      var at = ((start + step * i) % rows.length + rows.length) % rows.length;
+      if (rows[at].classList.contains("refer")) { focusRow(rows[at]); return; }
+    }
+  }
+
+  function showCount() {
+    var referred = 0;
+    lane.rows.forEach(function (tr) { if (tr.classList.contains("refer")) { referred += 1; } });
+    $("lane-count").textContent = lane.count ? plural(referred, "referral") + " in the latest " +
+      plural(lane.count, "crossing") : "";
+    var shown = visibleRows().length;
+    $("lane-table").hidden = shown === 0;
+    $("lane-empty").hidden = shown !== 0;
+    if (!shown) { showLaneEmpty(); }
+  }
+
+  function showLaneEmpty() {
+    var port = lane.port;
+    var empty = $("lane-empty");
+    if (!port) { return; }
+    if (service.problem) {
+      empty.textContent = "No crossings are being scored at " + portName(port) + ": " + service.problem + ".";
+    } else if (lane.count && referOnly()) {
+      empty.textContent = "No referrals among the latest " + plural(lane.count, "crossing") + " at " + portName(port) + ".";
+    } else if (lane.known !== null) {
+      empty.textContent = "No scored outbound crossings at " + portName(port) + " yet.";
+    }
   }
 
   function render(list, port) {
@@ -404,7 +641,7 @@
           setTimeout(function () { tr.classList.remove("is-new"); }, NEW_MS);
         }
       }
-      // rows already in place are never moved, so a focused button keeps its focus
+      // rows already in place are never moved, so a focused row keeps its focus
       var at = tbody.children[i];
       if (at !== tr) { tbody.insertBefore(tr, at || null); }
     });
@@ -413,16 +650,22 @@
       lane.rows.delete(last.dataset.id);
       tbody.removeChild(last);
     }
+    lane.count = list.length;
     $("lane-caption").textContent = (list.length === 1 ? "The latest outbound crossing at "
       : "The latest " + list.length + " outbound crossings at ") + portName(port) +
       ", newest first. Times are the port's local time.";
-    $("lane-table").hidden = list.length === 0;
-    $("lane-empty").hidden = list.length !== 0;
-    $("lane-empty").textContent = "No scored outbound crossings at " + portName(port) + " yet.";
+    keepTabStop();
+    showCount();
     if (fresh) {
       sayBriefly($("lane-status"), plural(fresh, "new crossing") +
         (referred ? ", " + referred + " referred" : "") + ".", referred ? "attention" : "info", NEW_MS);
     }
+  }
+
+  function toggleReferOnly() {
+    $("lane-table").classList.toggle("refer-only", referOnly());
+    keepTabStop();
+    showCount();
   }
 
   function togglePause() {
@@ -446,6 +689,7 @@
 
   function clearDetail() {
     current = null;
+    lane.rows.forEach(markCurrent);
     $("detail-body").hidden = true;
     $("detail-empty").hidden = false;
     $("detail-heading").textContent = "Crossing";
@@ -465,6 +709,7 @@
   function renderDetail(data) {
     var c = data.crossing, s = data.score, o = data.outcome;
     current = c.crossing_id;
+    lane.rows.forEach(markCurrent);
     $("detail-heading").textContent = "Crossing " + c.crossing_id;
     var dl = $("detail-facts");
     dl.textContent = "";
@@ -536,6 +781,7 @@
       if (rejected(error)) { return; }
       if (error.status === 404) {
         current = null;
+        lane.rows.forEach(markCurrent);
         $("detail-body").hidden = true;
         $("detail-empty").hidden = false;
         $("detail-heading").textContent = "Crossing";
@@ -622,17 +868,35 @@
     });
   }
 
-  // --- keyboard: "/" jumps to the look-up box ---
+  // --- keyboard: the shortcuts shown above the lane ---
 
   function onKey(event) {
-    if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey || !signedIn) { return; }
+    if (!signedIn || event.ctrlKey || event.metaKey || event.altKey) { return; }
     var t = event.target;
     var tag = t && t.tagName;
-    if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || (t && t.isContentEditable)) { return; }
+    var typing = tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || (t && t.isContentEditable);
+    if (typing && !(tag === "INPUT" && (t.type === "checkbox" || t.type === "radio"))) { return; }
+    var inLane = $("lane-rows").contains(document.activeElement);
+    var key = event.key;
+    if (key === "/") {
+      var box = $("lookup-id");
+      box.focus();
+      box.select();
+    } else if (key === "n" || key === "N") {
+      moveFocus(key === "n" ? 1 : -1, true);
+    } else if (key === "j" || (key === "ArrowDown" && inLane)) {
+      moveFocus(1, false);
+    } else if (key === "k" || (key === "ArrowUp" && inLane)) {
+      moveFocus(-1, false);
+    } else if (key === "r") {
+      $("refer-only").checked = !$("refer-only").checked;
+      toggleReferOnly();
+    } else if (key === "p") {
+      togglePause();
+    } else {
+      return;
+    }
     event.preventDefault();
-    var box = $("lookup-id");
-    box.focus();
-    box.select();
   }
 
   // --- start ---
@@ -645,6 +909,8 @@
       startLane();
     });
     $("pause").addEventListener("click", togglePause);
+    $("refer-only").addEventListener("change", toggleReferOnly);
+    $("report").addEventListener("click", downloadReport);
     $("lookup-form").addEventListener("submit", lookup);
     $("outcome-form").addEventListener("submit", recordOutcome);
     var radios = document.querySelectorAll('#outcome-form input[name="inspected"]');
@@ -657,9 +923,9 @@
       return;
     }
     say($("sign-in-message"), "Checking your saved sign-in…", "info");
-    verify(token).then(function (model) {
+    verify(token).then(function (info) {
       say($("sign-in-message"), "");
-      showSignedIn(model);
+      showSignedIn(info);
     }, function (error) {
       if (error.status === 401 || error.status === 403) { save(TOKEN_KEY, null); }
       say($("sign-in-message"), "Sign in again: " + error.message, "error");

@@ -1,0 +1,127 @@
+"""Reasons an officer can act on: none that holds for the whole port, and a referral
+that never looks like a mistake, whatever picked it, in the service and in batch."""
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from scoring.batch import score_frame
+from scoring.features import feature_frame
+from scoring.paths import ports_file
+from scoring.policy import PolicyConfig
+from scoring.reasons import GROUPS, NOTHING_STANDS_OUT, SELECTED, with_selection
+from service.store import scores
+from tests.replay import replay
+
+
+@pytest.fixture
+def database_url(tmp_path):
+    """Reasons do not depend on the store: SQLite is enough."""
+    return f"sqlite:///{tmp_path / 'southbound.db'}"
+
+
+def test_no_reason_holds_for_every_crossing_at_the_port(world_frame):
+    """A worded factor must tell crossings at a port apart: each reason group words two
+    crossings at the same port differently somewhere in the world (the port itself, or
+    anything else fixed by the port, cannot)."""
+    feats = feature_frame(world_frame)
+    ports = [rows.to_dict("records") for _, rows in feats.groupby("port_code")
+             if len(rows) >= 200]
+    assert len(ports) >= 3
+    for group, _, wording in GROUPS:
+        if wording is None:
+            continue
+        assert any(len({wording(row) for row in rows}) > 1 for rows in ports), \
+            f"reason group {group!r} is the same for every crossing at each port"
+
+
+def test_batch_reasons_never_name_the_port_and_referrals_say_selected(world_frame, trained):
+    model, _ = trained
+    out = score_frame(model, world_frame, PolicyConfig(default_capacity=0.05))
+    names = pd.read_csv(ports_file(), dtype=str)["port_name"]
+    assert not out["reasons"].str.contains(
+        "crossing at (?:" + "|".join(map(re.escape, names)) + ")").any()
+    referred, others = out[out["refer"]], out[~out["refer"]]
+    assert len(referred) > 10 and len(others) > 100
+    texts = referred["reasons"].str.split("; ")
+    assert texts.map(lambda t: t[-1] == SELECTED["text"] and 1 <= len(t) <= 3).all()
+    assert not texts.map(lambda t: NOTHING_STANDS_OUT in t).any()
+    assert not others["reasons"].str.contains(SELECTED["text"]).any()
+
+
+@pytest.mark.parametrize("reasons, expected", [
+    ([], ["selection"]),
+    ([("none", NOTHING_STANDS_OUT)], ["selection"]),
+    ([("a", "x")], ["a", "selection"]),
+    ([("a", "x"), ("b", "y")], ["a", "b", "selection"]),
+    ([("a", "x"), ("b", "y"), ("c", "z")], ["a", "b", "selection"]),
+], ids=["empty", "nothing-stands-out", "one", "two", "three"])
+def test_selection_takes_the_weakest_place(reasons, expected):
+    given = [{"factor": f, "text": t} for f, t in reasons]
+    assert [r["factor"] for r in with_selection(given)] == expected
+
+
+def test_every_kind_of_pick_reads_the_same_to_the_officer(app, client, auth, world,
+                                                          tmp_path):
+    """Lookout, random and model picks all end with the same neutral reason (one to
+    three in all); what picked them stays in the store, never in the answer."""
+    policy = tmp_path / "policy.toml"
+    policy.write_text("random_share = 0.2\ndefault_capacity = 0.1\n")
+    from service import create_app
+    app = create_app({**app.config, "POLICY_FILE": str(policy)})
+    client = app.test_client()
+    log = pd.read_csv(world[0], dtype=str, keep_default_na=False).head(600)
+    plate = log.loc[log["direction"] == "outbound", "plate_id"].iloc[5]
+    assert client.post("/v1/lookouts", headers=auth["analyst"], json={
+        "plate_id": plate, "reason": "tip", "expires_at": "2099-01-01T00:00:00Z"}
+        ).status_code == 201
+    answers = replay(client, auth["officer"], log)
+    with app.extensions["southbound.store"].engine.connect() as conn:
+        source = dict(conn.execute(sa.select(scores.c.crossing_id,
+                                             scores.c.referral_source)).all())
+    by_source = {}
+    for crossing_id, answer in answers.items():
+        by_source.setdefault(source[crossing_id], []).append(answer)
+    assert {"lookout", "random", "model", "none"} <= set(by_source), \
+        {k: len(v) for k, v in by_source.items()}
+    for kind, picked in by_source.items():
+        for answer in picked:
+            factors = [r["factor"] for r in answer["reasons"]]
+            assert 1 <= len(factors) <= 3 and "port" not in factors
+            if kind == "none":
+                assert not answer["refer"] and "selection" not in factors
+            else:
+                assert answer["refer"] and answer["reasons"][-1] == SELECTED, answer
+                assert factors.count("selection") == 1 and "none" not in factors
+                assert set(answer) == set(by_source["none"][0])  # nothing says which pick
+    shown = client.get(f"/v1/crossings/{by_source['random'][0]['crossing_id']}",
+                       headers=auth["officer"]).json
+    assert shown["score"]["reasons"][-1] == SELECTED
+    app.extensions["southbound.store"].engine.dispose()
+
+
+@pytest.mark.parametrize("everyone", [False, True], ids=["none-referred", "all-referred"])
+def test_batch_and_service_give_the_same_reasons(app, auth, world, tmp_path, trained,
+                                                 everyone):
+    """One rule, two executions: a log scored in batch and the same log sent through the
+    API give every crossing the same reasons, referred (every pick) or not."""
+    from scoring.contract import OUTCOME_COLUMNS, parse_frame
+    from service import create_app
+    policy = tmp_path / "policy.toml"
+    policy.write_text(f"random_share = {1.0 if everyone else 0.0}\ndefault_capacity = 0.0\n")
+    served = create_app({**app.config, "POLICY_FILE": str(policy)})
+    log = pd.read_csv(world[0], dtype=str, keep_default_na=False).head(800)
+    log[list(OUTCOME_COLUMNS)] = ""  # the service is told no outcomes: neither is batch
+    answers = replay(served.test_client(), auth["officer"], log)
+    batch = score_frame(trained[0], parse_frame(log).frame,
+                        PolicyConfig(random_share=0.0, default_capacity=1.0 if everyone else 0.0))
+    assert len(batch) == len(answers) > 200
+    assert batch["refer"].all() if everyone else not batch["refer"].any()
+    for crossing_id, reasons in zip(batch["crossing_id"], batch["reasons"]):
+        answer = answers[crossing_id]
+        assert answer["refer"] is everyone
+        assert "; ".join(r["text"] for r in answer["reasons"]) == reasons, crossing_id
+    served.extensions["southbound.store"].engine.dispose()
