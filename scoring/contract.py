@@ -44,9 +44,14 @@ SEIZED_AMOUNTS = ("firearms_seized", "rounds_seized", "currency_seized_usd")
 
 # ASCII digits only ([0-9], not \d): Python's \d also matches other scripts' digits,
 # pyarrow's does not, and the contract means 0-9. Both paths use these with fullmatch.
-_TIMESTAMP = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?"
-    r"(Z|[+-][0-9]{2}:?[0-9]{2})")
+# Fields in range (years 1900-2199, hours 00-23, minutes and seconds 00-59, offsets up
+# to ±23:59): beyond that what pandas (the frame path) and Python's datetime (the record
+# path) accept differs (year 0, a "+0560" offset; pandas even refuses year 1000 or not
+# depending on the file's other rows), so neither is asked. The API's schema uses it too.
+TIMESTAMP_PATTERN = (
+    r"(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[T ]([01][0-9]|2[0-3])"
+    r":[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?(Z|[+-]([01][0-9]|2[0-3]):?[0-5][0-9])")
+_TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
 _PORT = re.compile(r"[0-9]{4}")
 _JURISDICTION = re.compile(r"(?:UNK|[A-Z]{2}-[A-Z0-9]{1,3})")
 #: what a number may look like (float() alone would also take "1_000", "٣" or " inf")
@@ -149,7 +154,7 @@ def _describe(kind, allowed=()):
         "amount": "a number >= 0",
         "probability": "a number in (0, 1]",
         "bool": "true or false",
-        "timestamp": "an ISO-8601 timestamp with a UTC offset",
+        "timestamp": "an ISO-8601 timestamp with a UTC offset (years 1900-2199)",
     }[kind]
 
 
@@ -705,8 +710,7 @@ def _parse_timestamps(text):
     well_formed = text.str.fullmatch(_TIMESTAMP.pattern).fillna(False).to_numpy(dtype=bool)
     stamps = pd.to_datetime(text.where(well_formed, None), utc=True, format="ISO8601",
                             errors="coerce")
-    # year 0 is no time Python's datetime (the record path) knows: the same refusal
-    bad = ~well_formed | stamps.isna().to_numpy() | (stamps.dt.year.fillna(1) < 1).to_numpy()
+    bad = ~well_formed | stamps.isna().to_numpy()
     micros = np.zeros(len(text), dtype=np.int64)
     ok = ~bad
     micros[ok] = (stamps[ok].dt.tz_localize(None).dt.as_unit("us")

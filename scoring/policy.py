@@ -154,6 +154,8 @@ class ScoreQuantiles:
         """The score at or above which ``share`` of the port's traffic lies."""
         if share <= 0:
             return float("inf")
+        if share >= 1:  # a port that can inspect everything refers everything
+            return float("-inf")
         log_shares, values = self.ports.get(str(port), self.pooled)
         if len(values) == 0:
             return 0.0

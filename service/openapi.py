@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from flask import current_app, has_app_context
 
-from scoring.contract import COLUMNS, OUTCOME_COLUMNS, TEXT_KINDS, show_value
+from scoring.contract import COLUMNS, OUTCOME_COLUMNS, TEXT_KINDS, TIMESTAMP_PATTERN, show_value
 from scoring.ports import known_ports
 from service.auth import ROLES
 from service.errors import ApiError
@@ -21,9 +21,8 @@ from service.store import INT_MAX, INTEGER_KINDS
 
 #: the store keeps ids and free text in 128-character columns (and integers in 32 bits)
 TEXT_MAX = 128
-#: ISO-8601 with a UTC offset, years 1000-2999 (the contract's form, fields in range)
-TIMESTAMP = (r"^[12][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[T ]([01][0-9]|2[0-3])"
-             r":[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?(Z|[+-]([01][0-9]|2[0-3]):?[0-5][0-9])$")
+#: ISO-8601 with a UTC offset, years 1900-2199: the contract's own pattern
+TIMESTAMP = f"^{TIMESTAMP_PATTERN}$"
 _COUNT_TEXT = r"\+?[0-9]+(\.0*)?"
 
 # kind -> (schema of its JSON value, the text form of a number or boolean (a crossing-log

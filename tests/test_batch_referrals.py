@@ -32,6 +32,7 @@ def test_a_threshold_is_the_recorded_quantile_and_interpolates_between():
     between = q.threshold("2304", 0.012)
     assert 0.98 < between < 0.99
     assert q.threshold("2304", 0.0) == float("inf")
+    assert q.threshold("2304", 1.0) == float("-inf")   # inspect everything: refer everything
     assert q.threshold("2304", 0.9) == pytest.approx(0.5)  # past the last share: it holds
 
 

@@ -256,3 +256,30 @@ def test_a_bad_port_table_names_file_row_and_column(tmp_path, text, match):
     path.write_text(text)
     with pytest.raises(PortTableError, match=match):
         read_ports(path)
+
+
+def test_both_timestamp_parsers_agree_on_every_edge():
+    """The frame path (pandas) and the record path (Python's datetime) take and refuse
+    the same timestamps and give the same instant, on a grid of edges (years outside
+    1900-2199, day 0 and 30 February, hour 24, second 60, long fractions, offsets past
+    23:59 or with 60 minutes), shuffled so no row is judged by its neighbours."""
+    import itertools
+    import random
+    from scoring.contract import _parse_timestamps
+    parts = (["0000", "0001", "1000", "1899", "1900", "2024", "2199", "2200", "2262", "9999"],
+             ["01-01", "02-29", "02-30", "00-01", "13-01", "04-31", "12-31"],
+             ["T", " "],
+             ["00:00", "23:59:59", "24:00", "23:59:60", "12:60", "00:00:00.1234567",
+              "12:00:00.5"],
+             ["Z", "+00:00", "-0600", "+14:00", "+24:00", "-23:59", "+0560", "-00:00"])
+    texts = ["{}-{}{}{}{}".format(*p) for p in itertools.product(*parts)]
+    random.Random(0).shuffle(texts)
+    micros, offsets, bad = _parse_timestamps(pd.Series(texts))
+    for text, m, o, b in zip(texts, micros, offsets, bad):
+        try:
+            want = parse_timestamp(text)
+        except ValueError:
+            assert b, text
+            continue
+        assert not b and (m, o) == want, text
+    assert 0 < bad.sum() < len(texts)

@@ -136,7 +136,7 @@ def test_a_crossing_from_the_future_is_refused_beyond_the_clock_skew(app, client
     skew = app.config["MAX_CLOCK_SKEW_SECONDS"]
     assert skew == 900  # the default
     officer = auth["officer"]
-    for at in (stamp(skew * 2), "2030-01-01T00:00:00Z", "2999-12-31T23:59:59+14:00"):
+    for at in (stamp(skew * 2), "2030-01-01T00:00:00Z", "2199-12-31T23:59:59+14:00"):
         response = client.post(path, json=body(at), headers=officer)
         assert_error(response, 400, "invalid_value", field)
         message = response.json["error"]["message"]

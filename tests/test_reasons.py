@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from scoring.batch import score_frame
 from scoring.features import feature_frame
 from scoring.paths import ports_file
-from scoring.policy import PolicyConfig
+from scoring.policy import PolicyConfig, ScoreQuantiles
 from scoring.reasons import GROUPS, NOTHING_STANDS_OUT, SELECTED, with_selection
 from service.store import scores
 from tests.replay import replay
@@ -39,8 +39,9 @@ def test_no_reason_holds_for_every_crossing_at_the_port(world_frame):
 
 
 def test_batch_reasons_never_name_the_port_and_referrals_say_selected(world_frame, trained):
-    model, _ = trained
-    out = score_frame(model, world_frame, PolicyConfig(default_capacity=0.05))
+    model, manifest = trained
+    out = score_frame(model, world_frame, PolicyConfig(default_capacity=0.05),
+                      ScoreQuantiles.from_manifest(manifest))
     names = pd.read_csv(ports_file(), dtype=str)["port_name"]
     assert not out["reasons"].str.contains(
         "crossing at (?:" + "|".join(map(re.escape, names)) + ")").any()
@@ -117,7 +118,8 @@ def test_batch_and_service_give_the_same_reasons(app, auth, world, tmp_path, tra
     log[list(OUTCOME_COLUMNS)] = ""  # the service is told no outcomes: neither is batch
     answers = replay(served.test_client(), auth["officer"], log)
     batch = score_frame(trained[0], parse_frame(log).frame,
-                        PolicyConfig(random_share=0.0, default_capacity=1.0 if everyone else 0.0))
+                        PolicyConfig(random_share=0.0, default_capacity=1.0 if everyone else 0.0),
+                        ScoreQuantiles.from_manifest(trained[1]))
     assert len(batch) == len(answers) > 200
     assert batch["refer"].all() if everyone else not batch["refer"].any()
     for crossing_id, reasons in zip(batch["crossing_id"], batch["reasons"]):
