@@ -16,11 +16,15 @@ outcome only once resolved, ``OUTCOME_LAG_US`` after the inspected crossing.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
+
+from scoring.paths import extra_ports_file
+from scoring.ports import port_zones
 
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
@@ -151,13 +155,41 @@ def resolve_exclusions(names):
     return tuple(sorted(out))
 
 
-def _local_parts(micros, offset_min):
-    """(hour, weekday, year) at the port, from UTC µs and the written offset."""
-    local_s = micros // 1_000_000 + offset_min * 60
-    days = local_s // 86_400
-    hour = (local_s % 86_400) // 3_600
-    weekday = (days + 3) % 7  # 1970-01-01 was a Thursday
-    return hour, weekday, days
+def _zones():
+    """The port table's time zones (shipped ports plus ``$SOUTHBOUND_PORTS_FILE``)."""
+    return port_zones(extra_ports_file())
+
+
+def _local_parts(micros, zone):
+    """(hour, weekday) at the port, from UTC µs and the port's zone; NaN without one.
+
+    The port's own zone with its daylight-saving rules, never the offset the timestamp
+    was written with (logs written in UTC give the same hour as logs in local time).
+    """
+    if zone is None:
+        return math.nan, math.nan
+    local = datetime.fromtimestamp(micros // 1_000_000, tz=zone)
+    return float(local.hour), float(local.weekday())
+
+
+def _local_parts_frame(micros, ports):
+    """Vectorised :func:`_local_parts`: one conversion per time zone of the ports."""
+    zones = _zones()
+    hour = np.full(len(micros), np.nan)
+    weekday = np.full(len(micros), np.nan)
+    zone_of = pd.Series(ports, dtype=object).map(zones)
+    keys = zone_of.map(lambda z: z.key, na_action="ignore")
+    for key, index in keys.groupby(keys, sort=False).indices.items():
+        seconds = micros[index] // 1_000_000  # the same whole seconds as the record path
+        local = pd.to_datetime(seconds, unit="s", utc=True).tz_convert(zone_of.iloc[index[0]])
+        hour[index] = local.hour
+        weekday[index] = local.day_of_week
+    return hour, weekday
+
+
+def _utc_year(micros):
+    return (np.asarray(micros, dtype=np.int64) // DAY_US).astype("datetime64[D]").astype(
+        "datetime64[Y]").astype(np.int64) + 1970
 
 
 def _plate_country(jurisdiction):
@@ -179,15 +211,15 @@ def context_frame(frame):
     DataFrame, shape (n, len(CONTEXT))
     """
     micros = frame["crossed_at"].to_numpy(np.int64)
-    hour, weekday, days = _local_parts(micros, frame["utc_offset_min"].to_numpy(np.int64))
-    year = days.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
+    hour, weekday = _local_parts_frame(micros, frame["port_code"].to_numpy(dtype=object))
+    year = _utc_year(micros)
     truck = (frame["vehicle_class"] == "truck").to_numpy()
     juris = frame["plate_jurisdiction"]
     country = juris.map(_plate_country, na_action="ignore")
     out = pd.DataFrame({
         "port_code": frame["port_code"].to_numpy(dtype=object),
-        "local_hour": hour.astype(float),
-        "local_weekday": weekday.astype(float),
+        "local_hour": hour,
+        "local_weekday": weekday,
         "vehicle_class": frame["vehicle_class"].to_numpy(dtype=object),
         "body_type": frame["body_type"].to_numpy(dtype=object),
         "plate_country": country.to_numpy(dtype=object),
@@ -211,14 +243,14 @@ def context_record(record):
     dict
         The same keys and values as one row of :func:`context_frame`.
     """
-    hour, weekday, days = _local_parts(record["crossed_at"], record["utc_offset_min"])
-    year = datetime.fromtimestamp(days * 86_400, tz=timezone.utc).year
+    hour, weekday = _local_parts(record["crossed_at"], _zones().get(record["port_code"]))
+    year = int(_utc_year([record["crossed_at"]])[0])
     truck = record["vehicle_class"] == "truck"
     make = record.get("vehicle_make")
     out = {
         "port_code": record["port_code"],
-        "local_hour": float(hour),
-        "local_weekday": float(weekday),
+        "local_hour": hour,
+        "local_weekday": weekday,
         "vehicle_class": record["vehicle_class"],
         "body_type": record.get("body_type"),
         "plate_country": _plate_country(record.get("plate_jurisdiction")),

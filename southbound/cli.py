@@ -145,6 +145,12 @@ def _read(paths, on_error, later_wins=False):
         if source["ignored_columns"]:
             click.echo(f"{source['path']}: ignored columns "
                        + ", ".join(source["ignored_columns"]), err=True)
+        if source.get("ports_without_zone"):
+            click.echo(f"{source['path']}: ports without a time zone in the port table "
+                       "(local hour and weekday missing): "
+                       + ", ".join(f"{code} ({n:,} rows)"
+                                   for code, n in source["ports_without_zone"].items()),
+                       err=True)
         if source["unknown_ports"]:  # read and scored as unseen ports, not refused
             click.echo(f"{source['path']}: ports not in the port table (scored as unseen): "
                        + ", ".join(f"{code} ({n:,} rows)"
@@ -466,10 +472,9 @@ def models_rollback(registry, actor):
 def report(registry, version, data, since, policy_file, out):
     """Write the model report as one HTML page: budget curves, calibration, drift, who the
     model would refer, outcome test."""
-    from scoring.policy import PolicyConfig
     from training.report import ReportError, build_report
     since_us = _utc_micros(since, "--since") if since else None
-    policy = PolicyConfig.from_toml(policy_file) if policy_file else None
+    policy = read_policy(policy_file) if policy_file else None
     reg = _registry(registry)
     model, manifest = reg.load(version)
     in_service = reg.active_version()

@@ -87,12 +87,13 @@ def _command(setup, command, tmp_path):
             "evaluate": ["evaluate", "--registry", str(registry)],
             "score": ["score", "--registry", str(registry), "--out", str(tmp_path / "o.csv")],
             "report": ["report", "--registry", str(registry), "--out", str(tmp_path / "r.html")],
-            "replay": ["replay"]}
+            "replay": ["replay"],
+            "models list": ["models", "list", "--registry", str(registry)]}
     return list(base[command])
 
 
 def _cases():
-    for command in ("train", "evaluate", "score", "report", "replay"):
+    for command in ("train", "evaluate", "score", "report", "replay", "models list"):
         for name, (files, needles) in LOG_CASES.items():
             yield command, "--data", name, files, needles
         if command != "replay":  # replay takes one file
@@ -103,8 +104,9 @@ def _cases():
             yield command, "--truth", name, [file], needles
     yield ("evaluate", "--truth", "truth of another log", ["other.truth.csv"],
            ["other.truth.csv, column crossing_id: no crossing_id of the truth file matches"])
-    yield ("score", "--policy", "policy value of the wrong type", ["policy.toml"],
-           ["policy.toml: not a referral policy: random_share 'lots' is not a share"])
+    for command in ("score", "report"):
+        yield (command, "--policy", "policy value of the wrong type", ["policy.toml"],
+               ["policy.toml: not a referral policy: random_share 'lots' is not a share"])
 
 
 CASES = list(_cases())

@@ -147,13 +147,14 @@ def test_unseen_plate_has_missing_recency_and_zero_counts():
     assert feats.loc[0, "plate_out_30d"] == 0.0
 
 
-@pytest.mark.parametrize("stamp, hour, weekday", [
-    ("2025-03-04T17:22:05-06:00", 17, 1),   # Tuesday evening in Laredo
-    ("2025-03-04T23:22:05Z", 23, 1),
-    ("2025-03-02T01:00:00-07:00", 1, 6),    # Sunday night in Nogales
+@pytest.mark.parametrize("stamp, port, hour, weekday", [
+    ("2025-03-04T17:22:05-06:00", "2304", 17, 1),   # Tuesday evening in Laredo
+    ("2025-03-04T23:22:05Z", "2304", 17, 1),        # the same instant written in UTC
+    ("2025-03-02T01:00:00-07:00", "2604", 1, 6),    # Sunday night in Nogales
+    ("2025-03-02T08:00:00Z", "2604", 1, 6),
 ])
-def test_local_hour_and_weekday_use_the_written_offset(stamp, hour, weekday):
-    feats = context_frame(parse_frame(raw([row(crossed_at=stamp)])).frame)
+def test_local_hour_and_weekday_come_from_the_ports_zone(stamp, port, hour, weekday):
+    feats = context_frame(parse_frame(raw([row(crossed_at=stamp, port_code=port)])).frame)
     assert feats.loc[0, "local_hour"] == hour
     assert feats.loc[0, "local_weekday"] == weekday
 

@@ -22,7 +22,9 @@ from models.registry import sha256_file
 from scoring import contract
 from scoring.features import FEATURES, feature_frame, resolve_exclusions
 from scoring.model import RiskModel
+from scoring.paths import extra_ports_file
 from scoring.policy import score_quantiles
+from scoring.ports import port_zones
 from training.evaluate import evaluate_scores, propensity
 from training.monitoring import FEW_SEIZURES
 
@@ -74,6 +76,8 @@ def read_logs(paths, on_error="raise", later_wins=False):
                         "rejected": len(result.rejected),
                         "ignored_columns": list(result.ignored_columns),
                         "unknown_ports": dict(result.unknown_ports),
+                        "ports_without_zone": _ports_without_zone(result.frame,
+                                                                  result.unknown_ports),
                         "rejects": result.rejected, "replaced": 0})
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     line = np.concatenate(lines)
@@ -94,6 +98,15 @@ def read_logs(paths, on_error="raise", later_wins=False):
             sources[int(file_index)]["replaced"] += 1
         frame = frame.loc[~dup].reset_index(drop=True)
     return frame.drop(columns="_file"), sources
+
+
+def _ports_without_zone(frame, unknown):
+    """``{port: rows}`` of the known ports whose table row names no time zone (their local
+    hour and weekday are missing; unknown ports are reported as such already)."""
+    zones = port_zones(extra_ports_file())
+    counts = frame["port_code"].value_counts()
+    return {str(p): int(n) for p, n in counts.sort_index().items()
+            if p not in zones and p not in unknown}
 
 
 def _file_lines(path, result):

@@ -63,11 +63,8 @@ _US_W = (.30, .06, .12, .18, .05, .05, .04, .04, .03, .03, .03, .03, .02, .02)
 _MX = ("MX-BCN", "MX-SON", "MX-CHH", "MX-COA", "MX-NLE", "MX-TAM", "MX-SIN", "MX-DUR",
        "MX-JAL", "MX-ZAC", "MX-SLP", "MX-MIC", "MX-CMX", "MX-GUA")
 _JURIS = ("", "UNK") + _US + _MX          # code 0 is "not recorded"
-_STATES = {"Texas": ("US-TX", "America/Chicago"), "New Mexico": ("US-NM", "America/Denver"),
-           "Arizona": ("US-AZ", "America/Phoenix"),
-           "California": ("US-CA", "America/Los_Angeles")}
-_ZONES = ("America/Chicago", "America/Denver", "America/Phoenix", "America/Los_Angeles")
-_EL_PASO_AREA = ("2401", "2402", "2404")  # El Paso County keeps Mountain time
+_STATES = {"Texas": "US-TX", "New Mexico": "US-NM", "Arizona": "US-AZ", "California": "US-CA"}
+# each port's time zone comes from the shipped port table's time_zone column
 # (primary, secondary) Mexican state across the line from each port
 _MX_ACROSS = {"Texas": ("MX-TAM", "MX-NLE"), "New Mexico": ("MX-CHH", "MX-CHH"),
               "Arizona": ("MX-SON", "MX-SON"), "California": ("MX-BCN", "MX-BCN")}
@@ -126,11 +123,11 @@ class _World:
         self.bus = ports["buses_per_month"].to_numpy(float)
         self.n_ports = len(ports)
         code = {j: i for i, j in enumerate(_JURIS)}
-        self.us_j = np.array([code[_STATES[s][0]] for s in state])
+        self.us_j = np.array([code[_STATES[s]] for s in state])
         across = [_MX_ACROSS_PORT.get(c, _MX_ACROSS[s]) for c, s in zip(self.codes, state)]
         self.mx_j = np.array([[code[a], code[b]] for a, b in across])
-        zone = [_ZONES[1] if c in _EL_PASO_AREA else _STATES[s][1] for c, s in zip(self.codes, state)]
-        self.tz = np.array([_ZONES.index(z) for z in zone])
+        self.zones = tuple(sorted(set(ports["time_zone"])))
+        self.tz = np.array([self.zones.index(z) for z in ports["time_zone"]])
         self.local = np.zeros((self.n_ports, len(_JURIS)), bool)   # jurisdictions at home here
         rows = np.arange(self.n_ports)
         self.local[rows, self.us_j] = self.local[rows, self.mx_j[:, 0]] = True
@@ -152,7 +149,7 @@ class _World:
         noon = pd.DatetimeIndex(dates.astype("datetime64[s]") + np.timedelta64(12, "h"))
         self.offsets = np.array([
             (noon - noon.tz_localize(z).tz_convert("UTC").tz_localize(None)).total_seconds()
-            for z in _ZONES]).astype(np.int64)
+            for z in self.zones]).astype(np.int64)
         self.k = cfg.scale * 12 / 365.25                        # monthly count -> daily, scaled
         self.P = {f: np.empty(0, t) for f, t in (
             ("actor", np.int8), ("port", np.int16), ("nat", np.int8), ("body", np.int8),
@@ -456,7 +453,7 @@ def _collect(w):
     w.legs = []
     local = np.empty(ev["utc"].size, np.int64)
     zone = w.tz[ev["port"]]
-    for z, name in enumerate(_ZONES):
+    for z, name in enumerate(w.zones):
         m = zone == z
         stamps = pd.to_datetime(ev["utc"][m], unit="s", utc=True).tz_convert(name)
         local[m] = stamps.tz_localize(None).values.astype("datetime64[s]").astype(np.int64)
