@@ -14,25 +14,28 @@ never looks like a mistake and never says how it was picked.
 """
 from __future__ import annotations
 
-import csv
 import math
 from functools import lru_cache
 
 import numpy as np
 
 from scoring.features import LAST_INBOUND_PORT
-from scoring.paths import ports_file
+from scoring.paths import extra_ports_file
+from scoring.ports import port_table
 
 NOTHING_STANDS_OUT = "no risk factor raised the score"
 SELECTED = {"factor": "selection", "text": "selected for inspection"}
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
-@lru_cache(maxsize=1)
 def port_names():
-    """Port code to name, from the BTS port list shipped with the package."""
-    with open(ports_file(), newline="") as handle:
-        return {row["port_code"]: row["port_name"] for row in csv.DictReader(handle)}
+    """Port code to name: the port table (shipped, plus ``$SOUTHBOUND_PORTS_FILE``)."""
+    return _names(extra_ports_file())
+
+
+@lru_cache(maxsize=8)
+def _names(extra):
+    return {code: row["port_name"] for code, row in port_table(extra).items()}
 
 
 def port_name(code):

@@ -85,3 +85,14 @@ def test_a_log_written_in_utc_gets_the_same_scores_and_reasons(world_frame, trai
     local = score_frame(model, frame)
     written_in_utc = score_frame(model, utc)
     pd.testing.assert_frame_equal(local, written_in_utc)
+
+
+def test_a_sites_own_port_is_named_in_reasons(tmp_path, monkeypatch):
+    from scoring.reasons import port_name
+    extra = tmp_path / "ports.csv"
+    extra.write_text("port_code,port_name,time_zone\n2399,Private crossing,America/Chicago\n")
+    monkeypatch.setenv("SOUTHBOUND_PORTS_FILE", str(extra))
+    assert port_name("2399") == "Private crossing" and port_name("2304") == "Laredo"
+    online = context_record(parse_record(row(port_code="2399",
+                                             crossed_at="2025-03-04T23:22:05Z")))
+    assert online["local_hour"] == 17.0
