@@ -369,7 +369,12 @@ def test_the_report_page_renders_its_plots(chromium, live, world):
         viewport={"width": 1100, "height": 900},
         extra_http_headers={"Authorization": f"Bearer {live.tokens['analyst']}"})
     tab = context.new_page()
-    response = tab.goto(f"{live.url}/reports/{model['version']}")
+    # the page is built off the request path: 202 with Retry-After until it is ready
+    deadline = time.monotonic() + 120
+    while (response := tab.goto(f"{live.url}/reports/{model['version']}")).status == 202:
+        assert int(response.headers["retry-after"]) > 0
+        assert time.monotonic() < deadline, "the report was never built"
+        time.sleep(0.5)
     assert response.status == 200
     images = tab.eval_on_selector_all("img", "els => els.map(e => [e.complete, e.naturalWidth])")
     assert len(images) >= 5

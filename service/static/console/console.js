@@ -228,7 +228,14 @@
         var data = parseJson(text) || {};
         if (response.ok && data.status === "ready") { return { ready: true, version: data.model_version }; }
         var err = data.error || {};
-        return { ready: false, code: err.code || "http_error", message: err.message || "HTTP " + response.status };
+        var message = err.message || "HTTP " + response.status;
+        /* /readyz names only what is down: "not ready: store unavailable; no model to score with" */
+        var code = err.code || "http_error";
+        if (code === "not_ready") {
+          code = /store unavailable/.test(message) ? "store_unavailable"
+            : (/no model/.test(message) ? "no_model" : code);
+        }
+        return { ready: false, code: code, message: message };
       });
     }, function () {
       return { ready: false, code: "network", message: "the service cannot be reached" };
