@@ -92,7 +92,10 @@ def top_k(scores, budget, seed=0):
 
 
 def _ci(samples):
-    lo, hi = np.nanpercentile(samples, [2.5, 97.5]) if len(samples) else (np.nan, np.nan)
+    samples = np.asarray(samples, dtype=float)
+    if not np.isfinite(samples).any():  # no replicate had a defined figure
+        return [math.nan, math.nan]
+    lo, hi = np.nanpercentile(samples, [2.5, 97.5])
     return [float(lo), float(hi)]
 
 
