@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
@@ -244,7 +244,7 @@ def context_record(record):
         The same keys and values as one row of :func:`context_frame`.
     """
     hour, weekday = _local_parts(record["crossed_at"], _zones().get(record["port_code"]))
-    year = int(_utc_year([record["crossed_at"]])[0])
+    year = datetime.fromtimestamp(record["crossed_at"] // 1_000_000, tz=timezone.utc).year
     truck = record["vehicle_class"] == "truck"
     make = record.get("vehicle_make")
     out = {

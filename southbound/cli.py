@@ -70,7 +70,8 @@ def _write_table(frame, out):
 
 
 def _iso(micros):
-    return pd.Timestamp(int(micros), unit="us", tz="UTC").isoformat()
+    """UTC µs as the contract writes a timestamp (``...Z``)."""
+    return contract.format_timestamp(int(micros))
 
 
 def _utc_micros(text, option):
