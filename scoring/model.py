@@ -262,7 +262,7 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         self.l2_regularization = l2_regularization
         self.random_state = random_state
 
-    def fit(self, X, y, sample_weight=None, *, calibration):
+    def fit(self, X, y, sample_weight=None, *, calibration, calibration_raw=None):
         """Fit the trees on ``X`` and the calibration on data kept apart from them.
 
         Parameters
@@ -274,6 +274,9 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         calibration : tuple (X_cal, y_cal, w_cal)
             Later labelled rows, not used to grow trees: a weighted Platt scaling
             of the raw score is fitted on them.
+        calibration_raw : array, optional
+            The raw scores of the calibration rows given instead of ``X_cal`` (None
+            then): out-of-fold scores from models grown without those rows.
         """
         y = np.asarray(y, dtype=int)
         if len(np.unique(y)) < 2:
@@ -294,7 +297,7 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         ).fit(matrix, y, sample_weight=sample_weight)
         self.ensemble_ = TreeEnsemble(self.booster_, len(self.features_))
         X_cal, y_cal, w_cal = calibration
-        raw = self.decision_function(X_cal)
+        raw = self.decision_function(X_cal) if calibration_raw is None else calibration_raw
         platt = LogisticRegression(C=1e4).fit(raw[:, None], np.asarray(y_cal, dtype=int),
                                               sample_weight=w_cal)
         self.calibration_ = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))

@@ -166,6 +166,43 @@ def _read(paths, on_error, later_wins=False):
     return frame, sources
 
 
+pipeline_options = [
+    click.option("--calibration", type=click.Choice(["crossfit", "holdout"]), default=None,
+                 help="crossfit: trees on every labelled row, calibrated on out-of-fold "
+                      "scores; holdout: trees on the oldest 70%, calibration and validation "
+                      "on the newer 15% each [default: the pipeline's, see "
+                      "benchmarks/README.md].")
+    , click.option("--weighting", type=click.Choice(["ipw", "none"]), default=None,
+                   help="Training weights: capped inverse selection probability, or none "
+                        "[default: the pipeline's].")]
+
+
+def _pipeline(func):
+    for option in reversed(pipeline_options):
+        func = option(func)
+    return func
+
+
+def _train_config(exclude=(), seed=0, calibration=None, weighting=None, until=None):
+    from scoring.features import resolve_exclusions
+    from training.fit import TrainConfig
+    try:
+        resolve_exclusions(exclude)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--exclude-feature")
+    chosen = {k: v for k, v in (("calibration", calibration), ("weighting", weighting)) if v}
+    return TrainConfig(exclude=tuple(exclude), until=until, seed=seed, **chosen)
+
+
+def _days(text, option):
+    """A span such as ``30d`` or ``30`` as whole days."""
+    value = str(text).strip().lower().removesuffix("d")
+    if not value.isdigit() or int(value) < 1:
+        raise click.BadParameter(f"{text!r} is not a number of days such as 30d",
+                                 param_hint=option)
+    return int(value)
+
+
 @main.command()
 @data_option
 @registry_option
@@ -181,21 +218,28 @@ def _read(paths, on_error, later_wins=False):
               help="A row of a later --data file replaces the row of the same crossing_id "
                    "in an earlier one (e.g. the service's export after the log it replayed); "
                    "without it a repeated id is an error.")
+@_pipeline
+@click.option("--backtest", "origins", type=click.IntRange(1, 52),
+              help="Also backtest the pipeline on these logs with this many 30-day "
+                   "origins, and keep the table in the manifest (models show, the report).")
 @actor_option
 @handle_errors
-def train(data, registry, on_error, exclude, until, seed, promote, later_wins, actor):
+def train(data, registry, on_error, exclude, until, seed, promote, later_wins, calibration,
+          weighting, origins, actor):
     """Train a risk model on crossing logs and register it."""
-    from scoring.features import resolve_exclusions
-    from training.fit import TrainConfig, train as fit
-    try:
-        resolve_exclusions(exclude)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--exclude-feature")
+    from training.fit import train as fit
     until_us = _utc_micros(until, "--until") if until else None
+    config = _train_config(exclude, seed, calibration, weighting, until_us)
     frame, sources = _read(data, on_error, later_wins)
-    config = TrainConfig(exclude=tuple(exclude), until=until_us, seed=seed)
     model, manifest = fit(frame, config, progress=lambda m: click.echo(m, err=True),
                           sources=sources)
+    if origins:
+        from training.backtest import BacktestConfig, backtest as run, format_backtest
+        result = run(frame.loc[frame["crossed_at"].to_numpy() < until_us] if until_us
+                     else frame, None, BacktestConfig(origins=origins), config,
+                     progress=lambda m: click.echo(m, err=True))
+        click.echo(format_backtest(result), err=True)
+        manifest["backtest"] = result
     reg = _registry(registry)
     previous = reg.active_version()
     store = _store() if promote or previous is None else None  # it will change what is served
@@ -208,6 +252,64 @@ def train(data, registry, on_error, exclude, until, seed, promote, later_wins, a
     click.echo(f"registered model {version} in {reg.root}: {state}")
     for warning in manifest.get("warnings", []):
         click.echo(f"warning: {warning}", err=True)
+
+
+@main.command()
+@data_option
+@on_error_option
+@click.option("--truth", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The generator's latent truth, to add the true recall.")
+@click.option("--origins", type=click.IntRange(1, 52), default=3, show_default=True,
+              help="How many rolling origins.")
+@click.option("--horizon", default="30d", show_default=True,
+              help="Days graded after each origin.")
+@click.option("--step", help="Days between origins [default: the horizon].")
+@click.option("--budget", "budgets", type=click.FloatRange(0, 1, min_open=True),
+              multiple=True, help="Inspection budget as a share, repeatable "
+                                  "[default: 0.01 and 0.02].")
+@click.option("--exclude-feature", "exclude", multiple=True,
+              help="Switch a feature off for the pipeline under test; repeatable.")
+@_pipeline
+@click.option("--every-carrier-labelled", is_flag=True,
+              help="Train on every outbound row with its true label (needs --truth): the "
+                   "limit of the features and training, whatever the labels.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the backtest as JSON here.")
+@handle_errors
+def backtest(data, on_error, truth, origins, horizon, step, budgets, exclude, calibration,
+             weighting, every_carrier_labelled, seed, out):
+    """Rolling-origin backtest: train before each origin, grade the horizon after it.
+
+    Each origin trains the pipeline (the same code as train) on every row before it
+    and grades the next --horizon days at each budget: the estimate from inspected
+    rows (Horvitz-Thompson, with its interval) and, with --truth, the true recall.
+    Prints a table per origin and the mean and spread.
+    """
+    from training.backtest import BUDGETS, BacktestConfig, backtest as run, format_backtest
+    if every_carrier_labelled and truth is None:
+        raise click.BadParameter("needs --truth", param_hint="--every-carrier-labelled")
+    config = BacktestConfig(origins=origins, horizon_days=_days(horizon, "--horizon"),
+                            step_days=_days(step, "--step") if step else None,
+                            budgets=tuple(sorted(budgets)) or BUDGETS)
+    train_config = _train_config(exclude, seed, calibration, weighting)
+    frame, _ = _read(data, on_error)
+    truth_frame = None
+    if truth is not None:
+        truth_frame = truth_table(truth, ("crossing_id", "carrier"))
+    result = run(frame, truth_frame, config, train_config,
+                 progress=lambda m: click.echo(m, err=True),
+                 labels="every-carrier" if every_carrier_labelled else "observed")
+    if not any("budgets" in r for r in result["origins"]):
+        raise contract.ContractError(
+            f"{', '.join(map(str, data))}: no origin could train: "
+            + result["origins"][0].get("refused", ""))
+    click.echo(format_backtest(result))
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        from models.registry import json_safe
+        out.write_text(json.dumps(json_safe(result), indent=2, default=float) + "\n")
+        click.echo(f"wrote {out}")
 
 
 @main.command()

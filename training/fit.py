@@ -50,6 +50,20 @@ class TrainConfig:
     split: tuple = (0.70, 0.15, 0.15)
     seed: int = 0
     params: dict = field(default_factory=dict)
+    #: "holdout": trees on the oldest share, calibration on the next, validation on the
+    #: newest; "crossfit": trees on every labelled row, calibrated out of fold
+    calibration: str = "holdout"
+    folds: int = 5
+    #: "ipw" (capped inverse selection probability) or "none"
+    weighting: str = "ipw"
+
+    def __post_init__(self):
+        if self.calibration not in ("holdout", "crossfit"):
+            raise ValueError(f"calibration {self.calibration!r} is not holdout or crossfit")
+        if self.weighting not in ("ipw", "none"):
+            raise ValueError(f"weighting {self.weighting!r} is not ipw or none")
+        if not (isinstance(self.folds, int) and self.folds >= 2):
+            raise ValueError(f"folds {self.folds!r} is not an integer of at least 2")
 
 
 def read_logs(paths, on_error="raise", later_wins=False):
@@ -164,94 +178,110 @@ def train(frame, config=None, progress=print, sources=()):
     >>> model, manifest = train(frame)              # doctest: +SKIP
     """
     config = config or TrainConfig()
-    exclude = resolve_exclusions(config.exclude)
-    started = time.perf_counter()
-
-    def step(message):
-        progress(f"[{time.perf_counter() - started:6.1f}s] {message}")
-
-    where = ", ".join(str(s["path"]) for s in sources)
-
-    def refuse(message):
-        """The data cannot give a model: say so, naming the files it came from."""
-        return TrainingError(f"{where}: {message}" if where else message)
-
-    # Rows may come in any order (the contract says so): put them in one canonical
-    # order, so that the same crossings give the same model whatever the file's order
-    # (the trees' early-stopping split and the time split both follow row order).
-    frame = frame.sort_values(["crossed_at", "crossing_id"], kind="stable",
-                              ignore_index=True)
-    if config.until is not None:
-        frame = frame.loc[frame["crossed_at"].to_numpy() < config.until]
+    clock = _Clock(progress)
+    frame = canonical_order(frame, config.until)
     outbound_mask = (frame["direction"] == "outbound").to_numpy()
     if not outbound_mask.any():
-        raise refuse("the logs have no outbound rows to learn from")
-    step(f"computing features for {outbound_mask.sum():,} outbound of {len(frame):,} rows")
+        raise _refusal(sources, "the logs have no outbound rows to learn from")
+    clock.step(f"computing features for {outbound_mask.sum():,} outbound of {len(frame):,} rows")
     feats = feature_frame(frame, outbound_mask)
-    outbound = frame.loc[feats.index]
+    return fit_features(frame.loc[feats.index], feats, config, clock, sources,
+                        rows=len(frame))
+
+
+def canonical_order(frame, until=None):
+    """``frame`` in one canonical order (time, then id), less the rows from ``until`` on.
+
+    Rows may come in any order (the contract says so); the same crossings then give
+    the same model whatever the file's order (the trees' early-stopping split and the
+    time split both follow row order).
+    """
+    frame = frame.sort_values(["crossed_at", "crossing_id"], kind="stable", ignore_index=True)
+    if until is not None:
+        frame = frame.loc[frame["crossed_at"].to_numpy() < until]
+    return frame
+
+
+class _Clock:
+    def __init__(self, progress):
+        self.progress, self.started = progress, time.perf_counter()
+
+    def step(self, message):
+        self.progress(f"[{self.elapsed():6.1f}s] {message}")
+
+    def elapsed(self):
+        return time.perf_counter() - self.started
+
+
+def _refusal(sources, message):
+    """The data cannot give a model: say so, naming the files it came from."""
+    where = ", ".join(str(s["path"]) for s in sources)
+    return TrainingError(f"{where}: {message}" if where else message)
+
+
+def fit_features(outbound, feats, config=None, clock=None, sources=(), rows=None):
+    """Fit a model on outbound rows whose features are computed already.
+
+    ``outbound`` holds the outbound rows (contract columns, labels included) in
+    canonical order and ``feats`` their feature frame, same index. The backtest
+    calls this once per origin on features computed once for the whole log (a
+    row's features see only earlier rows, so they are the same whatever the
+    origin).
+    """
+    config = config or TrainConfig()
+    clock = clock or _Clock(lambda message: None)
+    exclude = resolve_exclusions(config.exclude)
     times = outbound["crossed_at"].to_numpy(np.int64)
     seizure = outbound["seizure"].to_numpy(float)
     labelled = (outbound["inspected"].to_numpy(float) == 1.0) & ~np.isnan(seizure)
-
-    cut1, cut2 = np.quantile(times, [config.split[0], config.split[0] + config.split[1]])
-    part = np.where(times < cut1, 0, np.where(times < cut2, 1, 2))
-    counts = {}
-    for i, name in enumerate(("fit", "calibrate", "validate")):
-        rows = labelled & (part == i)
-        counts[name] = {"outbound": int((part == i).sum()), "labelled": int(rows.sum()),
-                        "seizures": int(seizure[rows].sum())}
-        if counts[name]["seizures"] < (MIN_SEIZURES if i == 0 else 1):
-            need = (f"the fit window, the oldest {config.split[0]:.0%} of the outbound rows, "
-                    f"needs {MIN_SEIZURES}" if i == 0 else f"the {name} window needs one")
-            raise refuse(
-                f"the {name} window has {counts[name]['seizures']} seizures among "
-                f"{counts[name]['labelled']} inspected rows: too few to train on ({need}): "
-                "train on a longer log, or for a generated world more --days or a larger "
-                "--scale (the defaults, 120 days at 0.005, are enough)")
-        if i < 2 and counts[name]["seizures"] == counts[name]["labelled"]:
-            # the trees and the Platt scaling both need the two outcomes
-            raise refuse(
-                f"the {name} window has no inspection without a seizure among "
-                f"{counts[name]['labelled']} inspected rows: cannot train on it")
-    step("labelled rows: " + ", ".join(
+    if config.calibration == "holdout":
+        cuts = np.quantile(times, [config.split[0], config.split[0] + config.split[1]])
+        part = np.searchsorted(cuts, times, side="right")
+        names = ("fit", "calibrate", "validate")
+    else:
+        cuts = _block_cuts(times[labelled], config.folds)
+        part = np.searchsorted(cuts, times, side="right")
+        names = tuple(f"block {i + 1}" for i in range(config.folds))
+    counts = {name: _counts(part == i, labelled, seizure) for i, name in enumerate(names)}
+    _refuse_thin(counts, config, sources)
+    clock.step("labelled rows: " + ", ".join(
         f"{k} {v['labelled']:,} ({v['seizures']} seizures)" for k, v in counts.items()))
-    warnings = few_seizure_warnings(counts)
-    for warning in warnings:
-        step(f"warning: {warning}")
 
     # only now: estimating missing selection probabilities needs more than a few rows
     pi = propensity(outbound, _without_empty(feats[list(FEATURES)]), config.seed)
-    weight = 1.0 / pi
-
-    def labelled_part(i):
-        rows = labelled & (part == i)
-        w = weight[rows]
-        w = np.minimum(w / w.mean(), MAX_RELATIVE_WEIGHT)
-        return feats.loc[rows, list(FEATURES)], seizure[rows].astype(int), w
-
-    X_fit, y_fit, w_fit = labelled_part(0)
-    # A feature with no value on any fit row has nothing to teach (and the trees'
+    weight = _weights(1.0 / pi, labelled, config.weighting)
+    X_all = feats[list(FEATURES)]
+    # A feature with no value on any labelled row has nothing to teach (and the trees'
     # binning in scikit-learn 1.9 fails on an all-missing column): leave it out.
-    empty = tuple(f for f in FEATURES if f not in exclude and X_fit[f].isna().all())
+    empty = tuple(f for f in FEATURES
+                  if f not in exclude and X_all.loc[labelled, f].isna().all())
     if empty:
-        step("features with no value in the fit window, left out: " + ", ".join(empty))
-    model = RiskModel(exclude=tuple(sorted(exclude + empty)), random_state=config.seed,
-                      **config.params)
-    step(f"fitting gradient-boosted trees on {len(X_fit):,} rows")
-    model.fit(X_fit, y_fit, w_fit, calibration=labelled_part(1))
-    step(f"{model.booster_.n_iter_} trees; calibration slope "
-         f"{model.calibration_[0]:.3f}, intercept {model.calibration_[1]:.3f}")
+        clock.step("features with no value on the labelled rows, left out: " + ", ".join(empty))
 
-    val = part == 2
-    unseen = part >= 1  # rows the trees never saw: the referral thresholds' ground
-    unseen_scores = model.predict_proba(feats.loc[unseen])[:, 1]
-    scores = unseen_scores[val[unseen]]
-    metrics = evaluate_scores(scores, outbound.loc[val],
+    def new_model():
+        return RiskModel(exclude=tuple(sorted(exclude + empty)), random_state=config.seed,
+                         **config.params)
+
+    def rows_of(mask):
+        rows = labelled & mask
+        w = weight[rows]
+        return X_all.loc[rows], seizure[rows].astype(int), w / w.mean()
+
+    if config.calibration == "holdout":
+        model, oof, scored, detail = _fit_holdout(new_model, rows_of, part, X_all, clock)
+    else:
+        model, oof, scored, detail = _fit_crossfit(new_model, rows_of, part, X_all, labelled,
+                                                   seizure, weight, config, clock)
+    val = part == part.max()
+    metrics = evaluate_scores(oof[val], outbound.loc[val],
                               _without_empty(feats.loc[val], keep=("plate_days_since_first_seen",)),
                               seed=config.seed)
-    step("validation: " + ", ".join(
+    clock.step("validation: " + ", ".join(
         f"recall@{r['budget']:.1%} {r['recall']:.1%}" for r in metrics["budgets"]))
-
+    warnings = few_seizure_warnings(_named_windows(counts, config))
+    for warning in warnings:
+        clock.step(f"warning: {warning}")
+    everything = labelled.sum(), int(seizure[labelled].sum())
     manifest = {
         "kind": "southbound-risk-model",
         "contract_version": contract.VERSION,
@@ -261,26 +291,168 @@ def train(frame, config=None, progress=print, sources=()):
         "features_without_values": list(empty),
         "categories": model.encoder_.categories_,
         "params": model.get_params(),
+        "training": {"calibration": config.calibration, "weighting": config.weighting,
+                     "folds": config.folds if config.calibration == "crossfit" else None,
+                     "seed": config.seed, **detail},
         "trees": int(model.booster_.n_iter_),
-        "calibration": {"method": "weighted Platt scaling on the calibrate window",
+        "calibration": {"method": detail.pop("calibration_method"),
                         "slope": model.calibration_[0], "intercept": model.calibration_[1]},
         "data": {
             "sources": [{k: v for k, v in s.items() if k != "rejects"} for s in sources],
             "fingerprint": hashlib.sha256("".join(s["sha256"] for s in sources).encode()
                                           ).hexdigest() if sources else None,
-            "rows": int(len(frame)), "outbound": int(outbound_mask.sum()),
-            "windows": {"start": _iso(times.min()), "calibrate_from": _iso(cut1),
-                        "validate_from": _iso(cut2), "end": _iso(times.max())},
-            "split": counts,
+            "rows": int(rows if rows is not None else len(outbound)),
+            "outbound": int(len(outbound)),
+            "windows": _windows(times, cuts, config),
+            "split": _named_windows(counts, config),
+            "blocks": counts if config.calibration == "crossfit" else None,
+            "labelled": {"rows": int(everything[0]), "seizures": everything[1]},
         },
         "warnings": warnings,
-        "score_quantiles": score_quantiles(unseen_scores,
-                                           outbound.loc[unseen, "port_code"].to_numpy()),
+        "score_quantiles": score_quantiles(oof[scored],
+                                           outbound.loc[scored, "port_code"].to_numpy()),
         "metrics": {"validation": metrics},
         "libraries": _libraries(),
-        "training_seconds": round(time.perf_counter() - started, 1),
+        "training_seconds": round(clock.elapsed(), 1),
     }
+    manifest["training"].pop("calibration_method", None)
     return model, manifest
+
+
+def _counts(mask, labelled, seizure):
+    rows = labelled & mask
+    return {"outbound": int(mask.sum()), "labelled": int(rows.sum()),
+            "seizures": int(seizure[rows].sum())}
+
+
+def _block_cuts(labelled_times, folds):
+    """Time cuts giving ``folds`` blocks of about equal labelled rows."""
+    if len(labelled_times) == 0:
+        return np.zeros(folds - 1, dtype=np.int64)
+    return np.quantile(labelled_times, np.arange(1, folds) / folds).astype(np.int64)
+
+
+def _named_windows(counts, config):
+    """The manifest's ``data.split``: holdout's three windows, or for cross-fitting every
+    labelled row as ``fit`` and the newest block as ``validate`` (its figures come from a
+    model grown on the older blocks only)."""
+    if config.calibration == "holdout":
+        return counts
+    blocks = list(counts.values())
+    total = {k: sum(b[k] for b in blocks) for k in ("outbound", "labelled", "seizures")}
+    return {"fit": total, "validate": blocks[-1]}
+
+
+def _refuse_thin(counts, config, sources):
+    """Refuse a log whose windows cannot give a model, saying which and what to do."""
+    hint = ("train on a longer log, or for a generated world more --days or a larger "
+            "--scale (the defaults, 120 days at 0.005, are enough)")
+    if config.calibration == "holdout":
+        for i, (name, c) in enumerate(counts.items()):
+            if c["seizures"] < (MIN_SEIZURES if i == 0 else 1):
+                need = (f"the fit window, the oldest {config.split[0]:.0%} of the outbound rows,"
+                        f" needs {MIN_SEIZURES}" if i == 0 else f"the {name} window needs one")
+                raise _refusal(sources, f"the {name} window has {c['seizures']} seizures among "
+                                        f"{c['labelled']} inspected rows: too few to train on "
+                                        f"({need}): {hint}")
+            if i < 2 and c["seizures"] == c["labelled"]:
+                # the trees and the Platt scaling both need the two outcomes
+                raise _refusal(sources, f"the {name} window has no inspection without a "
+                                        f"seizure among {c['labelled']} inspected rows: cannot "
+                                        "train on it")
+        return
+    labelled = sum(c["labelled"] for c in counts.values())
+    seizures = sum(c["seizures"] for c in counts.values())
+    if seizures < MIN_SEIZURES + 1:
+        raise _refusal(sources, f"the logs have {seizures} seizures among {labelled} "
+                                f"inspected rows: too few to train on (training needs "
+                                f"{MIN_SEIZURES + 1}): {hint}")
+    if seizures == labelled:
+        raise _refusal(sources, f"the logs have no inspection without a seizure among "
+                                f"{labelled} inspected rows: cannot train on them")
+    for name, c in counts.items():
+        if c["seizures"] == 0:
+            raise _refusal(sources, f"the {name} of {config.folds} time blocks of inspected "
+                                    f"rows has no seizure among {c['labelled']} inspected rows "
+                                    f"(the seizures are bunched in time): {hint}")
+
+
+def _weights(inverse_pi, labelled, weighting):
+    """Each row's training weight from its inverse selection probability.
+
+    ``ipw``: ``1 / pi`` capped at ``MAX_RELATIVE_WEIGHT`` times the labelled rows' mean
+    (so one lucky random pick cannot own the fit); ``none``: every labelled row counts
+    once.
+    """
+    if weighting == "none":
+        return np.ones_like(inverse_pi)
+    mean = inverse_pi[labelled].mean() if labelled.any() else 1.0
+    return np.minimum(inverse_pi, MAX_RELATIVE_WEIGHT * mean)
+
+
+def _fit_holdout(new_model, rows_of, part, X_all, clock):
+    """Trees on the fit window, Platt scaling on the calibrate window."""
+    X_fit, y_fit, w_fit = rows_of(part == 0)
+    model = new_model()
+    clock.step(f"fitting gradient-boosted trees on {len(X_fit):,} rows")
+    model.fit(X_fit, y_fit, w_fit, calibration=rows_of(part == 1))
+    clock.step(f"{model.booster_.n_iter_} trees; calibration slope "
+               f"{model.calibration_[0]:.3f}, intercept {model.calibration_[1]:.3f}")
+    unseen = part >= 1  # rows the trees never saw: the referral thresholds' ground
+    oof = np.full(len(part), np.nan)
+    oof[unseen] = model.predict_proba(X_all.loc[unseen])[:, 1]
+    return model, oof, unseen, {
+        "calibration_method": "weighted Platt scaling on the calibrate window",
+        "grown_on": "the fit window's labelled rows"}
+
+
+def _fit_crossfit(new_model, rows_of, part, X_all, labelled, seizure, weight, config, clock):
+    """Trees on every labelled row; calibration and thresholds from out-of-fold scores.
+
+    The labelled rows are cut by time into ``config.folds`` blocks. For each block a
+    model grown on the other blocks scores the block's rows (labelled or not): the
+    out-of-fold scores. The served model's trees grow on every labelled row; its
+    Platt scaling is fitted on the out-of-fold raw scores, the per-port score
+    quantiles come from the out-of-fold probabilities of every outbound row, and the
+    validation figures from the newest block, scored by a model grown on the older
+    blocks only (a forward estimate, as the model in service faces tomorrow).
+    """
+    raw = np.full(len(part), np.nan)
+    oof = np.full(len(part), np.nan)
+    trees = []
+    for block in range(config.folds):
+        X, y, w = rows_of(part != block)
+        if block == config.folds - 1:  # the forward model: older blocks only
+            X, y, w = rows_of(part < block)
+        fold = new_model()
+        fold.fit(X, y, w, calibration=(X, y, w))
+        mine = part == block
+        raw[mine] = fold.decision_function(X_all.loc[mine])
+        trees.append(int(fold.booster_.n_iter_))
+    clock.step(f"{config.folds} out-of-fold models ({', '.join(map(str, trees))} trees)")
+    X_fit, y_fit, w_fit = rows_of(np.ones(len(part), dtype=bool))
+    model = new_model()
+    clock.step(f"fitting gradient-boosted trees on all {len(X_fit):,} labelled rows")
+    cal = labelled
+    w_cal = weight[cal] / weight[cal].mean()
+    model.fit(X_fit, y_fit, w_fit, calibration=(None, seizure[cal].astype(int), w_cal),
+              calibration_raw=raw[cal])
+    oof = model.calibrate(raw)
+    clock.step(f"{model.booster_.n_iter_} trees; calibration slope "
+               f"{model.calibration_[0]:.3f}, intercept {model.calibration_[1]:.3f}")
+    return model, oof, np.ones(len(part), dtype=bool), {
+        "calibration_method": f"weighted Platt scaling on out-of-fold scores ({config.folds} "
+                              "time blocks, cross-fitted)",
+        "grown_on": "every labelled outbound row of the log",
+        "fold_trees": trees}
+
+
+def _windows(times, cuts, config):
+    if config.calibration == "holdout":
+        return {"start": _iso(times.min()), "calibrate_from": _iso(cuts[0]),
+                "validate_from": _iso(cuts[1]), "end": _iso(times.max())}
+    return {"start": _iso(times.min()), "validate_from": _iso(cuts[-1]),
+            "end": _iso(times.max()), "blocks_from": [_iso(c) for c in cuts]}
 
 
 def few_seizure_warnings(counts, few=FEW_SEIZURES):
