@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .variants import get_variant
+
 
 @dataclass(frozen=True)
 class WorldConfig:
@@ -15,6 +17,7 @@ class WorldConfig:
     carrier_share: float = 0.01   # rough share of outbound crossings that carry contraband
     random_share: float = 0.015   # legacy policy's random referral share
     drift: bool = True
+    variant: str = ""             # a name of variants.VARIANTS; "" or "base": the default world
 
     def __post_init__(self):
         if not (isinstance(self.days, int) and self.days >= 1):
@@ -24,5 +27,6 @@ class WorldConfig:
         for name in ("carrier_share", "random_share"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} {getattr(self, name)!r} is not in [0, 1)")
+        get_variant(self.variant)        # raises on a name that is not a variant
         import numpy as np
         np.datetime64(self.start, "D")   # raises on a date that is not ISO

@@ -6,7 +6,7 @@ import pandas as pd
 
 from .config import WorldConfig
 from .legacy import outcomes, retire_seized
-from .rings import rings
+from .rings import convoy_legs, rings
 from .state import World
 from .tables import ANT, PAD, STRAW, TRAVEL_WEEK, TRUCK_WEEK
 from .trips import commuters, fleet, travellers
@@ -19,7 +19,8 @@ def generate_world(config: WorldConfig = WorldConfig()) -> tuple[pd.DataFrame, p
     Parameters
     ----------
     config : WorldConfig
-        Period, seed, volume scale, trafficking share, legacy random share, drift.
+        Period, seed, volume scale, trafficking share, legacy random share, drift,
+        and the variant of the world (:mod:`training.world.variants`).
 
     Returns
     -------
@@ -45,10 +46,12 @@ def generate_world(config: WorldConfig = WorldConfig()) -> tuple[pd.DataFrame, p
     expected_out = w.k * ((w.pv.sum() + w.bus.sum()) * w.season_pv[window]
                           + w.tr.sum() * w.season_tr[window]).sum()
     target = config.carrier_share * expected_out       # carrier crossings wanted
-    fleet(w, w.tr, w.season_tr, TRUCK_WEEK, .6, True, .2 * target)
+    front, ant, straw = w.variant.shares
+    fleet(w, w.tr, w.season_tr, TRUCK_WEEK, .6, True, front * target)
     fleet(w, w.bus, w.season_pv, TRAVEL_WEEK, .4, False)
-    for actor, share, per_day, carry in ((ANT, .45, 2.5 / 7, .65), (STRAW, .35, 1 / 8, .9)):
+    for actor, share, per_day, carry in ((ANT, ant, 2.5 / 7, .65), (STRAW, straw, 1 / 8, .9)):
         n = 1.15 * share * target / (per_day * days * carry)   # ~15% of runs fall off the edges
+        n /= convoy_legs(w.variant.convoys, carry)
         rings(w, actor, int(max(1, round(n))) if target > 0 else 0, per_day, carry)
     ev = w.collect()
     retire_seized(w, ev)

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from .plates import add_plates
-from .tables import ANT, DETECTION, FRONT, GENERATIONS, STRAW
+from .tables import ANT, DETECTION, FIRST_MX, FRONT, GENERATIONS, PAD, STRAW
 
 
 def exclusive_cumsum(key, x):
@@ -36,14 +36,31 @@ def officer_probability(body, occupants, hour, reg_age, out_of_state, empty_trai
     return 1 / (1 + np.exp(-z))
 
 
+def officer_cues_probability(cues, body, occupants, hour, weekday, reg_age, mexican_plate,
+                             empty_trailer):
+    """The ``officer-cues`` variant's officers: vans, Mexican plates, weekend evenings,
+    new registrations (:class:`~.variants.OfficerCues` holds the weights)."""
+    z = (cues.intercept + cues.van * (body == 3) + cues.mexican_plate * mexican_plate
+         + cues.weekend_evening * ((weekday >= 4) & (hour >= 17))
+         + cues.new_registration * ((reg_age >= 0) & (reg_age < cues.new_days))
+         + cues.lone_driver * (occupants == 1) + cues.empty_trailer * empty_trailer)
+    return 1 / (1 + np.exp(-z))
+
+
 def outcomes(w, ev, rows):
     """Legacy referral, selection probability, inspection and seizure of ``rows``."""
     P, plate = w.P, ev.plate[rows]
     reg_age = np.where(P["reg_known"][plate], ev.day[rows] - w.reg_day[plate], -1)
     out_of_state = ~w.local[ev.port[rows], P["juris"][plate]]
-    p = officer_probability(P["body"][plate], ev.occ[rows], ev.hour[rows], reg_age,
-                            out_of_state, ev.trailer[rows] == 1)
-    rs, u = w.cfg.random_share, ev.u[rows]
+    cues = w.variant.officer
+    if cues is None:
+        p = officer_probability(P["body"][plate], ev.occ[rows], ev.hour[rows], reg_age,
+                                out_of_state, ev.trailer[rows] == 1)
+    else:
+        p = officer_cues_probability(cues, P["body"][plate], ev.occ[rows], ev.hour[rows],
+                                     w.dow[ev.day[rows] + PAD], reg_age,
+                                     P["juris"][plate] >= FIRST_MX, ev.trailer[rows] == 1)
+    rs, u = w.random_rate[ev.port[rows]], ev.u[rows]
     referral = np.where(u[:, 0] < rs, 1, np.where(u[:, 1] < p, 2, 0))
     referral = np.where(ev.out[rows], referral, -1)
     inspected = referral > 0
@@ -62,7 +79,8 @@ def retire_seized(w, ev):
     P, g = w.P, GENERATIONS - 1
     ret = np.flatnonzero(np.isin(P["actor"], (STRAW, ANT, FRONT)))
     rep = add_plates(w, np.repeat(P["actor"][ret], g), np.repeat(P["port"][ret], g),
-                     np.repeat(P["nat"][ret], g), np.repeat(P["carrier"][ret], g))
+                     np.repeat(P["nat"][ret], g), np.repeat(P["carrier"][ret], g),
+                     np.repeat(P["style"][ret], g))
     table = np.column_stack([ret, rep.reshape(ret.size, g)])
     w.reg_day = np.zeros(w.P["actor"].size, np.int64)
     register(w, ev, np.arange(ev.plate.size))

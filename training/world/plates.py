@@ -42,7 +42,17 @@ def _bodies_and_leads(rng, actor, n):
     return body, lead, lead_drift
 
 
-def add_plates(w, actor, port, nat, carrier=None):
+def _shifted_vehicles(w, actor, style, body, lead, lead_drift):
+    """Vehicles of shifted tactics (``style`` 1): their own body mix and older registrations."""
+    shift, rng = w.variant.tactics, w.rng
+    for a, mix in shift.bodies:
+        m = (style == 1) & (actor == a)
+        body[m] = rng.choice(9, m.sum(), p=mix)
+    m = style == 1
+    lead[m], lead_drift[m] = rng.uniform(*shift.lead, m.sum()), 0
+
+
+def add_plates(w, actor, port, nat, carrier=None, style=0):
     """Create vehicles with attributes drawn for their actor; return their indices.
 
     Parameters
@@ -56,6 +66,8 @@ def add_plates(w, actor, port, nat, carrier=None):
         1 for a Mexican plate.
     carrier : array of int, shape (n,), optional
         Motor carrier of trucks; -1 elsewhere.
+    style : int or array of int8, shape (n,)
+        1 for a vehicle of the ``tactics-shift`` variant's new tactics, else 0.
 
     Returns
     -------
@@ -64,7 +76,10 @@ def add_plates(w, actor, port, nat, carrier=None):
     """
     rng, n = w.rng, port.size
     actor = np.broadcast_to(np.asarray(actor, np.int8), (n,))
+    style = np.broadcast_to(np.asarray(style, np.int8), (n,))
     body, lead, lead_drift = _bodies_and_leads(rng, actor, n)
+    if style.any():
+        _shifted_vehicles(w, actor, style, body, lead, lead_drift)
     pick = rng.random(n)
     us = np.searchsorted(np.cumsum(US_W) / sum(US_W), pick, side="right") + 2
     mx = np.where(pick < .55, w.mx_j[port, 0], np.where(
@@ -81,7 +96,7 @@ def add_plates(w, actor, port, nat, carrier=None):
                juris=juris, make=np.where(rng.random(n) < .02, -1, make),
                year=np.where(rng.random(n) < .03, -1, year), lead=lead,
                lead_drift=lead_drift, reg_known=rng.random(n) < np.where(nat == 1, .8, .97),
-               carrier=np.full(n, -1) if carrier is None else carrier)
+               carrier=np.full(n, -1) if carrier is None else carrier, style=style)
     first = w.P["actor"].size
     for f, v in new.items():
         w.P[f] = np.concatenate([w.P[f], np.asarray(v).astype(w.P[f].dtype)])

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .tables import JURIS, MX_ACROSS, MX_ACROSS_PORT, PAD, STATES
+from .variants import get_variant
 
 
 def data_dir():
@@ -39,6 +40,7 @@ class World:
 
     def __init__(self, cfg):
         self.cfg, self.rng = cfg, np.random.default_rng(cfg.seed)
+        self.variant = get_variant(cfg.variant)
         ports = pd.read_csv(data_dir() / "sw_border_ports.csv", dtype={"port_code": str})
         monthly = pd.read_csv(data_dir() / "sw_border_monthly.csv")
         self.codes = ports["port_code"].to_numpy(str)
@@ -79,8 +81,14 @@ class World:
         self.P = {f: np.empty(0, t) for f, t in (
             ("actor", np.int8), ("port", np.int16), ("nat", np.int8), ("body", np.int8),
             ("juris", np.int8), ("make", np.int16), ("year", np.int16), ("lead", float),
-            ("lead_drift", float), ("reg_known", bool), ("carrier", np.int32))}
+            ("lead_drift", float), ("reg_known", bool), ("carrier", np.int32),
+            ("style", np.int8))}                                # 1: a vehicle of shifted tactics
         self.legs = []
+        self.random_rate = np.full(self.n_ports, cfg.random_share)
+        if self.variant.officer is not None:   # its own stream: the world's draws stay put
+            cues = self.variant.officer
+            rates = np.random.default_rng([cfg.seed, cues.rates_salt])
+            self.random_rate = rates.uniform(*cues.random_rates, self.n_ports)
 
     def _neighbours(self, ports):
         """Three nearest ports with traffic, chosen in proportion to volume, for port switches."""

@@ -41,6 +41,19 @@ def plate_ids(w, plate):
     return digits(x, 10, "P", 16)[inv]
 
 
+def stamps(w, ev):
+    """``crossed_at`` text: local time and offset, or UTC and ``Z`` at the variant's UTC ports."""
+    offset, inv = np.unique((ev.local - ev.utc) // 60, return_inverse=True)
+    offset = np.array([f"{'+' if o >= 0 else '-'}{abs(o) // 60:02d}:{abs(o) % 60:02d}"
+                       for o in offset], dtype=str)[inv]
+    stamp = np.datetime_as_string(ev.local.astype("datetime64[s]"), unit="s")
+    if w.variant.utc_ports:
+        utc = np.isin(w.codes[ev.port], w.variant.utc_ports)
+        stamp[utc] = np.datetime_as_string(ev.utc[utc].astype("datetime64[s]"), unit="s")
+        offset = np.where(utc, "Z", offset)
+    return np.strings.add(stamp, offset)
+
+
 def frames(w, ev, res):
     """The log in the contract's text forms, sorted by time, and the truth of outbound rows."""
     order = np.argsort(ev.utc, kind="stable")
@@ -48,10 +61,6 @@ def frames(w, ev, res):
     res = SimpleNamespace(**{k: v[order] for k, v in vars(res).items()})
     P, plate, n = w.P, ev.plate, ev.plate.size
     ids = digits(np.arange(1, n + 1), max(7, len(str(n))), "X")
-    offset, inv = np.unique((ev.local - ev.utc) // 60, return_inverse=True)
-    offset = np.array([f"{'+' if o >= 0 else '-'}{abs(o) // 60:02d}:{abs(o) % 60:02d}"
-                       for o in offset], dtype=str)[inv]
-    stamp = np.datetime_as_string(ev.local.astype("datetime64[s]"), unit="s")
     makes = np.array(MAKE_NAMES + ("",))
     n_car = int(P["carrier"].max()) + 1
     car_ids = np.append(digits(w.rng.choice(900000, max(n_car, 0), replace=False) + 100000,
@@ -59,9 +68,12 @@ def frames(w, ev, res):
     sel, sinv = np.unique(res.selection, return_inverse=True)
     sel = np.array([f"{x:.6g}" for x in sel], dtype=str)[sinv]
     inbound, insp, seized = ~ev.out, res.inspected, res.seized
+    cues = w.variant.officer
+    unknown = inbound if cues is None or cues.officer_probability_known else (
+        inbound | (res.referral == REFERRALS.index("officer")))
     columns = {
         "crossing_id": lambda: ids,
-        "crossed_at": lambda: np.strings.add(stamp, offset),
+        "crossed_at": lambda: stamps(w, ev),
         "direction": lambda: np.where(ev.out, "outbound", "inbound"),
         "port_code": lambda: w.codes[ev.port],
         "vehicle_class": lambda: np.array(CLASSES)[np.select(
@@ -77,7 +89,7 @@ def frames(w, ev, res):
         "trailer_empty": lambda: bools(ev.trailer == 1, ev.trailer < 0),
         "manifest_value_usd": lambda: ints(np.nan_to_num(ev.manifest), np.isnan(ev.manifest)),
         "referral": lambda: np.array(REFERRALS + ("",))[res.referral],
-        "selection_probability": lambda: np.where(inbound, "", sel),
+        "selection_probability": lambda: np.where(unknown, "", sel),
         "inspected": lambda: bools(insp, inbound),
         "seizure": lambda: bools(seized, ~insp),
         "firearms_seized": lambda: ints(np.where(seized, ev.firearms, 0), ~insp),
@@ -86,7 +98,15 @@ def frames(w, ev, res):
     }
     # each column becomes compact Arrow text as soon as it is built, so the wide
     # numpy string arrays never all exist together (1M rows stay well under 3 GiB)
-    log = pd.DataFrame({k: pd.array(make(), dtype="str") for k, make in columns.items()})
+    absent = dict(w.variant.missing)   # columns a variant's ports do not export
+
+    def text(name, make):
+        values = make()
+        if name in absent:
+            values = np.where(np.isin(w.codes[ev.port], absent[name]), "", values)
+        return pd.array(values, dtype="str")
+
+    log = pd.DataFrame({k: text(k, make) for k, make in columns.items()})
 
     out = ev.out
     truth = pd.DataFrame({
