@@ -17,8 +17,9 @@ from training.world.config import WorldConfig
 from training.world.generate import generate_world
 from training.world.tables import (ACTORS, ANT, BUS, COMMUTER, DETECTION, FRONT, LOG_COLUMNS,
                                    STRAW, TRAVELLER, TRUCK, TRUTH_COLUMNS)
+from training.world.variants import VARIANTS, get_variant
 from training.world.writer import summarize, write_world
 
 __all__ = ["ACTORS", "ANT", "BUS", "COMMUTER", "DETECTION", "FRONT", "LOG_COLUMNS", "STRAW",
-           "TRAVELLER", "TRUCK", "TRUTH_COLUMNS", "WorldConfig", "generate_world", "summarize",
-           "write_world"]
+           "TRAVELLER", "TRUCK", "TRUTH_COLUMNS", "VARIANTS", "WorldConfig", "generate_world",
+           "get_variant", "summarize", "write_world"]
