@@ -6,7 +6,7 @@
 - :mod:`.state`: one run's state: calendar, ports, the growing plate and leg tables;
 - :mod:`.plates`: vehicles and their attributes, and their pseudonymous ids;
 - :mod:`.trips`: commuters, occasional travellers, trucks and buses;
-- :mod:`.rings`: trafficking runs (straw, ant) and what carriers carry;
+- :mod:`.rings`: trafficking runs (straw, ant; shifted tactics, convoys) and their loads;
 - :mod:`.legacy`: the legacy referral policy, inspections, seizures, seized plates;
 - :mod:`.writer`: the contract's text forms, the files, the headline figures;
 - :mod:`.generate`: :func:`~.generate.generate_world`, all of the above in order.
