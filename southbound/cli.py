@@ -116,7 +116,20 @@ def main():
     """Southbound: risk scoring of outbound crossings at US-Mexico land ports."""
 
 
-@main.command()
+def _generate_help():
+    """The generate command's help: what it does, then one line per world variant."""
+    from training.world.variants import VARIANTS
+    lines = [f"  {name:<17}{variant.summary}" for name, variant in VARIANTS.items()]
+    return ("Generate a synthetic port world: a crossing log and its latent truth.\n\n"
+            "\b\nVariants (--variant):\n" + "\n".join(lines))
+
+
+def _variant_names():
+    from training.world.variants import VARIANTS
+    return list(VARIANTS)
+
+
+@main.command(help=_generate_help())
 @click.option("--days", type=click.IntRange(1, 3650), default=120, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--start", default="2025-01-06", show_default=True, help="First local day.")
@@ -124,12 +137,15 @@ def main():
               help="Fraction of the real BTS crossing volume.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               default=lambda: var_dir() / "world.csv", show_default="var/world.csv")
+@click.option("--variant", type=click.Choice(_variant_names()), default="base",
+              show_default=True, metavar="NAME",
+              help="Which world: the variants are listed above.")
 @handle_errors
-def generate(days, seed, start, scale, out):
-    """Generate a synthetic port world: a crossing log and its latent truth."""
+def generate(days, seed, start, scale, out, variant):
     from training.synth import WorldConfig, generate_world, write_world
     out.parent.mkdir(parents=True, exist_ok=True)
-    log, truth = generate_world(WorldConfig(days=days, seed=seed, start=start, scale=scale))
+    log, truth = generate_world(WorldConfig(days=days, seed=seed, start=start, scale=scale,
+                                            variant=variant))
     log_path, truth_path = write_world(log, truth, out)
     outbound = int((log["direction"] == "outbound").sum())
     click.echo(f"wrote {len(log):,} crossings ({outbound:,} outbound) to {log_path}")

@@ -1,0 +1,32 @@
+"""The parameters of one synthetic world."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .variants import get_variant
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """Parameters of one synthetic world; equal configs give identical worlds."""
+
+    days: int = 120
+    seed: int = 0
+    start: str = "2025-01-06"     # first day (local date), ISO
+    scale: float = 0.005          # fraction of real BTS volume
+    carrier_share: float = 0.01   # rough share of outbound crossings that carry contraband
+    random_share: float = 0.015   # legacy policy's random referral share
+    drift: bool = True
+    variant: str = ""             # a name of variants.VARIANTS; "" or "base": the default world
+
+    def __post_init__(self):
+        if not (isinstance(self.days, int) and self.days >= 1):
+            raise ValueError(f"days {self.days!r} is not a positive integer")
+        if not self.scale > 0:
+            raise ValueError(f"scale {self.scale!r} is not > 0")
+        for name in ("carrier_share", "random_share"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} {getattr(self, name)!r} is not in [0, 1)")
+        get_variant(self.variant)        # raises on a name that is not a variant
+        import numpy as np
+        np.datetime64(self.start, "D")   # raises on a date that is not ISO
