@@ -311,8 +311,9 @@ def backtest(data, on_error, truth, origins, horizon, step, budgets, exclude, ca
     train_config = _train_config(exclude, seed, calibration, weighting)
     frame, _ = _read(data, on_error)
     truth_frame = None
-    if truth is not None:
-        truth_frame = truth_table(truth, ("crossing_id", "carrier"))
+    if truth is not None:  # checked, and refused when it is the truth of another log
+        outbound = frame.loc[frame["direction"] == "outbound", ["crossing_id"]]
+        truth_frame = outbound.assign(carrier=truth_for(truth, outbound)["carrier"])
     result = run(frame, truth_frame, config, train_config,
                  progress=lambda m: click.echo(m, err=True),
                  labels="every-carrier" if every_carrier_labelled else "observed")

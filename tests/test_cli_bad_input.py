@@ -88,22 +88,25 @@ def _command(setup, command, tmp_path):
             "score": ["score", "--registry", str(registry), "--out", str(tmp_path / "o.csv")],
             "report": ["report", "--registry", str(registry), "--out", str(tmp_path / "r.html")],
             "replay": ["replay"],
-            "models list": ["models", "list", "--registry", str(registry)]}
+            "models list": ["models", "list", "--registry", str(registry)],
+            "backtest": ["backtest", "--origins", "1"]}
     return list(base[command])
 
 
 def _cases():
-    for command in ("train", "evaluate", "score", "report", "replay", "models list"):
+    for command in ("train", "evaluate", "score", "report", "replay", "models list",
+                    "backtest"):
         for name, (files, needles) in LOG_CASES.items():
             yield command, "--data", name, files, needles
         if command != "replay":  # replay takes one file
             for name, (files, needles) in MULTI_CASES.items():
                 yield command, "--data", name, files, needles
-    for command in ("evaluate", "replay"):
+    for command in ("evaluate", "replay", "backtest"):
         for name, (file, needles) in TRUTH_CASES.items():
             yield command, "--truth", name, [file], needles
-    yield ("evaluate", "--truth", "truth of another log", ["other.truth.csv"],
-           ["other.truth.csv, column crossing_id: no crossing_id of the truth file matches"])
+    for command in ("evaluate", "backtest"):
+        yield (command, "--truth", "truth of another log", ["other.truth.csv"],
+               ["other.truth.csv, column crossing_id: no crossing_id of the truth file matches"])
     for command in ("score", "report"):
         yield (command, "--policy", "policy value of the wrong type", ["policy.toml"],
                ["policy.toml: not a referral policy: random_share 'lots' is not a share"])
