@@ -1,0 +1,117 @@
+"""The backtest: rolling origins, each the same training as `train`, graded after it."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scoring.features import DAY_US, FEATURES, feature_frame
+from southbound.cli import main
+from training.backtest import (BacktestConfig, Prepared, backtest, grade_horizon, origins_for,
+                               truth_carriers)
+from training.fit import TrainConfig, train
+
+
+def test_origins_leave_a_whole_horizon_and_step_back():
+    day = DAY_US
+    times = np.array([0, 100 * day - 1])     # the log's last row on day 99
+    config = BacktestConfig(origins=3, horizon_days=30, step_days=10)
+    assert origins_for(times, config) == [50 * day, 60 * day, 70 * day]
+    assert origins_for(times, BacktestConfig(origins=2, horizon_days=20)) == [60 * day, 80 * day]
+
+
+@pytest.fixture(scope="module")
+def truth(world):
+    return pd.read_csv(world[1], dtype={"crossing_id": str})
+
+
+@pytest.fixture(scope="module")
+def result(world_frame, truth):
+    return backtest(world_frame, truth, BacktestConfig(origins=2, horizon_days=10),
+                    TrainConfig(calibration="crossfit"), progress=lambda m: None)
+
+
+def test_each_origin_is_train_on_the_rows_before_it_graded_on_the_horizon(world_frame, truth,
+                                                                           result):
+    """The backtest's figures are what `train --until ORIGIN` and grading the horizon give."""
+    last = result["origins"][-1]
+    origin = int(pd.Timestamp(last["origin"], tz="UTC").value // 1000)
+    model, manifest = train(world_frame, TrainConfig(calibration="crossfit", until=origin),
+                            progress=lambda m: None)
+    assert manifest["data"]["labelled"] == last["train"]
+    t = world_frame["crossed_at"].to_numpy()
+    horizon = ((world_frame["direction"] == "outbound").to_numpy() & (t >= origin)
+               & (t < origin + 10 * DAY_US))
+    feats = feature_frame(world_frame, horizon)
+    outbound = world_frame.loc[feats.index]
+    scores = model.predict_proba(feats[list(FEATURES)])[:, 1]
+    expected = grade_horizon(scores, outbound, feats,
+                             truth_carriers(truth, outbound["crossing_id"]))
+    assert last["budgets"] == expected
+
+
+def test_labels_after_an_origin_never_reach_its_model(world_frame, truth, result):
+    """Flip every outcome from the first origin on: the first origin's model, and so its
+    picks, are unchanged; only the estimate graded on the flipped labels moves."""
+    origin = int(pd.Timestamp(result["origins"][0]["origin"], tz="UTC").value // 1000)
+    later = (world_frame["crossed_at"].to_numpy() >= origin) & (world_frame["inspected"] == 1)
+    flipped = world_frame.copy()
+    flipped.loc[later, "seizure"] = 1.0 - flipped.loc[later, "seizure"]
+    again = backtest(flipped, truth, BacktestConfig(origins=2, horizon_days=10),
+                     TrainConfig(calibration="crossfit"), progress=lambda m: None)
+    first, first_again = result["origins"][0], again["origins"][0]
+    assert first_again["train"] == first["train"] and first_again["trees"] == first["trees"]
+    for b, b_again in zip(first["budgets"], first_again["budgets"]):
+        assert b_again["true_caught"] == b["true_caught"]      # the same picks
+    assert [b["recall"] for b in first_again["budgets"]] != [b["recall"] for b in first["budgets"]]
+
+
+def test_every_carrier_labelled_trains_on_every_outbound_row(world_frame, truth):
+    prep = Prepared(world_frame, truth)
+    out = backtest(world_frame, truth, BacktestConfig(origins=1, horizon_days=10),
+                   TrainConfig(), progress=lambda m: None, prepared=prep, labels="every-carrier")
+    entry = out["origins"][0]
+    origin = int(pd.Timestamp(entry["origin"], tz="UTC").value // 1000)
+    before = prep.times < origin
+    assert entry["train"] == {"rows": int(before.sum()),
+                              "seizures": int(prep.carriers[before].sum())}
+    assert out["pipeline"]["labels"] == "every-carrier"
+
+
+def test_summary_is_the_mean_and_spread_over_origins(result):
+    at1 = [o["budgets"][0]["true_recall"] for o in result["origins"]]
+    summary = result["summary"][0]
+    assert summary["budget"] == 0.01 and summary["origins"] == 2
+    assert summary["true_recall"] == pytest.approx(np.mean(at1))
+    assert summary["true_recall_sd"] == pytest.approx(np.std(at1, ddof=1))
+
+
+def test_the_command_prints_a_table_and_writes_json(runner, world, tmp_path):
+    out = tmp_path / "bt.json"
+    result = runner.invoke(main, ["backtest", "--data", str(world[0]), "--truth", str(world[1]),
+                                  "--origins", "2", "--horizon", "10d", "--calibration",
+                                  "holdout", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:3] == ["origin", "labelled", "seizures"] and "true recall" in lines[0]
+    assert sum(line.startswith("mean") for line in lines) == 2    # one per budget
+    data = json.loads(out.read_text())
+    assert len(data["origins"]) == 2 and data["pipeline"]["calibration"] == "holdout"
+    assert {"recall", "recall_ci", "true_recall"} <= set(data["origins"][0]["budgets"][0])
+
+
+def test_every_carrier_labelled_needs_the_truth(runner, world):
+    result = runner.invoke(main, ["backtest", "--data", str(world[0]),
+                                  "--every-carrier-labelled"])
+    assert result.exit_code == 2 and "needs --truth" in result.output
+
+
+def test_train_backtest_keeps_the_table_in_the_manifest(runner, world, tmp_path):
+    registry = tmp_path / "r"
+    result = runner.invoke(main, ["train", "--data", str(world[0]), "--registry", str(registry),
+                                  "--backtest", "1"])
+    assert result.exit_code == 0, result.output
+    shown = runner.invoke(main, ["models", "show", "--registry", str(registry)])
+    manifest = json.loads(shown.stdout)
+    assert len(manifest["backtest"]["origins"]) == 1
+    assert "budgets" in manifest["backtest"]["origins"][0]
