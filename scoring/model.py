@@ -244,6 +244,12 @@ class RiskModel(ClassifierMixin, BaseEstimator):
     learning_rate, max_iter, max_leaf_nodes, max_depth, min_samples_leaf, l2_regularization
         Passed to :class:`~sklearn.ensemble.HistGradientBoostingClassifier`.
     random_state : int
+    early_stopping : bool
+        Stop adding trees when a random 15% of the rows, kept apart, stops improving;
+        False grows exactly ``max_iter`` trees on every row (the number chosen
+        elsewhere, e.g. from cross-fitted models).
+    increasing : tuple of str
+        Numeric features the score may only rise with (monotone constraints).
 
     Examples
     --------
@@ -252,7 +258,8 @@ class RiskModel(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, exclude=(), learning_rate=0.08, max_iter=250, max_leaf_nodes=15,
-                 max_depth=5, min_samples_leaf=30, l2_regularization=1.0, random_state=0):
+                 max_depth=5, min_samples_leaf=30, l2_regularization=1.0, random_state=0,
+                 early_stopping=True, increasing=()):
         self.exclude = exclude
         self.learning_rate = learning_rate
         self.max_iter = max_iter
@@ -261,6 +268,8 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         self.min_samples_leaf = min_samples_leaf
         self.l2_regularization = l2_regularization
         self.random_state = random_state
+        self.early_stopping = early_stopping
+        self.increasing = increasing
 
     def fit(self, X, y, sample_weight=None, *, calibration, calibration_raw=None):
         """Fit the trees on ``X`` and the calibration on data kept apart from them.
@@ -292,7 +301,8 @@ class RiskModel(ClassifierMixin, BaseEstimator):
             min_samples_leaf=self.min_samples_leaf,
             l2_regularization=self.l2_regularization,
             categorical_features=[f in self.categorical_ for f in self.features_],
-            early_stopping=True, validation_fraction=0.15, n_iter_no_change=25,
+            monotonic_cst=[int(f in self.increasing) for f in self.features_],
+            early_stopping=self.early_stopping, validation_fraction=0.15, n_iter_no_change=25,
             random_state=self.random_state,
         ).fit(matrix, y, sample_weight=sample_weight)
         self.ensemble_ = TreeEnsemble(self.booster_, len(self.features_))

@@ -521,9 +521,14 @@ def _grade_listing(reg, active, data, since):
 @registry_option
 @handle_errors
 def models_show(version, registry):
-    """Print a version's manifest (default: the active one)."""
+    """Print a version's manifest as JSON (default: the active one); how it was chosen
+    and which rows grew it go to stderr in words."""
+    from training.fit import how_grown
     reg = _registry(registry)
-    click.echo(json.dumps(reg.manifest(reg.resolve(version)), indent=2))
+    manifest = reg.manifest(reg.resolve(version))
+    for label, text in how_grown(manifest):
+        click.echo(f"{label}: {text}", err=True)
+    click.echo(json.dumps(manifest, indent=2))
 
 
 def _audit_activation(store, actor, action, version, previous, via):

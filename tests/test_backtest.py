@@ -115,3 +115,14 @@ def test_train_backtest_keeps_the_table_in_the_manifest(runner, world, tmp_path)
     manifest = json.loads(shown.stdout)
     assert len(manifest["backtest"]["origins"]) == 1
     assert "budgets" in manifest["backtest"]["origins"][0]
+    # in words, on stderr: which rows grew it, how it was chosen, the backtest
+    said = shown.stderr
+    assert "grown on: " in said and "chosen by: the pipeline's defaults" in said
+    assert "backtest at 1%: estimated recall" in said
+    page = tmp_path / "report.html"
+    made = runner.invoke(main, ["report", "--registry", str(registry), "--data", str(world[0]),
+                                "--out", str(page)])
+    assert made.exit_code == 0, made.output
+    html = page.read_text()
+    assert "Backtest of this pipeline (1 origin, 30 days each)" in html
+    assert "grown on" in html and "chosen by" in html

@@ -20,7 +20,7 @@ import pandas as pd
 
 from models.registry import sha256_file
 from scoring import contract
-from scoring.features import FEATURES, feature_frame, resolve_exclusions
+from scoring.features import DAY_US, FEATURES, feature_frame, resolve_exclusions
 from scoring.model import RiskModel
 from scoring.paths import extra_ports_file
 from scoring.policy import score_quantiles
@@ -56,6 +56,14 @@ class TrainConfig:
     folds: int = 5
     #: "ipw" (capped inverse selection probability) or "none"
     weighting: str = "ipw"
+    #: crossfit only: "early-stopping" (the served model stops on a random 15% of its
+    #: rows) or "from-folds" (it grows, on every row, the median of the folds' trees)
+    trees: str = "early-stopping"
+    #: features whose rise may never lower the score (monotone constraints)
+    increasing: tuple = ()
+    #: a labelled row's weight halves with every this many days of age (counted back
+    #: from the newest outbound row); None weighs old and new rows alike
+    half_life_days: float | None = None
 
     def __post_init__(self):
         if self.calibration not in ("holdout", "crossfit"):
@@ -250,6 +258,8 @@ def fit_features(outbound, feats, config=None, clock=None, sources=(), rows=None
     # only now: estimating missing selection probabilities needs more than a few rows
     pi = propensity(outbound, _without_empty(feats[list(FEATURES)]), config.seed)
     weight = _weights(1.0 / pi, labelled, config.weighting)
+    if config.half_life_days:
+        weight = weight * 0.5 ** ((times.max() - times) / (config.half_life_days * DAY_US))
     X_all = feats[list(FEATURES)]
     # A feature with no value on any labelled row has nothing to teach (and the trees'
     # binning in scikit-learn 1.9 fails on an all-missing column): leave it out.
@@ -258,9 +268,11 @@ def fit_features(outbound, feats, config=None, clock=None, sources=(), rows=None
     if empty:
         clock.step("features with no value on the labelled rows, left out: " + ", ".join(empty))
 
-    def new_model():
+    def new_model(**fixed):
+        params = {**config.params, **fixed}
+        increasing = tuple(f for f in config.increasing if f not in exclude + empty)
         return RiskModel(exclude=tuple(sorted(exclude + empty)), random_state=config.seed,
-                         **config.params)
+                         increasing=increasing, **params)
 
     def rows_of(mask):
         rows = labelled & mask
@@ -292,6 +304,8 @@ def fit_features(outbound, feats, config=None, clock=None, sources=(), rows=None
         "categories": model.encoder_.categories_,
         "params": model.get_params(),
         "training": {"calibration": config.calibration, "weighting": config.weighting,
+                     "trees": config.trees, "increasing": list(config.increasing),
+                     "half_life_days": config.half_life_days,
                      "folds": config.folds if config.calibration == "crossfit" else None,
                      "seed": config.seed, **detail},
         "trees": int(model.booster_.n_iter_),
@@ -431,7 +445,9 @@ def _fit_crossfit(new_model, rows_of, part, X_all, labelled, seizure, weight, co
         trees.append(int(fold.booster_.n_iter_))
     clock.step(f"{config.folds} out-of-fold models ({', '.join(map(str, trees))} trees)")
     X_fit, y_fit, w_fit = rows_of(np.ones(len(part), dtype=bool))
-    model = new_model()
+    fixed = ({"max_iter": max(int(np.median(trees)), 1), "early_stopping": False}
+             if config.trees == "from-folds" else {})
+    model = new_model(**fixed)
     clock.step(f"fitting gradient-boosted trees on all {len(X_fit):,} labelled rows")
     cal = labelled
     w_cal = weight[cal] / weight[cal].mean()
@@ -493,3 +509,50 @@ def _libraries():
     return {"python": platform.python_version(), "numpy": np.__version__,
             "pandas": pd.__version__, "scikit-learn": sklearn.__version__,
             "joblib": joblib.__version__}
+
+
+def how_grown(manifest):
+    """(label, text) pairs saying how a model was chosen and which rows grew it, for the
+    model card and ``models show``; models saved before cross-fitting say what they knew.
+    """
+    training = manifest.get("training") or {}
+    data = manifest.get("data") or {}
+    windows = data.get("windows") or {}
+    split = data.get("split") or {}
+    out = []
+    if training.get("calibration") == "crossfit":
+        labelled = data.get("labelled") or split.get("fit") or {}
+        out.append(("grown on", f"every labelled outbound row from {windows.get('start', '?')[:10]} "
+                                f"to {windows.get('end', '?')[:10]}: {labelled.get('rows', 0):,} "
+                                f"inspections, {labelled.get('seizures', 0):,} seizures"))
+        out.append(("validation", f"the newest of {training.get('folds')} time blocks (from "
+                                  f"{windows.get('validate_from', '?')[:10]}), scored by a model "
+                                  "grown on the older blocks only"))
+    elif "fit" in split:
+        out.append(("grown on", f"the fit window's labelled rows, {windows.get('start', '?')[:10]}"
+                                f" to {windows.get('calibrate_from', '?')[:10]}: "
+                                f"{split['fit'].get('labelled', 0):,} inspections, "
+                                f"{split['fit'].get('seizures', 0):,} seizures (the newer rows "
+                                "calibrated and validated it)"))
+    if training:
+        chosen = {k: training.get(k) for k in DEFAULT_CHOICES}
+        same = chosen == {k: getattr(TrainConfig(), k) for k in DEFAULT_CHOICES}
+        settings = ", ".join(f"{k} {v}" for k, v in chosen.items())
+        out.append(("chosen by", (f"the pipeline's defaults ({settings}), chosen by backtest "
+                                  "on every generated variant in benchmarks/quality.py"
+                                  if same else f"settings given at training ({settings}); "
+                                  "the defaults are chosen in benchmarks/quality.py")))
+    else:
+        out.append(("chosen by", "not recorded (a model saved before backtests)"))
+    backtest = manifest.get("backtest")
+    if backtest:
+        for row in backtest.get("summary", []):
+            out.append((f"backtest at {row['budget']:.0%}",
+                        f"estimated recall {row.get('recall', float('nan')):.1%} "
+                        f"± {row.get('recall_sd', float('nan')):.1%} over {row['origins']} "
+                        f"origins of {backtest['config']['horizon_days']} days"))
+    return out
+
+
+#: the TrainConfig fields a backtest chooses (recorded in the manifest's ``training``)
+DEFAULT_CHOICES = ("calibration", "weighting", "trees", "half_life_days")

@@ -23,6 +23,7 @@ from scoring.features import FEATURES, HELP, feature_frame
 from scoring.policy import PolicyConfig
 from scoring.reasons import port_name
 from training import report_plots as plots
+from training.fit import how_grown
 from training.evaluate import (BUDGETS, Labels, calibration, propensity,
                                selection_metrics, top_k)
 from training.monitoring import (FEW_SEIZURES, MIN_CELL, PSI_ALERT, VALUES, capacity_picks,
@@ -388,6 +389,7 @@ def _model_card(manifest, w):
         if on is not None:
             recall += f" (on {on} seizures{', unstable' if on < FEW_SEIZURES else ''})"
         facts.append(["validation recall at 1%", recall])
+    facts += [[label, text] for label, text in how_grown(manifest)]
     facts += [["training warning", warning] for warning in manifest.get("warnings", [])]
     facts.append(["evaluated here", f"{_iso(w.start)} to {_iso(w.end)}: {w.labels.n:,} "
                                     f"outbound, {int(w.labels.resolved.sum()):,} inspected, "
@@ -395,6 +397,7 @@ def _model_card(manifest, w):
     features = "".join(f"<li><code>{escape(f)}</code> {escape(HELP.get(f, ''))}</li>"
                        for f in used)
     return (table(["", ""], [[escape(k), escape(str(v))] for k, v in facts])
+            + _backtest_table(manifest.get("backtest"))
             + "<h3>Intended use</h3><p>Ranking outbound crossings for secondary inspection "
               "at a port's given capacity, by the calibrated probability that they carry "
               "firearms, ammunition or unreported currency. Decision support: the officer "
@@ -406,6 +409,21 @@ def _model_card(manifest, w):
             + " (<code>southbound train --exclude-feature NAME</code>)</p>"
             + "<h3>Known limits</h3><ul>" + "".join(f"<li>{x}</li>" for x in _limits(manifest))
             + "</ul>")
+
+
+def _backtest_table(backtest):
+    """The backtest kept at training (``train --backtest K``), one row per origin and budget."""
+    if not backtest:
+        return ""
+    rows = [[escape(o["origin"]), f"{o['train']['rows']:,}", f"{o['train']['seizures']:,}",
+             pct(b["budget"]), ci(b["recall"], b["recall_ci"]), pct(b["hit_rate"]),
+             f"{b['seizures_behind']}{' (unstable)' if b['unstable'] else ''}"]
+            for o in backtest.get("origins", []) if "budgets" in o for b in o["budgets"]]
+    n = len(backtest.get("origins", []))
+    return (f"<h3>Backtest of this pipeline ({n} origin{'' if n == 1 else 's'}, "
+            f"{backtest['config']['horizon_days']} days each)</h3>"
+            + table(["origin", "inspections before", "seizures before", "budget",
+                     "estimated recall", "hit rate", "seizures behind"], rows))
 
 
 def _limits(manifest):
