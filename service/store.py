@@ -157,10 +157,20 @@ def _integer_columns(conn):
             conn.execute(sa.text(f"ALTER TABLE {table.name} RENAME COLUMN {temp} TO {name}"))
 
 
+def _port_time_index(conn):
+    """The port's recent crossings (port-keyed history features) read from an index alone:
+    (port_code, crossed_at) bounds the rows, direction rides along so that no table row
+    is read (a 7-day window at the busiest port of a 0.005-scale world: 0.6 ms without
+    it, 0.2 ms with it, on SQLite)."""
+    conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_crossings_port_time "
+                         "ON crossings (port_code, crossed_at, direction)"))
+
+
 #: (version, description, step); append new steps, never edit applied ones
 MIGRATIONS = (
     (1, "crossings, scores, outcomes, tokens, lookouts, audit", _initial),
     (2, "the contract's integer columns as integers, not floats", _integer_columns),
+    (3, "index of crossings by port and time (with direction)", _port_time_index),
 )
 
 
