@@ -291,6 +291,7 @@ class Store:
         self.sql = {
             "plate": Prepared(self.engine, history_select(crossings, "plate")),
             "carrier": Prepared(self.engine, history_select(crossings, "carrier")),
+            "port": Prepared(self.engine, history_select(crossings, "port")),
             "insert_crossing": Prepared(self.engine, _insert(crossings)),
             "insert_score": Prepared(self.engine, _insert(scores)),
             "insert_audit": Prepared(self.engine, _insert(audit)),
@@ -380,7 +381,8 @@ class Store:
     # -- reads -----------------------------------------------------------------
 
     def history(self, conn, record):
-        """Point-in-time history features of one crossing, from earlier stored rows."""
+        """Point-in-time history features of one crossing, from earlier stored rows
+        (the plate's, the carrier's and the port's)."""
         t, port = record["crossed_at"], record["port_code"]
         row = self.sql["plate"].one(conn, {"key": record["plate_id"], "t": t})
         out = history_values("plate", row, t, port)
@@ -389,6 +391,8 @@ class Store:
             out.update(history_values("carrier", row, t, port))
         else:
             out.update(unseen_history("carrier"))
+        row = self.sql["port"].one(conn, {"key": port, "t": t})
+        out.update(history_values("port", row, t, port))
         return out
 
     def crossing(self, conn, crossing_id):
