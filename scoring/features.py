@@ -40,7 +40,7 @@ OUTCOME_LAG_US = 2 * HOUR_US
 
 #: what a :class:`HistoryFeature` may compute
 STATS = ("count", "hours_since_last", "days_since_first", "distinct_ports", "last_other_port",
-         "mean_gap_hours", "hour_share")
+         "mean_gap_hours", "hour_share", "convoy_partners")
 #: whose earlier rows: the column that keys them
 ENTITY_COLUMN = {"plate": "plate_id", "carrier": "carrier_id", "port": "port_code"}
 #: outcome flags a count may be restricted to (``referred``: the referral column is
@@ -63,7 +63,10 @@ class HistoryFeature:
         port); ``mean_gap_hours``, the mean hours between the rows,
         ``(last - first) / (count - 1)``, NaN with fewer than 2; ``hour_share``, the
         share of the rows whose time of day is within ``band_us`` of this crossing's
-        (circular, on UTC time of day), NaN without rows.
+        (circular, on UTC time of day), NaN without rows; ``convoy_partners``, the
+        distinct other plates that crossed at this port in ``[t - window, t)`` and had
+        crossed at this port within ``window`` of one of the plate's own earlier
+        crossings, that earlier pair wholly before ``t - window`` (a convoy seen again).
     direction : {"outbound", "inbound"} or None
         Which earlier rows count; None for both.
     window_us : int or None
@@ -113,6 +116,8 @@ class HistoryFeature:
             raise ValueError(f"{self.name}: band_us is for hour_share, and hour_share needs it")
         if self.stat == "hour_share" and not (self.window_us and 0 < self.band_us < DAY_US / 2):
             raise ValueError(f"{self.name}: hour_share needs a window and 0 < band_us < 12 h")
+        if self.stat == "convoy_partners" and (self.entity != "plate" or not self.window_us):
+            raise ValueError(f"{self.name}: convoy_partners is of a plate, within a window")
 
 
 @dataclass(frozen=True)
@@ -180,6 +185,10 @@ HISTORY = (
                    help="share of the port's outbound crossings in the last 7 days within "
                         "1 h of this crossing's time of day (UTC time of day, so local "
                         "time but for a daylight-saving change inside the window)"),
+    HistoryFeature("plate_convoy_partners", "plate", "convoy_partners", "outbound",
+                   10 * 60 * 1_000_000,
+                   help="other plates that left by this port in the 10 minutes before this "
+                        "crossing and had left by it within 10 minutes of this plate before"),
     # not model inputs: they feed the derived features below
     HistoryFeature("plate_out_all", "plate", "count", "outbound", model_input=False,
                    help="earlier outbound crossings of the plate, all history"),
@@ -490,6 +499,9 @@ def _entity_codes(values):
 def _execute(spec, ev_codes, ev_times, ev_idx, ports, q_codes, q_times, q_ports, out):
     if spec.stat == "hour_share":
         return _hour_share(spec, ev_codes, ev_times, q_codes, q_times)
+    if spec.stat == "convoy_partners":
+        return _convoy_partners(spec.window_us, ev_codes, ev_times, ports[ev_idx], q_codes,
+                                q_times, q_ports)
     if spec.stat == "count":
         count, _, _ = _count_before(ev_codes, ev_times, q_codes, q_times)
         if spec.window_us is not None:
@@ -550,6 +562,56 @@ def _hour_share(spec, ev_codes, ev_times, q_codes, q_times):
                 near[at] += before(t - lo + 1) - before(t - hi)
     share = near / np.maximum(total, 1)
     return np.where(total > 0, share, np.nan)
+
+
+def _near_pairs(times, x_lo, x_hi):
+    """Pairs (query, row) with ``times[row]`` in ``[x_lo, x_hi)`` (``times`` sorted)."""
+    lo = np.searchsorted(times, x_lo, side="left")
+    hi = np.searchsorted(times, x_hi, side="left")
+    size = hi - lo
+    query = np.repeat(np.arange(len(lo)), size)
+    offsets = np.arange(size.sum()) - np.repeat(np.cumsum(size) - size, size)
+    return query, np.repeat(lo, size) + offsets
+
+
+def _convoy_partners(window, ev_codes, ev_times, ev_ports, q_codes, q_times, q_ports):
+    """The ``convoy_partners`` stat: see :class:`HistoryFeature` (pairs per port, then one
+    "strictly before" count per (plate, partner, port))."""
+    port_codes, port_of = np.unique(np.concatenate([ev_ports, q_ports]).astype(str),
+                                    return_inverse=True)
+    ev_port, q_port = port_of[:len(ev_ports)], port_of[len(ev_ports):]
+    n_plates = int(max(ev_codes.max(initial=0), q_codes.max(initial=0))) + 1
+    n_ports = len(port_codes)
+
+    def key(plate, partner, port):
+        return (plate * n_plates + partner) * n_ports + port
+
+    pair_keys, pair_times, cand_query, cand_keys = [], [], [], []
+    for port in np.unique(q_port):
+        rows = np.flatnonzero(ev_port == port)
+        rows = rows[np.argsort(ev_times[rows], kind="stable")]
+        times, plates = ev_times[rows], ev_codes[rows]
+        # earlier convoys: two plates within the window of each other at this port,
+        # visible (as a pair wholly before t - window) from max(times) + window on
+        a, b = _near_pairs(times, times - window, times + window + 1)
+        other = plates[a] != plates[b]
+        a, b = a[other], b[other]
+        pair_keys.append(key(plates[a], plates[b], port))
+        pair_times.append(np.maximum(times[a], times[b]) + window)
+        # candidates now: other plates at this port in [t - window, t)
+        at = np.flatnonzero(q_port == port)
+        qa, rb = _near_pairs(times, q_times[at] - window, q_times[at])
+        other = plates[rb] != q_codes[at][qa]
+        cand_query.append(at[qa[other]])
+        cand_keys.append(key(q_codes[at][qa[other]], plates[rb[other]], port))
+    cand_query = np.concatenate(cand_query) if cand_query else np.zeros(0, np.int64)
+    cand_keys = np.concatenate(cand_keys) if cand_keys else np.zeros(0, np.int64)
+    pair_keys = np.concatenate(pair_keys) if pair_keys else np.zeros(0, np.int64)
+    pair_times = np.concatenate(pair_times) if pair_times else np.zeros(0, np.int64)
+    seen, _, _ = _count_before(pair_keys, pair_times, cand_keys, q_times[cand_query])
+    partners = pd.DataFrame({"q": cand_query[seen > 0], "k": cand_keys[seen > 0]})
+    partners = partners.drop_duplicates()["q"].to_numpy(np.int64)
+    return np.bincount(partners, minlength=len(q_codes)).astype(float)
 
 
 def derive(values):
@@ -671,6 +733,8 @@ def history_select(table, entity):
             near = sa.and_(when, sa.or_(since <= spec.band_us, since >= DAY_US - spec.band_us))
             columns += [sa.func.sum(sa.case((when, 1), else_=0)).label(name + "__n"),
                         sa.func.sum(sa.case((near, 1), else_=0)).label(name + "__near")]
+        elif spec.stat == "convoy_partners":
+            columns.append(_convoy_select(table, spec).label(name))
         elif spec.stat == "last_other_port":
             # the port of the latest earlier row; ties broken by crossing_id as offline
             columns.append(sa.select(c.port_code).where(earlier, when)
@@ -683,6 +747,35 @@ def history_select(table, entity):
     if None not in windows:  # every spec windowed: let the index bound the rows read
         select = select.where(c.crossed_at >= t - max(windows))
     return select
+
+
+def _convoy_select(table, spec):
+    """The ``convoy_partners`` count as a scalar subquery: candidates through the port's
+    (port_code, crossed_at) index, their earlier pairs with the plate through the plate
+    index (bound parameters ``key``, ``port``, ``t``)."""
+    import sqlalchemy as sa
+
+    key = sa.bindparam("key", type_=sa.String)
+    port = sa.bindparam("port", type_=sa.String)
+    t = sa.bindparam("t", type_=sa.BigInteger)
+    window = spec.window_us
+    now, mine, theirs = (table.alias(n) for n in ("convoy_now", "convoy_mine", "convoy_theirs"))
+
+    def moved(alias):
+        return [alias.c.port_code == port] + (
+            [alias.c.direction == spec.direction] if spec.direction else [])
+    before = (sa.select(sa.literal(1)).select_from(mine).join(theirs, sa.true())
+              .where(mine.c.plate_id == key, *moved(mine), mine.c.crossed_at < t - window,
+                     theirs.c.plate_id == now.c.plate_id, *moved(theirs),
+                     # "+ 0": a bound no index may use, or SQLite ranges the index from
+                     # mine - window to t - window (the whole port's history since)
+                     theirs.c.crossed_at + 0 < t - window,
+                     theirs.c.crossed_at >= mine.c.crossed_at - window,
+                     theirs.c.crossed_at <= mine.c.crossed_at + window))
+    return (sa.select(sa.func.count(sa.distinct(now.c.plate_id)))
+            .where(*moved(now), now.c.crossed_at >= t - window, now.c.crossed_at < t,
+                   now.c.plate_id != key, before.exists())
+            .scalar_subquery())
 
 
 def history_values(entity, row, t, port):
@@ -709,7 +802,7 @@ def history_values(entity, row, t, port):
             out[spec.name] = int(row[spec.name + "__near"]) / n if n else np.nan
             continue
         value = row[spec.name]
-        if spec.stat in ("count", "distinct_ports"):
+        if spec.stat in ("count", "distinct_ports", "convoy_partners"):
             out[spec.name] = float(value or 0)
         elif value is None:
             out[spec.name] = np.nan

@@ -209,6 +209,14 @@ def _usual_hour(f):
             "of this time of day")
 
 
+def _convoy(f):
+    n = _n(f["plate_convoy_partners"])
+    if not n:
+        return "no plate seen leaving with this one before left just ahead of it"
+    return (f"{_plural(n, 'plate')} seen leaving with this one before left in the "
+            "10 minutes ahead of it")
+
+
 #: (group, member features, wording); a group worded None is never a reason: its
 #: value is the same for every crossing at the port
 GROUPS = (
@@ -233,6 +241,7 @@ GROUPS = (
     ("registration_first_seen", ("registration_age_first_seen",), _registration_first_seen),
     ("referrals", ("plate_prior_referrals",), _referrals),
     ("usual_hour", ("port_hour_share_7d",), _usual_hour),
+    ("convoy", ("plate_convoy_partners",), _convoy),
 )
 
 

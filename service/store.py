@@ -384,7 +384,7 @@ class Store:
         """Point-in-time history features of one crossing, from earlier stored rows
         (the plate's, the carrier's and the port's)."""
         t, port = record["crossed_at"], record["port_code"]
-        row = self.sql["plate"].one(conn, {"key": record["plate_id"], "t": t})
+        row = self.sql["plate"].one(conn, {"key": record["plate_id"], "port": port, "t": t})
         out = history_values("plate", row, t, port)
         if record.get("carrier_id"):
             row = self.sql["carrier"].one(conn, {"key": record["carrier_id"], "t": t})

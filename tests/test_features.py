@@ -46,6 +46,8 @@ def brute_force(frame, i):
             out[spec.name] = float(len(rows))
         elif spec.stat == "distinct_ports":
             out[spec.name] = float(rows["port_code"].nunique())
+        elif spec.stat == "convoy_partners":
+            out[spec.name] = float(len(convoy_by_hand(frame, me, spec.window_us)))
         elif spec.stat == "hour_share":
             apart = (t - rows["crossed_at"]) % DAY_US
             near = (apart <= spec.band_us) | (apart >= DAY_US - spec.band_us)
@@ -63,6 +65,23 @@ def brute_force(frame, i):
         elif spec.stat == "last_other_port":
             out[spec.name] = float(rows["port_code"].iloc[-1] != me["port_code"])
     return out
+
+
+def convoy_by_hand(frame, me, window):
+    """Plates that left by my port in [t - window, t) and, wholly before t - window, had
+    left by it within window of one of my earlier crossings."""
+    t = me["crossed_at"]
+    out = frame[(frame["direction"] == "outbound") & (frame["port_code"] == me["port_code"])]
+    now = out[(out["crossed_at"] >= t - window) & (out["crossed_at"] < t)
+              & (out["plate_id"] != me["plate_id"])]
+    old = out[out["crossed_at"] < t - window]
+    mine = old[old["plate_id"] == me["plate_id"]]["crossed_at"].tolist()
+    partners = set()
+    for plate in set(now["plate_id"]):
+        theirs = old[old["plate_id"] == plate]["crossed_at"].tolist()
+        if any(abs(a - b) <= window for a in mine for b in theirs):
+            partners.add(plate)
+    return partners
 
 
 def derived_by_hand(f):
@@ -102,7 +121,8 @@ def random_log(seed, n=300):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_history_features_match_the_brute_force_definition(seed):
-    frame = parse_frame(raw(random_log(seed))).frame
+    convoys = [dict(r, crossing_id="k" + r["crossing_id"]) for r in convoy_rows(day0=5 * seed)]
+    frame = parse_frame(raw(random_log(seed) + convoys)).frame
     feats = history_frame(frame)
     assert len(feats) == (frame["direction"] == "outbound").sum()
     for i in feats.index:
@@ -212,6 +232,39 @@ def test_port_hour_share_is_circular_and_point_in_time():
     assert math.isnan(feats.loc["other-port", "port_hour_share_7d"])
 
 
+def convoy_rows(day0=0, port="2304"):
+    """p, q and r leaving by ``port`` together on three days, then p again and elsewhere.
+
+    Day 1: q 3 min after p, r 9 min after. Day 2: q 10 min after p (still within), r 30
+    min after. Day 3: p after q and r (both seen with p before); then p by another port.
+    """
+    minute = 1 / 60
+    rows = []
+    for day, (a, b, c) in enumerate([(0, 3, 9), (0, 10, 30), (0, 4, 7)]):
+        base = 24 * (day0 + day + 1)
+        rows += [row(crossing_id=f"p{day}", crossed_at=at(base + a * minute), plate_id="p"),
+                 row(crossing_id=f"q{day}", crossed_at=at(base + b * minute), plate_id="q"),
+                 row(crossing_id=f"r{day}", crossed_at=at(base + c * minute), plate_id="r")]
+    rows += [row(crossing_id="p-again", crossed_at=at(24 * (day0 + 3) + 12 * minute),
+                 plate_id="p"),
+             row(crossing_id="elsewhere", crossed_at=at(24 * (day0 + 4)), plate_id="p",
+                 port_code="2402")]
+    return [dict(r, port_code=port if r["port_code"] == "2304" else r["port_code"])
+            for r in rows]
+
+
+def test_convoy_partners_are_plates_seen_leaving_together_again():
+    rows = convoy_rows()
+    frame = parse_frame(raw(rows)).frame
+    feats = history_frame(frame).set_index(frame["crossing_id"])
+    assert feats.loc["p0", "plate_convoy_partners"] == 0.0     # first convoy: not seen before
+    assert feats.loc["q1", "plate_convoy_partners"] == 1.0     # p, seen with q on day 1
+    assert feats.loc["r1", "plate_convoy_partners"] == 0.0     # p and q 20+ min earlier
+    assert feats.loc["p-again", "plate_convoy_partners"] == 2.0  # q and r, both seen before
+    assert feats.loc["p2", "plate_convoy_partners"] == 0.0     # nobody in the 10 min before
+    assert feats.loc["elsewhere", "plate_convoy_partners"] == 0.0
+
+
 def test_plate_rates_against_its_own_past():
     frame = parse_frame(raw([
         row(crossing_id="in1", direction="inbound", crossed_at=at(0)),
@@ -249,8 +302,9 @@ def test_first_ever_crossing_has_missing_rates():
     (dict(window_us=0), "window_us 0 is not > 0"),
     (dict(stat="hour_share", window_us=DAY_US), "band_us is for hour_share"),
     (dict(stat="hour_share", band_us=HOUR_US), "hour_share needs a window"),
+    (dict(stat="convoy_partners"), "convoy_partners is of a plate, within a window"),
 ], ids=["stat", "entity", "outcome", "direction", "outcome-on-recency", "window",
-        "no-band", "no-window"])
+        "no-band", "no-window", "convoy-without-window"])
 def test_a_bad_spec_fails_when_declared(kwargs, message):
     spec = dict(name="x", entity="plate", stat="count") | kwargs
     with pytest.raises(ValueError, match=message):

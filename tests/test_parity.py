@@ -11,7 +11,7 @@ from scoring.features import FEATURES, LAST_INBOUND_PORT, feature_frame, feature
 from service.store import Store, crossings, scores
 from tests.logs import raw
 from tests.replay import logged_outcome, replay
-from tests.test_features import random_log
+from tests.test_features import convoy_rows, random_log
 from training.synth import WorldConfig, generate_world
 
 
@@ -46,6 +46,8 @@ def test_store_history_equals_the_offline_pass_on_an_imported_log(database_url, 
     time, outcome lags, window edges, trucks without a carrier, first-ever crossings."""
     rows = random_log(seed, n=400)
     rows[7].update(carrier_id="", vehicle_class="truck")
+    rows += [dict(r, crossing_id="convoy-" + r["crossing_id"], plate_id="convoy-" + r["plate_id"])
+             for r in convoy_rows(day0=10 * seed, port="2506")]
     frame = parse_frame(raw(rows)).frame
     offline = feature_frame(frame)
     store = Store(database_url)
@@ -65,6 +67,7 @@ def test_store_history_equals_the_offline_pass_on_an_imported_log(database_url, 
     assert (offline["plate_prior_referrals"] > 0).any()
     assert offline["plate_turnaround_ratio"].notna().any()
     assert offline["port_hour_share_7d"].between(0, 1, inclusive="neither").any()
+    assert (offline["plate_convoy_partners"] > 0).any()
 
 
 def test_replayed_log_gives_the_offline_features_exactly(app, client, auth, small_log):
@@ -114,7 +117,8 @@ def test_online_scores_equal_the_trained_models_offline_scores(app, client, auth
 
 
 #: the features added with issue 11 item 4; a model saved before them knows none
-BEHAVIOUR = ("plate_prior_referrals", "port_hour_share_7d", "plate_out_per_day",
+BEHAVIOUR = ("plate_prior_referrals", "port_hour_share_7d", "plate_convoy_partners",
+             "plate_out_per_day",
              "plate_turnaround_ratio", "plate_burst_7_30", "registration_age_first_seen")
 
 
