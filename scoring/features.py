@@ -5,11 +5,16 @@ Two families:
 - **Context** features depend on the crossing alone. :func:`context_frame`
   computes them for a whole log, :func:`context_record` for one crossing; both
   call the same small functions of this module, so they cannot drift apart.
-- **History** features depend on the plate's or the carrier's earlier rows.
-  Each is a :class:`HistoryFeature` spec (entity, statistic, direction, window,
-  outcome). :func:`history_frame` executes every spec over a whole log with
-  sorts and prefix counts; the service executes the same specs against its
+- **History** features depend on the plate's, the carrier's or the port's earlier
+  rows. Each is a :class:`HistoryFeature` spec (entity, statistic, direction,
+  window, outcome). :func:`history_frame` executes every spec over a whole log
+  with sorts and prefix counts; the service executes the same specs against its
   store (``HistoryFeature`` carries everything a query needs).
+- **Derived** features are arithmetic of other features' values (a history value
+  against the plate's own usual, a context value against a history value). Each
+  is a :class:`DerivedFeature`; the same formula runs on columns offline
+  (:func:`feature_frame`) and on one crossing's floats online
+  (:func:`feature_record`).
 
 Point in time: a row sees only rows that crossed *strictly before* it, and an
 outcome only once resolved, ``OUTCOME_LAG_US`` after the inspected crossing.
@@ -19,6 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -32,6 +38,16 @@ DAY_US = 24 * HOUR_US
 OUTCOME_LAG_US = 2 * HOUR_US
 
 
+#: what a :class:`HistoryFeature` may compute
+STATS = ("count", "hours_since_last", "days_since_first", "distinct_ports", "last_other_port",
+         "mean_gap_hours", "hour_share", "convoy_partners")
+#: whose earlier rows: the column that keys them
+ENTITY_COLUMN = {"plate": "plate_id", "carrier": "carrier_id", "port": "port_code"}
+#: outcome flags a count may be restricted to (``referred``: the referral column is
+#: neither ``none`` nor empty, whoever picked it)
+OUTCOMES = ("inspected", "seizure", "referred")
+
+
 @dataclass(frozen=True)
 class HistoryFeature:
     """One point-in-time statistic of an entity's earlier crossings.
@@ -39,17 +55,35 @@ class HistoryFeature:
     Parameters
     ----------
     name : str
-    entity : {"plate", "carrier"}
-        Whose history: rows with the same ``plate_id`` or ``carrier_id``.
-    stat : {"count", "hours_since_last", "days_since_first", "distinct_ports", "last_other_port"}
+    entity : {"plate", "carrier", "port"}
+        Whose history: rows with the same ``plate_id``, ``carrier_id`` or ``port_code``.
+    stat : str, one of :data:`STATS`
+        ``count`` of the rows; ``hours_since_last`` / ``days_since_first`` row;
+        ``distinct_ports``; ``last_other_port`` (1 when the latest row was at another
+        port); ``mean_gap_hours``, the mean hours between the rows,
+        ``(last - first) / (count - 1)``, NaN with fewer than 2; ``hour_share``, the
+        share of the rows whose time of day is within ``band_us`` of this crossing's
+        (circular, on UTC time of day), NaN without rows; ``convoy_partners``, the
+        distinct other plates that crossed at this port in ``[t - window, t)`` and had
+        crossed at this port within ``window`` of one of the plate's own earlier
+        crossings, that earlier pair wholly before ``t - window`` (a convoy seen again).
     direction : {"outbound", "inbound"} or None
         Which earlier rows count; None for both.
     window_us : int or None
         Only rows in ``[t - window, t)``; None for all history.
-    outcome : {"inspected", "seizure"} or None
+    outcome : one of :data:`OUTCOMES` or None
         Count only rows whose resolved outcome has this flag set, visible from
         ``crossed_at + OUTCOME_LAG_US`` on.
+    band_us : int or None
+        ``hour_share`` only: half-width of the time-of-day band.
+    model_input : bool
+        False for a value that only feeds a :class:`DerivedFeature`.
     help : str
+
+    Raises
+    ------
+    ValueError
+        At declaration, naming the bad field and what is allowed.
     """
 
     name: str
@@ -58,6 +92,53 @@ class HistoryFeature:
     direction: str | None = None
     window_us: int | None = None
     outcome: str | None = None
+    band_us: int | None = None
+    model_input: bool = True
+    help: str = ""
+
+    def __post_init__(self):
+        def bad(field, allowed):
+            raise ValueError(f"{self.name}: {field} {getattr(self, field)!r} is not one of "
+                             f"{allowed}")
+        if self.entity not in ENTITY_COLUMN:
+            bad("entity", tuple(ENTITY_COLUMN))
+        if self.stat not in STATS:
+            bad("stat", STATS)
+        if self.direction not in (None, "outbound", "inbound"):
+            bad("direction", (None, "outbound", "inbound"))
+        if self.outcome not in (None,) + OUTCOMES:
+            bad("outcome", (None,) + OUTCOMES)
+        if self.outcome is not None and self.stat != "count":
+            raise ValueError(f"{self.name}: an outcome restricts a count, not {self.stat!r}")
+        if self.window_us is not None and not self.window_us > 0:
+            raise ValueError(f"{self.name}: window_us {self.window_us!r} is not > 0")
+        if (self.stat == "hour_share") != (self.band_us is not None):
+            raise ValueError(f"{self.name}: band_us is for hour_share, and hour_share needs it")
+        if self.stat == "hour_share" and not (self.window_us and 0 < self.band_us < DAY_US / 2):
+            raise ValueError(f"{self.name}: hour_share needs a window and 0 < band_us < 12 h")
+        if self.stat == "convoy_partners" and (self.entity != "plate" or not self.window_us):
+            raise ValueError(f"{self.name}: convoy_partners is of a plate, within a window")
+
+
+@dataclass(frozen=True)
+class DerivedFeature:
+    """A feature computed from other features' values of the same crossing.
+
+    Parameters
+    ----------
+    name : str
+    inputs : tuple of str
+        Context, history (model inputs or not) or earlier derived feature names.
+    formula : callable
+        ``formula(*values)``, using arithmetic only, so that the same code gives the
+        same floats on numpy columns (offline) and on Python floats (online); NaN in,
+        NaN out. Denominators are kept away from 0 by the definition (``+ 1``).
+    help : str
+    """
+
+    name: str
+    inputs: tuple
+    formula: Callable
     help: str = ""
 
 
@@ -94,8 +175,48 @@ HISTORY = (
                    outcome="inspected", help="earlier inspections of the carrier's trucks"),
     HistoryFeature("carrier_prior_seizures", "carrier", "count", "outbound",
                    outcome="seizure", help="earlier seizures from the carrier's trucks"),
+    HistoryFeature("plate_prior_referrals", "plate", "count", "outbound", outcome="referred",
+                   help="earlier outbound crossings of the plate referred to secondary "
+                        "(any pick: random, explore, model, officer, lookout)"),
+    # 7 days, not 28: with 28 the port's query (thousands of rows at a busy port) took
+    # the score p99 from 57 to 127 ms on a store holding a 120-day world
+    HistoryFeature("port_hour_share_7d", "port", "hour_share", "outbound", 7 * DAY_US,
+                   band_us=HOUR_US,
+                   help="share of the port's outbound crossings in the last 7 days within "
+                        "1 h of this crossing's time of day (UTC time of day, so local "
+                        "time but for a daylight-saving change inside the window)"),
+    HistoryFeature("plate_convoy_partners", "plate", "convoy_partners", "outbound",
+                   10 * 60 * 1_000_000,
+                   help="other plates that left by this port in the 10 minutes before this "
+                        "crossing and had left by it within 10 minutes of this plate before"),
+    # not model inputs: they feed the derived features below
+    HistoryFeature("plate_out_all", "plate", "count", "outbound", model_input=False,
+                   help="earlier outbound crossings of the plate, all history"),
+    HistoryFeature("plate_mean_gap_hours", "plate", "mean_gap_hours", model_input=False,
+                   help="mean hours between the plate's earlier crossings (either way)"),
 )
-ENTITY_COLUMN = {"plate": "plate_id", "carrier": "carrier_id"}
+
+DERIVED = (
+    DerivedFeature("plate_out_per_day", ("plate_out_all", "plate_days_since_first_seen"),
+                   lambda n, days: n / (days + 1),
+                   help="the plate's earlier outbound crossings per day since first seen, "
+                        "+1 day (NaN for a plate never seen)"),
+    DerivedFeature("plate_turnaround_ratio", ("plate_hours_since_inbound",
+                                              "plate_mean_gap_hours"),
+                   lambda hours, gap: hours / (gap + 1),
+                   help="hours since the last inbound crossing over the plate's mean hours "
+                        "between earlier crossings, +1 h (NaN without an inbound crossing "
+                        "or with fewer than 2 earlier crossings)"),
+    DerivedFeature("plate_burst_7_30", ("plate_out_7d", "plate_out_30d"),
+                   lambda week, month: week / (month * 7 / 30 + 1),
+                   help="outbound crossings in the last 7 days over the 7 days' share of "
+                        "the last 30 days', +1"),
+    DerivedFeature("registration_age_first_seen", ("registration_age_days",
+                                                   "plate_days_since_first_seen"),
+                   lambda age, days: age - days,
+                   help="registration age in days when the plate was first seen (NaN "
+                        "when either is missing)"),
+)
 #: not a model input: the port name a reason quotes ("entering at Laredo")
 LAST_INBOUND_PORT = "plate_last_inbound_port"
 
@@ -122,10 +243,28 @@ CONTEXT = (
 #: country part of the plate jurisdiction; either stands in for national origin)
 FEATURE_GROUPS = {"plate_issuer": ("plate_country", "plate_jurisdiction")}
 
-FEATURES = tuple(name for name, _, _ in CONTEXT) + tuple(h.name for h in HISTORY)
+FEATURES = (tuple(name for name, _, _ in CONTEXT)
+            + tuple(h.name for h in HISTORY if h.model_input) + tuple(d.name for d in DERIVED))
 CATEGORICAL = tuple(name for name, kind, _ in CONTEXT if kind == "category")
-HELP = {name: text for name, _, text in CONTEXT} | {h.name: h.help for h in HISTORY}
+HELP = ({name: text for name, _, text in CONTEXT} | {h.name: h.help for h in HISTORY}
+        | {d.name: d.help for d in DERIVED})
 _TRUCK_ONLY = ("trailer_empty", "manifest_value_usd")
+
+
+def _check_declared():
+    """Names unique; a derived feature's inputs declared before it (checked at import)."""
+    names = [name for name, _, _ in CONTEXT] + [h.name for h in HISTORY]
+    for spec in DERIVED:
+        unknown = [i for i in spec.inputs if i not in names]
+        if unknown:
+            raise ValueError(f"{spec.name}: inputs {unknown} are not declared before it")
+        names.append(spec.name)
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"feature names declared twice: {repeated}")
+
+
+_check_declared()
 
 
 def resolve_exclusions(names):
@@ -306,8 +445,8 @@ def history_frame(frame, query=None):
     Returns
     -------
     DataFrame, shape (query.sum(), len(HISTORY) + 1)
-        Indexed like ``frame.index[query]``; the extra column
-        ``plate_last_inbound_port`` is for reasons, not the model.
+        Indexed like ``frame.index[query]``; a column per spec (also those that are
+        no model input), and ``plate_last_inbound_port``, for reasons, not the model.
 
     Examples
     --------
@@ -323,8 +462,9 @@ def history_frame(frame, query=None):
     times = df["crossed_at"].to_numpy(np.int64)
     direction = df["direction"].to_numpy(dtype=object)
     ports = df["port_code"].to_numpy(dtype=object)
-    inspected = df["inspected"].to_numpy(float) == 1.0
-    seized = df["seizure"].to_numpy(float) == 1.0
+    flags = {"inspected": df["inspected"].to_numpy(float) == 1.0,
+             "seizure": df["seizure"].to_numpy(float) == 1.0,
+             "referred": (df["referral"].notna() & (df["referral"] != "none")).to_numpy()}
     q_rows = np.flatnonzero(query[order])
     q_times = times[q_rows]
     q_ports = ports[q_rows]
@@ -337,7 +477,7 @@ def history_frame(frame, query=None):
             if spec.direction is not None:
                 mask &= direction == spec.direction
             if spec.outcome is not None:
-                mask &= inspected if spec.outcome == "inspected" else seized
+                mask &= flags[spec.outcome]
             ev_idx = np.flatnonzero(mask)
             ev_times = times[ev_idx]
             if spec.outcome is not None:
@@ -357,6 +497,11 @@ def _entity_codes(values):
 
 
 def _execute(spec, ev_codes, ev_times, ev_idx, ports, q_codes, q_times, q_ports, out):
+    if spec.stat == "hour_share":
+        return _hour_share(spec, ev_codes, ev_times, q_codes, q_times)
+    if spec.stat == "convoy_partners":
+        return _convoy_partners(spec.window_us, ev_codes, ev_times, ports[ev_idx], q_codes,
+                                q_times, q_ports)
     if spec.stat == "count":
         count, _, _ = _count_before(ev_codes, ev_times, q_codes, q_times)
         if spec.window_us is not None:
@@ -375,10 +520,14 @@ def _execute(spec, ev_codes, ev_times, ev_idx, ports, q_codes, q_times, q_ports,
         if spec.stat == "last_other_port":
             out[LAST_INBOUND_PORT] = np.full(len(q_codes), None, dtype=object)
         return np.full(len(q_codes), np.nan)
+    first = ev_times[ev_order[np.clip(position - count, 0, len(ev_order) - 1)]]
     if spec.stat == "days_since_first":
-        first = ev_times[ev_order[np.maximum(position - count, 0)]]
         return np.where(seen, (q_times - first) / DAY_US, np.nan)
     last_i = ev_order[np.maximum(position - 1, 0)]
+    if spec.stat == "mean_gap_hours":
+        # the same operations, in the same order, as history_values
+        gap = (ev_times[last_i] - first) / HOUR_US / np.maximum(count - 1, 1)
+        return np.where(count >= 2, gap, np.nan)
     if spec.stat == "hours_since_last":
         return np.where(seen, (q_times - ev_times[last_i]) / HOUR_US, np.nan)
     if spec.stat == "last_other_port":
@@ -388,8 +537,103 @@ def _execute(spec, ev_codes, ev_times, ev_idx, ports, q_codes, q_times, q_ports,
     raise AssertionError(spec.stat)
 
 
+def _hour_share(spec, ev_codes, ev_times, q_codes, q_times):
+    """Share of the entity's rows in ``[t - window, t)`` within ``band`` of t's time of day.
+
+    A row ``d = t - s`` earlier is near when ``d mod 1 day`` is at most ``band`` or at
+    least ``1 day - band``: ``d`` lies in one of the bands ``[k days - band, k days +
+    band]``, k = 0, 1, ... Each band is two prefix counts on the entity's sorted times.
+    """
+    window, band = spec.window_us, spec.band_us
+    near = np.zeros(len(q_codes), dtype=np.int64)
+    total = np.zeros(len(q_codes), dtype=np.int64)
+    for code in np.unique(q_codes):
+        at = np.flatnonzero(q_codes == code)
+        times = np.sort(ev_times[ev_codes == code])
+        t = q_times[at]
+
+        def before(x):  # rows strictly before x
+            return np.searchsorted(times, x, side="left")
+
+        total[at] = before(t) - before(t - window)
+        for k in range(0, (window + band) // DAY_US + 1):
+            lo, hi = max(k * DAY_US - band, 1), min(k * DAY_US + band, window)
+            if lo <= hi:  # d in [lo, hi]  <=>  s in [t - hi, t - lo]
+                near[at] += before(t - lo + 1) - before(t - hi)
+    share = near / np.maximum(total, 1)
+    return np.where(total > 0, share, np.nan)
+
+
+def _near_pairs(times, x_lo, x_hi):
+    """Pairs (query, row) with ``times[row]`` in ``[x_lo, x_hi)`` (``times`` sorted)."""
+    lo = np.searchsorted(times, x_lo, side="left")
+    hi = np.searchsorted(times, x_hi, side="left")
+    size = hi - lo
+    query = np.repeat(np.arange(len(lo)), size)
+    offsets = np.arange(size.sum()) - np.repeat(np.cumsum(size) - size, size)
+    return query, np.repeat(lo, size) + offsets
+
+
+def _convoy_partners(window, ev_codes, ev_times, ev_ports, q_codes, q_times, q_ports):
+    """The ``convoy_partners`` stat: see :class:`HistoryFeature` (pairs per port, then one
+    "strictly before" count per (plate, partner, port))."""
+    port_codes, port_of = np.unique(np.concatenate([ev_ports, q_ports]).astype(str),
+                                    return_inverse=True)
+    ev_port, q_port = port_of[:len(ev_ports)], port_of[len(ev_ports):]
+    n_plates = int(max(ev_codes.max(initial=0), q_codes.max(initial=0))) + 1
+    n_ports = len(port_codes)
+
+    def key(plate, partner, port):
+        return (plate * n_plates + partner) * n_ports + port
+
+    pair_keys, pair_times, cand_query, cand_keys = [], [], [], []
+    for port in np.unique(q_port):
+        rows = np.flatnonzero(ev_port == port)
+        rows = rows[np.argsort(ev_times[rows], kind="stable")]
+        times, plates = ev_times[rows], ev_codes[rows]
+        # earlier convoys: two plates within the window of each other at this port,
+        # visible (as a pair wholly before t - window) from max(times) + window on
+        a, b = _near_pairs(times, times - window, times + window + 1)
+        other = plates[a] != plates[b]
+        a, b = a[other], b[other]
+        pair_keys.append(key(plates[a], plates[b], port))
+        pair_times.append(np.maximum(times[a], times[b]) + window)
+        # candidates now: other plates at this port in [t - window, t)
+        at = np.flatnonzero(q_port == port)
+        qa, rb = _near_pairs(times, q_times[at] - window, q_times[at])
+        other = plates[rb] != q_codes[at][qa]
+        cand_query.append(at[qa[other]])
+        cand_keys.append(key(q_codes[at][qa[other]], plates[rb[other]], port))
+    cand_query = np.concatenate(cand_query) if cand_query else np.zeros(0, np.int64)
+    cand_keys = np.concatenate(cand_keys) if cand_keys else np.zeros(0, np.int64)
+    pair_keys = np.concatenate(pair_keys) if pair_keys else np.zeros(0, np.int64)
+    pair_times = np.concatenate(pair_times) if pair_times else np.zeros(0, np.int64)
+    seen, _, _ = _count_before(pair_keys, pair_times, cand_keys, q_times[cand_query])
+    partners = pd.DataFrame({"q": cand_query[seen > 0], "k": cand_keys[seen > 0]})
+    partners = partners.drop_duplicates()["q"].to_numpy(np.int64)
+    return np.bincount(partners, minlength=len(q_codes)).astype(float)
+
+
+def derive(values):
+    """Add every :data:`DERIVED` feature to ``values`` (columns or one crossing's floats).
+
+    Parameters
+    ----------
+    values : dict
+        Feature name to a float array (offline) or a float (online); changed in place.
+
+    Returns
+    -------
+    dict
+        ``values``, with a key per derived feature.
+    """
+    for spec in DERIVED:
+        values[spec.name] = spec.formula(*(values[name] for name in spec.inputs))
+    return values
+
+
 def feature_frame(frame, query=None):
-    """Model inputs (context + history) of the query rows, default the outbound rows.
+    """Model inputs (context + history + derived) of the query rows, default the outbound rows.
 
     Returns
     -------
@@ -401,7 +645,31 @@ def feature_frame(frame, query=None):
     query = np.asarray(query, dtype=bool)
     context = context_frame(frame.loc[query])
     history = history_frame(frame, query)
-    return pd.concat([context, history], axis=1)[list(FEATURES) + [LAST_INBOUND_PORT]]
+    both = pd.concat([context, history], axis=1)
+    inputs = {name for spec in DERIVED for name in spec.inputs}
+    derived = derive({name: both[name].to_numpy(float) for name in inputs})
+    for spec in DERIVED:
+        both[spec.name] = derived[spec.name]
+    return both[list(FEATURES) + [LAST_INBOUND_PORT]]
+
+
+def feature_record(record, history):
+    """Model inputs of one crossing (the service's execution of :func:`feature_frame`).
+
+    Parameters
+    ----------
+    record : dict
+        A canonical record.
+    history : dict
+        Its history values, from the store (:func:`history_values`).
+
+    Returns
+    -------
+    dict
+        Every key of :func:`feature_frame`'s row, and the history values that are no
+        model input.
+    """
+    return derive(context_record(record) | history)
 
 
 # --- history features, online execution (the service's store) ---------------
@@ -414,14 +682,14 @@ def history_select(table, entity):
     table : sqlalchemy.Table
         Crossings with the contract's columns, ``crossed_at`` in UTC µs and
         ``inspected`` / ``seizure`` as 1 / 0 / NULL.
-    entity : {"plate", "carrier"}
+    entity : {"plate", "carrier", "port"}
 
     Returns
     -------
     sqlalchemy.Select
-        With bound parameters ``key`` (the plate_id or carrier_id) and ``t`` (the
-        crossing's UTC µs; only rows strictly before it are seen). One row: a
-        column per spec of the entity (raw aggregates: see :func:`history_values`).
+        With bound parameters ``key`` (the plate_id, carrier_id or port_code) and ``t``
+        (the crossing's UTC µs; only rows strictly before it are seen). One row: raw
+        aggregates, a column or a few per spec of the entity (see :func:`history_values`).
     """
     import sqlalchemy as sa
 
@@ -429,34 +697,85 @@ def history_select(table, entity):
     key = sa.bindparam("key", type_=sa.String)
     t = sa.bindparam("t", type_=sa.BigInteger)
     earlier = sa.and_(c[ENTITY_COLUMN[entity]] == key, c.crossed_at < t)
+    specs = [h for h in HISTORY if h.entity == entity]
     columns = []
-    for spec in (h for h in HISTORY if h.entity == entity):
+    for spec in specs:
         cond = []
         if spec.direction is not None:
             cond.append(c.direction == spec.direction)
         if spec.window_us is not None:
             cond.append(c.crossed_at >= t - spec.window_us)
-        if spec.outcome is not None:
+        if spec.outcome == "referred":
+            cond += [c.referral.is_not(None), c.referral != "none", c.referral != ""]
+        elif spec.outcome is not None:
             cond.append(c[spec.outcome] == 1)
+        if spec.outcome is not None:
             cond.append(c.crossed_at + OUTCOME_LAG_US < t)
         when = sa.and_(*cond) if cond else sa.true()
+        name = spec.name
         if spec.stat == "count":
-            expr = sa.func.coalesce(sa.func.sum(sa.case((when, 1), else_=0)), 0)
+            columns.append(sa.func.coalesce(sa.func.sum(sa.case((when, 1), else_=0)), 0)
+                           .label(name))
         elif spec.stat == "distinct_ports":
-            expr = sa.func.count(sa.distinct(c.port_code))
+            columns.append(sa.func.count(sa.distinct(c.port_code)).label(name))
         elif spec.stat == "days_since_first":
-            expr = sa.func.min(c.crossed_at)
+            columns.append(sa.func.min(c.crossed_at).label(name))
         elif spec.stat == "hours_since_last":
-            expr = sa.func.max(sa.case((when, c.crossed_at), else_=None))
+            columns.append(sa.func.max(sa.case((when, c.crossed_at), else_=None)).label(name))
+        elif spec.stat == "mean_gap_hours":
+            columns += [sa.func.sum(sa.case((when, 1), else_=0)).label(name + "__n"),
+                        sa.func.min(sa.case((when, c.crossed_at), else_=None))
+                        .label(name + "__first"),
+                        sa.func.max(sa.case((when, c.crossed_at), else_=None))
+                        .label(name + "__last")]
+        elif spec.stat == "hour_share":
+            since = (t - c.crossed_at) % DAY_US  # time of day apart, as t - s > 0
+            near = sa.and_(when, sa.or_(since <= spec.band_us, since >= DAY_US - spec.band_us))
+            columns += [sa.func.sum(sa.case((when, 1), else_=0)).label(name + "__n"),
+                        sa.func.sum(sa.case((near, 1), else_=0)).label(name + "__near")]
+        elif spec.stat == "convoy_partners":
+            columns.append(_convoy_select(table, spec).label(name))
         elif spec.stat == "last_other_port":
             # the port of the latest earlier row; ties broken by crossing_id as offline
-            expr = (sa.select(c.port_code).where(earlier, when)
-                    .order_by(c.crossed_at.desc(), c.crossing_id.desc()).limit(1)
-                    .scalar_subquery())
+            columns.append(sa.select(c.port_code).where(earlier, when)
+                           .order_by(c.crossed_at.desc(), c.crossing_id.desc()).limit(1)
+                           .scalar_subquery().label(name))
         else:
             raise AssertionError(spec.stat)
-        columns.append(expr.label(spec.name))
-    return sa.select(*columns).where(earlier)
+    select = sa.select(*columns).where(earlier)
+    windows = [h.window_us for h in specs]
+    if None not in windows:  # every spec windowed: let the index bound the rows read
+        select = select.where(c.crossed_at >= t - max(windows))
+    return select
+
+
+def _convoy_select(table, spec):
+    """The ``convoy_partners`` count as a scalar subquery: candidates through the port's
+    (port_code, crossed_at) index, their earlier pairs with the plate through the plate
+    index (bound parameters ``key``, ``port``, ``t``)."""
+    import sqlalchemy as sa
+
+    key = sa.bindparam("key", type_=sa.String)
+    port = sa.bindparam("port", type_=sa.String)
+    t = sa.bindparam("t", type_=sa.BigInteger)
+    window = spec.window_us
+    now, mine, theirs = (table.alias(n) for n in ("convoy_now", "convoy_mine", "convoy_theirs"))
+
+    def moved(alias):
+        return [alias.c.port_code == port] + (
+            [alias.c.direction == spec.direction] if spec.direction else [])
+    before = (sa.select(sa.literal(1)).select_from(mine).join(theirs, sa.true())
+              .where(mine.c.plate_id == key, *moved(mine), mine.c.crossed_at < t - window,
+                     theirs.c.plate_id == now.c.plate_id, *moved(theirs),
+                     # "+ 0": a bound no index may use, or SQLite ranges the index from
+                     # mine - window to t - window (the whole port's history since)
+                     theirs.c.crossed_at + 0 < t - window,
+                     theirs.c.crossed_at >= mine.c.crossed_at - window,
+                     theirs.c.crossed_at <= mine.c.crossed_at + window))
+    return (sa.select(sa.func.count(sa.distinct(now.c.plate_id)))
+            .where(*moved(now), now.c.crossed_at >= t - window, now.c.crossed_at < t,
+                   now.c.plate_id != key, before.exists())
+            .scalar_subquery())
 
 
 def history_values(entity, row, t, port):
@@ -470,8 +789,20 @@ def history_values(entity, row, t, port):
     """
     out = {}
     for spec in (h for h in HISTORY if h.entity == entity):
+        if spec.stat == "mean_gap_hours":
+            n = int(row[spec.name + "__n"] or 0)
+            if n < 2:
+                out[spec.name] = np.nan
+            else:
+                first, last = int(row[spec.name + "__first"]), int(row[spec.name + "__last"])
+                out[spec.name] = (last - first) / HOUR_US / (n - 1)
+            continue
+        if spec.stat == "hour_share":
+            n = int(row[spec.name + "__n"] or 0)
+            out[spec.name] = int(row[spec.name + "__near"]) / n if n else np.nan
+            continue
         value = row[spec.name]
-        if spec.stat in ("count", "distinct_ports"):
+        if spec.stat in ("count", "distinct_ports", "convoy_partners"):
             out[spec.name] = float(value or 0)
         elif value is None:
             out[spec.name] = np.nan

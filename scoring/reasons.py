@@ -159,6 +159,64 @@ def _origin(f):
     return "plate jurisdiction not recorded" if _missing(juris) else f"plate issued in {juris}"
 
 
+def _rate(f):
+    per_day = f["plate_out_per_day"]
+    if _missing(per_day):
+        return "no crossing rate: plate never seen before"
+    if per_day == 0:
+        return "no outbound crossing since the plate was first seen"
+    return f"{per_day:.1f} outbound crossings a day since the plate was first seen"
+
+
+def _usual_turnaround(f):
+    ratio = f["plate_turnaround_ratio"]
+    if _missing(ratio):
+        return "no usual time between crossings on record for this plate"
+    after = f"left {_duration(f['plate_hours_since_inbound'])} after entering"
+    if ratio < 1:
+        return f"{after}, {ratio:.2f} of the plate's usual time between crossings"
+    return f"{after}, {ratio:.1f} times the plate's usual time between crossings"
+
+
+def _burst(f):
+    week, month = _n(f["plate_out_7d"]), _n(f["plate_out_30d"])
+    if not month:
+        return "no outbound crossing in 30 days"
+    return (f"{_plural(week, 'outbound crossing')} in the last 7 days "
+            f"of {month} in the last 30 days")
+
+
+def _registration_first_seen(f):
+    days = f["registration_age_first_seen"]
+    if _missing(days):
+        return "registration age when the plate was first seen not known"
+    if days < 0:
+        return "plate seen before its current registration"
+    return f"registration {_plural(int(days), 'day')} old when the plate was first seen"
+
+
+def _referrals(f):
+    n = _n(f["plate_prior_referrals"])
+    return (f"referred to secondary {_plural(n, 'time')} before" if n
+            else "never referred to secondary before")
+
+
+def _usual_hour(f):
+    share = f["port_hour_share_7d"]
+    if _missing(share):
+        return "no recent crossings at this port to compare the hour with"
+    return (f"{share:.0%} of the port's outbound crossings in 7 days came within an hour "
+            "of this time of day")
+
+
+def _convoy(f):
+    n = _n(f["plate_convoy_partners"])
+    if not n:
+        return "no plate seen leaving with this one before left just ahead of it"
+    return (f"{_plural(n, 'plate')} seen leaving with this one before left in the "
+            "10 minutes ahead of it")
+
+
 #: (group, member features, wording); a group worded None is never a reason: its
 #: value is the same for every crossing at the port
 GROUPS = (
@@ -177,6 +235,13 @@ GROUPS = (
     ("time", ("local_hour", "local_weekday"), _time),
     ("port", ("port_code",), None),
     ("plate_origin", ("plate_country", "plate_jurisdiction"), _origin),
+    ("crossing_rate", ("plate_out_per_day",), _rate),
+    ("usual_turnaround", ("plate_turnaround_ratio",), _usual_turnaround),
+    ("burst", ("plate_burst_7_30",), _burst),
+    ("registration_first_seen", ("registration_age_first_seen",), _registration_first_seen),
+    ("referrals", ("plate_prior_referrals",), _referrals),
+    ("usual_hour", ("port_hour_share_7d",), _usual_hour),
+    ("convoy", ("plate_convoy_partners",), _convoy),
 )
 
 

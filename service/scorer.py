@@ -12,7 +12,7 @@ import json
 import sqlalchemy as sa
 
 from scoring.contract import OUTCOME_COLUMNS, parse_record
-from scoring.features import FEATURES, LAST_INBOUND_PORT, context_record
+from scoring.features import FEATURES, LAST_INBOUND_PORT, feature_record
 from scoring.policy import risk_band
 from scoring.reasons import explain, top_groups, with_selection
 from service.errors import ApiError, from_contract
@@ -72,7 +72,7 @@ def score_crossing(store, served, metrics, record, actor, rng):
         lookout = store.has_lookout(conn, record["plate_id"], now_us())
         if not policy.knows(port):
             policy.seed(port, store.recent_scores(conn, port, policy.window))
-        features = context_record(record) | history
+        features = feature_record(record, history)
         model = served.model
         raw, contributions = model.explain_row(model.vector(features))
         probability = model.calibrate_one(raw)

@@ -157,10 +157,20 @@ def _integer_columns(conn):
             conn.execute(sa.text(f"ALTER TABLE {table.name} RENAME COLUMN {temp} TO {name}"))
 
 
+def _port_time_index(conn):
+    """The port's recent crossings (port-keyed history features) read from an index alone:
+    (port_code, crossed_at) bounds the rows, direction rides along so that no table row
+    is read (a 7-day window at the busiest port of a 0.005-scale world: 0.6 ms without
+    it, 0.2 ms with it, on SQLite)."""
+    conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_crossings_port_time "
+                         "ON crossings (port_code, crossed_at, direction)"))
+
+
 #: (version, description, step); append new steps, never edit applied ones
 MIGRATIONS = (
     (1, "crossings, scores, outcomes, tokens, lookouts, audit", _initial),
     (2, "the contract's integer columns as integers, not floats", _integer_columns),
+    (3, "index of crossings by port and time (with direction)", _port_time_index),
 )
 
 
@@ -281,6 +291,7 @@ class Store:
         self.sql = {
             "plate": Prepared(self.engine, history_select(crossings, "plate")),
             "carrier": Prepared(self.engine, history_select(crossings, "carrier")),
+            "port": Prepared(self.engine, history_select(crossings, "port")),
             "insert_crossing": Prepared(self.engine, _insert(crossings)),
             "insert_score": Prepared(self.engine, _insert(scores)),
             "insert_audit": Prepared(self.engine, _insert(audit)),
@@ -370,15 +381,18 @@ class Store:
     # -- reads -----------------------------------------------------------------
 
     def history(self, conn, record):
-        """Point-in-time history features of one crossing, from earlier stored rows."""
+        """Point-in-time history features of one crossing, from earlier stored rows
+        (the plate's, the carrier's and the port's)."""
         t, port = record["crossed_at"], record["port_code"]
-        row = self.sql["plate"].one(conn, {"key": record["plate_id"], "t": t})
+        row = self.sql["plate"].one(conn, {"key": record["plate_id"], "port": port, "t": t})
         out = history_values("plate", row, t, port)
         if record.get("carrier_id"):
             row = self.sql["carrier"].one(conn, {"key": record["carrier_id"], "t": t})
             out.update(history_values("carrier", row, t, port))
         else:
             out.update(unseen_history("carrier"))
+        row = self.sql["port"].one(conn, {"key": port, "t": t})
+        out.update(history_values("port", row, t, port))
         return out
 
     def crossing(self, conn, crossing_id):

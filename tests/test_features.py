@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 from scoring.contract import parse_frame, parse_record
-from scoring.features import (CONTEXT, DAY_US, FEATURE_GROUPS, FEATURES, HISTORY, HOUR_US,
-                              LAST_INBOUND_PORT,
-                              OUTCOME_LAG_US, context_frame, context_record, feature_frame,
+from scoring.features import (CONTEXT, DAY_US, DERIVED, ENTITY_COLUMN, FEATURE_GROUPS,
+                              FEATURES, HISTORY, HOUR_US, LAST_INBOUND_PORT, OUTCOME_LAG_US,
+                              HistoryFeature, context_frame, context_record, feature_frame,
                               history_frame, resolve_exclusions)
 from tests.logs import raw, row
 
@@ -25,16 +25,19 @@ def brute_force(frame, i):
     t = me["crossed_at"]
     out = {}
     for spec in HISTORY:
-        key = me["plate_id" if spec.entity == "plate" else "carrier_id"]
+        col = ENTITY_COLUMN[spec.entity]
+        key = me[col]
         if pd.isna(key):
             out[spec.name] = math.nan
             continue
-        col = "plate_id" if spec.entity == "plate" else "carrier_id"
         rows = frame[(frame[col] == key) & (frame["crossed_at"] < t)]
         if spec.direction:
             rows = rows[rows["direction"] == spec.direction]
-        if spec.outcome:
+        if spec.outcome == "referred":
+            flag = rows["referral"].notna() & (rows["referral"] != "none")
+        elif spec.outcome:
             flag = rows["inspected" if spec.outcome == "inspected" else "seizure"] == 1.0
+        if spec.outcome:
             rows = rows[flag & (rows["crossed_at"] + OUTCOME_LAG_US < t)]
         if spec.window_us:
             rows = rows[rows["crossed_at"] >= t - spec.window_us]
@@ -43,6 +46,16 @@ def brute_force(frame, i):
             out[spec.name] = float(len(rows))
         elif spec.stat == "distinct_ports":
             out[spec.name] = float(rows["port_code"].nunique())
+        elif spec.stat == "convoy_partners":
+            out[spec.name] = float(len(convoy_by_hand(frame, me, spec.window_us)))
+        elif spec.stat == "hour_share":
+            apart = (t - rows["crossed_at"]) % DAY_US
+            near = (apart <= spec.band_us) | (apart >= DAY_US - spec.band_us)
+            out[spec.name] = int(near.sum()) / len(rows) if len(rows) else math.nan
+        elif spec.stat == "mean_gap_hours":
+            times = rows["crossed_at"].tolist()
+            out[spec.name] = ((times[-1] - times[0]) / HOUR_US / (len(times) - 1)
+                              if len(times) >= 2 else math.nan)
         elif not len(rows):
             out[spec.name] = math.nan
         elif spec.stat == "days_since_first":
@@ -54,6 +67,35 @@ def brute_force(frame, i):
     return out
 
 
+def convoy_by_hand(frame, me, window):
+    """Plates that left by my port in [t - window, t) and, wholly before t - window, had
+    left by it within window of one of my earlier crossings."""
+    t = me["crossed_at"]
+    out = frame[(frame["direction"] == "outbound") & (frame["port_code"] == me["port_code"])]
+    now = out[(out["crossed_at"] >= t - window) & (out["crossed_at"] < t)
+              & (out["plate_id"] != me["plate_id"])]
+    old = out[out["crossed_at"] < t - window]
+    mine = old[old["plate_id"] == me["plate_id"]]["crossed_at"].tolist()
+    partners = set()
+    for plate in set(now["plate_id"]):
+        theirs = old[old["plate_id"] == plate]["crossed_at"].tolist()
+        if any(abs(a - b) <= window for a in mine for b in theirs):
+            partners.add(plate)
+    return partners
+
+
+def derived_by_hand(f):
+    """The derived features of one crossing's values, as their docs word them."""
+    return {
+        "plate_out_per_day": f["plate_out_all"] / (f["plate_days_since_first_seen"] + 1),
+        "plate_turnaround_ratio": f["plate_hours_since_inbound"]
+                                  / (f["plate_mean_gap_hours"] + 1),
+        "plate_burst_7_30": f["plate_out_7d"] / (f["plate_out_30d"] / 30 * 7 + 1),
+        "registration_age_first_seen": f["registration_age_days"]
+                                       - f["plate_days_since_first_seen"],
+    }
+
+
 def random_log(seed, n=300):
     rng = np.random.default_rng(seed)
     rows = []
@@ -61,6 +103,8 @@ def random_log(seed, n=300):
         direction = rng.choice(["outbound", "inbound"])
         truck = rng.random() < 0.3
         inspected = direction == "outbound" and rng.random() < 0.3
+        picked = rng.choice(["officer", "random", "model"])
+        unpicked = rng.choice(["none", "none", "", "model"])  # referred, not inspected
         rows.append(row(
             crossing_id=f"c{i:04d}", direction=direction,
             # coarse times make ties, windows edges and lag edges likely
@@ -70,13 +114,15 @@ def random_log(seed, n=300):
             carrier_id=f"k{rng.integers(0, 3)}" if truck else "",
             inspected=("true" if inspected else "false") if direction == "outbound" else "",
             seizure=rng.choice(["true", "false"]) if inspected else "",
-            referral=("officer" if inspected else "none") if direction == "outbound" else ""))
+            registration_age_days="" if rng.random() < 0.1 else str(rng.integers(0, 900)),
+            referral=(picked if inspected else unpicked) if direction == "outbound" else ""))
     return rows
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_history_features_match_the_brute_force_definition(seed):
-    frame = parse_frame(raw(random_log(seed))).frame
+    convoys = [dict(r, crossing_id="k" + r["crossing_id"]) for r in convoy_rows(day0=5 * seed)]
+    frame = parse_frame(raw(random_log(seed) + convoys)).frame
     feats = history_frame(frame)
     assert len(feats) == (frame["direction"] == "outbound").sum()
     for i in feats.index:
@@ -84,6 +130,24 @@ def test_history_features_match_the_brute_force_definition(seed):
         for name, value in expected.items():
             got = feats.loc[i, name]
             assert (math.isnan(value) and math.isnan(got)) or value == got, (i, name, got, value)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_derived_features_match_their_definitions(seed):
+    frame = parse_frame(raw(random_log(seed))).frame
+    feats = feature_frame(frame)
+    history = history_frame(frame)
+    for i in feats.index:
+        values = feats.loc[i].to_dict() | history.loc[i].to_dict()
+        for name, value in derived_by_hand(values).items():
+            got = feats.loc[i, name]
+            assert (math.isnan(value) and math.isnan(got)) or value == pytest.approx(got), \
+                (i, name, got, value)
+    assert set(derived_by_hand(values)) == {d.name for d in DERIVED}
+    # every derived feature and new history feature takes real values somewhere
+    for name in ("plate_out_per_day", "plate_turnaround_ratio", "plate_burst_7_30",
+                 "registration_age_first_seen", "plate_prior_referrals", "port_hour_share_7d"):
+        assert feats[name].notna().any() and feats[name].nunique() > 2, name
 
 
 def test_appending_later_rows_changes_no_earlier_row():
@@ -125,6 +189,126 @@ def test_outcome_is_seen_only_once_resolved():
     assert feats["plate_prior_seizures"].tolist() == [0.0, 0.0, 1.0]
     assert feats["plate_prior_inspections"].tolist() == [0.0, 0.0, 1.0]
     assert feats["plate_out_24h"].tolist() == [0.0, 1.0, 2.0]
+
+
+def test_referral_is_seen_only_once_resolved_and_any_pick_counts():
+    lag_h = OUTCOME_LAG_US / HOUR_US
+    frame = parse_frame(raw([
+        row(crossing_id="a", crossed_at=at(0), referral="random", inspected="false"),
+        row(crossing_id="b", crossed_at=at(1), referral="model", selection_probability="0.3"),
+        row(crossing_id="c", crossed_at=at(1.5), referral="none"),
+        row(crossing_id="d", crossed_at=at(1.6), referral=""),
+        row(crossing_id="e", crossed_at=at(lag_h)),            # a: exactly resolved, not yet
+        row(crossing_id="f", crossed_at=at(lag_h + 1.01)),     # a and b seen; c, d never
+        row(crossing_id="g", crossed_at=at(lag_h + 2), plate_id="other"),
+    ])).frame
+    feats = history_frame(frame)
+    assert feats["plate_prior_referrals"].tolist() == [0, 0, 0, 0, 0, 2, 0]
+
+
+def test_port_hour_share_is_circular_and_point_in_time():
+    """Within 1 h of the time of day, across midnight, over [t - 7 d, t) at the port."""
+    t = 24 * 40 + 0.25                                  # 00:15 UTC on day 40
+    frame = parse_frame(raw([
+        row(crossing_id="near-midnight", crossed_at=at(24 * 39 - 0.5), plate_id="a"),  # 23:30
+        row(crossing_id="edge-1h", crossed_at=at(24 * 35 + 1.25), plate_id="b"),       # +1 h
+        row(crossing_id="past-1h", crossed_at=at(24 * 35 + 1.26), plate_id="c"),
+        row(crossing_id="noon", crossed_at=at(24 * 38 + 12), plate_id="d"),
+        row(crossing_id="edge-7d", crossed_at=at(t - 24 * 7), plate_id="e"),          # in
+        row(crossing_id="before-7d", crossed_at=at(t - 24 * 7 - 0.01), plate_id="f"),
+        row(crossing_id="inbound", crossed_at=at(24 * 39 + 0.25), plate_id="g",
+            direction="inbound"),
+        row(crossing_id="other-port", crossed_at=at(24 * 39 + 0.25), plate_id="h",
+            port_code="2402"),
+        row(crossing_id="same-instant", crossed_at=at(t), plate_id="i"),
+        row(crossing_id="me", crossed_at=at(t), plate_id="j"),
+    ])).frame
+    feats = history_frame(frame).set_index(frame.loc[history_frame(frame).index, "crossing_id"])
+    # near-midnight, edge-1h, edge-7d of 5 outbound rows at 2304 in the window
+    assert feats.loc["me", "port_hour_share_7d"] == 3 / 5
+    assert feats.loc["me", "port_hour_share_7d"] == feats.loc["same-instant",
+                                                               "port_hour_share_7d"]
+    assert math.isnan(feats.loc["before-7d", "port_hour_share_7d"])   # the port's first
+    assert math.isnan(feats.loc["other-port", "port_hour_share_7d"])
+
+
+def convoy_rows(day0=0, port="2304"):
+    """p, q and r leaving by ``port`` together on three days, then p again and elsewhere.
+
+    Day 1: q 3 min after p, r 9 min after. Day 2: q 10 min after p (still within), r 30
+    min after. Day 3: p after q and r (both seen with p before); then p by another port.
+    """
+    minute = 1 / 60
+    rows = []
+    for day, (a, b, c) in enumerate([(0, 3, 9), (0, 10, 30), (0, 4, 7)]):
+        base = 24 * (day0 + day + 1)
+        rows += [row(crossing_id=f"p{day}", crossed_at=at(base + a * minute), plate_id="p"),
+                 row(crossing_id=f"q{day}", crossed_at=at(base + b * minute), plate_id="q"),
+                 row(crossing_id=f"r{day}", crossed_at=at(base + c * minute), plate_id="r")]
+    rows += [row(crossing_id="p-again", crossed_at=at(24 * (day0 + 3) + 12 * minute),
+                 plate_id="p"),
+             row(crossing_id="elsewhere", crossed_at=at(24 * (day0 + 4)), plate_id="p",
+                 port_code="2402")]
+    return [dict(r, port_code=port if r["port_code"] == "2304" else r["port_code"])
+            for r in rows]
+
+
+def test_convoy_partners_are_plates_seen_leaving_together_again():
+    rows = convoy_rows()
+    frame = parse_frame(raw(rows)).frame
+    feats = history_frame(frame).set_index(frame["crossing_id"])
+    assert feats.loc["p0", "plate_convoy_partners"] == 0.0     # first convoy: not seen before
+    assert feats.loc["q1", "plate_convoy_partners"] == 1.0     # p, seen with q on day 1
+    assert feats.loc["r1", "plate_convoy_partners"] == 0.0     # p and q 20+ min earlier
+    assert feats.loc["p-again", "plate_convoy_partners"] == 2.0  # q and r, both seen before
+    assert feats.loc["p2", "plate_convoy_partners"] == 0.0     # nobody in the 10 min before
+    assert feats.loc["elsewhere", "plate_convoy_partners"] == 0.0
+
+
+def test_plate_rates_against_its_own_past():
+    frame = parse_frame(raw([
+        row(crossing_id="in1", direction="inbound", crossed_at=at(0)),
+        row(crossing_id="out1", crossed_at=at(10)),
+        row(crossing_id="in2", direction="inbound", crossed_at=at(24 * 2)),
+        row(crossing_id="out2", crossed_at=at(24 * 2 + 3), registration_age_days="30"),
+    ])).frame
+    feats = feature_frame(frame)
+    first, last = feats.index
+    assert math.isnan(feats.loc[first, "plate_turnaround_ratio"])    # one earlier crossing
+    assert feats.loc[first, "plate_out_per_day"] == 0.0               # seen, never left
+    # out2: 1 earlier outbound over 2.125 days + 1; 3 h since entry against a mean gap
+    # of 48 h / 2 between its 3 earlier crossings (+1 h)
+    assert feats.loc[last, "plate_out_per_day"] == pytest.approx(1 / (51 / 24 + 1))
+    assert feats.loc[last, "plate_turnaround_ratio"] == pytest.approx(3 / (24 + 1))
+    assert feats.loc[last, "plate_burst_7_30"] == pytest.approx(1 / (7 / 30 + 1))
+    assert feats.loc[last, "registration_age_first_seen"] == pytest.approx(30 - 51 / 24)
+
+
+def test_first_ever_crossing_has_missing_rates():
+    feats = feature_frame(parse_frame(raw([row()])).frame)
+    for name in ("plate_out_per_day", "plate_turnaround_ratio",
+                 "registration_age_first_seen", "port_hour_share_7d"):
+        assert math.isnan(feats.loc[0, name]), name
+    assert feats.loc[0, "plate_burst_7_30"] == 0.0
+    assert feats.loc[0, "plate_prior_referrals"] == 0.0
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(stat="median"), "stat 'median' is not one of"),
+    (dict(entity="driver"), "entity 'driver' is not one of"),
+    (dict(outcome="arrest"), "outcome 'arrest' is not one of"),
+    (dict(direction="north"), "direction 'north' is not one of"),
+    (dict(stat="hours_since_last", outcome="seizure"), "an outcome restricts a count"),
+    (dict(window_us=0), "window_us 0 is not > 0"),
+    (dict(stat="hour_share", window_us=DAY_US), "band_us is for hour_share"),
+    (dict(stat="hour_share", band_us=HOUR_US), "hour_share needs a window"),
+    (dict(stat="convoy_partners"), "convoy_partners is of a plate, within a window"),
+], ids=["stat", "entity", "outcome", "direction", "outcome-on-recency", "window",
+        "no-band", "no-window", "convoy-without-window"])
+def test_a_bad_spec_fails_when_declared(kwargs, message):
+    spec = dict(name="x", entity="plate", stat="count") | kwargs
+    with pytest.raises(ValueError, match=message):
+        HistoryFeature(**spec)
 
 
 def test_turnaround_and_other_port():

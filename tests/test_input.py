@@ -355,7 +355,7 @@ def test_existing_float_rows_migrate_to_integers(database_url):
     _store_before_migration_2(database_url)
     store = Store(database_url)
     try:
-        assert store.migrate() == 2
+        assert store.migrate() == MIGRATIONS[-1][0]
         with store.engine.connect() as conn:
             row = dict(conn.execute(sa.select(crossings)).mappings().one())
             outcome = dict(conn.execute(sa.select(outcomes)).mappings().one())
@@ -368,7 +368,21 @@ def test_existing_float_rows_migrate_to_integers(database_url):
         for table in ("crossings", "outcomes"):
             types = {c["name"]: c["type"] for c in inspector.get_columns(table)}
             assert all(isinstance(types[n], sa.Integer) for n in INTEGER_COLUMNS if n in types)
-        assert store.migrate() == 2  # again: nothing to do
+        assert store.migrate() == MIGRATIONS[-1][0]  # again: nothing to do
+    finally:
+        store.engine.dispose()
+
+
+def test_migration_3_indexes_crossings_by_port_and_time(database_url):
+    """A store from before migration 3 gets the (port_code, crossed_at, direction) index."""
+    _store_before_migration_2(database_url)
+    store = Store(database_url)
+    try:
+        store.migrate()
+        indexes = {ix["name"]: ix["column_names"]
+                   for ix in sa.inspect(store.engine).get_indexes("crossings")}
+        assert indexes["ix_crossings_port_time"] == ["port_code", "crossed_at", "direction"]
+        assert store.migrate() == MIGRATIONS[-1][0]  # again: nothing to do
     finally:
         store.engine.dispose()
 
@@ -395,7 +409,7 @@ def test_workers_starting_together_migrate_once(database_url):
         assert errors == []
         with stores[0].engine.connect() as conn:
             versions = conn.execute(sa.text("SELECT version FROM schema_version")).scalars()
-            assert sorted(versions) == [1, 2]
+            assert sorted(versions) == [v for v, _, _ in MIGRATIONS]
             assert conn.execute(sa.select(crossings.c.firearms_seized)).scalar_one() == 2
     finally:
         for store in stores:

@@ -13,7 +13,7 @@ from scoring.features import feature_frame
 from scoring.paths import ports_file
 from scoring.policy import PolicyConfig, ScoreQuantiles
 from scoring.reasons import GROUPS, NOTHING_STANDS_OUT, SELECTED, with_selection
-from service.store import scores
+from service.store import crossings, scores
 from tests.replay import replay
 
 
@@ -53,6 +53,47 @@ def test_batch_reasons_never_name_the_port_and_referrals_say_selected(world_fram
     assert not others["reasons"].str.contains(SELECTED["text"]).any()
 
 
+NAN = float("nan")
+
+
+@pytest.mark.parametrize("group, values, text", [
+    ("crossing_rate", {"plate_out_per_day": 0.4}, "0.4 outbound crossings a day since the "
+     "plate was first seen"),
+    ("crossing_rate", {"plate_out_per_day": 0.0}, "no outbound crossing since the plate was "
+     "first seen"),
+    ("crossing_rate", {"plate_out_per_day": NAN}, "no crossing rate: plate never seen before"),
+    ("usual_turnaround", {"plate_turnaround_ratio": 0.08, "plate_hours_since_inbound": 1.8},
+     "left 1.8 h after entering, 0.08 of the plate's usual time between crossings"),
+    ("usual_turnaround", {"plate_turnaround_ratio": 3.0, "plate_hours_since_inbound": 72.0},
+     "left 3 days after entering, 3.0 times the plate's usual time between crossings"),
+    ("usual_turnaround", {"plate_turnaround_ratio": NAN, "plate_hours_since_inbound": 2.0},
+     "no usual time between crossings on record for this plate"),
+    ("burst", {"plate_burst_7_30": 2.1, "plate_out_7d": 5.0, "plate_out_30d": 6.0},
+     "5 outbound crossings in the last 7 days of 6 in the last 30 days"),
+    ("burst", {"plate_burst_7_30": 0.0, "plate_out_7d": 0.0, "plate_out_30d": 0.0},
+     "no outbound crossing in 30 days"),
+    ("registration_first_seen", {"registration_age_first_seen": 3.6},
+     "registration 3 days old when the plate was first seen"),
+    ("registration_first_seen", {"registration_age_first_seen": -40.0},
+     "plate seen before its current registration"),
+    ("registration_first_seen", {"registration_age_first_seen": NAN},
+     "registration age when the plate was first seen not known"),
+    ("referrals", {"plate_prior_referrals": 2.0}, "referred to secondary 2 times before"),
+    ("referrals", {"plate_prior_referrals": 0.0}, "never referred to secondary before"),
+    ("usual_hour", {"port_hour_share_7d": 0.023}, "2% of the port's outbound crossings in "
+     "7 days came within an hour of this time of day"),
+    ("usual_hour", {"port_hour_share_7d": NAN}, "no recent crossings at this port to "
+     "compare the hour with"),
+    ("convoy", {"plate_convoy_partners": 2.0}, "2 plates seen leaving with this one before "
+     "left in the 10 minutes ahead of it"),
+    ("convoy", {"plate_convoy_partners": 0.0}, "no plate seen leaving with this one before "
+     "left just ahead of it"),
+], ids=lambda v: v if isinstance(v, str) and " " not in v else None)
+def test_each_behaviour_feature_reads_plainly(group, values, text):
+    wording = {name: words for name, _, words in GROUPS}[group]
+    assert wording(values) == text
+
+
 @pytest.mark.parametrize("reasons, expected", [
     ([], ["selection"]),
     ([("none", NOTHING_STANDS_OUT)], ["selection"]),
@@ -70,7 +111,9 @@ def test_every_kind_of_pick_reads_the_same_to_the_officer(app, client, auth, wor
     """Lookout, random and model picks all end with the same neutral reason (one to
     three in all); what picked them stays in the store, never in the answer."""
     policy = tmp_path / "policy.toml"
-    policy.write_text("random_share = 0.2\ndefault_capacity = 0.1\n")
+    # the world's first hours have no history (no usual rate or hour yet), and score low:
+    # a 20% capacity makes sure the model picks some of them (10% picked none)
+    policy.write_text("random_share = 0.2\ndefault_capacity = 0.2\n")
     from service import create_app
     app = create_app({**app.config, "POLICY_FILE": str(policy)})
     client = app.test_client()
@@ -117,6 +160,10 @@ def test_batch_and_service_give_the_same_reasons(app, auth, world, tmp_path, tra
     log = pd.read_csv(world[0], dtype=str, keep_default_na=False).head(800)
     log[list(OUTCOME_COLUMNS)] = ""  # the service is told no outcomes: neither is batch
     answers = replay(served.test_client(), auth["officer"], log)
+    # the service counts its own earlier referrals (plate_prior_referrals): batch is told them
+    with served.extensions["southbound.store"].engine.connect() as conn:
+        stored = dict(conn.execute(sa.select(crossings.c.crossing_id, crossings.c.referral)).all())
+    log["referral"] = log["crossing_id"].map(stored).fillna("")
     batch = score_frame(trained[0], parse_frame(log).frame,
                         PolicyConfig(random_share=0.0, default_capacity=1.0 if everyone else 0.0),
                         ScoreQuantiles.from_manifest(trained[1]))
