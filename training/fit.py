@@ -51,8 +51,10 @@ class TrainConfig:
     seed: int = 0
     params: dict = field(default_factory=dict)
     #: "holdout": trees on the oldest share, calibration on the next, validation on the
-    #: newest; "crossfit": trees on every labelled row, calibrated out of fold
-    calibration: str = "holdout"
+    #: newest; "crossfit": trees on every labelled row, calibrated out of fold.
+    #: The defaults of this class are chosen by backtest on every generated variant
+    #: (benchmarks/quality.py; the table in benchmarks/README.md), never on one window.
+    calibration: str = "crossfit"
     folds: int = 5
     #: "ipw" (capped inverse selection probability) or "none"
     weighting: str = "ipw"
@@ -63,7 +65,7 @@ class TrainConfig:
     increasing: tuple = ()
     #: a labelled row's weight halves with every this many days of age (counted back
     #: from the newest outbound row); None weighs old and new rows alike
-    half_life_days: float | None = None
+    half_life_days: float | None = 30.0
 
     def __post_init__(self):
         if self.calibration not in ("holdout", "crossfit"):
