@@ -52,10 +52,15 @@ SEEDS = (1, 2, 3)
 BUDGETS = (0.01, 0.02)
 #: the pipelines compared when choosing the defaults (TrainConfig keyword arguments)
 CANDIDATES = {
-    "holdout-ipw": dict(calibration="holdout", weighting="ipw"),
-    "holdout-none": dict(calibration="holdout", weighting="none"),
-    "crossfit-ipw": dict(calibration="crossfit", weighting="ipw"),
-    "crossfit-none": dict(calibration="crossfit", weighting="none"),
+    "holdout": dict(calibration="holdout", half_life_days=None),
+    "crossfit": dict(calibration="crossfit", half_life_days=None),
+    "crossfit-hl30": dict(calibration="crossfit", half_life_days=30.0),
+    "crossfit-hl30-unweighted": dict(calibration="crossfit", half_life_days=30.0,
+                                     weighting="none"),
+    "crossfit-hl30-monotone": dict(calibration="crossfit", half_life_days=30.0,
+                                   increasing=("plate_prior_seizures", "carrier_prior_seizures")),
+    "crossfit-hl30-folds-trees": dict(calibration="crossfit", half_life_days=30.0,
+                                      trees="from-folds"),
 }
 README_START, README_END = "<!-- quality:start -->", "<!-- quality:end -->"
 

@@ -36,7 +36,7 @@ DIRECTIONS = ("outbound", "inbound")
 VEHICLE_CLASSES = ("personal", "truck", "bus")
 BODY_TYPES = ("sedan", "suv", "pickup", "van", "motorcycle", "tractor_trailer",
               "box_truck", "bus", "other")
-REFERRALS = ("none", "model", "random", "officer")
+REFERRALS = ("none", "model", "random", "explore", "officer")
 OUTCOME_COLUMNS = ("referral", "selection_probability", "inspected", "seizure",
                    "firearms_seized", "rounds_seized", "currency_seized_usd")
 #: what secondary found: more than 0 only where a seizure was made
