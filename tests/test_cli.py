@@ -33,7 +33,8 @@ def test_train_registers_an_active_model_with_a_manifest(runner, registry):
     assert result.exit_code == 0
     assert result.output.startswith("* ")
     shown = runner.invoke(main, ["models", "show", "--registry", str(registry)])
-    manifest = json.loads(shown.output)
+    manifest = json.loads(shown.stdout)      # JSON on stdout, the words on stderr
+    assert "grown on: every labelled outbound row" in shown.stderr
     for key in ("version", "created_at", "features", "categories", "metrics", "libraries",
                 "artifact_sha256", "code_version"):
         assert key in manifest

@@ -41,8 +41,34 @@ def registry(tmp_path_factory, trained):
     return path
 
 
+@pytest.fixture(scope="module")
+def holdout_registry(tmp_path_factory, world_frame):
+    from training.fit import TrainConfig, train
+    path = tmp_path_factory.mktemp("eval-holdout")
+    model, manifest = train(world_frame, TrainConfig(calibration="holdout"),
+                            progress=lambda m: None)
+    Registry(path).save(model, manifest)
+    return path, manifest
+
+
+def test_a_cross_fitted_model_on_its_own_log_is_graded_with_a_warning(runner, registry, world,
+                                                                      trained, tmp_path):
+    """Its trees grew on every labelled row: no window is unseen, and it says so."""
+    out = tmp_path / "e.json"
+    result = runner.invoke(main, ["evaluate", "--data", str(world[0]), "--registry",
+                                  str(registry), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "the model's newest time block" in result.stdout
+    assert "warning: the graded window overlaps the model's training data" in result.stderr
+    report = json.loads(out.read_text())
+    assert pd.Timestamp(report["window"]["from"]) >= pd.Timestamp(
+        trained[1]["data"]["windows"]["validate_from"])
+
+
 def test_evaluate_without_since_grades_the_held_out_window_and_says_so(
-        runner, registry, world, trained, tmp_path):
+        runner, holdout_registry, world, tmp_path):
+    registry, manifest = holdout_registry
+    trained = (None, manifest)
     out = tmp_path / "e.json"
     result = runner.invoke(main, ["evaluate", "--data", str(world[0]), "--registry",
                                   str(registry), "--out", str(out)])

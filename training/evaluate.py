@@ -265,7 +265,9 @@ def graded_window(manifest, times, since=None):
 
     Without ``since``: the rows after the model's training data when the log reaches
     past it, else the model's own held-out window (``validate_from``), so a model is
-    never graded, unasked, on rows its trees were fitted on.
+    never graded, unasked, on rows its trees were fitted on. A cross-fitted model's
+    trees grew on every labelled row of its log: there the newest block is graded,
+    with a warning that the figures overstate.
 
     Parameters
     ----------
@@ -289,6 +291,10 @@ def graded_window(manifest, times, since=None):
     elif windows.get("end") and (times > _micros(windows["end"])).any():
         start = _micros(windows["end"]) + 1
         why = "the rows after the model's training data"
+    elif windows.get("validate_from") and windows.get("blocks_from"):
+        start = _micros(windows["validate_from"])
+        why = ("the model's newest time block (the log does not reach past its training "
+               "data)")
     elif windows.get("validate_from"):
         start = _micros(windows["validate_from"])
         why = "the model's own held-out window (the log does not reach past its training data)"
@@ -296,7 +302,15 @@ def graded_window(manifest, times, since=None):
         start, why = None, "every outbound row (the manifest names no training window)"
     mask = times >= start if start is not None else np.ones(len(times), dtype=bool)
     warning = None
-    if mask.any() and windows.get("calibrate_from") and windows.get("start"):
+    if mask.any() and windows.get("blocks_from") and windows.get("end"):
+        # cross-fitted: the served model's trees grew on every labelled row to the end
+        first = int(times[mask].min())
+        if first <= _micros(windows["end"]) and times[mask].max() >= _micros(windows["start"]):
+            warning = (f"the graded window overlaps the model's training data "
+                       f"({windows['start']} to {windows['end']}): its trees were grown on "
+                       "every labelled row there, so the figures overstate; its out-of-fold "
+                       "validation figures are in models show")
+    elif mask.any() and windows.get("calibrate_from") and windows.get("start"):
         first = int(times[mask].min())
         if first < _micros(windows["calibrate_from"]) and times[mask].max() >= _micros(windows["start"]):
             warning = (f"the graded window overlaps the model's fit window ({windows['start']} "

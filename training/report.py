@@ -24,7 +24,7 @@ from scoring.policy import PolicyConfig
 from scoring.reasons import port_name
 from training import report_plots as plots
 from training.fit import how_grown
-from training.evaluate import (BUDGETS, Labels, calibration, propensity,
+from training.evaluate import (BUDGETS, graded_window, Labels, calibration, propensity,
                                selection_metrics, top_k)
 from training.monitoring import (FEW_SEIZURES, MIN_CELL, PSI_ALERT, VALUES, capacity_picks,
                                  few_seizures_note, outcome_table, psi, referral_table)
@@ -88,7 +88,8 @@ def build_report(model, manifest, frame, *, active=None, training_frame=None, si
         Where the drift reference comes from (its outbound rows before ``since``);
         default ``frame`` itself.
     since : int, optional
-        UTC µs; default the manifest's ``validate_from``, or every row when absent.
+        UTC µs; default the window ``evaluate`` grades (the rows after the training
+        data, else the model's held-out window or newest block, with its warning).
     min_cell : int
         Outcome-test cells with fewer inspected rows are suppressed.
     policy : PolicyConfig, optional
@@ -110,13 +111,18 @@ def build_report(model, manifest, frame, *, active=None, training_frame=None, si
     >>> model, manifest = Registry("var/registry").load()            # doctest: +SKIP
     >>> page = build_report(model, manifest, read_log("w.csv").frame)  # doctest: +SKIP
     """
-    if since is None and manifest.get("data", {}).get("windows", {}).get("validate_from"):
-        since = int(pd.Timestamp(manifest["data"]["windows"]["validate_from"]).value // 1000)
+    overlap = None
+    if since is None and manifest.get("data", {}).get("windows"):
+        # the window evaluate grades by default, and its warning when the trees saw it
+        out_times = frame.loc[frame["direction"] == "outbound", "crossed_at"].to_numpy()
+        graded, _, overlap = graded_window(manifest, out_times)
+        since = int(out_times[graded].min()) if graded.any() else None
     active_model, active_manifest = active if active is not None else (None, None)
     if active_model is model or (manifest.get("version") is not None and active_manifest
                                  and active_manifest.get("version") == manifest["version"]):
         active_model = None  # this model is the one in service: one curve, not two
     w = _Window(model, frame, since, training_frame, active_model)
+    w.overlap = overlap
     policy = policy or PolicyConfig()
     ports = w.feats["port_code"].astype(str).to_numpy()
     picks = {"this model": capacity_picks(w.scores, ports, policy.capacity_of)}
@@ -390,6 +396,8 @@ def _model_card(manifest, w):
             recall += f" (on {on} seizures{', unstable' if on < FEW_SEIZURES else ''})"
         facts.append(["validation recall at 1%", recall])
     facts += [[label, text] for label, text in how_grown(manifest)]
+    if getattr(w, "overlap", None):
+        facts.append(["warning", w.overlap])
     facts += [["training warning", warning] for warning in manifest.get("warnings", [])]
     facts.append(["evaluated here", f"{_iso(w.start)} to {_iso(w.end)}: {w.labels.n:,} "
                                     f"outbound, {int(w.labels.resolved.sum()):,} inspected, "
