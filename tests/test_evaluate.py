@@ -95,3 +95,27 @@ def test_hit_rates_and_their_intervals_are_rates_and_cover_the_truth(seed):
         assert row["unstable"] == (row["seizures_behind"] < 30)
         if not row["unstable"]:
             assert lo - 0.02 <= row["true_hit_rate"] <= hi + 0.02, row
+
+
+def test_the_propensity_check_recovers_logged_probabilities_and_is_calibrated():
+    """Half the rows lose their logged probability: the estimate, fitted on the features the
+    policy chose on, is calibrated on them and close to the logged values elsewhere."""
+    from training.evaluate import propensity_check
+    rng = np.random.default_rng(5)
+    n = 40_000
+    x = rng.normal(size=n)
+    pi = 1 / (1 + np.exp(-(-3.5 + 1.2 * x)))
+    inspected = rng.random(n) < pi
+    logged = np.where(rng.random(n) < 0.5, np.nan, pi)
+    outbound = pd.DataFrame({"selection_probability": logged,
+                             "inspected": inspected.astype(float)})
+    check = propensity_check(outbound, pd.DataFrame({"x": x}))
+    assert check["estimated_rows"] == int(np.isnan(logged).sum())
+    assert 0.9 < check["observed_over_expected"] < 1.1
+    top = check["bins"][-1]
+    assert abs(top["inspected"] - top["mean_estimated"]) < 0.3 * top["mean_estimated"]
+    assert 0.8 < check["logged"]["median_ratio"] < 1.25
+    assert check["logged"]["within_factor_2"] > 0.8
+    # nothing missing: nothing to check
+    full = outbound.assign(selection_probability=pi)
+    assert propensity_check(full, pd.DataFrame({"x": x})) is None

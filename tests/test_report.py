@@ -400,3 +400,20 @@ def test_an_interval_without_width_on_the_page_says_it_is_unstable(trained, worl
     assert "rests on 1 seizure (fewer than" in budget
     rows = [r for r in budget.split("<tbody>", 1)[1].split("<tr>") if "random" not in r and r]
     assert rows and all("unstable: no spread on 1 seizure" in r for r in rows)
+
+
+def test_the_report_checks_estimated_selection_probabilities(trained):
+    """A log whose officer picks have no logged probability (the officer-cues world): the
+    report shows how the estimate behaves; the base world's report says none is estimated."""
+    from scoring.contract import parse_frame
+    from training.synth import WorldConfig, generate_world
+    log, _ = generate_world(WorldConfig(days=20, seed=4, scale=0.003, variant="officer-cues"))
+    frame = parse_frame(log).frame
+    assert frame["selection_probability"].isna().any()
+    html = build_report(*trained, frame, since=int(frame["crossed_at"].min()))
+    assert "Selection probabilities estimated where the log lacks them" in html
+    assert "median ratio" in html
+
+
+def test_a_log_with_every_probability_says_none_is_estimated(page):
+    assert "none is estimated" in page

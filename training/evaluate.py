@@ -53,6 +53,43 @@ def propensity(outbound, features=None, seed=0):
     return np.clip(pi, MIN_PROPENSITY, 1.0)
 
 
+def propensity_check(outbound, features=None, seed=0, bins=10):
+    """How far to trust the estimated selection probabilities (None when none is missing).
+
+    Two checks of the estimator :func:`propensity` uses:
+
+    - ``bins``: among the rows whose probability was estimated, bins of equal size by
+      estimate, each with its mean estimate and the share of its rows actually
+      inspected (a calibrated estimate has them equal);
+    - ``logged``: on the rows whose log gives the probability, the estimator's
+      median ratio to the logged value and the share within a factor of two of it
+      (the estimator sees only the features, so this is what it recovers where the
+      truth is known).
+    """
+    logged = outbound["selection_probability"].to_numpy(float)
+    unknown = np.isnan(logged)
+    if not unknown.any() or features is None:
+        return None
+    inspected = (outbound["inspected"].to_numpy(float) == 1.0).astype(int)
+    if inspected.min() == inspected.max():
+        return None
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    numeric = features.select_dtypes(include="number")
+    numeric = numeric.loc[:, numeric.notna().any()]
+    est = HistGradientBoostingClassifier(max_iter=100, random_state=seed).fit(numeric, inspected)
+    p = np.clip(est.predict_proba(numeric)[:, 1], MIN_PROPENSITY, 1.0)
+    order = np.flatnonzero(unknown)[np.argsort(p[unknown], kind="stable")]
+    table = [{"mean_estimated": float(p[part].mean()), "inspected": float(inspected[part].mean()),
+              "rows": int(len(part))} for part in np.array_split(order, bins) if len(part)]
+    out = {"estimated_rows": int(unknown.sum()), "bins": table,
+           "observed_over_expected": float(inspected[unknown].sum() / p[unknown].sum())}
+    if (~unknown).any():
+        ratio = p[~unknown] / np.clip(logged[~unknown], MIN_PROPENSITY, 1.0)
+        out["logged"] = {"rows": int((~unknown).sum()), "median_ratio": float(np.median(ratio)),
+                         "within_factor_2": float(((ratio >= 0.5) & (ratio <= 2)).mean())}
+    return out
+
+
 class Labels:
     """The labelled view of a set of outbound crossings (shape n each).
 

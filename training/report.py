@@ -25,6 +25,7 @@ from scoring.reasons import port_name
 from training import report_plots as plots
 from training.fit import how_grown
 from training.evaluate import (BUDGETS, graded_window, Labels, calibration, propensity,
+                               propensity_check,
                                selection_metrics, top_k)
 from training.monitoring import (FEW_SEIZURES, MIN_CELL, PSI_ALERT, VALUES, capacity_picks,
                                  few_seizures_note, outcome_table, psi, referral_table)
@@ -230,7 +231,32 @@ def _calibration_section(w):
             f"Brier {num(cal['brier'], 4)}.</p>"
             + img(plots.reliability(cal["bins"]), "reliability diagram")
             + table(["mean predicted", "observed", "inspected rows", "crossings represented"],
-                     rows))
+                     rows)
+            + _propensity_section(w))
+
+
+def _propensity_section(w):
+    """The check of the estimated selection probabilities, where the log lacks some."""
+    check = propensity_check(w.outbound, w.feats[list(FEATURES)])
+    if check is None:
+        return ("<h3>Selection probabilities</h3><p>Every inspected crossing of this window "
+                "has its logged selection probability: none is estimated.</p>")
+    rows = [[pct(b["mean_estimated"], 2), pct(b["inspected"], 2), f"{b['rows']:,}"]
+            for b in check["bins"]]
+    logged = check.get("logged")
+    return ("<h3>Selection probabilities estimated where the log lacks them</h3>"
+            f"<p>{check['estimated_rows']:,} outbound crossings have no logged selection "
+            "probability; the weights use P(inspected | features) from a boosted classifier "
+            "on this log instead. Among those crossings, in bins by estimate, the share "
+            "actually inspected against the mean estimate (observed / expected "
+            f"{num(check['observed_over_expected'])}; equal when the estimate is "
+            "calibrated)."
+            + (f" Where the log gives the probability ({logged['rows']:,} crossings), the "
+               f"estimate's median ratio to it is {num(logged['median_ratio'])} and "
+               f"{pct(logged['within_factor_2'])} are within a factor of two: the estimate "
+               "sees the features only, so a policy that chose on something else is "
+               "estimated badly." if logged else "")
+            + "</p>" + table(["mean estimate", "inspected", "crossings"], rows))
 
 
 def _importance_section(model, manifest, w):
