@@ -118,10 +118,10 @@ def true_recalls(result, budget_index):
             if "budgets" in r]
 
 
-def run(variant_names, seeds, work, script, candidates, progress, limit=True):
+def run(variant_names, seeds, work, script, candidates, progress, limit=True, ours=True):
     config = BacktestConfig(origins=ORIGINS, horizon_days=HORIZON, step_days=STEP,
                             budgets=BUDGETS)
-    pipelines = {"southbound": {}}
+    pipelines = {"southbound": {}} if ours else {}
     if candidates:
         pipelines.update(CANDIDATES)
     out = {}
@@ -211,6 +211,8 @@ def main():
                     help="also backtest every candidate pipeline (how the defaults were chosen)")
     ap.add_argument("--no-limit", action="store_true",
                     help="skip the every-carrier-labelled backtest (the slowest)")
+    ap.add_argument("--only-limit", action="store_true",
+                    help="only the baseline and the every-carrier-labelled backtest")
     ap.add_argument("--out", type=Path, help="write every figure as JSON here")
     ap.add_argument("--write-readme", action="store_true")
     args = ap.parse_args()
@@ -218,7 +220,8 @@ def main():
         sys.exit(f"error: the plain baseline is not at {args.baseline} (--baseline PATH)")
     names = args.variants or list(variants())
     results = run(names, args.seeds, args.work, args.baseline, args.candidates,
-                  lambda m: print(m, file=sys.stderr, flush=True), limit=not args.no_limit)
+                  lambda m: print(m, file=sys.stderr, flush=True), limit=not args.no_limit,
+                  ours=not args.only_limit)
     columns = ["baseline", "southbound"] + ([] if args.no_limit else ["every-carrier"])
     if args.candidates:
         columns += list(CANDIDATES)

@@ -60,7 +60,7 @@ class TrainConfig:
     weighting: str = "ipw"
     #: crossfit only: "early-stopping" (the served model stops on a random 15% of its
     #: rows) or "from-folds" (it grows, on every row, the median of the folds' trees)
-    trees: str = "early-stopping"
+    trees: str = "from-folds"
     #: features whose rise may never lower the score (monotone constraints)
     increasing: tuple = ()
     #: a labelled row's weight halves with every this many days of age (counted back
