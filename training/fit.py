@@ -296,6 +296,7 @@ def fit_features(outbound, feats, config=None, clock=None, sources=(), rows=None
     for warning in warnings:
         clock.step(f"warning: {warning}")
     everything = labelled.sum(), int(seizure[labelled].sum())
+    method = detail.pop("calibration_method")
     manifest = {
         "kind": "southbound-risk-model",
         "contract_version": contract.VERSION,
@@ -311,7 +312,7 @@ def fit_features(outbound, feats, config=None, clock=None, sources=(), rows=None
                      "folds": config.folds if config.calibration == "crossfit" else None,
                      "seed": config.seed, **detail},
         "trees": int(model.booster_.n_iter_),
-        "calibration": {"method": detail.pop("calibration_method"),
+        "calibration": {"method": method,
                         "slope": model.calibration_[0], "intercept": model.calibration_[1]},
         "data": {
             "sources": [{k: v for k, v in s.items() if k != "rejects"} for s in sources],
@@ -331,7 +332,6 @@ def fit_features(outbound, feats, config=None, clock=None, sources=(), rows=None
         "libraries": _libraries(),
         "training_seconds": round(clock.elapsed(), 1),
     }
-    manifest["training"].pop("calibration_method", None)
     return model, manifest
 
 
@@ -434,7 +434,6 @@ def _fit_crossfit(new_model, rows_of, part, X_all, labelled, seizure, weight, co
     blocks only (a forward estimate, as the model in service faces tomorrow).
     """
     raw = np.full(len(part), np.nan)
-    oof = np.full(len(part), np.nan)
     trees = []
     for block in range(config.folds):
         X, y, w = rows_of(part != block)
