@@ -21,6 +21,8 @@ from scoring.policy import (PolicyConfig, ReferralPolicy, ScoreQuantiles, batch_
 from service.replay import replay
 
 NO_RANDOM = PolicyConfig(random_share=0.0)
+#: a capacity at which one day of the small world has model referrals enough to compare
+DAY_POLICY = PolicyConfig(random_share=0.0, default_capacity=0.05)
 
 
 def test_a_threshold_is_the_recorded_quantile_and_interpolates_between():
@@ -107,14 +109,14 @@ def test_the_same_crossings_get_the_same_model_referrals_however_they_come(
 
     model, manifest = plate_keyed
     q = ScoreQuantiles.from_manifest(manifest)
-    whole = score_frame(model, parse_frame(one_day).frame, NO_RANDOM, q)
+    whole = score_frame(model, parse_frame(one_day).frame, DAY_POLICY, q)
     assert whole["refer"].sum() >= 5, "premise: the day has referrals to compare"
 
     # ten files, each a set of plates (and carriers) with all their rows, so each
     # crossing keeps the history it had in the one file
     key = one_day["carrier_id"].where(one_day["carrier_id"] != "", one_day["plate_id"])
     bucket = key.map(lambda k: zlib.crc32(k.encode()) % 10)
-    parts = [score_frame(model, parse_frame(one_day.loc[bucket == b]).frame, NO_RANDOM, q)
+    parts = [score_frame(model, parse_frame(one_day.loc[bucket == b]).frame, DAY_POLICY, q)
              for b in range(10)]
     pieces = pd.concat(parts).set_index("crossing_id").loc[whole["crossing_id"]]
     assert np.allclose(pieces["risk_score"], whole["risk_score"])  # premise: same scores
@@ -125,7 +127,7 @@ def test_the_same_crossings_get_the_same_model_referrals_however_they_come(
     registry = Registry(tmp_path / "registry")
     registry.save(model, dict(manifest))
     policy = tmp_path / "policy.toml"
-    policy.write_text("random_share = 0.0\n")
+    policy.write_text("random_share = 0.0\ndefault_capacity = 0.05\n")
     app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}",
                       "REGISTRY": str(registry.root), "POLICY_FILE": str(policy),
                       "TOKEN_CACHE_SECONDS": 0, "LOG_LEVEL": "WARNING",
