@@ -480,8 +480,9 @@ def test_a_busy_lane_fits_a_booth_screen(chromium, live, busy_lane):
         assert page.get_attribute(f'tr[data-id="{below}"]', "aria-current") == "true"
         assert page.locator('#lane-rows tr[aria-current]').count() == 1
         page.keyboard.press("n")  # from the detail: the next referral after the open crossing
-        assert page.evaluate("document.activeElement.closest('tr').dataset.id") \
-            == referred[1]["id"]
+        at = [r["id"] for r in rows].index(below)  # (the open row may be a referral itself)
+        after = next(r["id"] for r in rows[at + 1:] + rows[:at] if r["refer"])
+        assert page.evaluate("document.activeElement.closest('tr').dataset.id") == after
 
         # a quiet row's reasons are in its detail
         quiet = next(r["id"] for r in rows if busy_lane[r["id"]]["risk_band"] == "low"
