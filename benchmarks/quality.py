@@ -1,7 +1,8 @@
 """Ranking quality by backtest on every generated variant, against the plain baseline.
 
     .venv/bin/python benchmarks/quality.py [--seeds 1 2 3] [--variants ...]
-                                           [--candidates] [--write-readme]
+                                           [--candidates] [--out JSON] [--write-readme]
+    .venv/bin/python benchmarks/quality.py --merge a.json b.json [--write-readme]
 
 For each variant of the generator and each seed: a world of ``DAYS`` days at
 ``SCALE`` (a 90-day log then holds some 100-300 seizures); a rolling-origin
@@ -215,7 +216,23 @@ def main():
                     help="only the baseline and the every-carrier-labelled backtest")
     ap.add_argument("--out", type=Path, help="write every figure as JSON here")
     ap.add_argument("--write-readme", action="store_true")
+    ap.add_argument("--merge", nargs="+", type=Path, metavar="JSON",
+                    help="run nothing: build the table from earlier --out files (runs split "
+                         "over processes, one per core)")
     args = ap.parse_args()
+    if args.merge:
+        results = {}
+        for path in args.merge:
+            results.update(json.loads(path.read_text()))
+        names = [n for n in ("baseline", "southbound", "every-carrier", *CANDIDATES)
+                 if any(n in entry for entry in results.values())]
+        text = table(results, names)
+        print(text)
+        if args.out:
+            args.out.write_text(json.dumps(results, indent=1, default=float))
+        if args.write_readme:
+            write_readme(text)
+        return
     if not args.baseline.exists():
         sys.exit(f"error: the plain baseline is not at {args.baseline} (--baseline PATH)")
     names = args.variants or list(variants())
