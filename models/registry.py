@@ -5,7 +5,9 @@ Layout under the registry root::
     versions/<version>/model.joblib     the fitted scoring.model.RiskModel
     versions/<version>/manifest.json    what it is, what it was trained on, its metrics
     active.json                         {"version": ..., "history": [older actives]}
-    events.jsonl                        append-only log of promotions and rollbacks
+    shadow.json                         {"version": ...}: the challenger scored in shadow
+    events.jsonl                        append-only log of promotions, rollbacks and
+                                        shadow changes (``"kind": "shadow"``)
 
 A version directory is written under a temporary name and renamed into place,
 so a reader never sees half an artifact. Loading checks the artifact's SHA-256
@@ -39,6 +41,7 @@ import joblib
 
 ARTIFACT = "model.joblib"
 MANIFEST = "manifest.json"
+SHADOW = "shadow.json"
 SIGNATURE = "signature"
 SIGNING_ALGORITHM = "hmac-sha256"
 SIGNING_KEY_VARIABLE = "SOUTHBOUND_SIGNING_KEY"
@@ -269,7 +272,8 @@ class Registry:
         return {"version": state.get("version"), "history": state.get("history", [])}
 
     def last_event(self):
-        """The newest readable line of ``events.jsonl`` (a promotion or rollback), or None."""
+        """The newest readable promotion or rollback of ``events.jsonl``, or None (shadow
+        changes are skipped: they never change the model in service)."""
         try:
             lines = (self.root / "events.jsonl").read_text().splitlines()
         except OSError:
@@ -279,7 +283,7 @@ class Registry:
                 event = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(event, dict):
+            if isinstance(event, dict) and event.get("kind", "active") == "active":
                 return event
         return None
 
@@ -359,6 +363,12 @@ class Registry:
         ``events.jsonl``."""
         self.load(version)
         self._activate(version, reason, actor=actor)
+        try:
+            challenger = self.shadow_version()
+        except RegistryError:
+            challenger = None
+        if challenger == version:  # the challenger won: it no longer shadows itself
+            self._set_shadow(None, actor, f"{version} promoted to active")
 
     def rollback(self, actor=None):
         """Re-activate the version that was active before the current one."""
@@ -380,9 +390,49 @@ class Registry:
         elif state["version"] and state["version"] != version:
             history.append(state["version"])
         _write_json(self.root / "active.json", {"version": version, "history": history})
-        event = {"at": datetime.now(timezone.utc).isoformat(), "version": version,
-                 "previous": state["version"], "reason": reason, "actor": actor}
+        self._event({"at": datetime.now(timezone.utc).isoformat(), "version": version,
+                     "previous": state["version"], "reason": reason, "actor": actor})
+
+    def _event(self, event):
         with open(self.root / "events.jsonl", "a") as handle:
             handle.write(json.dumps(event) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
+
+    # -- the challenger in shadow ---------------------------------------------
+
+    def shadow_version(self):
+        """The version scored in shadow beside the active one, or None."""
+        path = self.root / SHADOW
+        try:
+            state = json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise RegistryError(f"{path} is unreadable: {exc}") from None
+        if not isinstance(state, dict) or not isinstance(state.get("version"), (str, type(None))):
+            raise RegistryError(f'{path} is unreadable: not {{"version": "<version>"}}')
+        return state["version"]
+
+    def set_shadow(self, version, actor=None, reason="shadow"):
+        """Score ``version`` in shadow beside the active model (it must verify and load,
+        and not be the active one); replaces any earlier challenger. Returns the one
+        it replaced, or None."""
+        if version == self.active_version():
+            raise RegistryError(f"model {version} is the active model: a challenger in "
+                                "shadow is another version")
+        self.load(version)
+        return self._set_shadow(version, actor, reason)
+
+    def end_shadow(self, actor=None, reason="shadow ended"):
+        """Stop scoring in shadow; returns the version that was, or None."""
+        return self._set_shadow(None, actor, reason)
+
+    def _set_shadow(self, version, actor, reason):
+        self.root.mkdir(parents=True, exist_ok=True)
+        previous = self.shadow_version()
+        _write_json(self.root / SHADOW, {"version": version})
+        self._event({"at": datetime.now(timezone.utc).isoformat(), "kind": "shadow",
+                     "version": version, "previous": previous, "reason": reason,
+                     "actor": actor})
+        return previous

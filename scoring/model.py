@@ -384,6 +384,11 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         raw = self.ensemble_.baseline + float(self.ensemble_.value[leaves].sum())
         return raw, self.ensemble_.contrib[leaves].sum(axis=0)
 
+    def raw_row(self, row):
+        """Raw score of one model input row, without contributions (a shadow's path)."""
+        leaves = self.ensemble_.leaves_row(np.asarray(row, dtype=float))
+        return self.ensemble_.baseline + float(self.ensemble_.value[leaves].sum())
+
     def _contributions(self, leaves):
         contrib = self.ensemble_.contrib
         if len(leaves) == 1:

@@ -7,6 +7,12 @@ activation made elsewhere by reading the registry's ``active.json`` at each chec
 interval plus the time to verify and load the model. The file's bytes are compared,
 not its (mtime, size): a same-size rewrite within one timestamp tick is still seen.
 
+The challenger in shadow (``shadow.json``, beside ``active.json``) is read the same
+way, at the same checks: every worker of every instance sharing the registry scores
+it within one check interval of a change. A challenger that cannot be loaded, or
+that fails while scoring, is logged and dropped (until ``shadow.json`` changes);
+scoring goes on with the model in service alone.
+
 A registry that cannot be read while serving (``active.json`` garbled, removed or
 naming a missing version; a version whose artifact or signature fails) never takes
 the model in service away: the worker logs the error once per change of
@@ -20,6 +26,7 @@ import threading
 import time
 
 from models.registry import ArtifactError, Registry, RegistryError
+from scoring.features import FEATURES
 from scoring.policy import PolicyConfig, ReferralPolicy, ScoreQuantiles
 from scoring.reasons import group_matrix
 from service.errors import ApiError
@@ -38,6 +45,31 @@ class Served:
         self.groups = group_matrix(model.features_)
 
 
+class Challenger:
+    """A model scored in shadow: its score of a crossing and whether it would refer it
+    at the port's capacity, by its own per-port score quantiles (never the decision)."""
+
+    def __init__(self, model, manifest):
+        self.model = model
+        self.manifest = manifest
+        self.version = manifest["version"]
+        self.quantiles = ScoreQuantiles.from_manifest(manifest)
+        missing = sorted(set(model.features_) - set(FEATURES))
+        if missing:
+            raise ArtifactError(f"model {self.version} needs features this service does not "
+                                f"compute: {', '.join(missing)}")
+
+    def score(self, features, port, config, scored_at):
+        """The ``shadow_scores`` row of one crossing (its features computed once, for
+        the model in service)."""
+        raw = self.model.raw_row(self.model.vector(features))
+        probability = self.model.calibrate_one(raw)
+        threshold = self.quantiles.threshold(port, config.capacity_of(port))
+        return {"scored_at": scored_at, "port_code": port, "model_version": self.version,
+                "risk_score": probability, "raw_score": raw, "threshold": threshold,
+                "would_refer": bool(probability >= threshold)}
+
+
 class ModelHolder:
     """The active model of a registry, for one worker."""
 
@@ -52,6 +84,41 @@ class ModelHolder:
         self._stamp = None
         self._logged = None  # (stamp, error) last logged, so a fault is logged once
         self._lock = threading.Lock()
+        self.challenger = None       # the Challenger scored in shadow, or None
+        self.shadow_error = None
+        self._shadow_stamp = None    # bytes of shadow.json when last read
+
+    def _shadow_bytes(self):
+        try:
+            return (self.registry.root / "shadow.json").read_bytes()
+        except OSError:
+            return None
+
+    def load_shadow(self):
+        """(Re)read ``shadow.json``: load its challenger, or drop it (logged) when it
+        cannot be served; scoring never depends on it."""
+        self._shadow_stamp = self._shadow_bytes()
+        try:
+            version = self.registry.shadow_version()
+            if version is None:
+                self.challenger, self.shadow_error = None, None
+                return None
+            if self.challenger is not None and self.challenger.version == version:
+                return self.challenger
+            self.challenger = Challenger(*self.registry.load(version))
+            self.shadow_error = None
+            log.info("scoring model %s in shadow", version, extra={"shadow_version": version})
+        except Exception as exc:  # noqa: BLE001 - a bad challenger must never stop scoring
+            self.drop_shadow(exc)
+        return self.challenger
+
+    def drop_shadow(self, exc):
+        """Stop scoring the challenger in this worker until ``shadow.json`` changes."""
+        version = self.challenger.version if self.challenger else None
+        self.challenger = None
+        self.shadow_error = f"{type(exc).__name__}: {exc}"
+        log.error("challenger dropped from shadow: %s", self.shadow_error,
+                  extra={"shadow_version": version})
 
     def _active_stamp(self):
         """The bytes of ``active.json`` (a few dozen), or None when it cannot be read."""
@@ -113,6 +180,8 @@ class ModelHolder:
                     self._checked = now
                     if self._active_stamp() != self._stamp:
                         self.load_active()
+                    if self._shadow_bytes() != self._shadow_stamp:
+                        self.load_shadow()
         if self.served is None:
             raise ApiError(503, "no_model", self.error or "no active model to score with")
         return self.served
@@ -128,7 +197,24 @@ class ModelHolder:
             self.registry.promote(version, "activated through the API", actor=actor)
             self._serve(served)
             self._stamp = self._active_stamp()
+            self.load_shadow()  # promoting the challenger ends its shadow
         return manifest
+
+    def set_shadow(self, version, actor=None):
+        """Score ``version`` in shadow from now on (RegistryError when it cannot be);
+        returns the challenger it replaced, or None."""
+        with self._lock:
+            previous = self.registry.set_shadow(version, actor=actor,
+                                                reason="shadow set through the API")
+            self.load_shadow()
+        return previous
+
+    def end_shadow(self, actor=None):
+        """Stop scoring in shadow; returns the version that was."""
+        with self._lock:
+            previous = self.registry.end_shadow(actor=actor, reason="shadow ended through the API")
+            self.load_shadow()
+        return previous
 
 
 def init_app(app):
@@ -138,4 +224,5 @@ def init_app(app):
     holder = ModelHolder(config["REGISTRY"], policy, config["THRESHOLD_WINDOW"],
                          config["MODEL_CHECK_SECONDS"], config.get("SIGNING_KEY") or None)
     holder.load_active()
+    holder.load_shadow()
     app.extensions["southbound.models"] = holder

@@ -1,4 +1,5 @@
-"""Prometheus metrics: requests, latency, scores and referrals by port, model in service.
+"""Prometheus metrics: requests, latency, scores and referrals by port, model in service,
+shadow scores and shadow failures by challenger.
 
 Under gunicorn each worker is a process; ``southbound serve`` sets
 ``PROMETHEUS_MULTIPROC_DIR`` so that /metrics adds up every worker's figures.
@@ -31,6 +32,12 @@ class Metrics:
                               ["port", "band"], **kw)
         self.referrals = Counter("southbound_referrals_total", "crossings referred",
                                  ["port", "source"], **kw)
+        self.shadow_scores = Counter("southbound_shadow_scores_total",
+                                     "crossings also scored by the challenger in shadow",
+                                     ["model_version"], **kw)
+        self.shadow_errors = Counter("southbound_shadow_errors_total",
+                                     "challenger failures (each drops it from shadow)",
+                                     ["model_version"], **kw)
         self.ignored_fields = Counter("southbound_ignored_fields_total",
                                       "request-body fields not part of the API, ignored",
                                       ["endpoint"], **kw)

@@ -393,6 +393,15 @@ _SCHEMAS = {
         "id": {"type": "integer"}, "plate_id": _STRING, "reason": _STRING,
         "expires_at": _STRING, "created_by": _STRING, "created_at": _STRING,
         "ignored_fields": _IGNORED}),
+    "ShadowScore": _object(["model_version", "risk_score", "threshold", "would_refer",
+                            "scored_at"], {
+        "model_version": _STRING, "risk_score": _PROBABILITY,
+        "threshold": dict(_NULLABLE_NUMBER, description="null where the port's capacity is "
+                                                        "0 or everything"),
+        "would_refer": {"type": "boolean", "description": (
+            "the challenger's score at or above its own threshold for the port's "
+            "capacity (its manifest's per-port score quantiles); never acted on")},
+        "scored_at": _STRING}),
     "Error": _object(["error"], {"error": _object(["code", "message", "field"], {
         "code": _STRING, "message": _STRING, "field": _NULLABLE_STRING})}),
 }
@@ -484,7 +493,10 @@ def document_for(ports):
                     "score": {"allOf": [_ref("StoredScore")], "nullable": True},
                     "outcome": {"allOf": [_ref("OutcomeView")], "nullable": True},
                     "outcomes": {"type": "array", "items": _ref("OutcomeView"),
-                                 "description": "every outcome recorded; analysts only"}}),
+                                 "description": "every outcome recorded; analysts only"},
+                    "shadow": {"allOf": [_ref("ShadowScore")], "nullable": True,
+                               "description": "the challenger's score of the crossing, if "
+                                              "one was in shadow; analysts only"}}),
                     "found"),
                     **_authenticated(404)}}},
             "/v1/crossings/{crossing_id}/outcome": {"post": {
@@ -513,13 +525,15 @@ def document_for(ports):
                     **_authenticated()}}},
             "/v1/models": {"get": {
                 "summary": "Registered model versions", "security": auth,
-                "responses": {"200": _json(_object(["active", "versions"], {
+                "responses": {"200": _json(_object(["active", "shadow", "versions"], {
                     "active": _NULLABLE_STRING,
+                    "shadow": dict(_NULLABLE_STRING, description="the challenger in shadow"),
                     "versions": {"type": "array", "items": _object(
-                        ["version", "active"], {"version": _STRING,
-                                                "created_at": _NULLABLE_STRING,
-                                                "excluded_features": {"type": "array"},
-                                                "active": {"type": "boolean"}})}}),
+                        ["version", "active", "shadow"], {
+                            "version": _STRING, "created_at": _NULLABLE_STRING,
+                            "excluded_features": {"type": "array"},
+                            "active": {"type": "boolean"},
+                            "shadow": {"type": "boolean"}})}}),
                     "the registry"),
                     **_authenticated(403)}}},
             "/v1/models/{version}/activate": {"post": {
@@ -530,6 +544,25 @@ def document_for(ports):
                     "version": _STRING, "previous": _NULLABLE_STRING,
                     "manifest": {"type": "object"}}), "activated"),
                     **_authenticated(403, 404, 409)}}},
+            "/v1/models/{version}/shadow": {
+                "post": {
+                    "summary": "Score this version in shadow beside the model in service: "
+                               "every crossing scored is also scored by it and stored apart "
+                               "(analysts see it on GET /v1/crossings/{crossing_id}); it "
+                               "never changes a decision. 409: refused (the active version, "
+                               "or its artifact fails)", "security": auth,
+                    "parameters": [version_param],
+                    "responses": {"200": _json(_object(["shadow", "previous", "active"], {
+                        "shadow": _STRING, "previous": _NULLABLE_STRING,
+                        "active": _NULLABLE_STRING}), "in shadow"),
+                        **_authenticated(403, 404, 409)}},
+                "delete": {
+                    "summary": "Stop scoring this version in shadow", "security": auth,
+                    "parameters": [version_param],
+                    "responses": {"200": _json(_object(["shadow", "previous"], {
+                        "shadow": {"type": "string", "nullable": True, "enum": [None]},
+                        "previous": _STRING}), "ended"),
+                        **_authenticated(403, 404, 503)}}},
             "/reports/{version}": {"get": {
                 "summary": "The model report: budget curves, calibration, feature importance, "
                            "drift, outcome test and model card, on the store's traffic",

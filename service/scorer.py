@@ -1,7 +1,7 @@
 """Scoring one outbound crossing online: features from the store, model, policy, store.
 
-The crossing, its score and its audit row are committed in one transaction
-before the answer. A repeated crossing_id gets the stored answer back when the
+The crossing, its score, the challenger's shadow score (when one is in shadow) and
+the audit row are committed in one transaction before the answer. A repeated crossing_id gets the stored answer back when the
 crossing is the same, and a 409 when it is not.
 """
 from __future__ import annotations
@@ -57,8 +57,13 @@ def public_answer(score_row, reasons=None):
             "model_version": score_row["model_version"]}
 
 
-def score_crossing(store, served, metrics, record, actor, rng):
+def score_crossing(store, served, metrics, record, actor, rng, holder=None):
     """Score, decide, store and answer one parsed outbound crossing.
+
+    ``holder``: the worker's :class:`~service.holder.ModelHolder`, whose challenger
+    (if any) scores the same features in shadow. The challenger never changes the
+    decision, the answer or the reasons, and draws nothing from ``rng``; one that
+    fails is dropped and the crossing is scored without it.
 
     Returns
     -------
@@ -81,6 +86,7 @@ def score_crossing(store, served, metrics, record, actor, rng):
         decision = policy.decide(probability, port, lookout, rng.random())
         if decision.refer:
             reasons = with_selection(reasons)
+        shadow = _shadow(holder, features, port, policy.config, metrics)
         stored_record = dict(record, referral=_referral(decision.source),
                              selection_probability=decision.selection_probability)
         row = {"crossing_id": record["crossing_id"], "scored_at": now_us(), "port_code": port,
@@ -96,6 +102,8 @@ def score_crossing(store, served, metrics, record, actor, rng):
             with store.write(conn):
                 store.insert_crossing(conn, stored_record)
                 store.insert_score(conn, row)
+                if shadow is not None:
+                    store.insert_shadow(conn, dict(shadow, crossing_id=record["crossing_id"]))
                 store.audit(conn, actor, "score", target=record["crossing_id"],
                             model_version=served.version, policy_version=policy.version,
                             risk_score=round(probability, 6), refer=decision.refer,
@@ -111,6 +119,21 @@ def score_crossing(store, served, metrics, record, actor, rng):
     if decision.refer:
         metrics.referrals.labels(port, decision.source).inc()
     return public_answer(row, reasons), True
+
+
+def _shadow(holder, features, port, config, metrics):
+    """The challenger's shadow_scores row, or None (no challenger, or it failed: dropped)."""
+    challenger = holder.challenger if holder is not None else None
+    if challenger is None or challenger.version == holder.served.version:
+        return None
+    try:
+        row = challenger.score(features, port, config, now_us())
+    except Exception as exc:  # noqa: BLE001 - a broken challenger never fails a score
+        holder.drop_shadow(exc)
+        metrics.shadow_errors.labels(challenger.version).inc()
+        return None
+    metrics.shadow_scores.labels(challenger.version).inc()
+    return row
 
 
 def _existing(conn, crossing_id, digest):

@@ -2,7 +2,8 @@
 
 Tables: crossings (both directions, the contract's columns, outcomes as they are
 recorded), scores (one per scored crossing: score, decision, reasons, the
-feature vector, the model and policy in force), outcomes (every outcome record),
+feature vector, the model and policy in force), shadow_scores (the challenger's
+score of a crossing scored while one was in shadow), outcomes (every outcome record),
 tokens (hashes only), lookouts, and audit (append-only). ``schema_version``
 records which migrations ran; :data:`MIGRATIONS` is the ordered list.
 
@@ -123,6 +124,19 @@ audit = sa.Table(
     sa.Column("detail", sa.Text, nullable=False),
     sa.Index("ix_audit_target", "target"),
 )
+shadow_scores = sa.Table(
+    "shadow_scores", metadata,
+    sa.Column("crossing_id", sa.String(128), sa.ForeignKey("crossings.crossing_id"),
+              primary_key=True),
+    sa.Column("scored_at", sa.BigInteger, nullable=False),
+    sa.Column("port_code", sa.String(8), nullable=False),
+    sa.Column("model_version", sa.String(64), nullable=False),
+    sa.Column("risk_score", sa.Float, nullable=False),
+    sa.Column("raw_score", sa.Float, nullable=False),
+    sa.Column("threshold", sa.Float, nullable=False),
+    sa.Column("would_refer", sa.Boolean, nullable=False),
+    sa.Index("ix_shadow_scores_model_time", "model_version", "scored_at"),
+)
 schema_version = sa.Table(
     "schema_version", metadata,
     sa.Column("version", sa.Integer, primary_key=True),
@@ -166,11 +180,18 @@ def _port_time_index(conn):
                          "ON crossings (port_code, crossed_at, direction)"))
 
 
+def _shadow_scores(conn):
+    """The challenger's scores, one per crossing scored while it was in shadow; never
+    joined into an officer's view or an export."""
+    shadow_scores.create(conn, checkfirst=True)
+
+
 #: (version, description, step); append new steps, never edit applied ones
 MIGRATIONS = (
     (1, "crossings, scores, outcomes, tokens, lookouts, audit", _initial),
     (2, "the contract's integer columns as integers, not floats", _integer_columns),
     (3, "index of crossings by port and time (with direction)", _port_time_index),
+    (4, "shadow_scores: the challenger's score of each crossing", _shadow_scores),
 )
 
 
@@ -294,6 +315,7 @@ class Store:
             "port": Prepared(self.engine, history_select(crossings, "port")),
             "insert_crossing": Prepared(self.engine, _insert(crossings)),
             "insert_score": Prepared(self.engine, _insert(scores)),
+            "insert_shadow": Prepared(self.engine, _insert(shadow_scores)),
             "insert_audit": Prepared(self.engine, _insert(audit)),
             "lookout": Prepared(self.engine, sa.select(lookouts.c.id).where(
                 lookouts.c.plate_id == sa.bindparam("plate_id", type_=sa.String),
@@ -407,6 +429,13 @@ class Store:
                                .order_by(outcomes.c.id)).mappings().all()
         return dict(row), (dict(score) if score else None), [dict(r) for r in records]
 
+    @staticmethod
+    def shadow_score(conn, crossing_id):
+        """The challenger's stored score of a crossing, or None."""
+        row = conn.execute(sa.select(shadow_scores).where(
+            shadow_scores.c.crossing_id == crossing_id)).mappings().first()
+        return dict(row) if row else None
+
     def recent_scores(self, conn, port, limit):
         """The port's latest risk scores, newest first."""
         rows = conn.execute(sa.select(scores.c.risk_score).where(scores.c.port_code == port)
@@ -426,6 +455,9 @@ class Store:
 
     def insert_score(self, conn, values):
         self.sql["insert_score"].execute(conn, values)
+
+    def insert_shadow(self, conn, values):
+        self.sql["insert_shadow"].execute(conn, values)
 
     @staticmethod
     def record_outcome(conn, crossing_id, outcome, actor):

@@ -448,7 +448,7 @@ def models():
                               "where the latest training window ends].")
 @handle_errors
 def models_list(registry, data, since):
-    """One line per registered version; * marks the active one.
+    """One line per registered version; * marks the active one, s the one in shadow.
 
     Without --data, each version's recall is the one measured at training, on its own
     validation window (with its seizure count); with --data, on one common window.
@@ -463,6 +463,7 @@ def models_list(registry, data, since):
         _grade_listing(reg, active, data, _utc_micros(since, "--since") if since else None)
         return
     versions = reg.versions()
+    shadow = reg.shadow_version()
     if not versions:
         click.echo(f"no models in {reg.root}")
     for m in versions:
@@ -473,7 +474,8 @@ def models_list(registry, data, since):
         if at1 and on is not None:
             recall += (f" (own validation window, {on} seizures"
                        + (", unstable)" if on < FEW_SEIZURES else ")"))
-        click.echo(f"{'*' if m['version'] == active else ' '} {m['version']}  "
+        mark = "*" if m["version"] == active else "s" if m["version"] == shadow else " "
+        click.echo(f"{mark} {m['version']}  "
                    f"{_span(m)}  {m['trees']:>3} trees  {recall}  excluded: {_excluded(m)}")
 
 
@@ -538,6 +540,13 @@ def _audit_activation(store, actor, action, version, previous, via):
                     previous=previous, via=via)
 
 
+def _audit_shadow(store, actor, action, version, active, previous, via):
+    """The audit row of a change of the challenger in shadow (as the API writes it)."""
+    with store.write() as conn:
+        store.audit(conn, actor, action, target=version, model_version=active,
+                    previous=previous, via=via)
+
+
 @models.command("promote")
 @click.argument("version")
 @registry_option
@@ -551,6 +560,40 @@ def models_promote(version, registry, actor):
     reg.promote(version, actor=actor)
     _audit_activation(store, actor, "activate", version, previous, "southbound models promote")
     click.echo(f"active model is now {version}")
+
+
+@models.command("shadow")
+@click.argument("version", required=False)
+@click.option("--end", is_flag=True, help="Stop scoring the challenger in shadow.")
+@registry_option
+@actor_option
+@handle_errors
+def models_shadow(version, end, registry, actor):
+    """Score VERSION in shadow beside the active model (its artifact must verify and load):
+    the service also scores every crossing with it, stores that apart and never acts on
+    it. Without VERSION, say which version is in shadow. Audited."""
+    reg = _registry(registry)
+    if end and version:
+        raise click.BadParameter("give a VERSION or --end, not both", param_hint="--end")
+    if not end and not version:
+        current = reg.shadow_version()
+        click.echo(f"in shadow: {current}" if current else "no model in shadow")
+        return
+    store = _store()  # unreachable: refused before anything changes
+    active = reg.active_version()
+    if end:
+        previous = reg.end_shadow(actor=actor, reason="southbound models shadow --end")
+        if previous is None:
+            click.echo("no model was in shadow")
+            return
+        _audit_shadow(store, actor, "shadow_end", previous, active, None,
+                      "southbound models shadow --end")
+        click.echo(f"model {previous} is no longer in shadow")
+        return
+    previous = reg.set_shadow(version, actor=actor, reason="southbound models shadow")
+    _audit_shadow(store, actor, "shadow", version, active, previous, "southbound models shadow")
+    click.echo(f"model {version} is in shadow beside {active}"
+               + (f" (replacing {previous})" if previous and previous != version else ""))
 
 
 @models.command("sign")

@@ -178,9 +178,10 @@ def _lane_view(row):
 @require("officer")
 def show(crossing_id):
     """The crossing, its score, reasons and decision, and its latest outcome."""
+    analyst = ROLES.index(g.role) >= ROLES.index("analyst")
     with _store().engine.connect() as conn:
         crossing, score, outcomes = get_crossing(conn, crossing_id)
-    analyst = ROLES.index(g.role) >= ROLES.index("analyst")
+        shadow = _store().shadow_score(conn, crossing_id) if analyst else None
     answer = {"crossing": _crossing_view(crossing, analyst), "score": None,
               "outcome": _outcome_view(outcomes[-1]) if outcomes else None}
     if score is not None:
@@ -192,7 +193,16 @@ def show(crossing_id):
                                    features=json.loads(score["features"]))
     if analyst:
         answer["outcomes"] = [_outcome_view(o) for o in outcomes]
+        answer["shadow"] = _shadow_view(shadow) if shadow else None
     return jsonify(answer)
+
+
+def _shadow_view(row):
+    threshold = row["threshold"]
+    return {"model_version": row["model_version"], "risk_score": row["risk_score"],
+            "threshold": threshold if math.isfinite(threshold) else None,
+            "would_refer": bool(row["would_refer"]),
+            "scored_at": format_timestamp(row["scored_at"])}
 
 
 def _crossing_view(row, analyst):

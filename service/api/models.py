@@ -1,4 +1,5 @@
-"""The model in service: its manifest, the registry's versions, activation."""
+"""The model in service: its manifest, the registry's versions, activation, the
+challenger in shadow."""
 from __future__ import annotations
 
 from flask import Blueprint, current_app, g, jsonify
@@ -35,13 +36,15 @@ def listing():
     registry = _holder().registry
     try:
         active_version = registry.active_version()
+        shadow = registry.shadow_version()
         manifests = registry.versions()
     except RegistryError as exc:
         raise ApiError(503, "registry_unavailable", str(exc)) from None
-    return jsonify({"active": active_version, "versions": [
+    return jsonify({"active": active_version, "shadow": shadow, "versions": [
         {"version": m["version"], "created_at": m.get("created_at"),
          "excluded_features": m.get("excluded_features", []),
-         "windows": m.get("data", {}).get("windows"), "active": m["version"] == active_version}
+         "windows": m.get("data", {}).get("windows"), "active": m["version"] == active_version,
+         "shadow": m["version"] == shadow}
         for m in manifests]})
 
 
@@ -67,3 +70,46 @@ def activate(version):
     if previous and previous != version:
         current_app.extensions["southbound.metrics"].model.labels(previous).set(0)
     return jsonify({"version": version, "previous": previous, "manifest": manifest})
+
+
+@bp.post("/models/<version>/shadow")
+@require("analyst")
+def set_shadow(version):
+    """Score ``version`` in shadow beside the model in service (it must verify and load):
+    every crossing scored from now on is also scored by it and stored apart; it never
+    changes a decision. Replaces any earlier challenger. Audited."""
+    holder = _holder()
+    store = current_app.extensions["southbound.store"]
+    served = holder.served.version if holder.served else None
+    try:
+        previous = holder.set_shadow(version, actor=g.actor)
+    except RegistryError as exc:
+        with store.write() as conn:
+            store.audit(conn, g.actor, "shadow_refused", target=version,
+                        model_version=served, reason=str(exc))
+        status = 404 if "no model version" in str(exc) else 409
+        raise ApiError(status, "shadow_refused", str(exc), "version") from None
+    with store.write() as conn:
+        store.audit(conn, g.actor, "shadow", target=version, model_version=served,
+                    previous=previous)
+    return jsonify({"shadow": version, "previous": previous, "active": served})
+
+
+@bp.delete("/models/<version>/shadow")
+@require("analyst")
+def end_shadow(version):
+    """Stop scoring ``version`` in shadow (404 when it is not the challenger). Audited."""
+    holder = _holder()
+    store = current_app.extensions["southbound.store"]
+    try:
+        current = holder.registry.shadow_version()
+    except RegistryError as exc:
+        raise ApiError(503, "registry_unavailable", str(exc)) from None
+    if current != version:
+        raise ApiError(404, "not_found", f"model {version} is not in shadow"
+                       + (f" ({current} is)" if current else ": no challenger is"), "version")
+    holder.end_shadow(actor=g.actor)
+    with store.write() as conn:
+        store.audit(conn, g.actor, "shadow_end", target=version,
+                    model_version=holder.served.version if holder.served else None)
+    return jsonify({"shadow": None, "previous": version})

@@ -74,7 +74,7 @@ def with_ignored(answer, fields):
 def _parts():
     ext = current_app.extensions
     return (ext["southbound.store"], ext["southbound.models"].current(),
-            ext["southbound.metrics"], ext["southbound.rng"])
+            ext["southbound.metrics"], ext["southbound.rng"], ext["southbound.models"])
 
 
 @bp.post("")
@@ -83,8 +83,8 @@ def score_one():
     """Score one outbound crossing."""
     body = get_json_body()
     record = checked_crossing(body, "outbound")
-    store, served, metrics, rng = _parts()
-    answer, created = score_crossing(store, served, metrics, record, g.actor, rng)
+    store, served, metrics, rng, holder = _parts()
+    answer, created = score_crossing(store, served, metrics, record, g.actor, rng, holder)
     return jsonify(with_ignored(answer, ignored_fields("OutboundCrossing", body))), \
         201 if created else 200
 
@@ -108,11 +108,11 @@ def score_batch():
     if len(set(ids)) != len(ids):
         raise ApiError(400, "invalid_value", "a crossing_id appears twice in the batch",
                        "crossings")
-    store, served, metrics, rng = _parts()
+    store, served, metrics, rng, holder = _parts()
     answers = {}
     for record in sorted(records, key=lambda r: (r["crossed_at"], r["crossing_id"])):
         answers[record["crossing_id"]], _ = score_crossing(store, served, metrics, record,
-                                                            g.actor, rng)
+                                                            g.actor, rng, holder)
     ignored = count_ignored([str(f) for f in body if f != "crossings"])
     for i, item in enumerate(items):
         ignored += ignored_fields("OutboundCrossing", item, f"crossings[{i}].")
