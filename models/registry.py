@@ -4,6 +4,7 @@ Layout under the registry root::
 
     versions/<version>/model.joblib     the fitted scoring.model.RiskModel
     versions/<version>/manifest.json    what it is, what it was trained on, its metrics
+    versions/<version>/comparison.json  its latest off-policy comparison with a champion
     active.json                         {"version": ..., "history": [older actives]}
     shadow.json                         {"version": ...}: the challenger scored in shadow
     events.jsonl                        append-only log of promotions, rollbacks and
@@ -42,6 +43,7 @@ import joblib
 ARTIFACT = "model.joblib"
 MANIFEST = "manifest.json"
 SHADOW = "shadow.json"
+COMPARISON = "comparison.json"
 SIGNATURE = "signature"
 SIGNING_ALGORITHM = "hmac-sha256"
 SIGNING_KEY_VARIABLE = "SOUTHBOUND_SIGNING_KEY"
@@ -401,6 +403,22 @@ class Registry:
 
     # -- the challenger in shadow ---------------------------------------------
 
+    def save_comparison(self, version, result):
+        """Keep ``result`` (a :func:`training.compare.compare`, champion named in it) as
+        the latest comparison of ``version``, beside its manifest."""
+        self.manifest(version)  # an unknown version is refused, naming it
+        stamped = dict(json_safe(result), compared_at=datetime.now(timezone.utc).isoformat())
+        _write_json(self.versions_dir / version / COMPARISON, stamped)
+
+    def comparison(self, version):
+        """The latest comparison kept for ``version``, or None."""
+        try:
+            return json.loads((self.versions_dir / version / COMPARISON).read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise RegistryError(f"comparison of {version} is unreadable: {exc}") from None
+
     def shadow_version(self):
         """The version scored in shadow beside the active one, or None."""
         path = self.root / SHADOW
@@ -436,3 +454,21 @@ class Registry:
                      "version": version, "previous": previous, "reason": reason,
                      "actor": actor})
         return previous
+
+
+def evidence(registry, version, champion):
+    """(found, words): the latest comparison of ``version`` against ``champion`` (the
+    model in service) kept in the registry, or why there is none."""
+    if champion is None or champion == version:
+        return False, f"no comparison to show: {version} would replace no other model"
+    kept = registry.comparison(version)
+    hint = f"southbound compare --champion {champion} --challenger {version}"
+    if kept is None:
+        return False, f"no comparison of {version} against {champion} is kept ({hint})"
+    if kept.get("champion") != champion:
+        return False, (f"the latest comparison of {version} is against {kept.get('champion')}, "
+                       f"not the model in service {champion} ({hint})")
+    labels = kept.get("labels", {})
+    return True, (f"evidence ({kept.get('compared_at', '?')[:16]}, "
+                  f"{labels.get('crossings', 0):,} crossings scored by both, "
+                  f"{labels.get('labelled_seizures', 0)} seizures): {kept.get('verdict')}")

@@ -200,6 +200,15 @@ class ModelHolder:
             self.load_shadow()  # promoting the challenger ends its shadow
         return manifest
 
+    def rollback(self, actor=None):
+        """Serve the version active before the current one (RegistryError: nothing to roll
+        back to, or it is refused; the current model keeps serving). Returns it."""
+        with self._lock:
+            version = self.registry.rollback(actor=actor)
+            self.load_active()
+            self.load_shadow()
+        return version
+
     def set_shadow(self, version, actor=None):
         """Score ``version`` in shadow from now on (RegistryError when it cannot be);
         returns the challenger it replaced, or None."""

@@ -538,12 +538,31 @@ def document_for(ports):
                     **_authenticated(403)}}},
             "/v1/models/{version}/activate": {"post": {
                 "summary": "Serve another registered version (409: its artifact is refused "
-                           "and the old model keeps serving)", "security": auth,
+                           "and the old model keeps serving; or require_comparison and no "
+                           "comparison against the model in service is kept)",
+                "security": auth,
                 "parameters": [version_param],
-                "responses": {"200": _json(_object(["version", "previous", "manifest"], {
-                    "version": _STRING, "previous": _NULLABLE_STRING,
-                    "manifest": {"type": "object"}}), "activated"),
-                    **_authenticated(403, 404, 409)}}},
+                "requestBody": {"required": False, "content": {"application/json": {
+                    "schema": {"type": "object", "properties": {
+                        "require_comparison": {"type": "boolean", "default": False}}}}}},
+                "responses": {"200": _json(_object(
+                    ["version", "previous", "manifest", "evidence", "comparison"], {
+                        "version": _STRING, "previous": _NULLABLE_STRING,
+                        "manifest": {"type": "object"},
+                        "evidence": dict(_STRING, description=(
+                            "the latest comparison against the model it replaces, in "
+                            "words, or why there is none")),
+                        "comparison": {"type": "object", "nullable": True,
+                                       "description": "that comparison (southbound compare)"}}),
+                    "activated"),
+                    **_authenticated(403, 404, 409, body=True)}}},
+            "/v1/models/rollback": {"post": {
+                "summary": "Serve again the version active before the current one (409: "
+                           "nothing to roll back to, or its artifact is refused)",
+                "security": auth,
+                "responses": {"200": _json(_object(["version", "previous"], {
+                    "version": _STRING, "previous": _NULLABLE_STRING}), "rolled back"),
+                    **_authenticated(403, 409)}}},
             "/v1/models/{version}/shadow": {
                 "post": {
                     "summary": "Score this version in shadow beside the model in service: "

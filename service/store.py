@@ -436,6 +436,34 @@ class Store:
             shadow_scores.c.crossing_id == crossing_id)).mappings().first()
         return dict(row) if row else None
 
+    def shadow_history(self, champion, challenger, since=None):
+        """Every crossing scored by ``champion`` with ``challenger`` in shadow (crossed at
+        or after ``since``, UTC µs), as :data:`training.compare.COLUMNS` plus
+        ``referred``: a DataFrame for :func:`training.compare.compare`."""
+        import pandas as pd
+        c, s, h = crossings.c, scores.c, shadow_scores.c
+        query = (sa.select(s.crossing_id, s.port_code, s.risk_score.label("champion"),
+                           h.risk_score.label("challenger"), s.risk_score.label("mu"),
+                           s.selection_probability, s.refer.label("referred"), c.inspected,
+                           c.seizure, c.firearms_seized, c.rounds_seized,
+                           c.currency_seized_usd)
+                 .join(shadow_scores, h.crossing_id == s.crossing_id)
+                 .join(crossings, c.crossing_id == s.crossing_id)
+                 .where(s.model_version == champion, h.model_version == challenger)
+                 .order_by(c.crossed_at, s.crossing_id))
+        if since is not None:
+            query = query.where(c.crossed_at >= since)
+        with self.engine.connect() as conn:
+            frame = pd.DataFrame(conn.execute(query).mappings().all(),
+                                 columns=[col.name for col in query.selected_columns])
+        frame["referred"] = frame["referred"].astype(bool)
+        inspected = pd.to_numeric(frame.pop("inspected"), errors="coerce")
+        # a label of the logged design: the service referred it and secondary looked
+        frame["labelled"] = frame["referred"] & (inspected == 1)
+        for name in ("seizure", "firearms_seized", "rounds_seized", "currency_seized_usd"):
+            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
+        return frame
+
     def recent_scores(self, conn, port, limit):
         """The port's latest risk scores, newest first."""
         rows = conn.execute(sa.select(scores.c.risk_score).where(scores.c.port_code == port)

@@ -551,12 +551,22 @@ def _audit_shadow(store, actor, action, version, active, previous, via):
 @click.argument("version")
 @registry_option
 @actor_option
+@click.option("--require-comparison", is_flag=True,
+              help="Refuse unless a comparison of VERSION against the model in service is "
+                   "kept (southbound compare).")
 @handle_errors
-def models_promote(version, registry, actor):
-    """Make VERSION the active model (its artifact must verify and load); audited."""
+def models_promote(version, registry, actor, require_comparison):
+    """Make VERSION the active model (its artifact must verify and load); audited. Prints
+    the latest comparison of VERSION against the model in service, or says there is none."""
+    from models.registry import evidence
     reg = _registry(registry)
     store = _store()  # unreachable: refused before anything changes
     previous = reg.active_version()
+    found, text = evidence(reg, version, previous)
+    click.echo(text, err=not found)
+    if require_comparison and not found:
+        _fail(f"refusing to promote {version} without a comparison (--require-comparison)",
+              EXIT_REFUSED)
     reg.promote(version, actor=actor)
     _audit_activation(store, actor, "activate", version, previous, "southbound models promote")
     click.echo(f"active model is now {version}")
@@ -620,6 +630,55 @@ def models_rollback(registry, actor):
     version = reg.rollback(actor=actor)
     _audit_activation(store, actor, "rollback", version, previous, "southbound models rollback")
     click.echo(f"active model is now {version}")
+
+
+@main.command()
+@registry_option
+@click.option("--champion", help="The model in service over the window [default: the "
+                                 "active one].")
+@click.option("--challenger", help="The model scored in shadow [default: the one in shadow].")
+@click.option("--since", help="Only crossings from this date on (UTC) [default: all the store "
+                              "holds scored by both].")
+@click.option("--policy", "policy_file", type=click.Path(dir_okay=False, exists=True),
+              help="Referral policy TOML: each port's capacity, at which both models' "
+                   "referral lists are drawn [default: 2% everywhere].")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the comparison as JSON here.")
+@handle_errors
+def compare(registry, champion, challenger, since, policy_file, out):
+    """Estimate, without bias, how the challenger in shadow would have done against the
+    champion at each port's capacity, from the crossings the service scored with both.
+
+    Each model's list is the highest of its scores at each port, as many as the port's
+    capacity; its catch is estimated by inverse propensity and doubly robust, from the
+    logged selection probabilities, with 95% intervals. The comparison is kept in the
+    registry beside the challenger (models promote shows it).
+    """
+    from scoring.policy import PolicyConfig
+    from training.compare import CompareError, compare as estimate, format_comparison
+    reg = _registry(registry)
+    champion = champion or reg.resolve()
+    challenger = challenger or reg.shadow_version()
+    if not challenger:
+        raise click.BadParameter("no model is in shadow: name one with --challenger",
+                                 param_hint="--challenger")
+    for version in (champion, challenger):
+        reg.manifest(version)  # an unknown version is refused, naming it
+    config = read_policy(policy_file) if policy_file else PolicyConfig()
+    since_us = _utc_micros(since, "--since") if since else None
+    store = _store()
+    history = store.shadow_history(champion, challenger, since_us)
+    try:
+        result = estimate(history, config.capacity_of, champion=champion,
+                          challenger=challenger)
+    except CompareError as exc:
+        _fail(f"{_safe_url(store.url)}: {exc}", EXIT_INPUT)
+    result["since"] = since
+    reg.save_comparison(challenger, result)
+    for line in format_comparison(result):
+        click.echo(line)
+    if out:
+        out.write_text(json.dumps(result, indent=2, default=float))
 
 
 @main.command()

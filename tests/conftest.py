@@ -35,6 +35,15 @@ def trained(world_frame):
     return train(world_frame, progress=lambda message: None)
 
 
+@pytest.fixture(scope="session")
+def challenger_model(world_frame):
+    """Another model of the small world (a challenger): without the plate's prior
+    seizures, another seed."""
+    from training.fit import TrainConfig, train
+    return train(world_frame, TrainConfig(exclude=("plate_prior_seizures",), seed=5),
+                 progress=lambda message: None)
+
+
 @pytest.fixture
 def runner():
     from click.testing import CliRunner

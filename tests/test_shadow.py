@@ -23,14 +23,6 @@ from service.store import audit, scores, shadow_scores
 from tests.test_service import assert_error, outbound, rows
 
 
-@pytest.fixture(scope="module")
-def challenger_model(world_frame):
-    """Another model of the small world: without the plate's prior seizures, other seed."""
-    from training.fit import TrainConfig, train
-    return train(world_frame, TrainConfig(exclude=("plate_prior_seizures",), seed=5),
-                 progress=lambda message: None)
-
-
 @pytest.fixture
 def registry(registry_path, tmp_path, challenger_model):
     """A copy of the service registry with a challenger saved (not active): (root, v)."""

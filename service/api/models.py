@@ -2,9 +2,10 @@
 challenger in shadow."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, jsonify
+from flask import Blueprint, current_app, g, jsonify, request
 
-from models.registry import RegistryError
+from models.registry import RegistryError, evidence
+from service.api.score import get_json_body
 from service.auth import require
 from service.errors import ApiError
 
@@ -55,6 +56,13 @@ def activate(version):
     holder = _holder()
     store = current_app.extensions["southbound.store"]
     previous = holder.served.version if holder.served else None
+    require = _require_comparison()
+    found, words = evidence(holder.registry, version, previous)
+    if require and not found:
+        with store.write() as conn:
+            store.audit(conn, g.actor, "activate_refused", target=version,
+                        model_version=previous, reason=words)
+        raise ApiError(409, "comparison_required", words, "require_comparison")
     try:
         manifest = holder.activate(version, actor=g.actor)
     except RegistryError as exc:
@@ -69,7 +77,46 @@ def activate(version):
     current_app.extensions["southbound.metrics"].model.labels(version).set(1)
     if previous and previous != version:
         current_app.extensions["southbound.metrics"].model.labels(previous).set(0)
-    return jsonify({"version": version, "previous": previous, "manifest": manifest})
+    return jsonify({"version": version, "previous": previous, "manifest": manifest,
+                    "evidence": words,
+                    "comparison": holder.registry.comparison(version) if found else None})
+
+
+def _require_comparison():
+    """The optional body's ``require_comparison`` (default false); 400 if not a boolean."""
+    if not request.content_length:
+        return False
+    body = get_json_body()
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_body", "send a JSON object, or no body")
+    value = body.get("require_comparison", False)
+    if not isinstance(value, bool):
+        raise ApiError(400, "invalid_value", "must be true or false", "require_comparison")
+    return value
+
+
+@bp.post("/models/rollback")
+@require("analyst")
+def rollback():
+    """Serve again the version that was active before the current one. Audited."""
+    holder = _holder()
+    store = current_app.extensions["southbound.store"]
+    previous = holder.served.version if holder.served else None
+    try:
+        version = holder.rollback(actor=g.actor)
+    except RegistryError as exc:
+        with store.write() as conn:
+            store.audit(conn, g.actor, "rollback_refused", model_version=previous,
+                        reason=str(exc))
+        raise ApiError(409, "rollback_refused", str(exc)) from None
+    with store.write() as conn:
+        store.audit(conn, g.actor, "rollback", target=version, model_version=version,
+                    policy_version=holder.served.policy.version, previous=previous)
+    metrics = current_app.extensions["southbound.metrics"]
+    metrics.model.labels(version).set(1)
+    if previous and previous != version:
+        metrics.model.labels(previous).set(0)
+    return jsonify({"version": version, "previous": previous})
 
 
 @bp.post("/models/<version>/shadow")

@@ -1,0 +1,199 @@
+"""Off-policy comparison: honest intervals on simulated service histories, and the loop.
+
+A simulated history is what the service logs while a challenger shadows the champion:
+every crossing scored by both, the champion's picks (its top share at each port,
+selection probability 1) and a random share (probability 0.02) inspected, seizures
+found where someone looked. The truth, who carried, is known for every crossing, so
+the true difference of the two referral lists is known too.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from training.compare import CompareError, compare, format_comparison, referral_list
+
+PORTS = ("2304", "2402", "2506", "2604", "2309", "2305")
+
+
+def simulated_history(seed, n=20_000, random_share=0.02, capacity=0.02, noise=(1.0, 0.6)):
+    """(history, true difference in carriers caught, true relative difference)."""
+    rng = np.random.default_rng(seed)
+    ports = rng.choice(PORTS, size=n)
+    risk = rng.normal(size=n)
+    carrier = rng.random(n) < 1 / (1 + np.exp(-(1.6 * risk - 5.8)))  # about 1%
+    champion = 1.6 * risk + rng.normal(scale=noise[0], size=n)
+    challenger = 1.6 * risk + rng.normal(scale=noise[1], size=n)
+    ids = np.array([f"c{i}" for i in range(n)], dtype=object)
+    share = lambda port: capacity  # noqa: E731
+    picks = referral_list(champion, ports, ids, share)
+    referred = picks | (rng.random(n) < random_share)
+    history = pd.DataFrame({
+        "crossing_id": ids, "port_code": ports, "champion": champion,
+        "challenger": challenger, "mu": 1 / (1 + np.exp(-(champion / 1.3 - 5.8))),
+        "selection_probability": np.where(picks, 1.0, random_share),
+        "labelled": referred, "referred": referred,
+        "seizure": np.where(referred, carrier, np.nan).astype(float),
+        "firearms_seized": np.where(referred & carrier, 2.0, np.where(referred, 0.0, np.nan)),
+        "rounds_seized": 0.0, "currency_seized_usd": 0.0})
+    a = referral_list(champion, ports, ids, share)
+    b = referral_list(challenger, ports, ids, share)
+    truth = int(carrier[b].sum()) - int(carrier[a].sum())
+    return history, truth, carrier[b].sum() / max(carrier[a].sum(), 1) - 1
+
+
+def test_the_intervals_cover_the_true_difference_over_40_simulated_histories():
+    covered = {"ipw": 0, "dr": 0, "relative": 0}
+    for seed in range(40):
+        history, truth, relative = simulated_history(seed)
+        result = compare(history, lambda port: 0.02, n_boot=1000, seed=seed)
+        for method in ("ipw", "dr"):
+            lo, hi = result["difference"][method]["seizures_ci"]
+            covered[method] += lo <= truth <= hi
+        lo, hi = result["difference"]["dr"]["relative_ci"]
+        covered["relative"] += lo <= relative <= hi
+    assert all(count >= 36 for count in covered.values()), covered
+
+
+def test_a_large_history_tells_a_better_challenger_apart_and_a_small_one_says_it_cannot():
+    history, truth, relative = simulated_history(101, n=200_000, noise=(1.5, 0.4))
+    result = compare(history, lambda port: 0.02, champion="v1", challenger="v2")
+    d = result["difference"]["dr"]
+    assert truth > 0 and d["seizures_ci"][0] <= truth <= d["seizures_ci"][1]
+    assert d["relative_ci"][0] > 0
+    assert result["verdict"].startswith("v2 catches an estimated ")
+    assert "more [" in result["verdict"] and "than v1 at the same capacity" in result["verdict"]
+    small, _, _ = simulated_history(1, n=5_000)
+    result = compare(small, lambda port: 0.02, champion="v1", challenger="v2")
+    assert result["verdict"].startswith("no difference shown yet between v2 and v1")
+    assert "more labelled seizures needed" in result["verdict"]
+    assert any("unstable" in w for w in result["warnings"])  # few seizures behind it
+
+
+def test_both_lists_have_each_ports_capacity_and_agreement_is_counted():
+    history, _, _ = simulated_history(3, n=6_000)
+    capacity = {"2304": 0.05, "2402": 0.0}
+    result = compare(history, lambda port: capacity.get(port, 0.02))
+    sizes = history.groupby("port_code").size()
+    expected = sum(int(np.ceil(capacity.get(p, 0.02) * k)) for p, k in sizes.items())
+    for m in result["models"].values():
+        assert m["referred"] == expected
+    g = result["agreement"]
+    assert g["both"] + g["champion_only"] == expected == g["both"] + g["challenger_only"]
+    # the same model on both sides: no difference, exactly
+    same = history.assign(challenger=history["champion"])
+    level = compare(same, lambda port: 0.02)
+    assert level["difference"]["dr"]["seizures"] == 0
+    assert level["difference"]["dr"]["seizures_ci"] == [0.0, 0.0]
+    assert "the estimates are level" in level["verdict"]
+    text = "\n".join(format_comparison(result))
+    assert "difference (DR)" in text and "agreement:" in text
+
+
+def test_nothing_to_compare_is_said_plainly():
+    history, _, _ = simulated_history(4, n=500)
+    with pytest.raises(CompareError, match="no crossing was scored by both"):
+        compare(history.iloc[:0], lambda port: 0.02)
+    with pytest.raises(CompareError, match="has a recorded outcome"):
+        compare(history.assign(labelled=False), lambda port: 0.02)
+
+
+# --- the analyst's loop through the API and the command line --------------------
+
+def test_train_shadow_compare_promote_roll_back_through_the_api(
+        database_url, registry_path, tmp_path, runner, monkeypatch, world, challenger_model):
+    """train (fixtures) -> shadow -> traffic and outcomes -> compare -> promote -> roll back."""
+    import shutil
+
+    from models.registry import Registry
+    from service.replay import replay as send, truth_outcome
+    from southbound.cli import main
+    from tests.test_shadow import make_app, tokens_for
+    root = tmp_path / "registry"
+    shutil.copytree(registry_path, root)
+    reg = Registry(root)
+    champion = reg.active_version()
+    challenger = reg.save(*challenger_model)
+    app = make_app(database_url, root, tmp_path)
+    auth, client = tokens_for(app), app.test_client()
+    monkeypatch.setenv("SOUTHBOUND_DATABASE_URL", database_url)
+    try:
+        assert client.post(f"/v1/models/{challenger}/shadow",
+                           headers=auth["analyst"]).status_code == 200
+        # the last day of the small world through the service, outcomes from its truth file
+        log = pd.read_csv(world[0], dtype=str, keep_default_na=False)
+        stamps = pd.to_datetime(log["crossed_at"], utc=True, format="ISO8601")
+        log = log[stamps >= stamps.max() - pd.Timedelta(days=1)]
+        truth = pd.read_csv(world[1], dtype={"crossing_id": str})
+        outcome = truth_outcome(dict(zip(truth["crossing_id"], zip(
+            truth["carrier"], truth["firearms"], truth["rounds"], truth["currency_usd"]))))
+        answers = send(client, auth["officer"], log, outcome)
+        assert answers
+        # promotion that demands evidence is refused before a comparison exists
+        refused = client.post(f"/v1/models/{challenger}/activate", headers=auth["analyst"],
+                              json={"require_comparison": True})
+        assert refused.status_code == 409 and refused.json["error"]["code"] == "comparison_required"
+        bad = client.post(f"/v1/models/{challenger}/activate", headers=auth["analyst"],
+                          json={"require_comparison": "yes"})
+        assert bad.status_code == 400 and bad.json["error"]["field"] == "require_comparison"
+        result = runner.invoke(main, ["compare", "--registry", str(root),
+                                      "--out", str(tmp_path / "compare.json")])
+        assert result.exit_code == 0, result.output
+        assert "difference (DR)" in result.output and "agreement:" in result.output
+        kept = json.loads((tmp_path / "compare.json").read_text())
+        assert kept["champion"] == champion and kept["challenger"] == challenger
+        assert kept["labels"]["crossings"] == len(answers)
+        assert reg.comparison(challenger)["verdict"] == kept["verdict"]
+        done = client.post(f"/v1/models/{challenger}/activate", headers=auth["analyst"],
+                           json={"require_comparison": True})
+        assert done.status_code == 200, done.json
+        assert done.json["evidence"].startswith("evidence (") and kept["verdict"] in \
+            done.json["evidence"]
+        assert done.json["comparison"]["verdict"] == kept["verdict"]
+        assert reg.shadow_version() is None  # the challenger won: no longer in shadow
+        assert client.get("/v1/model", headers=auth["officer"]).json["version"] == challenger
+        back = client.post("/v1/models/rollback", headers=auth["analyst"])
+        assert back.status_code == 200 and back.json == {"version": champion,
+                                                         "previous": challenger}
+        assert client.get("/v1/model", headers=auth["officer"]).json["version"] == champion
+        again = client.post("/v1/models/rollback", headers=auth["analyst"])
+        assert again.status_code == 409 and again.json["error"]["code"] == "rollback_refused"
+        assert client.post("/v1/models/rollback", headers=auth["officer"]).status_code == 403
+        from service.store import audit
+        from tests.test_service import rows
+        actions = [a["action"] for a in rows(app, audit)
+                   if a["action"] not in ("score", "outcome", "token_create")]
+        assert actions == ["shadow", "activate_refused", "activate", "rollback",
+                           "rollback_refused"]
+    finally:
+        app.extensions["southbound.store"].engine.dispose()
+
+
+def test_promote_on_the_command_line_shows_the_evidence_or_refuses_without_it(
+        runner, registry_path, tmp_path, monkeypatch, trained):
+    import shutil
+
+    from models.registry import Registry
+    from southbound.cli import main
+    monkeypatch.setenv("SOUTHBOUND_DATABASE_URL", f"sqlite:///{tmp_path / 'store.db'}")
+    root = tmp_path / "registry"
+    shutil.copytree(registry_path, root)
+    reg = Registry(root)
+    champion = reg.active_version()
+    challenger = reg.save(*trained)
+    where = ["--registry", str(root)]
+    result = runner.invoke(main, ["models", "promote", challenger, *where,
+                                  "--require-comparison"])
+    assert result.exit_code == 1 and "without a comparison" in result.output
+    assert f"no comparison of {challenger} against {champion}" in result.output
+    assert reg.active_version() == champion
+    history, _, _ = simulated_history(2, n=3_000)
+    reg.save_comparison(challenger, compare(history, lambda port: 0.02, champion=champion,
+                                            challenger=challenger))
+    result = runner.invoke(main, ["models", "promote", challenger, *where,
+                                  "--require-comparison"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("evidence (") and reg.active_version() == challenger
