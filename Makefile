@@ -7,7 +7,7 @@ WORLD  := var/world.csv
 SB     := $(BIN)/southbound
 PORT   ?= 8000
 
-.PHONY: install parts demo test audit bench clean
+.PHONY: wrk bench-service install parts demo test audit bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,17 @@ audit: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_pipeline.py
+
+# The load tests drive the service with Debian's wrk (loopback only, bounded in time)
+wrk:
+	@command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	  else echo "the load benchmarks need Debian's wrk: sudo apt-get install wrk" >&2; exit 1; fi; }
+
+bench-service: install wrk
+	$(BIN)/python benchmarks/bench_service.py
+	$(BIN)/python benchmarks/bench_shadow.py
 
 clean:
 	rm -rf var .pytest_cache

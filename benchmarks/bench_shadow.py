@@ -48,9 +48,11 @@ def main():
     subprocess.run([SB, "train", "--data", str(work / "world.csv"), "--seed", "9",
                     "--exclude-feature", "plate_prior_seizures"], env=env, check=True,
                    capture_output=True)
-    listing = subprocess.run([SB, "models", "list"], env=env, check=True, capture_output=True,
-                             text=True).stdout.splitlines()
-    challenger = next(line.split()[1] for line in listing if line.startswith(" "))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from models.registry import Registry
+    registry = Registry(env["SOUTHBOUND_REGISTRY"])
+    challenger = next(m["version"] for m in registry.versions()
+                      if m["version"] != registry.active_version())
     script = work / "score.lua"
     script.write_text(LUA)
     clock = [1741100000]

@@ -119,7 +119,10 @@ def true_recalls(result, budget_index):
             if "budgets" in r]
 
 
-def run(variant_names, seeds, work, script, candidates, progress, limit=True, ours=True):
+def run(variant_names, seeds, work, script, candidates, progress, limit=True, ours=True,
+        save=None):
+    """Backtest every (variant, seed); ``save(results)`` after each, so a long run that
+    stops keeps what it finished."""
     config = BacktestConfig(origins=ORIGINS, horizon_days=HORIZON, step_days=STEP,
                             budgets=BUDGETS)
     pipelines = {"southbound": {}} if ours else {}
@@ -148,6 +151,8 @@ def run(variant_names, seeds, work, script, candidates, progress, limit=True, ou
                                                   progress=quiet, prepared=prep,
                                                   labels="every-carrier")
             out[f"{variant or 'base'}/{seed}"] = entry
+            if save is not None:
+                save(out)
             progress(f"{variant or 'base'} seed {seed} ({time.perf_counter() - started:.0f} s, "
                      f"{entry['seizures_before_first_origin']} seizures before the first "
                      "origin): " + ", ".join(
@@ -236,9 +241,13 @@ def main():
     if not args.baseline.exists():
         sys.exit(f"error: the plain baseline is not at {args.baseline} (--baseline PATH)")
     names = args.variants or list(variants())
+    save = None
+    if args.out:
+        def save(partial):
+            args.out.write_text(json.dumps(partial, indent=1, default=float))
     results = run(names, args.seeds, args.work, args.baseline, args.candidates,
                   lambda m: print(m, file=sys.stderr, flush=True), limit=not args.no_limit,
-                  ours=not args.only_limit)
+                  ours=not args.only_limit, save=save)
     columns = ["baseline", "southbound"] + ([] if args.no_limit else ["every-carrier"])
     if args.candidates:
         columns += list(CANDIDATES)

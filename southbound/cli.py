@@ -331,6 +331,79 @@ def backtest(data, on_error, truth, origins, horizon, step, budgets, exclude, ca
 
 @main.command()
 @data_option
+@on_error_option
+@click.option("--truth", required=True, type=click.Path(dir_okay=False, exists=True,
+                                                        path_type=Path),
+              help="The generator's latent truth: who really carried (and what).")
+@click.option("--policy", "policy_files", multiple=True,
+              type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Referral policy TOML; repeat to run several side by side [default: "
+                   "the default policy].")
+@click.option("--retrain", default="weekly", show_default=True,
+              help="weekly, daily, never, or a number of days such as 14d.")
+@click.option("--start", help="First simulated day (UTC) [default: the log's middle day].")
+@click.option("--detection", type=click.FloatRange(0, 1, min_open=True), default=0.85,
+              show_default=True, help="Chance that secondary finds what a carrier carries.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the simulation as JSON here.")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the cumulative catch per policy as a PNG here.")
+@_pipeline
+@handle_errors
+def simulate(data, on_error, truth, policy_files, retrain, start, detection, seed, out, plot,
+             calibration, weighting):
+    """Closed-loop simulation: each policy picks the inspections day by day, finds what
+    the truth file says was there, and retrains on only what it found.
+
+    The first model is trained on the rows before --start; from then on the log's
+    outcome columns are replaced by each policy's own. Prints, per policy and for the
+    log's own legacy policy, the inspections, seizures, true carriers caught, recall
+    and the recall of the model in use over the last weeks; per week in the JSON.
+    """
+    from scoring.policy import PolicyConfig
+    from training.simulate import (SimConfig, SimulationError, format_simulation,
+                                   plot_simulation, simulate as run)
+    every = {"weekly": 7, "daily": 1, "never": None}.get(retrain.strip().lower(), "days")
+    if every == "days":
+        every = _days(retrain, "--retrain")
+    frame, _ = _read(data, on_error)
+    outbound = frame.loc[frame["direction"] == "outbound", ["crossing_id"]]
+    truth_for(truth, outbound)  # refused when it is the truth of another log
+    table = truth_table(truth, ("crossing_id", "carrier", "firearms", "rounds",
+                                "currency_usd"))
+    if start:
+        start_us = _utc_micros(start, "--start")
+    else:
+        times = frame["crossed_at"]
+        middle = pd.Timestamp((times.min() + times.max()) // 2, unit="us", tz="UTC")
+        start_us = int(middle.normalize().value // 1000)
+    policies = {}
+    for path in policy_files:
+        name = path.stem if path.stem not in policies else str(path)
+        policies[name] = read_policy(path)
+    policies = policies or {"default": PolicyConfig()}
+    config = SimConfig(start_us=start_us, retrain_days=every, detection=detection, seed=seed,
+                       train=_train_config(seed=seed, calibration=calibration,
+                                           weighting=weighting))
+    try:
+        result = run(frame, table, policies, config,
+                     progress=lambda message: click.echo(message, err=True))
+    except SimulationError as exc:
+        _fail(f"{', '.join(map(str, data))}: {exc}", EXIT_INPUT)
+    for line in format_simulation(result):
+        click.echo(line)
+    if out:
+        from models.registry import json_safe
+        out.write_text(json.dumps(json_safe(result), indent=2, default=float) + "\n")
+        click.echo(f"wrote {out}")
+    if plot:
+        plot_simulation(result, plot)
+        click.echo(f"wrote {plot}")
+
+
+@main.command()
+@data_option
 @registry_option
 @on_error_option
 @click.option("--model", "version", help="Model version [default: the active one].")
@@ -656,6 +729,7 @@ def compare(registry, champion, challenger, since, policy_file, out):
     """
     from scoring.policy import PolicyConfig
     from training.compare import CompareError, compare as estimate, format_comparison
+    config = read_policy(policy_file) if policy_file else PolicyConfig()
     reg = _registry(registry)
     champion = champion or reg.resolve()
     challenger = challenger or reg.shadow_version()
@@ -664,7 +738,6 @@ def compare(registry, champion, challenger, since, policy_file, out):
                                  param_hint="--challenger")
     for version in (champion, challenger):
         reg.manifest(version)  # an unknown version is refused, naming it
-    config = read_policy(policy_file) if policy_file else PolicyConfig()
     since_us = _utc_micros(since, "--since") if since else None
     store = _store()
     history = store.shadow_history(champion, challenger, since_us)

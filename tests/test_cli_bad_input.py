@@ -26,7 +26,7 @@ def _file_options(group, prefix=()):
             continue
         for param in command.params:
             if (isinstance(param, click.Option) and isinstance(param.type, click.Path)
-                    and not param.type.dir_okay and param.name != "out"):
+                    and not param.type.dir_okay and param.name not in ("out", "plot")):
                 yield " ".join(prefix + (name,)), param.opts[0]
 
 
@@ -89,25 +89,27 @@ def _command(setup, command, tmp_path):
             "report": ["report", "--registry", str(registry), "--out", str(tmp_path / "r.html")],
             "replay": ["replay"],
             "models list": ["models", "list", "--registry", str(registry)],
-            "backtest": ["backtest", "--origins", "1"]}
+            "backtest": ["backtest", "--origins", "1"],
+            "simulate": ["simulate", "--truth", str(world[1])],
+            "compare": ["compare", "--registry", str(registry)]}
     return list(base[command])
 
 
 def _cases():
     for command in ("train", "evaluate", "score", "report", "replay", "models list",
-                    "backtest"):
+                    "backtest", "simulate"):
         for name, (files, needles) in LOG_CASES.items():
             yield command, "--data", name, files, needles
         if command != "replay":  # replay takes one file
             for name, (files, needles) in MULTI_CASES.items():
                 yield command, "--data", name, files, needles
-    for command in ("evaluate", "replay", "backtest"):
+    for command in ("evaluate", "replay", "backtest", "simulate"):
         for name, (file, needles) in TRUTH_CASES.items():
             yield command, "--truth", name, [file], needles
-    for command in ("evaluate", "backtest"):
+    for command in ("evaluate", "backtest", "simulate"):
         yield (command, "--truth", "truth of another log", ["other.truth.csv"],
                ["other.truth.csv, column crossing_id: no crossing_id of the truth file matches"])
-    for command in ("score", "report"):
+    for command in ("score", "report", "simulate", "compare"):
         yield (command, "--policy", "policy value of the wrong type", ["policy.toml"],
                ["policy.toml: not a referral policy: random_share 'lots' is not a share"])
 
@@ -118,6 +120,13 @@ CASES = list(_cases())
 def test_every_file_option_has_its_damaged_inputs():
     covered = {(command, option) for command, option, *_ in CASES}
     assert set(_file_options(main)) == covered
+
+
+def _subcommand(path):
+    command = main
+    for name in path.split():
+        command = command.commands[name]
+    return command
 
 
 def _assert_one_line(result, needles):
@@ -139,7 +148,8 @@ def test_damaged_input_gives_one_line_and_exit_2(runner, setup, tmp_path, monkey
     args = _command(setup, command, tmp_path)
     for file in files:
         args += [option, str(root / file)]
-    if option != "--data":
+    takes_data = any("--data" in p.opts for p in _subcommand(command).params)
+    if option != "--data" and takes_data:
         args += ["--data", str(world[0])]
     result = runner.invoke(main, args)
     _assert_one_line(result, needles)
