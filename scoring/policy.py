@@ -5,6 +5,10 @@ them never needs retraining. The configuration is a TOML file::
 
     random_share = 0.02            # share of outbound crossings referred at random
     default_capacity = 0.02        # share of outbound traffic a port can inspect
+    explore_share = 0.0            # share picked to explore where the model knows least
+    [explore]                      # relative weights of an exploration pick
+    unseen_plate = 4.0             # a plate the store has never seen
+    near_threshold = 4.0           # a score at least half the port's threshold
     [capacity]                     # per port, overriding the default
     "2304" = 0.01
     [bands]                        # lower bound of each band's probability
@@ -12,6 +16,9 @@ them never needs retraining. The configuration is a TOML file::
     elevated = 0.01
     high = 0.05
     "very high" = 0.2
+
+Every key is declared: a key the file does not know is refused (a typo never goes
+unnoticed), and every key is in the policy version's hash.
 """
 from __future__ import annotations
 
@@ -36,10 +43,21 @@ class PolicyConfig:
     default_capacity: float = 0.02
     capacity: dict = field(default_factory=dict)
     bands: tuple = DEFAULT_BANDS
+    #: expected share of the crossings not picked otherwise that exploration picks
+    explore_share: float = 0.0
+    #: relative weight of an exploration pick: 1, plus these where they hold
+    explore_unseen_plate: float = 4.0
+    explore_near_threshold: float = 4.0
 
     def __post_init__(self):
+        for name, weight in (("explore.unseen_plate", self.explore_unseen_plate),
+                             ("explore.near_threshold", self.explore_near_threshold)):
+            if (isinstance(weight, bool) or not isinstance(weight, (int, float))
+                    or not 0 <= weight <= 1000):
+                raise ValueError(f"{name} {weight!r} is not a weight between 0 and 1000")
         for name, share in [("random_share", self.random_share),
                             ("default_capacity", self.default_capacity),
+                            ("explore_share", self.explore_share),
                             *[(f"capacity.{k}", v) for k, v in self.capacity.items()]]:
             if (isinstance(share, bool) or not isinstance(share, (int, float))
                     or not 0 <= share <= 1):
@@ -56,7 +74,20 @@ class PolicyConfig:
         """Read a policy file; a missing key keeps its default."""
         with open(path, "rb") as handle:
             data = tomllib.load(handle)
-        kwargs = {k: data[k] for k in ("random_share", "default_capacity") if k in data}
+        unknown = sorted(set(data) - set(_KEYS))
+        if unknown:
+            raise ValueError(f"unknown key {unknown[0]!r}: a policy file has "
+                             + ", ".join(_KEYS))
+        kwargs = {k: data[k] for k in ("random_share", "default_capacity", "explore_share")
+                  if k in data}
+        explore = data.get("explore", {})
+        if not isinstance(explore, dict):
+            raise ValueError(f"explore {explore!r} is not a table ([explore])")
+        for key, value in explore.items():
+            if key not in _EXPLORE_KEYS:
+                raise ValueError(f"unknown key 'explore.{key}': [explore] has "
+                                 + ", ".join(_EXPLORE_KEYS))
+            kwargs[f"explore_{key}"] = value
         for table in ("capacity", "bands"):
             if table in data and not isinstance(data[table], dict):
                 raise ValueError(f"{table} {data[table]!r} is not a table ([{table}])")
@@ -69,6 +100,10 @@ class PolicyConfig:
             kwargs["bands"] = tuple(sorted(((str(k), float(v)) for k, v in data["bands"].items()),
                                            key=lambda kv: kv[1]))
         return cls(**kwargs)
+
+
+_KEYS = ("random_share", "default_capacity", "explore_share", "capacity", "bands", "explore")
+_EXPLORE_KEYS = ("unseen_plate", "near_threshold")
 
 
 def risk_band(probability, bands=DEFAULT_BANDS):
@@ -233,8 +268,11 @@ class ReferralPolicy:
         self.window = window
         self.min_recent = min_recent
         self.recent = {}
+        self.weights = {}  # per port: the recent exploration weights (their mean scales q)
         digest = json.dumps([config.random_share, config.default_capacity,
-                             sorted(config.capacity.items()), list(config.bands)])
+                             sorted(config.capacity.items()), list(config.bands),
+                             config.explore_share, config.explore_unseen_plate,
+                             config.explore_near_threshold])
         self.version = "p-" + hashlib.sha256(digest.encode()).hexdigest()[:10]
 
     def seed(self, port, scores_newest_first):
@@ -255,7 +293,7 @@ class ReferralPolicy:
             return recent.upper_quantile(share)
         return self.quantiles.threshold(port, share)
 
-    def decide(self, score, port, lookout, draw):
+    def decide(self, score, port, lookout, draw, unseen=False):
         """Decide one crossing.
 
         Parameters
@@ -267,17 +305,53 @@ class ReferralPolicy:
             The plate is on an active lookout.
         draw : float
             A uniform random number in [0, 1).
+        unseen : bool
+            The store has never seen the plate (an exploration cue).
+
+        A lookout refers; then the random share (``draw < random_share``); then the
+        model (the score reaches the port's threshold); then exploration, which picks
+        a crossing the others did not with probability ``q`` (:meth:`explore_chance`),
+        from the same draw. ``selection_probability`` is the chance of being referred
+        by any rule: 1 for the model's and lookouts' picks, else ``s + (1 - s) q``.
         """
         if lookout:
             return Decision(True, "lookout", 1.0)
-        by_model = score >= self.threshold(port)
+        threshold = self.threshold(port)
+        by_model = score >= threshold
         share = self.config.random_share
-        probability = 1.0 if by_model else share
+        explore = 0.0 if by_model else self.explore_chance(port, score, threshold, unseen)
+        probability = 1.0 if by_model else share + (1.0 - share) * explore
         if draw < share:
             return Decision(True, "random", probability)
         if by_model:
             return Decision(True, "model", probability)
+        if draw < probability:
+            return Decision(True, "explore", probability)
         return Decision(False, "none", probability)
+
+    def explore_chance(self, port, score, threshold, unseen):
+        """Exploration's chance ``q`` for a crossing the model does not pick.
+
+        Its weight is 1, plus ``explore.unseen_plate`` for a plate never seen, plus
+        ``explore.near_threshold`` for a score of at least half the threshold (the
+        crossings the model is least sure it may pass); ``q`` is ``explore_share``
+        times the weight over the mean weight of the port's recent crossings, so that
+        about ``explore_share`` of them are explored, more of the uncertain ones.
+        """
+        share = self.config.explore_share
+        if share <= 0:
+            return 0.0
+        weight = (1.0 + self.config.explore_unseen_plate * bool(unseen)
+                  + self.config.explore_near_threshold * (score >= threshold / 2))
+        recent = self.weights.get(port)
+        if recent is None:
+            recent = self.weights[port] = [deque(), 0.0]
+        recent[0].append(weight)
+        recent[1] += weight
+        if len(recent[0]) > self.window:
+            recent[1] -= recent[0].popleft()
+        mean = recent[1] / len(recent[0])
+        return min(share * weight / mean, 1.0)
 
     def observe(self, port, score):
         self.recent.setdefault(port, RecentScores(self.window)).add(score)

@@ -83,7 +83,8 @@ def score_crossing(store, served, metrics, record, actor, rng, holder=None):
         probability = model.calibrate_one(raw)
         band = risk_band(probability, policy.config.bands)
         reasons = explain(features, top_groups(contributions, served.groups)[0])
-        decision = policy.decide(probability, port, lookout, rng.random())
+        unseen = features["plate_days_since_first_seen"] != features["plate_days_since_first_seen"]
+        decision = policy.decide(probability, port, lookout, rng.random(), unseen)
         if decision.refer:
             reasons = with_selection(reasons)
         shadow = _shadow(holder, features, port, policy.config, metrics)

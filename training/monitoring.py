@@ -18,7 +18,7 @@ PSI_FLOOR = 1e-4
 PSI_ALERT = 0.2
 MIN_CELL = 20
 N_BOOT = 500
-SOURCES = ("model", "lookout", "random", "officer")
+SOURCES = ("model", "lookout", "random", "explore", "officer")
 VALUES = (("firearms_seized", "firearms"), ("rounds_seized", "rounds"),
           ("currency_seized_usd", "USD"))
 

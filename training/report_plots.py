@@ -18,7 +18,7 @@ import numpy as np
 COLOURS = {"this model": "#1f5fa8", "model in service": "#d95f02",
            "legacy policy": "#555555", "random": "#000000"}
 SOURCE_COLOURS = {"model": "#1f5fa8", "lookout": "#7b3294", "random": "#000000",
-                  "officer": "#d95f02"}
+                  "explore": "#1b9e77", "officer": "#d95f02"}
 
 
 def _figure(width=7.0, height=3.8):

@@ -151,9 +151,11 @@ def _run(frame, times, simulated, carrier, amounts, draws, found_draws, days, we
         p = model.predict_proba(feats)[:, 1]
         scores[rows] = p
         ports = log["port_code"].to_numpy(object)[rows]
+        unseen = np.isnan(feats["plate_days_since_first_seen"].to_numpy(float))
         sources, chances = [], []
         for i, (score, port) in enumerate(zip(p, ports)):
-            decision = policy.decide(float(score), port, False, float(draws[rows[i]]))
+            decision = policy.decide(float(score), port, False, float(draws[rows[i]]),
+                                     bool(unseen[i]))
             policy.observe(port, float(score))
             refer[rows[i]] = decision.refer
             sources.append(decision.source)
@@ -181,6 +183,7 @@ def _carry(policy, policy_config, manifest):
     fresh = ReferralPolicy(policy_config, ScoreQuantiles.from_manifest(manifest),
                            window=policy.window, min_recent=policy.min_recent)
     fresh.recent = policy.recent
+    fresh.weights = policy.weights
     return fresh
 
 
