@@ -154,7 +154,8 @@ def build(version, served, out):
             store.engine.dispose()
         policy = (PolicyConfig.from_toml(settings["POLICY_FILE"]) if settings["POLICY_FILE"]
                   else PolicyConfig())
-        html = build_report(model, manifest, frame, active=active, policy=policy)
+        html = build_report(model, manifest, frame, active=active, policy=policy,
+                            comparison=registry.comparison(version))
     except RegistryError as exc:
         missing = "no model version" in str(exc)
         _write_error(error, 404 if missing else 409, "not_found" if missing

@@ -790,6 +790,7 @@ def report(registry, version, data, since, policy_file, out):
         frame = contract.parse_frame(export_frame(store), source=where).frame
     try:
         page = build_report(model, manifest, frame, active=active, since=since_us,
+                            comparison=reg.comparison(manifest["version"]),
                             policy=policy)
     except ReportError as exc:
         _fail(f"{where}: {exc}", EXIT_INPUT)

@@ -197,3 +197,18 @@ def test_promote_on_the_command_line_shows_the_evidence_or_refuses_without_it(
                                   "--require-comparison"])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("evidence (") and reg.active_version() == challenger
+
+
+def test_the_report_shows_the_kept_comparison_or_how_to_make_one(trained, world_frame):
+    from training.report import build_report
+    model, manifest = trained
+    history, _, _ = simulated_history(6, n=4_000)
+    result = compare(history, lambda port: 0.02, champion="v-champion",
+                     challenger=manifest.get("version", "this"))
+    page = build_report(model, manifest, world_frame, comparison=result,
+                        active=(model, dict(manifest, version="v-now")))
+    assert "Off-policy comparison in shadow" in page
+    assert result["verdict"].split(" (")[0] in page and "v-champion (champion)" in page
+    assert "not the model in service now (v-now)" in page  # a comparison grown stale
+    bare = build_report(model, manifest, world_frame)
+    assert "No comparison of" in bare and "southbound compare" in bare

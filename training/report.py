@@ -72,7 +72,7 @@ class _Window:
 
 
 def build_report(model, manifest, frame, *, active=None, training_frame=None, since=None,
-                 min_cell=MIN_CELL, policy=None):
+                 min_cell=MIN_CELL, policy=None, comparison=None):
     """The model report as one self-contained HTML page.
 
     Parameters
@@ -96,6 +96,10 @@ def build_report(model, manifest, frame, *, active=None, training_frame=None, si
     policy : PolicyConfig, optional
         Each port's capacity, at which the referral sections pick this model's (and
         the other policies') referrals; default the built-in policy (2% everywhere).
+    comparison : dict, optional
+        The latest off-policy comparison of this model in shadow against the model in
+        service (:func:`training.compare.compare`, as the registry keeps it): its own
+        section; without it the section says how to make one.
 
     Returns
     -------
@@ -148,6 +152,8 @@ def build_report(model, manifest, frame, *, active=None, training_frame=None, si
             ("outcome-country", "Outcome test of the policy in force, by plate country",
              by_country)):
         sections.append((key, title, _outcome_section(w, groups, min_cell, title)))
+    sections.append(("shadow", "Off-policy comparison in shadow with the model in service",
+                     _comparison_section(comparison, manifest, active_manifest)))
     version = manifest.get("version", "unsaved model")
     made = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return page(f"Model report: {version}",
@@ -157,6 +163,40 @@ def build_report(model, manifest, frame, *, active=None, training_frame=None, si
 
 
 # --- sections --------------------------------------------------------------
+
+def _comparison_section(comparison, manifest, active_manifest):
+    version = manifest.get("version", "this model")
+    if comparison is None:
+        return (f"<p>No comparison of {escape(version)} is kept. Score it in shadow "
+                f"(<code>southbound models shadow {escape(version)}</code>), let traffic and "
+                "outcomes come in, then run <code>southbound compare</code>.</p>")
+    rows = []
+    for name, m in comparison["models"].items():
+        role = "champion" if name == comparison["champion"] else "challenger"
+        rows.append([escape(f"{name} ({role})"), f"{m['referred']:,}",
+                     ci(m["estimated_seizures_dr"], m["dr_ci"], fmt="{:.1f}"),
+                     ci(m["estimated_seizures_ipw"], m["ipw_ci"], fmt="{:.1f}"),
+                     ci(m["hit_rate_dr"], m.get("hit_rate_dr_ci")),
+                     str(m["labelled_seizures"])])
+    d, g, lab = comparison["difference"]["dr"], comparison["agreement"], comparison["labels"]
+    notes = "".join(f"<p class=warn>{escape(w)}</p>" for w in comparison.get("warnings", []))
+    stale = ""
+    if active_manifest and comparison["champion"] != active_manifest.get("version"):
+        stale = (f"<p class=warn>This comparison is against {escape(comparison['champion'])}, "
+                 f"not the model in service now ({escape(active_manifest.get('version'))}).</p>")
+    return (f"<p><b>{escape(comparison['verdict'])}</b></p>{stale}"
+            + table(["model", "referred", "est. seizures (doubly robust)", "est. seizures (IPW)",
+                     "hit rate (DR)", "labelled seizures in its list"], rows)
+            + f"<p>Difference (DR): {ci(d['seizures'], d['seizures_ci'], fmt='{:+.1f}')} "
+            f"seizures, {ci(d['relative'], d['relative_ci'], decimals=0)}. Agreement: "
+            f"{g['both']:,} crossings in both lists, {g['champion_only']:,} only the "
+            f"champion's, {g['challenger_only']:,} only the challenger's. From "
+            f"{lab['crossings']:,} crossings scored by both ({escape(comparison.get('compared_at', '')[:16])}), "
+            f"{lab['labelled']:,} referred with an outcome, {lab['labelled_seizures']} "
+            f"seizures. Each inspected crossing is weighted by 1 / its logged selection "
+            f"probability, so the model in service, which picked them, is not favoured.</p>"
+            + notes)
+
 
 def _unstable(interval, seizures):
     """A flag for an interval without width (such as [100%, 100%]): on a bootstrap that
