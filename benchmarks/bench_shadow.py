@@ -8,7 +8,9 @@ paces) alternates runs without a shadow and with the challenger in shadow (set a
 ended with ``southbound models shadow``; each run starts after the workers' check
 interval), ``--rounds`` of each, and prints the median p50 and p99 of each side. At
 the end it checks that every crossing scored in the shadow runs has its shadow score
-and none of the others do.
+and none of the others do, and measures in-process, over 2,000 real feature rows of the
+world, what the challenger's score of one crossing costs beside the champion's score
+with its contributions (median of 5 passes).
 
     .venv/bin/python benchmarks/bench_shadow.py [--rounds 4] [--seconds 20]
 
@@ -31,6 +33,36 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_service import LUA, SB, prepare, serving, wrk  # noqa: E402
 
 CONNECTIONS, THREADS = 8, 2
+
+
+def in_process_cost(work, registry, challenger, rows=2000, passes=5):
+    """Median µs per crossing: the champion's score with contributions, the challenger's."""
+    from scoring.contract import read_log
+    from scoring.features import feature_frame
+    from scoring.policy import PolicyConfig
+    from service.holder import Challenger
+    champion, _ = registry.load()
+    shadow = Challenger(*registry.load(challenger))
+    frame = read_log(work / "world.csv").frame
+    feats = feature_frame(frame.iloc[-20000:]).head(rows)
+    records = [{k: None if isinstance(v, float) and v != v else v for k, v in r.items()}
+               for r in feats.to_dict("records")]
+    config = PolicyConfig()
+
+    def timed(one):
+        out = []
+        for _ in range(passes):
+            started = time.perf_counter()
+            for record in records:
+                one(record)
+            out.append((time.perf_counter() - started) / len(records) * 1e6)
+        return statistics.median(out)
+    cost = {}
+    for _ in range(2):  # interleaved, twice: the second pair is the one kept
+        cost["champion_us"] = timed(lambda r: champion.calibrate_one(
+            champion.explain_row(champion.vector(r))[0]))
+        cost["challenger_us"] = timed(lambda r: shadow.score(r, "2304", config, 0))
+    return cost
 
 
 def main():
@@ -98,7 +130,8 @@ def main():
         stored = {side: [counts(label) for label in labels[side]] for side in labels}
     summary = {"max_rps": peak["rps"], "target_rps": round(target, 1),
                "challenger": challenger, "seconds_per_run": opts.seconds,
-               "rounds": opts.rounds}
+               "rounds": opts.rounds,
+               "in_process": in_process_cost(work, registry, challenger)}
     for side, results in runs.items():
         summary[side] = {
             "rps_median": statistics.median(r["rps"] for r in results),
@@ -110,7 +143,9 @@ def main():
     print(json.dumps(summary, indent=2))
     print(f"paced at {target:.0f} req/s (half of {peak['rps']:.0f}): p99 without a shadow "
           f"{summary['without']['p99_ms_median']:.1f} ms, with {challenger} in shadow "
-          f"{summary['with']['p99_ms_median']:.1f} ms (medians of {opts.rounds} runs each)")
+          f"{summary['with']['p99_ms_median']:.1f} ms (medians of {opts.rounds} runs each); "
+          f"in-process per crossing: champion {summary['in_process']['champion_us']:.0f} us, "
+          f"challenger {summary['in_process']['challenger_us']:.0f} us")
     problems = []
     if any(n != s for n, s in stored["with"]):
         problems.append("a crossing scored with a shadow lacks its shadow score")
