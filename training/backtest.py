@@ -83,9 +83,7 @@ def grade_horizon(scores, outbound, features=None, carriers=None, budgets=BUDGET
     list of dict, one per budget
     """
     scores = np.asarray(scores, dtype=float)
-    numeric = None if features is None else features[list(FEATURES)].select_dtypes("number")
-    if numeric is not None:
-        numeric = numeric.loc[:, numeric.notna().any()]
+    numeric = None if features is None else features[list(FEATURES)]
     labels = Labels(outbound, propensity(outbound, numeric, seed))
     rows = []
     for budget in budgets:

@@ -46,11 +46,18 @@ def propensity(outbound, features=None, seed=0):
             pi[unknown] = max(inspected.mean(), MIN_PROPENSITY)
         else:
             from sklearn.ensemble import HistGradientBoostingClassifier
-            numeric = features.select_dtypes(include="number")
+            numeric = _numeric(features)
             est = HistGradientBoostingClassifier(max_iter=100, random_state=seed)
             est.fit(numeric, inspected)
             pi[unknown] = est.predict_proba(numeric[unknown])[:, 1]
     return np.clip(pi, MIN_PROPENSITY, 1.0)
+
+
+def _numeric(features):
+    """The numeric columns the propensity model fits on: those with a value somewhere
+    (scikit-learn's histogram binning fails on a column with none)."""
+    numeric = features.select_dtypes(include="number")
+    return numeric.loc[:, numeric.notna().any()]
 
 
 def propensity_check(outbound, features=None, seed=0, bins=10):
@@ -74,8 +81,7 @@ def propensity_check(outbound, features=None, seed=0, bins=10):
     if inspected.min() == inspected.max():
         return None
     from sklearn.ensemble import HistGradientBoostingClassifier
-    numeric = features.select_dtypes(include="number")
-    numeric = numeric.loc[:, numeric.notna().any()]
+    numeric = _numeric(features)
     est = HistGradientBoostingClassifier(max_iter=100, random_state=seed).fit(numeric, inspected)
     p = np.clip(est.predict_proba(numeric)[:, 1], MIN_PROPENSITY, 1.0)
     order = np.flatnonzero(unknown)[np.argsort(p[unknown], kind="stable")]

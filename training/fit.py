@@ -258,7 +258,7 @@ def fit_features(outbound, feats, config=None, clock=None, sources=(), rows=None
         f"{k} {v['labelled']:,} ({v['seizures']} seizures)" for k, v in counts.items()))
 
     # only now: estimating missing selection probabilities needs more than a few rows
-    pi = propensity(outbound, _without_empty(feats[list(FEATURES)]), config.seed)
+    pi = propensity(outbound, feats[list(FEATURES)], config.seed)
     weight = _weights(1.0 / pi, labelled, config.weighting)
     if config.half_life_days:
         weight = weight * 0.5 ** ((times.max() - times) / (config.half_life_days * DAY_US))
@@ -287,9 +287,7 @@ def fit_features(outbound, feats, config=None, clock=None, sources=(), rows=None
         model, oof, scored, detail = _fit_crossfit(new_model, rows_of, part, X_all, labelled,
                                                    seizure, weight, config, clock)
     val = part == part.max()
-    metrics = evaluate_scores(oof[val], outbound.loc[val],
-                              _without_empty(feats.loc[val], keep=("plate_days_since_first_seen",)),
-                              seed=config.seed)
+    metrics = evaluate_scores(oof[val], outbound.loc[val], feats.loc[val], seed=config.seed)
     clock.step("validation: " + ", ".join(
         f"recall@{r['budget']:.1%} {r['recall']:.1%}" for r in metrics["budgets"]))
     warnings = few_seizure_warnings(_named_windows(counts, config))
@@ -494,14 +492,6 @@ def few_seizure_warnings(counts, few=FEW_SEIZURES):
     return [f"the {name} window has {c['seizures']} seizure{'' if c['seizures'] == 1 else 's'}"
             f" (fewer than {few}): {uses.get(name, 'its figures are unstable')}"
             for name, c in counts.items() if c["seizures"] < few]
-
-
-def _without_empty(features, keep=()):
-    """``features`` less its numeric columns with no value at all, for the propensity
-    fits (scikit-learn 1.9's histogram binning fails on an all-missing column)."""
-    numeric = features.select_dtypes(include="number")
-    return features.drop(columns=[c for c in numeric
-                                  if c not in keep and numeric[c].isna().all()])
 
 
 def _libraries():
