@@ -231,13 +231,7 @@ def main():
             results.update(json.loads(path.read_text()))
         names = [n for n in ("baseline", "southbound", "every-carrier", *CANDIDATES)
                  if any(n in entry for entry in results.values())]
-        text = table(results, names)
-        print(text)
-        if args.out:
-            args.out.write_text(json.dumps(results, indent=1, default=float))
-        if args.write_readme:
-            write_readme(text)
-        return
+        return _finish(results, names, args)
     if not args.baseline.exists():
         sys.exit(f"error: the plain baseline is not at {args.baseline} (--baseline PATH)")
     names = args.variants or list(variants())
@@ -251,7 +245,12 @@ def main():
     columns = ["baseline", "southbound"] + ([] if args.no_limit else ["every-carrier"])
     if args.candidates:
         columns += list(CANDIDATES)
-    text = table(results, columns)
+    _finish(results, columns, args)
+
+
+def _finish(results, names, args):
+    """Print the table; write the JSON and the README's table where asked."""
+    text = table(results, names)
     print(text)
     if args.out:
         args.out.write_text(json.dumps(results, indent=1, default=float))

@@ -66,11 +66,7 @@ def activate(version):
     try:
         manifest = holder.activate(version, actor=g.actor)
     except RegistryError as exc:
-        with store.write() as conn:
-            store.audit(conn, g.actor, "activate_refused", target=version,
-                        model_version=previous, reason=str(exc))
-        status = 404 if "no model version" in str(exc) else 409
-        raise ApiError(status, "activation_refused", str(exc), "version") from None
+        _refused(store, "activate_refused", "activation_refused", version, previous, exc)
     with store.write() as conn:
         store.audit(conn, g.actor, "activate", target=version, model_version=version,
                     policy_version=holder.served.policy.version, previous=previous)
@@ -80,6 +76,16 @@ def activate(version):
     return jsonify({"version": version, "previous": previous, "manifest": manifest,
                     "evidence": words,
                     "comparison": holder.registry.comparison(version) if found else None})
+
+
+def _refused(store, action, code, version, in_service, exc):
+    """Audit a refused change of the model in service or in shadow, and answer 404 (no
+    such version) or 409 (its artifact, or the request, is refused)."""
+    with store.write() as conn:
+        store.audit(conn, g.actor, action, target=version, model_version=in_service,
+                    reason=str(exc))
+    status = 404 if "no model version" in str(exc) else 409
+    raise ApiError(status, code, str(exc), "version") from None
 
 
 def _require_comparison():
@@ -131,11 +137,7 @@ def set_shadow(version):
     try:
         previous = holder.set_shadow(version, actor=g.actor)
     except RegistryError as exc:
-        with store.write() as conn:
-            store.audit(conn, g.actor, "shadow_refused", target=version,
-                        model_version=served, reason=str(exc))
-        status = 404 if "no model version" in str(exc) else 409
-        raise ApiError(status, "shadow_refused", str(exc), "version") from None
+        _refused(store, "shadow_refused", "shadow_refused", version, served, exc)
     with store.write() as conn:
         store.audit(conn, g.actor, "shadow", target=version, model_version=served,
                     previous=previous)
