@@ -393,6 +393,10 @@ _SCHEMAS = {
         "id": {"type": "integer"}, "plate_id": _STRING, "reason": _STRING,
         "expires_at": _STRING, "created_by": _STRING, "created_at": _STRING,
         "ignored_fields": _IGNORED}),
+    "Activation": {"type": "object", "properties": {"require_comparison": {
+        "type": "boolean", "default": False,
+        "description": "refuse (409 comparison_required) unless a comparison of this "
+                       "version against the model in service is kept"}}},
     "ShadowScore": _object(["model_version", "risk_score", "threshold", "would_refer",
                             "scored_at"], {
         "model_version": _STRING, "risk_score": _PROBABILITY,
@@ -543,8 +547,7 @@ def document_for(ports):
                 "security": auth,
                 "parameters": [version_param],
                 "requestBody": {"required": False, "content": {"application/json": {
-                    "schema": {"type": "object", "properties": {
-                        "require_comparison": {"type": "boolean", "default": False}}}}}},
+                    "schema": _ref("Activation")}}},
                 "responses": {"200": _json(_object(
                     ["version", "previous", "manifest", "evidence", "comparison"], {
                         "version": _STRING, "previous": _NULLABLE_STRING,
@@ -553,7 +556,8 @@ def document_for(ports):
                             "the latest comparison against the model it replaces, in "
                             "words, or why there is none")),
                         "comparison": {"type": "object", "nullable": True,
-                                       "description": "that comparison (southbound compare)"}}),
+                                       "description": "that comparison (southbound compare)"},
+                        "ignored_fields": _IGNORED}),
                     "activated"),
                     **_authenticated(403, 404, 409, body=True)}}},
             "/v1/models/rollback": {"post": {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, jsonify, request
 
 from models.registry import RegistryError, evidence
-from service.api.score import get_json_body
+from service.api.score import get_json_body, ignored_fields, with_ignored
 from service.auth import require
 from service.errors import ApiError
 
@@ -56,7 +56,7 @@ def activate(version):
     holder = _holder()
     store = current_app.extensions["southbound.store"]
     previous = holder.served.version if holder.served else None
-    require = _require_comparison()
+    require, ignored = _activation_body()
     found, words = evidence(holder.registry, version, previous)
     if require and not found:
         with store.write() as conn:
@@ -73,9 +73,9 @@ def activate(version):
     current_app.extensions["southbound.metrics"].model.labels(version).set(1)
     if previous and previous != version:
         current_app.extensions["southbound.metrics"].model.labels(previous).set(0)
-    return jsonify({"version": version, "previous": previous, "manifest": manifest,
-                    "evidence": words,
-                    "comparison": holder.registry.comparison(version) if found else None})
+    return jsonify(with_ignored({
+        "version": version, "previous": previous, "manifest": manifest, "evidence": words,
+        "comparison": holder.registry.comparison(version) if found else None}, ignored))
 
 
 def _refused(store, action, code, version, in_service, exc):
@@ -88,17 +88,17 @@ def _refused(store, action, code, version, in_service, exc):
     raise ApiError(status, code, str(exc), "version") from None
 
 
-def _require_comparison():
-    """The optional body's ``require_comparison`` (default false); 400 if not a boolean."""
+def _activation_body():
+    """The optional body: (``require_comparison``, default false; the fields ignored)."""
     if not request.content_length:
-        return False
+        return False, []
     body = get_json_body()
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_body", "send a JSON object, or no body")
     value = body.get("require_comparison", False)
     if not isinstance(value, bool):
         raise ApiError(400, "invalid_value", "must be true or false", "require_comparison")
-    return value
+    return value, ignored_fields("Activation", body)
 
 
 @bp.post("/models/rollback")
