@@ -12,7 +12,7 @@ and none of the others do, and measures in-process, over 2,000 real feature rows
 world, what the challenger's score of one crossing costs beside the champion's score
 with its contributions (median of 5 passes).
 
-    .venv/bin/python benchmarks/bench_shadow.py [--rounds 4] [--seconds 20]
+    .venv/bin/python benchmarks/bench_shadow.py [--rounds 4] [--seconds 20] [--rate 100]
 
 Loopback only; every wrk run is bounded in time.
 """
@@ -70,6 +70,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rate", type=float,
+                        help="scores/s to pace at [default: half the measured maximum]")
     parser.add_argument("--workdir", type=Path)
     opts = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -105,7 +107,7 @@ def main():
     with serving(env, opts.workers) as (url, _):
         run(5, 0, "warmup")
         peak = run(opts.seconds, 0, "max")
-        target = peak["rps"] / 2
+        target = opts.rate or peak["rps"] / 2
         delay = max(CONNECTIONS / target * 1000 - peak["p50_ms"] / 2, 0.0)
         runs = {"without": [], "with": []}
         labels = {"without": [], "with": []}
@@ -141,7 +143,7 @@ def main():
             "non_2xx": sum(r["non_2xx"] for r in results),
             "scores_and_shadow_scores": stored[side]}
     print(json.dumps(summary, indent=2))
-    print(f"paced at {target:.0f} req/s (half of {peak['rps']:.0f}): p99 without a shadow "
+    print(f"paced at {target:.0f} req/s (maximum {peak['rps']:.0f}): p99 without a shadow "
           f"{summary['without']['p99_ms_median']:.1f} ms, with {challenger} in shadow "
           f"{summary['with']['p99_ms_median']:.1f} ms (medians of {opts.rounds} runs each); "
           f"in-process per crossing: champion {summary['in_process']['champion_us']:.0f} us, "
