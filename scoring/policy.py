@@ -275,6 +275,12 @@ class ReferralPolicy:
                              config.explore_near_threshold])
         self.version = "p-" + hashlib.sha256(digest.encode()).hexdigest()[:10]
 
+    def carry_over(self, previous):
+        """Take ``previous``'s recent-score and exploration-weight windows (a retrained
+        or newly activated model goes on from the traffic already seen)."""
+        self.recent = previous.recent
+        self.weights = previous.weights
+
     def seed(self, port, scores_newest_first):
         """Fill a port's window from the store (at start, or on first sight of a port)."""
         recent = self.recent.setdefault(port, RecentScores(self.window))

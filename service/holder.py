@@ -165,8 +165,7 @@ class ModelHolder:
 
     def _serve(self, served):
         if self.served is not None:  # carry the recent-score windows over
-            served.policy.recent = self.served.policy.recent
-            served.policy.weights = self.served.policy.weights
+            served.policy.carry_over(self.served.policy)
         self.served = served
         self.error = None
         self._logged = None

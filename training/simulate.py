@@ -182,8 +182,7 @@ def _carry(policy, policy_config, manifest):
     """The policy of a retrained model, with the recent-score windows carried over."""
     fresh = ReferralPolicy(policy_config, ScoreQuantiles.from_manifest(manifest),
                            window=policy.window, min_recent=policy.min_recent)
-    fresh.recent = policy.recent
-    fresh.weights = policy.weights
+    fresh.carry_over(policy)
     return fresh
 
 

@@ -67,15 +67,22 @@ def activate(version):
         manifest = holder.activate(version, actor=g.actor)
     except RegistryError as exc:
         _refused(store, "activate_refused", "activation_refused", version, previous, exc)
-    with store.write() as conn:
-        store.audit(conn, g.actor, "activate", target=version, model_version=version,
-                    policy_version=holder.served.policy.version, previous=previous)
-    current_app.extensions["southbound.metrics"].model.labels(version).set(1)
-    if previous and previous != version:
-        current_app.extensions["southbound.metrics"].model.labels(previous).set(0)
+    _served_changed(store, holder, "activate", version, previous)
     return jsonify(with_ignored({
         "version": version, "previous": previous, "manifest": manifest, "evidence": words,
         "comparison": holder.registry.comparison(version) if found else None}, ignored))
+
+
+def _served_changed(store, holder, action, version, previous):
+    """Audit a change of the model in service (activation or rollback) and move the
+    model gauge to it."""
+    with store.write() as conn:
+        store.audit(conn, g.actor, action, target=version, model_version=version,
+                    policy_version=holder.served.policy.version, previous=previous)
+    metrics = current_app.extensions["southbound.metrics"]
+    metrics.model.labels(version).set(1)
+    if previous and previous != version:
+        metrics.model.labels(previous).set(0)
 
 
 def _refused(store, action, code, version, in_service, exc):
@@ -115,13 +122,7 @@ def rollback():
             store.audit(conn, g.actor, "rollback_refused", model_version=previous,
                         reason=str(exc))
         raise ApiError(409, "rollback_refused", str(exc)) from None
-    with store.write() as conn:
-        store.audit(conn, g.actor, "rollback", target=version, model_version=version,
-                    policy_version=holder.served.policy.version, previous=previous)
-    metrics = current_app.extensions["southbound.metrics"]
-    metrics.model.labels(version).set(1)
-    if previous and previous != version:
-        metrics.model.labels(previous).set(0)
+    _served_changed(store, holder, "rollback", version, previous)
     return jsonify({"version": version, "previous": previous})
 
 
