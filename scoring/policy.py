@@ -9,6 +9,7 @@ them never needs retraining. The configuration is a TOML file::
     [explore]                      # relative weights of an exploration pick
     unseen_plate = 4.0             # a plate the store has never seen
     near_threshold = 4.0           # a score at least half the port's threshold
+    sparse_cell = 4.0              # an hour x vehicle class the port has rarely inspected
     [capacity]                     # per port, overriding the default
     "2304" = 0.01
     [bands]                        # lower bound of each band's probability
@@ -48,10 +49,12 @@ class PolicyConfig:
     #: relative weight of an exploration pick: 1, plus these where they hold
     explore_unseen_plate: float = 4.0
     explore_near_threshold: float = 4.0
+    explore_sparse_cell: float = 4.0
 
     def __post_init__(self):
         for name, weight in (("explore.unseen_plate", self.explore_unseen_plate),
-                             ("explore.near_threshold", self.explore_near_threshold)):
+                             ("explore.near_threshold", self.explore_near_threshold),
+                             ("explore.sparse_cell", self.explore_sparse_cell)):
             if (isinstance(weight, bool) or not isinstance(weight, (int, float))
                     or not 0 <= weight <= 1000):
                 raise ValueError(f"{name} {weight!r} is not a weight between 0 and 1000")
@@ -103,7 +106,7 @@ class PolicyConfig:
 
 
 _KEYS = ("random_share", "default_capacity", "explore_share", "capacity", "bands", "explore")
-_EXPLORE_KEYS = ("unseen_plate", "near_threshold")
+_EXPLORE_KEYS = ("unseen_plate", "near_threshold", "sparse_cell")
 
 
 def risk_band(probability, bands=DEFAULT_BANDS):
@@ -247,6 +250,44 @@ class RecentScores:
         return self.sorted[-k]
 
 
+def exploration_cell(local_hour, vehicle_class):
+    """The cell exploration counts labels in: the local hour (None where the port's zone
+    is unknown) and the vehicle class."""
+    hour = None if local_hour is None or local_hour != local_hour else int(local_hour)
+    return hour, vehicle_class
+
+
+class CellReferrals:
+    """A port's last ``window`` crossings by cell (e.g. local hour x vehicle class) and
+    which of them were referred: a cell is *sparse* when it was referred less than half
+    as often as the port's traffic as a whole (a cell not seen lately is sparse too)."""
+
+    def __init__(self, window):
+        self.window = window
+        self.order = deque()
+        self.crossings = {}
+        self.referred = {}
+        self.total_referred = 0
+
+    def add(self, cell, referred):
+        self.order.append((cell, referred))
+        self.crossings[cell] = self.crossings.get(cell, 0) + 1
+        self.referred[cell] = self.referred.get(cell, 0) + referred
+        self.total_referred += referred
+        if len(self.order) > self.window:
+            old, was = self.order.popleft()
+            self.crossings[old] -= 1
+            self.referred[old] -= was
+            self.total_referred -= was
+
+    def sparse(self, cell):
+        n = self.crossings.get(cell, 0)
+        if not n:
+            return True
+        # the cell's referral rate under half the port's: r / n < (R / N) / 2
+        return 2 * self.referred[cell] * len(self.order) < self.total_referred * n
+
+
 class ReferralPolicy:
     """Lookouts first, then a random share, then the model's highest scores per port.
 
@@ -269,17 +310,19 @@ class ReferralPolicy:
         self.min_recent = min_recent
         self.recent = {}
         self.weights = {}  # per port: the recent exploration weights (their mean scales q)
+        self.cells = {}    # per port: CellReferrals, how often each cell was referred lately
         digest = json.dumps([config.random_share, config.default_capacity,
                              sorted(config.capacity.items()), list(config.bands),
                              config.explore_share, config.explore_unseen_plate,
-                             config.explore_near_threshold])
+                             config.explore_near_threshold, config.explore_sparse_cell])
         self.version = "p-" + hashlib.sha256(digest.encode()).hexdigest()[:10]
 
     def carry_over(self, previous):
-        """Take ``previous``'s recent-score and exploration-weight windows (a retrained
+        """Take ``previous``'s recent-score, exploration-weight and cell windows (a retrained
         or newly activated model goes on from the traffic already seen)."""
         self.recent = previous.recent
         self.weights = previous.weights
+        self.cells = previous.cells
 
     def seed(self, port, scores_newest_first):
         """Fill a port's window from the store (at start, or on first sight of a port)."""
@@ -299,7 +342,7 @@ class ReferralPolicy:
             return recent.upper_quantile(share)
         return self.quantiles.threshold(port, share)
 
-    def decide(self, score, port, lookout, draw, unseen=False):
+    def decide(self, score, port, lookout, draw, unseen=False, cell=None):
         """Decide one crossing.
 
         Parameters
@@ -313,6 +356,10 @@ class ReferralPolicy:
             A uniform random number in [0, 1).
         unseen : bool
             The store has never seen the plate (an exploration cue).
+        cell : hashable, optional
+            The crossing's cell, such as (local hour, vehicle class): a cell the port
+            has referred less than half as often as its other traffic lately is sparse
+            (an exploration cue). None: no cell (the cue does not apply).
 
         A lookout refers; then the random share (``draw < random_share``); then the
         model (the score reaches the port's threshold); then exploration, which picks
@@ -321,11 +368,19 @@ class ReferralPolicy:
         by any rule: 1 for the model's and lookouts' picks, else ``s + (1 - s) q``.
         """
         if lookout:
-            return Decision(True, "lookout", 1.0)
+            decision = Decision(True, "lookout", 1.0)
+        else:
+            decision = self._decide(score, port, draw, unseen, cell)
+        if cell is not None and self._tracks_cells():
+            self.cells.setdefault(port, CellReferrals(self.window)).add(cell, decision.refer)
+        return decision
+
+    def _decide(self, score, port, draw, unseen, cell):
         threshold = self.threshold(port)
         by_model = score >= threshold
         share = self.config.random_share
-        explore = 0.0 if by_model else self.explore_chance(port, score, threshold, unseen)
+        explore = 0.0 if by_model else self.explore_chance(port, score, threshold, unseen,
+                                                           cell)
         probability = 1.0 if by_model else share + (1.0 - share) * explore
         if draw < share:
             return Decision(True, "random", probability)
@@ -335,20 +390,28 @@ class ReferralPolicy:
             return Decision(True, "explore", probability)
         return Decision(False, "none", probability)
 
-    def explore_chance(self, port, score, threshold, unseen):
+    def _tracks_cells(self):
+        return self.config.explore_share > 0 and self.config.explore_sparse_cell > 0
+
+    def explore_chance(self, port, score, threshold, unseen, cell=None):
         """Exploration's chance ``q`` for a crossing the model does not pick.
 
         Its weight is 1, plus ``explore.unseen_plate`` for a plate never seen, plus
         ``explore.near_threshold`` for a score of at least half the threshold (the
-        crossings the model is least sure it may pass); ``q`` is ``explore_share``
-        times the weight over the mean weight of the port's recent crossings, so that
-        about ``explore_share`` of them are explored, more of the uncertain ones.
+        crossings the model is least sure it may pass), plus ``explore.sparse_cell``
+        for a cell the port has rarely referred lately (where labels are fewest);
+        ``q`` is ``explore_share`` times the weight over the mean weight of the port's
+        recent crossings, so that about ``explore_share`` of them are explored, more
+        of the uncertain ones.
         """
         share = self.config.explore_share
         if share <= 0:
             return 0.0
+        sparse = (cell is not None and self._tracks_cells()
+                  and self.cells.setdefault(port, CellReferrals(self.window)).sparse(cell))
         weight = (1.0 + self.config.explore_unseen_plate * bool(unseen)
-                  + self.config.explore_near_threshold * (score >= threshold / 2))
+                  + self.config.explore_near_threshold * (score >= threshold / 2)
+                  + self.config.explore_sparse_cell * sparse)
         recent = self.weights.get(port)
         if recent is None:
             recent = self.weights[port] = [deque(), 0.0]

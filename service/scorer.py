@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from scoring.contract import OUTCOME_COLUMNS, parse_record
 from scoring.features import FEATURES, LAST_INBOUND_PORT, feature_record
-from scoring.policy import risk_band
+from scoring.policy import exploration_cell, risk_band
 from scoring.reasons import explain, top_groups, with_selection
 from service.errors import ApiError, from_contract
 from service.store import crossings, now_us, scores
@@ -84,7 +84,9 @@ def score_crossing(store, served, metrics, record, actor, rng, holder=None):
         band = risk_band(probability, policy.config.bands)
         reasons = explain(features, top_groups(contributions, served.groups)[0])
         unseen = features["plate_days_since_first_seen"] != features["plate_days_since_first_seen"]
-        decision = policy.decide(probability, port, lookout, rng.random(), unseen)
+        decision = policy.decide(probability, port, lookout, rng.random(), unseen,
+                                 exploration_cell(features["local_hour"],
+                                                  features["vehicle_class"]))
         if decision.refer:
             reasons = with_selection(reasons)
         shadow = _shadow(holder, features, port, policy.config, metrics)

@@ -33,10 +33,10 @@ def test_every_key_is_in_the_policy_version(tmp_path):
     versions = {base.version}
     for text in ("random_share = 0.03\n", "default_capacity = 0.03\n",
                  "explore_share = 0.01\n", "[explore]\nunseen_plate = 2.0\n",
-                 "[explore]\nnear_threshold = 2.0\n", "[capacity]\n\"2304\" = 0.05\n",
-                 "[bands]\nlow = 0.0\nhigh = 0.3\n"):
+                 "[explore]\nnear_threshold = 2.0\n", "[explore]\nsparse_cell = 2.0\n",
+                 "[capacity]\n\"2304\" = 0.05\n", "[bands]\nlow = 0.0\nhigh = 0.3\n"):
         versions.add(ReferralPolicy(PolicyConfig.from_toml(write(tmp_path, text))).version)
-    assert len(versions) == 8
+    assert len(versions) == 9
     # the file's form does not matter, only its values
     same = PolicyConfig.from_toml(write(tmp_path, "explore_share = 0.0\nrandom_share = 0.02\n"))
     assert ReferralPolicy(same).version == base.version
@@ -78,6 +78,35 @@ def test_exploration_picks_where_the_model_knows_least_with_its_true_probability
     assert (pi[source == "random"] > 0.02).any()  # a random pick also had the explore chance
     # and the IPW estimate of the count of crossings, from referred ones only, is unbiased
     assert (1 / pi[referred]).sum() == pytest.approx(n, rel=0.05)
+
+
+def test_exploration_favours_the_cells_the_port_has_rarely_referred():
+    # the model refers only night crossings (hours 0-5); exploration, with only the
+    # sparse-cell cue on, must then favour the day cells, where labels are fewest
+    config = PolicyConfig(random_share=0.0, explore_share=0.02, explore_unseen_plate=0.0,
+                          explore_near_threshold=0.0, explore_sparse_cell=4.0)
+    policy = ReferralPolicy(config, QUANTILES, min_recent=10**9)
+    rng = np.random.default_rng(1)
+    n = 40_000
+    hours = rng.integers(0, 24, n)
+    night = hours < 6
+    scores = np.where(night & (rng.random(n) < 0.2), 0.9, 0.05)
+    draws = rng.random(n)
+    decisions = [policy.decide(s, "2304", False, d, cell=(int(h), "personal"))
+                 for s, d, h in zip(scores, draws, hours)]
+    source = np.array([d.source for d in decisions])
+    pi = np.array([d.selection_probability for d in decisions])
+    explored = source == "explore"
+    assert explored[~night].mean() > 2 * explored[night].mean()
+    # the logged probability is still the true chance of a pick, cell by cell: the
+    # count of picks is within four standard deviations of the sum of the chances
+    for cell in (night & (source != "model"), ~night):
+        expected, sd = pi[cell].sum(), np.sqrt((pi[cell] * (1 - pi[cell])).sum())
+        assert abs(explored[cell].sum() - expected) < 4 * sd
+    # without cells (or with the cue off) every crossing weighs the same
+    flat = ReferralPolicy(config, QUANTILES, min_recent=10**9)
+    flat_pi = [flat.decide(0.05, "2304", False, 0.99).selection_probability for _ in range(50)]
+    assert flat_pi == [pytest.approx(0.02)] * 50
 
 
 def test_a_model_pick_or_lookout_is_certain_and_never_explored():

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from scoring.features import DAY_US, feature_frame
-from scoring.policy import ReferralPolicy, ScoreQuantiles
+from scoring.policy import ReferralPolicy, ScoreQuantiles, exploration_cell
 from training.backtest import truth_carriers
 from training.fit import TrainConfig, TrainingError, canonical_order, train
 
@@ -152,10 +152,12 @@ def _run(frame, times, simulated, carrier, amounts, draws, found_draws, days, we
         scores[rows] = p
         ports = log["port_code"].to_numpy(object)[rows]
         unseen = np.isnan(feats["plate_days_since_first_seen"].to_numpy(float))
+        cells = [exploration_cell(h, c) for h, c in
+                 zip(feats["local_hour"].to_numpy(float), feats["vehicle_class"])]
         sources, chances = [], []
         for i, (score, port) in enumerate(zip(p, ports)):
             decision = policy.decide(float(score), port, False, float(draws[rows[i]]),
-                                     bool(unseen[i]))
+                                     bool(unseen[i]), cells[i])
             policy.observe(port, float(score))
             refer[rows[i]] = decision.refer
             sources.append(decision.source)
