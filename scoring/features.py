@@ -119,6 +119,13 @@ class HistoryFeature:
         if self.stat == "convoy_partners" and (self.entity != "plate" or not self.window_us):
             raise ValueError(f"{self.name}: convoy_partners is of a plate, within a window")
 
+    @property
+    def key(self):
+        """The column this spec is defined over: every row a value reads shares it, so a
+        log cut by this column (a hash of it) gives each part exact values. The entity's
+        column, but the port's for a convoy (other plates at the same port)."""
+        return "port_code" if self.stat == "convoy_partners" else ENTITY_COLUMN[self.entity]
+
 
 @dataclass(frozen=True)
 class DerivedFeature:
@@ -432,7 +439,7 @@ def _count_before(ev_codes, ev_times, q_codes, q_times):
     return position - start, position, order[is_event]
 
 
-def history_frame(frame, query=None):
+def history_frame(frame, query=None, specs=HISTORY):
     """History features of the query rows, seeing every row of ``frame`` as history.
 
     Parameters
@@ -441,12 +448,17 @@ def history_frame(frame, query=None):
         Canonical log frame (any order; ties in time are broken by crossing_id).
     query : array of bool, shape (n,), optional
         Rows to compute features for; default the outbound rows.
+    specs : sequence of HistoryFeature, optional
+        The specs to execute, default all. A frame holding every row that shares a
+        spec's :attr:`~HistoryFeature.key` with a query row gives that row its exact
+        value (how the distributed execution cuts a log).
 
     Returns
     -------
-    DataFrame, shape (query.sum(), len(HISTORY) + 1)
+    DataFrame, shape (query.sum(), len(specs) + 1)
         Indexed like ``frame.index[query]``; a column per spec (also those that are
-        no model input), and ``plate_last_inbound_port``, for reasons, not the model.
+        no model input), and ``plate_last_inbound_port``, for reasons, not the model,
+        when a ``last_other_port`` spec is among ``specs``.
 
     Examples
     --------
@@ -470,9 +482,12 @@ def history_frame(frame, query=None):
     q_ports = ports[q_rows]
     out = {}
     for entity, column in ENTITY_COLUMN.items():
+        mine = [h for h in specs if h.entity == entity]
+        if not mine:
+            continue
         codes, has = _entity_codes(df[column])
         q_codes, q_has = codes[q_rows], has[q_rows]
-        for spec in (h for h in HISTORY if h.entity == entity):
+        for spec in mine:
             mask = has.copy()
             if spec.direction is not None:
                 mask &= direction == spec.direction
@@ -486,7 +501,7 @@ def history_frame(frame, query=None):
                               q_codes, q_times, q_ports, out)
             out[spec.name] = np.where(q_has, values, np.nan)
     result = pd.DataFrame(out, index=df.index[q_rows])
-    result = result[[h.name for h in HISTORY] + [LAST_INBOUND_PORT]]
+    result = result[[h.name for h in specs] + [LAST_INBOUND_PORT] * (LAST_INBOUND_PORT in out)]
     return result.loc[frame.index[query]]
 
 

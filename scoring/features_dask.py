@@ -1,0 +1,186 @@
+"""The features on Dask: the same kernels, run on a log cut by the key each spec is over.
+
+The third execution of :mod:`scoring.features` (beside the in-process frame and the
+service's store). Nothing is computed here: each part of the log runs the in-process
+kernels unchanged.
+
+- **Context** features read one row: ``context_frame`` on each partition.
+- **History** features read the earlier rows that share a key with the crossing
+  (:attr:`~scoring.features.HistoryFeature.key`: the plate, the carrier, or the port
+  for the port's hour mix and for convoys). For each key the log's history columns
+  are shuffled by a hash of the key into buckets, and ``history_frame`` runs on each
+  bucket with that key's specs: every row a value reads is in the crossing's bucket,
+  so the values are those of the whole log, bit for bit. Rows without a carrier skip
+  the carrier pass (their carrier features are missing, as in-process).
+- **Derived** features are arithmetic of a row's values, after the join.
+
+The passes are joined back by ``crossing_id``. Dask is imported only here, and only
+``--engine dask`` imports this module.
+
+Reading: :func:`read_log_dask` takes a file, a directory or a glob of CSV and Parquet
+files (a month per file is typical), one partition per file, each read and checked
+by :func:`scoring.contract.read_log` on a worker, so a bad row is named by file,
+row, column and value as in-process.
+"""
+from __future__ import annotations
+
+import glob
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scoring.contract import COLUMN_NAMES, ContractError, parse_frame, read_log
+from scoring.features import (DERIVED, FEATURES, HISTORY, LAST_INBOUND_PORT, context_frame,
+                              derive, history_frame)
+
+#: the columns the history specs read
+HISTORY_COLUMNS = ("crossing_id", "crossed_at", "direction", "port_code", "plate_id",
+                   "carrier_id", "inspected", "seizure", "referral")
+#: the suffixes read as logs in a directory
+LOG_SUFFIXES = (".csv", ".parquet")
+
+
+def log_files(source):
+    """The files of a log given as one file, a directory (its ``.csv`` and ``.parquet``
+    files) or a glob, in name order.
+
+    Raises
+    ------
+    ContractError
+        When nothing matches, naming what was given.
+    """
+    path = Path(source)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in LOG_SUFFIXES)
+    elif path.exists():
+        files = [path]
+    else:
+        files = sorted(Path(p) for p in glob.glob(str(source)))
+    if not files:
+        raise ContractError("no crossing log file here (a file, a directory of .csv or "
+                            ".parquet files, or a glob)", source=str(source))
+    return files
+
+
+def empty_log():
+    """A canonical log frame with no rows (the columns and dtypes of every partition)."""
+    return parse_frame(pd.DataFrame({c: pd.Series([], dtype=object) for c in COLUMN_NAMES}),
+                       source="<empty>").frame
+
+
+def _read_part(path):
+    return read_log(path).frame
+
+
+def read_log_dask(source):
+    """A crossing log as a lazy Dask frame, one partition per file.
+
+    Each file is read and checked on a worker when the frame is computed; a bad row
+    raises :class:`~scoring.contract.ContractError` naming its file and row, as
+    in-process. Rows keep their file order within a partition.
+    """
+    import dask
+    import dask.dataframe as dd
+    parts = [dask.delayed(_read_part)(str(path), dask_key_name=f"read-log-{i}-{path.name}")
+             for i, path in enumerate(log_files(source))]
+    return dd.from_delayed(parts, meta=empty_log(), verify_meta=False)
+
+
+def _history_meta(specs):
+    meta = {spec.name: pd.Series([], dtype=float) for spec in specs}
+    if any(spec.stat == "last_other_port" for spec in specs):
+        meta[LAST_INBOUND_PORT] = pd.Series([], dtype=object)
+    return pd.DataFrame(meta, index=pd.Index([], dtype=object, name="crossing_id"))
+
+
+def _bucket_history(part, specs):
+    """``history_frame`` of one bucket's outbound rows, indexed by ``crossing_id``."""
+    if not len(part):
+        return _history_meta(specs)
+    part = part.reset_index(drop=True)
+    out = history_frame(part, specs=specs)
+    out.index = pd.Index(part["crossing_id"].to_numpy(object)[out.index.to_numpy()],
+                         dtype=object, name="crossing_id")
+    if LAST_INBOUND_PORT in out:
+        out[LAST_INBOUND_PORT] = out[LAST_INBOUND_PORT].astype(object)
+    return out
+
+
+def _context(part):
+    outbound = part.loc[(part["direction"] == "outbound").to_numpy()]
+    out = context_frame(outbound)
+    out.index = pd.Index(outbound["crossing_id"].to_numpy(object), dtype=object,
+                         name="crossing_id")
+    return out
+
+
+def history_passes(log, buckets):
+    """One lazy frame per key: the history features of its specs, by ``crossing_id``."""
+    columns = list(HISTORY_COLUMNS)
+    passes = []
+    for key in dict.fromkeys(spec.key for spec in HISTORY):
+        specs = tuple(spec for spec in HISTORY if spec.key == key)
+        rows = log[columns]
+        if key != "port_code":
+            rows = rows[~rows[key].isna()]  # rows without the key have no such history
+        rows = rows.shuffle(on=key, npartitions=buckets)
+        passes.append(rows.map_partitions(_bucket_history, specs, meta=_history_meta(specs)))
+    return passes
+
+
+def feature_frame_dask(log, buckets=None):
+    """Model inputs of every outbound row of a lazy log, as :func:`feature_frame` gives them.
+
+    Parameters
+    ----------
+    log : dask.dataframe.DataFrame
+        Canonical crossing log (e.g. from :func:`read_log_dask`).
+    buckets : int, optional
+        Partitions of each shuffle, default the log's.
+
+    Returns
+    -------
+    dask.dataframe.DataFrame
+        Indexed by ``crossing_id``; the columns of ``feature_frame`` (``FEATURES``,
+        then ``plate_last_inbound_port``). Order of rows is not the log's: align by
+        ``crossing_id``.
+    """
+    buckets = buckets or log.npartitions
+    context = log.map_partitions(_context, meta=_context(empty_log()))
+    joined = context
+    for history in history_passes(log, buckets):
+        joined = joined.join(history, how="left")
+    return joined.map_partitions(_finish, meta=_finish(_context(empty_log()).join(
+        [_history_meta([spec]) for spec in HISTORY], how="left")))
+
+
+def _finish(part):
+    """Derived features and the column order, on one joined partition."""
+    part = part.copy()
+    carrier = [spec.name for spec in HISTORY if spec.key == "carrier_id"]
+    part[carrier] = part[carrier].astype(float)  # rows without a carrier: missing
+    inputs = {name for spec in DERIVED for name in spec.inputs}
+    derived = derive({name: part[name].to_numpy(float) for name in inputs})
+    for spec in DERIVED:
+        part[spec.name] = derived[spec.name]
+    return part[list(FEATURES) + [LAST_INBOUND_PORT]]
+
+
+def compute_features(source, client=None, buckets=None):
+    """Read a log (file, directory or glob) and compute its outbound features on Dask.
+
+    Returns a pandas frame indexed by ``crossing_id``, in the order of the crossings'
+    times then ids (the canonical order).
+    """
+    log = read_log_dask(source)
+    feats = feature_frame_dask(log, buckets)
+    order = log[["crossing_id", "crossed_at", "direction"]]
+    order = order[order["direction"] == "outbound"][["crossing_id", "crossed_at"]]
+    futures = (feats, order)
+    feats, order = (client.compute(list(futures), sync=True) if client is not None
+                    else __import__("dask").compute(*futures))
+    order = order.iloc[np.lexsort((order["crossing_id"].to_numpy(str),
+                                   order["crossed_at"].to_numpy(np.int64)))]
+    return feats.loc[order["crossing_id"].to_numpy(object)]
