@@ -33,10 +33,21 @@ def score_frame(model, frame, policy=None, quantiles=None):
         words, joined by "; "; a referred row's weakest gives its place to
         "selected for inspection", as in the service), in the log's order.
     """
-    policy = policy or PolicyConfig()
     feats = feature_frame(frame)
+    return score_features(model, feats, frame.loc[feats.index, "crossing_id"].to_numpy(),
+                          policy, quantiles)
+
+
+def score_features(model, feats, crossing_ids, policy=None, quantiles=None):
+    """Score rows whose features are computed (``feature_frame``'s columns), in their
+    order: the row-local half of :func:`score_frame`, which every execution shares."""
+    policy = policy or PolicyConfig()
     if feats.empty:
-        return pd.DataFrame(columns=list(OUTPUT_COLUMNS))
+        return pd.DataFrame({"crossing_id": pd.Series([], dtype=object),
+                             "risk_score": pd.Series([], dtype=float),
+                             "risk_band": pd.Series([], dtype=object),
+                             "refer": pd.Series([], dtype=bool),
+                             "reasons": pd.Series([], dtype=object)})
     raw, contributions = model.explain(feats)
     scores = model.calibrate(raw)
     groups = top_groups(contributions, group_matrix(model.features_))
@@ -50,7 +61,7 @@ def score_frame(model, frame, policy=None, quantiles=None):
         found = explain(row, groups[i])
         reasons.append("; ".join(r["text"] for r in (with_selection(found) if refer[i] else found)))
     return pd.DataFrame({
-        "crossing_id": frame.loc[feats.index, "crossing_id"].to_numpy(),
+        "crossing_id": np.asarray(crossing_ids, dtype=object),
         "risk_score": np.round(scores, 6),
         "risk_band": risk_bands(scores, policy.bands),
         "refer": refer,

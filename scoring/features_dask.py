@@ -54,8 +54,8 @@ def log_files(source):
     path = Path(source)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in LOG_SUFFIXES)
-    elif path.exists():
-        files = [path]
+    elif path.exists() or not glob.has_magic(str(source)):
+        files = [path]  # a file, or one that read_log will say is not there
     else:
         files = sorted(Path(p) for p in glob.glob(str(source)))
     if not files:
@@ -74,8 +74,15 @@ def _read_part(path):
     return read_log(path).frame
 
 
+def _identity(path):
+    stat = Path(path).stat() if Path(path).exists() else None
+    return (str(Path(path).resolve()), stat and stat.st_size, stat and stat.st_mtime_ns)
+
+
 def read_log_dask(source):
     """A crossing log as a lazy Dask frame, one partition per file.
+
+    ``source``: a file, a directory or a glob (:func:`log_files`), or a list of them.
 
     Each file is read and checked on a worker when the frame is computed; a bad row
     raises :class:`~scoring.contract.ContractError` naming its file and row, as
@@ -83,8 +90,13 @@ def read_log_dask(source):
     """
     import dask
     import dask.dataframe as dd
-    parts = [dask.delayed(_read_part)(str(path), dask_key_name=f"read-log-{i}-{path.name}")
-             for i, path in enumerate(log_files(source))]
+    sources = source if isinstance(source, (list, tuple)) else [source]
+    files = [path for one in sources for path in log_files(one)]
+    # a key per file's identity (path, size, time of change): a file changed or put in
+    # another folder is read anew, never taken from a result the cluster still holds
+    parts = [dask.delayed(_read_part)(str(path), dask_key_name=f"read-log-{path.name}-"
+                                      + dask.base.tokenize(_identity(path)))
+             for path in files]
     return dd.from_delayed(parts, meta=empty_log(), verify_meta=False)
 
 

@@ -92,6 +92,20 @@ data_option = click.option(
     "--data", "data", multiple=True, required=True,
     type=click.Path(dir_okay=False, path_type=Path),
     help="Crossing log, CSV or Parquet (repeat for several).")
+
+
+def engine_options(func):
+    """--engine and --scheduler: in-process pandas (default) or a Dask cluster."""
+    func = click.option("--scheduler", metavar="ADDRESS",
+                        help="Dask scheduler (tcp://host:8786) [default: "
+                             "$SOUTHBOUND_DASK_SCHEDULER, else worker processes on this "
+                             "machine]; with --engine dask.")(func)
+    return click.option("--engine", type=click.Choice(["pandas", "dask"]), default="pandas",
+                        show_default=True,
+                        help="pandas: in one process (small logs); dask: on a Dask cluster, "
+                             "for logs past one machine's memory.")(func)
+
+
 on_error_option = click.option(
     "--on-error", type=click.Choice(["raise", "skip"]), default="raise", show_default=True,
     help="Stop at the first bad row, or set bad rows aside in a rejects file.")
@@ -481,27 +495,55 @@ def _few_seizures(report):
 
 
 @main.command()
-@data_option
+@click.option("--data", "data", multiple=True, required=True, type=click.Path(path_type=Path),
+              help="Crossing log, CSV or Parquet: a file, a folder of them or a glob "
+                   "(repeat for several).")
 @registry_option
 @on_error_option
 @click.option("--model", "version", help="Model version [default: the active one].")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="A .csv or .parquet file; with --engine dask, a new folder for a "
+                   "Parquet dataset (one file per partition).")
 @click.option("--policy", "policy_file", type=click.Path(dir_okay=False, exists=True),
               help="Referral policy TOML (bands, capacity per port).")
+@engine_options
 @handle_errors
-def score(data, registry, on_error, version, out, policy_file):
+def score(data, registry, on_error, version, out, policy_file, engine, scheduler):
     """Score every outbound crossing of a log: score, band, referral and reasons.
 
     A crossing is referred when its score reaches the model's own score quantile for
     its port's capacity (recorded at training, per port), so the picks do not depend
-    on how the crossings were cut into files.
+    on how the crossings were cut into files. With --engine dask, the features and
+    scores are computed on a Dask cluster (--scheduler, $SOUTHBOUND_DASK_SCHEDULER, or
+    worker processes on this machine) and written as a Parquet dataset, rows in the
+    order of crossing time then id across its files in name order.
     """
-    from scoring.batch import score_frame
+    from scoring.features_dask import log_files
     from scoring.policy import PolicyConfig, ScoreQuantiles
     policy = read_policy(policy_file) if policy_file else PolicyConfig()
     model, manifest = _registry(registry).load(version)
-    frame, _ = _read(data, on_error)
-    scored = score_frame(model, frame, policy, ScoreQuantiles.from_manifest(manifest))
+    quantiles = ScoreQuantiles.from_manifest(manifest)
+    if engine == "dask":
+        if on_error != "raise":
+            raise click.BadParameter("--engine dask stops at the first bad row (no rejects "
+                                     "file yet): leave --on-error at raise",
+                                     param_hint="--on-error")
+        if out.exists() or out.suffix.lower() in (".csv", ".parquet"):
+            raise click.BadParameter(f"{out}: --engine dask writes a Parquet dataset into "
+                                     "a new folder: give a path that does not exist, "
+                                     "without a .csv or .parquet suffix", param_hint="--out")
+        from scoring.batch_dask import connect, score_dask
+        client, close = connect(scheduler)
+        try:
+            rows, referred = score_dask(model, list(data), out, client, policy, quantiles)
+        finally:
+            close()
+        click.echo(f"scored {rows:,} outbound crossings with model {manifest['version']} on "
+                   f"Dask; {referred:,} referred; wrote the Parquet dataset {out}/")
+        return
+    from scoring.batch import score_frame
+    frame, _ = _read([path for one in data for path in log_files(one)], on_error)
+    scored = score_frame(model, frame, policy, quantiles)
     _write_table(scored, out)
     click.echo(f"scored {len(scored):,} outbound crossings with model {manifest['version']}; "
                f"{int(scored['refer'].sum()):,} referred; wrote {out}")

@@ -26,7 +26,7 @@ def _file_options(group, prefix=()):
             continue
         for param in command.params:
             if (isinstance(param, click.Option) and isinstance(param.type, click.Path)
-                    and not param.type.dir_okay and param.name not in ("out", "plot")):
+                    and param.type.file_okay and param.name not in ("out", "plot")):
                 yield " ".join(prefix + (name,)), param.opts[0]
 
 
