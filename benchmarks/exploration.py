@@ -31,6 +31,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.readme_block import write_block  # noqa: E402
+
 from scoring.contract import read_log  # noqa: E402
 from scoring.features import DAY_US  # noqa: E402
 from scoring.policy import PolicyConfig  # noqa: E402
@@ -129,15 +131,7 @@ def table(results):
 
 
 def write_readme(text):
-    path = ROOT / "benchmarks" / "README.md"
-    readme = path.read_text()
-    block = f"{README_START}\n{text}\n{README_END}"
-    if README_START in readme:
-        head, rest = readme.split(README_START, 1)
-        readme = head + block + rest.split(README_END, 1)[1]
-    else:
-        readme = readme.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(readme)
+    write_block(text, README_START, README_END)
 
 
 def main():

@@ -3,9 +3,9 @@
 Bands and capacity are configuration applied after the probability, so changing
 them never needs retraining. The configuration is a TOML file::
 
-    random_share = 0.02            # share of outbound crossings referred at random
+    random_share = 0.01            # share of outbound crossings referred at random
     default_capacity = 0.02        # share of outbound traffic a port can inspect
-    explore_share = 0.0            # share picked to explore where the model knows least
+    explore_share = 0.01           # share picked to explore where the model knows least
     [explore]                      # relative weights of an exploration pick
     unseen_plate = 4.0             # a plate the store has never seen
     near_threshold = 4.0           # a score at least half the port's threshold
@@ -40,12 +40,14 @@ DEFAULT_BANDS = (("low", 0.0), ("elevated", 0.01), ("high", 0.05), ("very high",
 class PolicyConfig:
     """Referral settings; see the module docstring for the file form."""
 
-    random_share: float = 0.02
+    #: the default split of the 2% picked beside the model's capacity, 1% uniform and 1%
+    #: exploration, was chosen by closed-loop simulation (benchmarks/exploration.py)
+    random_share: float = 0.01
     default_capacity: float = 0.02
     capacity: dict = field(default_factory=dict)
     bands: tuple = DEFAULT_BANDS
     #: expected share of the crossings not picked otherwise that exploration picks
-    explore_share: float = 0.0
+    explore_share: float = 0.01
     #: relative weight of an exploration pick: 1, plus these where they hold
     explore_unseen_plate: float = 4.0
     explore_near_threshold: float = 4.0

@@ -122,12 +122,12 @@ def test_the_same_crossings_get_the_same_model_referrals_however_they_come(
     assert np.allclose(pieces["risk_score"], whole["risk_score"])  # premise: same scores
     assert _referred(pieces.reset_index()) == _referred(whole)
 
-    # a fresh service, random share 0, no lookouts
+    # a fresh service, random share 0, no exploration, no lookouts
     from models.registry import Registry
     registry = Registry(tmp_path / "registry")
     registry.save(model, dict(manifest))
     policy = tmp_path / "policy.toml"
-    policy.write_text("random_share = 0.0\ndefault_capacity = 0.05\n")
+    policy.write_text("random_share = 0.0\nexplore_share = 0.0\ndefault_capacity = 0.05\n")
     app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}",
                       "REGISTRY": str(registry.root), "POLICY_FILE": str(policy),
                       "TOKEN_CACHE_SECONDS": 0, "LOG_LEVEL": "WARNING",

@@ -40,7 +40,7 @@ def test_export_round_trip_trains_without_bias(app, client, auth, runner, tmp_pa
     outbound = exported[exported["direction"] == "outbound"].set_index("crossing_id")
     referred = pd.Series({k: a["refer"] for k, a in answers.items()})
     assert (outbound.loc[referred.index, "inspected"] == referred.astype(float)).all()
-    assert set(outbound["referral"]) <= {"none", "model", "random", "officer"}
+    assert set(outbound["referral"]) <= {"none", "model", "random", "explore", "officer"}
     assert outbound["selection_probability"].between(0, 1, inclusive="right").all()
 
     # Horvitz-Thompson over the exported rows estimates the true number of carriers

@@ -32,18 +32,18 @@ def test_every_key_is_in_the_policy_version(tmp_path):
     base = ReferralPolicy(PolicyConfig.from_toml(write(tmp_path, "random_share = 0.02\n")))
     versions = {base.version}
     for text in ("random_share = 0.03\n", "default_capacity = 0.03\n",
-                 "explore_share = 0.01\n", "[explore]\nunseen_plate = 2.0\n",
+                 "explore_share = 0.03\n", "[explore]\nunseen_plate = 2.0\n",
                  "[explore]\nnear_threshold = 2.0\n", "[explore]\nsparse_cell = 2.0\n",
                  "[capacity]\n\"2304\" = 0.05\n", "[bands]\nlow = 0.0\nhigh = 0.3\n"):
         versions.add(ReferralPolicy(PolicyConfig.from_toml(write(tmp_path, text))).version)
     assert len(versions) == 9
     # the file's form does not matter, only its values
-    same = PolicyConfig.from_toml(write(tmp_path, "explore_share = 0.0\nrandom_share = 0.02\n"))
+    same = PolicyConfig.from_toml(write(tmp_path, "explore_share = 0.01\nrandom_share = 0.02\n"))
     assert ReferralPolicy(same).version == base.version
 
 
 def test_without_exploration_nothing_is_explored_and_decisions_are_as_before():
-    policy = ReferralPolicy(PolicyConfig(random_share=0.02), QUANTILES)
+    policy = ReferralPolicy(PolicyConfig(random_share=0.02, explore_share=0.0), QUANTILES)
     assert policy.decide(0.6, "2304", False, 0.5).source == "model"
     assert policy.decide(0.3, "2304", False, 0.01) == policy.decide(0.3, "2304", False, 0.01)
     decision = policy.decide(0.3, "2304", False, 0.5, unseen=True)

@@ -155,7 +155,8 @@ def test_batch_and_service_give_the_same_reasons(app, auth, world, tmp_path, tra
     from scoring.contract import OUTCOME_COLUMNS, parse_frame
     from service import create_app
     policy = tmp_path / "policy.toml"
-    policy.write_text(f"random_share = {1.0 if everyone else 0.0}\ndefault_capacity = 0.0\n")
+    policy.write_text(f"random_share = {1.0 if everyone else 0.0}\ndefault_capacity = 0.0\n"
+                      "explore_share = 0.0\n")
     served = create_app({**app.config, "POLICY_FILE": str(policy)})
     log = pd.read_csv(world[0], dtype=str, keep_default_na=False).head(800)
     log[list(OUTCOME_COLUMNS)] = ""  # the service is told no outcomes: neither is batch

@@ -33,8 +33,8 @@ def truth(world):
     return pd.read_csv(world[1], dtype={"crossing_id": str})
 
 
-POLICIES = {"random 1%": PolicyConfig(random_share=0.01),
-            "random 5%": PolicyConfig(random_share=0.05)}
+POLICIES = {"random 1%": PolicyConfig(random_share=0.01, explore_share=0.0),
+            "random 5%": PolicyConfig(random_share=0.05, explore_share=0.0)}
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,7 @@ def test_deterministic_per_seed_and_the_retrain_sees_the_policys_own_outcomes(
     retrain = seen[1]
     days = retrain["crossed_at"] >= _us(START)
     outbound = retrain.loc[days & (retrain["direction"] == "outbound")]
-    assert set(outbound["referral"].dropna()) <= {"none", "random", "model"}
+    assert set(outbound["referral"].dropna()) <= {"none", "random", "explore", "model"}
     assert outbound["crossed_at"].max() < _us("2025-03-02")  # the first five days only
     looked = outbound["inspected"] == 1
     assert outbound.loc[~looked, "seizure"].isna().all()
@@ -127,7 +127,7 @@ def test_the_command_runs_policies_side_by_side_and_refuses_bad_input(runner, wo
     policy = tmp_path / "wide.toml"
     policy.write_text("random_share = 0.04\ndefault_capacity = 0.03\n")
     nothing = tmp_path / "nothing.toml"
-    nothing.write_text("random_share = 0.0\ndefault_capacity = 0.0\n")
+    nothing.write_text("random_share = 0.0\ndefault_capacity = 0.0\nexplore_share = 0.0\n")
     out, plot = tmp_path / "sim.json", tmp_path / "sim.png"
     args = ["simulate", "--data", str(world[0]), "--truth", str(world[1]), "--start",
             "2025-03-02", "--retrain", "never", "--calibration", "holdout"]
