@@ -84,12 +84,11 @@ def score_dask(model, source, out, client, policy=None, quantiles=None, buckets=
     FileExistsError
         ``out`` exists (a result is never overwritten in part).
     """
-    import dask
     out = Path(out)
     if out.exists():
         raise FileExistsError(f"{out} exists: give a new folder for the scores")
     log = read_log_dask(source)
-    log = client.persist(log) if client is not None else log.persist()
+    log = client.persist(log)
     times = log[log["direction"] == "outbound"][["crossing_id", "crossed_at"]]
     feats = feature_frame_dask(log, buckets)
     feats = feats.join(times.set_index("crossing_id", sort=False), how="left")
@@ -98,7 +97,7 @@ def score_dask(model, source, out, client, policy=None, quantiles=None, buckets=
     # rows in time order across the parts: cut at whole days chosen from exact per-day
     # counts (not sampled quantiles), then sort each part by (time, id)
     days = (times["crossed_at"] // DAY_US).value_counts()
-    days = (client.compute(days, sync=True) if client is not None else days.compute())
+    days = client.compute(days, sync=True)
     cuts = _day_cuts(days.sort_index(), log.npartitions)
     scored = scored.set_index("crossed_at", divisions=cuts, sorted=False, drop=False)
     scored = scored.map_partitions(_in_order, meta=meta.drop(columns="crossed_at"))
@@ -109,8 +108,7 @@ def score_dask(model, source, out, client, policy=None, quantiles=None, buckets=
         counts = scored[["refer"]].map_partitions(
             lambda p: p.assign(rows=1).agg({"rows": "sum", "refer": "sum"}).to_frame().T,
             meta={"rows": int, "refer": int})
-        _, totals = client.compute([write, counts], sync=True) if client is not None else \
-            dask.compute(write, counts)
+        _, totals = client.compute([write, counts], sync=True)
         staging.rename(out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

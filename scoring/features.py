@@ -660,7 +660,12 @@ def feature_frame(frame, query=None):
     query = np.asarray(query, dtype=bool)
     context = context_frame(frame.loc[query])
     history = history_frame(frame, query)
-    both = pd.concat([context, history], axis=1)
+    return with_derived(pd.concat([context, history], axis=1))
+
+
+def with_derived(both):
+    """Context and history columns of the same rows (``both``, changed in place) with
+    every derived feature added, as ``FEATURES`` then ``plate_last_inbound_port``."""
     inputs = {name for spec in DERIVED for name in spec.inputs}
     derived = derive({name: both[name].to_numpy(float) for name in inputs})
     for spec in DERIVED:

@@ -25,15 +25,14 @@ row, column and value as in-process.
 from __future__ import annotations
 
 import glob
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from scoring.contract import COLUMN_NAMES, ContractError, parse_frame, read_log
-from scoring.features import (DERIVED, FEATURES, HISTORY, LAST_INBOUND_PORT, context_frame,
-                              derive, history_frame)
+from scoring.features import (HISTORY, LAST_INBOUND_PORT, context_frame, history_frame,
+                              with_derived)
 
 #: the columns the history specs read
 HISTORY_COLUMNS = ("crossing_id", "crossed_at", "direction", "port_code", "plate_id",
@@ -164,8 +163,8 @@ def feature_frame_dask(log, buckets=None):
     joined = context
     for history in history_passes(log, buckets):
         joined = joined.join(history, how="left")
-    return joined.map_partitions(_finish, meta=_finish(_context(empty_log()).join(
-        [_history_meta([spec]) for spec in HISTORY], how="left")))
+    return joined.map_partitions(
+        _finish, meta=_finish(_context(empty_log()).join(_history_meta(HISTORY), how="left")))
 
 
 def _finish(part):
@@ -173,15 +172,12 @@ def _finish(part):
     part = part.copy()
     carrier = [spec.name for spec in HISTORY if spec.key == "carrier_id"]
     part[carrier] = part[carrier].astype(float)  # rows without a carrier: missing
-    inputs = {name for spec in DERIVED for name in spec.inputs}
-    derived = derive({name: part[name].to_numpy(float) for name in inputs})
-    for spec in DERIVED:
-        part[spec.name] = derived[spec.name]
-    return part[list(FEATURES) + [LAST_INBOUND_PORT]]
+    return with_derived(part)
 
 
-def compute_features(source, client=None, buckets=None):
-    """Read a log (file, directory or glob) and compute its outbound features on Dask.
+def compute_features(source, client, buckets=None):
+    """Read a log (file, directory or glob) and compute its outbound features on the
+    Dask cluster of ``client``.
 
     Returns a pandas frame indexed by ``crossing_id``, in the order of the crossings'
     times then ids (the canonical order).
@@ -190,9 +186,7 @@ def compute_features(source, client=None, buckets=None):
     feats = feature_frame_dask(log, buckets)
     order = log[["crossing_id", "crossed_at", "direction"]]
     order = order[order["direction"] == "outbound"][["crossing_id", "crossed_at"]]
-    futures = (feats, order)
-    feats, order = (client.compute(list(futures), sync=True) if client is not None
-                    else __import__("dask").compute(*futures))
+    feats, order = client.compute([feats, order], sync=True)
     order = order.iloc[np.lexsort((order["crossing_id"].to_numpy(str),
                                    order["crossed_at"].to_numpy(np.int64)))]
     return feats.loc[order["crossing_id"].to_numpy(object)]
