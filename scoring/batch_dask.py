@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from scoring.batch import score_features
 from scoring.features import DAY_US
-from scoring.features_dask import feature_frame_dask, read_log_dask
+from scoring.features_dask import feature_frame_dask, log_files, read_log_dask, repeated_ids
 
 #: the columns of ``southbound score``'s output, as Parquet types
 SCHEMA = {"crossing_id": pa.string(), "risk_score": pa.float64(), "risk_band": pa.string(),
@@ -87,8 +87,10 @@ def score_dask(model, source, out, client, policy=None, quantiles=None, buckets=
     out = Path(out)
     if out.exists():
         raise FileExistsError(f"{out} exists: give a new folder for the scores")
-    log = read_log_dask(source)
-    log = client.persist(log)
+    sources = source if isinstance(source, (list, tuple)) else [source]
+    files = [path for one in sources for path in log_files(one)]
+    log = client.persist(read_log_dask(files))
+    repeated_ids(log, files, client)   # a crossing scored twice is refused, as in-process
     times = log[log["direction"] == "outbound"][["crossing_id", "crossed_at"]]
     feats = feature_frame_dask(log, buckets)
     feats = feats.join(times.set_index("crossing_id", sort=False), how="left")

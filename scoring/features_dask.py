@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scoring.contract import COLUMN_NAMES, ContractError, parse_frame, read_log
+from scoring.contract import COLUMN_NAMES, ContractError, parse_frame, read_log, show_value
 from scoring.features import (HISTORY, LAST_INBOUND_PORT, context_frame, history_frame,
                               with_derived)
 
@@ -69,8 +69,11 @@ def empty_log():
                        source="<empty>").frame
 
 
-def _read_part(path):
-    return read_log(path).frame
+def _read_part(path, describe=None):
+    result = read_log(path)
+    if describe is None:
+        return result.frame
+    return result.frame, describe(path, result)
 
 
 def _identity(path):
@@ -78,7 +81,7 @@ def _identity(path):
     return (str(Path(path).resolve()), stat and stat.st_size, stat and stat.st_mtime_ns)
 
 
-def read_log_dask(source):
+def read_log_dask(source, describe=None):
     """A crossing log as a lazy Dask frame, one partition per file.
 
     ``source``: a file, a directory or a glob (:func:`log_files`), or a list of them.
@@ -86,6 +89,9 @@ def read_log_dask(source):
     Each file is read and checked on a worker when the frame is computed; a bad row
     raises :class:`~scoring.contract.ContractError` naming its file and row, as
     in-process. Rows keep their file order within a partition.
+
+    With ``describe(path, result)``, also returns each file's description (a lazy
+    object per file, made on the worker that reads the file, in the same task).
     """
     import dask
     import dask.dataframe as dd
@@ -93,10 +99,45 @@ def read_log_dask(source):
     files = [path for one in sources for path in log_files(one)]
     # a key per file's identity (path, size, time of change): a file changed or put in
     # another folder is read anew, never taken from a result the cluster still holds
-    parts = [dask.delayed(_read_part)(str(path), dask_key_name=f"read-log-{path.name}-"
-                                      + dask.base.tokenize(_identity(path)))
+    parts = [dask.delayed(_read_part)(str(path), describe,
+                                      dask_key_name=f"read-log-{path.name}-"
+                                      + dask.base.tokenize(_identity(path), describe))
              for path in files]
-    return dd.from_delayed(parts, meta=empty_log(), verify_meta=False)
+    if describe is None:
+        return dd.from_delayed(parts, meta=empty_log(), verify_meta=False)
+    frame = dd.from_delayed([part[0] for part in parts], meta=empty_log(), verify_meta=False)
+    return frame, [part[1] for part in parts]
+
+
+def repeated_ids(log, files, client):
+    """Refuse a log whose ``crossing_id`` repeats across or within its files, as
+    in-process: naming the later row's file and row, and the first one's.
+
+    One shuffle of the ids (``value_counts`` split over the log's partitions); only the
+    repeated ids come back to the client.
+    """
+    counts = log["crossing_id"].value_counts(split_out=max(log.npartitions, 1))
+    repeated = client.compute(counts[counts > 1], sync=True)
+    if not len(repeated):
+        return
+    value = sorted(repeated.index)[0]
+    where = log.map_partitions(_rows_of, value, meta={"part": int, "row": int})
+    where = client.compute(where, sync=True).sort_values(["part", "row"])
+    (first_part, first_row), (part, row) = where.to_numpy()[:2]
+    line = _first_line(files[part])
+    raise ContractError(
+        f"value {show_value(value)} is a repeated crossing_id (first at {files[first_part]}, "
+        f"row {first_row + _first_line(files[first_part])})",
+        source=str(files[part]), row=int(row + line), column="crossing_id")
+
+
+def _first_line(path):
+    return 1 if Path(path).suffix.lower() == ".parquet" else 2
+
+
+def _rows_of(part, value, partition_info=None):
+    rows = np.flatnonzero((part["crossing_id"] == value).to_numpy())
+    return pd.DataFrame({"part": np.full(len(rows), partition_info["number"]), "row": rows})
 
 
 def _history_meta(specs):

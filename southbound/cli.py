@@ -53,6 +53,25 @@ def handle_errors(func):
     return wrapper
 
 
+def _on_cluster(scheduler, job, nothing):
+    """Run ``job(client)`` on a Dask cluster; a task whose workers kept dying (out of
+    memory, killed) ends the command with one line saying which, and that ``nothing``
+    (the job leaves no partial result)."""
+    from distributed import KilledWorker
+
+    from scoring.batch_dask import connect
+    client, close = connect(scheduler)
+    try:
+        return job(client)
+    except KilledWorker as exc:
+        worker = getattr(exc.last_worker, "address", exc.last_worker)
+        _fail(f"Dask workers died running task {exc.task!r} {exc.allowed_failures + 1} "
+              f"times (the last on {worker}; out of memory, or killed): {nothing}; give the "
+              "workers more memory or the log more files, and run it again", EXIT_REFUSED)
+    finally:
+        close()
+
+
 def _registry(path):
     """The registry at ``path`` (default: the configured one), signing with
     ``$SOUTHBOUND_SIGNING_KEY`` when it is set, as the service does."""
@@ -234,7 +253,9 @@ def _days(text, option):
 
 
 @main.command()
-@data_option
+@click.option("--data", "data", multiple=True, required=True, type=click.Path(path_type=Path),
+              help="Crossing log, CSV or Parquet: a file, a folder of them or a glob "
+                   "(repeat for several).")
 @registry_option
 @on_error_option
 @click.option("--exclude-feature", "exclude", multiple=True,
@@ -253,14 +274,37 @@ def _days(text, option):
               help="Also backtest the pipeline on these logs with this many 30-day "
                    "origins, and keep the table in the manifest (models show, the report).")
 @actor_option
+@engine_options
 @handle_errors
 def train(data, registry, on_error, exclude, until, seed, promote, later_wins, calibration,
-          weighting, origins, actor):
-    """Train a risk model on crossing logs and register it."""
+          weighting, origins, actor, engine, scheduler):
+    """Train a risk model on crossing logs and register it.
+
+    With --engine dask, the features, counts and out-of-fold scores are computed on a
+    Dask cluster (--scheduler, $SOUTHBOUND_DASK_SCHEDULER, or worker processes on this
+    machine) and only the labelled rows come to this machine: the same model as
+    in-process where the log gives every selection probability.
+    """
+    from scoring.features_dask import log_files
     from training.fit import train as fit
     until_us = _utc_micros(until, "--until") if until else None
     config = _train_config(exclude, seed, calibration, weighting, until_us)
-    frame, sources = _read(data, on_error, later_wins)
+    if engine == "dask":
+        for flag, value, why in (("--on-error", on_error != "raise", "it stops at the first "
+                                  "bad row (no rejects file yet): leave --on-error at raise"),
+                                 ("--later-wins", later_wins, "a repeated crossing_id is refused"),
+                                 ("--backtest", origins, "the backtest runs in-process: run "
+                                  "southbound backtest on the log")):
+            if value:
+                raise click.BadParameter(f"not with --engine dask: {why}", param_hint=flag)
+        from training.fit_dask import train_dask
+        model, manifest = _on_cluster(scheduler, lambda client: train_dask(
+            list(data), client, config, progress=lambda m: click.echo(m, err=True)),
+            "no model was registered")
+        _register(model, manifest, registry, promote, actor)
+        return
+    frame, sources = _read([path for one in data for path in log_files(one)], on_error,
+                           later_wins)
     model, manifest = fit(frame, config, progress=lambda m: click.echo(m, err=True),
                           sources=sources)
     if origins:
@@ -270,6 +314,11 @@ def train(data, registry, on_error, exclude, until, seed, promote, later_wins, c
                      progress=lambda m: click.echo(m, err=True))
         click.echo(format_backtest(result), err=True)
         manifest["backtest"] = result
+    _register(model, manifest, registry, promote, actor)
+
+
+def _register(model, manifest, registry, promote, actor):
+    """Save a trained model; make it active with --promote, or when none is."""
     reg = _registry(registry)
     previous = reg.active_version()
     store = _store() if promote or previous is None else None  # it will change what is served
@@ -532,12 +581,9 @@ def score(data, registry, on_error, version, out, policy_file, engine, scheduler
             raise click.BadParameter(f"{out}: --engine dask writes a Parquet dataset into "
                                      "a new folder: give a path that does not exist, "
                                      "without a .csv or .parquet suffix", param_hint="--out")
-        from scoring.batch_dask import connect, score_dask
-        client, close = connect(scheduler)
-        try:
-            rows, referred = score_dask(model, list(data), out, client, policy, quantiles)
-        finally:
-            close()
+        from scoring.batch_dask import score_dask
+        rows, referred = _on_cluster(scheduler, lambda client: score_dask(
+            model, list(data), out, client, policy, quantiles), f"nothing was written to {out}")
         click.echo(f"scored {rows:,} outbound crossings with model {manifest['version']} on "
                    f"Dask; {referred:,} referred; wrote the Parquet dataset {out}/")
         return

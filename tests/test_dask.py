@@ -143,9 +143,11 @@ def test_the_service_and_the_in_process_commands_never_import_dask(tmp_path):
 
 
 def test_the_score_command_on_dask_writes_the_in_process_rows_as_a_dataset(runner, parts,
-                                                                           trained, tmp_path):
+                                                                           trained, tmp_path,
+                                                                           client, monkeypatch):
     from models.registry import Registry
     from southbound.cli import main
+    monkeypatch.setenv("SOUTHBOUND_DASK_SCHEDULER", client.scheduler.address)
     registry = Registry(tmp_path / "registry")
     version = registry.save(trained[0], dict(trained[1]))
     base = ["score", "--registry", str(registry.root), "--model", version]
@@ -167,3 +169,204 @@ def test_the_score_command_on_dask_writes_the_in_process_rows_as_a_dataset(runne
                                        "--engine", "dask"])
         assert refused.exit_code == 2 and "--out" in refused.output
         assert "Traceback" not in refused.output
+
+
+def _files(folder):
+    from scoring.features_dask import log_files
+    return log_files(folder)
+
+
+@pytest.mark.parametrize("calibration", ["crossfit", "holdout"])
+def test_training_on_dask_grows_the_in_process_model(client, parts, calibration):
+    """Where the log gives every selection probability: the same trees, calibration,
+    referral quantiles (np.quantile of every row's out-of-fold score, bit for bit) and
+    fingerprint; validation figures equal but for the order of float sums."""
+    from scoring.features import FEATURES, feature_frame
+    from training.fit import TrainConfig, read_logs, train
+    from training.fit_dask import train_dask
+    config = TrainConfig(calibration=calibration)
+    frame, sources = read_logs(_files(parts))
+    local_model, local = train(frame, config, progress=lambda m: None, sources=sources)
+    model, manifest = train_dask(parts, client, config, progress=lambda m: None, buckets=4)
+    assert manifest["training"]["engine"] == {"name": "dask", "partitions": 3, "buckets": 4,
+                                              "workers": 2}
+    assert local["training"]["engine"] == {"name": "pandas"}
+    assert manifest["data"]["fingerprint"] == local["data"]["fingerprint"] is not None
+    for key in ("sources", "rows", "outbound", "windows", "split", "blocks", "labelled"):
+        assert manifest["data"][key] == local["data"][key], key
+    assert manifest["score_quantiles"] == local["score_quantiles"]
+    assert manifest["calibration"] == local["calibration"]
+    assert manifest["trees"] == local["trees"] and manifest["features"] == local["features"]
+    X = feature_frame(frame)[list(FEATURES)]
+    assert np.array_equal(model.predict_proba(X), local_model.predict_proba(X))
+    ours, theirs = manifest["metrics"]["validation"], local["metrics"]["validation"]
+    assert ours["rows"] == theirs["rows"] and ours["inspected"] == theirs["inspected"]
+    for mine, other in zip(ours["budgets"] + ours["unseen_plates"]["budgets"],
+                           theirs["budgets"] + theirs["unseen_plates"]["budgets"]):
+        for name in ("referred", "seizures_behind"):
+            assert mine[name] == other[name], name
+        for name in ("recall", "hit_rate", "estimated_seizures", "lift_over_legacy"):
+            assert mine[name] == pytest.approx(other[name], rel=1e-9, nan_ok=True), name
+    assert ours["pr_auc"] == pytest.approx(theirs["pr_auc"], rel=1e-12)
+
+
+def test_training_on_dask_samples_the_rows_for_missing_selection_probabilities(
+        client, tmp_path, monkeypatch):
+    """Officer picks without a logged probability: the estimator is fitted on every
+    inspected row and a hashed sample of the others (known chance, weighted). The model
+    differs from the in-process one only by that: on the month after training, its true
+    recall is within the binomial noise of the in-process model's."""
+    from scoring.features import FEATURES, feature_frame
+    from training import fit_dask
+    from training.evaluate import top_k
+    from training.fit import TrainConfig, canonical_order, read_logs, train
+    from training.synth import WorldConfig, generate_world, write_world
+    log, truth = generate_world(WorldConfig(days=60, seed=3, scale=0.004,
+                                            variant="officer-cues"))
+    path, truth_path = write_world(log, truth, tmp_path / "world.csv")
+    frame, sources = read_logs([path])
+    frame = canonical_order(frame)
+    assert frame["selection_probability"].isna().any()
+    until = int(np.quantile(frame["crossed_at"], 0.7))
+    config = TrainConfig(until=until)
+    local, _ = train(frame, config, progress=lambda m: None, sources=sources)
+    monkeypatch.setattr(fit_dask, "PROPENSITY_SAMPLE", 8000)
+    model, manifest = fit_dask.train_dask(path, client, config, progress=lambda m: None,
+                                          buckets=2)
+    sample = manifest["training"]["engine"]["propensity_sample"]
+    assert sample["chance"] < 0.3 and sample["rows"] < 0.25 * manifest["data"]["outbound"]
+    feats = feature_frame(frame)
+    later = (frame.loc[feats.index, "crossed_at"] >= until).to_numpy()
+    carriers = (pd.read_csv(truth_path).set_index("crossing_id")["carrier"]
+                .reindex(frame.loc[feats.index, "crossing_id"]).to_numpy(bool)[later])
+    X = feats.loc[later, list(FEATURES)]
+    assert carriers.sum() > 100
+    for budget in (0.01, 0.02):
+        ours, theirs = (carriers[top_k(m.predict_proba(X)[:, 1], budget)].sum() / carriers.sum()
+                        for m in (model, local))
+        noise = np.sqrt(theirs * (1 - theirs) / carriers.sum())
+        assert abs(ours - theirs) <= 3 * noise, (budget, ours, theirs, noise)
+
+
+def test_a_crossing_id_repeated_across_files_is_refused_naming_both(client, parts, tmp_path):
+    from scoring.batch_dask import score_dask
+    from training.fit_dask import train_dask
+    log = tmp_path / "log"
+    log.mkdir()
+    for path in parts.iterdir():
+        (log / path.name).write_bytes(path.read_bytes())
+    again = pd.read_csv(parts / "2025-01.csv", dtype=str, keep_default_na=False).iloc[[9]]
+    later = pd.read_parquet(log / "2025-03.parquet")
+    pd.concat([later.iloc[:4], again, later.iloc[4:]]).to_parquet(log / "2025-03.parquet",
+                                                                   index=False)
+    for run in (lambda: train_dask(log, client, progress=lambda m: None),
+                lambda: score_dask(None, log, tmp_path / "scores", client)):
+        with pytest.raises(ContractError) as caught:
+            run()
+        message = str(caught.value)
+        assert "repeated crossing_id" in message and again["crossing_id"].iloc[0] in message
+        assert "2025-03.parquet" in message and "row 5" in message
+        assert "2025-01.csv, row 11" in message
+    assert not (tmp_path / "scores").exists()
+
+
+def test_the_train_command_on_dask_registers_the_model(runner, parts, tmp_path, client,
+                                                       monkeypatch):
+    from models.registry import Registry
+    from southbound.cli import main
+    monkeypatch.setenv("SOUTHBOUND_DASK_SCHEDULER", client.scheduler.address)
+    registry = tmp_path / "registry"
+    result = runner.invoke(main, ["train", "--data", str(parts), "--registry", str(registry),
+                                  "--engine", "dask"])
+    assert result.exit_code == 0, result.output
+    assert "registered model" in result.output
+    manifest = Registry(registry).load()[1]
+    assert manifest["training"]["engine"]["name"] == "dask"
+    assert len(manifest["data"]["sources"]) == 3
+    refused = runner.invoke(main, ["train", "--data", str(parts), "--registry", str(registry),
+                                   "--engine", "dask", "--backtest", "2"])
+    assert refused.exit_code == 2 and "--backtest" in refused.output
+    assert "Traceback" not in refused.output
+
+
+def _killer(prefix, marker, once):
+    """A worker plugin that kills its worker process the moment a task whose key holds
+    ``prefix`` starts: the first time only (``once``; ``marker`` records it), or always.
+    A deterministic point in the job, not a timer."""
+    import os
+
+    from distributed import WorkerPlugin
+
+    class Kill(WorkerPlugin):
+        name = "kill-at-a-task"
+
+        def transition(self, key, start, finish, **kwargs):
+            if finish != "executing" or prefix not in str(key):
+                return
+            if once and os.path.exists(marker):
+                return
+            with open(marker, "a") as f:
+                f.write(f"{key}\n")
+            os._exit(1)
+    return Kill()
+
+
+@pytest.fixture
+def own_cluster():
+    """A cluster of its own (its workers get killed): ``(client, allowed failures)``."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    def start(allowed_failures):
+        with dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures}):
+            cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                   dashboard_address=":0")
+        started.append(cluster)
+        return Client(cluster)
+    started = []
+    yield start
+    for cluster in started:
+        cluster.close()
+
+
+def test_a_worker_killed_mid_job_is_survived_and_the_scores_are_whole(own_cluster, parts,
+                                                                       world_frame, trained,
+                                                                       tmp_path):
+    from scoring.batch import score_frame
+    from scoring.batch_dask import score_dask
+    from scoring.policy import ScoreQuantiles
+    client = own_cluster(3)
+    marker = tmp_path / "killed"
+    client.register_plugin(_killer("_score_part", str(marker), once=True))
+    model, manifest = trained
+    quantiles = ScoreQuantiles.from_manifest(manifest)
+    rows, _ = score_dask(model, parts, tmp_path / "scores", client, quantiles=quantiles)
+    assert marker.read_text().count("_score_part") == 1   # one worker died, mid-job
+    local = score_frame(model, world_frame, quantiles=quantiles)
+    dask = pd.read_parquet(tmp_path / "scores").set_index("crossing_id")
+    assert rows == len(local) == len(dask)
+    local = local.set_index("crossing_id").loc[dask.index]
+    assert np.abs(local["risk_score"] - dask["risk_score"]).max() <= 1e-12
+    assert (local["refer"] == dask["refer"]).all()
+
+
+def test_a_job_whose_workers_keep_dying_fails_in_one_line_leaving_nothing(own_cluster, parts,
+                                                                          trained, tmp_path,
+                                                                          runner, monkeypatch):
+    from models.registry import Registry
+    from southbound.cli import main
+    client = own_cluster(0)
+    marker = tmp_path / "killed"
+    client.register_plugin(_killer("_score_part", str(marker), once=False))
+    monkeypatch.setenv("SOUTHBOUND_DASK_SCHEDULER", client.scheduler.address)
+    registry = Registry(tmp_path / "registry")
+    version = registry.save(trained[0], dict(trained[1]))
+    out = tmp_path / "scores"
+    result = runner.invoke(main, ["score", "--registry", str(registry.root), "--model", version,
+                                  "--data", str(parts), "--out", str(out), "--engine", "dask"])
+    assert result.exit_code == 1, result.output
+    assert "Dask workers died running task" in result.output
+    assert f"nothing was written to {out}" in result.output
+    assert "Traceback" not in result.output
+    assert marker.exists() and not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]

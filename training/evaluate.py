@@ -45,15 +45,28 @@ def propensity(outbound, features=None, seed=0):
         if features is None or inspected.min() == inspected.max():
             pi[unknown] = max(inspected.mean(), MIN_PROPENSITY)
         else:
-            from sklearn.ensemble import HistGradientBoostingClassifier
-            numeric = _numeric(features)
-            est = HistGradientBoostingClassifier(max_iter=100, random_state=seed)
-            est.fit(numeric, inspected)
+            numeric = numeric_features(features)
+            est = fit_propensity(numeric, inspected, seed)
             pi[unknown] = est.predict_proba(numeric[unknown])[:, 1]
     return np.clip(pi, MIN_PROPENSITY, 1.0)
 
 
-def _numeric(features):
+def fit_propensity(numeric, inspected, seed=0, weight=None):
+    """The estimator of P(inspected | features) behind :func:`propensity`: boosted trees
+    on the numeric features.
+
+    ``weight``: of a weighted sample of the rows (every inspected row, a share of the
+    others). The estimate is read back on the inspected rows it was fitted on, so the
+    trees stop early on a held-out tenth whatever the sample's size (scikit-learn stops
+    early by itself only past 10,000 rows; a sample below that overfits its inspected
+    rows and inflates their probabilities)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    est = HistGradientBoostingClassifier(max_iter=100, random_state=seed,
+                                         early_stopping="auto" if weight is None else True)
+    return est.fit(numeric, inspected, sample_weight=weight)
+
+
+def numeric_features(features):
     """The numeric columns the propensity model fits on: those with a value somewhere
     (scikit-learn's histogram binning fails on a column with none)."""
     numeric = features.select_dtypes(include="number")
@@ -80,9 +93,8 @@ def propensity_check(outbound, features=None, seed=0, bins=10):
     inspected = (outbound["inspected"].to_numpy(float) == 1.0).astype(int)
     if inspected.min() == inspected.max():
         return None
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    numeric = _numeric(features)
-    est = HistGradientBoostingClassifier(max_iter=100, random_state=seed).fit(numeric, inspected)
+    numeric = numeric_features(features)
+    est = fit_propensity(numeric, inspected, seed)
     p = np.clip(est.predict_proba(numeric)[:, 1], MIN_PROPENSITY, 1.0)
     order = np.flatnonzero(unknown)[np.argsort(p[unknown], kind="stable")]
     table = [{"mean_estimated": float(p[part].mean()), "inspected": float(inspected[part].mean()),
@@ -142,20 +154,25 @@ def _ci(samples):
     return [float(lo), float(hi)]
 
 
-def selection_metrics(selected, labels, n_boot=200, seed=0):
+def selection_metrics(selected, labels, n_boot=200, seed=0, referred=None):
     """Estimated catch of one selection of crossings, with 95% bootstrap intervals.
 
-    ``recall`` and ``estimated_seizures`` are Horvitz–Thompson; ``hit_rate`` is the
-    Hájek ratio over the inspected rows of the selection (in [0, 1]);
-    ``seizures_behind`` counts the labelled seizures the figures rest on, and
-    ``unstable`` says it is fewer than ``FEW_SEIZURES``.
+    ``selected`` is a mask over the labels' rows, or each row's chance of being
+    selected (a selection known by its cut, :func:`cut_selection`: the rows tied at
+    the cut share its last places); ``referred`` is the selection's size when the
+    labels hold only some of its rows. ``recall`` and ``estimated_seizures`` are
+    Horvitz–Thompson; ``hit_rate`` is the Hájek ratio over the inspected rows of the
+    selection (in [0, 1]); ``seizures_behind`` counts the labelled seizures the
+    figures rest on, and ``unstable`` says it is fewer than ``FEW_SEIZURES``.
     """
-    k = int(selected.sum())
+    selected = np.asarray(selected)
+    take = selected.astype(float)
+    k = int(selected.sum()) if referred is None else int(referred)
     hits = labels.y * labels.weight
     total = hits.sum()
-    caught = hits[selected].sum()
-    looked = labels.weight[selected].sum()  # the selection's size, estimated from inspections
-    behind = int(((labels.y > 0) & labels.resolved & selected).sum())
+    caught = (hits * take).sum()
+    looked = (labels.weight * take).sum()  # the selection's size, estimated from inspections
+    behind = int(round(float((((labels.y > 0) & labels.resolved) * take).sum())))
     out = {"referred": k, "estimated_seizures": float(caught),
            "recall": float(caught / total) if total else math.nan,
            "hit_rate": float(caught / looked) if looked else math.nan,
@@ -164,8 +181,8 @@ def selection_metrics(selected, labels, n_boot=200, seed=0):
     if len(rows) and n_boot and total:
         boot = np.random.default_rng(seed).poisson(1.0, size=(n_boot, len(rows)))
         b_total = boot @ hits[rows]
-        b_caught = boot @ (hits[rows] * selected[rows])
-        b_looked = boot @ (labels.weight[rows] * selected[rows])
+        b_caught = boot @ (hits[rows] * take[rows])
+        b_looked = boot @ (labels.weight[rows] * take[rows])
         with np.errstate(invalid="ignore", divide="ignore"):
             out["recall_ci"] = _ci(b_caught / b_total)
             out["hit_rate_ci"] = _ci(b_caught / b_looked)
@@ -173,17 +190,28 @@ def selection_metrics(selected, labels, n_boot=200, seed=0):
     for name, v in labels.values.items():
         weighted = v * labels.weight
         all_value = weighted.sum()
-        value[name] = {"estimated": float(weighted[selected].sum()),
-                       "share": float(weighted[selected].sum() / all_value) if all_value else math.nan}
+        value[name] = {"estimated": float((weighted * take).sum()),
+                       "share": float((weighted * take).sum() / all_value) if all_value else math.nan}
     out["value_captured"] = value
     return out
 
 
-def as_run(labels):
-    """What the policy in force actually referred and found (observed, not estimated)."""
+def cut_selection(scores, cut):
+    """Each row's chance of being in a top share known by its cut ``(threshold, share of
+    the tied rows taken)``: 1 above the threshold, the share at it, 0 below. It is the
+    expectation of :func:`top_k`'s random tie-break, for a selection whose rows are not
+    all at hand (the labelled rows of a log on a cluster)."""
+    threshold, tied = cut
+    scores = np.asarray(scores, dtype=float)
+    return np.where(scores > threshold, 1.0, np.where(scores == threshold, tied, 0.0))
+
+
+def as_run(labels, referred=None):
+    """What the policy in force actually referred and found (observed, not estimated);
+    ``referred`` counts the referrals when the labels hold only some of the rows."""
     found = float((labels.y * labels.resolved * labels.referred).sum())
     total = (labels.y * labels.weight).sum()
-    referred = int(labels.referred.sum())
+    referred = int(labels.referred.sum()) if referred is None else int(referred)
     return {"referred": referred, "share": referred / labels.n if labels.n else math.nan,
             "seizures": found, "hit_rate": found / referred if referred else math.nan,
             "recall": found / total if total else math.nan}
@@ -201,19 +229,28 @@ def budget_table(scores, labels, legacy=None, budgets=BUDGETS, truth=None, seed=
     truth : DataFrame, optional
         Columns ``carrier`` (bool) aligned with the rows: adds the true catch.
     """
+    picks = {b: top_k(scores, b, seed) for b in budgets}
+    old = None if legacy is None else {b: top_k(legacy, b, seed) for b in budgets}
+    return budget_rows(picks, labels, old, truth=truth, seed=seed)
+
+
+def budget_rows(picks, labels, legacy=None, truth=None, seed=0, referred=None):
+    """:func:`budget_table`'s rows from the selections themselves: ``picks`` and
+    ``legacy`` map each budget to a selection of the labels' rows (a mask, or chances
+    from :func:`cut_selection`); ``referred`` maps it to the selection's size when the
+    labels hold only some rows."""
     hits = labels.y * labels.weight
     weight = labels.weight.sum()
     prevalence = hits.sum() / weight if weight else math.nan  # Hájek, like the hit rate
     rows = []
-    for budget in budgets:
-        chosen = top_k(scores, budget, seed)
-        row = {"budget": budget, **selection_metrics(chosen, labels, seed=seed)}
+    for budget, chosen in picks.items():
+        row = {"budget": budget, **selection_metrics(
+            chosen, labels, seed=seed, referred=None if referred is None else referred[budget])}
         row["lift_over_random"] = (row["hit_rate"] / prevalence) if prevalence else math.nan
         if legacy is not None:
-            old = top_k(legacy, budget, seed)
-            old_caught = hits[old].sum()
+            old_caught = (hits * legacy[budget]).sum()
             row["legacy_estimated_seizures"] = float(old_caught)
-            row["lift_over_legacy"] = (float(hits[chosen].sum() / old_caught)
+            row["lift_over_legacy"] = (float((hits * chosen).sum() / old_caught)
                                        if old_caught else math.nan)
         if truth is not None:
             carrier = truth["carrier"].to_numpy(bool)
@@ -221,7 +258,7 @@ def budget_table(scores, labels, legacy=None, budgets=BUDGETS, truth=None, seed=
             row["true_recall"] = float(carrier[chosen].sum() / max(carrier.sum(), 1))
             row["true_hit_rate"] = float(carrier[chosen].mean()) if chosen.any() else math.nan
             if legacy is not None:
-                row["legacy_true_carriers_caught"] = int(carrier[top_k(legacy, budget, seed)].sum())
+                row["legacy_true_carriers_caught"] = int(carrier[legacy[budget]].sum())
         rows.append(row)
     return rows
 
@@ -251,7 +288,7 @@ def calibration(probabilities, labels, bins=10):
             "ece": float(ece)}
 
 
-def evaluate_scores(scores, outbound, features=None, truth=None, seed=0):
+def evaluate_scores(scores, outbound, features=None, truth=None, seed=0, pi=None):
     """The full evaluation report of one model's scores on a window of outbound rows.
 
     Parameters
@@ -263,6 +300,10 @@ def evaluate_scores(scores, outbound, features=None, truth=None, seed=0):
         Feature frame of the same rows (for unseen plates and the propensity fallback).
     truth : DataFrame, optional
         The generator's latent truth aligned with the rows.
+    pi : array, shape (n,), optional
+        The rows' selection probabilities, where the caller has them (training estimates
+        missing ones once, on every outbound row); default :func:`propensity` of the
+        window.
 
     Returns
     -------
@@ -271,23 +312,11 @@ def evaluate_scores(scores, outbound, features=None, truth=None, seed=0):
         with no earlier crossing), ``pr_auc``, ``calibration``, ``legacy_as_run``, counts.
     """
     scores = np.asarray(scores, dtype=float)
-    pi = propensity(outbound, features, seed)
+    pi = propensity(outbound, features, seed) if pi is None else np.asarray(pi, dtype=float)
     labels = Labels(outbound, pi)
     legacy = pi  # the policy in force ranks crossings by its own selection probability
-    report = {
-        "rows": int(labels.n),
-        "inspected": int(labels.resolved.sum()),
-        "seizures": int(labels.y.sum()),
-        "estimated_prevalence": (float((labels.y * labels.weight).sum() / labels.weight.sum())
-                                 if labels.weight.sum() else math.nan),
-        "budgets": budget_table(scores, labels, legacy, truth=truth, seed=seed),
-        "legacy_as_run": as_run(labels),
-        "calibration": calibration(scores, labels),
-    }
-    r = labels.resolved
-    report["pr_auc"] = (float(average_precision_score(labels.y[r], scores[r],
-                                                      sample_weight=labels.weight[r]))
-                        if r.any() and 0 < labels.y[r].sum() < r.sum() else math.nan)
+    report = _report(scores, labels, budget_table(scores, labels, legacy, truth=truth, seed=seed),
+                     as_run(labels))
     if features is not None:
         unseen = features["plate_days_since_first_seen"].isna().to_numpy()
         sub_truth = truth.loc[unseen] if truth is not None else None
@@ -297,6 +326,55 @@ def evaluate_scores(scores, outbound, features=None, truth=None, seed=0):
                                     truth=sub_truth, seed=seed) if unseen.any() else [],
         }
     return report
+
+
+def evaluate_at_cuts(scores, outbound, pi, window, unseen, seed=0):
+    """:func:`evaluate_scores`'s report from the labelled rows of a window and its cuts.
+
+    For a window whose rows are not all at hand (a log on a Dask cluster): ``scores``,
+    ``outbound``, ``pi`` and ``unseen`` (bool) are of the window's labelled rows only;
+    ``window`` holds what the whole window gives, computed where it lies: ``rows``,
+    ``referred`` (by the policy in force), and for the model's score (``model``) and
+    the legacy one (``legacy``) the cut of each budget, ``(threshold, share of the tied
+    rows taken)``; ``unseen`` the same for the rows of unseen plates. A labelled row
+    counts in a top share by :func:`cut_selection`, the expectation of the in-process
+    random tie-break; where no row ties at a cut the figures are the same.
+    """
+    scores = np.asarray(scores, dtype=float)
+    labels = Labels(outbound, pi)
+    labels.n = int(window["rows"])
+
+    def table(part, subset, s, p):
+        picks = {b: cut_selection(s, cut) for b, cut in part["model"].items()}
+        old = {b: cut_selection(p, cut) for b, cut in part["legacy"].items()}
+        sizes = {b: min(part["rows"], math.ceil(b * part["rows"])) for b in picks}
+        return budget_rows(picks, subset, old, seed=seed, referred=sizes)
+
+    report = _report(scores, labels, table(window, labels, scores, pi),
+                     as_run(labels, window["referred"]))
+    part = window["unseen"]
+    report["unseen_plates"] = {
+        "rows": int(part["rows"]),
+        "budgets": (table(part, labels.subset(unseen), scores[unseen], pi[unseen])
+                    if part["rows"] else [])}
+    return report
+
+
+def _report(scores, labels, budgets, legacy_as_run):
+    r = labels.resolved
+    return {
+        "rows": int(labels.n),
+        "inspected": int(r.sum()),
+        "seizures": int(labels.y.sum()),
+        "estimated_prevalence": (float((labels.y * labels.weight).sum() / labels.weight.sum())
+                                 if labels.weight.sum() else math.nan),
+        "budgets": budgets,
+        "legacy_as_run": legacy_as_run,
+        "calibration": calibration(scores, labels),
+        "pr_auc": (float(average_precision_score(labels.y[r], scores[r],
+                                                 sample_weight=labels.weight[r]))
+                   if r.any() and 0 < labels.y[r].sum() < r.sum() else math.nan),
+    }
 
 
 def _micros(iso):

@@ -96,13 +96,7 @@ def read_logs(paths, on_error="raise", later_wins=False):
         result = contract.read_log(path, on_error=on_error)
         frames.append(result.frame.assign(_file=i))
         lines.append(_file_lines(path, result))
-        sources.append({"path": str(path), "sha256": sha256_file(path), "rows": len(result.frame),
-                        "rejected": len(result.rejected),
-                        "ignored_columns": list(result.ignored_columns),
-                        "unknown_ports": dict(result.unknown_ports),
-                        "ports_without_zone": _ports_without_zone(result.frame,
-                                                                  result.unknown_ports),
-                        "rejects": result.rejected, "replaced": 0})
+        sources.append(describe_source(path, result))
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     line = np.concatenate(lines)
     dup = frame["crossing_id"].duplicated(keep="last" if later_wins else "first").to_numpy()
@@ -122,6 +116,16 @@ def read_logs(paths, on_error="raise", later_wins=False):
             sources[int(file_index)]["replaced"] += 1
         frame = frame.loc[~dup].reset_index(drop=True)
     return frame.drop(columns="_file"), sources
+
+
+def describe_source(path, result):
+    """What the manifest records of one input file: path, SHA-256, rows, rejected rows
+    (``rejects`` holds them), ignored columns, unknown ports and ports without a zone."""
+    return {"path": str(path), "sha256": sha256_file(path), "rows": len(result.frame),
+            "rejected": len(result.rejected), "ignored_columns": list(result.ignored_columns),
+            "unknown_ports": dict(result.unknown_ports),
+            "ports_without_zone": _ports_without_zone(result.frame, result.unknown_ports),
+            "rejects": result.rejected, "replaced": 0}
 
 
 def _ports_without_zone(frame, unknown):
@@ -239,34 +243,97 @@ def fit_features(outbound, feats, config=None, clock=None, sources=(), rows=None
     origin).
     """
     config = config or TrainConfig()
+    return fit_log(InProcessLog(outbound, feats, config.seed), config, clock, sources, rows)
+
+
+class InProcessLog:
+    """The outbound rows of a log in memory, as :func:`fit_log` reads them.
+
+    :func:`fit_log` grows the model on the labelled rows (:attr:`labelled`, here in
+    memory whatever the engine) and asks the log for the few things that need every
+    outbound row: counts and time cuts, selection probabilities, and the out-of-fold
+    scores behind the referral quantiles and the validation figures. The Dask
+    execution (:class:`training.fit_dask.DaskLog`) answers the same questions from a
+    log on a cluster, with the same numbers.
+    """
+
+    engine = {"name": "pandas"}
+
+    def __init__(self, outbound, feats, seed=0):
+        self.outbound, self.feats, self.seed = outbound, feats, seed
+        self.times = outbound["crossed_at"].to_numpy(np.int64)
+        seizure = outbound["seizure"].to_numpy(float)
+        self.mask = (outbound["inspected"].to_numpy(float) == 1.0) & ~np.isnan(seizure)
+        self.rows = len(outbound)
+        self.first, self.last = int(self.times.min()), int(self.times.max())
+        self.labelled = (outbound.loc[self.mask], feats.loc[self.mask])
+        self._pi = None
+
+    def time_cuts(self, shares):
+        """The outbound rows' time quantiles at ``shares`` (holdout's windows)."""
+        return np.quantile(self.times, shares)
+
+    def block_rows(self, cuts):
+        """Outbound rows per time block (``cuts`` as in ``np.searchsorted(side="right")``)."""
+        return np.bincount(np.searchsorted(cuts, self.times, side="right"),
+                           minlength=len(cuts) + 1)
+
+    def propensity(self):
+        """Selection probability of every outbound row: the log's own, else estimated on
+        every outbound row (once per training: the weights and the validation use it)."""
+        if self._pi is None:
+            self._pi = propensity(self.outbound, self.feats[list(FEATURES)], self.seed)
+        return self._pi
+
+    def labelled_propensity(self):
+        return self.propensity()[self.mask]
+
+    def out_of_fold(self, oof, scored_from, validate_from):
+        """The referral quantiles (from the rows ``scored_from`` on) and the validation
+        report (from ``validate_from`` on) of the out-of-fold probabilities
+        ``oof(X, times)``."""
+        X = self.feats[list(FEATURES)]
+        p = np.full(self.rows, np.nan)
+        scored = self.times >= scored_from if scored_from is not None else np.ones(self.rows, bool)
+        p[scored] = oof(X.loc[scored], self.times[scored])
+        quantiles = score_quantiles(p[scored], self.outbound.loc[scored, "port_code"].to_numpy())
+        val = self.times >= validate_from
+        return quantiles, evaluate_scores(p[val], self.outbound.loc[val], self.feats.loc[val],
+                                          seed=self.seed, pi=self.propensity()[val])
+
+
+def fit_log(log, config=None, clock=None, sources=(), rows=None):
+    """Fit a model on a log's outbound rows with features (:class:`InProcessLog`, or
+    the Dask execution's :class:`training.fit_dask.DaskLog`)."""
+    config = config or TrainConfig()
     clock = clock or _Clock(lambda message: None)
     exclude = resolve_exclusions(config.exclude)
-    times = outbound["crossed_at"].to_numpy(np.int64)
-    seizure = outbound["seizure"].to_numpy(float)
-    labelled = (outbound["inspected"].to_numpy(float) == 1.0) & ~np.isnan(seizure)
+    labelled_rows, X_labelled = log.labelled
+    times = labelled_rows["crossed_at"].to_numpy(np.int64)
+    seizure = labelled_rows["seizure"].to_numpy(float)
     if config.calibration == "holdout":
-        cuts = np.quantile(times, [config.split[0], config.split[0] + config.split[1]])
-        part = np.searchsorted(cuts, times, side="right")
+        cuts = log.time_cuts([config.split[0], config.split[0] + config.split[1]])
         names = ("fit", "calibrate", "validate")
     else:
-        cuts = _block_cuts(times[labelled], config.folds)
-        part = np.searchsorted(cuts, times, side="right")
+        cuts = _block_cuts(times, config.folds)
         names = tuple(f"block {i + 1}" for i in range(config.folds))
-    counts = {name: _counts(part == i, labelled, seizure) for i, name in enumerate(names)}
+    part = np.searchsorted(cuts, times, side="right")
+    outbound = log.block_rows(cuts)
+    counts = {name: {"outbound": int(outbound[i]), "labelled": int((part == i).sum()),
+                     "seizures": int(seizure[part == i].sum())} for i, name in enumerate(names)}
     _refuse_thin(counts, config, sources)
     clock.step("labelled rows: " + ", ".join(
         f"{k} {v['labelled']:,} ({v['seizures']} seizures)" for k, v in counts.items()))
 
     # only now: estimating missing selection probabilities needs more than a few rows
-    pi = propensity(outbound, feats[list(FEATURES)], config.seed)
-    weight = _weights(1.0 / pi, labelled, config.weighting)
+    pi = log.labelled_propensity()
+    weight = _weights(1.0 / pi, np.ones(len(pi), dtype=bool), config.weighting)
     if config.half_life_days:
-        weight = weight * 0.5 ** ((times.max() - times) / (config.half_life_days * DAY_US))
-    X_all = feats[list(FEATURES)]
+        weight = weight * 0.5 ** ((log.last - times) / (config.half_life_days * DAY_US))
+    X_all = X_labelled[list(FEATURES)]
     # A feature with no value on any labelled row has nothing to teach (and the trees'
     # binning in scikit-learn 1.9 fails on an all-missing column): leave it out.
-    empty = tuple(f for f in FEATURES
-                  if f not in exclude and X_all.loc[labelled, f].isna().all())
+    empty = tuple(f for f in FEATURES if f not in exclude and X_all[f].isna().all())
     if empty:
         clock.step("features with no value on the labelled rows, left out: " + ", ".join(empty))
 
@@ -277,23 +344,20 @@ def fit_features(outbound, feats, config=None, clock=None, sources=(), rows=None
                          increasing=increasing, **params)
 
     def rows_of(mask):
-        rows = labelled & mask
-        w = weight[rows]
-        return X_all.loc[rows], seizure[rows].astype(int), w / w.mean()
+        w = weight[mask]
+        return X_all.loc[mask], seizure[mask].astype(int), w / w.mean()
 
     if config.calibration == "holdout":
-        model, oof, scored, detail = _fit_holdout(new_model, rows_of, part, X_all, clock)
+        model, oof, scored_from, detail = _fit_holdout(new_model, rows_of, part, cuts, clock)
     else:
-        model, oof, scored, detail = _fit_crossfit(new_model, rows_of, part, X_all, labelled,
-                                                   seizure, weight, config, clock)
-    val = part == part.max()
-    metrics = evaluate_scores(oof[val], outbound.loc[val], feats.loc[val], seed=config.seed)
+        model, oof, scored_from, detail = _fit_crossfit(new_model, rows_of, part, cuts, X_all,
+                                                        times, seizure, config, clock)
+    quantiles, metrics = log.out_of_fold(oof, scored_from, cuts[-1])
     clock.step("validation: " + ", ".join(
         f"recall@{r['budget']:.1%} {r['recall']:.1%}" for r in metrics["budgets"]))
     warnings = few_seizure_warnings(_named_windows(counts, config))
     for warning in warnings:
         clock.step(f"warning: {warning}")
-    everything = labelled.sum(), int(seizure[labelled].sum())
     method = detail.pop("calibration_method")
     manifest = {
         "kind": "southbound-risk-model",
@@ -308,7 +372,7 @@ def fit_features(outbound, feats, config=None, clock=None, sources=(), rows=None
                      "trees": config.trees, "increasing": list(config.increasing),
                      "half_life_days": config.half_life_days,
                      "folds": config.folds if config.calibration == "crossfit" else None,
-                     "seed": config.seed, **detail},
+                     "seed": config.seed, **detail, "engine": log.engine},
         "trees": int(model.booster_.n_iter_),
         "calibration": {"method": method,
                         "slope": model.calibration_[0], "intercept": model.calibration_[1]},
@@ -316,27 +380,20 @@ def fit_features(outbound, feats, config=None, clock=None, sources=(), rows=None
             "sources": [{k: v for k, v in s.items() if k != "rejects"} for s in sources],
             "fingerprint": hashlib.sha256("".join(s["sha256"] for s in sources).encode()
                                           ).hexdigest() if sources else None,
-            "rows": int(rows if rows is not None else len(outbound)),
-            "outbound": int(len(outbound)),
-            "windows": _windows(times, cuts, config),
+            "rows": int(rows if rows is not None else log.rows),
+            "outbound": int(log.rows),
+            "windows": _windows(log.first, log.last, cuts, config),
             "split": _named_windows(counts, config),
             "blocks": counts if config.calibration == "crossfit" else None,
-            "labelled": {"rows": int(everything[0]), "seizures": everything[1]},
+            "labelled": {"rows": int(len(times)), "seizures": int(seizure.sum())},
         },
         "warnings": warnings,
-        "score_quantiles": score_quantiles(oof[scored],
-                                           outbound.loc[scored, "port_code"].to_numpy()),
+        "score_quantiles": quantiles,
         "metrics": {"validation": metrics},
         "libraries": _libraries(),
         "training_seconds": round(clock.elapsed(), 1),
     }
     return model, manifest
-
-
-def _counts(mask, labelled, seizure):
-    rows = labelled & mask
-    return {"outbound": int(mask.sum()), "labelled": int(rows.sum()),
-            "seizures": int(seizure[rows].sum())}
 
 
 def _block_cuts(labelled_times, folds):
@@ -404,7 +461,7 @@ def _weights(inverse_pi, labelled, weighting):
     return np.minimum(inverse_pi, MAX_RELATIVE_WEIGHT * mean)
 
 
-def _fit_holdout(new_model, rows_of, part, X_all, clock):
+def _fit_holdout(new_model, rows_of, part, cuts, clock):
     """Trees on the fit window, Platt scaling on the calibrate window."""
     X_fit, y_fit, w_fit = rows_of(part == 0)
     model = new_model()
@@ -412,15 +469,36 @@ def _fit_holdout(new_model, rows_of, part, X_all, clock):
     model.fit(X_fit, y_fit, w_fit, calibration=rows_of(part == 1))
     clock.step(f"{model.booster_.n_iter_} trees; calibration slope "
                f"{model.calibration_[0]:.3f}, intercept {model.calibration_[1]:.3f}")
-    unseen = part >= 1  # rows the trees never saw: the referral thresholds' ground
-    oof = np.full(len(part), np.nan)
-    oof[unseen] = model.predict_proba(X_all.loc[unseen])[:, 1]
-    return model, oof, unseen, {
+
+    def oof(X, times):  # the rows from the calibrate window on: the trees never saw them
+        return model.predict_proba(X)[:, 1]
+    return model, oof, cuts[0], {
         "calibration_method": "weighted Platt scaling on the calibrate window",
         "grown_on": "the fit window's labelled rows"}
 
 
-def _fit_crossfit(new_model, rows_of, part, X_all, labelled, seizure, weight, config, clock):
+class _OutOfFold:
+    """The out-of-fold probability of any outbound row: the raw score of the model grown
+    without the row's time block, through the served model's calibration. Picklable,
+    so that a cluster's workers can score their rows with it."""
+
+    def __init__(self, folds, cuts, model):
+        self.folds, self.cuts, self.model = folds, cuts, model
+
+    def raw(self, X, times):
+        block = np.searchsorted(self.cuts, times, side="right")
+        raw = np.full(len(block), np.nan)
+        for i, fold in enumerate(self.folds):
+            mine = block == i
+            if mine.any():
+                raw[mine] = fold.decision_function(X.loc[mine])
+        return raw
+
+    def __call__(self, X, times):
+        return self.model.calibrate(self.raw(X, times))
+
+
+def _fit_crossfit(new_model, rows_of, part, cuts, X_all, times, seizure, config, clock):
     """Trees on every labelled row; calibration and thresholds from out-of-fold scores.
 
     The labelled rows are cut by time into ``config.folds`` blocks. For each block a
@@ -431,16 +509,14 @@ def _fit_crossfit(new_model, rows_of, part, X_all, labelled, seizure, weight, co
     validation figures from the newest block, scored by a model grown on the older
     blocks only (a forward estimate, as the model in service faces tomorrow).
     """
-    raw = np.full(len(part), np.nan)
-    trees = []
+    folds, trees = [], []
     for block in range(config.folds):
         X, y, w = rows_of(part != block)
         if block == config.folds - 1:  # the forward model: older blocks only
             X, y, w = rows_of(part < block)
         fold = new_model()
         fold.fit(X, y, w, calibration=(X, y, w))
-        mine = part == block
-        raw[mine] = fold.decision_function(X_all.loc[mine])
+        folds.append(fold)
         trees.append(int(fold.booster_.n_iter_))
     clock.step(f"{config.folds} out-of-fold models ({', '.join(map(str, trees))} trees)")
     X_fit, y_fit, w_fit = rows_of(np.ones(len(part), dtype=bool))
@@ -448,26 +524,24 @@ def _fit_crossfit(new_model, rows_of, part, X_all, labelled, seizure, weight, co
              if config.trees == "from-folds" else {})
     model = new_model(**fixed)
     clock.step(f"fitting gradient-boosted trees on all {len(X_fit):,} labelled rows")
-    cal = labelled
-    w_cal = weight[cal] / weight[cal].mean()
-    model.fit(X_fit, y_fit, w_fit, calibration=(None, seizure[cal].astype(int), w_cal),
-              calibration_raw=raw[cal])
-    oof = model.calibrate(raw)
+    oof = _OutOfFold(folds, cuts, model)
+    model.fit(X_fit, y_fit, w_fit, calibration=(None, seizure.astype(int), w_fit),
+              calibration_raw=oof.raw(X_all, times))
     clock.step(f"{model.booster_.n_iter_} trees; calibration slope "
                f"{model.calibration_[0]:.3f}, intercept {model.calibration_[1]:.3f}")
-    return model, oof, np.ones(len(part), dtype=bool), {
+    return model, oof, None, {
         "calibration_method": f"weighted Platt scaling on out-of-fold scores ({config.folds} "
                               "time blocks, cross-fitted)",
         "grown_on": "every labelled outbound row of the log",
         "fold_trees": trees}
 
 
-def _windows(times, cuts, config):
+def _windows(first, last, cuts, config):
     if config.calibration == "holdout":
-        return {"start": _iso(times.min()), "calibrate_from": _iso(cuts[0]),
-                "validate_from": _iso(cuts[1]), "end": _iso(times.max())}
-    return {"start": _iso(times.min()), "validate_from": _iso(cuts[-1]),
-            "end": _iso(times.max()), "blocks_from": [_iso(c) for c in cuts]}
+        return {"start": _iso(first), "calibrate_from": _iso(cuts[0]),
+                "validate_from": _iso(cuts[1]), "end": _iso(last)}
+    return {"start": _iso(first), "validate_from": _iso(cuts[-1]),
+            "end": _iso(last), "blocks_from": [_iso(c) for c in cuts]}
 
 
 def few_seizure_warnings(counts, few=FEW_SEIZURES):
