@@ -166,19 +166,36 @@ def _variant_names():
 @click.option("--days", type=click.IntRange(1, 3650), default=120, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--start", default="2025-01-06", show_default=True, help="First local day.")
-@click.option("--scale", type=click.FloatRange(1e-5, 1.0), default=0.005, show_default=True,
-              help="Fraction of the real BTS crossing volume.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              default=lambda: var_dir() / "world.csv", show_default="var/world.csv")
+@click.option("--scale", type=click.FloatRange(1e-5, 100.0), default=0.005, show_default=True,
+              help="Fraction of the real BTS crossing volume (1: the whole border, some "
+                   "456,000 rows a day); above 1 only with a folder for --out.")
+@click.option("--out", type=click.Path(path_type=Path),
+              default=lambda: var_dir() / "world.csv", show_default="var/world.csv",
+              help="A .csv or .parquet file; or a new folder (no such suffix): a Parquet "
+                   "dataset written shard by shard, never all in memory (part-SSSS-YYYY-MM"
+                   ".parquet, truth/part-SSSS.parquet).")
 @click.option("--variant", type=click.Choice(_variant_names()), default="base",
               show_default=True, metavar="NAME",
               help="Which world: the variants are listed above.")
 @handle_errors
 def generate(days, seed, start, scale, out, variant):
     from training.synth import WorldConfig, generate_world, write_world
+    config = WorldConfig(days=days, seed=seed, start=start, scale=scale, variant=variant)
+    if out.suffix.lower() not in (".csv", ".parquet"):
+        from training.world.writer import write_dataset
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise click.BadParameter(f"{out} exists: give a new folder for the dataset",
+                                     param_hint="--out")
+        rows, outbound, files = write_dataset(config, out,
+                                              progress=lambda m: click.echo(m, err=True))
+        click.echo(f"wrote {rows:,} crossings ({outbound:,} outbound) to {files} Parquet "
+                   f"files in {out}/, and the latent truth to {out / 'truth'}/")
+        return
+    if scale > 1:
+        raise click.BadParameter("above 1, a world is written as a Parquet dataset: give "
+                                 "--out a new folder", param_hint="--scale")
     out.parent.mkdir(parents=True, exist_ok=True)
-    log, truth = generate_world(WorldConfig(days=days, seed=seed, start=start, scale=scale,
-                                            variant=variant))
+    log, truth = generate_world(config)
     log_path, truth_path = write_world(log, truth, out)
     outbound = int((log["direction"] == "outbound").sum())
     click.echo(f"wrote {len(log):,} crossings ({outbound:,} outbound) to {log_path}")

@@ -283,3 +283,54 @@ def test_parquet_and_csv_read_back_through_the_contract(tmp_path, small_world):
         assert len(pd.read_csv(truth_path)) == len(small_world[1])
     back = pd.read_csv(tmp_path / "world.csv", dtype=str, keep_default_na=False)
     pd.testing.assert_frame_equal(back, small_world[0], check_dtype=False)
+
+
+def test_a_world_written_in_shards_is_the_world_at_its_scale(tmp_path):
+    """A world too large for memory is written shard by shard: independent shares of the
+    world (their own plates, carriers and rings; ids that never meet), each file a
+    readable log of one shard and month, the traffic of the one world at that scale."""
+    from scoring.contract import read_log
+    from training.synth import WorldConfig, generate_world
+    from training.world.writer import write_dataset
+    config = WorldConfig(days=40, seed=2, scale=0.01)
+    rows, outbound, files = write_dataset(config, tmp_path / "world", rows_per_shard=70_000)
+    parts = sorted((tmp_path / "world").glob("part-*.parquet"))
+    assert files == len(parts) == 6   # 3 shards x 2 months
+    assert {p.name[5:9] for p in parts} == {"0000", "0001", "0002"}
+    log = pd.concat([read_log(p).frame for p in parts], ignore_index=True)
+    assert len(log) == rows and int((log["direction"] == "outbound").sum()) == outbound
+    assert log["crossing_id"].is_unique
+    shard = log["crossing_id"].str.slice(1, 5)
+    for column in ("plate_id", "carrier_id"):   # an entity lives in one shard
+        owners = log.dropna(subset=[column]).groupby(column)["crossing_id"].agg(
+            lambda ids: ids.str.slice(1, 5).nunique())
+        assert (owners == 1).all(), column
+    assert shard.nunique() == 3
+    for part in parts:   # each file: one month of its shard's written dates
+        written = pd.read_parquet(part, columns=["crossing_id", "crossed_at"])
+        assert set(written["crossing_id"].str.slice(1, 5)) == {part.name[5:9]}
+        assert set(written["crossed_at"].str.slice(0, 7)) == {part.stem[10:]}
+    truth = pd.read_parquet(tmp_path / "world" / "truth")
+    assert set(truth["crossing_id"]) == set(log.loc[log["direction"] == "outbound", "crossing_id"])
+    one, one_truth = generate_world(config)
+    assert abs(rows / len(one) - 1) < 0.03
+    assert abs(truth["carrier"].mean() / one_truth["carrier"].mean() - 1) < 0.15
+    assert (log["seizure"] == 1.0).sum() > 0
+    with pytest.raises(FileExistsError):
+        write_dataset(config, tmp_path / "world")
+
+
+def test_generate_writes_a_dataset_into_a_folder_and_above_scale_1_only_there(runner,
+                                                                               tmp_path):
+    from southbound.cli import main
+    result = runner.invoke(main, ["generate", "--days", "3", "--scale", "0.01", "--out",
+                                  str(tmp_path / "world")])
+    assert result.exit_code == 0, result.output
+    assert "Parquet files in" in result.output
+    assert list((tmp_path / "world").glob("part-0000-*.parquet"))
+    refused = runner.invoke(main, ["generate", "--scale", "2", "--out",
+                                   str(tmp_path / "w.csv")])
+    assert refused.exit_code == 2 and "--scale" in refused.output
+    again = runner.invoke(main, ["generate", "--days", "3", "--scale", "0.01", "--out",
+                                 str(tmp_path / "world")])
+    assert again.exit_code == 2 and "exists" in again.output

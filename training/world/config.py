@@ -18,6 +18,9 @@ class WorldConfig:
     random_share: float = 0.015   # legacy policy's random referral share
     drift: bool = True
     variant: str = ""             # a name of variants.VARIANTS; "" or "base": the default world
+    #: (index, count): this world is shard ``index`` of ``count`` independent shares of the
+    #: world at ``scale``, with its own draws and ids (:func:`writer.write_dataset`)
+    shard: tuple = (0, 1)
 
     def __post_init__(self):
         if not (isinstance(self.days, int) and self.days >= 1):
@@ -27,6 +30,10 @@ class WorldConfig:
         for name in ("carrier_share", "random_share"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} {getattr(self, name)!r} is not in [0, 1)")
+        index, count = self.shard
+        if not (isinstance(count, int) and count >= 1 and isinstance(index, int)
+                and 0 <= index < count):
+            raise ValueError(f"shard {self.shard!r} is not (index, count) with 0 <= index < count")
         get_variant(self.variant)        # raises on a name that is not a variant
         import numpy as np
         np.datetime64(self.start, "D")   # raises on a date that is not ISO

@@ -39,7 +39,12 @@ class World:
     """State of one generation run: calendar, ports, and the growing plate and leg tables."""
 
     def __init__(self, cfg):
-        self.cfg, self.rng = cfg, np.random.default_rng(cfg.seed)
+        index, count = cfg.shard
+        # a shard has draws of its own; the one world of a seed keeps its stream
+        self.cfg = cfg
+        self.rng = np.random.default_rng(cfg.seed if count == 1 else [cfg.seed, index, count])
+        #: put after each id's letter, so that the ids of shards never meet
+        self.id_prefix = "" if count == 1 else f"{index:04d}"
         self.variant = get_variant(cfg.variant)
         ports = pd.read_csv(data_dir() / "sw_border_ports.csv", dtype={"port_code": str})
         monthly = pd.read_csv(data_dir() / "sw_border_monthly.csv")
@@ -77,7 +82,7 @@ class World:
         self.offsets = np.array([
             (noon - noon.tz_localize(z).tz_convert("UTC").tz_localize(None)).total_seconds()
             for z in self.zones]).astype(np.int64)
-        self.k = cfg.scale * 12 / 365.25                        # monthly count -> daily, scaled
+        self.k = cfg.scale / count * 12 / 365.25               # monthly count -> daily, scaled
         self.P = {f: np.empty(0, t) for f, t in (
             ("actor", np.int8), ("port", np.int16), ("nat", np.int8), ("body", np.int8),
             ("juris", np.int8), ("make", np.int16), ("year", np.int16), ("lead", float),

@@ -38,7 +38,7 @@ def plate_ids(w, plate):
     x ^= x >> np.uint64(19)
     x = (x * c) & mask
     x ^= x >> np.uint64(21)
-    return digits(x, 10, "P", 16)[inv]
+    return digits(x, 10, "P" + w.id_prefix, 16)[inv]
 
 
 def stamps(w, ev):
@@ -60,11 +60,11 @@ def frames(w, ev, res):
     ev = SimpleNamespace(**{k: v[order] for k, v in vars(ev).items()})
     res = SimpleNamespace(**{k: v[order] for k, v in vars(res).items()})
     P, plate, n = w.P, ev.plate, ev.plate.size
-    ids = digits(np.arange(1, n + 1), max(7, len(str(n))), "X")
+    ids = digits(np.arange(1, n + 1), max(7, len(str(n))), "X" + w.id_prefix)
     makes = np.array(MAKE_NAMES + ("",))
     n_car = int(P["carrier"].max()) + 1
     car_ids = np.append(digits(w.rng.choice(900000, max(n_car, 0), replace=False) + 100000,
-                                6, "C"), "")
+                                6, "C" + w.id_prefix), "")
     sel, sinv = np.unique(res.selection, return_inverse=True)
     sel = np.array([f"{x:.6g}" for x in sel], dtype=str)[sinv]
     inbound, insp, seized = ~ev.out, res.inspected, res.seized
@@ -177,3 +177,49 @@ def summarize(log: pd.DataFrame, truth: pd.DataFrame) -> dict:
         "hit_rate": hit(insp), "hit_rate_random": hit(random), "hit_rate_officer": hit(officer),
         "carriers_seized_share": float(seized[carrier].mean()) if carrier.any() else 0.0,
     }
+
+
+#: rows a world yields per day and unit of ``scale`` (the default world; for sizing shards)
+ROWS_PER_SCALE_DAY = 456_000
+
+
+def write_dataset(config, out, rows_per_shard=1_000_000, progress=lambda message: None):
+    """Write a world too large for memory as a Parquet dataset, one shard at a time.
+
+    The world at ``config.scale`` is made of ``count`` shards: independent worlds each
+    at ``scale / count`` (:attr:`WorldConfig.shard`: their own draws, their own plates,
+    carriers and rings, ids that never meet), about ``rows_per_shard`` rows each. The
+    ports, calendar, variant and legacy policy are the world's; the traffic at each
+    port is the sum of the shards'. Only one shard is in memory at a time.
+
+    Writes ``out/part-SSSS-YYYY-MM.parquet`` (a shard's rows of one month of written
+    dates, in time order) and ``out/truth/part-SSSS.parquet``.
+
+    Returns
+    -------
+    (rows, outbound, files) : tuple of int
+    """
+    from dataclasses import replace
+
+    from .generate import generate_world
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} exists and is not empty: give a new folder")
+    (out / "truth").mkdir(parents=True, exist_ok=True)
+    expected = ROWS_PER_SCALE_DAY * config.scale * config.days
+    count = max(1, int(np.ceil(expected / rows_per_shard)))
+    rows = outbound = files = 0
+    for index in range(count):
+        log, truth = generate_world(replace(config, shard=(index, count)))
+        month = log["crossed_at"].str.slice(0, 7)
+        for name, part in log.groupby(month, sort=True):
+            part.mask(part == "").to_parquet(out / f"part-{index:04d}-{name}.parquet",
+                                             index=False)
+            files += 1
+        truth.to_parquet(out / "truth" / f"part-{index:04d}.parquet", index=False)
+        rows += len(log)
+        outbound += int((log["direction"] == "outbound").sum())
+        progress(f"shard {index + 1} of {count}: {len(log):,} rows")
+        del log, truth, month
+    return rows, outbound, files
