@@ -10,6 +10,7 @@ a whole result, and a failed job leaves none.
 """
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import uuid
@@ -35,6 +36,8 @@ def connect(scheduler=None):
     else a cluster of worker processes on this machine, one per core, that ends with
     the client. Returns ``(client, close)``."""
     from distributed import Client, LocalCluster
+    # each shuffle logs at WARNING which worker began it: noise to a user, not a warning
+    logging.getLogger("distributed.shuffle._scheduler_plugin").setLevel(logging.ERROR)
     address = scheduler or os.environ.get(SCHEDULER_ENV)
     if address:
         client = Client(address)
@@ -91,14 +94,12 @@ def score_dask(model, source, out, client, policy=None, quantiles=None, buckets=
     files = [path for one in sources for path in log_files(one)]
     log = client.persist(read_log_dask(files))
     repeated_ids(log, files, client)   # a crossing scored twice is refused, as in-process
-    times = log[log["direction"] == "outbound"][["crossing_id", "crossed_at"]]
-    feats = feature_frame_dask(log, buckets)
-    feats = feats.join(times.set_index("crossing_id", sort=False), how="left")
+    feats = feature_frame_dask(log, buckets, carry=("crossed_at",))
     meta = _score_part(feats._meta, model, policy, quantiles)
     scored = feats.map_partitions(_score_part, model, policy, quantiles, meta=meta)
     # rows in time order across the parts: cut at whole days chosen from exact per-day
     # counts (not sampled quantiles), then sort each part by (time, id)
-    days = (times["crossed_at"] // DAY_US).value_counts()
+    days = (log.loc[log["direction"] == "outbound", "crossed_at"] // DAY_US).value_counts()
     days = client.compute(days, sync=True)
     cuts = _day_cuts(days.sort_index(), log.npartitions)
     scored = scored.set_index("crossed_at", divisions=cuts, sorted=False, drop=False)

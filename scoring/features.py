@@ -589,9 +589,31 @@ def _near_pairs(times, x_lo, x_hi):
     return query, np.repeat(lo, size) + offsets
 
 
-def _convoy_partners(window, ev_codes, ev_times, ev_ports, q_codes, q_times, q_ports):
-    """The ``convoy_partners`` stat: see :class:`HistoryFeature` (pairs per port, then one
-    "strictly before" count per (plate, partner, port))."""
+def _sorted_unique(values):
+    """``np.unique`` of int64 values by one sort (numpy 2's hashing ``unique`` is slower
+    on tens of millions of keys)."""
+    values = np.sort(values)
+    return values[np.concatenate([[True], values[1:] != values[:-1]])] if len(values) else values
+
+
+#: rows of a port per step of :func:`_convoy_partners` (bounds its memory at busy ports)
+CONVOY_CHUNK_ROWS = 100_000
+
+
+def _convoy_partners(window, ev_codes, ev_times, ev_ports, q_codes, q_times, q_ports,
+                     chunk_rows=None):
+    """The ``convoy_partners`` stat: see :class:`HistoryFeature`.
+
+    Per port, in time order, a chunk of about ``chunk_rows`` rows at a time: the pairs
+    of plates within the window of each other whose pair becomes visible (the later
+    crossing + window) in the chunk, and each query's candidates (other plates at the
+    port in ``[t - window, t)``); a candidate counts when its pair became visible
+    strictly before ``t``, in an earlier chunk (kept as sorted pair keys) or in this
+    one. What is held is the port's distinct pairs and one chunk's candidates, not
+    every near pair of its whole history at once (at a busy port that is the rows
+    times the crossings within the window: tens of GiB at the border's volume).
+    """
+    chunk_rows = chunk_rows or CONVOY_CHUNK_ROWS
     port_codes, port_of = np.unique(np.concatenate([ev_ports, q_ports]).astype(str),
                                     return_inverse=True)
     ev_port, q_port = port_of[:len(ev_ports)], port_of[len(ev_ports):]
@@ -601,30 +623,44 @@ def _convoy_partners(window, ev_codes, ev_times, ev_ports, q_codes, q_times, q_p
     def key(plate, partner, port):
         return (plate * n_plates + partner) * n_ports + port
 
-    pair_keys, pair_times, cand_query, cand_keys = [], [], [], []
+    found_query, found_keys = [], []
     for port in np.unique(q_port):
         rows = np.flatnonzero(ev_port == port)
         rows = rows[np.argsort(ev_times[rows], kind="stable")]
         times, plates = ev_times[rows], ev_codes[rows]
-        # earlier convoys: two plates within the window of each other at this port,
-        # visible (as a pair wholly before t - window) from max(times) + window on
-        a, b = _near_pairs(times, times - window, times + window + 1)
-        other = plates[a] != plates[b]
-        a, b = a[other], b[other]
-        pair_keys.append(key(plates[a], plates[b], port))
-        pair_times.append(np.maximum(times[a], times[b]) + window)
-        # candidates now: other plates at this port in [t - window, t)
         at = np.flatnonzero(q_port == port)
-        qa, rb = _near_pairs(times, q_times[at] - window, q_times[at])
-        other = plates[rb] != q_codes[at][qa]
-        cand_query.append(at[qa[other]])
-        cand_keys.append(key(q_codes[at][qa[other]], plates[rb[other]], port))
-    cand_query = np.concatenate(cand_query) if cand_query else np.zeros(0, np.int64)
-    cand_keys = np.concatenate(cand_keys) if cand_keys else np.zeros(0, np.int64)
-    pair_keys = np.concatenate(pair_keys) if pair_keys else np.zeros(0, np.int64)
-    pair_times = np.concatenate(pair_times) if pair_times else np.zeros(0, np.int64)
-    seen, _, _ = _count_before(pair_keys, pair_times, cand_keys, q_times[cand_query])
-    partners = pd.DataFrame({"q": cand_query[seen > 0], "k": cand_keys[seen > 0]})
+        if not len(times):
+            continue
+        first = min(int(times[0]), int(q_times[at].min()))
+        last = max(int(times[-1]), int(q_times[at].max())) + 1
+        edges = np.unique(np.concatenate([[first], times[chunk_rows::chunk_rows], [last]]))
+        seen_before = np.zeros(0, np.int64)   # sorted keys of pairs visible before the chunk
+        for start, end in zip(edges[:-1], edges[1:]):
+            # pairs visible in [start, end): both crossings in [start - 2 window, end - window)
+            lo, hi = np.searchsorted(times, [start - 2 * window, end - window], side="left")
+            t, p = times[lo:hi], plates[lo:hi]
+            a, b = _near_pairs(t, t - window, t + window + 1)
+            visible = np.maximum(t[a], t[b]) + window
+            keep = (p[a] != p[b]) & (visible >= start) & (visible < end)
+            pair_keys, pair_times = key(p[a[keep]], p[b[keep]], port), visible[keep]
+            # candidates of the chunk's queries: other plates at this port in [t - window, t)
+            mine = at[(q_times[at] >= start) & (q_times[at] < end)]
+            qa, rb = _near_pairs(times, q_times[mine] - window, q_times[mine])
+            other = plates[rb] != q_codes[mine][qa]
+            cand_query, cand_keys = mine[qa[other]], key(q_codes[mine][qa[other]],
+                                                         plates[rb[other]], port)
+            now, _, _ = _count_before(pair_keys, pair_times, cand_keys, q_times[cand_query])
+            where = np.searchsorted(seen_before, cand_keys)
+            earlier = (where < len(seen_before)) & (
+                seen_before[np.minimum(where, len(seen_before) - 1)] == cand_keys
+                if len(seen_before) else False)
+            hit = (now > 0) | earlier
+            found_query.append(cand_query[hit])
+            found_keys.append(cand_keys[hit])
+            seen_before = _sorted_unique(np.concatenate([seen_before, pair_keys]))
+    found_query = np.concatenate(found_query) if found_query else np.zeros(0, np.int64)
+    found_keys = np.concatenate(found_keys) if found_keys else np.zeros(0, np.int64)
+    partners = pd.DataFrame({"q": found_query, "k": found_keys})
     partners = partners.drop_duplicates()["q"].to_numpy(np.int64)
     return np.bincount(partners, minlength=len(q_codes)).astype(float)
 

@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 
 from scoring.contract import COLUMN_NAMES, ContractError, parse_frame, read_log, show_value
-from scoring.features import (HISTORY, LAST_INBOUND_PORT, context_frame, history_frame,
-                              with_derived)
+from scoring.features import (FEATURES, HISTORY, LAST_INBOUND_PORT, context_frame,
+                              history_frame, with_derived)
 
 #: the columns the history specs read
 HISTORY_COLUMNS = ("crossing_id", "crossed_at", "direction", "port_code", "plate_id",
@@ -160,11 +160,13 @@ def _bucket_history(part, specs):
     return out
 
 
-def _context(part):
+def _context(part, carry=()):
     outbound = part.loc[(part["direction"] == "outbound").to_numpy()]
     out = context_frame(outbound)
     out.index = pd.Index(outbound["crossing_id"].to_numpy(object), dtype=object,
                          name="crossing_id")
+    for column in carry:
+        out[column] = outbound[column].to_numpy()
     return out
 
 
@@ -182,7 +184,7 @@ def history_passes(log, buckets):
     return passes
 
 
-def feature_frame_dask(log, buckets=None):
+def feature_frame_dask(log, buckets=None, carry=()):
     """Model inputs of every outbound row of a lazy log, as :func:`feature_frame` gives them.
 
     Parameters
@@ -191,29 +193,36 @@ def feature_frame_dask(log, buckets=None):
         Canonical crossing log (e.g. from :func:`read_log_dask`).
     buckets : int, optional
         Partitions of each shuffle, default the log's.
+    carry : sequence of str
+        Columns of the log to keep beside the features (labels, times), taken from the
+        row's own partition with its context features: no join of their own.
 
     Returns
     -------
     dask.dataframe.DataFrame
         Indexed by ``crossing_id``; the columns of ``feature_frame`` (``FEATURES``,
-        then ``plate_last_inbound_port``). Order of rows is not the log's: align by
-        ``crossing_id``.
+        then ``plate_last_inbound_port``), then ``carry``'s that are not among them.
+        Order of rows is not the log's: align by ``crossing_id``.
     """
     buckets = buckets or log.npartitions
-    context = log.map_partitions(_context, meta=_context(empty_log()))
+    carry = tuple(c for c in carry if c not in FEATURES)
+    context = log.map_partitions(_context, carry, meta=_context(empty_log(), carry))
     joined = context
     for history in history_passes(log, buckets):
         joined = joined.join(history, how="left")
-    return joined.map_partitions(
-        _finish, meta=_finish(_context(empty_log()).join(_history_meta(HISTORY), how="left")))
+    meta = _context(empty_log(), carry).join(_history_meta(HISTORY), how="left")
+    return joined.map_partitions(_finish, carry, meta=_finish(meta, carry))
 
 
-def _finish(part):
+def _finish(part, carry=()):
     """Derived features and the column order, on one joined partition."""
     part = part.copy()
     carrier = [spec.name for spec in HISTORY if spec.key == "carrier_id"]
     part[carrier] = part[carrier].astype(float)  # rows without a carrier: missing
-    return with_derived(part)
+    out = with_derived(part)
+    for column in carry:
+        out[column] = part[column].to_numpy()
+    return out
 
 
 def compute_features(source, client, buckets=None):

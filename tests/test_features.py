@@ -390,3 +390,17 @@ def test_exclusions_expand_groups_and_reject_unknown_names():
     assert resolve_exclusions(["plate_country"]) == ("plate_country", "plate_jurisdiction")
     with pytest.raises(ValueError, match="feature 'race' is not one of"):
         resolve_exclusions(["race"])
+
+
+def test_convoy_partners_in_chunks_equal_one_pass(world_frame, monkeypatch):
+    """The port's rows are taken a chunk at a time (a busy port's near pairs never all
+    at once): the same counts as one pass over the whole history."""
+    from scoring import features
+    specs = tuple(s for s in features.HISTORY if s.stat == "convoy_partners")
+    monkeypatch.setattr(features, "CONVOY_CHUNK_ROWS", 10 ** 9)
+    whole = features.history_frame(world_frame, specs=specs)
+    monkeypatch.setattr(features, "CONVOY_CHUNK_ROWS", 700)
+    chunked = features.history_frame(world_frame, specs=specs)
+    column = specs[0].name
+    assert (whole[column] > 0).sum() > 20
+    assert np.array_equal(whole[column].to_numpy(), chunked[column].to_numpy())

@@ -388,10 +388,7 @@ def outbound_rows(log, buckets=None, until=None):
     contract columns and features, by ``crossing_id``."""
     if until is not None:
         log = log[log["crossed_at"] < until]
-    feats = feature_frame_dask(log, buckets)
-    columns = [c for c in LABEL_COLUMNS if c not in feats.columns]  # port_code is both
-    rows = log[log["direction"] == "outbound"][columns]
-    return rows.set_index("crossing_id", sort=False).join(feats, how="inner")
+    return feature_frame_dask(log, buckets, carry=LABEL_COLUMNS[1:])
 
 
 def train_dask(source, client, config=None, progress=print, buckets=None):
