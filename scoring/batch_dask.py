@@ -90,8 +90,7 @@ def score_dask(model, source, out, client, policy=None, quantiles=None, buckets=
     out = Path(out)
     if out.exists():
         raise FileExistsError(f"{out} exists: give a new folder for the scores")
-    sources = source if isinstance(source, (list, tuple)) else [source]
-    files = [path for one in sources for path in log_files(one)]
+    files = log_files(source)
     log = client.persist(read_log_dask(files))
     repeated_ids(log, files, client)   # a crossing scored twice is refused, as in-process
     feats = feature_frame_dask(log, buckets, carry=("crossed_at",))

@@ -420,9 +420,14 @@ def read_log(path, *, on_error="raise", known_ports=None):
     """
     path = Path(path)
     raw = _read_raw(path)
-    return parse_frame(raw, source=str(path), on_error=on_error,
-                       first_row=1 if path.suffix.lower() == ".parquet" else 2,
+    return parse_frame(raw, source=str(path), on_error=on_error, first_row=first_row(path),
                        known_ports=known_ports)
+
+
+def first_row(path):
+    """The row number errors give a file's first data row: 2 in a CSV (the header is
+    row 1), 1 in Parquet."""
+    return 1 if Path(path).suffix.lower() == ".parquet" else 2
 
 
 def _read_raw(path):

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from scoring.contract import COLUMN_NAMES, ContractError, parse_frame, read_log, show_value
+from scoring.contract import first_row as contract_first_row
 from scoring.features import (FEATURES, HISTORY, LAST_INBOUND_PORT, context_frame,
                               history_frame, with_derived)
 
@@ -43,13 +44,15 @@ LOG_SUFFIXES = (".csv", ".parquet")
 
 def log_files(source):
     """The files of a log given as one file, a directory (its ``.csv`` and ``.parquet``
-    files) or a glob, in name order.
+    files) or a glob, in name order; or of a list of them, in the list's order.
 
     Raises
     ------
     ContractError
         When nothing matches, naming what was given.
     """
+    if isinstance(source, (list, tuple)):
+        return [path for one in source for path in log_files(one)]
     path = Path(source)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in LOG_SUFFIXES)
@@ -95,8 +98,7 @@ def read_log_dask(source, describe=None):
     """
     import dask
     import dask.dataframe as dd
-    sources = source if isinstance(source, (list, tuple)) else [source]
-    files = [path for one in sources for path in log_files(one)]
+    files = log_files(source)
     # a key per file's identity (path, size, time of change): a file changed or put in
     # another folder is read anew, never taken from a result the cluster still holds
     parts = [dask.delayed(_read_part)(str(path), describe,
@@ -124,15 +126,11 @@ def repeated_ids(log, files, client):
     where = log.map_partitions(_rows_of, value, meta={"part": int, "row": int})
     where = client.compute(where, sync=True).sort_values(["part", "row"])
     (first_part, first_row), (part, row) = where.to_numpy()[:2]
-    line = _first_line(files[part])
     raise ContractError(
         f"value {show_value(value)} is a repeated crossing_id (first at {files[first_part]}, "
-        f"row {first_row + _first_line(files[first_part])})",
-        source=str(files[part]), row=int(row + line), column="crossing_id")
-
-
-def _first_line(path):
-    return 1 if Path(path).suffix.lower() == ".parquet" else 2
+        f"row {first_row + contract_first_row(files[first_part])})",
+        source=str(files[part]), row=int(row + contract_first_row(files[part])),
+        column="crossing_id")
 
 
 def _rows_of(part, value, partition_info=None):

@@ -320,7 +320,7 @@ def train(data, registry, on_error, exclude, until, seed, promote, later_wins, c
             "no model was registered")
         _register(model, manifest, registry, promote, actor)
         return
-    frame, sources = _read([path for one in data for path in log_files(one)], on_error,
+    frame, sources = _read(log_files(list(data)), on_error,
                            later_wins)
     model, manifest = fit(frame, config, progress=lambda m: click.echo(m, err=True),
                           sources=sources)
@@ -605,7 +605,7 @@ def score(data, registry, on_error, version, out, policy_file, engine, scheduler
                    f"Dask; {referred:,} referred; wrote the Parquet dataset {out}/")
         return
     from scoring.batch import score_frame
-    frame, _ = _read([path for one in data for path in log_files(one)], on_error)
+    frame, _ = _read(log_files(list(data)), on_error)
     scored = score_frame(model, frame, policy, quantiles)
     _write_table(scored, out)
     click.echo(f"scored {len(scored):,} outbound crossings with model {manifest['version']}; "

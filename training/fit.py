@@ -139,7 +139,7 @@ def _ports_without_zone(frame, unknown):
 
 def _file_lines(path, result):
     """The file line (header = 1; Parquet rows from 1) of each row of ``result.frame``."""
-    first = 1 if Path(path).suffix.lower() == ".parquet" else 2
+    first = contract.first_row(path)
     total = len(result.frame) + len(result.rejected)
     kept = np.ones(total, dtype=bool)
     if len(result.rejected):
@@ -327,7 +327,7 @@ def fit_log(log, config=None, clock=None, sources=(), rows=None):
 
     # only now: estimating missing selection probabilities needs more than a few rows
     pi = log.labelled_propensity()
-    weight = _weights(1.0 / pi, np.ones(len(pi), dtype=bool), config.weighting)
+    weight = _weights(1.0 / pi, config.weighting)
     if config.half_life_days:
         weight = weight * 0.5 ** ((log.last - times) / (config.half_life_days * DAY_US))
     X_all = X_labelled[list(FEATURES)]
@@ -448,8 +448,8 @@ def _refuse_thin(counts, config, sources):
                                     f"(the seizures are bunched in time): {hint}")
 
 
-def _weights(inverse_pi, labelled, weighting):
-    """Each row's training weight from its inverse selection probability.
+def _weights(inverse_pi, weighting):
+    """Each labelled row's training weight from its inverse selection probability.
 
     ``ipw``: ``1 / pi`` capped at ``MAX_RELATIVE_WEIGHT`` times the labelled rows' mean
     (so one lucky random pick cannot own the fit); ``none``: every labelled row counts
@@ -457,7 +457,7 @@ def _weights(inverse_pi, labelled, weighting):
     """
     if weighting == "none":
         return np.ones_like(inverse_pi)
-    mean = inverse_pi[labelled].mean() if labelled.any() else 1.0
+    mean = inverse_pi.mean() if len(inverse_pi) else 1.0
     return np.minimum(inverse_pi, MAX_RELATIVE_WEIGHT * mean)
 
 

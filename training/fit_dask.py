@@ -217,9 +217,7 @@ class DaskLog:
 
     def labelled_propensity(self):
         if self._pi is None:
-            rows = self.labelled[0]
-            self._pi = _clip(rows["selection_probability"].to_numpy(float),
-                             _estimate(self.estimator(), rows))
+            self._pi = _propensity(self.labelled[0], self.estimator())
         return self._pi
 
     def estimator(self):
@@ -296,17 +294,17 @@ def _per_block(times, cuts):
                                  minlength=len(cuts) + 1))
 
 
-def _estimate(estimator, rows):
-    """The estimated selection probability of ``rows`` (None without an estimator)."""
-    if estimator is None:
-        return None
-    est, columns = estimator
-    if est is None:
-        return np.full(len(rows), columns)
-    if not len(rows):
-        return np.zeros(0)
-    return est.predict_proba(rows[list(FEATURES)].select_dtypes(include="number")
-                             [columns])[:, 1]
+def _propensity(rows, estimator):
+    """Selection probability of ``rows``: the log's own, else from ``estimator`` (see
+    :meth:`DaskLog.estimator`; it is asked only for the rows without one), clipped as
+    :func:`training.evaluate.propensity` clips."""
+    pi = rows["selection_probability"].to_numpy(float).copy()
+    unknown = np.isnan(pi)
+    if estimator is not None and unknown.any():
+        est, columns = estimator
+        pi[unknown] = (columns if est is None
+                       else est.predict_proba(rows.loc[unknown, columns])[:, 1])
+    return np.clip(pi, MIN_PROPENSITY, 1.0)
 
 
 _OOF_META = pd.DataFrame({"port_code": pd.Series([], dtype=object),
@@ -325,7 +323,7 @@ def _oof_part(part, oof, scored_from, validate_from, estimator):
         p[scored] = oof(part.loc[scored, list(FEATURES)], times[scored])
     return pd.DataFrame({
         "port_code": part["port_code"].to_numpy(object), "p": p,
-        "pi": _clip(part["selection_probability"].to_numpy(float), _estimate(estimator, part)),
+        "pi": _propensity(part, estimator),
         "scored": scored, "validate": times >= validate_from,
         "unseen": part["plate_days_since_first_seen"].isna().to_numpy(),
         "referred": (part["referral"].fillna("none") != "none").to_numpy()},
@@ -359,14 +357,6 @@ def _times(part):
     return np.zeros(len(part), np.int64), part["crossed_at"].to_numpy(np.int64)
 
 
-def _clip(logged, estimated):
-    pi = np.asarray(logged, dtype=float).copy()
-    if estimated is not None:
-        unknown = np.isnan(pi)
-        pi[unknown] = np.asarray(estimated)[unknown]
-    return np.clip(pi, MIN_PROPENSITY, 1.0)
-
-
 def _sample(part, q):
     """Every inspected row and the others with chance ``q``, by a hash of the id (the
     same rows whatever the partitioning)."""
@@ -396,8 +386,7 @@ def train_dask(source, client, config=None, progress=print, buckets=None):
     of ``client``; ``(model, manifest)`` as :func:`training.fit.train` gives them."""
     config = config or TrainConfig()
     clock = _Clock(progress)
-    sources = source if isinstance(source, (list, tuple)) else [source]
-    files = [path for one in sources for path in log_files(one)]
+    files = log_files(source)
     log, described = read_log_dask(files, describe=_describe)
     with warnings.catch_warnings():
         # one persist of both, so that each file is read once: Dask notes that the frame's

@@ -116,6 +116,11 @@ def frames(w, ev, res):
     return log, truth
 
 
+def _to_parquet(log, path):
+    """The log's text columns as Parquet, empty cells as nulls."""
+    log.mask(log == "").to_parquet(path, index=False)
+
+
 def write_world(log: pd.DataFrame, truth: pd.DataFrame, out: str | Path) -> tuple[Path, Path]:
     """Write the log to ``out`` and the truth beside it as ``<stem>.truth.csv``.
 
@@ -134,7 +139,7 @@ def write_world(log: pd.DataFrame, truth: pd.DataFrame, out: str | Path) -> tupl
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".parquet":
-        log.mask(log == "").to_parquet(out, index=False)
+        _to_parquet(log, out)
     else:
         log.to_csv(out, index=False, lineterminator="\n")
     truth_path = out.with_name(out.stem + ".truth.csv")
@@ -214,8 +219,7 @@ def write_dataset(config, out, rows_per_shard=1_000_000, progress=lambda message
         log, truth = generate_world(replace(config, shard=(index, count)))
         month = log["crossed_at"].str.slice(0, 7)
         for name, part in log.groupby(month, sort=True):
-            part.mask(part == "").to_parquet(out / f"part-{index:04d}-{name}.parquet",
-                                             index=False)
+            _to_parquet(part, out / f"part-{index:04d}-{name}.parquet")
             files += 1
         truth.to_parquet(out / "truth" / f"part-{index:04d}.parquet", index=False)
         rows += len(log)
