@@ -243,6 +243,15 @@ class RecentScores:
             old = self.order.popleft()
             del self.sorted[bisect.bisect_left(self.sorted, old)]
 
+    @classmethod
+    def of(cls, size, scores_newest_first):
+        """A window holding the newest ``size`` of ``scores_newest_first``."""
+        recent = cls(size)
+        kept = list(scores_newest_first[:size])
+        recent.order = deque(reversed(kept))
+        recent.sorted = sorted(kept)
+        return recent
+
     def __len__(self):
         return len(self.order)
 
@@ -298,18 +307,29 @@ class ReferralPolicy:
     model's own score quantile for that share and port (``quantiles``, from the
     manifest), which is also what batch scoring uses.
 
+    A port's window is read from the store at first sight of the port and, with
+    ``refresh_seconds``, again whenever the last read is that old: every worker of every
+    instance on one store then follows the same window (the store's latest scores of
+    the port), each adding only its own scores between reads. Two windows differ by
+    at most the scores other workers stored within one refresh interval.
+
     Parameters
     ----------
     config : PolicyConfig
     quantiles : ScoreQuantiles, optional
     window, min_recent : int
+    refresh_seconds : float, optional
+        None reads a port's window once (a simulation, where this policy is the only one).
     """
 
-    def __init__(self, config, quantiles=None, window=2000, min_recent=200):
+    def __init__(self, config, quantiles=None, window=2000, min_recent=200,
+                 refresh_seconds=None):
         self.config = config
         self.quantiles = quantiles if quantiles is not None else ScoreQuantiles()
         self.window = window
         self.min_recent = min_recent
+        self.refresh_seconds = refresh_seconds
+        self.read_at = {}  # per port: when its window was last read from the store
         self.recent = {}
         self.weights = {}  # per port: the recent exploration weights (their mean scales q)
         self.cells = {}    # per port: CellReferrals, how often each cell was referred lately
@@ -323,17 +343,22 @@ class ReferralPolicy:
         """Take ``previous``'s recent-score, exploration-weight and cell windows (a retrained
         or newly activated model goes on from the traffic already seen)."""
         self.recent = previous.recent
+        self.read_at = previous.read_at
         self.weights = previous.weights
         self.cells = previous.cells
 
-    def seed(self, port, scores_newest_first):
-        """Fill a port's window from the store (at start, or on first sight of a port)."""
-        recent = self.recent.setdefault(port, RecentScores(self.window))
-        for score in reversed(scores_newest_first[: self.window]):
-            recent.add(score)
+    def stale(self, port, now):
+        """Whether the port's window is to be read from the store at ``now`` (a monotonic
+        time in seconds): never read, or read ``refresh_seconds`` ago or more."""
+        read = self.read_at.get(port)
+        return read is None or (self.refresh_seconds is not None
+                                and now - read >= self.refresh_seconds)
 
-    def knows(self, port):
-        return port in self.recent
+    def seed(self, port, scores_newest_first, now=0.0):
+        """Replace a port's window with the store's latest scores of the port, read at
+        ``now``."""
+        self.recent[port] = RecentScores.of(self.window, scores_newest_first)
+        self.read_at[port] = now
 
     def threshold(self, port):
         share = self.config.capacity_of(port)

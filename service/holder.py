@@ -13,6 +13,12 @@ it within one check interval of a change. A challenger that cannot be loaded, or
 that fails while scoring, is logged and dropped (until ``shadow.json`` changes);
 scoring goes on with the model in service alone.
 
+Instances on several hosts share the registry folder on a shared filesystem (README,
+*Deployment*): these checks reopen the two files, which close-to-open consistency
+makes current. Each served policy reads a port's recent scores from the store again
+at the same interval (``refresh_seconds``), so workers and instances refer at one
+threshold.
+
 A registry that cannot be read while serving (``active.json`` garbled, removed or
 naming a missing version; a version whose artifact or signature fails) never takes
 the model in service away: the worker logs the error once per change of
@@ -157,7 +163,7 @@ class ModelHolder:
         """What a loaded model would be served as; ArtifactError if it cannot be."""
         try:
             policy = ReferralPolicy(self.policy_config, ScoreQuantiles.from_manifest(manifest),
-                                    window=self.window)
+                                    window=self.window, refresh_seconds=self.check_seconds)
             return Served(model, manifest, policy)
         except Exception as exc:  # noqa: BLE001 - any bad artifact must be refused, not served
             raise ArtifactError(f"model {manifest.get('version')} cannot be served: "

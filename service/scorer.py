@@ -2,12 +2,15 @@
 
 The crossing, its score, the challenger's shadow score (when one is in shadow) and
 the audit row are committed in one transaction before the answer. A repeated crossing_id gets the stored answer back when the
-crossing is the same, and a 409 when it is not.
+crossing is the same, and a 409 when it is not. The port's window of recent scores
+(its referral threshold) is read from the store when the worker's copy is a check
+interval old, so that every worker and instance follows the same one.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 
 import sqlalchemy as sa
 
@@ -75,8 +78,9 @@ def score_crossing(store, served, metrics, record, actor, rng, holder=None):
     with store.engine.connect() as conn:
         history = store.history(conn, record)
         lookout = store.has_lookout(conn, record["plate_id"], now_us())
-        if not policy.knows(port):
-            policy.seed(port, store.recent_scores(conn, port, policy.window))
+        now = time.monotonic()
+        if policy.stale(port, now):  # the window every worker and instance shares
+            policy.seed(port, store.recent_scores(conn, port, policy.window), now)
         features = feature_record(record, history)
         model = served.model
         raw, contributions = model.explain_row(model.vector(features))

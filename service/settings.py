@@ -21,7 +21,9 @@ SETTINGS = (
     ("BATCH_LIMIT", "500", "most crossings in one POST /v1/score/batch"),
     ("MAX_BODY_BYTES", "1048576", "largest request body accepted (413 above)"),
     ("THRESHOLD_WINDOW", "2000", "recent scores per port that the model threshold follows"),
-    ("MODEL_CHECK_SECONDS", "2", "how often a worker checks the registry for a new active model"),
+    ("MODEL_CHECK_SECONDS", "2", "how often a worker checks the registry for a new active "
+                                 "model or shadow, and reads each port's recent scores from "
+                                 "the store again"),
     ("SIGNING_KEY", "", "HMAC-SHA256 key (32+ characters) that model manifests must be "
                         "signed with to be loaded; empty loads unsigned models (SHA-256 "
                         "check only). The commands read the same variable"),
@@ -29,7 +31,7 @@ SETTINGS = (
     ("RATE_LIMIT_PER_MINUTE", "6000", "requests a token may make per minute (429 above); "
                                       "0 switches the limit off"),
     ("REDIS_URL", "", "Redis URL (redis://127.0.0.1:6379/0) to share rate-limit counts "
-                      "across workers; empty counts per worker"),
+                      "across workers and instances; empty counts per worker"),
     ("PORTS_FILE", "", "a CSV of ports added to the shipped port table (columns port_code, "
                        "port_name, as scoring/data/sw_border_ports.csv); the API takes "
                        "crossings only at the table's ports. The commands read it too"),
