@@ -60,15 +60,9 @@ def variants():
 
 
 def world(variant, seed, work):
-    from training.synth import WorldConfig, generate_world, write_world
-    folder = work / f"{variant}-{seed}-{DAYS}d"
-    log, truth = folder / "world.csv", folder / "world.truth.csv"
-    if not (log.exists() and truth.exists()):
-        folder.mkdir(parents=True, exist_ok=True)
-        chosen = {} if variant == "base" else {"variant": variant}
-        write_world(*generate_world(WorldConfig(days=DAYS, seed=seed, scale=SCALE, **chosen)),
-                    log)
-    return log, truth
+    """The cached world of one variant and seed, ``DAYS`` long: (log path, truth path)."""
+    from benchmarks.quality import world as cached_world
+    return cached_world(variant, seed, work, DAYS, SCALE, f"-{DAYS}d")
 
 
 def run_variant(variant, seed, work, progress):

@@ -76,16 +76,17 @@ def variants():
     return tuple(VARIANTS)
 
 
-def world(variant, seed, work):
-    """The cached world of one variant and seed: (log path, truth path)."""
+def world(variant, seed, work, days=DAYS, scale=SCALE, suffix=""):
+    """The cached world of one variant and seed (in ``work``, its folder named with
+    ``suffix``): (log path, truth path)."""
     from training.synth import WorldConfig, generate_world, write_world
-    folder = work / f"{variant or 'base'}-{seed}"
+    folder = work / f"{variant or 'base'}-{seed}{suffix}"
     log = folder / "world.csv"
     truth = folder / "world.truth.csv"
     if not (log.exists() and truth.exists()):
         folder.mkdir(parents=True, exist_ok=True)
         chosen = {} if variant in ("", "base") else {"variant": variant}
-        frames = generate_world(WorldConfig(days=DAYS, seed=seed, scale=SCALE, **chosen))
+        frames = generate_world(WorldConfig(days=days, seed=seed, scale=scale, **chosen))
         write_world(*frames, log)
     return log, truth
 
@@ -229,10 +230,8 @@ def main():
     if not args.baseline.exists():
         sys.exit(f"error: the plain baseline is not at {args.baseline} (--baseline PATH)")
     names = args.variants or list(variants())
-    save = None
-    if args.out:
-        def save(partial):
-            args.out.write_text(json.dumps(partial, indent=1, default=float))
+    save = ((lambda partial: args.out.write_text(json.dumps(partial, indent=1, default=float)))
+            if args.out else None)
     results = run(names, args.seeds, args.work, args.baseline, args.candidates,
                   lambda m: print(m, file=sys.stderr, flush=True), limit=not args.no_limit,
                   ours=not args.only_limit, save=save)

@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from scoring.batch import score_features
 from scoring.features import DAY_US
-from scoring.features_dask import feature_frame_dask, log_files, read_log_dask, repeated_ids
+from scoring.features_dask import feature_frame_dask, log_files, read_described
 
 #: the columns of ``southbound score``'s output, as Parquet types
 SCHEMA = {"crossing_id": pa.string(), "risk_score": pa.float64(), "risk_band": pa.string(),
@@ -78,9 +78,13 @@ def _in_order(part):
     return part.iloc[order].drop(columns="crossed_at").reset_index(drop=True)
 
 
-def score_dask(model, source, out, client, policy=None, quantiles=None, buckets=None):
+def score_dask(model, source, out, client, policy=None, quantiles=None, buckets=None,
+               on_error="raise", on_read=None, describe=None):
     """Score every outbound crossing of the log at ``source`` (file, directory or glob)
     into the Parquet dataset ``out``; returns ``(rows, referred)``.
+
+    ``on_error``, ``describe`` and ``on_read`` as
+    :func:`scoring.features_dask.read_described`.
 
     Raises
     ------
@@ -91,8 +95,8 @@ def score_dask(model, source, out, client, policy=None, quantiles=None, buckets=
     if out.exists():
         raise FileExistsError(f"{out} exists: give a new folder for the scores")
     files = log_files(source)
-    log = client.persist(read_log_dask(files))
-    repeated_ids(log, files, client)   # a crossing scored twice is refused, as in-process
+    # a crossing scored twice is refused, as in-process
+    log, _ = read_described(files, client, describe, on_error, on_read)
     feats = feature_frame_dask(log, buckets, carry=("crossed_at",))
     meta = _score_part(feats._meta, model, policy, quantiles)
     scored = feats.map_partitions(_score_part, model, policy, quantiles, meta=meta)

@@ -72,8 +72,8 @@ def empty_log():
                        source="<empty>").frame
 
 
-def _read_part(path, describe=None):
-    result = read_log(path)
+def _read_part(path, describe=None, on_error="raise"):
+    result = read_log(path, on_error=on_error)
     if describe is None:
         return result.frame
     return result.frame, describe(path, result)
@@ -84,14 +84,15 @@ def _identity(path):
     return (str(Path(path).resolve()), stat and stat.st_size, stat and stat.st_mtime_ns)
 
 
-def read_log_dask(source, describe=None):
+def read_log_dask(source, describe=None, on_error="raise"):
     """A crossing log as a lazy Dask frame, one partition per file.
 
     ``source``: a file, a directory or a glob (:func:`log_files`), or a list of them.
 
     Each file is read and checked on a worker when the frame is computed; a bad row
     raises :class:`~scoring.contract.ContractError` naming its file and row, as
-    in-process. Rows keep their file order within a partition.
+    in-process, or with ``on_error="skip"`` is set aside in the file's ``ReadResult``
+    (which ``describe`` sees). Rows keep their file order within a partition.
 
     With ``describe(path, result)``, also returns each file's description (a lazy
     object per file, made on the worker that reads the file, in the same task).
@@ -101,14 +102,41 @@ def read_log_dask(source, describe=None):
     files = log_files(source)
     # a key per file's identity (path, size, time of change): a file changed or put in
     # another folder is read anew, never taken from a result the cluster still holds
-    parts = [dask.delayed(_read_part)(str(path), describe,
+    parts = [dask.delayed(_read_part)(str(path), describe, on_error,
                                       dask_key_name=f"read-log-{path.name}-"
-                                      + dask.base.tokenize(_identity(path), describe))
+                                      + dask.base.tokenize(_identity(path), describe, on_error))
              for path in files]
     if describe is None:
         return dd.from_delayed(parts, meta=empty_log(), verify_meta=False)
     frame = dd.from_delayed([part[0] for part in parts], meta=empty_log(), verify_meta=False)
     return frame, [part[1] for part in parts]
+
+
+def read_described(files, client, describe=None, on_error="raise", on_read=None):
+    """The log of ``files`` persisted on the cluster, its repeated ids refused
+    (:func:`repeated_ids`), and each file's ``describe(path, result)`` (none without
+    ``describe``), made where the file is read, so that it is read once.
+
+    ``on_read(descriptions)`` sees them as made; they are returned without their
+    ``rejects`` (the rejected rows, which ``on_read`` may write out).
+    """
+    import warnings
+    if describe is None:
+        log, described = client.persist(read_log_dask(files, on_error=on_error)), []
+    else:
+        log, described = read_log_dask(files, describe=describe, on_error=on_error)
+        with warnings.catch_warnings():
+            # one persist of both: Dask notes that the frame's expressions are
+            # materialised to go with the descriptions' graph, as they must
+            warnings.filterwarnings("ignore", "Computing mixed collections", UserWarning)
+            log, *described = client.persist([log, *described])
+    repeated_ids(log, files, client)
+    described = client.compute(described, sync=True) if described else []
+    if on_read is not None:
+        on_read(described)
+    for source in described:
+        source.pop("rejects", None)
+    return log, described
 
 
 def repeated_ids(log, files, client):

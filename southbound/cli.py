@@ -205,6 +205,13 @@ def generate(days, seed, start, scale, out, variant):
 def _read(paths, on_error, later_wins=False):
     from training.fit import read_logs
     frame, sources = read_logs(paths, on_error=on_error, later_wins=later_wins)
+    _report_sources(sources)
+    return frame, sources
+
+
+def _report_sources(sources):
+    """Say what reading each file set aside or noticed; write its rejected rows (with
+    their reasons) to var/rejects."""
     for source in sources:
         if source["replaced"]:
             click.echo(f"{source['path']}: {source['replaced']:,} rows replaced the rows of "
@@ -229,7 +236,6 @@ def _read(paths, on_error, later_wins=False):
             source["rejects"].to_csv(side, index=False)
             click.echo(f"{source['path']}: {source['rejected']:,} rows rejected, "
                        f"written with their reasons to {side}", err=True)
-    return frame, sources
 
 
 pipeline_options = [
@@ -307,16 +313,15 @@ def train(data, registry, on_error, exclude, until, seed, promote, later_wins, c
     until_us = _utc_micros(until, "--until") if until else None
     config = _train_config(exclude, seed, calibration, weighting, until_us)
     if engine == "dask":
-        for flag, value, why in (("--on-error", on_error != "raise", "it stops at the first "
-                                  "bad row (no rejects file yet): leave --on-error at raise"),
-                                 ("--later-wins", later_wins, "a repeated crossing_id is refused"),
+        for flag, value, why in (("--later-wins", later_wins, "a repeated crossing_id is refused"),
                                  ("--backtest", origins, "the backtest runs in-process: run "
                                   "southbound backtest on the log")):
             if value:
                 raise click.BadParameter(f"not with --engine dask: {why}", param_hint=flag)
         from training.fit_dask import train_dask
         model, manifest = _on_cluster(scheduler, lambda client: train_dask(
-            list(data), client, config, progress=lambda m: click.echo(m, err=True)),
+            list(data), client, config, progress=lambda m: click.echo(m, err=True),
+            on_error=on_error, on_read=_report_sources),
             "no model was registered")
         _register(model, manifest, registry, promote, actor)
         return
@@ -590,17 +595,16 @@ def score(data, registry, on_error, version, out, policy_file, engine, scheduler
     model, manifest = _registry(registry).load(version)
     quantiles = ScoreQuantiles.from_manifest(manifest)
     if engine == "dask":
-        if on_error != "raise":
-            raise click.BadParameter("--engine dask stops at the first bad row (no rejects "
-                                     "file yet): leave --on-error at raise",
-                                     param_hint="--on-error")
         if out.exists() or out.suffix.lower() in (".csv", ".parquet"):
             raise click.BadParameter(f"{out}: --engine dask writes a Parquet dataset into "
                                      "a new folder: give a path that does not exist, "
                                      "without a .csv or .parquet suffix", param_hint="--out")
         from scoring.batch_dask import score_dask
+        from training.fit import describe_source
         rows, referred = _on_cluster(scheduler, lambda client: score_dask(
-            model, list(data), out, client, policy, quantiles), f"nothing was written to {out}")
+            model, list(data), out, client, policy, quantiles, on_error=on_error,
+            on_read=_report_sources, describe=describe_source),
+            f"nothing was written to {out}")
         click.echo(f"scored {rows:,} outbound crossings with model {manifest['version']} on "
                    f"Dask; {referred:,} referred; wrote the Parquet dataset {out}/")
         return

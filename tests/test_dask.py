@@ -370,3 +370,45 @@ def test_a_job_whose_workers_keep_dying_fails_in_one_line_leaving_nothing(own_cl
     assert "Traceback" not in result.output
     assert marker.exists() and not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+
+
+def test_on_error_skip_on_dask_sets_aside_the_rows_in_process_would(runner, parts, trained,
+                                                                    tmp_path, client,
+                                                                    monkeypatch):
+    """`score` and `train` with --engine dask --on-error skip: the bad rows are written
+    to var/rejects with their reasons, exactly as in-process, and the rest is used."""
+    from models.registry import Registry
+    from southbound.cli import main
+    monkeypatch.setenv("SOUTHBOUND_DASK_SCHEDULER", client.scheduler.address)
+    bad = tmp_path / "log"
+    bad.mkdir()
+    for path in parts.iterdir():
+        (bad / path.name).write_bytes(path.read_bytes())
+    damaged = pd.read_parquet(bad / "2025-03.parquet")
+    damaged.loc[damaged.index[41], "direction"] = "sideways"
+    damaged.loc[damaged.index[77], "port_code"] = ""
+    damaged.to_parquet(bad / "2025-03.parquet", index=False)
+    registry = Registry(tmp_path / "registry")
+    version = registry.save(trained[0], dict(trained[1]))
+    base = ["score", "--registry", str(registry.root), "--model", version, "--data", str(bad),
+            "--on-error", "skip"]
+    rejects = {}
+    for engine, out in (("pandas", tmp_path / "local.csv"), ("dask", tmp_path / "scores")):
+        monkeypatch.setenv("SOUTHBOUND_VAR", str(tmp_path / f"var-{engine}"))
+        result = runner.invoke(main, [*base, "--out", str(out), "--engine", engine])
+        assert result.exit_code == 0, result.output
+        assert "2025-03.parquet: 2 rows rejected" in result.output
+        rejects[engine] = (tmp_path / f"var-{engine}" / "rejects"
+                           / "2025-03.parquet.rejects.csv").read_text()
+    assert rejects["dask"] == rejects["pandas"] and "sideways" in rejects["dask"]
+    local = pd.read_csv(tmp_path / "local.csv", dtype={"crossing_id": str})
+    assert sorted(pd.read_parquet(tmp_path / "scores")["crossing_id"]) == sorted(
+        local["crossing_id"])
+    assert damaged["crossing_id"].iloc[41] not in set(local["crossing_id"])
+    result = runner.invoke(main, ["train", "--data", str(bad), "--registry",
+                                  str(tmp_path / "trained"), "--engine", "dask",
+                                  "--on-error", "skip"])
+    assert result.exit_code == 0, result.output
+    assert "2025-03.parquet: 2 rows rejected" in result.output
+    sources = Registry(tmp_path / "trained").load()[1]["data"]["sources"]
+    assert [s["rejected"] for s in sources] == [0, 0, 2]

@@ -26,14 +26,12 @@ the window's cuts (:func:`training.evaluate.evaluate_at_cuts`).
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import pandas as pd
 
 from scoring.features import FEATURES
-from scoring.features_dask import (feature_frame_dask, log_files, read_log_dask,
-                                   repeated_ids)
+from scoring.features_dask import feature_frame_dask, log_files, read_described
 from scoring.policy import MIN_PORT_ROWS, QUANTILE_SHARES
 from training.evaluate import (BUDGETS, MIN_PROPENSITY, evaluate_at_cuts, fit_propensity,
                                numeric_features)
@@ -381,20 +379,19 @@ def outbound_rows(log, buckets=None, until=None):
     return feature_frame_dask(log, buckets, carry=LABEL_COLUMNS[1:])
 
 
-def train_dask(source, client, config=None, progress=print, buckets=None):
+def train_dask(source, client, config=None, progress=print, buckets=None, on_error="raise",
+               on_read=None):
     """Train on a log given as a file, directory or glob (or a list), on the Dask cluster
-    of ``client``; ``(model, manifest)`` as :func:`training.fit.train` gives them."""
+    of ``client``; ``(model, manifest)`` as :func:`training.fit.train` gives them.
+
+    ``on_error`` as :func:`scoring.contract.read_log`; ``on_read(sources)`` is called
+    with each file's description (:func:`training.fit.describe_source`, its rejected
+    rows in ``rejects``) once the log is read.
+    """
     config = config or TrainConfig()
     clock = _Clock(progress)
     files = log_files(source)
-    log, described = read_log_dask(files, describe=_describe)
-    with warnings.catch_warnings():
-        # one persist of both, so that each file is read once: Dask notes that the frame's
-        # expressions are materialised to go with the descriptions' graph, as they must
-        warnings.filterwarnings("ignore", "Computing mixed collections", UserWarning)
-        log, *described = client.persist([log, *described])
-    repeated_ids(log, files, client)
-    described = client.compute(described, sync=True)
+    log, described = read_described(files, client, describe_source, on_error, on_read)
     rows = sum(d["rows"] for d in described)
     clock.step(f"read {rows:,} rows from {len(files)} files on the cluster")
     buckets = buckets or log.npartitions
@@ -411,10 +408,4 @@ def _rows_before(log, until, client, rows):
     if until is None:
         return rows
     return int(client.compute((log["crossed_at"] < until).sum(), sync=True))
-
-
-def _describe(path, result):
-    described = describe_source(path, result)
-    described.pop("rejects")
-    return described
 
