@@ -589,6 +589,15 @@ def _near_pairs(times, x_lo, x_hi):
     return query, np.repeat(lo, size) + offsets
 
 
+def _merge_sorted(held, new):
+    """The sorted unique union of two sorted unique int64 arrays, with one copy of
+    ``held`` (concatenating and sorting again would hold it three times over)."""
+    where = np.searchsorted(held, new)
+    fresh = new[(where >= len(held)) | (held[np.minimum(where, len(held) - 1)] != new)
+                ] if len(held) else new
+    return np.insert(held, np.searchsorted(held, fresh), fresh)
+
+
 def _sorted_unique(values):
     """``np.unique`` of int64 values by one sort (numpy 2's hashing ``unique`` is slower
     on tens of millions of keys)."""
@@ -596,32 +605,36 @@ def _sorted_unique(values):
     return values[np.concatenate([[True], values[1:] != values[:-1]])] if len(values) else values
 
 
-#: rows of a port per step of :func:`_convoy_partners` (bounds its memory at busy ports)
-CONVOY_CHUNK_ROWS = 100_000
+#: near pairs of a port per step of :func:`_convoy_partners` (bounds its memory at busy
+#: ports: a step holds some ten int64 arrays of this length)
+CONVOY_CHUNK_PAIRS = 4_000_000
 
 
 def _convoy_partners(window, ev_codes, ev_times, ev_ports, q_codes, q_times, q_ports,
-                     chunk_rows=None):
+                     chunk_pairs=None):
     """The ``convoy_partners`` stat: see :class:`HistoryFeature`.
 
-    Per port, in time order, a chunk of about ``chunk_rows`` rows at a time: the pairs
+    Per port, in time order, a chunk of about ``chunk_pairs`` near pairs at a time: the
+    pairs
     of plates within the window of each other whose pair becomes visible (the later
     crossing + window) in the chunk, and each query's candidates (other plates at the
     port in ``[t - window, t)``); a candidate counts when its pair became visible
-    strictly before ``t``, in an earlier chunk (kept as sorted pair keys) or in this
-    one. What is held is the port's distinct pairs and one chunk's candidates, not
+    strictly before ``t``, in an earlier chunk (kept as sorted pair keys, one per
+    unordered pair) or in this one. What is held is the port's distinct pairs and one
+    chunk's candidates, not
     every near pair of its whole history at once (at a busy port that is the rows
     times the crossings within the window: tens of GiB at the border's volume).
     """
-    chunk_rows = chunk_rows or CONVOY_CHUNK_ROWS
+    chunk_pairs = chunk_pairs or CONVOY_CHUNK_PAIRS
     port_codes, port_of = np.unique(np.concatenate([ev_ports, q_ports]).astype(str),
                                     return_inverse=True)
     ev_port, q_port = port_of[:len(ev_ports)], port_of[len(ev_ports):]
     n_plates = int(max(ev_codes.max(initial=0), q_codes.max(initial=0))) + 1
     n_ports = len(port_codes)
 
-    def key(plate, partner, port):
-        return (plate * n_plates + partner) * n_ports + port
+    def key(plate, partner, port):  # a pair's key, whichever plate is which
+        low, high = np.minimum(plate, partner), np.maximum(plate, partner)
+        return (low * n_plates + high) * n_ports + port
 
     found_query, found_keys = [], []
     for port in np.unique(q_port):
@@ -633,7 +646,13 @@ def _convoy_partners(window, ev_codes, ev_times, ev_ports, q_codes, q_times, q_p
             continue
         first = min(int(times[0]), int(q_times[at].min()))
         last = max(int(times[-1]), int(q_times[at].max())) + 1
-        edges = np.unique(np.concatenate([[first], times[chunk_rows::chunk_rows], [last]]))
+        # cut where the rows' near pairs (each row's crossings within the window, plus
+        # one for the row) add up to about chunk_pairs: a dense day is cut finer
+        near = (np.searchsorted(times, times + window + 1, side="left")
+                - np.searchsorted(times, times - window, side="left") + 1)
+        work = np.cumsum(near)
+        cuts = np.searchsorted(work, np.arange(1, work[-1] // chunk_pairs + 1) * chunk_pairs)
+        edges = np.unique(np.concatenate([[first], times[cuts[cuts < len(times)]], [last]]))
         seen_before = np.zeros(0, np.int64)   # sorted keys of pairs visible before the chunk
         for start, end in zip(edges[:-1], edges[1:]):
             # pairs visible in [start, end): both crossings in [start - 2 window, end - window)
@@ -641,7 +660,8 @@ def _convoy_partners(window, ev_codes, ev_times, ev_ports, q_codes, q_times, q_p
             t, p = times[lo:hi], plates[lo:hi]
             a, b = _near_pairs(t, t - window, t + window + 1)
             visible = np.maximum(t[a], t[b]) + window
-            keep = (p[a] != p[b]) & (visible >= start) & (visible < end)
+            # each pair once (the window is symmetric: (a, b) comes with (b, a))
+            keep = (a < b) & (p[a] != p[b]) & (visible >= start) & (visible < end)
             pair_keys, pair_times = key(p[a[keep]], p[b[keep]], port), visible[keep]
             # candidates of the chunk's queries: other plates at this port in [t - window, t)
             mine = at[(q_times[at] >= start) & (q_times[at] < end)]
@@ -657,7 +677,7 @@ def _convoy_partners(window, ev_codes, ev_times, ev_ports, q_codes, q_times, q_p
             hit = (now > 0) | earlier
             found_query.append(cand_query[hit])
             found_keys.append(cand_keys[hit])
-            seen_before = _sorted_unique(np.concatenate([seen_before, pair_keys]))
+            seen_before = _merge_sorted(seen_before, _sorted_unique(pair_keys))
     found_query = np.concatenate(found_query) if found_query else np.zeros(0, np.int64)
     found_keys = np.concatenate(found_keys) if found_keys else np.zeros(0, np.int64)
     partners = pd.DataFrame({"q": found_query, "k": found_keys})

@@ -397,9 +397,9 @@ def test_convoy_partners_in_chunks_equal_one_pass(world_frame, monkeypatch):
     at once): the same counts as one pass over the whole history."""
     from scoring import features
     specs = tuple(s for s in features.HISTORY if s.stat == "convoy_partners")
-    monkeypatch.setattr(features, "CONVOY_CHUNK_ROWS", 10 ** 9)
+    monkeypatch.setattr(features, "CONVOY_CHUNK_PAIRS", 10 ** 12)
     whole = features.history_frame(world_frame, specs=specs)
-    monkeypatch.setattr(features, "CONVOY_CHUNK_ROWS", 700)
+    monkeypatch.setattr(features, "CONVOY_CHUNK_PAIRS", 700)
     chunked = features.history_frame(world_frame, specs=specs)
     column = specs[0].name
     assert (whole[column] > 0).sum() > 20
