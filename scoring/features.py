@@ -28,6 +28,8 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from scoring.paths import extra_ports_file
 from scoring.ports import port_zones
@@ -417,13 +419,17 @@ def _make_key(make):
 
 # --- history features, offline execution -----------------------------------
 
-def _count_before(ev_codes, ev_times, q_codes, q_times):
+def _count_before(ev_codes, ev_times, q_codes, q_times, q_order=None):
     """For each query, the events of the same entity strictly before its time.
 
     Returns (count, position): ``position`` indexes the events sorted by
     (code, time, input order); the last earlier event is ``position - 1`` and the
-    entity's first event is ``position - count``.
+    entity's first event is ``position - count``. ``q_order``, an order of the
+    queries by (code, time) when the caller knows one, only makes it faster.
     """
+    keyed = _count_before_keyed(ev_codes, ev_times, q_codes, q_times, q_order)
+    if keyed is not None:
+        return keyed
     n_ev = len(ev_codes)
     codes = np.concatenate([ev_codes, q_codes])
     times = np.concatenate([ev_times, q_times])
@@ -437,6 +443,35 @@ def _count_before(ev_codes, ev_times, q_codes, q_times):
     sorted_codes = np.sort(ev_codes, kind="stable")
     start = np.searchsorted(sorted_codes, q_codes, side="left")
     return position - start, position, order[is_event]
+
+
+def _count_before_keyed(ev_codes, ev_times, q_codes, q_times, q_order=None):
+    """:func:`_count_before` by one int64 key per row, (code, time): one stable sort of the
+    events and two binary searches instead of a three-key sort of events and queries
+    together (searching the queries in key order, ``q_order``, when given: each search
+    starts where the last ended). None when the key would not fit in 62 bits (then the
+    general way)."""
+    if not len(ev_codes) or not len(q_codes):
+        return None
+    lo = min(int(ev_times.min()), int(q_times.min()))
+    span = max(int(ev_times.max()), int(q_times.max())) - lo + 1
+    low_code = min(int(ev_codes.min()), int(q_codes.min()))
+    codes = max(int(ev_codes.max()), int(q_codes.max())) - low_code + 1
+    if codes * span >= 2 ** 62:
+        return None
+    ev_key = (ev_codes - low_code) * span + (ev_times - lo)
+    order = np.argsort(ev_key, kind="stable")  # ties in input order, as the general way
+    ev_key = ev_key[order]
+    q_base = (q_codes - low_code) * span
+    q_key = q_base + (q_times - lo)
+    if q_order is not None:
+        q_base, q_key = q_base[q_order], q_key[q_order]
+    # side "left": an event at the query's own time is not before it
+    position = np.searchsorted(ev_key, q_key, side="left")
+    count = position - np.searchsorted(ev_key, q_base, side="left")
+    if q_order is not None:
+        position[q_order], count[q_order] = position.copy(), count.copy()
+    return count, position, order
 
 
 def history_frame(frame, query=None, specs=HISTORY):
@@ -467,16 +502,15 @@ def history_frame(frame, query=None, specs=HISTORY):
     if query is None:
         query = (frame["direction"] == "outbound").to_numpy()
     query = np.asarray(query, dtype=bool)
-    # One canonical order (time, then id) so ties resolve the same way online.
-    order = np.lexsort((frame["crossing_id"].to_numpy(dtype=str),
-                        frame["crossed_at"].to_numpy(np.int64)))
-    df = frame.iloc[order]
-    times = df["crossed_at"].to_numpy(np.int64)
-    direction = df["direction"].to_numpy(dtype=object)
-    ports = df["port_code"].to_numpy(dtype=object)
-    flags = {"inspected": df["inspected"].to_numpy(float) == 1.0,
-             "seizure": df["seizure"].to_numpy(float) == 1.0,
-             "referred": (df["referral"].notna() & (df["referral"] != "none")).to_numpy()}
+    order = _time_order(frame)
+    times = frame["crossed_at"].to_numpy(np.int64)[order]
+    directions = {d: _column_equals(frame["direction"], d)[order]
+                  for d in {h.direction for h in specs} - {None}}
+    ports = _objects(frame["port_code"])[order]
+    flags = {"inspected": frame["inspected"].to_numpy(float)[order] == 1.0,
+             "seizure": frame["seizure"].to_numpy(float)[order] == 1.0,
+             "referred": (frame["referral"].notna()
+                          & (frame["referral"] != "none")).to_numpy()[order]}
     q_rows = np.flatnonzero(query[order])
     q_times = times[q_rows]
     q_ports = ports[q_rows]
@@ -485,12 +519,14 @@ def history_frame(frame, query=None, specs=HISTORY):
         mine = [h for h in specs if h.entity == entity]
         if not mine:
             continue
-        codes, has = _entity_codes(df[column])
+        codes, has = _entity_codes(frame[column])
+        codes, has = codes[order], has[order]
         q_codes, q_has = codes[q_rows], has[q_rows]
+        q_order = np.argsort(q_codes, kind="stable")  # by (code, time): q_times is sorted
         for spec in mine:
             mask = has.copy()
             if spec.direction is not None:
-                mask &= direction == spec.direction
+                mask &= directions[spec.direction]
             if spec.outcome is not None:
                 mask &= flags[spec.outcome]
             ev_idx = np.flatnonzero(mask)
@@ -498,11 +534,48 @@ def history_frame(frame, query=None, specs=HISTORY):
             if spec.outcome is not None:
                 ev_times = ev_times + OUTCOME_LAG_US
             values = _execute(spec, codes[ev_idx], ev_times, ev_idx, ports,
-                              q_codes, q_times, q_ports, out)
+                              q_codes, q_times, q_ports, out, q_order)
             out[spec.name] = np.where(q_has, values, np.nan)
-    result = pd.DataFrame(out, index=df.index[q_rows])
-    result = result[[h.name for h in specs] + [LAST_INBOUND_PORT] * (LAST_INBOUND_PORT in out)]
-    return result.loc[frame.index[query]]
+    names = [h.name for h in specs] + [LAST_INBOUND_PORT] * (LAST_INBOUND_PORT in out)
+    if not frame.index.is_unique:
+        return pd.DataFrame(out, index=frame.index[order[q_rows]])[names].loc[
+            frame.index[query]]
+    back = np.argsort(order[q_rows])  # the query rows in the frame's order
+    return pd.DataFrame({name: out[name][back] for name in names},
+                        index=frame.index[order[q_rows][back]])
+
+
+def _time_order(frame):
+    """Positions of the frame's rows in the one canonical order, time then crossing_id,
+    so that ties resolve the same way online (arrow's stable sort; ids compare as
+    UTF-8 bytes, which is their code points' order)."""
+    ids = frame["crossing_id"]
+    table = pa.table({"t": frame["crossed_at"].to_numpy(np.int64),
+                      "id": _arrow_text(ids)})
+    return pc.sort_indices(table, sort_keys=[("t", "ascending"),
+                                             ("id", "ascending")]).to_numpy()
+
+
+def _arrow_text(values):
+    """A text column as an arrow array (no copy when arrow holds it already)."""
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+        return pa.array(values.array)
+    return pa.array(values.to_numpy(dtype=str), type=pa.string())
+
+
+def _column_equals(values, text):
+    """``values == text`` as a numpy bool array (missing: False)."""
+    return (values == text).fillna(False).to_numpy(dtype=bool)
+
+
+def _objects(values):
+    """A column as a numpy object array through its distinct values (fast for arrow text:
+    each distinct string converted once)."""
+    codes, distinct = pd.factorize(values, use_na_sentinel=True)
+    table = np.empty(len(distinct) + 1, dtype=object)
+    table[:-1] = np.asarray(distinct, dtype=object)
+    table[-1] = np.nan
+    return table[codes]
 
 
 def _entity_codes(values):
@@ -511,25 +584,28 @@ def _entity_codes(values):
     return codes.astype(np.int64), has
 
 
-def _execute(spec, ev_codes, ev_times, ev_idx, ports, q_codes, q_times, q_ports, out):
+def _execute(spec, ev_codes, ev_times, ev_idx, ports, q_codes, q_times, q_ports, out,
+             q_order=None):
     if spec.stat == "hour_share":
         return _hour_share(spec, ev_codes, ev_times, q_codes, q_times)
     if spec.stat == "convoy_partners":
         return _convoy_partners(spec.window_us, ev_codes, ev_times, ports[ev_idx], q_codes,
                                 q_times, q_ports)
     if spec.stat == "count":
-        count, _, _ = _count_before(ev_codes, ev_times, q_codes, q_times)
+        count, _, _ = _count_before(ev_codes, ev_times, q_codes, q_times, q_order)
         if spec.window_us is not None:
-            older, _, _ = _count_before(ev_codes, ev_times, q_codes, q_times - spec.window_us)
+            older, _, _ = _count_before(ev_codes, ev_times, q_codes, q_times - spec.window_us,
+                                        q_order)
             count = count - older
         return count.astype(float)
     if spec.stat == "distinct_ports":
         # a port counts from the entity's first crossing there on
         pair = pd.MultiIndex.from_arrays([ev_codes, ports[ev_idx]])
         first = ~pair.duplicated()
-        count, _, _ = _count_before(ev_codes[first], ev_times[first], q_codes, q_times)
+        count, _, _ = _count_before(ev_codes[first], ev_times[first], q_codes, q_times,
+                                    q_order)
         return count.astype(float)
-    count, position, ev_order = _count_before(ev_codes, ev_times, q_codes, q_times)
+    count, position, ev_order = _count_before(ev_codes, ev_times, q_codes, q_times, q_order)
     seen = count > 0
     if not len(ev_order):  # no such event anywhere: every query is unseen
         if spec.stat == "last_other_port":
