@@ -312,7 +312,16 @@ def top_groups(contributions, matrix, top=3):
         order = np.argsort(-grouped, kind="stable")[:top]
         return np.where(grouped[order] > 0, order, -1)[None, :]
     grouped = np.atleast_2d(contributions) @ matrix
-    order = np.argsort(-grouped, axis=1, kind="stable")[:, :top]
+    if np.isfinite(grouped).all() and top < grouped.shape[1]:
+        # the stable sort's first ``top``, one smallest at a time (first among equals)
+        rest = -grouped
+        order = np.empty((len(grouped), top), dtype=np.int64)
+        rows = np.arange(len(grouped))
+        for k in range(top):
+            order[:, k] = np.argmin(rest, axis=1)
+            rest[rows, order[:, k]] = np.inf
+    else:
+        order = np.argsort(-grouped, axis=1, kind="stable")[:, :top]
     positive = np.take_along_axis(grouped, order, axis=1) > 0
     return np.where(positive, order, -1)
 

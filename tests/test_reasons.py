@@ -226,3 +226,15 @@ def test_batch_and_service_give_the_same_reasons(app, auth, world, tmp_path, tra
         assert answer["refer"] is everyone
         assert "; ".join(r["text"] for r in answer["reasons"]) == reasons, crossing_id
     served.extensions["southbound.store"].engine.dispose()
+
+
+def test_top_groups_equal_the_stable_sort_with_ties():
+    """The batch's top groups (one smallest at a time) are the stable sort's first three,
+    ties broken by group order as the sort breaks them."""
+    from scoring.reasons import group_matrix, top_groups
+    matrix = group_matrix(FEATURES)
+    contributions = np.random.default_rng(0).integers(-2, 3, size=(3000, len(FEATURES)))
+    grouped = contributions.astype(float) @ matrix
+    order = np.argsort(-grouped, axis=1, kind="stable")[:, :3]
+    expected = np.where(np.take_along_axis(grouped, order, axis=1) > 0, order, -1)
+    assert np.array_equal(top_groups(contributions.astype(float), matrix), expected)
