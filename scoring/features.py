@@ -359,21 +359,20 @@ def context_frame(frame):
     DataFrame, shape (n, len(CONTEXT))
     """
     micros = frame["crossed_at"].to_numpy(np.int64)
-    hour, weekday = _local_parts_frame(micros, frame["port_code"].to_numpy(dtype=object))
+    ports = _objects(frame["port_code"])
+    hour, weekday = _local_parts_frame(micros, ports)
     year = _utc_year(micros)
     truck = (frame["vehicle_class"] == "truck").to_numpy()
     juris = frame["plate_jurisdiction"]
-    country = juris.map(_plate_country, na_action="ignore")
     out = pd.DataFrame({
-        "port_code": frame["port_code"].to_numpy(dtype=object),
+        "port_code": ports,
         "local_hour": hour,
         "local_weekday": weekday,
-        "vehicle_class": frame["vehicle_class"].to_numpy(dtype=object),
-        "body_type": frame["body_type"].to_numpy(dtype=object),
-        "plate_country": country.to_numpy(dtype=object),
-        "plate_jurisdiction": juris.to_numpy(dtype=object),
-        "vehicle_make": frame["vehicle_make"].map(_make_key, na_action="ignore")
-                                            .to_numpy(dtype=object),
+        "vehicle_class": _objects(frame["vehicle_class"]),
+        "body_type": _objects(frame["body_type"]),
+        "plate_country": _objects(juris, _plate_country),
+        "plate_jurisdiction": _objects(juris),
+        "vehicle_make": _objects(frame["vehicle_make"], _make_key),
         "vehicle_age_years": year - frame["vehicle_model_year"].to_numpy(float),
         "registration_age_days": frame["registration_age_days"].to_numpy(float),
         "occupants": frame["occupants"].to_numpy(float),
@@ -568,12 +567,14 @@ def _column_equals(values, text):
     return (values == text).fillna(False).to_numpy(dtype=bool)
 
 
-def _objects(values):
-    """A column as a numpy object array through its distinct values (fast for arrow text:
-    each distinct string converted once)."""
+def _objects(values, func=None):
+    """A column as a numpy object array (NaN where missing), optionally ``func`` of each
+    value, through its distinct values: each converted, and ``func`` called, once."""
     codes, distinct = pd.factorize(values, use_na_sentinel=True)
     table = np.empty(len(distinct) + 1, dtype=object)
     table[:-1] = np.asarray(distinct, dtype=object)
+    if func is not None:
+        table[:-1] = [func(v) for v in table[:-1]]
     table[-1] = np.nan
     return table[codes]
 
