@@ -479,7 +479,7 @@ def _read_header(path):
 
 def _to_text_frame(table):
     return table.to_pandas(types_mapper=lambda t: pd.StringDtype("pyarrow")
-                           if t == pa.string() else None)
+                           if t in (pa.string(), pa.large_string()) else None)
 
 
 def _read_csv_arrow(path, names):
@@ -576,11 +576,12 @@ def _parquet_text(table):
         if name in index:
             continue
         if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            column = pc.fill_null(column, "").cast(pa.string())
+            # large_string: what pandas' arrow strings hold, so no copy on the way there
+            column = pc.fill_null(column, "").cast(pa.large_string())
         else:
             typed = pa.Table.from_arrays([column], names=[name]).to_pandas()
             column = pa.array(_stringify(typed).iloc[:, 0].to_numpy(dtype=object),
-                              type=pa.string())
+                              type=pa.large_string())
         names.append(str(name))
         columns.append(column)
     return _to_text_frame(pa.Table.from_arrays(columns, names=names))
@@ -649,7 +650,8 @@ def parse_frame(raw, *, source="<frame>", on_error="raise", first_row=2, known_p
             out["crossed_at"], out["utc_offset_min"] = micros, offset
             continue
         if column.kind in ("id", "text"):
-            nul = text.str.contains("\x00", regex=False).fillna(False).to_numpy(dtype=bool)
+            nul = (text.str.contains("\x00", regex=False).fillna(False).to_numpy(dtype=bool)
+                   if _may_hold(text, b"\x00") else np.zeros(n, dtype=bool))
             reject(nul, column.name, lambda v: f"value {show_value(v)} contains a NUL character")
         values, bad = _parse_series(column, text)
         reject(bad & ~empty, column.name,
@@ -760,6 +762,19 @@ def _parse_timestamps(text):
         m = part(4, 6).cast(pa.int64()).to_numpy()
         offset[use] = sign * (h * 60 + m)
     return micros, offset, bad
+
+
+def _may_hold(text, byte):
+    """False when no cell of ``text`` can hold the character ``byte`` (one ASCII byte):
+    arrow's character data, all cells' bytes end to end, lacks it (one scan, not a
+    search per cell)."""
+    if not (isinstance(text.dtype, pd.StringDtype) and text.dtype.storage == "pyarrow"):
+        return True
+    for chunk in text.array.__arrow_array__().chunks:
+        data = chunk.buffers()[2]
+        if data is not None and (np.frombuffer(data, dtype=np.uint8) == ord(byte)).any():
+            return True
+    return False
 
 
 def _arrow_text(text):
