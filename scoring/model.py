@@ -219,20 +219,25 @@ class TreeEnsemble:
             nodes = self.__dict__["_categorical_nodes"] = np.flatnonzero(self.is_categorical)
         return nodes
 
-    def leaves_compiled(self, X_internal, n_threads=None):
+    def leaves_compiled(self, X_internal, n_threads=1):
         """The same leaves through scikit-learn's compiled predictor (fast for big batches).
 
-        ``X_internal`` is the booster's own preprocessed matrix.
+        ``X_internal`` is the booster's own preprocessed matrix. A chunk of rows at a
+        time goes through every tree, so that it stays in cache; one thread by default
+        (a thread team per chunk and tree costs more than it gives).
         """
         known, f_idx_map = self.booster._bin_mapper.make_known_categories_bitsets()
-        out = np.empty((len(X_internal), len(self.roots)), dtype=np.int64)
-        for t, (predictor,) in enumerate(self.booster._predictors):
+        walkers = []
+        for predictor, in self.booster._predictors:
             nodes = predictor.nodes.copy()
             nodes["value"] = np.arange(len(nodes), dtype=float)
-            walker = TreePredictor(nodes, predictor.binned_left_cat_bitsets,
-                                   predictor.raw_left_cat_bitsets)
-            out[:, t] = walker.predict(X_internal, known, f_idx_map,
-                                       n_threads or 0).astype(np.int64) + self.offsets[t]
+            walkers.append(TreePredictor(nodes, predictor.binned_left_cat_bitsets,
+                                         predictor.raw_left_cat_bitsets))
+        out = np.empty((len(X_internal), len(self.roots)), dtype=np.int64)
+        for rows in _chunks(len(X_internal), LEAF_CHUNK_ROWS):
+            X = X_internal[rows]
+            for t, walker in enumerate(walkers):
+                out[rows, t] = walker.predict(X, known, f_idx_map, n_threads) + self.offsets[t]
         return out
 
     def raw(self, leaves):
@@ -421,6 +426,12 @@ class RiskModel(ClassifierMixin, BaseEstimator):
 CHUNK_ROWS = 8192
 
 
-def _chunks(n):
-    """Slices of ``range(n)``, :data:`CHUNK_ROWS` rows each."""
-    return [slice(start, start + CHUNK_ROWS) for start in range(0, n, CHUNK_ROWS)]
+#: rows per step of :meth:`TreeEnsemble.leaves_compiled` (500k rows, 68 trees: 2.6 s
+#: in one pass per tree, 1.8 s in 16k-row chunks)
+LEAF_CHUNK_ROWS = 16384
+
+
+def _chunks(n, size=None):
+    """Slices of ``range(n)``, ``size`` (default :data:`CHUNK_ROWS`) rows each."""
+    size = size or CHUNK_ROWS
+    return [slice(start, start + size) for start in range(0, n, size)]
