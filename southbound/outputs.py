@@ -35,28 +35,40 @@ def write_csv(frame, path):
     >>> write_csv(pd.DataFrame({"a": [1.5, None], "b": ["x,y", None]}), path)  # doctest: +SKIP
     """
     cells = [_cells(frame[name]) for name in frame.columns]
+    cells = [c if c is None else c.cast(pa.large_string()) for c in cells]
     if any(c is None for c in cells) or frame.columns.duplicated().any() or not len(frame):
         frame.to_csv(path, index=False)
         return
-    header = ",".join(_quote(pa.array([str(name) for name in frame.columns])).to_pylist())
-    lines = pc.binary_join_element_wise(*[_quote(c) for c in cells], ",")
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        handle.write(header + "\n")
-        handle.write("\n".join(lines.to_pylist()) + "\n")
+    header = ",".join(_quote(pa.array([str(name) for name in frame.columns],
+                                      type=pa.large_string())).to_pylist())
+    # each line ends in "\n" (joined with an empty last cell), so the lines' character
+    # data, end to end, is the file's body
+    lines = pc.binary_join_element_wise(*[_quote(c) for c in cells], _large(","))
+    lines = pc.binary_join_element_wise(lines, _large(""), _large("\n"))
+    with open(path, "wb") as handle:
+        handle.write((header + "\n").encode("utf-8"))
+        for chunk in (lines.chunks if isinstance(lines, pa.ChunkedArray) else [lines]):
+            offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int64)
+            start, end = offsets[chunk.offset], offsets[chunk.offset + len(chunk)]
+            handle.write(memoryview(chunk.buffers()[2])[start:end])
 
 
 def _cells(column):
     """A column's cells as pandas writes them (an arrow string array), or None for a type
     left to pandas."""
+    if isinstance(column.dtype, pd.StringDtype) and column.dtype.storage == "pyarrow":
+        return pc.fill_null(column.array.__arrow_array__(), "")
     values = column.to_numpy()
     kind = values.dtype.kind
     if kind == "b":
         return pa.array(np.where(values, "True", "False"), type=pa.string())
     if kind in "iu":
         return pa.array(values.astype(str), type=pa.string())
-    if kind == "f":
-        text = values.astype(str)
-        return pa.array(np.where(np.isnan(values), "", text), type=pa.string())
+    if kind == "f":  # each distinct value (by its bits: 0.0 and -0.0 apart) formatted once
+        missing = np.isnan(values)
+        codes, distinct = pd.factorize(np.where(missing, 0.0, values).view(np.int64))
+        text = np.asarray(distinct).view(np.float64).astype(str)[codes]
+        return pa.array(np.where(missing, "", text), type=pa.string())
     if kind == "O" or isinstance(column.dtype, pd.StringDtype):
         objects = column.to_numpy(dtype=object)
         if not all(isinstance(v, str) for v in objects[pd.notna(objects)][:1000]):
@@ -71,7 +83,8 @@ def _cells(column):
 def _quote(cells):
     """Cells quoted where they must be, their double quotes doubled."""
     needs = pc.match_substring_regex(cells, _needs_quotes())
-    quoted = pc.binary_join_element_wise('"', pc.replace_substring(cells, '"', '""'), '"', "")
+    quoted = pc.binary_join_element_wise(_large('"'), pc.replace_substring(cells, '"', '""'),
+                                         _large('"'), _large(""))
     return pc.if_else(needs, quoted, cells)
 
 
@@ -83,3 +96,6 @@ def _needs_quotes():
     csv.writer(buffer, lineterminator="\n").writerow(["\r", ""])
     return r'[,"\n\r]' if buffer.getvalue().startswith('"') else r'[,"\n]'
 
+
+def _large(text):
+    return pa.scalar(text, type=pa.large_string())
