@@ -673,6 +673,24 @@ def _sorted_unique(values):
     return values[np.concatenate([[True], values[1:] != values[:-1]])] if len(values) else values
 
 
+def _first_by_key(keys, times):
+    """The distinct ``keys``, sorted, and each one's smallest time."""
+    order = np.argsort(keys)
+    keys, times = keys[order], times[order]
+    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]])) \
+        if len(keys) else np.zeros(0, np.int64)
+    return keys[starts], (np.minimum.reduceat(times, starts) if len(starts) else times[:0])
+
+
+def _lookup(sorted_keys, keys):
+    """Index of each of ``keys`` in ``sorted_keys`` (distinct, sorted), -1 where absent."""
+    where = np.searchsorted(sorted_keys, keys)
+    if not len(sorted_keys):
+        return np.full(len(keys), -1, dtype=np.int64)
+    where = np.minimum(where, len(sorted_keys) - 1)
+    return np.where(sorted_keys[where] == keys, where, -1)
+
+
 #: rows of a port per step of :func:`_convoy_partners` (bounds its memory at busy ports)
 CONVOY_CHUNK_ROWS = 100_000
 
@@ -726,15 +744,16 @@ def _convoy_partners(window, ev_codes, ev_times, ev_ports, q_codes, q_times, q_p
             other = plates[rb] != q_codes[mine][qa]
             cand_query, cand_keys = mine[qa[other]], key(q_codes[mine][qa[other]],
                                                          plates[rb[other]], port)
-            now, _, _ = _count_before(pair_keys, pair_times, cand_keys, q_times[cand_query])
-            where = np.searchsorted(seen_before, cand_keys)
-            earlier = (where < len(seen_before)) & (
-                seen_before[np.minimum(where, len(seen_before) - 1)] == cand_keys
-                if len(seen_before) else False)
-            hit = (now > 0) | earlier
+            # the chunk's pairs by key, each key's first visible time: a candidate's pair
+            # is visible before its query when that time is
+            keys, first_visible = _first_by_key(pair_keys, pair_times)
+            at_key = _lookup(keys, cand_keys)
+            now = at_key >= 0
+            now[now] = first_visible[at_key[now]] < q_times[cand_query][now]
+            hit = now | (_lookup(seen_before, cand_keys) >= 0)
             found_query.append(cand_query[hit])
             found_keys.append(cand_keys[hit])
-            seen_before = _sorted_unique(np.concatenate([seen_before, pair_keys]))
+            seen_before = _sorted_unique(np.concatenate([seen_before, keys]))
     found_query = np.concatenate(found_query) if found_query else np.zeros(0, np.int64)
     found_keys = np.concatenate(found_keys) if found_keys else np.zeros(0, np.int64)
     partners = pd.DataFrame({"q": found_query, "k": found_keys})
