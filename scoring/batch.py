@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from scoring.features import FEATURES, LAST_INBOUND_PORT, feature_frame
+from scoring.features import feature_frame
 from scoring.policy import PolicyConfig, ScoreQuantiles, batch_referrals, risk_bands
 from scoring.reasons import group_matrix, reason_lines, top_groups
 
@@ -53,8 +53,7 @@ def score_features(model, feats, crossing_ids, policy=None, quantiles=None):
     groups = top_groups(contributions, group_matrix(model.features_))
     refer = batch_referrals(scores, feats["port_code"].to_numpy(dtype=object), policy,
                             quantiles if quantiles is not None else _NEVER)
-    reasons = reason_lines({c: feats[c].to_numpy() for c in set(FEATURES) | {LAST_INBOUND_PORT}},
-                           groups, refer)
+    reasons = reason_lines(feats, groups, refer)
     return pd.DataFrame({
         "crossing_id": np.asarray(crossing_ids, dtype=object),
         "risk_score": np.round(scores, 6),

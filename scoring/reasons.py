@@ -368,8 +368,9 @@ def reason_lines(values, groups, refer):
 
     Parameters
     ----------
-    values : mapping
-        Column name to an array of shape (n,): at least every name in :data:`READS`.
+    values : DataFrame or mapping
+        Column name to a Series or an array of shape (n,): at least every name in
+        :data:`READS`.
     groups : array of int, shape (n, top)
         From :func:`top_groups`.
     refer : array of bool, shape (n,)
@@ -391,8 +392,8 @@ def reason_lines(values, groups, refer):
         if not len(rows):
             continue
         reads = READS[name]
-        code, first = _distinct([np.asarray(values[c])[rows] for c in reads])
-        picked = {c: np.asarray(values[c])[rows[first]].tolist() for c in reads}
+        code, first = _distinct([_take(values[c], rows) for c in reads])
+        picked = {c: _take(values[c], rows[first]).tolist() for c in reads}
         text_of[rows, places] = len(texts) + code
         texts.extend(wording(dict(zip(reads, one))) for one in zip(*picked.values()))
     texts = np.asarray(texts, dtype=object)
@@ -415,6 +416,13 @@ def reason_lines(values, groups, refer):
     return lines
 
 
+def _take(column, rows):
+    """``column[rows]``, of an array or a Series (arrow text stays arrow)."""
+    if isinstance(column, pd.Series):
+        return column.iloc[rows]
+    return np.asarray(column)[rows]
+
+
 def _distinct(columns):
     """Codes of the distinct rows of ``columns`` (arrays of one length), 0..m-1 in order
     of first appearance, and each code's first row. Floats are compared by their bits
@@ -422,7 +430,8 @@ def _distinct(columns):
     alike (the wordings treat them alike)."""
     key = np.zeros(len(columns[0]), dtype=np.int64)
     for column in columns:
-        column = np.asarray(column)
+        if not isinstance(column, pd.Series) or column.dtype.kind == "f":
+            column = np.asarray(column)
         if column.dtype.kind == "f":
             column = np.where(np.isnan(column), np.nan, column).view(np.int64)
         codes, uniques = pd.factorize(column)
