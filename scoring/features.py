@@ -418,15 +418,16 @@ def _make_key(make):
 
 # --- history features, offline execution -----------------------------------
 
-def _count_before(ev_codes, ev_times, q_codes, q_times, q_order=None):
+def _count_before(ev_codes, ev_times, q_codes, q_times, q_order=None, ev_order=None):
     """For each query, the events of the same entity strictly before its time.
 
     Returns (count, position): ``position`` indexes the events sorted by
     (code, time, input order); the last earlier event is ``position - 1`` and the
-    entity's first event is ``position - count``. ``q_order``, an order of the
-    queries by (code, time) when the caller knows one, only makes it faster.
+    entity's first event is ``position - count``. ``q_order`` and ``ev_order``, the
+    queries' and the events' order by (code, time, input order) when the caller knows
+    them, only make it faster.
     """
-    keyed = _count_before_keyed(ev_codes, ev_times, q_codes, q_times, q_order)
+    keyed = _count_before_keyed(ev_codes, ev_times, q_codes, q_times, q_order, ev_order)
     if keyed is not None:
         return keyed
     n_ev = len(ev_codes)
@@ -444,7 +445,7 @@ def _count_before(ev_codes, ev_times, q_codes, q_times, q_order=None):
     return position - start, position, order[is_event]
 
 
-def _count_before_keyed(ev_codes, ev_times, q_codes, q_times, q_order=None):
+def _count_before_keyed(ev_codes, ev_times, q_codes, q_times, q_order=None, ev_order=None):
     """:func:`_count_before` by one int64 key per row, (code, time): one stable sort of the
     events and two binary searches instead of a three-key sort of events and queries
     together (searching the queries in key order, ``q_order``, when given: each search
@@ -459,7 +460,8 @@ def _count_before_keyed(ev_codes, ev_times, q_codes, q_times, q_order=None):
     if codes * span >= 2 ** 62:
         return None
     ev_key = (ev_codes - low_code) * span + (ev_times - lo)
-    order = np.argsort(ev_key, kind="stable")  # ties in input order, as the general way
+    order = (np.argsort(ev_key, kind="stable")  # ties in input order, as the general way
+             if ev_order is None else ev_order)
     ev_key = ev_key[order]
     q_base = (q_codes - low_code) * span
     q_key = q_base + (q_times - lo)
@@ -521,7 +523,10 @@ def history_frame(frame, query=None, specs=HISTORY):
         codes, has = _entity_codes(frame[column])
         codes, has = codes[order], has[order]
         q_codes, q_has = codes[q_rows], has[q_rows]
-        q_order = np.argsort(q_codes, kind="stable")  # by (code, time): q_times is sorted
+        # rows by (code, time, position), the rows being in time order: any subset of
+        # them (a spec's events) is in that order when filtered from it
+        by_code = np.argsort(codes, kind="stable")
+        q_order = np.argsort(q_codes, kind="stable")
         for spec in mine:
             mask = has.copy()
             if spec.direction is not None:
@@ -529,11 +534,12 @@ def history_frame(frame, query=None, specs=HISTORY):
             if spec.outcome is not None:
                 mask &= flags[spec.outcome]
             ev_idx = np.flatnonzero(mask)
+            ev_order = (np.cumsum(mask) - 1)[by_code[mask[by_code]]]
             ev_times = times[ev_idx]
             if spec.outcome is not None:
                 ev_times = ev_times + OUTCOME_LAG_US
             values = _execute(spec, codes[ev_idx], ev_times, ev_idx, ports,
-                              q_codes, q_times, q_ports, out, q_order)
+                              q_codes, q_times, q_ports, out, q_order, ev_order)
             out[spec.name] = np.where(q_has, values, np.nan)
     names = [h.name for h in specs] + [LAST_INBOUND_PORT] * (LAST_INBOUND_PORT in out)
     if not frame.index.is_unique:
@@ -586,17 +592,17 @@ def _entity_codes(values):
 
 
 def _execute(spec, ev_codes, ev_times, ev_idx, ports, q_codes, q_times, q_ports, out,
-             q_order=None):
+             q_order=None, ev_order=None):
     if spec.stat == "hour_share":
         return _hour_share(spec, ev_codes, ev_times, q_codes, q_times)
     if spec.stat == "convoy_partners":
         return _convoy_partners(spec.window_us, ev_codes, ev_times, ports[ev_idx], q_codes,
                                 q_times, q_ports)
     if spec.stat == "count":
-        count, _, _ = _count_before(ev_codes, ev_times, q_codes, q_times, q_order)
+        count, _, _ = _count_before(ev_codes, ev_times, q_codes, q_times, q_order, ev_order)
         if spec.window_us is not None:
             older, _, _ = _count_before(ev_codes, ev_times, q_codes, q_times - spec.window_us,
-                                        q_order)
+                                        q_order, ev_order)
             count = count - older
         return count.astype(float)
     if spec.stat == "distinct_ports":
@@ -606,7 +612,8 @@ def _execute(spec, ev_codes, ev_times, ev_idx, ports, q_codes, q_times, q_ports,
         count, _, _ = _count_before(ev_codes[first], ev_times[first], q_codes, q_times,
                                     q_order)
         return count.astype(float)
-    count, position, ev_order = _count_before(ev_codes, ev_times, q_codes, q_times, q_order)
+    count, position, ev_order = _count_before(ev_codes, ev_times, q_codes, q_times, q_order,
+                                              ev_order)
     seen = count > 0
     if not len(ev_order):  # no such event anywhere: every query is unseen
         if spec.stat == "last_other_port":
@@ -709,8 +716,9 @@ def _convoy_partners(window, ev_codes, ev_times, ev_ports, q_codes, q_times, q_p
     times the crossings within the window: tens of GiB at the border's volume).
     """
     chunk_rows = chunk_rows or CONVOY_CHUNK_ROWS
-    port_codes, port_of = np.unique(np.concatenate([ev_ports, q_ports]).astype(str),
-                                    return_inverse=True)
+    # ports by hash, not by sorting their names: a port's number only keys its rows
+    port_of, port_codes = pd.factorize(np.concatenate([ev_ports, q_ports]),
+                                       use_na_sentinel=False)
     ev_port, q_port = port_of[:len(ev_ports)], port_of[len(ev_ports):]
     n_plates = int(max(ev_codes.max(initial=0), q_codes.max(initial=0))) + 1
     n_ports = len(port_codes)
