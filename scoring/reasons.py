@@ -18,6 +18,7 @@ import math
 from functools import lru_cache
 
 import numpy as np
+import pandas as pd
 
 from scoring.features import LAST_INBOUND_PORT
 from scoring.paths import extra_ports_file
@@ -245,6 +246,35 @@ GROUPS = (
 )
 
 
+#: what each wording reads: its group's features and the values it quotes (a test checks
+#: that a wording reads nothing else), so that batch scoring words each distinct
+#: combination once (:func:`reason_lines`)
+READS = {
+    "turnaround": ("plate_hours_since_inbound", "plate_inbound_other_port",
+                   LAST_INBOUND_PORT, "port_code"),
+    "frequency": ("plate_out_24h", "plate_out_7d", "plate_out_30d"),
+    "registration": ("registration_age_days",),
+    "plate_newness": ("plate_days_since_first_seen",),
+    "ports_used": ("plate_ports_used",),
+    "plate_record": ("plate_prior_seizures", "plate_prior_inspections"),
+    "carrier": ("carrier_out_30d", "carrier_prior_seizures", "carrier_days_since_first_seen",
+                "carrier_out_7d"),
+    "load": ("trailer_empty", "manifest_value_usd"),
+    "vehicle": ("body_type", "vehicle_class", "vehicle_age_years"),
+    "occupants": ("occupants",),
+    "time": ("local_hour", "local_weekday"),
+    "port": (),
+    "plate_origin": ("plate_jurisdiction",),
+    "crossing_rate": ("plate_out_per_day",),
+    "usual_turnaround": ("plate_turnaround_ratio", "plate_hours_since_inbound"),
+    "burst": ("plate_out_7d", "plate_out_30d"),
+    "registration_first_seen": ("registration_age_first_seen",),
+    "referrals": ("plate_prior_referrals",),
+    "usual_hour": ("port_hour_share_7d",),
+    "convoy": ("plate_convoy_partners",),
+}
+
+
 def group_matrix(features):
     """0/1 matrix, shape (len(features), len(GROUPS)), that sums contributions by group.
 
@@ -282,7 +312,16 @@ def top_groups(contributions, matrix, top=3):
         order = np.argsort(-grouped, kind="stable")[:top]
         return np.where(grouped[order] > 0, order, -1)[None, :]
     grouped = np.atleast_2d(contributions) @ matrix
-    order = np.argsort(-grouped, axis=1, kind="stable")[:, :top]
+    if np.isfinite(grouped).all() and top < grouped.shape[1]:
+        # the stable sort's first ``top``, one smallest at a time (first among equals)
+        rest = -grouped
+        order = np.empty((len(grouped), top), dtype=np.int64)
+        rows = np.arange(len(grouped))
+        for k in range(top):
+            order[:, k] = np.argmin(rest, axis=1)
+            rest[rows, order[:, k]] = np.inf
+    else:
+        order = np.argsort(-grouped, axis=1, kind="stable")[:, :top]
     positive = np.take_along_axis(grouped, order, axis=1) > 0
     return np.where(positive, order, -1)
 
@@ -303,9 +342,102 @@ def explain(features, groups):
         ``{"factor": group name, "text": wording}``, strongest first; a crossing
         whose score no factor raised gets one entry saying so.
     """
-    reasons = [{"factor": GROUPS[g][0], "text": GROUPS[g][2](features)}
-               for g in groups if g >= 0]
+    return _found([(g, GROUPS[g][2](features)) for g in groups if g >= 0])
+
+
+def _found(worded):
+    """:func:`explain`'s list from (group, text) pairs, strongest first."""
+    reasons = [{"factor": GROUPS[g][0], "text": text} for g, text in worded]
     return reasons or [{"factor": "none", "text": NOTHING_STANDS_OUT}]
+
+
+def _shown(reasons, referred):
+    """The texts a crossing shows: a referred crossing's with :func:`with_selection`."""
+    return [r["text"] for r in (with_selection(reasons) if referred else reasons)]
+
+
+def reason_lines(values, groups, refer):
+    """Reasons in words of every crossing of a batch, as batch scoring writes them: the
+    texts of :func:`explain` (a referred crossing's with :func:`with_selection`)
+    joined by "; ".
+
+    The same wordings and the same rule as one crossing's, called once per distinct
+    input: a wording once per distinct combination of the values it reads
+    (:data:`READS`; floats told apart by their bits), the rule once per shape of
+    line (which places hold a reason, referred or not) on stand-ins for the texts.
+
+    Parameters
+    ----------
+    values : DataFrame or mapping
+        Column name to a Series or an array of shape (n,): at least every name in
+        :data:`READS`.
+    groups : array of int, shape (n, top)
+        From :func:`top_groups`.
+    refer : array of bool, shape (n,)
+
+    Returns
+    -------
+    array of str (object), shape (n,)
+
+    Examples
+    --------
+    >>> reason_lines(feats, top_groups(contributions, matrix), refer)  # doctest: +SKIP
+    """
+    groups = np.asarray(groups)
+    n, top = groups.shape
+    texts = []                                   # every distinct text, any group's
+    text_of = np.full((n, top), -1, dtype=np.int64)
+    for g, (name, _, wording) in enumerate(GROUPS):
+        rows, places = np.nonzero(groups == g)   # a group takes one place of a row
+        if not len(rows):
+            continue
+        reads = READS[name]
+        code, first = _distinct([_take(values[c], rows) for c in reads])
+        picked = {c: _take(values[c], rows[first]).tolist() for c in reads}
+        text_of[rows, places] = len(texts) + code
+        texts.extend(wording(dict(zip(reads, one))) for one in zip(*picked.values()))
+    texts = np.asarray(texts, dtype=object)
+    referred = np.asarray(refer, dtype=bool)
+    lines = np.empty(n, dtype=object)
+    shape, first = _distinct([text_of[:, k] >= 0 for k in range(top)] + [referred])
+    for s, i in enumerate(first):
+        # the rule (explain, with_selection) once per shape of line, on
+        # stand-ins for the texts; then the texts of the shape's rows, joined at once
+        places = [k for k in range(top) if text_of[i, k] >= 0]
+        stand_ins = {f"place {k}": k for k in places}
+        shown = _shown(_found([(groups[i, k], f"place {k}") for k in places]),
+                       bool(referred[i]))
+        rows = np.flatnonzero(shape == s)
+        line = None
+        for text in shown:
+            part = texts[text_of[rows, stand_ins[text]]] if text in stand_ins else text
+            line = part if line is None else line + "; " + part
+        lines[rows] = line
+    return lines
+
+
+def _take(column, rows):
+    """``column[rows]``, of an array or a Series (arrow text stays arrow)."""
+    if isinstance(column, pd.Series):
+        return column.iloc[rows]
+    return np.asarray(column)[rows]
+
+
+def _distinct(columns):
+    """Codes of the distinct rows of ``columns`` (arrays of one length), 0..m-1 in order
+    of first appearance, and each code's first row. Floats are compared by their bits
+    (0.0 and -0.0 apart; any NaN of a column alike); None and NaN of an object column
+    alike (the wordings treat them alike)."""
+    key = np.zeros(len(columns[0]), dtype=np.int64)
+    for column in columns:
+        if not isinstance(column, pd.Series) or column.dtype.kind == "f":
+            column = np.asarray(column)
+        if column.dtype.kind == "f":
+            column = np.where(np.isnan(column), np.nan, column).view(np.int64)
+        codes, uniques = pd.factorize(column)
+        key, _ = pd.factorize(key * (len(uniques) + 1) + (codes + 1))
+    _, first = np.unique(key, return_index=True)
+    return key, first
 
 
 def with_selection(reasons):

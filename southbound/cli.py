@@ -81,11 +81,8 @@ def _registry(path):
 
 def _write_table(frame, out):
     """Write a frame as Parquet when ``out`` ends in .parquet, else as CSV."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".parquet":
-        frame.to_parquet(out, index=False)
-    else:
-        frame.to_csv(out, index=False)
+    from southbound.outputs import write_table
+    write_table(frame, out)
 
 
 def _iso(micros):

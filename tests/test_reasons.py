@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -12,7 +13,9 @@ from scoring.batch import score_frame
 from scoring.features import feature_frame
 from scoring.paths import ports_file
 from scoring.policy import PolicyConfig, ScoreQuantiles
-from scoring.reasons import GROUPS, NOTHING_STANDS_OUT, SELECTED, with_selection
+from scoring.features import FEATURES, LAST_INBOUND_PORT
+from scoring.reasons import (GROUPS, NOTHING_STANDS_OUT, READS, SELECTED, explain,
+                             reason_lines, with_selection)
 from service.store import crossings, scores
 from tests.replay import replay
 
@@ -51,6 +54,54 @@ def test_batch_reasons_never_name_the_port_and_referrals_say_selected(world_fram
     assert texts.map(lambda t: t[-1] == SELECTED["text"] and 1 <= len(t) <= 3).all()
     assert not texts.map(lambda t: NOTHING_STANDS_OUT in t).any()
     assert not others["reasons"].str.contains(SELECTED["text"]).any()
+
+
+class _Recorder(dict):
+    """A crossing's values that remember which were read."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.read = set()
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+
+def test_each_wording_reads_only_what_reads_declares(world_frame):
+    """Batch scoring words each distinct combination of READS once: a wording that read
+    anything else would give one crossing's text to another."""
+    feats = feature_frame(world_frame)
+    for row in feats.sample(3000, random_state=0).to_dict("records"):
+        for group, _, wording in GROUPS:
+            if wording is None:
+                continue
+            values = _Recorder(row)
+            wording(values)
+            assert values.read <= set(READS[group]), (group, values.read - set(READS[group]))
+
+
+def test_batch_reason_lines_equal_each_crossings_own(world_frame):
+    """reason_lines (distinct inputs once) gives each crossing what explain and
+    with_selection give it alone, whatever its groups and referral."""
+    feats = feature_frame(world_frame)
+    rng = np.random.default_rng(0)
+    n = len(feats)
+    groups = np.stack([rng.permutation(len(GROUPS))[:3] for _ in range(n)])
+    groups[groups == [g for g, (name, _, _) in enumerate(GROUPS) if name == "port"][0]] = -1
+    groups[rng.random((n, 3)) < 0.2] = -1
+    groups = np.sort(groups, axis=1)[:, ::-1]  # a row's -1 places come last
+    refer = rng.random(n) < 0.3
+    lines = reason_lines({c: feats[c].to_numpy() for c in set(FEATURES) | {LAST_INBOUND_PORT}},
+                         groups, refer)
+    for i, row in enumerate(feats.to_dict("records")):
+        found = explain(row, groups[i])
+        expected = "; ".join(r["text"] for r in (with_selection(found) if refer[i] else found))
+        assert lines[i] == expected
 
 
 NAN = float("nan")
@@ -175,3 +226,15 @@ def test_batch_and_service_give_the_same_reasons(app, auth, world, tmp_path, tra
         assert answer["refer"] is everyone
         assert "; ".join(r["text"] for r in answer["reasons"]) == reasons, crossing_id
     served.extensions["southbound.store"].engine.dispose()
+
+
+def test_top_groups_equal_the_stable_sort_with_ties():
+    """The batch's top groups (one smallest at a time) are the stable sort's first three,
+    ties broken by group order as the sort breaks them."""
+    from scoring.reasons import group_matrix, top_groups
+    matrix = group_matrix(FEATURES)
+    contributions = np.random.default_rng(0).integers(-2, 3, size=(3000, len(FEATURES)))
+    grouped = contributions.astype(float) @ matrix
+    order = np.argsort(-grouped, axis=1, kind="stable")[:, :3]
+    expected = np.where(np.take_along_axis(grouped, order, axis=1) > 0, order, -1)
+    assert np.array_equal(top_groups(contributions.astype(float), matrix), expected)

@@ -99,7 +99,9 @@ def read_logs(paths, on_error="raise", later_wins=False):
         sources.append(describe_source(path, result))
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     line = np.concatenate(lines)
-    dup = frame["crossing_id"].duplicated(keep="last" if later_wins else "first").to_numpy()
+    # one file's ids are unique already (read_log refuses or sets aside a repeated one)
+    dup = (frame["crossing_id"].duplicated(keep="last" if later_wins else "first").to_numpy()
+           if len(frames) > 1 else np.zeros(len(frame), dtype=bool))
     if dup.any() and not later_wins:
         i = int(np.flatnonzero(dup)[0])
         value = frame["crossing_id"].iloc[i]
