@@ -16,8 +16,8 @@ scoring goes on with the model in service alone.
 Instances on several hosts share the registry folder on a shared filesystem (README,
 *Deployment*): these checks reopen the two files, which close-to-open consistency
 makes current. Each served policy reads a port's recent scores from the store again
-at the same interval (``refresh_seconds``), so workers and instances refer at one
-threshold.
+every ``THRESHOLD_REFRESH_SECONDS`` (``refresh_seconds``), so workers and instances
+refer at one threshold.
 
 A registry that cannot be read while serving (``active.json`` garbled, removed or
 naming a missing version; a version whose artifact or signature fails) never takes
@@ -79,10 +79,12 @@ class Challenger:
 class ModelHolder:
     """The active model of a registry, for one worker."""
 
-    def __init__(self, registry, policy_config, window, check_seconds, signing_key=None):
+    def __init__(self, registry, policy_config, window, check_seconds, signing_key=None,
+                 refresh_seconds=None):
         self.registry = Registry(registry, signing_key=signing_key)
         self.policy_config = policy_config
         self.window = window
+        self.refresh_seconds = refresh_seconds
         self.check_seconds = check_seconds
         self.served = None
         self.error = None
@@ -163,7 +165,7 @@ class ModelHolder:
         """What a loaded model would be served as; ArtifactError if it cannot be."""
         try:
             policy = ReferralPolicy(self.policy_config, ScoreQuantiles.from_manifest(manifest),
-                                    window=self.window, refresh_seconds=self.check_seconds)
+                                    window=self.window, refresh_seconds=self.refresh_seconds)
             return Served(model, manifest, policy)
         except Exception as exc:  # noqa: BLE001 - any bad artifact must be refused, not served
             raise ArtifactError(f"model {manifest.get('version')} cannot be served: "
@@ -237,7 +239,8 @@ def init_app(app):
     policy = (PolicyConfig.from_toml(config["POLICY_FILE"]) if config["POLICY_FILE"]
               else PolicyConfig())
     holder = ModelHolder(config["REGISTRY"], policy, config["THRESHOLD_WINDOW"],
-                         config["MODEL_CHECK_SECONDS"], config.get("SIGNING_KEY") or None)
+                         config["MODEL_CHECK_SECONDS"], config.get("SIGNING_KEY") or None,
+                         config["THRESHOLD_REFRESH_SECONDS"])
     holder.load_active()
     holder.load_shadow()
     app.extensions["southbound.models"] = holder

@@ -3,8 +3,8 @@
 The crossing, its score, the challenger's shadow score (when one is in shadow) and
 the audit row are committed in one transaction before the answer. A repeated crossing_id gets the stored answer back when the
 crossing is the same, and a 409 when it is not. The port's window of recent scores
-(its referral threshold) is read from the store when the worker's copy is a check
-interval old, so that every worker and instance follows the same one.
+(its referral threshold) is read from the store when the worker's copy is
+``THRESHOLD_REFRESH_SECONDS`` old, so that every worker and instance follows the same one.
 """
 from __future__ import annotations
 

@@ -22,8 +22,10 @@ SETTINGS = (
     ("MAX_BODY_BYTES", "1048576", "largest request body accepted (413 above)"),
     ("THRESHOLD_WINDOW", "2000", "recent scores per port that the model threshold follows"),
     ("MODEL_CHECK_SECONDS", "2", "how often a worker checks the registry for a new active "
-                                 "model or shadow, and reads each port's recent scores from "
-                                 "the store again"),
+                                 "model or shadow"),
+    ("THRESHOLD_REFRESH_SECONDS", "2", "how often a worker reads each port's recent scores "
+                                       "from the store again, so that every worker and "
+                                       "instance refers at one threshold"),
     ("SIGNING_KEY", "", "HMAC-SHA256 key (32+ characters) that model manifests must be "
                         "signed with to be loaded; empty loads unsigned models (SHA-256 "
                         "check only). The commands read the same variable"),
@@ -43,7 +45,7 @@ SETTINGS = (
                         "draws from the operating system"),
 )
 INTEGER = {"BATCH_LIMIT", "MAX_BODY_BYTES", "THRESHOLD_WINDOW", "RATE_LIMIT_PER_MINUTE"}
-NUMBER = {"MODEL_CHECK_SECONDS", "TOKEN_CACHE_SECONDS", "MAX_CLOCK_SKEW_SECONDS"}
+NUMBER = {"MODEL_CHECK_SECONDS", "THRESHOLD_REFRESH_SECONDS", "TOKEN_CACHE_SECONDS", "MAX_CLOCK_SKEW_SECONDS"}
 
 
 def from_environment(environ=os.environ):

@@ -6,7 +6,6 @@ stored once, and lookouts, activations, the shadow setting and each port's refer
 threshold seen by all of them within the check interval.
 """
 import json
-import math
 import shutil
 import time
 from datetime import datetime, timedelta, timezone
@@ -16,12 +15,12 @@ import sqlalchemy as sa
 
 from models.registry import Registry
 from scoring.contract import parse_frame
-from scoring.features import FEATURES, LAST_INBOUND_PORT, feature_frame
+from scoring.features import feature_frame
 from scoring.policy import RecentScores
 from service.store import audit, crossings, outcomes, scores, shadow_scores
 from tests.browser import call, serve
 from tests.conftest import _pg_database
-from tests.replay import logged_outcome, replay
+from tests.replay import assert_features_equal, logged_outcome, replay
 from training.synth import WorldConfig, generate_world
 
 
@@ -75,7 +74,7 @@ def test_workers_on_one_store_refer_at_one_threshold(pg_url, registry_path, tmp_
                                                      small_log):
     """Two apps (two workers, or two instances) on one PostgreSQL, each port's crossings
     sent to them alternately: before every decision a worker reads the port's window
-    from the store (check interval 0), so the threshold it refers at is the one of the
+    from the store (refresh interval 0), so the threshold it refers at is the one of the
     store's latest scores, whoever scored them. (Each reading its window once, as
     before, each followed only its own half of the traffic.)"""
     from service import create_app
@@ -83,6 +82,7 @@ def test_workers_on_one_store_refer_at_one_threshold(pg_url, registry_path, tmp_
     apps = [create_app({"DATABASE_URL": pg_url, "REGISTRY": str(registry_path),
                         "REPORT_DIR": str(tmp_path / "reports"), "TOKEN_CACHE_SECONDS": 0,
                         "MODEL_CHECK_SECONDS": 0, "THRESHOLD_WINDOW": 300,
+                        "THRESHOLD_REFRESH_SECONDS": 0,
                         "RANDOM_SEED": n, "LOG_LEVEL": "WARNING",
                         "RATE_LIMIT_PER_MINUTE": 0}) for n in (1, 2)]
     store = apps[0].extensions["southbound.store"]
@@ -179,14 +179,7 @@ def test_two_instances_on_one_postgresql_act_as_one_service(pg_url, registry_pat
         offline = feature_frame(frame)
         offline.index = frame.loc[offline.index, "crossing_id"]
         assert len(stored["features"]) == len(offline) == len(answers) > 400
-        for crossing_id, expected in offline.iterrows():
-            got = stored["features"][crossing_id]
-            for name in list(FEATURES) + [LAST_INBOUND_PORT]:
-                want = expected[name]
-                if want is None or (isinstance(want, float) and math.isnan(want)):
-                    assert got[name] is None, (crossing_id, name, got[name])
-                else:
-                    assert got[name] == want, (crossing_id, name, got[name], want)
+        assert_features_equal(stored["features"], offline)
         # history crossed instances: plates seen before (mostly northbound), repeat trips
         assert offline["plate_days_since_first_seen"].notna().sum() > 200
         assert (offline["plate_out_7d"] > 0).sum() > 20

@@ -10,7 +10,7 @@ from scoring.contract import OUTCOME_COLUMNS, parse_frame, parse_record
 from scoring.features import FEATURES, LAST_INBOUND_PORT, feature_frame, feature_record
 from service.store import Store, crossings, scores
 from tests.logs import raw
-from tests.replay import logged_outcome, replay
+from tests.replay import assert_features_equal, logged_outcome, replay
 from tests.test_features import convoy_rows, random_log
 from training.synth import WorldConfig, generate_world
 
@@ -79,16 +79,7 @@ def test_replayed_log_gives_the_offline_features_exactly(app, client, auth, smal
         online = {r.crossing_id: json.loads(r.features)
                   for r in conn.execute(sa.select(scores.c.crossing_id, scores.c.features))}
     assert len(online) == len(offline) > 1000
-    compared = 0
-    for crossing_id, expected in offline.iterrows():
-        got = online[crossing_id]
-        for name in list(FEATURES) + [LAST_INBOUND_PORT]:
-            want = expected[name]
-            if want is None or (isinstance(want, float) and math.isnan(want)):
-                assert got[name] is None, (crossing_id, name, got[name])
-            else:
-                assert got[name] == want, (crossing_id, name, got[name], want)
-            compared += 1
+    compared = assert_features_equal(online, offline)
     # history really was exercised: repeat plates, prior outcomes, other ports
     assert (offline["plate_out_7d"] > 0).mean() > 0.3
     assert (offline["plate_prior_inspections"] > 0).sum() > 0
