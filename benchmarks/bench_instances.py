@@ -23,7 +23,6 @@ import argparse
 import contextlib
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -126,8 +125,7 @@ def main():
                         help="a PostgreSQL URL whose server gets a fresh database per run")
     parser.add_argument("--workdir", type=Path)
     opts = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed: make wrk (Debian's wrk)")
+    bench_service.require_wrk()
     work = opts.workdir or Path(tempfile.mkdtemp(prefix="southbound-instances-"))
     env, _ = bench_service.prepare(work)
     (work / "score.lua").write_text(bench_service.LUA)

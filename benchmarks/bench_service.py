@@ -84,6 +84,12 @@ end
 """
 
 
+def require_wrk():
+    """Stop with what to install when Debian's wrk is missing."""
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: make wrk (or apt-get install -y wrk)")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -165,8 +171,7 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--workdir", type=Path)
     opts = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed: apt-get install -y wrk")
+    require_wrk()
     work = opts.workdir or Path(tempfile.mkdtemp(prefix="southbound-load-"))
     env, token = prepare(work)
     with serving(env, opts.workers) as (url, _):

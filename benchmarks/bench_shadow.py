@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -30,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_service import LUA, SB, prepare, serving, wrk  # noqa: E402
+from bench_service import LUA, SB, prepare, require_wrk, serving, wrk  # noqa: E402
 
 CONNECTIONS, THREADS = 8, 2
 
@@ -74,8 +73,7 @@ def main():
                         help="scores/s to pace at [default: half the measured maximum]")
     parser.add_argument("--workdir", type=Path)
     opts = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed: apt-get install -y wrk")
+    require_wrk()
     work = opts.workdir or Path(tempfile.mkdtemp(prefix="southbound-shadow-"))
     env, token = prepare(work)
     env["SOUTHBOUND_MODEL_CHECK_SECONDS"] = "1"

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sqlite3
 import statistics
 import sys
@@ -26,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_service import LUA, prepare, serving, wrk  # noqa: E402
+from bench_service import LUA, prepare, require_wrk, serving, wrk  # noqa: E402
 
 CONNECTIONS, THREADS = 8, 2
 
@@ -81,8 +80,7 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--workdir", type=Path)
     opts = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed: apt-get install -y wrk")
+    require_wrk()
     work = opts.workdir or Path(tempfile.mkdtemp(prefix="southbound-soak-"))
     env, token = prepare(work)
     script = work / "score.lua"

@@ -680,13 +680,6 @@ def _merge_sorted(held, new):
     return np.insert(held, np.searchsorted(held, fresh), fresh)
 
 
-def _sorted_unique(values):
-    """``np.unique`` of int64 values by one sort (numpy 2's hashing ``unique`` is slower
-    on tens of millions of keys)."""
-    values = np.sort(values)
-    return values[np.concatenate([[True], values[1:] != values[:-1]])] if len(values) else values
-
-
 def _first_by_key(keys, times):
     """The distinct ``keys``, sorted, and each one's smallest time."""
     order = np.argsort(keys)
