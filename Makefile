@@ -56,8 +56,11 @@ parts:
 	  fi; \
 	fi
 
+# One pytest worker per core (pytest-xdist), a test file at a time on a worker, so a
+# module's fixtures (a server, a cluster) are built once; tests/conftest.py gives each
+# worker one OpenMP/BLAS thread. `pytest` alone runs the same suite in one process.
 test: install parts
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 # Known vulnerabilities in every installed package (Southbound itself, installed
 # editable, is skipped) from PyPI's vulnerability data. --strict: a package that

@@ -24,7 +24,31 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 OUTPUT = Path(__file__).parent / "output"
 
 
+def _ports():
+    """The loopback ports this process hands out. Under pytest-xdist each worker has a
+    block of its own below the kernel's ephemeral range (32768 and up, where bind(0) and
+    every outgoing connection take their ports), so a port checked free here cannot be
+    handed to another worker or taken as a source port before the server binds it."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        return None
+    base = 20_000 + 1_000 * (int(worker[2:]) % 12)
+    return iter(range(base, base + 1_000))
+
+
+_PORTS = _ports()
+
+
 def free_port():
+    """A loopback port nothing listens on, for a server the test starts."""
+    # each once: a stopped server's port may still be in TIME_WAIT
+    for port in _PORTS or ():
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -45,6 +69,13 @@ def call(url, body=None, token=None, method=None):
         return status, json.loads(text)
     except ValueError:
         return status, text
+
+
+def registry_copy(pristine, folder):
+    """A copy of the pristine registry in ``folder``: what one test (or one module's
+    server) activates, rolls back or shadows stays its own, whatever ran before it."""
+    import shutil
+    return Path(shutil.copytree(pristine, Path(folder) / "registry"))
 
 
 @contextlib.contextmanager

@@ -6,6 +6,14 @@ import tempfile
 
 import pytest
 
+# Under pytest-xdist (`make test` runs one worker per core) each worker gets one thread
+# for OpenMP (scikit-learn's trees) and BLAS, and so does every process it starts: a
+# thread per core in every worker oversubscribes the cores, and OpenMP's spinning threads
+# then wait on each other. Measured on 2 cores: 9m27s in one process, 10m36s on 2 workers
+# with the default threads, 5m05s on 2 workers with one thread each.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_name] = "1"
 # tests build unsigned registries; a signing key from the caller's shell would refuse them
 os.environ.pop("SOUTHBOUND_SIGNING_KEY", None)
 # commands that audit (train, models promote, tokens) write to a store of the run's own,
@@ -84,12 +92,20 @@ def database_url(request, tmp_path):
 
 
 @pytest.fixture(scope="session")
-def registry_path(tmp_path_factory, trained):
-    """A registry whose active model is the one trained on the small world."""
+def pristine_registry(tmp_path_factory, trained):
+    """A registry whose active model is the one trained on the small world; never
+    served or changed itself: each user gets a copy (``tests.browser.registry_copy``)."""
     from models.registry import Registry
     path = tmp_path_factory.mktemp("service-registry")
     Registry(path).save(*trained)
     return path
+
+
+@pytest.fixture
+def registry_path(pristine_registry, tmp_path):
+    """This test's own registry, the small world's model active."""
+    from tests.browser import registry_copy
+    return registry_copy(pristine_registry, tmp_path)
 
 
 @pytest.fixture

@@ -106,14 +106,12 @@ def test_nothing_to_compare_is_said_plainly():
 def test_train_shadow_compare_promote_roll_back_through_the_api(
         database_url, registry_path, tmp_path, runner, monkeypatch, world, challenger_model):
     """train (fixtures) -> shadow -> traffic and outcomes -> compare -> promote -> roll back."""
-    import shutil
 
     from models.registry import Registry
     from service.replay import replay as send, truth_outcome
     from southbound.cli import main
     from tests.test_shadow import make_app, tokens_for
-    root = tmp_path / "registry"
-    shutil.copytree(registry_path, root)
+    root = registry_path                  # this test's own copy
     reg = Registry(root)
     champion = reg.active_version()
     challenger = reg.save(*challenger_model)
@@ -174,13 +172,11 @@ def test_train_shadow_compare_promote_roll_back_through_the_api(
 
 def test_promote_on_the_command_line_shows_the_evidence_or_refuses_without_it(
         runner, registry_path, tmp_path, monkeypatch, trained):
-    import shutil
 
     from models.registry import Registry
     from southbound.cli import main
     monkeypatch.setenv("SOUTHBOUND_DATABASE_URL", f"sqlite:///{tmp_path / 'store.db'}")
-    root = tmp_path / "registry"
-    shutil.copytree(registry_path, root)
+    root = registry_path                  # this test's own copy
     reg = Registry(root)
     champion = reg.active_version()
     challenger = reg.save(*trained)

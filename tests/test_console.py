@@ -11,7 +11,8 @@ from types import SimpleNamespace
 import pytest
 
 from tests.browser import OUTPUT as OUTPUT_DIR
-from tests.browser import browser_missing, call, launch, require, screenshot, serve
+from tests.browser import (browser_missing, call, launch, registry_copy, require, screenshot,
+                           serve)
 
 ASSETS = ("console/console.css", "console/console.js", "console/icon.svg")
 
@@ -130,9 +131,10 @@ PORT = "2304"
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory, registry_path):
+def live(tmp_path_factory, pristine_registry):
     """`southbound serve` (gunicorn, 2 workers, fresh SQLite) with an officer token."""
-    with serve(tmp_path_factory.mktemp("console-server"), registry_path,
+    folder = tmp_path_factory.mktemp("console-server")
+    with serve(folder, registry_copy(pristine_registry, folder),
                roles=("officer", "analyst")) as server:
         yield server
 

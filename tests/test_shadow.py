@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import shutil
 
 import pandas as pd
 import pytest
@@ -25,10 +24,8 @@ from tests.test_service import assert_error, outbound, rows
 
 @pytest.fixture
 def registry(registry_path, tmp_path, challenger_model):
-    """A copy of the service registry with a challenger saved (not active): (root, v)."""
-    root = tmp_path / "registry"
-    shutil.copytree(registry_path, root)
-    return root, Registry(root).save(*challenger_model)
+    """This test's registry with a challenger saved (not active): (root, v)."""
+    return registry_path, Registry(registry_path).save(*challenger_model)
 
 
 def make_app(database_url, registry_root, tmp_path, **more):
