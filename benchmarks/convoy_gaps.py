@@ -1,12 +1,15 @@
-"""The pipeline backtested with plate_convoy_partners at other gaps, and without it.
+"""The pipeline backtested with plate_convoy_partners at other gaps and lookbacks, and
+without it.
 
 Same worlds, origins and budgets as benchmarks/quality.py (its cached worlds under
-``--work``); for each world the features are computed again with the convoy gap set to
-10, 5 and 2 minutes, then once more at 10 minutes with the feature left out of the
-model. Prints the true recall at 1% and 2% of outbound traffic, and the share of
+``--work``); for each world the features are computed again for each ``--runs`` entry
+(``GAP/LOOKBACK``: the gap in minutes, the lookback in days or ``all`` for the whole
+history; ``left-out`` for the feature left out of the model, at the declared
+definition). Prints the true recall at 1% and 2% of outbound traffic, and the share of
 outbound rows with at least one convoy partner.
 
-    .venv/bin/python benchmarks/convoy_gaps.py --variants convoy-rings base --seeds 1 2
+    .venv/bin/python benchmarks/convoy_gaps.py --variants convoy-rings base --seeds 1 2 \
+        --runs 10/all 10/7 10/2 left-out
 """
 from __future__ import annotations
 
@@ -25,8 +28,16 @@ from scoring.contract import read_log  # noqa: E402
 from training.backtest import BacktestConfig, Prepared, backtest  # noqa: E402
 from training.fit import TrainConfig  # noqa: E402
 
-#: (gap in minutes, features left out of the model)
-RUNS = ((10, ()), (5, ()), (2, ()), (10, ("plate_convoy_partners",)))
+
+def parse_run(text, spec):
+    """``GAP/LOOKBACK`` or ``left-out`` -> (label, window_us, lookback_us, excluded)."""
+    if text == "left-out":
+        return "feature left out", spec.window_us, spec.lookback_us, (spec.name,)
+    gap, lookback = text.split("/")
+    days = None if lookback == "all" else float(lookback)
+    return (f"gap {gap:>2} min, lookback {lookback + ' d' if days else 'all history'}",
+            int(float(gap) * 60 * 1_000_000),
+            None if days is None else int(days * 86_400 * 1_000_000), ())
 
 
 def main():
@@ -34,8 +45,10 @@ def main():
     parser.add_argument("--variants", nargs="+", default=["convoy-rings", "base"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--work", type=Path, default=Path("/tmp/southbound-quality"))
+    parser.add_argument("--runs", nargs="+", default=["10/all", "10/7", "left-out"])
     args = parser.parse_args()
     spec = next(h for h in features.HISTORY if h.name == "plate_convoy_partners")
+    runs = [parse_run(text, spec) for text in args.runs]
     config = BacktestConfig(origins=ORIGINS, horizon_days=HORIZON, step_days=STEP,
                             budgets=BUDGETS)
     for variant in args.variants:
@@ -43,9 +56,10 @@ def main():
             log, truth_path = world(variant, seed, args.work)
             frame = read_log(log).frame
             truth = pd.read_csv(truth_path, dtype={"crossing_id": str})
-            for gap, exclude in RUNS:
+            for label, window, lookback, exclude in runs:
                 # the spec is frozen: this run's features only, in this process only
-                object.__setattr__(spec, "window_us", gap * 60 * 1_000_000)
+                object.__setattr__(spec, "window_us", window)
+                object.__setattr__(spec, "lookback_us", lookback)
                 started = time.perf_counter()
                 prep = Prepared(frame, truth)
                 result = backtest(frame, None, config, TrainConfig(exclude=exclude),
@@ -53,8 +67,7 @@ def main():
                 recall = [np.mean([o["budgets"][i]["true_recall"] for o in result["origins"]])
                           for i in range(len(BUDGETS))]
                 partnered = float((prep.feats[spec.name] > 0).mean())
-                print(f"{variant} seed {seed} gap {gap:>2} min{' (left out)' if exclude else ''}"
-                      f": true recall @1% {recall[0]:.3f} @2% {recall[1]:.3f}; rows with a "
+                print(f"{variant} seed {seed} {label}: true recall @1% {recall[0]:.3f} @2% {recall[1]:.3f}; rows with a "
                       f"partner {partnered:.3f} ({time.perf_counter() - started:.0f} s)",
                       flush=True)
 

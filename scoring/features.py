@@ -68,7 +68,8 @@ class HistoryFeature:
         (circular, on UTC time of day), NaN without rows; ``convoy_partners``, the
         distinct other plates that crossed at this port in ``[t - window, t)`` and had
         crossed at this port within ``window`` of one of the plate's own earlier
-        crossings, that earlier pair wholly before ``t - window`` (a convoy seen again).
+        crossings, that earlier pair wholly in ``[t - lookback, t - window)`` (a convoy
+        seen again, recently).
     direction : {"outbound", "inbound"} or None
         Which earlier rows count; None for both.
     window_us : int or None
@@ -78,6 +79,10 @@ class HistoryFeature:
         ``crossed_at + OUTCOME_LAG_US`` on.
     band_us : int or None
         ``hour_share`` only: half-width of the time-of-day band.
+    lookback_us : int or None
+        ``convoy_partners`` only: how far back the earlier pair may be (both its
+        crossings at or after ``t - lookback``), more than two windows; None for all
+        history. It bounds what a port's pass holds, whatever the log's length.
     model_input : bool
         False for a value that only feeds a :class:`DerivedFeature`.
     help : str
@@ -95,6 +100,7 @@ class HistoryFeature:
     window_us: int | None = None
     outcome: str | None = None
     band_us: int | None = None
+    lookback_us: int | None = None
     model_input: bool = True
     help: str = ""
 
@@ -120,6 +126,10 @@ class HistoryFeature:
             raise ValueError(f"{self.name}: hour_share needs a window and 0 < band_us < 12 h")
         if self.stat == "convoy_partners" and (self.entity != "plate" or not self.window_us):
             raise ValueError(f"{self.name}: convoy_partners is of a plate, within a window")
+        if self.lookback_us is not None and not (
+                self.stat == "convoy_partners" and self.lookback_us > 2 * self.window_us):
+            raise ValueError(f"{self.name}: lookback_us is for convoy_partners, more than "
+                             "two windows")
 
     @property
     def key(self):
@@ -194,10 +204,13 @@ HISTORY = (
                    help="share of the port's outbound crossings in the last 7 days within "
                         "1 h of this crossing's time of day (UTC time of day, so local "
                         "time but for a daylight-saving change inside the window)"),
+    # the lookback bounds a port's pass: at the border's volume a busy port makes some 24M
+    # near pairs a day, and without it the pairs kept grow with the whole history
     HistoryFeature("plate_convoy_partners", "plate", "convoy_partners", "outbound",
-                   10 * 60 * 1_000_000,
+                   10 * 60 * 1_000_000, lookback_us=7 * DAY_US,
                    help="other plates that left by this port in the 10 minutes before this "
-                        "crossing and had left by it within 10 minutes of this plate before"),
+                        "crossing and had left by it within 10 minutes of this plate in the "
+                        "7 days before"),
     # not model inputs: they feed the derived features below
     HistoryFeature("plate_out_all", "plate", "count", "outbound", model_input=False,
                    help="earlier outbound crossings of the plate, all history"),
@@ -597,7 +610,7 @@ def _execute(spec, ev_codes, ev_times, ev_idx, ports, q_codes, q_times, q_ports,
         return _hour_share(spec, ev_codes, ev_times, q_codes, q_times)
     if spec.stat == "convoy_partners":
         return _convoy_partners(spec.window_us, ev_codes, ev_times, ports[ev_idx], q_codes,
-                                q_times, q_ports)
+                                q_times, q_ports, lookback=spec.lookback_us)
     if spec.stat == "count":
         count, _, _ = _count_before(ev_codes, ev_times, q_codes, q_times, q_order, ev_order)
         if spec.window_us is not None:
@@ -673,20 +686,25 @@ def _near_pairs(times, x_lo, x_hi):
     return query, np.repeat(lo, size) + offsets
 
 
-def _merge_sorted(held, new):
-    """The sorted unique union of two sorted unique int64 arrays, with one copy of
-    ``held`` (concatenating and sorting again would hold it three times over)."""
-    fresh = new[_lookup(held, new) < 0]
-    return np.insert(held, np.searchsorted(held, fresh), fresh)
-
-
-def _first_by_key(keys, times):
-    """The distinct ``keys``, sorted, and each one's smallest time."""
+def _first_by_key(keys, times, latest):
+    """The distinct ``keys``, sorted, each one's smallest ``times`` and largest ``latest``."""
     order = np.argsort(keys)
-    keys, times = keys[order], times[order]
-    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]])) \
-        if len(keys) else np.zeros(0, np.int64)
-    return keys[starts], (np.minimum.reduceat(times, starts) if len(starts) else times[:0])
+    keys, times, latest = keys[order], times[order], latest[order]
+    if not len(keys):
+        return keys, times, latest
+    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+    return (keys[starts], np.minimum.reduceat(times, starts),
+            np.maximum.reduceat(latest, starts))
+
+
+def _merge_latest(held, held_latest, new, new_latest):
+    """The sorted union of two sorted unique int64 key arrays, each key with the larger
+    of its two ``latest`` values (``held_latest`` is changed in place)."""
+    at = _lookup(held, new)
+    old = at >= 0
+    held_latest[at[old]] = np.maximum(held_latest[at[old]], new_latest[old])
+    where = np.searchsorted(held, new[~old])
+    return np.insert(held, where, new[~old]), np.insert(held_latest, where, new_latest[~old])
 
 
 def _lookup(sorted_keys, keys):
@@ -704,7 +722,7 @@ CONVOY_CHUNK_PAIRS = 4_000_000
 
 
 def _convoy_partners(window, ev_codes, ev_times, ev_ports, q_codes, q_times, q_ports,
-                     chunk_pairs=None):
+                     chunk_pairs=None, lookback=None):
     """The ``convoy_partners`` stat: see :class:`HistoryFeature`.
 
     Per port, in time order, a chunk of about ``chunk_pairs`` near pairs at a time: the
@@ -712,9 +730,14 @@ def _convoy_partners(window, ev_codes, ev_times, ev_ports, q_codes, q_times, q_p
     later crossing + window) in the chunk, and each query's candidates (other plates at
     the port in ``[t - window, t)``); a candidate counts when its pair became visible
     strictly before ``t``, in an earlier chunk (kept as sorted pair keys, one per
-    unordered pair) or in this one. What is held is the port's distinct pairs and one
-    chunk's candidates, not every near pair of its whole history at once (at a busy port that is the rows
-    times the crossings within the window: tens of GiB at the border's volume).
+    unordered pair, each with the start of its latest occurrence) or in this one. What is
+    held is one chunk's candidates and the port's distinct pairs, not every near pair of
+    its whole history at once (at a busy port that is the rows times the crossings within
+    the window: tens of GiB at the border's volume). With a ``lookback`` a chunk spans at
+    most ``lookback - 2 window``, so a pair visible before a query in its own chunk is
+    within the lookback; pairs from earlier chunks count when their latest occurrence
+    starts at or after ``t - lookback``, and are dropped once no later query can reach
+    them: what is held is bounded by the lookback, not by the log's length.
     """
     chunk_pairs = chunk_pairs or CONVOY_CHUNK_PAIRS
     # ports by hash, not by sorting their names: a port's number only keys its rows
@@ -744,8 +767,11 @@ def _convoy_partners(window, ev_codes, ev_times, ev_ports, q_codes, q_times, q_p
                 - np.searchsorted(times, times - window, side="left") + 1)
         work = np.cumsum(near)
         cuts = np.searchsorted(work, np.arange(1, work[-1] // chunk_pairs + 1) * chunk_pairs)
-        edges = np.unique(np.concatenate([[first], times[cuts[cuts < len(times)]], [last]]))
-        seen_before = np.zeros(0, np.int64)   # sorted keys of pairs visible before the chunk
+        spans = (np.arange(first, last, lookback - 2 * window, dtype=np.int64)
+                 if lookback else [first])
+        edges = np.unique(np.concatenate([spans, times[cuts[cuts < len(times)]], [last]]))
+        # sorted keys of the pairs visible before the chunk, and each one's latest start
+        seen_before, seen_start = np.zeros(0, np.int64), np.zeros(0, np.int64)
         for start, end in zip(edges[:-1], edges[1:]):
             # pairs visible in [start, end): both crossings in [start - 2 window, end - window)
             lo, hi = np.searchsorted(times, [start - 2 * window, end - window], side="left")
@@ -755,6 +781,7 @@ def _convoy_partners(window, ev_codes, ev_times, ev_ports, q_codes, q_times, q_p
             # each pair once (the window is symmetric: (a, b) comes with (b, a))
             keep = (a < b) & (p[a] != p[b]) & (visible >= start) & (visible < end)
             pair_keys, pair_times = key(p[a[keep]], p[b[keep]], port), visible[keep]
+            pair_starts = np.minimum(t[a[keep]], t[b[keep]])
             # candidates of the chunk's queries: other plates at this port in [t - window, t)
             mine = at[(q_times[at] >= start) & (q_times[at] < end)]
             qa, rb = _near_pairs(times, q_times[mine] - window, q_times[mine])
@@ -763,14 +790,24 @@ def _convoy_partners(window, ev_codes, ev_times, ev_ports, q_codes, q_times, q_p
                                                          plates[rb[other]], port)
             # the chunk's pairs by key, each key's first visible time: a candidate's pair
             # is visible before its query when that time is
-            keys, first_visible = _first_by_key(pair_keys, pair_times)
+            keys, first_visible, latest_start = _first_by_key(pair_keys, pair_times,
+                                                              pair_starts)
             at_key = _lookup(keys, cand_keys)
             now = at_key >= 0
             now[now] = first_visible[at_key[now]] < q_times[cand_query][now]
-            hit = now | (_lookup(seen_before, cand_keys) >= 0)
+            before = _lookup(seen_before, cand_keys)
+            hit = before >= 0
+            if lookback:
+                hit[hit] = seen_start[before[hit]] >= q_times[cand_query][hit] - lookback
+            hit |= now
             found_query.append(cand_query[hit])
             found_keys.append(cand_keys[hit])
-            seen_before = _merge_sorted(seen_before, keys)
+            if lookback:   # no query from the next chunk on reaches these
+                reach = seen_start >= end - lookback
+                if not reach.all():   # one copy at a time: the old arrays go as they are replaced
+                    seen_before = seen_before[reach]
+                    seen_start = seen_start[reach]
+            seen_before, seen_start = _merge_latest(seen_before, seen_start, keys, latest_start)
     found_query = np.concatenate(found_query) if found_query else np.zeros(0, np.int64)
     found_keys = np.concatenate(found_keys) if found_keys else np.zeros(0, np.int64)
     partners = pd.DataFrame({"q": found_query, "k": found_keys})
@@ -933,8 +970,11 @@ def _convoy_select(table, spec):
     def moved(alias):
         return [alias.c.port_code == port] + (
             [alias.c.direction == spec.direction] if spec.direction else [])
+    since = ([mine.c.crossed_at >= t - spec.lookback_us,
+              theirs.c.crossed_at + 0 >= t - spec.lookback_us] if spec.lookback_us else [])
     before = (sa.select(sa.literal(1)).select_from(mine).join(theirs, sa.true())
               .where(mine.c.plate_id == key, *moved(mine), mine.c.crossed_at < t - window,
+                     *since,
                      theirs.c.plate_id == now.c.plate_id, *moved(theirs),
                      # "+ 0": a bound no index may use, or SQLite ranges the index from
                      # mine - window to t - window (the whole port's history since)

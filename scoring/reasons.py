@@ -213,9 +213,10 @@ def _usual_hour(f):
 def _convoy(f):
     n = _n(f["plate_convoy_partners"])
     if not n:
-        return "no plate seen leaving with this one before left just ahead of it"
-    return (f"{_plural(n, 'plate')} seen leaving with this one before left in the "
-            "10 minutes ahead of it")
+        return ("no plate seen leaving with this one in the last 7 days left just ahead "
+                "of it")
+    return (f"{_plural(n, 'plate')} seen leaving with this one in the last 7 days left in "
+            "the 10 minutes ahead of it")
 
 
 #: (group, member features, wording); a group worded None is never a reason: its

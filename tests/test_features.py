@@ -47,7 +47,8 @@ def brute_force(frame, i):
         elif spec.stat == "distinct_ports":
             out[spec.name] = float(rows["port_code"].nunique())
         elif spec.stat == "convoy_partners":
-            out[spec.name] = float(len(convoy_by_hand(frame, me, spec.window_us)))
+            out[spec.name] = float(len(convoy_by_hand(frame, me, spec.window_us,
+                                                      spec.lookback_us)))
         elif spec.stat == "hour_share":
             apart = (t - rows["crossed_at"]) % DAY_US
             near = (apart <= spec.band_us) | (apart >= DAY_US - spec.band_us)
@@ -67,9 +68,9 @@ def brute_force(frame, i):
     return out
 
 
-def convoy_by_hand(frame, me, window):
-    """Plates that left by my port in [t - window, t) and, wholly before t - window, had
-    left by it within window of one of my earlier crossings."""
+def convoy_by_hand(frame, me, window, lookback=None):
+    """Plates that left by my port in [t - window, t) and, wholly in [t - lookback,
+    t - window), had left by it within window of one of my earlier crossings."""
     t = me["crossed_at"]
     out = frame[(frame["direction"] == "outbound") & (frame["port_code"] == me["port_code"])]
     now = out[(out["crossed_at"] >= t - window) & (out["crossed_at"] < t)
@@ -79,7 +80,8 @@ def convoy_by_hand(frame, me, window):
     partners = set()
     for plate in set(now["plate_id"]):
         theirs = old[old["plate_id"] == plate]["crossed_at"].tolist()
-        if any(abs(a - b) <= window for a in mine for b in theirs):
+        if any(abs(a - b) <= window and (lookback is None or min(a, b) >= t - lookback)
+               for a in mine for b in theirs):
             partners.add(plate)
     return partners
 
@@ -237,6 +239,8 @@ def convoy_rows(day0=0, port="2304"):
 
     Day 1: q 3 min after p, r 9 min after. Day 2: q 10 min after p (still within), r 30
     min after. Day 3: p after q and r (both seen with p before); then p by another port.
+    Day 11: p 5 min after q, their last pair 8 days old (past the 7-day lookback); day
+    12: the same, seen again the day before.
     """
     minute = 1 / 60
     rows = []
@@ -249,6 +253,10 @@ def convoy_rows(day0=0, port="2304"):
                  plate_id="p"),
              row(crossing_id="elsewhere", crossed_at=at(24 * (day0 + 4)), plate_id="p",
                  port_code="2402")]
+    for day, name in ((11, "late"), (12, "later")):
+        rows += [row(crossing_id=f"q-{name}", crossed_at=at(24 * (day0 + day)), plate_id="q"),
+                 row(crossing_id=f"p-{name}", crossed_at=at(24 * (day0 + day) + 5 * minute),
+                     plate_id="p")]
     return [dict(r, port_code=port if r["port_code"] == "2304" else r["port_code"])
             for r in rows]
 
@@ -263,6 +271,8 @@ def test_convoy_partners_are_plates_seen_leaving_together_again():
     assert feats.loc["p-again", "plate_convoy_partners"] == 2.0  # q and r, both seen before
     assert feats.loc["p2", "plate_convoy_partners"] == 0.0     # nobody in the 10 min before
     assert feats.loc["elsewhere", "plate_convoy_partners"] == 0.0
+    assert feats.loc["p-late", "plate_convoy_partners"] == 0.0   # last seen 8 days before
+    assert feats.loc["p-later", "plate_convoy_partners"] == 1.0  # seen the day before
 
 
 def test_plate_rates_against_its_own_past():

@@ -135,10 +135,10 @@ NAN = float("nan")
      "7 days came within an hour of this time of day"),
     ("usual_hour", {"port_hour_share_7d": NAN}, "no recent crossings at this port to "
      "compare the hour with"),
-    ("convoy", {"plate_convoy_partners": 2.0}, "2 plates seen leaving with this one before "
-     "left in the 10 minutes ahead of it"),
-    ("convoy", {"plate_convoy_partners": 0.0}, "no plate seen leaving with this one before "
-     "left just ahead of it"),
+    ("convoy", {"plate_convoy_partners": 2.0}, "2 plates seen leaving with this one in the "
+     "last 7 days left in the 10 minutes ahead of it"),
+    ("convoy", {"plate_convoy_partners": 0.0}, "no plate seen leaving with this one in the "
+     "last 7 days left just ahead of it"),
 ], ids=lambda v: v if isinstance(v, str) and " " not in v else None)
 def test_each_behaviour_feature_reads_plainly(group, values, text):
     wording = {name: words for name, _, words in GROUPS}[group]
