@@ -83,13 +83,16 @@ def serve(folder, registry, roles=("officer",), workers=2, env=None, database_ur
           before_start=None, ready=True):
     """`southbound serve` under gunicorn on a free loopback port, a store (``database_url``,
     by default a fresh SQLite file in ``folder``) and one token per role; yields
-    (url, tokens, log path, pid of the gunicorn master, database_url). ``env`` adds or
+    (url, tokens, log path, pid of the gunicorn master, database_url, reports: the folder
+    of its report pages). ``env`` adds or
     overrides environment variables of the server and of `tokens create`;
     ``before_start()`` runs after the tokens are made, before the server starts. With
     ``ready=False`` it waits only for /healthz and every worker, not for /readyz."""
     database_url = database_url or f"sqlite:///{folder / 'store.db'}"
     env = {**os.environ, "SOUTHBOUND_DATABASE_URL": database_url,
            "SOUTHBOUND_REGISTRY": str(registry), "SOUTHBOUND_LOG_LEVEL": "INFO",
+           # the server's report pages in its own folder, never ./var/reports of the checkout
+           "SOUTHBOUND_REPORT_DIR": str(folder / "reports"),
            "PROMETHEUS_MULTIPROC_DIR": str(folder / "metrics"), **(env or {})}
     tokens = {role: subprocess.run([SB, "tokens", "create", "--role", role, "--name", role],
                                    env=env, capture_output=True, text=True,
@@ -119,7 +122,7 @@ def serve(folder, registry, roles=("officer",), workers=2, env=None, database_ur
                     raise RuntimeError("server did not start: " + log_path.read_text()[-2000:])
                 time.sleep(0.2)
             yield SimpleNamespace(url=url, tokens=tokens, log=log_path, pid=proc.pid,
-                                  database_url=database_url)
+                                  database_url=database_url, reports=folder / "reports")
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=30)

@@ -654,8 +654,9 @@ def test_the_header_follows_the_model_in_service(chromium, tmp_path, trained):
 
 @needs_browser
 def test_an_analyst_downloads_the_model_report_from_the_console(chromium, live, world):
-    """The report needs the bearer token: the console fetches it and saves it as a file,
-    for analysts only (officers have no button; see the lane test)."""
+    """The report needs the bearer token: the console fetches it, waits while the page is
+    built (202) and saves it as a file, for analysts only (officers have no button; see
+    the lane test)."""
     import pandas as pd
     from service.replay import replay
     # the world's last days: traffic after the model's own windows, which the report is on
@@ -663,11 +664,18 @@ def test_an_analyst_downloads_the_model_report_from_the_console(chromium, live, 
     log["crossing_id"] = "dl-" + log["crossing_id"]
     replay(_HttpClient(live.url), {"Authorization": f"Bearer {live.tokens['officer']}"}, log)
     version = call(live.url + "/v1/model", token=live.tokens["analyst"])[1]["version"]
+    # no page cached (another test of this module's server may have built one, and waited
+    # for it): the first answer is always 202, and the console must wait for the page
+    for page_file in live.reports.glob("*.html"):
+        page_file.unlink()
     with open_tab(chromium, live.url) as page:
+        answers = []
+        page.on("response", lambda r: answers.append(r.status) if "/reports/" in r.url else None)
         sign_in(page, live.tokens["analyst"])
         page.locator("#report").wait_for()
-        with page.expect_download(timeout=60_000) as download:
+        with page.expect_download(timeout=180_000) as download:
             page.click("#report")
+        assert answers[0] == 202 and answers[-1] == 200, answers
         saved = OUTPUT_DIR / "console-report-download.html"
         download.value.save_as(saved)
         assert download.value.suggested_filename == f"southbound-report-{version}.html"

@@ -13,6 +13,8 @@
   var SERVICE_MS = 3000;
   var LANE_LIMIT = 50;
   var NEW_MS = 6000;
+  // how long the report button waits for a page being built before it gives up
+  var REPORT_WAIT_MS = 5 * 60 * 1000;
   var KNOWN_BANDS = ["low", "elevated", "high", "very high"];
   var FIELD_LABELS = {
     Authorization: "Token", crossing_id: "Crossing id", inspected: "Inspected",
@@ -309,14 +311,29 @@
     button.disabled = true;
     say(message, "Building the model report for " + version + "… (this can take a few seconds)", "info");
     var headers = { "Accept": "text/html", "Authorization": "Bearer " + (load(TOKEN_KEY) || "") };
-    fetch("/reports/" + encodeURIComponent(version), { headers: headers, cache: "no-store", credentials: "omit", redirect: "error" })
-      .then(function (response) {
-        if (response.ok) { return response.blob(); }
-        return response.text().then(function (text) {
-          var err = (parseJson(text) || {}).error;
-          throw new ApiError(response.status, err ? err.code : "http_error", err ? err.message : "the service answered HTTP " + response.status);
-        });
-      }, function () { throw new ApiError(0, "network", "the service cannot be reached"); })
+    var giveUp = Date.now() + REPORT_WAIT_MS;
+    // 202 while the page is being built (off the request path): ask again after its
+    // retry_after, until the page comes (200) or REPORT_WAIT_MS have gone by
+    function fetchReport() {
+      return fetch("/reports/" + encodeURIComponent(version), { headers: headers, cache: "no-store", credentials: "omit", redirect: "error" })
+        .then(function (response) {
+          if (response.status === 202) {
+            return response.text().then(function (text) {
+              var wait = Math.max(1, Number((parseJson(text) || {}).retry_after) || 5) * 1000;
+              if (Date.now() + wait > giveUp) {
+                throw new ApiError(202, "still_building", "the report is still being built; try again in a few minutes");
+              }
+              return new Promise(function (resolve) { setTimeout(resolve, wait); }).then(fetchReport);
+            });
+          }
+          if (response.ok) { return response.blob(); }
+          return response.text().then(function (text) {
+            var err = (parseJson(text) || {}).error;
+            throw new ApiError(response.status, err ? err.code : "http_error", err ? err.message : "the service answered HTTP " + response.status);
+          });
+        }, function () { throw new ApiError(0, "network", "the service cannot be reached"); });
+    }
+    fetchReport()
       .then(function (blob) {
         var url = URL.createObjectURL(blob);
         var a = el("a");
