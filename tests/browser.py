@@ -32,8 +32,10 @@ def _ports():
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     if not worker.startswith("gw"):
         return None
-    base = 20_000 + 1_000 * (int(worker[2:]) % 12)
-    return iter(range(base, base + 1_000))
+    # the ports from 20,000 up to the ephemeral range, split evenly over the workers
+    size = (32_768 - 20_000) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    base = 20_000 + size * int(worker[2:])
+    return iter(range(base, base + size))
 
 
 _PORTS = _ports()

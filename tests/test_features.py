@@ -404,7 +404,9 @@ def test_exclusions_expand_groups_and_reject_unknown_names():
 
 def test_convoy_partners_in_chunks_equal_one_pass(world_frame, monkeypatch):
     """The port's rows are taken a chunk at a time (a busy port's near pairs never all
-    at once): the same counts as one pass over the whole history."""
+    at once): the same counts as the fewest chunks the lookback allows (one per span of
+    the lookback less two windows; the brute-force test checks those against the
+    definition)."""
     from scoring import features
     specs = tuple(s for s in features.HISTORY if s.stat == "convoy_partners")
     monkeypatch.setattr(features, "CONVOY_CHUNK_PAIRS", 10 ** 12)
