@@ -138,6 +138,16 @@ class HistoryFeature:
         column, but the port's for a convoy (other plates at the same port)."""
         return "port_code" if self.stat == "convoy_partners" else ENTITY_COLUMN[self.entity]
 
+    @property
+    def reach_us(self):
+        """How far before a crossing its value reads: every row it reads lies in
+        ``[t - reach, t)``, so a log cut in time gives a row its exact value from the
+        rows of that span. None for a value that reads all history."""
+        reach = self.lookback_us if self.stat == "convoy_partners" else self.window_us
+        if reach is None or self.outcome is None:
+            return reach
+        return reach + OUTCOME_LAG_US   # a row's outcome is seen that much later
+
 
 @dataclass(frozen=True)
 class DerivedFeature:

@@ -12,6 +12,12 @@ kernels unchanged.
   bucket with that key's specs: every row a value reads is in the crossing's bucket,
   so the values are those of the whole log, bit for bit. Rows without a carrier skip
   the carrier pass (their carrier features are missing, as in-process).
+- A key whose specs all read a bounded past (the port's: 7 days) is cut in time as
+  well, by (key, week) (:func:`time_slices`): a week's crossings are computed from that
+  week's rows and the reach before it, so a busy port is many tasks, not one (a port
+  with a sixth of the border's traffic would otherwise be a sixth of the job on one
+  worker, whatever their number). Each row is read by its own week and the next:
+  twice the port pass's rows, spread over the buckets.
 - **Derived** features are arithmetic of a row's values, after the join.
 
 The passes are joined back by ``crossing_id``. Dask is imported only here, and only
@@ -32,12 +38,16 @@ import pandas as pd
 
 from scoring.contract import COLUMN_NAMES, ContractError, parse_frame, read_log, show_value
 from scoring.contract import first_row as contract_first_row
-from scoring.features import (FEATURES, HISTORY, LAST_INBOUND_PORT, context_frame,
+from scoring.features import (DAY_US, FEATURES, HISTORY, LAST_INBOUND_PORT, context_frame,
                               history_frame, with_derived)
 
 #: the columns the history specs read
 HISTORY_COLUMNS = ("crossing_id", "crossed_at", "direction", "port_code", "plate_id",
                    "carrier_id", "inspected", "seizure", "referral")
+#: the span of time a key's pass is cut by when its specs read a bounded past: one
+#: week, the port specs' reach, so that each row is read by two slices (its own and the
+#: next); see benchmarks/README.md for the measured choice
+SLICE_US = 7 * DAY_US
 #: the suffixes read as logs in a directory
 LOG_SUFFIXES = (".csv", ".parquet")
 
@@ -173,17 +183,54 @@ def _history_meta(specs):
     return pd.DataFrame(meta, index=pd.Index([], dtype=object, name="crossing_id"))
 
 
-def _bucket_history(part, specs):
-    """``history_frame`` of one bucket's outbound rows, indexed by ``crossing_id``."""
+def _bucket_history(part, specs, query=None):
+    """``history_frame`` of one bucket's ``query`` rows (default its outbound ones),
+    indexed by ``crossing_id``."""
     if not len(part):
         return _history_meta(specs)
     part = part.reset_index(drop=True)
-    out = history_frame(part, specs=specs)
+    out = history_frame(part, query, specs=specs)
     out.index = pd.Index(part["crossing_id"].to_numpy(object)[out.index.to_numpy()],
                          dtype=object, name="crossing_id")
     if LAST_INBOUND_PORT in out:
         out[LAST_INBOUND_PORT] = out[LAST_INBOUND_PORT].astype(object)
     return out
+
+
+def reach_of(specs):
+    """How far back the specs read, together (the largest ``reach_us``); None when one
+    of them reads all history."""
+    reach = [spec.reach_us for spec in specs]
+    return None if None in reach else max(reach)
+
+
+def time_slices(rows, reach, span=SLICE_US):
+    """Each row once for every slice of time whose crossings may read it.
+
+    Slice ``k`` holds the crossings in ``[k span, (k + 1) span)``; a value of one of them
+    reads rows in ``[t - reach, t)``, so the slice reads the rows in ``[k span - reach,
+    (k + 1) span)``: a row at ``s`` is in slices ``s // span`` to ``(s + reach) //
+    span``. Adds ``_slice`` (int64) and ``_own`` (True in the row's own slice, whose
+    value it is to compute; elsewhere it is history only).
+    """
+    times = rows["crossed_at"].to_numpy(np.int64)
+    first = times // span
+    copies = (times + reach) // span - first + 1
+    take = np.repeat(np.arange(len(rows)), copies)
+    offset = np.arange(len(take)) - np.repeat(np.cumsum(copies) - copies, copies)
+    out = rows.iloc[take]
+    return out.assign(_slice=first[take] + offset, _own=offset == 0)
+
+
+def _slices_history(part, key, specs):
+    """``history_frame`` of a bucket of (key, slice) groups, in one pass: the key
+    column is replaced by the group's number, so that each group is an entity of its
+    own, and the values are those of the rows' own slices."""
+    if not len(part):
+        return _history_meta(specs)
+    query = (part["_own"] & (part["direction"] == "outbound")).to_numpy(bool)
+    group = part.groupby([key, "_slice"], sort=False, observed=True).ngroup()
+    return _bucket_history(part.assign(**{key: group.to_numpy(np.int64)}), specs, query)
 
 
 def _context(part, carry=()):
@@ -205,8 +252,16 @@ def history_passes(log, buckets):
         rows = log[columns]
         if key != "port_code":
             rows = rows[~rows[key].isna()]  # rows without the key have no such history
-        rows = rows.shuffle(on=key, npartitions=buckets)
-        passes.append(rows.map_partitions(_bucket_history, specs, meta=_history_meta(specs)))
+        reach = reach_of(specs)
+        if reach is None:
+            rows = rows.shuffle(on=key, npartitions=buckets)
+            passes.append(rows.map_partitions(_bucket_history, specs,
+                                              meta=_history_meta(specs)))
+            continue
+        rows = rows.map_partitions(time_slices, reach, meta=time_slices(rows._meta, reach))
+        rows = rows.shuffle(on=[key, "_slice"], npartitions=buckets)
+        passes.append(rows.map_partitions(_slices_history, key, specs,
+                                          meta=_history_meta(specs)))
     return passes
 
 

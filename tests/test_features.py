@@ -416,3 +416,70 @@ def test_convoy_partners_in_chunks_equal_one_pass(world_frame, monkeypatch):
     column = specs[0].name
     assert (whole[column] > 0).sum() > 20
     assert np.array_equal(whole[column].to_numpy(), chunked[column].to_numpy())
+
+
+def _sliced(frame, specs, span):
+    """The values of ``specs`` from the Dask execution's cut: by (key, slice of time)."""
+    from scoring.features_dask import _slices_history, reach_of, time_slices
+    key = specs[0].key
+    rows = frame[~frame[key].isna()]
+    return _slices_history(time_slices(rows, reach_of(specs), span), key, specs)
+
+
+def _by_id(frame, specs):
+    out = history_frame(frame, specs=specs)
+    out.index = pd.Index(frame.loc[out.index, "crossing_id"].to_numpy(object))
+    return out
+
+
+@pytest.mark.parametrize("span_days", [1, 7])
+def test_a_port_cut_in_slices_of_time_gives_each_crossing_its_whole_port_values(
+        world_frame, span_days):
+    """The port's specs read 7 days: a slice's crossings computed from the slice and the
+    7 days before it have the values of the whole log, bit for bit (slices of a day:
+    each row read by eight of them)."""
+    specs = tuple(s for s in HISTORY if s.key == "port_code")
+    whole = _by_id(world_frame, specs)
+    sliced = _sliced(world_frame, specs, span_days * DAY_US)
+    assert sorted(sliced.index) == sorted(whole.index)
+    sliced = sliced.loc[whole.index]
+    for spec in specs:
+        assert np.array_equal(whole[spec.name].to_numpy().view(np.int64),
+                              sliced[spec.name].to_numpy().view(np.int64)), spec.name
+    assert (whole["plate_convoy_partners"] > 0).sum() > 20
+
+
+@pytest.mark.parametrize("day0", range(7))
+def test_convoys_seen_across_a_slice_boundary_count_as_in_the_whole_log(day0):
+    """The convoy rows (pairs a day, a week and eight days apart) shifted so that the
+    week's boundary falls at each day of them."""
+    frame = parse_frame(raw(convoy_rows(day0=day0))).frame
+    specs = tuple(s for s in HISTORY if s.key == "port_code")
+    whole = _by_id(frame, specs)
+    sliced = _sliced(frame, specs, 7 * DAY_US).loc[whole.index]
+    assert whole.loc[["q1", "p-again", "p-late", "p-later"],
+                     "plate_convoy_partners"].tolist() == [1, 2, 0, 1]
+    assert np.array_equal(whole.to_numpy(float), sliced.to_numpy(float), equal_nan=True)
+
+
+def test_the_reach_of_a_spec_bounds_the_rows_its_value_reads(world_frame):
+    """A windowed count of outcomes reads its window and the outcome's lag: plates cut
+    in slices of a day by that reach keep their values; all-history specs have none."""
+    assert HISTORY[0].reach_us == DAY_US                       # plate_out_24h
+    convoy = next(s for s in HISTORY if s.stat == "convoy_partners")
+    assert convoy.reach_us == 7 * DAY_US                       # the lookback, not the window
+    assert next(s for s in HISTORY if s.name == "plate_prior_seizures").reach_us is None
+    referred = HistoryFeature("plate_referred_2d", "plate", "count", "outbound", 2 * DAY_US,
+                              outcome="referred")
+    assert referred.reach_us == 2 * DAY_US + OUTCOME_LAG_US
+    specs = (HISTORY[0], referred)
+    whole = _by_id(world_frame, specs)
+    sliced = _sliced(world_frame, specs, DAY_US).loc[whole.index]
+    assert (whole["plate_referred_2d"] > 0).sum() > 10
+    assert np.array_equal(whole.to_numpy(float), sliced.to_numpy(float))
+    # without the lag, the cut loses the outcomes just before the reach: the test can fail
+    short = HistoryFeature("plate_referred_2d", "plate", "count", "outbound", 2 * DAY_US)
+    from scoring.features_dask import _slices_history, time_slices
+    cut = _slices_history(time_slices(world_frame, short.reach_us, DAY_US), "plate_id",
+                          specs).loc[whole.index]
+    assert not np.array_equal(whole.to_numpy(float), cut.to_numpy(float))
