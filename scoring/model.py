@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import scipy.sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
@@ -413,17 +414,30 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         contrib = self.ensemble_.contrib
         if len(leaves) == 1:
             return contrib[leaves[0]].sum(axis=0)[None, :]
-        out = np.zeros((len(leaves), contrib.shape[1]))
-        for rows in _chunks(len(leaves)):  # a chunk of rows stays in cache over every tree
-            chunk, chunk_leaves = out[rows], leaves[rows]
-            for t in range(leaves.shape[1]):  # tree by tree: the same sums, in the same order
-                chunk += contrib[chunk_leaves[:, t]]
+        # a row's contributions are the sum of its leaves' rows of ``contrib``: a product
+        # of the rows' one-hot leaf matrix (sparse, a leaf per tree) with ``contrib``, one
+        # compiled pass that adds the leaves tree by tree, as a loop over trees would
+        # (the same sums in the same order, bit for bit; 500k rows, 67 trees: 0.5 s
+        # against 1.0 s for numpy's gathers and adds per tree)
+        n, trees = leaves.shape
+        out = np.empty((n, contrib.shape[1]))
+        for rows in _chunks(n, SPARSE_CHUNK_ROWS):
+            chunk = leaves[rows]
+            ones = scipy.sparse.csr_matrix(
+                (np.ones(chunk.size), chunk.ravel(), np.arange(0, chunk.size + 1, trees)),
+                shape=(len(chunk), len(contrib)))
+            out[rows] = ones @ contrib
         return out
 
 
-#: rows per step of the batch sums over trees: 8192 rows x 36 features fit in cache, and
-#: took :meth:`RiskModel._contributions` of 500k rows from 3.1 s to 1.1 s
+#: rows per step of the raw scores' sums over trees (:meth:`TreeEnsemble.raw`): a chunk
+#: stays in cache
 CHUNK_ROWS = 8192
+
+
+#: rows per sparse product of :meth:`RiskModel._contributions` (its index arrays stay
+#: small: 65536 rows x 67 trees)
+SPARSE_CHUNK_ROWS = 65536
 
 
 #: rows per step of :meth:`TreeEnsemble.leaves_compiled` (500k rows, 68 trees: 2.6 s

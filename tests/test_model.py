@@ -76,6 +76,23 @@ def test_one_row_leaves_equal_the_batch_walk_on_odd_values(fitted, holdout):
 
 
 
+def test_batch_contributions_are_the_leaves_rows_added_tree_by_tree(fitted, holdout,
+                                                                     monkeypatch):
+    """Bit for bit what one row's path adds (each tree's leaf row, in tree order), across
+    the batch's chunks (a chunk of 7 rows: the last one short)."""
+    from scoring import model as model_module
+    monkeypatch.setattr(model_module, "SPARSE_CHUNK_ROWS", 7)
+    ensemble = fitted.ensemble_
+    leaves = ensemble.leaves(fitted._matrix(holdout.iloc[:100]))
+    expected = np.zeros((len(leaves), ensemble.contrib.shape[1]))
+    for t in range(leaves.shape[1]):
+        expected += ensemble.contrib[leaves[:, t]]
+    got = fitted._contributions(leaves)
+    assert np.array_equal(got, expected)
+    assert np.array_equal(got[3], ensemble.contrib[leaves[3]].sum(axis=0))
+    assert (expected != 0).any(axis=0).sum() > 5
+
+
 def test_contributions_sum_to_the_raw_score(fitted, holdout):
     raw, contributions = fitted.explain(holdout)
     np.testing.assert_allclose(contributions.sum(axis=1) + fitted.ensemble_.bias, raw,
