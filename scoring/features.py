@@ -696,8 +696,9 @@ def _near_pairs(times, x_lo, x_hi):
     return query, np.repeat(lo, size) + offsets
 
 
-def _first_by_key(keys, times, latest):
-    """The distinct ``keys``, sorted, each one's smallest ``times`` and largest ``latest``."""
+def _span_by_key(keys, times, latest):
+    """The distinct ``keys``, sorted, each one's span: its smallest ``times`` (a pair's
+    first visible) and its largest ``latest`` (its latest start)."""
     order = np.argsort(keys)
     keys, times, latest = keys[order], times[order], latest[order]
     if not len(keys):
@@ -807,7 +808,7 @@ def _convoy_partners(window, ev_codes, ev_times, ev_ports, q_codes, q_times, q_p
                                                          plates[rb[other]], port)
             # the chunk's pairs by key, each key's first visible time: a candidate's pair
             # is visible before its query when that time is
-            keys, first_visible, latest_start = _first_by_key(pair_keys, pair_times,
+            keys, first_visible, latest_start = _span_by_key(pair_keys, pair_times,
                                                               pair_starts)
             at_key = _lookup(keys, cand_keys)
             now = at_key >= 0
