@@ -9,8 +9,10 @@ about ``--rows`` rows over ``--days`` days; then ``southbound train --engine das
 ``--workers`` single-threaded worker processes, each under ``--memory-limit`` (the
 cluster is restarted before each step, so each worker's peak is the step's). Each
 command runs as its own process; figures per step: wall time, rows per second per
-core (rows / wall / workers), the command's own peak RSS (the driver, ``os.wait4``)
-and each worker's peak RSS (``getrusage`` in the worker).
+core (rows / wall / workers), the command's own peak RSS (the driver, ``os.wait4``),
+each worker's peak RSS (``getrusage`` in the worker), and from the scheduler's task
+stream the compute seconds by kind of task and the longest task (for a projection to
+more workers: the sum divides among them, the longest task does not).
 
 ``--in-process`` sizes also run ``southbound train`` and ``score`` in one process on
 the same dataset, for the peak that the Dask path avoids (projected linearly to the
@@ -66,6 +68,26 @@ def heavy_hitters(client, data, rows):
                      "share": round(int(c.iloc[0]) / rows, 4)} for key, c in zip(keys, counts)}}
 
 
+def task_summary(records, top=6):
+    """Compute seconds of a step's tasks by kind (the key's prefix: ``_slices_history``
+    is the port pass, ``_bucket_history`` the plate and carrier passes, ...), the kinds
+    with the most, and the longest single task: what more workers divide, and what
+    they cannot."""
+    from dask.utils import key_split
+    by_kind, longest = {}, (0.0, None)
+    for record in records:
+        kind = key_split(record["key"])
+        for span in record.get("startstops", ()):
+            if span["action"] == "compute":
+                seconds = span["stop"] - span["start"]
+                by_kind[kind] = by_kind.get(kind, 0.0) + seconds
+                longest = max(longest, (seconds, kind))
+    kinds = sorted(by_kind.items(), key=lambda item: -item[1])
+    return {"task_s": round(sum(by_kind.values()), 1),
+            "by_kind_s": {k: round(v, 1) for k, v in kinds[:top]},
+            "longest_task": {"kind": longest[1], "s": round(longest[0], 1)}}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[20_000_000])
@@ -77,7 +99,7 @@ def main():
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--out", type=Path, help="write the figures as JSON here")
     opts = parser.parse_args()
-    from distributed import Client, LocalCluster
+    from distributed import Client, LocalCluster, get_task_stream
     logging.getLogger("distributed.shuffle._scheduler_plugin").setLevel(logging.ERROR)
     sb = str(Path(sys.executable).with_name("southbound"))
     work = opts.workdir or Path(tempfile.mkdtemp(prefix="southbound-scale-"))
@@ -121,7 +143,8 @@ def main():
             client.restart()
             shutil.rmtree(work / f"scores-{rows}", ignore_errors=True)
             try:
-                wall, rss, err = run(args, env)
+                with get_task_stream(client) as stream:
+                    wall, rss, err = run(args, env)
             except RuntimeError as exc:   # a step that cannot finish is a figure too
                 figures.append({"rows": rows, "step": name, "failed": str(exc)[-600:]})
                 print(json.dumps(figures[-1]))
@@ -132,6 +155,8 @@ def main():
                    "rows_per_s_per_core": round(rows / wall / cores),
                    "driver_peak_mib": round(rss), "worker_peak_mib":
                    sorted(round(v) for v in workers.values())}
+            if "dask" in name:
+                row["tasks"] = task_summary(stream.data)
             figures.append(row)
             print(json.dumps(row))
     client.close()
