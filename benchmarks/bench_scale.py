@@ -57,15 +57,28 @@ def _peak_mib():
 
 def heavy_hitters(client, data, rows):
     """Per history pass, the rows of its largest key: one task holds at least those (a
-    shuffle puts a key's rows in one bucket)."""
+    shuffle puts a key's rows in one bucket); for a pass cut in time as well (the
+    port's), the largest (key, slice), the slice's history included."""
     from scoring.features import HISTORY
-    from scoring.features_dask import HISTORY_COLUMNS, read_log_dask
+    from scoring.features_dask import HISTORY_COLUMNS, read_log_dask, reach_of, time_slices
     log = read_log_dask(data)[list(HISTORY_COLUMNS)]
     keys = sorted({spec.key for spec in HISTORY})
-    counts = client.compute([log[key].value_counts().nlargest(1) for key in keys], sync=True)
-    return {"rows": rows, "step": "largest key per pass",
-            **{key: {"key": str(c.index[0]), "rows": int(c.iloc[0]),
-                     "share": round(int(c.iloc[0]) / rows, 4)} for key, c in zip(keys, counts)}}
+    largest = [log[key].value_counts().nlargest(1) for key in keys]
+    sliced = {}
+    for key in keys:
+        reach = reach_of([spec for spec in HISTORY if spec.key == key])
+        if reach is not None:
+            cut = log[[key, "crossed_at"]].map_partitions(
+                time_slices, reach, meta=time_slices(log[[key, "crossed_at"]]._meta, reach))
+            sliced[key] = cut.groupby([key, "_slice"]).size().nlargest(1)
+    counts = client.compute(largest + list(sliced.values()), sync=True)
+    out = {"rows": rows, "step": "largest key per pass"}
+    for key, c in zip(keys + [f"{k}, slice" for k in sliced], counts):
+        name = c.index[0]
+        name = (f"{name[0]}, slice {int(name[1])}" if isinstance(name, tuple) else str(name))
+        out[key] = {"key": name, "rows": int(c.iloc[0]),
+                    "share": round(int(c.iloc[0]) / rows, 4)}
+    return out
 
 
 def task_summary(records, top=6):
