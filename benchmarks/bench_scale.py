@@ -111,6 +111,10 @@ def main():
                         help="sizes also run in one process (rows)")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--out", type=Path, help="write the figures as JSON here")
+    parser.add_argument("--steps", nargs="+", choices=("train", "score"),
+                        default=["train", "score"],
+                        help="the Dask steps to run (score alone scores with the model "
+                             "already in the work folder's registry)")
     opts = parser.parse_args()
     from distributed import Client, LocalCluster, get_task_stream
     logging.getLogger("distributed.shuffle._scheduler_plugin").setLevel(logging.ERROR)
@@ -140,10 +144,11 @@ def main():
             print(json.dumps(figures[-1]))
         registry = work / f"registry-{rows}"
         steps = []
-        if rows in opts.rows:
+        if rows in opts.rows and "train" in opts.steps:
             steps += [("train (dask)", [sb, "train", "--engine", "dask", "--data", str(data),
-                                        "--registry", str(registry)]),
-                      ("score (dask)", [sb, "score", "--engine", "dask", "--data", str(data),
+                                        "--registry", str(registry)])]
+        if rows in opts.rows and "score" in opts.steps:
+            steps += [("score (dask)", [sb, "score", "--engine", "dask", "--data", str(data),
                                         "--registry", str(registry),
                                         "--out", str(work / f"scores-{rows}")])]
         if rows in opts.in_process:

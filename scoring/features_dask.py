@@ -243,6 +243,14 @@ def _context(part, carry=()):
     return out
 
 
+def slice_days():
+    """How each history pass is cut, for a manifest: per key, the span in days of the
+    slices of time it is also cut by (None: by the key alone)."""
+    keys = dict.fromkeys(spec.key for spec in HISTORY)
+    return {key: (None if reach_of([s for s in HISTORY if s.key == key]) is None
+                  else SLICE_US / DAY_US) for key in keys}
+
+
 def history_passes(log, buckets):
     """One lazy frame per key: the history features of its specs, by ``crossing_id``."""
     columns = list(HISTORY_COLUMNS)

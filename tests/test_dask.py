@@ -188,8 +188,9 @@ def test_training_on_dask_grows_the_in_process_model(client, parts, calibration)
     frame, sources = read_logs(_files(parts))
     local_model, local = train(frame, config, progress=lambda m: None, sources=sources)
     model, manifest = train_dask(parts, client, config, progress=lambda m: None, buckets=4)
-    assert manifest["training"]["engine"] == {"name": "dask", "partitions": 3, "buckets": 4,
-                                              "workers": 2}
+    assert manifest["training"]["engine"] == {
+        "name": "dask", "partitions": 3, "buckets": 4, "workers": 2,
+        "slice_days": {"plate_id": None, "carrier_id": None, "port_code": 7.0}}
     assert local["training"]["engine"] == {"name": "pandas"}
     assert manifest["data"]["fingerprint"] == local["data"]["fingerprint"] is not None
     for key in ("sources", "rows", "outbound", "windows", "split", "blocks", "labelled"):

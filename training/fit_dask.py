@@ -31,7 +31,8 @@ import numpy as np
 import pandas as pd
 
 from scoring.features import FEATURES
-from scoring.features_dask import feature_frame_dask, log_files, read_described
+from scoring.features_dask import (feature_frame_dask, log_files, read_described,
+                                   slice_days)
 from scoring.policy import MIN_PORT_ROWS, QUANTILE_SHARES
 from training.evaluate import (BUDGETS, MIN_PROPENSITY, evaluate_at_cuts, fit_propensity,
                                numeric_features)
@@ -396,6 +397,7 @@ def train_dask(source, client, config=None, progress=print, buckets=None, on_err
     clock.step(f"read {rows:,} rows from {len(files)} files on the cluster")
     buckets = buckets or log.npartitions
     engine = {"name": "dask", "partitions": int(log.npartitions), "buckets": int(buckets),
+              "slice_days": slice_days(),
               "workers": len(client.scheduler_info().get("workers", {}))}
     dlog = DaskLog(client, outbound_rows(log, buckets, config.until), config.seed, engine)
     clock.step(f"features for {dlog.rows:,} outbound rows; {len(dlog.labelled[0]):,} labelled "
