@@ -80,5 +80,6 @@ def main():
           f"{read:.0f} s; {names}: {tasks}; peak RSS {peak:.2f} GiB; rows with a convoy "
           f"partner {(values['plate_convoy_partners'] > 0).mean():.3f}")
 
+
 if __name__ == "__main__":
     main()
