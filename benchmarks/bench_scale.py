@@ -59,14 +59,13 @@ def heavy_hitters(client, data, rows):
     """Per history pass, the rows of its largest key: one task holds at least those (a
     shuffle puts a key's rows in one bucket); for a pass cut in time as well (the
     port's), the largest (key, slice), the slice's history included."""
-    from scoring.features import HISTORY
-    from scoring.features_dask import HISTORY_COLUMNS, read_log_dask, reach_of, time_slices
+    from scoring.features_dask import (HISTORY_COLUMNS, history_keys, read_log_dask,
+                                       time_slices)
     log = read_log_dask(data)[list(HISTORY_COLUMNS)]
-    keys = sorted({spec.key for spec in HISTORY})
+    keys = [key for key, _, _ in history_keys()]
     largest = [log[key].value_counts().nlargest(1) for key in keys]
     sliced = {}
-    for key in keys:
-        reach = reach_of([spec for spec in HISTORY if spec.key == key])
+    for key, _, reach in history_keys():
         if reach is not None:
             cut = log[[key, "crossed_at"]].map_partitions(
                 time_slices, reach, meta=time_slices(log[[key, "crossed_at"]]._meta, reach))

@@ -40,8 +40,8 @@ def main():
     import pyarrow.dataset as ds
     import pyarrow.parquet as pq
     from scoring.contract import read_log
-    from scoring.features import DAY_US, HISTORY, history_frame
-    from scoring.features_dask import (HISTORY_COLUMNS, _slices_history, reach_of,
+    from scoring.features import DAY_US, history_frame
+    from scoring.features_dask import (HISTORY_COLUMNS, _slices_history, history_keys,
                                        time_slices)
     started = time.perf_counter()
     table = ds.dataset(args.data, format="parquet").to_table(
@@ -52,7 +52,7 @@ def main():
         # the columns a worker's port pass holds
         frame = read_log(Path(folder) / "port.parquet").frame[list(HISTORY_COLUMNS)]
     read = time.perf_counter() - started
-    specs = tuple(s for s in HISTORY if s.key == "port_code")
+    _, specs, reach = next(p for p in history_keys() if p[0] == "port_code")
     query = (frame["direction"] == "outbound").to_numpy()
     names = ", ".join(s.name for s in specs)
     started = time.perf_counter()
@@ -60,7 +60,7 @@ def main():
         values = history_frame(frame, query, specs=specs)
         tasks = f"one task: {time.perf_counter() - started:.1f} s"
     else:
-        sliced = time_slices(frame, reach_of(specs), int(args.span_days * DAY_US))
+        sliced = time_slices(frame, reach, int(args.span_days * DAY_US))
         sizes = sliced["_slice"].value_counts()
         timed = sizes.index[:args.largest] if args.largest else sorted(sizes.index)
         walls, parts = [], []

@@ -243,24 +243,32 @@ def _context(part, carry=()):
     return out
 
 
+def history_keys():
+    """The history passes: per key the specs defined over it, in ``HISTORY``'s order,
+    and how far back they read together (``reach_of``; None: all history, so the pass
+    is cut by the key alone, else by (key, slice of time) as well)."""
+    out = []
+    for key in dict.fromkeys(spec.key for spec in HISTORY):
+        specs = tuple(spec for spec in HISTORY if spec.key == key)
+        out.append((key, specs, reach_of(specs)))
+    return out
+
+
 def slice_days():
     """How each history pass is cut, for a manifest: per key, the span in days of the
     slices of time it is also cut by (None: by the key alone)."""
-    keys = dict.fromkeys(spec.key for spec in HISTORY)
-    return {key: (None if reach_of([s for s in HISTORY if s.key == key]) is None
-                  else SLICE_US / DAY_US) for key in keys}
+    return {key: None if reach is None else SLICE_US / DAY_US
+            for key, _, reach in history_keys()}
 
 
 def history_passes(log, buckets):
     """One lazy frame per key: the history features of its specs, by ``crossing_id``."""
     columns = list(HISTORY_COLUMNS)
     passes = []
-    for key in dict.fromkeys(spec.key for spec in HISTORY):
-        specs = tuple(spec for spec in HISTORY if spec.key == key)
+    for key, specs, reach in history_keys():
         rows = log[columns]
         if key != "port_code":
             rows = rows[~rows[key].isna()]  # rows without the key have no such history
-        reach = reach_of(specs)
         if reach is None:
             rows = rows.shuffle(on=key, npartitions=buckets)
             passes.append(rows.map_partitions(_bucket_history, specs,

@@ -483,3 +483,20 @@ def test_the_reach_of_a_spec_bounds_the_rows_its_value_reads(world_frame):
     cut = _slices_history(time_slices(world_frame, short.reach_us, DAY_US), "plate_id",
                           specs).loc[whole.index]
     assert not np.array_equal(whole.to_numpy(float), cut.to_numpy(float))
+
+
+def test_each_history_spec_is_in_the_one_pass_of_its_key():
+    """The Dask passes, the manifest's ``slice_days`` and the benchmarks share one
+    grouping: every spec once, under its own key, with the pass's reach the longest of
+    its specs' (None as soon as one reads all history)."""
+    from scoring.features_dask import history_keys
+    passes = history_keys()
+    assert sorted(s.name for _, specs, _ in passes for s in specs) == sorted(
+        s.name for s in HISTORY)
+    assert len({key for key, _, _ in passes}) == len(passes)
+    for key, specs, reach in passes:
+        assert {s.key for s in specs} == {key}
+        reaches = [s.reach_us for s in specs]
+        assert reach == (None if None in reaches else max(reaches))
+    by_key = {key: reach for key, _, reach in passes}
+    assert by_key["port_code"] == 7 * DAY_US and by_key["plate_id"] is None
