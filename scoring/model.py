@@ -17,6 +17,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
 from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import FunctionTransformer, OrdinalEncoder
 from sklearn.utils.validation import check_is_fitted
 
 from scoring.features import CATEGORICAL, FEATURES, resolve_exclusions
@@ -212,6 +213,35 @@ class TreeEnsemble:
             step = step[step]
         return step[self.roots]
 
+    def internal_columns(self):
+        """The booster's own input columns, in its order: ``[(model column, the codes its
+        encoder knows, sorted, or None for a number)]``; None when its preprocessing
+        is not the plain one (see :func:`_plain_steps`)."""
+        steps = _plain_steps(self.booster._preprocessor)
+        if steps is None:
+            return None
+        return [(int(col), None if known is None else known[k])
+                for cols, known in steps for k, col in enumerate(cols)]
+
+    def internal(self, matrix):
+        """The booster's own input matrix, ``booster._preprocess_X(matrix, reset=False)``,
+        bit for bit and faster (scikit-learn's column transformer checks its
+        categories row by row).
+
+        The transformer scikit-learn builds for a float matrix puts the categorical
+        columns first, each of our codes replaced by its index among the codes its
+        encoder saw in training (NaN where unseen or missing), then the numbers as
+        they are: one binary search per categorical column here. Any other
+        transformer (another scikit-learn's, say) is left to scikit-learn.
+        """
+        columns = self.internal_columns()
+        if columns is None:
+            return self.booster._preprocess_X(matrix, reset=False)
+        out = np.empty((len(matrix), len(columns)))
+        for j, (col, known) in enumerate(columns):
+            out[:, j] = _index_in(known, np.asarray(matrix[:, col], dtype=np.float64))
+        return out
+
     @property
     def categorical_nodes(self):
         """Indices of the categorical split nodes (cached; older pickles lack it)."""
@@ -247,6 +277,53 @@ class TreeEnsemble:
         for rows in _chunks(len(leaves)):  # a row's sum is the same; the chunk stays in cache
             out[rows] = self.baseline + self.value[leaves[rows]].sum(axis=1)
         return out
+
+
+def _plain_steps(pre):
+    """The booster's column transformer as ``[(columns, known codes per column or None)]``
+    when it is the one scikit-learn builds for a float matrix (an ordinal encoder of
+    the categorical columns, unknown and missing both NaN, over sorted categories;
+    then the numeric columns through ``check_array``; nothing else kept), else None."""
+    if pre is None:
+        return None
+    steps = []
+    for name, transformer, mask in pre.transformers_:
+        mask = np.asarray(mask)
+        cols = np.flatnonzero(mask) if mask.dtype == bool else mask.astype(np.int64)
+        if isinstance(transformer, str) and transformer == "drop":
+            continue
+        if isinstance(transformer, OrdinalEncoder):
+            if (transformer.handle_unknown != "use_encoded_value"
+                    or not _is_nan(transformer.unknown_value)
+                    or not _is_nan(transformer.encoded_missing_value)
+                    or transformer.dtype not in (np.float64, float)):
+                return None
+            known = []
+            for cats in transformer.categories_:
+                cats = np.asarray(cats, dtype=float)
+                cats = cats[~np.isnan(cats)]  # a NaN "category" is encoded as missing
+                if not len(cats) or (np.diff(cats) <= 0).any():
+                    return None
+                known.append(cats)
+            steps.append((cols, known))
+        elif isinstance(transformer, FunctionTransformer) and name == "numerical":
+            steps.append((cols, None))
+        else:
+            return None
+    return steps
+
+
+def _index_in(known, x):
+    """Each value's index in the sorted ``known`` (NaN where absent); ``x`` itself when
+    ``known`` is None."""
+    if known is None:
+        return x
+    at = np.minimum(np.searchsorted(known, x), len(known) - 1)
+    return np.where(known[at] == x, at, np.nan)
+
+
+def _is_nan(value):
+    return isinstance(value, float) and math.isnan(value)
 
 
 class RiskModel(ClassifierMixin, BaseEstimator):
@@ -329,13 +406,22 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         self.classes_ = np.array([0, 1])
         return self
 
-    def _matrix(self, X):
+    def _matrix(self, X, internal=False):
         """The model's input matrix, shape (n, len(features_)): the encoder's codes and
-        the numbers as floats (column by column, without copying the frame)."""
-        matrix = np.empty((len(X), len(self.features_)))
-        for j, name in enumerate(self.features_):
-            matrix[:, j] = (self.encoder_.codes(name, X[name]) if name in self.encoder_.lookup_
-                            else X[name].to_numpy(dtype=float))
+        the numbers as floats (column by column, without copying the frame).
+        ``internal``: the booster's own matrix instead (:meth:`TreeEnsemble.internal` of
+        it), built at once in its order, with no model matrix between."""
+        columns = list(enumerate([None] * len(self.features_)))
+        if internal:
+            columns = self.ensemble_.internal_columns()
+            if columns is None:
+                return self.ensemble_.internal(self._matrix(X))
+        matrix = np.empty((len(X), len(columns)))
+        for j, (col, known) in enumerate(columns):
+            name = self.features_[col]
+            x = (self.encoder_.codes(name, X[name]) if name in self.encoder_.lookup_
+                 else X[name].to_numpy(dtype=float))
+            matrix[:, j] = _index_in(known, x)
         return matrix
 
     def vector(self, features):
@@ -392,11 +478,10 @@ class RiskModel(ClassifierMixin, BaseEstimator):
             ``contributions.sum(1) + ensemble_.bias == raw`` up to rounding.
         """
         check_is_fitted(self, "ensemble_")
-        matrix = self._matrix(X)
         if compiled:
-            leaves = self.ensemble_.leaves_compiled(self.booster_._preprocess_X(matrix, reset=False))
+            leaves = self.ensemble_.leaves_compiled(self._matrix(X, internal=True))
         else:
-            leaves = self.ensemble_.leaves(matrix)
+            leaves = self.ensemble_.leaves(self._matrix(X))
         return self.ensemble_.raw(leaves), self._contributions(leaves)
 
     def explain_row(self, row):

@@ -93,6 +93,65 @@ def test_batch_contributions_are_the_leaves_rows_added_tree_by_tree(fitted, hold
     assert (expected != 0).any(axis=0).sum() > 5
 
 
+def _odd(X, seed):
+    """``X`` with missing values, negative and unseen codes and huge numbers mixed in."""
+    rng = np.random.default_rng(seed)
+    X = X.copy()
+    X[rng.random(X.shape) < 0.1] = np.nan
+    X[rng.random(X.shape) < 0.05] = -1
+    X[rng.random(X.shape) < 0.05] = 50
+    X[rng.random(X.shape) < 0.03] = -0.0
+    X[rng.random(X.shape) < 0.03] = 1e12
+    return X
+
+
+def test_the_boosters_input_matrix_is_scikit_learns_bit_for_bit(fitted, holdout,
+                                                                monkeypatch):
+    """The fast path gives the array scikit-learn's own preprocessing gives, on the
+    model's matrix and on odd values, and it is the path taken (not a fallback)."""
+    ensemble = fitted.ensemble_
+    for X in (fitted._matrix(holdout), _odd(fitted._matrix(holdout), seed=3)):
+        expected = fitted.booster_._preprocess_X(X, reset=False)
+        with monkeypatch.context() as patch:
+            patch.setattr(fitted.booster_, "_preprocess_X", _refused)
+            got = ensemble.internal(X)
+        assert got.shape == expected.shape and got.flags.c_contiguous
+        assert np.array_equal(got, expected, equal_nan=True)
+    with monkeypatch.context() as patch:    # and built from the frame, in one pass
+        patch.setattr(fitted.booster_, "_preprocess_X", _refused)
+        got = fitted._matrix(holdout, internal=True)
+    assert np.array_equal(got, fitted.booster_._preprocess_X(fitted._matrix(holdout),
+                                                             reset=False), equal_nan=True)
+    assert ensemble.booster._preprocessor is not None
+
+
+def test_the_input_matrix_keeps_the_encoders_index_when_codes_have_gaps(monkeypatch):
+    """Categories seen in training 0, 2, 5, 7 and missing: a code becomes its index
+    among them (7 -> 3), unseen codes (1, 3, 8) and missing become NaN."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from scoring.model import TreeEnsemble
+    rng = np.random.default_rng(0)
+    cats = rng.choice([0.0, 2.0, 5.0, 7.0, np.nan], size=4000)
+    X = np.column_stack([rng.normal(size=4000), cats, rng.normal(size=4000)])
+    y = ((np.nan_to_num(cats, nan=1.0) > 4) ^ (X[:, 0] > 1)).astype(int)
+    booster = HistGradientBoostingClassifier(max_iter=5, categorical_features=[1],
+                                             early_stopping=False).fit(X, y)
+    ensemble = TreeEnsemble(booster, 3)
+    probe = np.column_stack([np.arange(12.0), [0, 1, 2, 3, 5, 7, 8, np.nan, -1, 7, 2, 0],
+                             np.arange(12.0) / 7])
+    expected = booster._preprocess_X(probe, reset=False)
+    monkeypatch.setattr(booster, "_preprocess_X", _refused)
+    got = ensemble.internal(probe)
+    assert np.array_equal(got, expected, equal_nan=True)
+    assert np.array_equal(got[:9, 0], [0, np.nan, 1, np.nan, 2, 3, np.nan, np.nan, np.nan],
+                          equal_nan=True)
+    assert np.array_equal(ensemble.leaves_compiled(got), ensemble.leaves(probe))
+
+
+def _refused(*args, **kwargs):
+    raise AssertionError("scikit-learn's preprocessing was called")
+
+
 def test_contributions_sum_to_the_raw_score(fitted, holdout):
     raw, contributions = fitted.explain(holdout)
     np.testing.assert_allclose(contributions.sum(axis=1) + fitted.ensemble_.bias, raw,
