@@ -550,19 +550,24 @@ def history_frame(frame, query=None, specs=HISTORY):
         # them (a spec's events) is in that order when filtered from it
         by_code = np.argsort(codes, kind="stable")
         q_order = np.argsort(q_codes, kind="stable")
+        events = {}   # specs that read the same events share them, and their counts
         for spec in mine:
-            mask = has.copy()
-            if spec.direction is not None:
-                mask &= directions[spec.direction]
-            if spec.outcome is not None:
-                mask &= flags[spec.outcome]
-            ev_idx = np.flatnonzero(mask)
-            ev_order = (np.cumsum(mask) - 1)[by_code[mask[by_code]]]
-            ev_times = times[ev_idx]
-            if spec.outcome is not None:
-                ev_times = ev_times + OUTCOME_LAG_US
+            which = (spec.direction, spec.outcome)
+            if which not in events:
+                mask = has.copy()
+                if spec.direction is not None:
+                    mask &= directions[spec.direction]
+                if spec.outcome is not None:
+                    mask &= flags[spec.outcome]
+                ev_idx = np.flatnonzero(mask)
+                ev_times = times[ev_idx]
+                if spec.outcome is not None:
+                    ev_times = ev_times + OUTCOME_LAG_US
+                events[which] = (ev_idx, ev_times, (np.cumsum(mask) - 1)[by_code[mask[by_code]]],
+                                 {})
+            ev_idx, ev_times, ev_order, counted = events[which]
             values = _execute(spec, codes[ev_idx], ev_times, ev_idx, ports,
-                              q_codes, q_times, q_ports, out, q_order, ev_order)
+                              q_codes, q_times, q_ports, out, q_order, ev_order, counted)
             out[spec.name] = np.where(q_has, values, np.nan)
     names = [h.name for h in specs] + [LAST_INBOUND_PORT] * (LAST_INBOUND_PORT in out)
     if not frame.index.is_unique:
@@ -615,28 +620,36 @@ def _entity_codes(values):
 
 
 def _execute(spec, ev_codes, ev_times, ev_idx, ports, q_codes, q_times, q_ports, out,
-             q_order=None, ev_order=None):
+             q_order=None, ev_order=None, counted=None):
+    """One spec's values for the queries. ``counted``, a dict shared by the specs over
+    the same events: their :func:`_count_before` results by how far before the
+    queries' times they count (0: at the time itself), each computed once."""
+    counted = {} if counted is None else counted
+
+    def before(shift=0):
+        if shift not in counted:
+            counted[shift] = _count_before(ev_codes, ev_times, q_codes, q_times - shift,
+                                           q_order, ev_order)
+        return counted[shift]
+
     if spec.stat == "hour_share":
         return _hour_share(spec, ev_codes, ev_times, q_codes, q_times)
     if spec.stat == "convoy_partners":
         return _convoy_partners(spec.window_us, ev_codes, ev_times, ports[ev_idx], q_codes,
                                 q_times, q_ports, lookback=spec.lookback_us)
     if spec.stat == "count":
-        count, _, _ = _count_before(ev_codes, ev_times, q_codes, q_times, q_order, ev_order)
+        count = before()[0]
         if spec.window_us is not None:
-            older, _, _ = _count_before(ev_codes, ev_times, q_codes, q_times - spec.window_us,
-                                        q_order, ev_order)
-            count = count - older
+            count = count - before(spec.window_us)[0]
         return count.astype(float)
     if spec.stat == "distinct_ports":
         # a port counts from the entity's first crossing there on
-        pair = pd.MultiIndex.from_arrays([ev_codes, ports[ev_idx]])
-        first = ~pair.duplicated()
+        port, _ = pd.factorize(ports[ev_idx], use_na_sentinel=False)  # (entity, port): one int
+        first = ~pd.Series(ev_codes * (port.max(initial=0) + 1) + port).duplicated().to_numpy()
         count, _, _ = _count_before(ev_codes[first], ev_times[first], q_codes, q_times,
                                     q_order)
         return count.astype(float)
-    count, position, ev_order = _count_before(ev_codes, ev_times, q_codes, q_times, q_order,
-                                              ev_order)
+    count, position, ev_order = before()
     seen = count > 0
     if not len(ev_order):  # no such event anywhere: every query is unseen
         if spec.stat == "last_other_port":
