@@ -283,3 +283,30 @@ def test_both_timestamp_parsers_agree_on_every_edge():
             continue
         assert not b and (m, o) == want, text
     assert 0 < bad.sum() < len(texts)
+
+
+@pytest.mark.parametrize("column, cells, bad", [
+    # all digits: the digits' fast path decides (a port is four of them)
+    ("port_code", ["2304", "02304", "230"], [False, True, True]),
+    ("occupants", ["2", "0", "17"], [False, True, False]),
+    # something else among them: the pattern decides, for every cell
+    ("port_code", ["2304", "٢٣٠٤", "2304"], [False, True, False]),
+    ("occupants", ["2", "2.0", "1e1", "x"], [False, False, False, True]),
+    ("registration_age_days", ["12", "", " 7 ", "１２"], [False, False, False, True]),
+], ids=["port-digits", "count-digits", "port-other-digits", "count-forms", "spaces-width"])
+def test_whole_numbers_read_fast_are_judged_as_the_pattern_judges_them(column, cells, bad):
+    """Columns of plain digits skip the regular expression; a cell of another form sends
+    the column through it. Either way each cell is refused exactly when one crossing's
+    own check (``parse_record``) refuses it, and the accepted values are the same."""
+    rows = [row(crossing_id=f"x{i}", **{column: cell}) for i, cell in enumerate(cells)]
+    result = parse_frame(raw(rows), on_error="skip")
+    assert sorted(result.rejected["row"] - 2) == [i for i, b in enumerate(bad) if b]
+    for i, cell in enumerate(cells):
+        try:
+            record = parse_record(rows[i])
+        except ContractError:
+            assert bad[i], cell
+            continue
+        assert not bad[i], cell
+        kept = result.frame.set_index("crossing_id").loc[f"x{i}", column]
+        assert kept == record[column] or (pd.isna(kept) and pd.isna(record[column]))
