@@ -667,7 +667,8 @@ def parse_frame(raw, *, source="<frame>", on_error="raise", first_row=2, known_p
     rejected = raw.loc[bad_rows].copy()
     rejected.insert(0, "reason", reasons[bad_rows])
     rejected.insert(0, "row", np.flatnonzero(bad_rows) + first_row)
-    frame = frame.loc[~bad_rows].reset_index(drop=True)
+    if bad_rows.any():   # (a take of every row when none is bad: a copy of the frame)
+        frame = frame.loc[~bad_rows].reset_index(drop=True)
     frame["crossed_at"] = frame["crossed_at"].astype(np.int64)
     frame["utc_offset_min"] = frame["utc_offset_min"].astype(np.int64)
     return ReadResult(frame, rejected.reset_index(drop=True), ignored, source,
@@ -699,7 +700,7 @@ def _parse_series(column, text, empty):
             bad = ~text.str.fullmatch(pattern.pattern).fillna(False).to_numpy(dtype=bool)
         else:
             bad = np.zeros(len(text), dtype=bool)
-        return text.mask(empty).reset_index(drop=True), bad & ~empty
+        return (text.mask(empty) if empty.any() else text).reset_index(drop=True), bad & ~empty
     if kind == "bool":
         low = text.str.lower()
         values = np.where(low.isin(_TRUE), 1.0, np.where(low.isin(_FALSE), 0.0, np.nan))
@@ -777,13 +778,21 @@ def _number_ok_vector(kind, x):
 def _parse_timestamps(text):
     """Vectorised twin of :func:`parse_timestamp`: (µs, offset minutes, bad mask)."""
     well_formed = text.str.fullmatch(_TIMESTAMP.pattern).fillna(False).to_numpy(dtype=bool)
-    stamps = pd.to_datetime(text.where(well_formed, None), utc=True, format="ISO8601",
-                            errors="coerce")
-    bad = ~well_formed | stamps.isna().to_numpy()
     micros = np.zeros(len(text), dtype=np.int64)
+    try:   # arrow's ISO-8601 cast: ten times pandas' speed, all or nothing
+        stamps = pc.cast(pc.if_else(pa.array(well_formed), _arrow_text(text), None),
+                         pa.timestamp("us", tz="UTC"))
+        bad = ~well_formed
+        micros[~bad] = stamps.cast(pa.int64()).to_numpy(zero_copy_only=False)[~bad]
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        # a cell arrow cannot read (a day that is not in its month, a fraction finer
+        # than a microsecond): pandas decides, a cell it cannot read is refused
+        stamps = pd.to_datetime(text.where(well_formed, None), utc=True, format="ISO8601",
+                                errors="coerce")
+        bad = ~well_formed | stamps.isna().to_numpy()
+        micros[~bad] = (stamps[~bad].dt.tz_localize(None).dt.as_unit("us")
+                        .astype(np.int64).to_numpy())
     ok = ~bad
-    micros[ok] = (stamps[ok].dt.tz_localize(None).dt.as_unit("us")
-                  .astype(np.int64).to_numpy())
     offset = np.zeros(len(text), dtype=np.int64)
     zulu = text.str.endswith("Z").fillna(True).to_numpy(dtype=bool)
     use = ok & ~zulu
