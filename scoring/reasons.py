@@ -14,6 +14,7 @@ never looks like a mistake and never says how it was picked.
 """
 from __future__ import annotations
 
+import contextvars
 import math
 from functools import lru_cache
 
@@ -30,8 +31,14 @@ WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 
 
 def port_names():
-    """Port code to name: the port table (shipped, plus ``$SOUTHBOUND_PORTS_FILE``)."""
-    return _names(extra_ports_file())
+    """Port code to name: the port table (shipped, plus ``$SOUTHBOUND_PORTS_FILE``), or
+    the table a batch's wording pinned when it began (:func:`reason_lines`)."""
+    pinned = _PINNED_NAMES.get()
+    return pinned if pinned is not None else _names(extra_ports_file())
+
+
+#: the port names of the batch being worded: read once for it, not once per wording
+_PINNED_NAMES = contextvars.ContextVar("port_names", default=None)
 
 
 @lru_cache(maxsize=8)
@@ -384,7 +391,14 @@ def reason_lines(values, groups, refer):
     --------
     >>> reason_lines(feats, top_groups(contributions, matrix), refer)  # doctest: +SKIP
     """
-    groups = np.asarray(groups)
+    pinned = _PINNED_NAMES.set(port_names())
+    try:
+        return _reason_lines(values, np.asarray(groups), refer)
+    finally:
+        _PINNED_NAMES.reset(pinned)
+
+
+def _reason_lines(values, groups, refer):
     n, top = groups.shape
     texts = []                                   # every distinct text, any group's
     text_of = np.full((n, top), -1, dtype=np.int64)
