@@ -348,14 +348,31 @@ def _local_parts_frame(micros, ports):
     zones = _zones()
     hour = np.full(len(micros), np.nan)
     weekday = np.full(len(micros), np.nan)
-    zone_of = pd.Series(ports, dtype=object).map(zones)
-    keys = zone_of.map(lambda z: z.key, na_action="ignore")
-    for key, index in keys.groupby(keys, sort=False).indices.items():
+    codes, distinct = pd.factorize(np.asarray(ports, dtype=object))
+    by_zone = {}   # zone name: (zone, the codes of its ports), through the distinct ports
+    for code, port in enumerate(distinct):
+        zone = zones.get(port)
+        if zone is not None:
+            by_zone.setdefault(zone.key, (zone, []))[1].append(code)
+    for zone, port_codes in by_zone.values():
+        index = np.flatnonzero(np.isin(codes, port_codes))
         seconds = micros[index] // 1_000_000  # the same whole seconds as the record path
-        local = pd.to_datetime(seconds, unit="s", utc=True).tz_convert(zone_of.iloc[index[0]])
+        local = pd.to_datetime(seconds, unit="s", utc=True).tz_convert(zone)
         hour[index] = local.hour
         weekday[index] = local.day_of_week
     return hour, weekday
+
+
+def _text(column, objects=None):
+    """A text column for a feature frame: arrow's own array when the log holds it as the
+    frame would hold an object array of it (pandas' ``str``: arrow, NaN for missing;
+    made from objects it costs a conversion one string at a time), else ``objects`` or
+    :func:`_objects` of it."""
+    dtype = column.dtype
+    if (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"
+            and dtype.na_value is np.nan):
+        return column.array
+    return _objects(column) if objects is None else objects
 
 
 def _utc_year(micros):
@@ -388,13 +405,13 @@ def context_frame(frame):
     truck = (frame["vehicle_class"] == "truck").to_numpy()
     juris = frame["plate_jurisdiction"]
     out = pd.DataFrame({
-        "port_code": ports,
+        "port_code": _text(frame["port_code"], ports),
         "local_hour": hour,
         "local_weekday": weekday,
-        "vehicle_class": _objects(frame["vehicle_class"]),
-        "body_type": _objects(frame["body_type"]),
+        "vehicle_class": _text(frame["vehicle_class"]),
+        "body_type": _text(frame["body_type"]),
         "plate_country": _objects(juris, _plate_country),
-        "plate_jurisdiction": _objects(juris),
+        "plate_jurisdiction": _text(juris),
         "vehicle_make": _objects(frame["vehicle_make"], _make_key),
         "vehicle_age_years": year - frame["vehicle_model_year"].to_numpy(float),
         "registration_age_days": frame["registration_age_days"].to_numpy(float),
