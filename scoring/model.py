@@ -416,13 +416,16 @@ class RiskModel(ClassifierMixin, BaseEstimator):
             columns = self.ensemble_.internal_columns()
             if columns is None:
                 return self.ensemble_.internal(self._matrix(X))
-        matrix = np.empty((len(X), len(columns)))
+        # filled column by column in column order, then one copy to row order (what
+        # the tree walks read): writing a row-order matrix a column at a time touches a
+        # cache line per cell (500k rows, 36 columns: 0.15-0.2 s against 0.35-0.65 s)
+        matrix = np.empty((len(X), len(columns)), order="F")
         for j, (col, known) in enumerate(columns):
             name = self.features_[col]
             x = (self.encoder_.codes(name, X[name]) if name in self.encoder_.lookup_
                  else X[name].to_numpy(dtype=float))
             matrix[:, j] = _index_in(known, x)
-        return matrix
+        return np.ascontiguousarray(matrix)
 
     def vector(self, features):
         """One crossing's feature dict as the model's input row (the service's path)."""

@@ -120,6 +120,7 @@ def test_the_boosters_input_matrix_is_scikit_learns_bit_for_bit(fitted, holdout,
     with monkeypatch.context() as patch:    # and built from the frame, in one pass
         patch.setattr(fitted.booster_, "_preprocess_X", _refused)
         got = fitted._matrix(holdout, internal=True)
+    assert got.flags.c_contiguous and fitted._matrix(holdout).flags.c_contiguous
     assert np.array_equal(got, fitted.booster_._preprocess_X(fitted._matrix(holdout),
                                                              reset=False), equal_nan=True)
     assert ensemble.booster._preprocessor is not None
