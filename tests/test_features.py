@@ -500,3 +500,21 @@ def test_each_history_spec_is_in_the_one_pass_of_its_key():
         assert reach == (None if None in reaches else max(reaches))
     by_key = {key: reach for key, _, reach in passes}
     assert by_key["port_code"] == 7 * DAY_US and by_key["plate_id"] is None
+
+
+def test_groups_are_spread_over_buckets_by_size():
+    """Each (key, slice) group goes whole to one bucket, the largest first to the least
+    loaded: no bucket holds more than the largest group plus the mean, and one group
+    as large as the rest together sits alone."""
+    from scoring.features_dask import balance
+    rng = np.random.default_rng(0)
+    sizes = np.concatenate([[1_000_000], rng.integers(1, 300_000, size=207)])
+    for buckets in (1, 7, 40, 300):
+        bucket = balance(sizes, buckets)
+        assert bucket.min() >= 0 and bucket.max() < buckets
+        load = np.bincount(bucket, weights=sizes, minlength=buckets)
+        assert load.sum() == sizes.sum()
+        assert load.max() <= sizes.max() + sizes.sum() / buckets
+    bucket = balance(sizes, 40)
+    assert (bucket == bucket[0]).sum() == 1      # the busiest group alone in its bucket
+    assert balance(np.array([5, 4, 3, 3, 1]), 2).tolist() == [0, 1, 1, 0, 1]
