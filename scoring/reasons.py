@@ -20,6 +20,8 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from scoring.features import LAST_INBOUND_PORT
 from scoring.paths import extra_ports_file
@@ -400,10 +402,16 @@ def reason_lines(values, groups, refer):
 
 def _reason_lines(values, groups, refer):
     n, top = groups.shape
+    if not n:
+        return np.empty(0, dtype=object)
     texts = []                                   # every distinct text, any group's
     text_of = np.full((n, top), -1, dtype=np.int64)
+    # the (row, place) cells of each group, from one sort of all of them
+    flat = groups.ravel()
+    order = np.argsort(flat, kind="stable")
+    bounds = np.searchsorted(flat[order], np.arange(len(GROUPS) + 1))
     for g, (name, _, wording) in enumerate(GROUPS):
-        rows, places = np.nonzero(groups == g)   # a group takes one place of a row
+        rows, places = np.divmod(order[bounds[g]:bounds[g + 1]], top)  # one place a row
         if not len(rows):
             continue
         reads = READS[name]
@@ -411,24 +419,32 @@ def _reason_lines(values, groups, refer):
         picked = {c: _take(values[c], rows[first]).tolist() for c in reads}
         text_of[rows, places] = len(texts) + code
         texts.extend(wording(dict(zip(reads, one))) for one in zip(*picked.values()))
-    texts = np.asarray(texts, dtype=object)
     referred = np.asarray(refer, dtype=bool)
-    lines = np.empty(n, dtype=object)
     shape, first = _distinct([text_of[:, k] >= 0 for k in range(top)] + [referred])
-    for s, i in enumerate(first):
-        # the rule (explain, with_selection) once per shape of line, on
-        # stand-ins for the texts; then the texts of the shape's rows, joined at once
+    shown = []
+    for i in first:
+        # the rule (explain, with_selection) once per shape of line, on stand-ins for
+        # the texts: a stand-in is its place, any other text is the rule's own
         places = [k for k in range(top) if text_of[i, k] >= 0]
         stand_ins = {f"place {k}": k for k in places}
-        shown = _shown(_found([(groups[i, k], f"place {k}") for k in places]),
-                       bool(referred[i]))
+        shown.append([stand_ins.get(text, text) for text in _shown(
+            _found([(groups[i, k], f"place {k}") for k in places]), bool(referred[i]))])
+    # each line's texts by their number in one table (the wordings', then the rule's
+    # own), -1 where a line has fewer; then joined by "; " in arrow, all lines at once
+    own = list(dict.fromkeys(t for line in shown for t in line if isinstance(t, str)))
+    parts = np.full((n, max(map(len, shown))), -1, dtype=np.int64)
+    for s, line in enumerate(shown):
         rows = np.flatnonzero(shape == s)
-        line = None
-        for text in shown:
-            part = texts[text_of[rows, stand_ins[text]]] if text in stand_ins else text
-            line = part if line is None else line + "; " + part
-        lines[rows] = line
-    return lines
+        for j, item in enumerate(line):
+            parts[rows, j] = (text_of[rows, item] if not isinstance(item, str)
+                              else len(texts) + own.index(item))
+    table = pa.array(texts + own, type=pa.large_string())
+    columns = [table.take(pa.array(parts[:, j], mask=parts[:, j] < 0))
+               for j in range(parts.shape[1])]
+    lines = (columns[0] if len(columns) == 1 else
+             pc.binary_join_element_wise(*columns, pa.scalar("; ", pa.large_string()),
+                                         null_handling="skip"))
+    return np.asarray(lines.to_numpy(zero_copy_only=False), dtype=object)
 
 
 def _take(column, rows):
