@@ -67,8 +67,9 @@ def _cells(column):
     if kind == "f":  # each distinct value (by its bits: 0.0 and -0.0 apart) formatted once
         missing = np.isnan(values)
         codes, distinct = pd.factorize(np.where(missing, 0.0, values).view(np.int64))
-        text = np.asarray(distinct).view(np.float64).astype(str)[codes]
-        return pa.array(np.where(missing, "", text), type=pa.string())
+        text = pa.array(_float_text(np.asarray(distinct).view(np.float64)), type=pa.string())
+        text = text.take(pa.array(codes))
+        return pc.if_else(pa.array(missing), "", text) if missing.any() else text
     if kind == "O" or isinstance(column.dtype, pd.StringDtype):
         objects = column.to_numpy(dtype=object)
         if not all(isinstance(v, str) for v in objects[pd.notna(objects)][:1000]):
@@ -80,12 +81,38 @@ def _cells(column):
     return None
 
 
+def _float_text(x):
+    """``x.astype(str)`` (Python's repr: the shortest digits that read back as the same
+    float), with arrow's cast for the values where it writes the same text, four to
+    five times faster: not whole, and from 1e-4 to 1e9 in size (below, Python switches
+    to an exponent and arrow does not; whole numbers arrow writes without ".0")."""
+    size = np.abs(x)
+    same = (size >= 1e-4) & (size < 1e9) & (x != np.floor(x))
+    if not same.any():
+        return x.astype(str)
+    text = np.empty(len(x), dtype=object)
+    text[same] = pc.cast(pa.array(x[same]), pa.string()).to_numpy(zero_copy_only=False)
+    text[~same] = x[~same].astype(str)
+    return text
+
+
 def _quote(cells):
     """Cells quoted where they must be, their double quotes doubled."""
     needs = pc.match_substring_regex(cells, _needs_quotes())
-    quoted = pc.binary_join_element_wise(_large('"'), pc.replace_substring(cells, '"', '""'),
-                                         _large('"'), _large(""))
+    # a cell's quotes doubled; when no cell holds one (one scan of the character data),
+    # there is nothing to double
+    inner = pc.replace_substring(cells, '"', '""') if _holds(cells, b'"') else cells
+    quoted = pc.binary_join_element_wise(_large('"'), inner, _large('"'), _large(""))
     return pc.if_else(needs, quoted, cells)
+
+
+def _holds(cells, byte):
+    """Whether some cell of an arrow string array holds the ASCII character ``byte``."""
+    for chunk in (cells.chunks if isinstance(cells, pa.ChunkedArray) else [cells]):
+        data = chunk.buffers()[2]
+        if data is not None and (np.frombuffer(data, dtype=np.uint8) == ord(byte)).any():
+            return True
+    return False
 
 
 def _needs_quotes():

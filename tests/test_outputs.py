@@ -16,8 +16,24 @@ from southbound.outputs import write_csv
                   "band": pd.Series(["low", "high", None, "x", "y", "z", "w", "v"], dtype="str")}),
     pd.DataFrame({"mixed": [1, "a", None], "when": pd.to_datetime(["2025-01-01"] * 3)}),
     pd.DataFrame({"a,b": pd.Series([], dtype=float)}),
-], ids=["kinds", "left-to-pandas", "empty"])
+    pd.DataFrame({"reasons": ["suv, 7 years old; 1 occupant", "van", "a,b\nc", None]}),
+], ids=["kinds", "left-to-pandas", "empty", "commas-no-quotes"])
 def test_write_csv_gives_pandas_bytes(frame, tmp_path):
     frame.to_csv(tmp_path / "pandas.csv", index=False)
     write_csv(frame, tmp_path / "ours.csv")
+    assert (tmp_path / "ours.csv").read_bytes() == (tmp_path / "pandas.csv").read_bytes()
+
+
+def test_floats_are_written_as_pandas_writes_them_across_sizes(tmp_path):
+    """Python's repr of every float (arrow writes the middle sizes, checked here against
+    pandas' own bytes): whole numbers, the edges of arrow's range, exponents, NaN."""
+    rng = np.random.default_rng(3)
+    values = np.concatenate([
+        10 ** rng.uniform(-9, 17, 20_000), -(10 ** rng.uniform(-9, 17, 2_000)),
+        np.round(rng.random(20_000), 6), np.arange(-3.0, 40.0), [0.0, -0.0, np.nan],
+        [1e-4, np.nextafter(1e-4, 0), np.nextafter(1e-4, 1), 1e9, np.nextafter(1e9, 0),
+         999999999.5, 0.1, 0.3, 2 / 3, 1e-5, 5e-324, 1.7976931348623157e308]])
+    frame = pd.DataFrame({"x": values, "y": rng.permutation(values)})
+    write_csv(frame, tmp_path / "ours.csv")
+    frame.to_csv(tmp_path / "pandas.csv", index=False)
     assert (tmp_path / "ours.csv").read_bytes() == (tmp_path / "pandas.csv").read_bytes()
