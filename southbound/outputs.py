@@ -44,6 +44,8 @@ def write_csv(frame, path):
     # each line ends in "\n" (joined with an empty last cell), so the lines' character
     # data, end to end, is the file's body
     lines = pc.binary_join_element_wise(*[_quote(c) for c in cells], _large(","))
+    if len(cells) == 1:   # a line of one empty cell is written "" (else it reads as no row)
+        lines = pc.if_else(pc.equal(lines, ""), _large('""'), lines)
     lines = pc.binary_join_element_wise(lines, _large(""), _large("\n"))
     with open(path, "wb") as handle:
         handle.write((header + "\n").encode("utf-8"))
