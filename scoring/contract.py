@@ -660,7 +660,7 @@ def parse_frame(raw, *, source="<frame>", on_error="raise", first_row=2, known_p
 
     frame = pd.DataFrame(out)
     _frame_consistency(frame, reject)
-    dup = frame["crossing_id"].duplicated().to_numpy()
+    dup = _repeated(frame["crossing_id"])
     reject(dup, "crossing_id", lambda v: f"value {show_value(v)} is a repeated crossing_id")
 
     bad_rows = has_reason
@@ -673,6 +673,17 @@ def parse_frame(raw, *, source="<frame>", on_error="raise", first_row=2, known_p
     frame["utc_offset_min"] = frame["utc_offset_min"].astype(np.int64)
     return ReadResult(frame, rejected.reset_index(drop=True), ignored, source,
                       _unknown_ports(frame["port_code"], known_ports))
+
+
+def _repeated(ids):
+    """``ids.duplicated()`` as a numpy array; when every id is there and each is greater
+    than the one before (a log written in id order), none repeats: one comparison of
+    neighbours instead of a hash of every id (1M ids: 0.02 s against 0.25 s)."""
+    if len(ids) > 1 and not ids.isna().any():
+        text = _arrow_text(ids)
+        if pc.all(pc.less(text.slice(0, len(text) - 1), text.slice(1))).as_py():
+            return np.zeros(len(ids), dtype=bool)
+    return ids.duplicated().to_numpy()
 
 
 def _unknown_ports(codes, known=None):

@@ -310,3 +310,16 @@ def test_whole_numbers_read_fast_are_judged_as_the_pattern_judges_them(column, c
         assert not bad[i], cell
         kept = result.frame.set_index("crossing_id").loc[f"x{i}", column]
         assert kept == record[column] or (pd.isna(kept) and pd.isna(record[column]))
+
+
+@pytest.mark.parametrize("ids, repeated", [
+    (["a1", "a2", "b"], []),                  # in order: the neighbours' check decides
+    (["a1", "a2", "a2", "b"], [2]),           # in order but for a repeat: hashed
+    (["b", "a1", "b"], [2]),                  # out of order
+    (["a10", "a9"], []),
+], ids=["increasing", "repeat-in-order", "repeat-out-of-order", "decreasing"])
+def test_repeated_ids_are_found_in_or_out_of_order(ids, repeated):
+    rows = [row(crossing_id=i) for i in ids]
+    result = parse_frame(raw(rows), on_error="skip")
+    assert (result.rejected["row"] - 2).tolist() == repeated
+    assert all("repeated crossing_id" in r for r in result.rejected["reason"])
