@@ -62,10 +62,11 @@ def heavy_hitters(client, data, rows):
     from scoring.features_dask import (HISTORY_COLUMNS, history_keys, read_log_dask,
                                        time_slices)
     log = read_log_dask(data)[list(HISTORY_COLUMNS)]
-    keys = [key for key, _, _ in history_keys()]
+    passes = history_keys()
+    keys = [key for key, _, _ in passes]
     largest = [log[key].value_counts().nlargest(1) for key in keys]
     sliced = {}
-    for key, _, reach in history_keys():
+    for key, _, reach in passes:
         if reach is not None:
             cut = log[[key, "crossed_at"]].map_partitions(
                 time_slices, reach, meta=time_slices(log[[key, "crossed_at"]]._meta, reach))

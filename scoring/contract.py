@@ -729,23 +729,11 @@ def _stripped(text):
     """``text.str.strip()``; the column itself when no cell can have anything to strip:
     all its characters are printable ASCII other than the space (one scan of arrow's
     character data, not a trim of every cell)."""
-    if isinstance(text.dtype, pd.StringDtype) and text.dtype.storage == "pyarrow":
-        for chunk in text.array.__arrow_array__().chunks:
-            data = chunk.buffers()[2]
-            if data is None:
-                continue
-            ends = np.frombuffer(data, dtype=np.uint8)[_data_span(chunk)]
-            if len(ends) and (ends.min() < 0x21 or ends.max() > 0x7E):
-                return text.str.strip()
+    data = _char_data(text)
+    if data is not None and not any(len(d) and (d.min() < 0x21 or d.max() > 0x7E)
+                                    for d in data):
         return text
     return text.str.strip()
-
-
-def _data_span(chunk):
-    """The slice of a string chunk's data buffer that its cells use."""
-    width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
-    offsets = np.frombuffer(chunk.buffers()[1], dtype=width)
-    return slice(int(offsets[chunk.offset]), int(offsets[chunk.offset + len(chunk)]))
 
 
 def _ascii_digits(text, empty):
@@ -826,13 +814,25 @@ def _may_hold(text, byte):
     """False when no cell of ``text`` can hold the character ``byte`` (one ASCII byte):
     arrow's character data, all cells' bytes end to end, lacks it (one scan, not a
     search per cell)."""
+    data = _char_data(text)
+    return data is None or any((d == ord(byte)).any() for d in data)
+
+
+def _char_data(text):
+    """The character data of a text Series that arrow holds, all its cells' bytes end
+    to end, one numpy view per chunk (only the span the chunk's cells use); None when
+    arrow does not hold it."""
     if not (isinstance(text.dtype, pd.StringDtype) and text.dtype.storage == "pyarrow"):
-        return True
+        return None
+    out = []
     for chunk in text.array.__arrow_array__().chunks:
         data = chunk.buffers()[2]
-        if data is not None and (np.frombuffer(data, dtype=np.uint8) == ord(byte)).any():
-            return True
-    return False
+        if data is not None:
+            width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+            offsets = np.frombuffer(chunk.buffers()[1], dtype=width)
+            used = slice(int(offsets[chunk.offset]), int(offsets[chunk.offset + len(chunk)]))
+            out.append(np.frombuffer(data, dtype=np.uint8)[used])
+    return out
 
 
 def _arrow_text(text):

@@ -34,6 +34,7 @@ row, column and value as in-process.
 from __future__ import annotations
 
 import glob
+import heapq
 from pathlib import Path
 
 import numpy as np
@@ -319,7 +320,6 @@ def balance(sizes, buckets):
     >>> balance(np.array([5, 4, 3, 3, 1]), 2).tolist()
     [0, 1, 1, 0, 1]
     """
-    import heapq
     out = np.empty(len(sizes), dtype=np.int64)
     loads = [(0, b) for b in range(buckets)]
     for g in np.argsort(-np.asarray(sizes), kind="stable"):
