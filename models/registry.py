@@ -469,6 +469,9 @@ def evidence(registry, version, champion):
         return False, (f"the latest comparison of {version} is against {kept.get('champion')}, "
                        f"not the model in service {champion} ({hint})")
     labels = kept.get("labels", {})
+    if kept.get("sufficient") is False:
+        return False, (f"the latest comparison of {version} against {champion} is insufficient "
+                       f"evidence: {kept.get('verdict')} ({hint})")
     return True, (f"evidence ({kept.get('compared_at', '?')[:16]}, "
                   f"{labels.get('crossings', 0):,} crossings scored by both, "
                   f"{labels.get('labelled_seizures', 0)} seizures): {kept.get('verdict')}")
