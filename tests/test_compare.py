@@ -292,6 +292,33 @@ def test_the_report_shows_the_kept_comparison_or_how_to_make_one(trained, world_
     assert "No comparison of" in bare and "southbound compare" in bare
 
 
+def test_the_report_on_the_model_in_service_advises_a_command_that_works(
+        trained, world_frame, registry_path, challenger_model, runner, monkeypatch, tmp_path):
+    import re
+    from html import unescape
+    from models.registry import Registry
+    from southbound.cli import main
+    from training.report import build_report
+    model, manifest = trained
+    reg = Registry(registry_path)
+    active = reg.active_version()
+    page = build_report(model, dict(manifest, version=active), world_frame,
+                        active=(model, dict(manifest, version=active)))
+    advised = [unescape(c) for c in re.findall(r"<code>(southbound [^<]*)</code>", page)]
+    assert f"southbound models shadow {active}" not in advised
+    assert "southbound models shadow VERSION" in advised and "is the model in service" in page
+    monkeypatch.setenv("SOUTHBOUND_DATABASE_URL", f"sqlite:///{tmp_path / 'store.db'}")
+    refused = runner.invoke(main, ["models", "shadow", active, "--registry", str(registry_path)])
+    assert refused.exit_code != 0  # what the advice used to say
+    challenger = reg.save(*challenger_model)
+    page = build_report(challenger_model[0], dict(challenger_model[1], version=challenger),
+                        world_frame, active=(model, dict(manifest, version=active)))
+    command = f"southbound models shadow {challenger}"
+    assert command in page
+    done = runner.invoke(main, [*command.split()[1:], "--registry", str(registry_path)])
+    assert done.exit_code == 0, done.output
+
+
 @pytest.mark.slow
 def test_the_intervals_cover_the_true_catch_over_200_shadow_periods_of_a_generated_world(
         world, world_frame, trained, challenger_model):

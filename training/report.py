@@ -166,6 +166,12 @@ def build_report(model, manifest, frame, *, active=None, training_frame=None, si
 
 def _comparison_section(comparison, manifest, active_manifest):
     version = manifest.get("version", "this model")
+    if comparison is None and active_manifest and active_manifest.get("version") == version:
+        return (f"<p>{escape(version)} is the model in service: comparisons are made for a "
+                "challenger against it. Put another version in shadow (<code>southbound models "
+                "list</code> names them; <code>southbound models shadow VERSION</code>), let "
+                "traffic and outcomes come in, run <code>southbound compare</code>, then read "
+                "the challenger's report (<code>southbound report --model VERSION</code>).</p>")
     if comparison is None:
         return (f"<p>No comparison of {escape(version)} is kept. Score it in shadow "
                 f"(<code>southbound models shadow {escape(version)}</code>), let traffic and "
