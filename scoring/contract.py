@@ -37,7 +37,9 @@ DIRECTIONS = ("outbound", "inbound")
 VEHICLE_CLASSES = ("personal", "truck", "bus")
 BODY_TYPES = ("sedan", "suv", "pickup", "van", "motorcycle", "tractor_trailer",
               "box_truck", "bus", "other")
-REFERRALS = ("none", "model", "random", "explore", "officer")
+REFERRALS = ("none", "model", "random", "explore", "lookout", "officer")
+#: referrals whose selection probability the contract fixes: a lookout always refers
+CERTAIN_REFERRALS = ("lookout",)
 OUTCOME_COLUMNS = ("referral", "selection_probability", "inspected", "seizure",
                    "firearms_seized", "rounds_seized", "currency_seized_usd")
 #: what secondary found: more than 0 only where a seizure was made
@@ -335,6 +337,8 @@ def parse_record(record, *, source="request"):
         value = record.get(name)
         raise ContractError(f"value {show_value(value)}: {message}", source=source, column=name,
                             value=value)
+    if out["referral"] in CERTAIN_REFERRALS:  # the contract fixes its probability
+        out["selection_probability"] = 1.0
     return out
 
 
@@ -349,6 +353,9 @@ def _row_consistency(row):
             return "referral", "inbound rows are never referred"
         if row["inspected"] == 1.0:
             return "inspected", "inbound rows are never inspected"
+    if row["referral"] in CERTAIN_REFERRALS and not _missing(row["selection_probability"]) \
+            and row["selection_probability"] != 1.0:
+        return "selection_probability", "a lookout referral has selection probability 1"
     return outcome_problem(row)
 
 
@@ -660,6 +667,9 @@ def parse_frame(raw, *, source="<frame>", on_error="raise", first_row=2, known_p
 
     frame = pd.DataFrame(out)
     _frame_consistency(frame, reject)
+    certain = frame["referral"].isin(CERTAIN_REFERRALS).to_numpy()
+    if certain.any():  # the contract fixes their probability: 1 where the log left it empty
+        frame.loc[certain, "selection_probability"] = 1.0
     dup = _repeated(frame["crossing_id"])
     reject(dup, "crossing_id", lambda v: f"value {show_value(v)} is a repeated crossing_id")
 
@@ -854,6 +864,10 @@ def _frame_consistency(frame, reject):
            lambda v: f"value {show_value(v)}: inbound rows are never referred")
     reject(inbound & (frame["inspected"] == 1.0).to_numpy(), "inspected",
            lambda v: f"value {show_value(v)}: inbound rows are never inspected")
+    certain = frame["referral"].isin(CERTAIN_REFERRALS).to_numpy()
+    probability = frame["selection_probability"].to_numpy(float)
+    reject(certain & ~np.isnan(probability) & (probability != 1.0), "selection_probability",
+           lambda v: f"value {show_value(v)}: a lookout referral has selection probability 1")
     not_inspected = (frame["inspected"] != 1.0).to_numpy()
     reject(frame["seizure"].notna().to_numpy() & not_inspected,
            "seizure", lambda v: f"value {show_value(v)}: seizure is given but inspected is not true")

@@ -94,7 +94,7 @@ def score_crossing(store, served, metrics, record, actor, rng, holder=None):
         if decision.refer:
             reasons = with_selection(reasons)
         shadow = _shadow(holder, features, port, policy.config, metrics)
-        stored_record = dict(record, referral=_referral(decision.source),
+        stored_record = dict(record, referral=decision.source,
                              selection_probability=decision.selection_probability)
         row = {"crossing_id": record["crossing_id"], "scored_at": now_us(), "port_code": port,
                "model_version": served.version, "policy_version": policy.version,
@@ -157,11 +157,6 @@ def _existing(conn, crossing_id, digest):
         raise ApiError(409, "conflict", "crossing_id was already scored with different "
                        "values", "crossing_id")
     return public_answer(row)
-
-
-def _referral(source):
-    """The contract's referral value for a source (a lookout is an analyst's pick)."""
-    return {"lookout": "officer"}.get(source, source)
 
 
 def _json(value):

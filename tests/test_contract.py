@@ -323,3 +323,43 @@ def test_repeated_ids_are_found_in_or_out_of_order(ids, repeated):
     result = parse_frame(raw(rows), on_error="skip")
     assert (result.rejected["row"] - 2).tolist() == repeated
     assert all("repeated crossing_id" in r for r in result.rejected["reason"])
+
+
+def test_a_lookout_referral_is_read_and_trained_on_with_selection_probability_1(tmp_path):
+    """The contract's ``lookout`` value: read from CSV and Parquet, its probability 1
+    where the log leaves it empty, and training's propensity takes it as certain (an
+    officer's pick without one is estimated)."""
+    from training.evaluate import propensity
+    rows = ([row(crossing_id=f"n{i}", plate_id=f"q{i}", selection_probability="")
+             for i in range(40)]
+            + [row(crossing_id=f"o{i}", referral="officer", selection_probability="",
+                   inspected="true", seizure="false") for i in range(4)]
+            + [row(crossing_id="l1", referral="lookout", selection_probability="",
+                   inspected="true", seizure="true"),
+               row(crossing_id="l2", referral="lookout", selection_probability="1",
+                   inspected="false")])
+    path = write_csv(tmp_path, rows)
+    frame = read_log(path).frame.set_index("crossing_id")
+    assert list(frame.loc[["l1", "l2"], "referral"]) == ["lookout", "lookout"]
+    assert list(frame.loc[["l1", "l2"], "selection_probability"]) == [1.0, 1.0]
+    assert parse_record(dict(row(referral="lookout", selection_probability="")))[
+        "selection_probability"] == 1.0
+    typed = pd.read_csv(path, dtype=str, keep_default_na=False)
+    typed.to_parquet(tmp_path / "log.parquet")
+    pd.testing.assert_frame_equal(read_log(tmp_path / "log.parquet").frame.set_index("crossing_id"),
+                                  frame)
+    pi = pd.Series(propensity(frame.reset_index(), pd.DataFrame(
+        {"x": np.arange(len(frame), dtype=float)})), index=frame.index)
+    assert pi["l1"] == 1.0 and pi["l2"] == 1.0
+    assert (pi[[f"o{i}" for i in range(4)]] < 1).all()
+
+
+def test_a_lookout_referral_with_another_probability_is_a_bad_row(tmp_path):
+    path = write_csv(tmp_path, [row(crossing_id="a"),
+                                row(crossing_id="b", referral="lookout",
+                                    selection_probability="0.3")])
+    with pytest.raises(ContractError, match="row 3, column selection_probability: value '0.3': "
+                                            "a lookout referral has selection probability 1"):
+        read_log(path)
+    with pytest.raises(ContractError, match="a lookout referral has selection probability 1"):
+        parse_record(dict(row(referral="lookout", selection_probability="0.3")))
