@@ -14,7 +14,7 @@ import time
 
 import sqlalchemy as sa
 
-from scoring.contract import OUTCOME_COLUMNS, parse_record
+from scoring.contract import OUTCOME_COLUMNS, parse_record, show_json
 from scoring.features import FEATURES, LAST_INBOUND_PORT, feature_record
 from scoring.policy import exploration_cell, risk_band
 from scoring.reasons import explain, top_groups, with_selection
@@ -38,7 +38,7 @@ def parse_crossing(body, direction, prefix=""):
                                "POST /v1/crossings/<id>/outcome, not sent for scoring",
                                prefix + name)
     try:
-        record = parse_record(body)
+        record = parse_record(body, show=show_json)
     except Exception as exc:  # ContractError
         raise from_contract(exc, prefix) from None
     if record["direction"] != direction:
