@@ -382,6 +382,7 @@ def parse_record(record, *, source="request", show=show_value):
 
 
 _AHEAD_MESSAGE = "a model year more than one year after the year of the crossing"
+_LOOKOUT_MESSAGE = "a lookout referral has selection probability 1"
 
 
 def _row_consistency(row):
@@ -399,7 +400,7 @@ def _row_consistency(row):
             return "inspected", "inbound rows are never inspected"
     if row["referral"] in CERTAIN_REFERRALS and not _missing(row["selection_probability"]) \
             and row["selection_probability"] != 1.0:
-        return "selection_probability", "a lookout referral has selection probability 1"
+        return "selection_probability", _LOOKOUT_MESSAGE
     return outcome_problem(row)
 
 
@@ -929,7 +930,7 @@ def _frame_consistency(frame, reject):
     certain = frame["referral"].isin(CERTAIN_REFERRALS).to_numpy()
     probability = frame["selection_probability"].to_numpy(float)
     reject(certain & ~np.isnan(probability) & (probability != 1.0), "selection_probability",
-           lambda v: f"value {show_value(v)}: a lookout referral has selection probability 1")
+           lambda v: f"value {show_value(v)}: {_LOOKOUT_MESSAGE}")
     not_inspected = (frame["inspected"] != 1.0).to_numpy()
     reject(frame["seizure"].notna().to_numpy() & not_inspected,
            "seizure", lambda v: f"value {show_value(v)}: seizure is given but inspected is not true")
