@@ -336,7 +336,8 @@ def test_a_value_out_of_its_plausible_range_is_a_400(app, client, auth, name, go
         response = client.post("/v1/score", json=outbound(99, **{name: value}),
                                headers=auth["officer"])
         assert_error(response, 400, "invalid_value", name)
-        assert response.json["error"]["message"] == f"value {json.dumps(value)}{' ' if message[0] != ':' else ''}{message}"
+        separator = "" if message.startswith(":") else " "
+        assert response.json["error"]["message"] == f"value {json.dumps(value)}{separator}{message}"
     assert not rows(app, crossings, crossing_id="o99")
 
 
