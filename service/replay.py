@@ -5,12 +5,29 @@ through the same views, validation and store as live traffic.
 """
 from __future__ import annotations
 
-from scoring.contract import OUTCOME_COLUMNS, ContractError, show_value
+from scoring.contract import BY_NAME, OUTCOME_COLUMNS, ContractError, parse_value, show_value
+
+_JSON_OF = {"int": int, "count": int, "positive": int, "amount": float, "bool": bool}
 
 
 def crossing_body(row):
-    """The API body of a log row: its non-empty contract cells, outcomes left out."""
-    return {k: v for k, v in row.items() if v != "" and k not in OUTCOME_COLUMNS}
+    """The API body of a log row: its non-empty contract cells, outcomes left out, each as
+    the JSON value the API takes (``"12"`` as 12, ``"true"`` as true: the API takes no
+    text for a number or a boolean). A cell the contract refuses stays text, for the
+    API to refuse."""
+    return {k: _json_value(k, v) for k, v in row.items()
+            if v != "" and k not in OUTCOME_COLUMNS}
+
+
+def _json_value(name, cell):
+    column = BY_NAME.get(name)
+    if column is None or column.kind not in _JSON_OF or not isinstance(cell, str):
+        return cell
+    try:
+        value = parse_value(name, cell)
+    except ContractError:
+        return cell
+    return _JSON_OF[column.kind](value) if value == value else cell
 
 
 def check(app, log, source, lines=None):

@@ -14,7 +14,7 @@ import time
 
 import sqlalchemy as sa
 
-from scoring.contract import OUTCOME_COLUMNS, parse_record
+from scoring.contract import OUTCOME_COLUMNS, parse_record, show_json
 from scoring.features import FEATURES, LAST_INBOUND_PORT, feature_record
 from scoring.policy import exploration_cell, risk_band
 from scoring.reasons import explain, top_groups, with_selection
@@ -38,7 +38,7 @@ def parse_crossing(body, direction, prefix=""):
                                "POST /v1/crossings/<id>/outcome, not sent for scoring",
                                prefix + name)
     try:
-        record = parse_record(body)
+        record = parse_record(body, show=show_json)
     except Exception as exc:  # ContractError
         raise from_contract(exc, prefix) from None
     if record["direction"] != direction:
@@ -94,7 +94,7 @@ def score_crossing(store, served, metrics, record, actor, rng, holder=None):
         if decision.refer:
             reasons = with_selection(reasons)
         shadow = _shadow(holder, features, port, policy.config, metrics)
-        stored_record = dict(record, referral=_referral(decision.source),
+        stored_record = dict(record, referral=decision.source,
                              selection_probability=decision.selection_probability)
         row = {"crossing_id": record["crossing_id"], "scored_at": now_us(), "port_code": port,
                "model_version": served.version, "policy_version": policy.version,
@@ -157,11 +157,6 @@ def _existing(conn, crossing_id, digest):
         raise ApiError(409, "conflict", "crossing_id was already scored with different "
                        "values", "crossing_id")
     return public_answer(row)
-
-
-def _referral(source):
-    """The contract's referral value for a source (a lookout is an analyst's pick)."""
-    return {"lookout": "officer"}.get(source, source)
 
 
 def _json(value):

@@ -207,6 +207,8 @@ def test_lookout_always_refers_and_can_be_removed(app, client, auth):
     assert answer["refer"] is True
     score = rows(app, scores, crossing_id="o1")[0]
     assert score["referral_source"] == "lookout" and score["selection_probability"] == 1.0
+    stored = rows(app, crossings, crossing_id="o1")[0]   # the contract's own value
+    assert stored["referral"] == "lookout" and stored["selection_probability"] == 1.0
     assert client.delete(f"/v1/lookouts/{created.json['id']}", headers=h).status_code == 204
     assert client.get("/v1/lookouts", headers=h).json["lookouts"] == []
     assert_error(client.delete(f"/v1/lookouts/{created.json['id']}", headers=h),

@@ -84,9 +84,9 @@ def _shares(expected, actual, categorical, bins):
 def referral_source(outbound):
     """Who referred each row: model, lookout, random, officer or none.
 
-    The contract has no ``lookout`` value: the service exports a lookout referral
-    as ``officer`` with selection probability 1, and an officer's own call with
-    none, so the two are told apart by that probability.
+    Logs exported before the contract had the ``lookout`` value wrote a lookout
+    referral as ``officer`` with selection probability 1 (an officer's own call has
+    none), so such a row is read as ``lookout`` too.
     """
     referral = outbound["referral"].fillna("none").to_numpy(dtype=object)
     certain = outbound["selection_probability"].to_numpy(float) == 1.0

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask import Blueprint, current_app, g, jsonify, request
 
 from scoring.contract import (COLUMNS, ContractError, format_timestamp, outcome_problem,
-                              parse_value, show_value)
+                              parse_value, show_json)
 from service.api.score import checked_crossing, get_json_body, ignored_fields, with_ignored
 from service.auth import ROLES, require
 from service.errors import ApiError, from_contract
@@ -36,7 +36,7 @@ def get_crossing(conn, crossing_id):
     found = (_store().crossing(conn, crossing_id)
              if len(crossing_id) <= TEXT_MAX and "\x00" not in crossing_id else None)
     if found is None:
-        raise ApiError(404, "not_found", f"no crossing {crossing_id!r}", "crossing_id")
+        raise ApiError(404, "not_found", f"no crossing {show_json(crossing_id)}", "crossing_id")
     return found
 
 
@@ -72,7 +72,8 @@ def parse_outcome(body):
         raise ApiError(400, "invalid_body", "an outcome must be a JSON object")
     check_body("Outcome", body)
     try:
-        out = {name: parse_value(name, body.get(name)) for name in OUTCOME_FIELDS}
+        out = {name: parse_value(name, body.get(name), show=show_json)
+               for name in OUTCOME_FIELDS}
     except ContractError as exc:
         raise from_contract(exc) from None
     if math.isnan(out["inspected"]):
@@ -92,7 +93,7 @@ def parse_outcome(body):
     problem = outcome_problem(out)  # the contract's own rule, as for a log's rows
     if problem:
         name, message = problem
-        raise ApiError(400, "invalid_value", f"value {show_value(body.get(name))}: {message}",
+        raise ApiError(400, "invalid_value", f"value {show_json(body.get(name))}: {message}",
                        name)
     return out
 
@@ -134,13 +135,13 @@ def lane():
     """The latest scored outbound crossings at a port, newest first (the booth's lane view)."""
     port = request.args.get("port_code", "")
     try:
-        port = parse_value("port_code", port)
+        port = parse_value("port_code", port, show=show_json)
     except ContractError as exc:
         raise from_contract(exc) from None
     if port is None:
         raise ApiError(400, "invalid_value", "is required", "port_code")
     if port not in ports_in_force():
-        raise ApiError(400, "unknown_port", f"value {show_value(port)} is not a port of the "
+        raise ApiError(400, "unknown_port", f"value {show_json(port)} is not a port of the "
                        "port table", "port_code")
     text = request.args.get("limit", "50")
     limit = int(text) if re.fullmatch(r"[0-9]{1,4}", text) else -1  # int() takes "1_0", "٣"
