@@ -467,7 +467,7 @@ def document_for(ports):
                     "scored"),
                     **_authenticated(409, body=True)}}},
             "/v1/crossings": {"get": {
-                "summary": "Latest scored outbound crossings at a port, newest first",
+                "summary": "Latest scored outbound crossings at a port, by crossing time, newest first",
                 "security": auth, "parameters": [
                     {"name": "port_code", "in": "query", "required": True,
                      "schema": {"type": "string", "enum": list(ports)},
