@@ -91,8 +91,11 @@ def test_console_refers_only_to_its_own_assets_and_has_no_inline_code(client):
 def test_console_lists_the_ports_and_labels_every_control(client):
     page = parsed(client)
     text = client.get("/").text
-    assert '<option value="2304">2304 · Laredo</option>' in text
-    assert '<option value="2506">2506 · Otay Mesa</option>' in text
+    # each port with its IANA zone, from the port table the local-time features read
+    assert ('<option value="2304" data-time-zone="America/Chicago">2304 · Laredo</option>'
+            in text)
+    assert ('<option value="2506" data-time-zone="America/Los_Angeles">2506 · Otay Mesa'
+            '</option>' in text)
     assert page.controls and set(page.controls) <= page.label_for
 
 
@@ -344,6 +347,89 @@ def test_the_console_fits_a_phone(page, live):
     page.click("#pause")
     assert page.inner_text("#pause") == "Pause updates"
     screenshot(page, "console-phone")
+
+
+TIME_PORT = "2504"  # San Ysidro: America/Los_Angeles
+TIME_ZONE = "America/Los_Angeles"
+
+
+def score_at(live, crossing_id, crossed_at, port=TIME_PORT):
+    """Score an outbound crossing at ``port`` that crossed at ``crossed_at`` (UTC, written Z)."""
+    body = outbound(crossing_id, "P-" + uuid.uuid4().hex[:6].upper(), port_code=port,
+                    crossed_at=crossed_at.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    status, answer = call(live.url + "/v1/score", body, live.tokens["officer"])
+    assert status == 201, answer
+    return answer
+
+
+@needs_browser
+def test_times_are_the_ports_clock_in_crossing_order_with_a_note_when_the_feed_is_old(
+        page, live):
+    """Item 15 of issue 23: a crossing written in UTC shows the port's own wall clock
+    (its zone from the port table), with the date where that is not today at the port;
+    the lane is in crossing order (a back-filled crossing is not on top); every clock
+    is 24-hour; a port whose newest crossing is over 15 minutes old says so."""
+    from datetime import datetime, timedelta, timezone
+    from zoneinfo import ZoneInfo
+    zone = ZoneInfo(TIME_ZONE)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    today = now.astimezone(zone).date()
+    recent = now - timedelta(minutes=20)
+    # the issue's example: written 17:47:38Z, it was 09:47 (or 10:47 in summer) there
+    january = (now - timedelta(days=330)).replace(hour=17, minute=47, second=38)
+    tag = uuid.uuid4().hex[:6]
+    ids = {"recent": f"t-{tag}-recent", "january": f"t-{tag}-january"}
+    score_at(live, ids["recent"], recent)
+    score_at(live, ids["january"], january)  # back-filled: scored last, crossed first
+
+    def shown(at):
+        local = at.astimezone(zone)
+        return (local.strftime("%H:%M") if local.date() == today
+                else local.strftime("%Y-%m-%d %H:%M"))
+
+    sign_in(page, live.tokens["officer"], port=TIME_PORT)
+    page.locator(f'tr[data-id="{ids["january"]}"]').wait_for()
+    order = [i for i in page.locator("#lane-rows tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.id)") if i in ids.values()]
+    assert order == [ids["recent"], ids["january"]]  # crossing order, newest first
+    times = {k: page.inner_text(f'tr[data-id="{v}"] .open') for k, v in ids.items()}
+    assert times == {"recent": shown(recent), "january": shown(january)}
+    assert times["january"].endswith(january.astimezone(zone).strftime(" %H:%M"))
+    assert times["january"] != january.strftime("%H:%M")  # not the UTC clock
+
+    # the updated stamp: the port's clock, 24-hour, no AM/PM
+    page.locator("#lane-updated").filter(has_text="Updated").wait_for()
+    updated = page.inner_text("#lane-updated")
+    match = re.fullmatch(r"Updated (\d\d):(\d\d):(\d\d) port time · every 2 s", updated)
+    assert match, updated
+    local_now = datetime.now(zone)
+    seconds = [int(x) for x in match.groups()]
+    drift = abs((seconds[0] * 3600 + seconds[1] * 60 + seconds[2])
+                - (local_now.hour * 3600 + local_now.minute * 60 + local_now.second))
+    assert min(drift, 86_400 - drift) < 120, (updated, local_now)
+
+    # the newest crossing is 20 minutes old: a visible note
+    stale = page.locator("#lane-stale")
+    stale.wait_for()
+    assert stale.inner_text().startswith(
+        "No new crossing at San Ysidro (2504) for 20 minutes: the newest crossed "
+        + recent.astimezone(zone).strftime("%Y-%m-%d %H:%M"))
+    screenshot(page, "console-lane-times")
+
+    # the detail: date and time to the second, on the port's clock, naming the zone
+    page.click(f'tr[data-id="{ids["january"]}"] .open')
+    page.locator("#detail-heading").filter(has_text=ids["january"]).wait_for()
+    crossed = page.locator("#detail-facts dt", has_text="Crossed").locator(
+        "xpath=following-sibling::dd[1]").inner_text()
+    assert crossed == january.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") \
+        + f" port time ({TIME_ZONE})"
+
+    # a fresh crossing: on top, and the note goes
+    fresh = f"t-{tag}-fresh"
+    score_at(live, fresh, datetime.now(timezone.utc) - timedelta(minutes=1))
+    page.locator(f'tr[data-id="{fresh}"]').wait_for()
+    stale.wait_for(state="hidden")
+    assert page.locator("#lane-rows tr").first.get_attribute("data-id") == fresh
 
 
 class _HttpClient:

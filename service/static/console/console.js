@@ -13,6 +13,8 @@
   var SERVICE_MS = 3000;
   var LANE_LIMIT = 50;
   var NEW_MS = 6000;
+  // a port whose newest crossing is older than this gets a visible note
+  var STALE_MS = 15 * 60 * 1000;
   // how long the report button waits for a page being built before it gives up
   var REPORT_WAIT_MS = 5 * 60 * 1000;
   var KNOWN_BANDS = ["low", "elevated", "high", "very high"];
@@ -155,10 +157,59 @@
     return refer ? el("span", "decision-refer", "REFER") : el("span", "decision-none", "no referral");
   }
 
-  function localTime(stamp) {
-    // the port's local time as the entry system wrote it: "2025-03-04T11:48:00-06:00"
-    var m = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}(?::\d{2})?)/.exec(stamp || "");
-    return m ? { date: m[1], time: m[2] } : { date: "", time: stamp || "unknown" };
+  /* An API timestamp ("2026-12-06T17:47:38Z", "2025-03-04T11:48:00.5-06:00") as
+     milliseconds since the epoch, or null. The offset it was written with fixes the
+     instant only: it says nothing about the port. */
+  function instant(stamp) {
+    var m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|([+-])(\d{2}):(\d{2}))$/.exec(stamp || "");
+    if (!m) { return null; }
+    var ms = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] || 0), Math.floor(+("0." + (m[7] || "0")) * 1000));
+    if (m[8] !== "Z") { ms -= (m[9] === "-" ? -1 : 1) * (+m[10] * 60 + +m[11]) * 60000; }
+    return ms;
+  }
+
+  /* The port's IANA zone, from the port table (the column the local-time features read). */
+  function portZone(code) {
+    var option = code ? $("port").querySelector('option[value="' + code + '"]') : null;
+    return (option && option.getAttribute("data-time-zone")) || null;
+  }
+
+  var clocks = {};
+  /* ``ms`` on the wall clock of ``zone`` (UTC without one), 24-hour:
+     {date: "2026-12-06", time: "09:47:38", zone: "America/Los_Angeles" or "UTC"}. */
+  function wallClock(ms, zone) {
+    var name = zone || "UTC";
+    if (!clocks[name]) {
+      try {
+        clocks[name] = new Intl.DateTimeFormat("en-US", { timeZone: name, hourCycle: "h23",
+          year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+      } catch (e) {
+        name = "UTC";
+        return wallClock(ms, null);
+      }
+    }
+    var parts = {};
+    clocks[name].formatToParts(new Date(ms)).forEach(function (p) { parts[p.type] = p.value; });
+    return { date: parts.year + "-" + parts.month + "-" + parts.day,
+             time: parts.hour + ":" + parts.minute + ":" + parts.second, zone: name };
+  }
+
+  /* When a crossing crossed, at its port: the lane's short form (``hhmm``, with its
+     ``day`` where that is not today at the port) and the detail's full one. */
+  function crossedAt(stamp, port) {
+    var ms = instant(stamp);
+    if (ms === null) { return { day: "", hhmm: stamp || "unknown", full: stamp || "unknown", ms: null }; }
+    var zone = portZone(port), at = wallClock(ms, zone), today = wallClock(Date.now(), zone).date;
+    return { ms: ms, day: at.date === today ? "" : at.date, hhmm: at.time.slice(0, 5),
+             full: at.date + " " + at.time + (zone ? " port time (" + zone + ")" : " UTC (the port has no time zone)") };
+  }
+
+  /* "2 h 5 min", "3 days" */
+  function ago(ms) {
+    var min = Math.floor(ms / 60000);
+    if (min < 60) { return plural(min, "minute"); }
+    if (min < 48 * 60) { return Math.floor(min / 60) + " h " + (min % 60) + " min"; }
+    return plural(Math.floor(min / 1440), "day");
   }
 
   function recordedAt(stamp) {
@@ -428,6 +479,8 @@
     $("lane-table").hidden = true;
     $("lane-updated").textContent = "";
     $("lane-count").textContent = "";
+    $("lane-stale").hidden = true;
+    $("lane-stale").textContent = "";
     say($("lane-status"), "");
   }
 
@@ -452,7 +505,10 @@
         render(data.crossings || [], port);
         if (lane.failing) { sayBriefly($("lane-status"), "The lane is updating again.", "ok", NEW_MS); }
         lane.failing = false;
-        $("lane-updated").textContent = "Updated " + new Date().toLocaleTimeString() + " · every 2 s";
+        var zone = portZone(port);
+        $("lane-updated").textContent = "Updated " + wallClock(Date.now(), zone).time +
+          (zone ? " port time" : " UTC") + " · every 2 s";
+        showStale(data.crossings || [], port);
       }, function (error) {
         if (generation !== lane.generation) { return; }
         if (rejected(error)) { return; }
@@ -482,12 +538,14 @@
 
   function fillRow(tr, c) {
     var cells = tr.children;
-    var when = localTime(c.crossed_at);
+    var when = crossedAt(c.crossed_at, c.port_code);
 
     var open = cells[0].firstChild;
-    open.textContent = when.time.slice(0, 5);
+    open.textContent = "";
+    if (when.day) { open.appendChild(el("span", "day", when.day + " ")); }
+    open.appendChild(document.createTextNode(when.hhmm));
     open.setAttribute("aria-label", "Open crossing " + c.crossing_id);
-    open.title = when.date + " " + when.time + " · " + c.crossing_id;
+    open.title = when.full + " · " + c.crossing_id;
 
     var vehicle = cells[1].firstChild;
     vehicle.textContent = "";
@@ -677,13 +735,29 @@
     lane.count = list.length;
     $("lane-caption").textContent = (list.length === 1 ? "The latest outbound crossing at "
       : "The latest " + list.length + " outbound crossings at ") + portName(port) +
-      ", newest first. Times are the port's local time.";
+      ", in crossing order, newest first. Times are the port's local time, with the date when it is not today there.";
     keepTabStop();
     showCount();
     if (fresh) {
       sayBriefly($("lane-status"), plural(fresh, "new crossing") +
         (referred ? ", " + referred + " referred" : "") + ".", referred ? "attention" : "info", NEW_MS);
     }
+  }
+
+  /* A feed that has stopped looks like a quiet lane: say so when the port's newest
+     crossing is more than STALE_MS old. */
+  function showStale(list, port) {
+    var note = $("lane-stale");
+    var newest = null;
+    list.forEach(function (c) {
+      var ms = instant(c.crossed_at);
+      if (ms !== null && (newest === null || ms > newest)) { newest = ms; }
+    });
+    var age = newest === null ? 0 : Date.now() - newest;
+    note.hidden = age <= STALE_MS;
+    note.textContent = note.hidden ? "" : "No new crossing at " + portName(port) + " for " + ago(age) +
+      ": the newest crossed " + wallClock(newest, portZone(port)).date + " " +
+      wallClock(newest, portZone(port)).time.slice(0, 5) + ". Check the port's feed if traffic is moving.";
   }
 
   function toggleReferOnly() {
@@ -737,8 +811,7 @@
     $("detail-heading").textContent = "Crossing " + c.crossing_id;
     var dl = $("detail-facts");
     dl.textContent = "";
-    var when = localTime(c.crossed_at);
-    fact(dl, "Crossed", when.date + " " + when.time + " (port's local time)");
+    fact(dl, "Crossed", crossedAt(c.crossed_at, c.port_code).full);
     fact(dl, "Port", portName(c.port_code));
     fact(dl, "Direction", c.direction);
     fact(dl, "Vehicle", vehicleText(c) + (c.vehicle_model_year ? ", " + c.vehicle_model_year : ""));
