@@ -432,6 +432,59 @@ def test_times_are_the_ports_clock_in_crossing_order_with_a_note_when_the_feed_i
     assert page.locator("#lane-rows tr").first.get_attribute("data-id") == fresh
 
 
+def active_element(page):
+    """What has the keyboard focus: the lane row's id, an element's id, or its tag."""
+    return page.evaluate("""() => { const a = document.activeElement;
+        const row = a && a.closest('#lane-rows tr');
+        return row ? 'row:' + row.dataset.id : (a && a.id) || (a ? a.tagName : null); }""")
+
+
+@needs_browser
+def test_the_keyboard_focus_survives_r_and_recording_an_outcome(chromium, live, busy_lane):
+    """Item 16 of issue 23: `r` on a focused row that the filter hides moves the focus to
+    the nearest referral, never to <body>; recording an outcome (by the button or by
+    Enter in an amount) leaves the focus on the form's button."""
+    with open_tab(chromium, live.url, viewport=(1400, 900)) as page:
+        sign_in(page, live.tokens["officer"], port=BUSY_PORT)
+        page.locator("#lane-rows tr").nth(49).wait_for()
+        rows = lane_rows(page)
+        ids = [r["id"] for r in rows]
+        quiet = next(i for i, r in enumerate(rows) if not r["refer"]
+                     and any(x["refer"] for x in rows[i + 1:]))
+        page.focus(f'tr[data-id="{ids[quiet]}"] .open')
+        page.keyboard.press("r")
+        assert page.is_checked("#refer-only")
+        nearest = next(r["id"] for r in rows[quiet + 1:] if r["refer"])
+        assert active_element(page) == f"row:{nearest}"
+        page.keyboard.press("r")  # and back: the referral keeps the focus
+        assert not page.is_checked("#refer-only")
+        assert active_element(page) == f"row:{nearest}"
+        page.keyboard.press("j")  # the keys go on working from there
+        assert active_element(page) == f"row:{ids[ids.index(nearest) + 1]}"
+
+        # record an outcome with the keyboard: the button, then Enter in an amount
+        page.keyboard.press("Enter")
+        page.locator("#detail-heading").filter(has_text=ids[ids.index(nearest) + 1]).wait_for()
+        message = page.locator("#outcome-message")
+        for how in ("click", "button", "amount"):
+            page.check('#outcome-form input[name="inspected"][value="true"]')
+            page.check('#outcome-form input[name="seizure"][value="false"]')
+            if how == "click":
+                page.click("#record-outcome")
+            elif how == "button":
+                page.focus("#outcome-form button[type=submit]")
+                page.keyboard.press("Enter")
+            else:
+                page.focus("#rounds_seized")
+                page.keyboard.press("Enter")
+            message.filter(has_text="Outcome recorded").wait_for()
+            page.locator("#detail-outcome").filter(has_text="no seizure").wait_for()
+            time.sleep(0.3)  # the lane's poll that follows a record
+            assert active_element(page) == "record-outcome", how
+            assert page.evaluate("document.activeElement.textContent") == "Record outcome"
+            page.evaluate("document.getElementById('outcome-message').textContent = ''")
+
+
 class _HttpClient:
     """The Flask test client's post() over real HTTP, for service.replay."""
 

@@ -761,9 +761,20 @@
   }
 
   function toggleReferOnly() {
+    var focused = document.activeElement && document.activeElement.closest
+      ? document.activeElement.closest("#lane-rows tr") : null;
     $("lane-table").classList.toggle("refer-only", referOnly());
     keepTabStop();
     showCount();
+    if (focused && visibleRows().indexOf(focused) < 0) {
+      // the filter hid the focused row: the nearest shown row below it (else above)
+      // takes the focus, so that it never falls to <body>
+      var all = Array.prototype.slice.call($("lane-rows").children);
+      var shown = visibleRows(), at = all.indexOf(focused);
+      var below = shown.filter(function (tr) { return all.indexOf(tr) > at; });
+      var target = below.length ? below[0] : shown[shown.length - 1];
+      if (target) { focusRow(target); } else { $("lane-heading").focus(); }
+    }
   }
 
   function togglePause() {
@@ -926,6 +937,14 @@
     clearFieldErrors(form);
     if (!current) { return; }
     var id = current;
+    // the form is reset after a record, its amounts disabled: a focus that was in it
+    // goes back to its button rather than falling to <body>
+    var hadFocus = form.contains(document.activeElement);
+    function keepFocus() {
+      if (hadFocus && (!form.contains(document.activeElement) || document.activeElement.disabled)) {
+        $("record-outcome").focus();
+      }
+    }
     var body = { inspected: choice(form, "inspected") };
     if (body.inspected === true) {
       body.seizure = choice(form, "seizure");
@@ -952,11 +971,13 @@
         resetOutcomeForm();
         renderDetail(data);
         say(message, text, "ok");
+        keepFocus();
         // show it in the lane now rather than at the next poll
         if (!lane.paused) { stopLane(); poll(); }
       }, function () {
         resetOutcomeForm();
         say(message, text, "ok");
+        keepFocus();
       });
     }, function (error) {
       if (rejected(error)) { return; }
