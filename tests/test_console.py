@@ -485,6 +485,59 @@ def test_the_keyboard_focus_survives_r_and_recording_an_outcome(chromium, live, 
             page.evaluate("document.getElementById('outcome-message').textContent = ''")
 
 
+@needs_browser
+def test_replacing_a_recorded_seizure_needs_a_confirmation(page, live):
+    """Item 17 of issue 23: "not inspected" (or "no seizure") over a recorded seizure asks
+    first, saying what it replaces; keeping it sends nothing; confirming records it.
+    Other corrections need no confirmation."""
+    token = live.tokens["officer"]
+    crossing_id = "seize-" + uuid.uuid4().hex[:8]
+    score(live, crossing_id)
+    status, _ = call(f"{live.url}/v1/crossings/{crossing_id}/outcome",
+                     {"inspected": True, "seizure": True, "firearms_seized": 2}, token)
+    assert status == 201
+    sign_in(page, token)
+    page.fill("#lookup-id", crossing_id)
+    page.press("#lookup-id", "Enter")
+    page.locator("#detail-outcome").filter(has_text="2 firearms").wait_for()
+
+    def stored():
+        return call(f"{live.url}/v1/crossings/{crossing_id}", token=token)[1]["outcome"]
+
+    dialog = page.locator("#confirm-outcome")
+    for keep in ("Escape", "#confirm-outcome-no"):
+        page.check('#outcome-form input[name="inspected"][value="false"]')
+        page.click("#record-outcome")
+        dialog.wait_for()
+        text = page.inner_text("#confirm-outcome-text")
+        assert text.startswith(f"Crossing {crossing_id} has a recorded seizure (inspected, "
+                               "seizure: 2 firearms, 0 rounds, $0 currency; recorded ")
+        assert "Recording “not inspected” replaces it" in text
+        assert focused(page) == "confirm-outcome-no"  # the safe choice has the focus
+        if keep == "Escape":
+            screenshot(page, "console-confirm-seizure")
+            page.keyboard.press("Escape")
+        else:
+            page.click(keep)
+        dialog.wait_for(state="hidden")
+        page.locator("#outcome-message").filter(has_text="is kept").wait_for()
+        assert stored()["seizure"] is True and stored()["firearms_seized"] == 2
+
+    page.click("#record-outcome")  # "not inspected" is still chosen
+    dialog.wait_for()
+    page.click("#confirm-outcome-yes")
+    page.locator("#outcome-message").filter(has_text="Outcome recorded").wait_for()
+    assert stored()["inspected"] is False and stored()["seizure"] is None
+    assert focused(page) == "record-outcome"
+
+    # no seizure on record: a correction needs no confirmation
+    page.check('#outcome-form input[name="inspected"][value="true"]')
+    page.check('#outcome-form input[name="seizure"][value="false"]')
+    page.click("#record-outcome")
+    page.locator("#detail-outcome").filter(has_text="no seizure").wait_for()
+    assert dialog.is_hidden() and stored()["inspected"] is True
+
+
 class _HttpClient:
     """The Flask test client's post() over real HTTP, for service.replay."""
 

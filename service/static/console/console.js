@@ -795,9 +795,11 @@
   // --- one crossing: look-up and outcome ---
 
   var current = null;
+  var currentOutcome = null;  // the crossing's latest recorded outcome, as the detail shows it
 
   function clearDetail() {
     current = null;
+    currentOutcome = null;
     lane.rows.forEach(markCurrent);
     $("detail-body").hidden = true;
     $("detail-empty").hidden = false;
@@ -818,6 +820,7 @@
   function renderDetail(data) {
     var c = data.crossing, s = data.score, o = data.outcome;
     current = c.crossing_id;
+    currentOutcome = o || null;
     lane.rows.forEach(markCurrent);
     $("detail-heading").textContent = "Crossing " + c.crossing_id;
     var dl = $("detail-facts");
@@ -960,6 +963,20 @@
         body[names[i]] = text === "" ? null : Number(text);
       }
     }
+    var kept = currentOutcome;
+    if (kept && kept.seizure === true && !(body.inspected === true && body.seizure === true)) {
+      // a recorded seizure is evidence: replacing it with "not inspected" or "no seizure"
+      // takes a second, deliberate step
+      confirmReplace(id, kept, body).then(function (yes) {
+        if (yes) { send(); return; }
+        say(message, "Outcome not recorded: the seizure recorded for crossing " + id + " is kept.", "info");
+        $("record-outcome").focus();
+      });
+      return;
+    }
+    send();
+
+    function send() {
     say(message, "Recording…", "info");
     api("POST", "/v1/crossings/" + encodeURIComponent(id) + "/outcome", body).then(function (answer) {
       var o = answer.outcome;
@@ -983,6 +1000,40 @@
       if (rejected(error)) { return; }
       say(message, "Outcome not recorded: " + explain(error), "error");
       fieldError(form, error.field, error.message);
+    });
+    }
+  }
+
+  function outcomeWords(o) {
+    if (!o.inspected) { return "not inspected"; }
+    if (o.seizure !== true) { return o.seizure === false ? "inspected, no seizure" : "inspected"; }
+    return "inspected, seizure: " + plural(o.firearms_seized || 0, "firearm") + ", " +
+      plural(o.rounds_seized || 0, "round") + ", $" + Number(o.currency_seized_usd || 0).toLocaleString("en-US") + " currency";
+  }
+
+  /* Ask before a recorded seizure is replaced; resolves true only on the explicit button
+     (Escape, the other button or closing the dialog keep it). */
+  function confirmReplace(id, kept, body) {
+    var dialog = $("confirm-outcome");
+    $("confirm-outcome-text").textContent = "Crossing " + id + " has a recorded seizure (" +
+      outcomeWords(kept) + "; recorded " + recordedAt(kept.recorded_at) +
+      (kept.recorded_by ? " by " + kept.recorded_by : "") + "). Recording “" +
+      outcomeWords(body) + "” replaces it as the crossing's outcome (the earlier record stays in the audit trail).";
+    return new Promise(function (resolve) {
+      function done(answer) {
+        $("confirm-outcome-yes").removeEventListener("click", yes);
+        $("confirm-outcome-no").removeEventListener("click", no);
+        dialog.removeEventListener("close", no);
+        if (dialog.open) { dialog.close(); }
+        resolve(answer);
+      }
+      function yes() { done(true); }
+      function no() { done(false); }
+      $("confirm-outcome-yes").addEventListener("click", yes);
+      $("confirm-outcome-no").addEventListener("click", no);
+      dialog.addEventListener("close", no);
+      dialog.showModal();
+      $("confirm-outcome-no").focus();
     });
   }
 
