@@ -14,7 +14,8 @@ from tests.browser import OUTPUT as OUTPUT_DIR
 from tests.browser import (browser_missing, call, launch, registry_copy, require, screenshot,
                            serve)
 
-ASSETS = ("console/console.css", "console/console.js", "console/icon.svg")
+ASSETS = ("console/console.css", "console/console.js", "console/analyst.js",
+          "console/icon.svg")
 
 
 @pytest.fixture
@@ -101,7 +102,8 @@ def test_console_lists_the_ports_and_labels_every_control(client):
 
 @pytest.mark.parametrize("asset,mimetype", [
     ("console/console.css", "text/css"), ("console/console.js", "text/javascript"),
-    ("console/icon.svg", "image/svg+xml")], ids=["css", "js", "icon"])
+    ("console/analyst.js", "text/javascript"), ("console/icon.svg", "image/svg+xml")],
+    ids=["css", "js", "analyst-js", "icon"])
 def test_console_assets_are_served_same_origin(client, asset, mimetype):
     response = client.get(f"/static/{asset}")
     assert response.status_code == 200 and response.mimetype == mimetype
@@ -875,3 +877,164 @@ def test_an_analyst_downloads_the_model_report_from_the_console(chromium, live, 
         assert text.lstrip().lower().startswith("<!doctype html") and version in text
         page.locator("#report-message").filter(has_text="Model report saved").wait_for()
         assert live.tokens["analyst"] not in page.url
+
+
+# --- the analyst's half: the registry and the lookouts ----------------------------------
+
+def audit_trail(server):
+    """(action, target, actor) of every audit row of the server's store, oldest first."""
+    import sqlalchemy as sa
+    from service.store import audit
+    engine = sa.create_engine(server.database_url)
+    try:
+        with engine.connect() as conn:
+            return [(r.action, r.target, r.actor)
+                    for r in conn.execute(sa.select(audit).order_by(audit.c.id))]
+    finally:
+        engine.dispose()
+
+
+@needs_browser
+def test_an_analyst_manages_lookouts_and_the_model_in_service_from_the_console(
+        chromium, tmp_path, registry_path, challenger_model):
+    """Item 18 of issue 23: officers see no analyst half; analysts list, add and end
+    lookouts, see the registry (training window, validation figures, the model in
+    service, the challenger in shadow and its latest comparison), and shadow, promote
+    and roll back, each after a confirmation that shows the evidence; the API audits
+    every change under the analyst's name."""
+    from models.registry import Registry
+    registry = Registry(registry_path)
+    champion = registry.active_version()
+    challenger = registry.save(*challenger_model)
+    with serve(tmp_path, registry_path, roles=("officer", "analyst"),
+               env={"SOUTHBOUND_MODEL_CHECK_SECONDS": "1"}) as server, \
+            open_tab(chromium, server.url, viewport=(1400, 900),
+                     allowed=("400", "401", "404", "409")) as page:
+        sign_in(page, server.tokens["officer"])
+        assert page.is_hidden("#views") and page.is_hidden("#analyst")
+        page.click("#sign-out")
+
+        sign_in(page, server.tokens["analyst"])
+        page.locator("#views").wait_for()
+        page.click("#view-analyst")
+        assert page.is_hidden("#console") and page.is_visible("#analyst")
+        rows = page.locator("#models-rows tr")
+        rows.nth(1).wait_for()
+        assert page.inner_text("#models-summary") == f"In service: {champion}. In shadow: none."
+        champ_row = page.locator(f'#models-rows tr[data-version="{champion}"]')
+        chall_row = page.locator(f'#models-rows tr[data-version="{challenger}"]')
+        manifest = registry.manifest(challenger)
+        window = manifest["data"]["windows"]
+        assert champ_row.locator(".status").inner_text() == "in service"
+        assert chall_row.locator(".window").inner_text() \
+            == f"{window['start'][:10]} to {window['end'][:10]}"
+        at1 = next(b for b in manifest["metrics"]["validation"]["budgets"]
+                   if b["budget"] == 0.01)
+        assert chall_row.locator(".validation").inner_text().startswith(
+            f"recall {at1['recall'] * 100:.1f}% [")
+        assert chall_row.locator(".comparison").inner_text() == "none kept"
+        assert champ_row.locator("button").count() == 0  # nothing to do to the one in service
+
+        # shadow: confirmed first, with the figures of both
+        dialog = page.locator("#confirm-action")
+        chall_row.locator("button.shadow").click()
+        dialog.wait_for()
+        assert page.inner_text("#confirm-action-heading") == f"Score {challenger} in shadow?"
+        assert "never changes a decision" in page.inner_text("#confirm-action-text")
+        evidence = page.inner_text("#confirm-action-evidence")
+        assert f"Challenger {challenger}" in evidence and f"In service {champion}" in evidence
+        page.keyboard.press("Escape")  # cancelled: nothing sent
+        dialog.wait_for(state="hidden")
+        assert call(server.url + "/v1/models", token=server.tokens["analyst"])[1]["shadow"] \
+            is None
+        chall_row.locator("button.shadow").click()
+        page.click("#confirm-action-yes")
+        page.locator("#models-message").filter(has_text="is in shadow").wait_for()
+        chall_row.locator(".status", has_text="in shadow").wait_for()
+        assert call(server.url + "/v1/models", token=server.tokens["analyst"])[1]["shadow"] \
+            == challenger
+
+        # the challenger's latest comparison, as `southbound compare` keeps it
+        registry.save_comparison(challenger, {
+            "champion": champion, "challenger": challenger,
+            "verdict": "no difference shown yet: about 40 more labelled seizures needed",
+            "labels": {"crossings": 2480, "labelled_seizures": 6}})
+        page.click("#models-refresh")
+        page.locator("#models-summary").filter(has_text="Its latest comparison").wait_for()
+        assert page.inner_text("#models-summary").startswith(
+            f"In service: {champion}. In shadow: {challenger}. Its latest comparison: no "
+            "difference shown yet: about 40 more labelled seizures needed (against "
+            f"{champion}, ")
+        assert "2,480 crossings, 6 seizures" in chall_row.locator(".comparison").inner_text()
+        screenshot(page, "console-analyst-models")
+
+        # promote: the evidence in the confirmation; cancel, then confirm
+        chall_row.locator("button.promote").click()
+        dialog.wait_for()
+        evidence = page.inner_text("#confirm-action-evidence")
+        assert "2,480 crossings scored by both, 6 seizures" in evidence
+        assert "no difference shown yet" in evidence
+        screenshot(page, "console-analyst-promote")
+        page.click("#confirm-action-no")
+        dialog.wait_for(state="hidden")
+        assert call(server.url + "/v1/model", token=server.tokens["officer"])[1]["version"] \
+            == champion
+        chall_row.locator("button.promote").click()
+        page.click("#confirm-action-yes")
+        page.locator("#models-message").filter(has_text="is in service").wait_for()
+        serving = lambda: call(server.url + "/v1/model",  # noqa: E731
+                               token=server.tokens["officer"])[1]["version"]
+        wait_until(lambda: serving() == challenger, what="every worker serving the challenger")
+        chall_row.locator(".status", has_text="in service").wait_for()
+        page.locator("#model-version").filter(has_text=challenger).wait_for(timeout=20_000)
+
+        # roll back: the button names where it goes
+        rollback = page.locator("#rollback")
+        assert rollback.inner_text() == f"Roll back to {champion}"
+        rollback.click()
+        dialog.wait_for()
+        assert f"Back to {champion}" in page.inner_text("#confirm-action-evidence")
+        page.click("#confirm-action-yes")
+        page.locator("#models-message").filter(has_text="Rolled back").wait_for()
+        wait_until(lambda: serving() == champion, what="every worker serving the champion")
+
+        # lookouts: a bad expiry names the field; a good one is listed; end it
+        page.fill("#lookout-plate", "PLATE-LOOK-1")
+        page.fill("#lookout-reason", "tip from the field office")
+        page.fill("#lookout-expires", "1/1/2099 6:00 PM")
+        page.click("#lookout-add")
+        page.locator("#expires_at-error").filter(has_text="2026-12-31 18:00").wait_for()
+        page.fill("#lookout-expires", "2001-01-01 00:00")
+        page.click("#lookout-add")
+        page.locator("#expires_at-error").filter(has_text="in the past").wait_for()
+        assert page.get_attribute("#lookout-expires", "aria-invalid") == "true"
+        page.fill("#lookout-expires", "2099-01-01 12:00")
+        page.click("#lookout-add")
+        row = page.locator("#lookouts-rows tr", has_text="PLATE-LOOK-1")
+        row.wait_for()
+        assert row.locator(".reason").inner_text() == "tip from the field office"
+        assert row.locator(".author").inner_text() == "analyst"
+        assert row.locator(".expires").inner_text() == "2099-01-01 12:00 UTC"
+        listed = call(server.url + "/v1/lookouts", token=server.tokens["analyst"])[1]
+        assert [(x["plate_id"], x["created_by"]) for x in listed["lookouts"]] \
+            == [("PLATE-LOOK-1", "analyst")]
+        screenshot(page, "console-analyst-lookouts")
+        row.locator("button.end").click()
+        dialog.wait_for()
+        assert "tip from the field office" in page.inner_text("#confirm-action-evidence")
+        page.click("#confirm-action-yes")
+        row.wait_for(state="detached")
+        page.locator("#lookouts-message").filter(has_text="ended").wait_for()
+        assert call(server.url + "/v1/lookouts", token=server.tokens["analyst"])[1] \
+            == {"lookouts": []}
+
+        # back to the lane, whose keys work again
+        page.click("#view-lane")
+        assert page.is_visible("#console") and page.is_hidden("#analyst")
+
+    trail = [(a, t, who) for a, t, who in audit_trail(server)
+             if a in ("shadow", "activate", "rollback", "lookout_add", "lookout_delete")]
+    lookout_id = str(listed["lookouts"][0]["id"])
+    assert trail == [("shadow", challenger, "analyst"), ("activate", challenger, "analyst"),
+                     ("rollback", champion, "analyst"), ("lookout_add", lookout_id, "analyst"),
+                     ("lookout_delete", lookout_id, "analyst")]

@@ -70,8 +70,8 @@
     }
     return fetch(path, init).then(function (response) {
       return response.text().then(function (text) {
-        var data = null;
-        data = parseJson(text);
+        if (response.status === 204) { return {}; }  // done, nothing to say (DELETE)
+        var data = parseJson(text);
         if (!response.ok) {
           var err = data && data.error;
           if (err && typeof err.message === "string") {
@@ -322,6 +322,9 @@
     alarm.textContent = service.problem ? "Scoring is not possible: " + service.problem +
       ". Crossings are not being scored; the console keeps checking." : "";
     $("report").hidden = !(service.role && service.role !== "officer" && service.version);
+    // the analyst's half (analyst.js) follows the session: who, and which model serves
+    document.dispatchEvent(new CustomEvent("southbound:session",
+      { detail: { role: service.role, version: service.version } }));
     if (lane.rows.size === 0) { showLaneEmpty(); }
   }
 
@@ -441,6 +444,7 @@
     say($("report-message"), "");
     $("model-version").textContent = "";
     $("sign-in").hidden = false;
+    document.dispatchEvent(new CustomEvent("southbound:session", { detail: { role: null, version: null } }));
     say($("sign-in-message"), reason || "Signed out.", reason ? "error" : "ok");
     $("token").focus();
   }
@@ -1040,7 +1044,7 @@
   // --- keyboard: the shortcuts shown above the lane ---
 
   function onKey(event) {
-    if (!signedIn || event.ctrlKey || event.metaKey || event.altKey) { return; }
+    if (!signedIn || $("console").hidden || event.ctrlKey || event.metaKey || event.altKey) { return; }
     var t = event.target;
     var tag = t && t.tagName;
     var typing = tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || (t && t.isContentEditable);
@@ -1067,6 +1071,14 @@
     }
     event.preventDefault();
   }
+
+  // the helpers the analyst's half (analyst.js) shares: one API client, one way to
+  // show messages and field errors, one session
+  window.Southbound = {
+    api: api, say: say, sayBriefly: sayBriefly, el: el, fieldError: fieldError,
+    clearFieldErrors: clearFieldErrors, explain: explain, rejected: rejected,
+    recordedAt: recordedAt, instant: instant, wallClock: wallClock, plural: plural
+  };
 
   // --- start ---
 
