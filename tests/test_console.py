@@ -413,9 +413,10 @@ def test_times_are_the_ports_clock_in_crossing_order_with_a_note_when_the_feed_i
     # the newest crossing is 20 minutes old: a visible note
     stale = page.locator("#lane-stale")
     stale.wait_for()
-    assert stale.inner_text().startswith(
+    assert stale.inner_text() == "No new crossing for 20 minutes"
+    assert stale.get_attribute("title").startswith(
         "No new crossing at San Ysidro (2504) for 20 minutes: the newest crossed "
-        + recent.astimezone(zone).strftime("%Y-%m-%d %H:%M"))
+        + recent.astimezone(zone).strftime("%Y-%m-%d %H:%M") + " port time.")
     screenshot(page, "console-lane-times")
 
     # the detail: date and time to the second, on the port's clock, naming the zone

@@ -759,9 +759,11 @@
     });
     var age = newest === null ? 0 : Date.now() - newest;
     note.hidden = age <= STALE_MS;
-    note.textContent = note.hidden ? "" : "No new crossing at " + portName(port) + " for " + ago(age) +
+    // short, on the lane's head line (the lane keeps its rows); the whole of it in the title
+    note.textContent = note.hidden ? "" : "No new crossing for " + ago(age);
+    note.title = note.hidden ? "" : "No new crossing at " + portName(port) + " for " + ago(age) +
       ": the newest crossed " + wallClock(newest, portZone(port)).date + " " +
-      wallClock(newest, portZone(port)).time.slice(0, 5) + ". Check the port's feed if traffic is moving.";
+      wallClock(newest, portZone(port)).time.slice(0, 5) + " port time. Check the port's feed if traffic is moving.";
   }
 
   function toggleReferOnly() {
