@@ -372,13 +372,17 @@ class Registry:
         if challenger == version:  # the challenger won: it no longer shadows itself
             self._set_shadow(None, actor, f"{version} promoted to active")
 
-    def rollback(self, actor=None):
-        """Re-activate the version that was active before the current one."""
+    def rollback_target(self):
+        """The version :meth:`rollback` would serve again, or None."""
         state = self._state()
         history = [v for v in state["history"] if v != state["version"]]
-        if not history:
+        return history[-1] if history else None
+
+    def rollback(self, actor=None):
+        """Re-activate the version that was active before the current one."""
+        previous = self.rollback_target()
+        if previous is None:
             raise RegistryError("nothing to roll back to: no earlier active version")
-        previous = history[-1]
         self.load(previous)
         self._activate(previous, "rollback", pop=True, actor=actor)
         return previous

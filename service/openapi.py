@@ -489,7 +489,7 @@ def document_for(ports):
                     "scored"),
                     **_authenticated(409, body=True)}}},
             "/v1/crossings": {"get": {
-                "summary": "Latest scored outbound crossings at a port, newest first",
+                "summary": "Latest scored outbound crossings at a port, by crossing time, newest first",
                 "security": auth, "parameters": [
                     {"name": "port_code", "in": "query", "required": True,
                      "schema": {"type": "string", "enum": list(ports)},
@@ -554,12 +554,28 @@ def document_for(ports):
                 "responses": {"200": _json(_object(["active", "shadow", "versions"], {
                     "active": _NULLABLE_STRING,
                     "shadow": dict(_NULLABLE_STRING, description="the challenger in shadow"),
+                    "rollback_to": dict(_NULLABLE_STRING, description=(
+                        "the version POST /v1/models/rollback would serve again")),
                     "versions": {"type": "array", "items": _object(
                         ["version", "active", "shadow"], {
                             "version": _STRING, "created_at": _NULLABLE_STRING,
                             "excluded_features": {"type": "array"},
+                            "windows": {"type": "object", "nullable": True,
+                                        "description": "the training window"},
                             "active": {"type": "boolean"},
-                            "shadow": {"type": "boolean"}})}}),
+                            "shadow": {"type": "boolean"},
+                            "validation": {"type": "object", "nullable": True, "description": (
+                                "recall (95% interval) and hit rate at a 1% budget on the "
+                                "version's own validation window, the seizures they rest "
+                                "on, and unstable under 30")},
+                            "comparison": {"type": "object", "nullable": True, "description": (
+                                "the latest comparison kept for it (southbound compare): "
+                                "champion, compared_at, verdict, crossings, "
+                                "labelled_seizures")},
+                            "evidence": dict(_STRING, description=(
+                                "that comparison against the model in service in words, or "
+                                "why there is none (as the activation's answer)")),
+                            "evidence_found": {"type": "boolean"}})}}),
                     "the registry"),
                     **_authenticated(403)}}},
             "/v1/models/{version}/activate": {"post": {

@@ -132,7 +132,8 @@ LANE_LIMIT = 200
 @bp.get("")
 @require("officer")
 def lane():
-    """The latest scored outbound crossings at a port, newest first (the booth's lane view)."""
+    """The latest scored outbound crossings at a port, by the time they crossed, newest
+    first (the booth's lane view)."""
     port = request.args.get("port_code", "")
     try:
         port = parse_value("port_code", port, show=show_json)
@@ -148,11 +149,14 @@ def lane():
     if not 1 <= limit <= LANE_LIMIT:
         raise ApiError(400, "invalid_value", f"must be an integer from 1 to {LANE_LIMIT}",
                        "limit")
+    # in crossing order, not scoring order: a back-filled crossing takes its own place
+    # (the (port_code, crossed_at, direction) index serves it)
     query = (sa.select(crossings, scores.c.risk_score, scores.c.risk_band, scores.c.refer,
                        scores.c.reasons, scores.c.scored_at, scores.c.model_version)
              .join(scores, scores.c.crossing_id == crossings.c.crossing_id)
-             .where(scores.c.port_code == port)
-             .order_by(scores.c.scored_at.desc(), scores.c.crossing_id.desc()).limit(limit))
+             .where(crossings.c.port_code == port, crossings.c.direction == "outbound")
+             .order_by(crossings.c.crossed_at.desc(), crossings.c.crossing_id.desc())
+             .limit(limit))
     with _store().engine.connect() as conn:
         rows = conn.execute(query).mappings().all()
     return jsonify({"port_code": port, "crossings": [_lane_view(r) for r in rows]})
