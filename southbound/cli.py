@@ -489,9 +489,9 @@ def simulate(data, on_error, truth, policy_files, retrain, start, detection, see
 @registry_option
 @on_error_option
 @click.option("--model", "version", help="Model version [default: the active one].")
-@click.option("--since", help="Evaluate rows that crossed from this date on (UTC); "
-              "earlier rows are history only [default: the rows after the model's "
-              "training data, else its own held-out window].")
+@click.option("--since", help="Evaluate rows that crossed from this date on (UTC), never "
+              "rows the model's trees grew on; earlier rows are history only [default: the "
+              "rows after the model's training data, else its own held-out window].")
 @click.option("--truth", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="The generator's latent truth, to add the true catch.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
@@ -500,17 +500,21 @@ def simulate(data, on_error, truth, policy_files, retrain, start, detection, see
 def evaluate(data, registry, on_error, version, since, truth, out):
     """Recall, hit rate and value caught at inspection budgets, with intervals.
 
-    Graded on rows the model's trees never saw unless --since says otherwise; the
-    window graded is printed, with a warning when it overlaps the fit window.
+    Graded only on rows the model's trees never saw (a --since that reaches into them
+    is moved past them, with a warning); the window graded is printed. A log with no
+    such row is refused, pointing to backtest.
     """
     from scoring.features import FEATURES, feature_frame
-    from training.evaluate import evaluate_scores, format_report, graded_window
+    from training.evaluate import NothingUnseen, evaluate_scores, format_report, graded_window
     model, manifest = _registry(registry).load(version)
     frame, _ = _read(data, on_error)
     outbound = (frame["direction"] == "outbound").to_numpy()
     since_us = _utc_micros(since, "--since") if since else None
-    graded, why, warning = graded_window(manifest, frame["crossed_at"].to_numpy()[outbound],
-                                         since_us)
+    try:
+        graded, why, warning = graded_window(
+            manifest, frame["crossed_at"].to_numpy()[outbound], since_us)
+    except NothingUnseen as exc:
+        _fail(f"{', '.join(map(str, data))}: model {manifest['version']}: {exc}", EXIT_INPUT)
     query = np.zeros(len(frame), dtype=bool)
     query[np.flatnonzero(outbound)[graded]] = True
     if not query.any():

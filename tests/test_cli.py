@@ -41,7 +41,10 @@ def test_train_registers_an_active_model_with_a_manifest(runner, registry):
     assert manifest["data"]["fingerprint"] and manifest["data"]["split"]["fit"]["seizures"] >= 10
 
 
-def test_evaluate_prints_budgets_and_writes_json(runner, registry, world, tmp_path):
+def test_evaluate_prints_budgets_and_writes_json(runner, world, trained_early, tmp_path):
+    from models.registry import Registry
+    registry = tmp_path / "reg"
+    Registry(registry).save(*trained_early)   # its trees never saw the rows from 2025-02-20
     out = tmp_path / "eval.json"
     result = runner.invoke(main, ["evaluate", "--data", str(world[0]), "--registry", str(registry),
                                   "--since", "2025-02-20", "--truth", str(world[1]),

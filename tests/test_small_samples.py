@@ -61,12 +61,11 @@ def test_an_interval_without_width_is_flagged_unstable_with_its_count():
     assert _few_seizures({**report, "seizures": 40, "budgets": []}) == []
 
 
-def test_the_evaluate_command_warns_of_few_seizures(runner, registry_path, world, trained,
-                                                    tmp_path):
-    since = trained[1]["data"]["windows"]["validate_from"][:10]
+def test_the_evaluate_command_warns_of_few_seizures(runner, world, trained_early, tmp_path):
+    Registry(tmp_path / "reg").save(*trained_early)
     out = tmp_path / "e.json"
-    result = runner.invoke(main, ["evaluate", "--registry", str(registry_path), "--data",
-                                  str(world[0]), "--since", since, "--out", str(out)])
+    result = runner.invoke(main, ["evaluate", "--registry", str(tmp_path / "reg"), "--data",
+                                  str(world[0]), "--out", str(out)])
     assert result.exit_code == 0, result.output
     seizures = json.loads(out.read_text())["seizures"]
     assert seizures < FEW_SEIZURES

@@ -120,7 +120,7 @@ def build_report(model, manifest, frame, *, active=None, training_frame=None, si
     if since is None and manifest.get("data", {}).get("windows"):
         # the window evaluate grades by default, and its warning when the trees saw it
         out_times = frame.loc[frame["direction"] == "outbound", "crossed_at"].to_numpy()
-        graded, _, overlap = graded_window(manifest, out_times)
+        graded, _, overlap = graded_window(manifest, out_times, allow_seen=True)
         since = int(out_times[graded].min()) if graded.any() else None
     active_model, active_manifest = active if active is not None else (None, None)
     if active_model is model or (manifest.get("version") is not None and active_manifest
