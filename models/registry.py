@@ -40,6 +40,8 @@ from pathlib import Path
 
 import joblib
 
+from scoring.wording import plural
+
 ARTIFACT = "model.joblib"
 MANIFEST = "manifest.json"
 SHADOW = "shadow.json"
@@ -470,5 +472,6 @@ def evidence(registry, version, champion):
                        f"not the model in service {champion} ({hint})")
     labels = kept.get("labels", {})
     return True, (f"evidence ({kept.get('compared_at', '?')[:16]}, "
-                  f"{labels.get('crossings', 0):,} crossings scored by both, "
-                  f"{labels.get('labelled_seizures', 0)} seizures): {kept.get('verdict')}")
+                  f"{plural(labels.get('crossings', 0), 'crossing')} scored by both, "
+                  f"{plural(labels.get('labelled_seizures', 0), 'seizure')}): "
+                  f"{kept.get('verdict')}")

@@ -16,6 +16,7 @@ import pandas as pd
 
 from scoring import contract
 from scoring.paths import registry_dir, var_dir
+from scoring.wording import plural
 from southbound.inputs import read_policy, truth_for, truth_table
 
 EXIT_INPUT = 2
@@ -185,8 +186,9 @@ def generate(days, seed, start, scale, out, variant):
                                      param_hint="--out")
         rows, outbound, files = write_dataset(config, out,
                                               progress=lambda m: click.echo(m, err=True))
-        click.echo(f"wrote {rows:,} crossings ({outbound:,} outbound) to {files} Parquet "
-                   f"files in {out}/, and the latent truth to {out / 'truth'}/")
+        click.echo(f"wrote {plural(rows, 'crossing')} ({outbound:,} outbound) to "
+                   f"{plural(files, 'Parquet file')} in {out}/, and the latent truth to "
+                   f"{out / 'truth'}/")
         return
     if scale > 1:
         raise click.BadParameter("above 1, a world is written as a Parquet dataset: give "
@@ -195,7 +197,7 @@ def generate(days, seed, start, scale, out, variant):
     log, truth = generate_world(config)
     log_path, truth_path = write_world(log, truth, out)
     outbound = int((log["direction"] == "outbound").sum())
-    click.echo(f"wrote {len(log):,} crossings ({outbound:,} outbound) to {log_path}")
+    click.echo(f"wrote {plural(len(log), 'crossing')} ({outbound:,} outbound) to {log_path}")
     click.echo(f"wrote the latent truth to {truth_path}")
 
 
@@ -211,27 +213,27 @@ def _report_sources(sources):
     their reasons) to var/rejects."""
     for source in sources:
         if source["replaced"]:
-            click.echo(f"{source['path']}: {source['replaced']:,} rows replaced the rows of "
-                       "the same crossing_id in earlier files (--later-wins)", err=True)
+            click.echo(f"{source['path']}: {plural(source['replaced'], 'row')} replaced the rows "
+                       "of the same crossing_id in earlier files (--later-wins)", err=True)
         if source["ignored_columns"]:
             click.echo(f"{source['path']}: ignored columns "
                        + ", ".join(source["ignored_columns"]), err=True)
         if source.get("ports_without_zone"):
             click.echo(f"{source['path']}: ports without a time zone in the port table "
                        "(local hour and weekday missing): "
-                       + ", ".join(f"{code} ({n:,} rows)"
+                       + ", ".join(f"{code} ({plural(n, 'row')})"
                                    for code, n in source["ports_without_zone"].items()),
                        err=True)
         if source["unknown_ports"]:  # read and scored as unseen ports, not refused
             click.echo(f"{source['path']}: ports not in the port table (scored as unseen): "
-                       + ", ".join(f"{code} ({n:,} rows)"
+                       + ", ".join(f"{code} ({plural(n, 'row')})"
                                    for code, n in source["unknown_ports"].items()), err=True)
         if source["rejected"]:
             rejects_dir = var_dir() / "rejects"
             rejects_dir.mkdir(parents=True, exist_ok=True)
             side = rejects_dir / (Path(source["path"]).name + ".rejects.csv")
             source["rejects"].to_csv(side, index=False)
-            click.echo(f"{source['path']}: {source['rejected']:,} rows rejected, "
+            click.echo(f"{source['path']}: {plural(source['rejected'], 'row')} rejected, "
                        f"written with their reasons to {side}", err=True)
 
 
@@ -531,7 +533,7 @@ def evaluate(data, registry, on_error, version, since, truth, out):
                         "warning": warning}
     report["warnings"] = _few_seizures(report)
     click.echo(f"model {manifest['version']}")
-    click.echo(f"graded: {len(outbound):,} outbound rows from {_iso(times.min())} to "
+    click.echo(f"graded: {plural(len(outbound), 'outbound row')} from {_iso(times.min())} to "
                f"{_iso(times.max())}: {why}")
     if warning:
         click.echo(f"warning: {warning}", err=True)
@@ -562,7 +564,8 @@ def _few_seizures(report):
             lo, hi = row.get(f"{name}_ci", [float("nan")] * 2)
             if lo == hi:  # NaN never equals itself: no interval, no warning
                 out.append(f"{name.replace('_', ' ')} at {row['budget']:.1%}: interval "
-                           f"[{lo:.1%}, {hi:.1%}] has no width, on {n} seizures: unstable")
+                           f"[{lo:.1%}, {hi:.1%}] has no width, on {plural(n, 'seizure')}: "
+                           "unstable")
     return out
 
 
@@ -606,15 +609,16 @@ def score(data, registry, on_error, version, out, policy_file, engine, scheduler
             model, list(data), out, client, policy, quantiles, on_error=on_error,
             on_read=_report_sources, describe=describe_source),
             f"nothing was written to {out}")
-        click.echo(f"scored {rows:,} outbound crossings with model {manifest['version']} on "
-                   f"Dask; {referred:,} referred; wrote the Parquet dataset {out}/")
+        click.echo(f"scored {plural(rows, 'outbound crossing')} with model "
+                   f"{manifest['version']} on Dask; {referred:,} referred; wrote the Parquet "
+                   f"dataset {out}/")
         return
     from scoring.batch import score_frame
     frame, _ = _read(log_files(list(data)), on_error)
     scored = score_frame(model, frame, policy, quantiles)
     _write_table(scored, out)
-    click.echo(f"scored {len(scored):,} outbound crossings with model {manifest['version']}; "
-               f"{int(scored['refer'].sum()):,} referred; wrote {out}")
+    click.echo(f"scored {plural(len(scored), 'outbound crossing')} with model "
+               f"{manifest['version']}; {int(scored['refer'].sum()):,} referred; wrote {out}")
 
 
 @main.group()
@@ -988,7 +992,7 @@ def export(since, until, out):
     frame = export_frame(_store(), _utc_micros(since, "--since"),
                          _utc_micros(until, "--until") if until else None)
     _write_table(frame, out)
-    click.echo(f"exported {len(frame):,} crossings to {out}")
+    click.echo(f"exported {plural(len(frame), 'crossing')} to {out}")
 
 
 @main.command()
@@ -1024,7 +1028,7 @@ def replay(data, since, truth):
     # a back-fill is one client sending as fast as it can: no per-token limit
     app = create_app({"LOG_LEVEL": "WARNING", "RATE_LIMIT_PER_MINUTE": 0})
     check(app, log, data, lines=rows)
-    click.echo(f"checked {len(log):,} rows of {data}; sending", err=True)
+    click.echo(f"checked {plural(len(log), 'row')} of {data}; sending", err=True)
     store = app.extensions["southbound.store"]
     token = create_token(store, "officer", "replay")
     try:
@@ -1034,7 +1038,7 @@ def replay(data, since, truth):
     finally:
         revoke_token(store, token=token, actor="replay")
     referred = sum(a["refer"] for a in answers.values())
-    click.echo(f"sent {len(log):,} crossings; scored {len(answers):,} outbound, "
+    click.echo(f"sent {plural(len(log), 'crossing')}; scored {len(answers):,} outbound, "
                f"{referred:,} referred")
 
 

@@ -72,6 +72,18 @@ def test_score_writes_one_row_per_outbound_crossing(runner, registry, world, tmp
     assert 0.01 < scores["refer"].mean() < 0.04
     assert scores["reasons"].str.len().gt(0).mean() > 0.99
     assert set(scores["risk_band"]) <= {"low", "elevated", "high", "very high"}
+    # refer spelt as the contract spells booleans
+    assert set(pd.read_csv(out, dtype=str)["refer"]) == {"true", "false"}
+
+
+def test_one_crossing_is_one_crossing(runner, registry, tmp_path):
+    """Counts read as words: "1 outbound crossing", not "1 outbound crossings"."""
+    path = tmp_path / "one.csv"
+    raw([row(crossing_id="only")]).to_csv(path, index=False)
+    result = runner.invoke(main, ["score", "--data", str(path), "--registry", str(registry),
+                                  "--out", str(tmp_path / "one.scores.csv")])
+    assert result.exit_code == 0, result.output
+    assert "scored 1 outbound crossing with model" in result.output
 
 
 def test_score_ignores_outcome_columns(runner, registry, world, tmp_path):
@@ -155,7 +167,7 @@ def test_skip_mode_writes_rejects_and_goes_on(runner, tmp_path, world, monkeypat
     result = runner.invoke(main, ["train", "--data", str(path), "--on-error", "skip",
                                   "--registry", str(tmp_path / "reg")])
     assert result.exit_code == 0, result.output
-    assert "1 rows rejected" in result.output
+    assert "1 row rejected" in result.output
     rejects = pd.read_csv(tmp_path / "var" / "rejects" / "dirty.csv.rejects.csv")
     assert rejects.loc[0, "row"] == 7 and "occupants" in rejects.loc[0, "reason"]
 

@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score
 
+from scoring.wording import number, plural
+
 BUDGETS = (0.005, 0.01, 0.02, 0.05)
 VALUE_COLUMNS = ("firearms_seized", "rounds_seized", "currency_seized_usd")
 #: a selection probability below this is treated as this (caps one row's weight)
@@ -504,16 +506,20 @@ def format_report(report):
     truth = "true_recall" in report["budgets"][0]
     lines = [f"rows {report['rows']:,}  inspected {report['inspected']:,}  "
              f"seizures {report['seizures']:,}  est. prevalence "
-             f"{report['estimated_prevalence']:.4%}  PR-AUC {report['pr_auc']:.3f}",
+             f"{number(report['estimated_prevalence'], '{:.4%}')}  PR-AUC "
+             f"{number(report['pr_auc'], '{:.3f}')}",
              f"{'budget':>7} {'recall':>17} {'hit rate':>17} {'lift/rand':>9} "
              f"{'lift/legacy':>11} {'seizures':>8}" + (
                  f" {'true recall':>11} {'true carriers legacy->model':>27}" if truth else "")]
     for row in report["budgets"]:
         rci = row.get("recall_ci", [math.nan, math.nan])
         hci = row.get("hit_rate_ci", [math.nan, math.nan])
-        line = (f"{row['budget']:>7.1%} {row['recall']:>6.1%} [{rci[0]:.0%},{rci[1]:.0%}]"
-                f" {row['hit_rate']:>6.1%} [{hci[0]:.0%},{hci[1]:.0%}]"
-                f" {row['lift_over_random']:>9.1f} {row.get('lift_over_legacy', math.nan):>11.2f}"
+        line = (f"{row['budget']:>7.1%} {number(row['recall'], '{:.1%}'):>6} "
+                f"[{number(rci[0], '{:.0%}')},{number(rci[1], '{:.0%}')}]"
+                f" {number(row['hit_rate'], '{:.1%}'):>6} "
+                f"[{number(hci[0], '{:.0%}')},{number(hci[1], '{:.0%}')}]"
+                f" {number(row['lift_over_random'], '{:.1f}'):>9}"
+                f" {number(row.get('lift_over_legacy'), '{:.2f}'):>11}"
                 f" {row['seizures_behind']:>7}{'!' if row['unstable'] else ' '}")
         if truth:
             line += (f" {row['true_recall']:>11.1%} "
@@ -524,9 +530,10 @@ def format_report(report):
                      "read the intervals, not the point")
     legacy = report["legacy_as_run"]
     lines.append(f"legacy policy as run: referred {legacy['referred']:,} "
-                 f"({legacy['share']:.2%}), {legacy['seizures']:.0f} seizures, "
-                 f"hit rate {legacy['hit_rate']:.2%}, est. recall {legacy['recall']:.1%}")
+                 f"({number(legacy['share'], '{:.2%}')}), {plural(legacy['seizures'], 'seizure')}, "
+                 f"hit rate {number(legacy['hit_rate'], '{:.2%}')}, est. recall "
+                 f"{number(legacy['recall'], '{:.1%}')}")
     cal = report["calibration"]
-    lines.append(f"calibration: observed/expected {cal['observed_over_expected']:.2f}, "
-                 f"ECE {cal['ece']:.4f}, Brier {cal['brier']:.4f}")
+    lines.append(f"calibration: observed/expected {number(cal['observed_over_expected'])}, "
+                 f"ECE {number(cal['ece'], '{:.4f}')}, Brier {number(cal['brier'], '{:.4f}')}")
     return "\n".join(lines)

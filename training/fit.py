@@ -25,6 +25,7 @@ from scoring.model import RiskModel
 from scoring.paths import extra_ports_file
 from scoring.policy import score_quantiles
 from scoring.ports import port_zones
+from scoring.wording import plural
 from training.evaluate import evaluate_scores, propensity
 from training.monitoring import FEW_SEIZURES
 
@@ -328,7 +329,7 @@ def fit_log(log, config=None, clock=None, sources=(), rows=None):
                      "seizures": int(seizure[part == i].sum())} for i, name in enumerate(names)}
     _refuse_thin(counts, config, sources)
     clock.step("labelled rows: " + ", ".join(
-        f"{k} {v['labelled']:,} ({v['seizures']} seizures)" for k, v in counts.items()))
+        f"{k} {v['labelled']:,} ({plural(v['seizures'], 'seizure')})" for k, v in counts.items()))
 
     # only now: estimating missing selection probabilities needs more than a few rows
     pi = log.labelled_propensity()
@@ -428,8 +429,9 @@ def _refuse_thin(counts, config, sources):
             if c["seizures"] < (MIN_SEIZURES if i == 0 else 1):
                 need = (f"the fit window, the oldest {config.split[0]:.0%} of the outbound rows,"
                         f" needs {MIN_SEIZURES}" if i == 0 else f"the {name} window needs one")
-                raise _refusal(sources, f"the {name} window has {c['seizures']} seizures among "
-                                        f"{c['labelled']} inspected rows: too few to train on "
+                raise _refusal(sources, f"the {name} window has {plural(c['seizures'], 'seizure')} "
+                                        f"among {plural(c['labelled'], 'inspected row')}: too "
+                                        "few to train on "
                                         f"({need}): {hint}")
             if i < 2 and c["seizures"] == c["labelled"]:
                 # the trees and the Platt scaling both need the two outcomes
@@ -440,9 +442,9 @@ def _refuse_thin(counts, config, sources):
     labelled = sum(c["labelled"] for c in counts.values())
     seizures = sum(c["seizures"] for c in counts.values())
     if seizures < MIN_SEIZURES + 1:
-        raise _refusal(sources, f"the logs have {seizures} seizures among {labelled} "
-                                f"inspected rows: too few to train on (training needs "
-                                f"{MIN_SEIZURES + 1}): {hint}")
+        raise _refusal(sources, f"the logs have {plural(seizures, 'seizure')} among "
+                                f"{plural(labelled, 'inspected row')}: too few to train on "
+                                f"(training needs {MIN_SEIZURES + 1}): {hint}")
     if seizures == labelled:
         raise _refusal(sources, f"the logs have no inspection without a seizure among "
                                 f"{labelled} inspected rows: cannot train on them")
@@ -568,7 +570,7 @@ def few_seizure_warnings(counts, few=FEW_SEIZURES):
     """
     uses = {"fit": "the trees rest on few examples", "calibrate": "the calibration is "
             "unstable", "validate": "its figures are unstable"}
-    return [f"the {name} window has {c['seizures']} seizure{'' if c['seizures'] == 1 else 's'}"
+    return [f"the {name} window has {plural(c['seizures'], 'seizure')}"
             f" (fewer than {few}): {uses.get(name, 'its figures are unstable')}"
             for name, c in counts.items() if c["seizures"] < few]
 
@@ -641,7 +643,7 @@ def how_grown(manifest):
         labelled = data.get("labelled") or split.get("fit") or {}
         out.append(("grown on", f"every labelled outbound row from {windows.get('start', '?')[:10]} "
                                 f"to {windows.get('end', '?')[:10]}: {labelled.get('rows', 0):,} "
-                                f"inspections, {labelled.get('seizures', 0):,} seizures"))
+                                f"inspections, {plural(labelled.get('seizures', 0), 'seizure')}"))
         out.append(("validation", f"the newest of {training.get('folds')} time blocks (from "
                                   f"{windows.get('validate_from', '?')[:10]}), scored by a model "
                                   "grown on the older blocks only"))
@@ -649,8 +651,8 @@ def how_grown(manifest):
         out.append(("grown on", f"the fit window's labelled rows, {windows.get('start', '?')[:10]}"
                                 f" to {windows.get('calibrate_from', '?')[:10]}: "
                                 f"{split['fit'].get('labelled', 0):,} inspections, "
-                                f"{split['fit'].get('seizures', 0):,} seizures (the newer rows "
-                                "calibrated and validated it)"))
+                                f"{plural(split['fit'].get('seizures', 0), 'seizure')} (the "
+                                "newer rows calibrated and validated it)"))
     if training:
         chosen = {k: training.get(k) for k in DEFAULT_CHOICES}
         same = chosen == {k: getattr(TrainConfig(), k) for k in DEFAULT_CHOICES}
