@@ -61,6 +61,15 @@ class ArtifactError(RegistryError):
     """An artifact that fails its checks and must not be loaded."""
 
 
+def login_name():
+    """Who runs this process (an event with no actor given is theirs), or "unknown"."""
+    import getpass
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
 def sha256_file(path, chunk=1 << 20):
     """Hex SHA-256 of a file's bytes."""
     digest = hashlib.sha256()
@@ -199,8 +208,9 @@ class Registry:
     def versions_dir(self):
         return self.root / "versions"
 
-    def save(self, model, manifest):
-        """Store a model with its manifest; activate it if the registry had none.
+    def save(self, model, manifest, actor=None):
+        """Store a model with its manifest; activate it if the registry had none (``actor``
+        goes in ``events.jsonl``, as for :meth:`promote`).
 
         Returns the new version id (UTC time of saving plus the artifact's hash).
         """
@@ -230,7 +240,7 @@ class Registry:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         if self.active_version() is None:
-            self._activate(version, "first model in an empty registry")
+            self._activate(version, "first model in an empty registry", actor=actor)
         return version
 
     def versions(self):
@@ -379,11 +389,25 @@ class Registry:
         state = self._state()
         history = [v for v in state["history"] if v != state["version"]]
         if not history:
-            raise RegistryError("nothing to roll back to: no earlier active version")
+            raise RegistryError(self._nothing_earlier(state["version"]))
         previous = history[-1]
         self.load(previous)
         self._activate(previous, "rollback", pop=True, actor=actor)
         return previous
+
+    def _nothing_earlier(self, current):
+        """Why there is nothing to roll back to, naming what was served after ``current``
+        when a rollback undid it."""
+        if current is None:
+            return f"nothing to roll back to: no model is active in {self.root}"
+        message = (f"nothing to roll back to: {current} is the earliest version this registry "
+                   "has served")
+        last = self.last_event() or {}
+        if last.get("reason") == "rollback" and last.get("version") == current \
+                and last.get("previous"):
+            message += (f" ({last['previous']}, active after it, was rolled back already: "
+                        f"`southbound models promote {last['previous']}` serves it again)")
+        return message
 
     def _activate(self, version, reason, pop=False, actor=None):
         self.root.mkdir(parents=True, exist_ok=True)
@@ -395,7 +419,8 @@ class Registry:
             history.append(state["version"])
         _write_json(self.root / "active.json", {"version": version, "history": history})
         self._event({"at": datetime.now(timezone.utc).isoformat(), "version": version,
-                     "previous": state["version"], "reason": reason, "actor": actor})
+                     "previous": state["version"], "reason": reason,
+                     "actor": actor or login_name()})
 
     def _event(self, event):
         with open(self.root / "events.jsonl", "a") as handle:
@@ -454,7 +479,7 @@ class Registry:
         _write_json(self.root / SHADOW, {"version": version})
         self._event({"at": datetime.now(timezone.utc).isoformat(), "kind": "shadow",
                      "version": version, "previous": previous, "reason": reason,
-                     "actor": actor})
+                     "actor": actor or login_name()})
         return previous
 
 

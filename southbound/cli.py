@@ -129,11 +129,8 @@ on_error_option = click.option(
 
 
 def _login_name():
-    import getpass
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
+    from models.registry import login_name
+    return login_name()
 
 
 actor_option = click.option(
@@ -343,7 +340,7 @@ def _register(model, manifest, registry, promote, actor):
     reg = _registry(registry)
     previous = reg.active_version()
     store = _store() if promote or previous is None else None  # it will change what is served
-    version = reg.save(model, manifest)
+    version = reg.save(model, manifest, actor=actor)
     if promote and reg.active_version() != version:
         reg.promote(version, "promoted at training", actor=actor)
     if reg.active_version() == version and previous != version:
