@@ -650,17 +650,25 @@ def models_list(registry, data, since):
     shadow = reg.shadow_version()
     if not versions:
         click.echo(f"no models in {reg.root}")
+        return
+    rows = []
     for m in versions:
         budgets = m.get("metrics", {}).get("validation", {}).get("budgets", [])
         at1 = next((b for b in budgets if b["budget"] == 0.01), None)
         on = m.get("data", {}).get("split", {}).get("validate", {}).get("seizures")
-        recall = f"recall@1% {at1['recall']:.1%}" if at1 else ""
+        recall = f"recall@1% {at1['recall']:.1%}" if at1 else "-"
         if at1 and on is not None:
-            recall += (f" (own validation window, {on} seizures"
+            recall += (f" (own validation window, {plural(on, 'seizure')}"
                        + (", unstable)" if on < FEW_SEIZURES else ")"))
         mark = "*" if m["version"] == active else "s" if m["version"] == shadow else " "
-        click.echo(f"{mark} {m['version']}  "
-                   f"{_span(m)}  {m['trees']:>3} trees  {recall}  excluded: {_excluded(m)}")
+        rows.append((mark, m, recall))
+    width = max(len(m["version"]) for _, m, _ in rows)
+    recall_width = max(len(r) for _, _, r in rows)
+    click.echo(f"  {'version':<{width}}  {'training window':<22}  {'trees':>9}  "
+               f"{'recall at 1% (own validation window)':<{recall_width}}  excluded features")
+    for mark, m, recall in rows:
+        click.echo(f"{mark} {m['version']:<{width}}  {_span(m):<22}  {m['trees']:>3} trees  "
+                   f"{recall:<{recall_width}}  excluded: {_excluded(m)}")
 
 
 def _span(manifest):
@@ -684,14 +692,17 @@ def _grade_listing(reg, active, data, since):
     stamp = lambda us: pd.Timestamp(us, unit="us", tz="UTC").strftime("%Y-%m-%d")  # noqa: E731
     click.echo(f"graded on {stamp(window['start'])}..{stamp(window['end'])} of "
                f"{', '.join(str(p) for p in data)}: {window['rows']:,} outbound, "
-               f"{window['inspected']:,} inspected, {window['seizures']} seizures")
+               f"{window['inspected']:,} inspected, {plural(window['seizures'], 'seizure')}")
     if window["few"]:
-        click.echo(f"warning: the common window has {window['seizures']} seizures (fewer "
-                   f"than {FEW_SEIZURES}): differences between models are unstable",
+        click.echo(f"warning: the common window has {plural(window['seizures'], 'seizure')} "
+                   f"(fewer than {FEW_SEIZURES}): differences between models are unstable",
                    err=True)
+    width = max((len(g["version"]) for g in grades), default=7)
+    click.echo(f"  {'version':<{width}}  {'training window':<22}  {'trees':>9}  recall at 1% "
+               "[95%], hit rate, estimated seizures on this window; excluded features")
     for g in grades:
         m = g["manifest"]
-        head = f"{'*' if g['version'] == active else ' '} {g['version']}  {_span(m)}"
+        head = f"{'*' if g['version'] == active else ' '} {g['version']:<{width}}  {_span(m):<22}"
         if "error" in g:
             click.echo(f"{head}  not graded: {g['error']}")
             continue
@@ -956,10 +967,12 @@ def tokens_list():
     rows = list_tokens(_store())
     if not rows:
         click.echo("no tokens")
+        return
+    click.echo(f"{'id':>5}  {'role':<8}  {'created (UTC)':<19}  {'revoked (UTC)':<19}  name")
     for row in rows:
         revoked = _iso(row["revoked_at"])[:19] if row["revoked_at"] else "-"
-        click.echo(f"{row['id']:>5}  {row['role']:<8} {_iso(row['created_at'])[:19]}  "
-                   f"revoked {revoked:<19}  {row['name']}")
+        click.echo(f"{row['id']:>5}  {row['role']:<8}  {_iso(row['created_at'])[:19]:<19}  "
+                   f"{revoked:<19}  {row['name']}")
 
 
 @tokens.command("revoke")

@@ -31,7 +31,11 @@ def test_generate_writes_a_log_and_its_truth(runner, tmp_path):
 def test_train_registers_an_active_model_with_a_manifest(runner, registry):
     result = runner.invoke(main, ["models", "list", "--registry", str(registry)])
     assert result.exit_code == 0
-    assert result.output.startswith("* ")
+    header, first = result.output.splitlines()[:2]
+    assert header.split() == ["version", "training", "window", "trees", "recall", "at", "1%",
+                              "(own", "validation", "window)", "excluded", "features"]
+    assert first.startswith("* ")
+    assert first.index("trees") + len("trees") == header.index("trees") + len("trees")
     shown = runner.invoke(main, ["models", "show", "--registry", str(registry)])
     manifest = json.loads(shown.stdout)      # JSON on stdout, the words on stderr
     assert "grown on: every labelled outbound row" in shown.stderr
