@@ -180,11 +180,12 @@ def verdict(result):
 
 def format_comparison(result):
     """The comparison as lines of text for the terminal."""
-    lines = [f"{'model':<28} {'referred':>8}  {'est. seizures (DR)':>26}  "
+    width = max(28, *(len(f"{name} (challenger)") for name in result["models"]))
+    lines = [f"{'model':<{width}} {'referred':>8}  {'est. seizures (DR)':>26}  "
              f"{'IPW':>22}  {'hit rate':>8}"]
-    for name, m in result["models"].items():
+    for name, m in result["models"].items():  # whole version ids: they are what is typed
         role = "champion" if name == result["champion"] else "challenger"
-        lines.append(f"{name[:20] + ' (' + role[:5] + ')':<28} {m['referred']:>8,}  "
+        lines.append(f"{name + ' (' + role + ')':<{width}} {m['referred']:>8,}  "
                      f"{m['estimated_seizures_dr']:>9.1f} [{m['dr_ci'][0]:6.1f}, "
                      f"{m['dr_ci'][1]:6.1f}]  {m['estimated_seizures_ipw']:>6.1f} "
                      f"[{m['ipw_ci'][0]:5.1f}, {m['ipw_ci'][1]:5.1f}]  {m['hit_rate_dr']:>8.1%}")
