@@ -270,19 +270,23 @@ def test_officer_sees_a_new_crossing_with_reasons_and_records_its_outcome(page, 
     page.check('#outcome-form input[name="inspected"][value="true"]')
     page.check('#outcome-form input[name="seizure"][value="true"]')
     page.fill("#firearms_seized", "2")
+    page.fill("#currency_seized_usd", "12000.5")
     page.press("#firearms_seized", "Enter")
     message = page.locator("#outcome-message")
     message.filter(has_text="Outcome recorded").wait_for()
     assert "inspected, seizure, 2 firearms" in message.inner_text()
+    assert "$12,000.50 currency" in message.inner_text()    # to the cent, not "$12,000.5"
 
     status, stored = call(f"{live.url}/v1/crossings/{crossing_id}", token=token)
     assert status == 200
     assert {k: stored["outcome"][k] for k in ("inspected", "seizure", "firearms_seized",
                                                "rounds_seized")} \
         == {"inspected": True, "seizure": True, "firearms_seized": 2, "rounds_seized": 0}
+    assert stored["outcome"]["currency_seized_usd"] == 12000.5
     row.locator("td.c-outcome", has_text="seizure").wait_for()
     assert row.locator("td.c-outcome").inner_text() == "seizure"
     assert "2 firearms" in page.inner_text("#detail-outcome")
+    assert "$12,000.50 currency" in page.inner_text("#detail-outcome")
     screenshot(page, "console-outcome")
 
     page.click("#sign-out")

@@ -39,6 +39,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from scoring.wording import plural
 from training.evaluate import FEW_SEIZURES
 
 #: the figures a comparison estimates for each list
@@ -190,10 +191,6 @@ def _insufficient(out, lists, labels):
         "tell the models apart; record the outcomes of inspected crossings and compare again")
     return out
 
-
-def plural(n, noun):
-    """``n`` and the noun, plural unless ``n`` is 1: '1 seizure', '2,000 crossings'."""
-    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 def verdict(result):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from scoring.wording import plural
 from training import evaluate
 
 PSI_BINS = 10
@@ -294,5 +295,5 @@ def few_seizures_note(seizures, what="this figure"):
     """HTML-free warning when ``what`` rests on fewer than :data:`FEW_SEIZURES` seizures."""
     if seizures >= FEW_SEIZURES:
         return ""
-    return (f"{what} rests on {int(seizures)} seizure{'s' if seizures != 1 else ''} "
+    return (f"{what} rests on {plural(int(seizures), 'seizure')} "
             f"(fewer than {FEW_SEIZURES}): read it as unstable")

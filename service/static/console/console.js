@@ -221,6 +221,13 @@
 
   function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
 
+  // whole dollars where the amount is whole, else to the cent: never "$12,000.5"
+  function money(x) {
+    var cents = Math.round(Number(x || 0) * 100), whole = cents % 100 === 0;
+    return "$" + (cents / 100).toLocaleString("en-US", {
+      minimumFractionDigits: whole ? 0 : 2, maximumFractionDigits: whole ? 0 : 2 });
+  }
+
   function vehicleText(c) {
     var parts = [c.vehicle_class, c.body_type, c.vehicle_make].filter(function (x) { return x; });
     return parts.length ? parts.join(" · ") : "vehicle not recorded";
@@ -858,7 +865,7 @@
       var parts = [outcomeText(o)];
       if (o.inspected) {
         parts.push(plural(o.firearms_seized || 0, "firearm"), plural(o.rounds_seized || 0, "round"),
-          "$" + Number(o.currency_seized_usd || 0).toLocaleString("en-US") + " currency");
+          money(o.currency_seized_usd) + " currency");
       }
       out.textContent = parts.join(", ") + " — recorded " + recordedAt(o.recorded_at) +
         (o.recorded_by ? " by " + o.recorded_by : "") + ".";
@@ -988,7 +995,7 @@
       var o = answer.outcome;
       var text = "Outcome recorded for crossing " + id + ": " + (o.inspected ? "inspected, " +
         (o.seizure ? "seizure" : "no seizure") + ", " + plural(o.firearms_seized || 0, "firearm") + ", " +
-        plural(o.rounds_seized || 0, "round") + ", $" + Number(o.currency_seized_usd || 0).toLocaleString("en-US") +
+        plural(o.rounds_seized || 0, "round") + ", " + money(o.currency_seized_usd) +
         " currency." : "not inspected.");
       return api("GET", "/v1/crossings/" + encodeURIComponent(id)).then(function (data) {
         resetOutcomeForm();
