@@ -324,12 +324,16 @@ def train(data, registry, on_error, exclude, until, seed, promote, later_wins, c
         return
     frame, sources = _read(log_files(list(data)), on_error,
                            later_wins)
+    if origins:  # a log too short for the origins is refused before any training
+        from training.backtest import BacktestConfig
+        backtested = (frame.loc[frame["crossed_at"].to_numpy() < until_us] if until_us
+                      else frame)
+        _check_span(backtested, BacktestConfig(origins=origins), data)
     model, manifest = fit(frame, config, progress=lambda m: click.echo(m, err=True),
                           sources=sources)
     if origins:
-        from training.backtest import BacktestConfig, backtest as run, format_backtest
-        result = run(frame.loc[frame["crossed_at"].to_numpy() < until_us] if until_us
-                     else frame, None, BacktestConfig(origins=origins), config,
+        from training.backtest import backtest as run, format_backtest
+        result = run(backtested, None, BacktestConfig(origins=origins), config,
                      progress=lambda m: click.echo(m, err=True))
         click.echo(format_backtest(result), err=True)
         manifest["backtest"] = result
@@ -392,6 +396,7 @@ def backtest(data, on_error, truth, origins, horizon, step, budgets, exclude, ca
                             budgets=tuple(sorted(budgets)) or BUDGETS)
     train_config = _train_config(exclude, seed, calibration, weighting)
     frame, _ = _read(data, on_error)
+    _check_span(frame, config, data)
     truth_frame = None
     if truth is not None:  # checked, and refused when it is the truth of another log
         outbound = frame.loc[frame["direction"] == "outbound", ["crossing_id"]]
@@ -409,6 +414,18 @@ def backtest(data, on_error, truth, origins, horizon, step, budgets, exclude, ca
         from models.registry import json_safe
         out.write_text(json.dumps(json_safe(result), indent=2, default=float) + "\n")
         click.echo(f"wrote {out}")
+
+
+def _check_span(frame, config, data):
+    """Refuse, naming the logs, a log too short for the backtest's origins (its span and
+    the span they need), before any feature or model is computed."""
+    from training.backtest import origins_for
+    from training.fit import TrainingError
+    outbound = (frame["direction"] == "outbound").to_numpy()
+    try:
+        origins_for(frame["crossed_at"].to_numpy()[outbound], config)
+    except TrainingError as exc:
+        raise contract.ContractError(f"{', '.join(map(str, data))}: {exc}") from None
 
 
 @main.command()
