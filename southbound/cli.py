@@ -16,7 +16,7 @@ import pandas as pd
 
 from scoring import contract
 from scoring.paths import registry_dir, var_dir
-from southbound.inputs import read_policy, truth_for, truth_table
+from southbound.inputs import read_policy, truth_for, truth_table, unmatched_truth_warning
 
 EXIT_INPUT = 2
 EXIT_REFUSED = 1
@@ -400,7 +400,8 @@ def backtest(data, on_error, truth, origins, horizon, step, budgets, exclude, ca
     truth_frame = None
     if truth is not None:  # checked, and refused when it is the truth of another log
         outbound = frame.loc[frame["direction"] == "outbound", ["crossing_id"]]
-        truth_frame = outbound.assign(carrier=truth_for(truth, outbound)["carrier"])
+        truth_rows = _truth(truth, outbound, frame)
+        truth_frame = outbound.assign(carrier=truth_rows["carrier"])
     result = run(frame, truth_frame, config, train_config,
                  progress=lambda m: click.echo(m, err=True),
                  labels="every-carrier" if every_carrier_labelled else "observed")
@@ -414,6 +415,16 @@ def backtest(data, on_error, truth, origins, horizon, step, budgets, exclude, ca
         from models.registry import json_safe
         out.write_text(json.dumps(json_safe(result), indent=2, default=float) + "\n")
         click.echo(f"wrote {out}")
+
+
+def _truth(path, outbound, frame):
+    """The truth file's flags for ``outbound`` (refused when none of its ids matches one),
+    with a warning when some of its ids match no crossing of ``frame``."""
+    rows = truth_for(path, outbound, frame["crossing_id"])
+    warning = unmatched_truth_warning(path, rows)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
+    return rows
 
 
 def _check_span(frame, config, data):
@@ -468,7 +479,7 @@ def simulate(data, on_error, truth, policy_files, retrain, start, detection, see
         every = _days(retrain, "--retrain")
     frame, _ = _read(data, on_error)
     outbound = frame.loc[frame["direction"] == "outbound", ["crossing_id"]]
-    truth_for(truth, outbound)  # refused when it is the truth of another log
+    _truth(truth, outbound, frame)  # refused when it is the truth of another log
     table = truth_table(truth, ("crossing_id", "carrier", "firearms", "rounds",
                                 "currency_usd"))
     if start:
@@ -535,7 +546,7 @@ def evaluate(data, registry, on_error, version, since, truth, out):
             f"{', '.join(map(str, data))}: no outbound rows to evaluate in the window ({why})")
     feats = feature_frame(frame, query)
     outbound = frame.loc[feats.index]
-    truth_rows = truth_for(truth, outbound) if truth is not None else None
+    truth_rows = _truth(truth, outbound, frame) if truth is not None else None
     scores = model.predict_proba(feats[list(FEATURES)])[:, 1]
     report = evaluate_scores(scores, outbound, feats, truth=truth_rows)
     report["model_version"] = manifest["version"]
@@ -1015,29 +1026,35 @@ def replay(data, since, truth):
     """Send a log through the API in-process (demo traffic, back-fills): same checks, same store.
 
     The whole file (and the truth file) is checked first, each row as the API would
-    check it: a bad row stops the replay before anything is sent. The replay's own
-    officer token is revoked when it ends.
+    check it: a bad row, or a crossing_id the store holds with other values, stops the
+    replay before anything is sent; a row stored as it is already is not sent again.
+    The replay's own officer token is revoked when it ends.
     """
     from service import create_app
     from service.auth import create_token, revoke_token
     from service.replay import check, replay as send, truth_outcome
     contract.read_log(data)  # the contract, every row, naming file, row, column, value
-    log = pd.read_csv(data, dtype=str, keep_default_na=False)
+    log = whole = pd.read_csv(data, dtype=str, keep_default_na=False)
     rows = np.arange(2, len(log) + 2)
     if since:
         stamps = pd.to_datetime(log["crossed_at"], utc=True, format="ISO8601")
         keep = (stamps >= pd.Timestamp(_utc_micros(since, "--since"), unit="us", tz="UTC")).to_numpy()
         log, rows = log.loc[keep], rows[keep]
     outcome = None
-    if truth:
+    if truth:  # refused when none of its ids is a crossing sent; unmatched ids counted
+        _truth(truth, log.loc[log["direction"] == "outbound", ["crossing_id"]], whole)
         table = truth_table(truth, ("crossing_id", "carrier", "firearms", "rounds",
                                     "currency_usd"))
         outcome = truth_outcome(dict(zip(table["crossing_id"], zip(
             table["carrier"], table["firearms"], table["rounds"], table["currency_usd"]))))
     # a back-fill is one client sending as fast as it can: no per-token limit
     app = create_app({"LOG_LEVEL": "WARNING", "RATE_LIMIT_PER_MINUTE": 0})
-    check(app, log, data, lines=rows)
-    click.echo(f"checked {len(log):,} rows of {data}; sending", err=True)
+    already = check(app, log, data, lines=rows)
+    stored = int(already.sum())
+    log = log.loc[~already]
+    click.echo(f"checked {len(already):,} rows of {data}; "
+               + (f"{stored:,} already stored as they are, not sent again; " if stored else "")
+               + "sending", err=True)
     store = app.extensions["southbound.store"]
     token = create_token(store, "officer", "replay")
     try:
@@ -1048,7 +1065,7 @@ def replay(data, since, truth):
         revoke_token(store, token=token, actor="replay")
     referred = sum(a["refer"] for a in answers.values())
     click.echo(f"sent {len(log):,} crossings; scored {len(answers):,} outbound, "
-               f"{referred:,} referred")
+               f"{referred:,} referred" + (f"; {stored:,} already stored" if stored else ""))
 
 
 def _store():
