@@ -174,10 +174,20 @@ def _variant_names():
 @click.option("--variant", type=click.Choice(_variant_names()), default="base",
               show_default=True, metavar="NAME",
               help="Which world: the variants are listed above.")
+@click.option("--id-prefix", metavar="TEXT",
+              help="Put after each id's letter (X crossing, P plate, C carrier): up to 16 "
+                   "letters, digits, '-' or '_'; '' for bare numbers [default: six hex "
+                   "digits of a hash of the world's parameters and '-', so that two "
+                   "different worlds never share an id].")
 @handle_errors
-def generate(days, seed, start, scale, out, variant):
+def generate(days, seed, start, scale, out, variant, id_prefix):
     from training.synth import WorldConfig, generate_world, write_world
-    config = WorldConfig(days=days, seed=seed, start=start, scale=scale, variant=variant)
+    try:
+        config = WorldConfig(days=days, seed=seed, start=start, scale=scale, variant=variant,
+                             id_prefix=id_prefix)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--id-prefix" if "id_prefix" in str(exc)
+                                 else "--start")
     if out.suffix.lower() not in (".csv", ".parquet"):
         from training.world.writer import write_dataset
         if out.exists() and (not out.is_dir() or any(out.iterdir())):

@@ -252,3 +252,46 @@ def test_replay_refuses_an_id_stored_with_other_values_before_it_sends_a_row(
     assert "10 already stored" in result.stdout
     assert stored() == 40
 
+
+def test_later_wins_replaces_a_crossing_only_by_the_same_crossing(tmp_path):
+    """An export's row of the same crossing (same time, plate, port, direction) replaces the
+    log's, counted; a row of another crossing that merely shares the id is refused, naming
+    both rows."""
+    from training.fit import read_logs
+    from scoring.contract import ContractError
+    rows = [row(crossing_id=f"c{i}", plate_id=f"p{i}",
+                crossed_at=f"2025-03-04T17:{i:02d}:00-06:00") for i in range(5)]
+    log, export = tmp_path / "log.csv", tmp_path / "export.csv"
+    raw(rows).to_csv(log, index=False)
+    later = [dict(r, referral="random", selection_probability="0.01", inspected="true",
+                  seizure="false") for r in rows[2:]]
+    raw(later).to_csv(export, index=False)
+    frame, sources = read_logs([log, export], later_wins=True)
+    assert len(frame) == 5 and [s["replaced"] for s in sources] == [0, 3]
+    assert frame.set_index("crossing_id").loc["c3", "inspected"] == 1
+    for column, value in (("plate_id", "zz"), ("crossed_at", "2025-03-05T17:03:00-06:00"),
+                          ("port_code", "2506")):
+        other = [dict(r) for r in later]
+        other[1][column] = value
+        raw(other).to_csv(export, index=False)
+        with pytest.raises(ContractError, match=rf"export.csv, row 3, column crossing_id: "
+                                                rf"value 'c3' would replace another crossing "
+                                                rf"of the same crossing_id at {log}, row 5 "
+                                                rf"\({column} .* there; {column} .* here\)"):
+            read_logs([log, export], later_wins=True)
+
+
+def test_train_later_wins_refuses_another_worlds_rows_of_the_same_ids(runner, setup,
+                                                                       tmp_path):
+    root, registry, world = setup
+    elsewhere = [row(crossing_id=f"g{i}", crossed_at=TIMESTAMP, plate_id=f"q{i}")
+                 for i in range(3)]
+    path = root / "elsewhere.csv"
+    raw(elsewhere).to_csv(path, index=False)
+    result = runner.invoke(main, ["train", "--registry", str(tmp_path / "r"), "--later-wins",
+                                  "--data", str(root / "good.csv"), "--data", str(path)])
+    _assert_one_line(result, [f"{path}, row 2, column crossing_id: value 'g0' would replace "
+                              f"another crossing of the same crossing_id at "
+                              f"{root / 'good.csv'}, row 2 (plate_id 'p0' there; plate_id "
+                              "'q0' here)"])
+    assert not (tmp_path / "r").exists()

@@ -17,7 +17,8 @@ SMALL = dict(days=30, seed=3, scale=0.003)
 NAMES = [name for name in VARIANTS if name != "base"]
 RINGS = ("straw", "ant")
 #: sha256 of the base world WorldConfig(days=30, seed=3, scale=0.002) written as CSV
-#: (log, truth), as the world was before it was split and had variants
+#: (log, truth), as the world was before it was split and had variants (and, with
+#: ``id_prefix=""``, before its ids carried the world's tag)
 BASE_HASHES = ("4ebb50ee32e0f923aaa7c40ec315615219f2e648ce3821febb27d534d30d4904",
                "f7bcef2679fa887249274eac8e6f5b2d1335ef0d7e35775f7c7289e9f73cc798")
 
@@ -43,7 +44,8 @@ def _rings(world):
 # --- every variant ------------------------------------------------------------
 
 def test_base_world_is_unchanged(tmp_path):
-    paths = write_world(*generate_world(WorldConfig(days=30, seed=3, scale=0.002)),
+    paths = write_world(*generate_world(WorldConfig(days=30, seed=3, scale=0.002,
+                                                    id_prefix="")),
                         tmp_path / "world.csv")
     assert tuple(hashlib.sha256(p.read_bytes()).hexdigest() for p in paths) == BASE_HASHES
 
