@@ -30,13 +30,14 @@ def _fail(message, code):
 def handle_errors(func):
     """Turn the domain's expected failures into one line and an exit code."""
     from models.registry import RegistryError
+    from service.settings import SettingError
     from training.fit import TrainingError
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except contract.ContractError as exc:
+        except (contract.ContractError, SettingError) as exc:
             _fail(str(exc), EXIT_INPUT)
         except TrainingError as exc:
             _fail(str(exc), EXIT_INPUT)
@@ -948,10 +949,19 @@ def report(registry, version, data, since, policy_file, out):
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
 @click.option("--dev", is_flag=True, help="Flask's development server instead of gunicorn.")
-@click.option("--check", is_flag=True, help="Only check that the address is free, then exit.")
+@click.option("--check", is_flag=True, help="Only check the settings and that the address "
+                                            "is free, then exit.")
 def serve(host, port, workers, dev, check):
-    """Run the scoring service (gunicorn sync workers; settings from SOUTHBOUND_*)."""
+    """Run the scoring service (gunicorn sync workers; settings from SOUTHBOUND_*).
+
+    Every setting is checked for type and range before any worker starts: a bad one is
+    one line naming the variable and its value, exit 2."""
     from service.server import AddressInUse, check_free, run
+    from service.settings import SettingError, from_environment
+    try:
+        from_environment()
+    except SettingError as exc:
+        _fail(str(exc), EXIT_INPUT)
     try:
         if check:
             check_free(host, port)
