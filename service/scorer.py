@@ -117,7 +117,7 @@ def score_crossing(store, served, metrics, record, actor, rng, holder=None):
                             source=decision.source)
         except sa.exc.IntegrityError:
             # a repeated crossing_id (the primary key says so): answer as stored, or 409
-            existing = _existing(conn, record["crossing_id"], digest)
+            existing = _existing(conn, record)
             if existing is None:
                 raise
             return existing, False
@@ -143,19 +143,43 @@ def _shadow(holder, features, port, config, metrics):
     return row
 
 
-def _existing(conn, crossing_id, digest):
+#: what makes an inbound crossing the same one again (POST /v1/crossings is idempotent)
+IDENTITY = ("crossing_id", "crossed_at", "direction", "port_code", "plate_id",
+            "vehicle_class", "carrier_id")
+
+
+def repeat_conflict(record, stored, digest=None):
+    """Why the API refuses (409) a crossing whose ``crossing_id`` the store already
+    holds, or None when it is the stored crossing again (answered as stored).
+
+    ``stored``: the crossings row; ``digest``: the ``request_sha256`` of its score, None
+    when it was stored unscored (an inbound crossing). An outbound crossing is the same
+    when its canonical values are (:func:`fingerprint`); an inbound one when its
+    :data:`IDENTITY` columns are.
+    """
+    if record["direction"] == "outbound":
+        if digest is None:
+            return "crossing_id is already stored as an inbound crossing"
+        if digest != fingerprint(record):
+            return "crossing_id was already scored with different values"
+        return None
+    if fingerprint({k: stored[k] for k in IDENTITY}) != fingerprint(
+            {k: record[k] for k in IDENTITY}):
+        return "crossing_id is already stored with different values"
+    return None
+
+
+def _existing(conn, record):
     """The stored answer for a repeated crossing_id, None if new; 409 if it differs."""
+    crossing_id = record["crossing_id"]
     row = conn.execute(sa.select(scores).where(scores.c.crossing_id == crossing_id)
                        ).mappings().first()
-    if row is None:
-        if conn.execute(sa.select(crossings.c.crossing_id)
-                        .where(crossings.c.crossing_id == crossing_id)).first():
-            raise ApiError(409, "conflict", "crossing_id is already stored as an inbound "
-                           "crossing", "crossing_id")
+    if row is None and not conn.execute(sa.select(crossings.c.crossing_id)
+                                        .where(crossings.c.crossing_id == crossing_id)).first():
         return None
-    if row["request_sha256"] != digest:
-        raise ApiError(409, "conflict", "crossing_id was already scored with different "
-                       "values", "crossing_id")
+    conflict = repeat_conflict(record, None, None if row is None else row["request_sha256"])
+    if conflict:
+        raise ApiError(409, "conflict", conflict, "crossing_id")
     return public_answer(row)
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 from scoring import contract
 from scoring.paths import registry_dir, var_dir
 from scoring.wording import plural
-from southbound.inputs import read_policy, truth_for, truth_table
+from southbound.inputs import read_policy, truth_for, truth_table, unmatched_truth_warning
 
 EXIT_INPUT = 2
 EXIT_REFUSED = 1
@@ -31,13 +31,14 @@ def _fail(message, code):
 def handle_errors(func):
     """Turn the domain's expected failures into one line and an exit code."""
     from models.registry import RegistryError
+    from service.settings import SettingError
     from training.fit import TrainingError
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except contract.ContractError as exc:
+        except (contract.ContractError, SettingError) as exc:
             _fail(str(exc), EXIT_INPUT)
         except TrainingError as exc:
             _fail(str(exc), EXIT_INPUT)
@@ -172,10 +173,20 @@ def _variant_names():
 @click.option("--variant", type=click.Choice(_variant_names()), default="base",
               show_default=True, metavar="NAME",
               help="Which world: the variants are listed above.")
+@click.option("--id-prefix", metavar="TEXT",
+              help="Put after each id's letter (X crossing, P plate, C carrier): up to 16 "
+                   "letters, digits, '-' or '_'; '' for bare numbers [default: six hex "
+                   "digits of a hash of the world's parameters and '-', so that two "
+                   "different worlds never share an id].")
 @handle_errors
-def generate(days, seed, start, scale, out, variant):
+def generate(days, seed, start, scale, out, variant, id_prefix):
     from training.synth import WorldConfig, generate_world, write_world
-    config = WorldConfig(days=days, seed=seed, start=start, scale=scale, variant=variant)
+    try:
+        config = WorldConfig(days=days, seed=seed, start=start, scale=scale, variant=variant,
+                             id_prefix=id_prefix)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--id-prefix" if "id_prefix" in str(exc)
+                                 else "--start")
     if out.suffix.lower() not in (".csv", ".parquet"):
         from training.world.writer import write_dataset
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -323,12 +334,16 @@ def train(data, registry, on_error, exclude, until, seed, promote, later_wins, c
         return
     frame, sources = _read(log_files(list(data)), on_error,
                            later_wins)
+    if origins:  # a log too short for the origins is refused before any training
+        from training.backtest import BacktestConfig
+        backtested = (frame.loc[frame["crossed_at"].to_numpy() < until_us] if until_us
+                      else frame)
+        _check_span(backtested, BacktestConfig(origins=origins), data)
     model, manifest = fit(frame, config, progress=lambda m: click.echo(m, err=True),
                           sources=sources)
     if origins:
-        from training.backtest import BacktestConfig, backtest as run, format_backtest
-        result = run(frame.loc[frame["crossed_at"].to_numpy() < until_us] if until_us
-                     else frame, None, BacktestConfig(origins=origins), config,
+        from training.backtest import backtest as run, format_backtest
+        result = run(backtested, None, BacktestConfig(origins=origins), config,
                      progress=lambda m: click.echo(m, err=True))
         click.echo(format_backtest(result), err=True)
         manifest["backtest"] = result
@@ -391,10 +406,12 @@ def backtest(data, on_error, truth, origins, horizon, step, budgets, exclude, ca
                             budgets=tuple(sorted(budgets)) or BUDGETS)
     train_config = _train_config(exclude, seed, calibration, weighting)
     frame, _ = _read(data, on_error)
+    _check_span(frame, config, data)
     truth_frame = None
     if truth is not None:  # checked, and refused when it is the truth of another log
         outbound = frame.loc[frame["direction"] == "outbound", ["crossing_id"]]
-        truth_frame = outbound.assign(carrier=truth_for(truth, outbound)["carrier"])
+        truth_rows = _truth(truth, outbound, frame)
+        truth_frame = outbound.assign(carrier=truth_rows["carrier"])
     result = run(frame, truth_frame, config, train_config,
                  progress=lambda m: click.echo(m, err=True),
                  labels="every-carrier" if every_carrier_labelled else "observed")
@@ -408,6 +425,28 @@ def backtest(data, on_error, truth, origins, horizon, step, budgets, exclude, ca
         from models.registry import json_safe
         out.write_text(json.dumps(json_safe(result), indent=2, default=float) + "\n")
         click.echo(f"wrote {out}")
+
+
+def _truth(path, outbound, frame):
+    """The truth file's flags for ``outbound`` (refused when none of its ids matches one),
+    with a warning when some of its ids match no crossing of ``frame``."""
+    rows = truth_for(path, outbound, frame["crossing_id"])
+    warning = unmatched_truth_warning(path, rows)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
+    return rows
+
+
+def _check_span(frame, config, data):
+    """Refuse, naming the logs, a log too short for the backtest's origins (its span and
+    the span they need), before any feature or model is computed."""
+    from training.backtest import origins_for
+    from training.fit import TrainingError
+    outbound = (frame["direction"] == "outbound").to_numpy()
+    try:
+        origins_for(frame["crossed_at"].to_numpy()[outbound], config)
+    except TrainingError as exc:
+        raise contract.ContractError(f"{', '.join(map(str, data))}: {exc}") from None
 
 
 @main.command()
@@ -450,7 +489,7 @@ def simulate(data, on_error, truth, policy_files, retrain, start, detection, see
         every = _days(retrain, "--retrain")
     frame, _ = _read(data, on_error)
     outbound = frame.loc[frame["direction"] == "outbound", ["crossing_id"]]
-    truth_for(truth, outbound)  # refused when it is the truth of another log
+    _truth(truth, outbound, frame)  # refused when it is the truth of another log
     table = truth_table(truth, ("crossing_id", "carrier", "firearms", "rounds",
                                 "currency_usd"))
     if start:
@@ -521,7 +560,7 @@ def evaluate(data, registry, on_error, version, since, truth, out):
             f"{', '.join(map(str, data))}: no outbound rows to evaluate in the window ({why})")
     feats = feature_frame(frame, query)
     outbound = frame.loc[feats.index]
-    truth_rows = truth_for(truth, outbound) if truth is not None else None
+    truth_rows = _truth(truth, outbound, frame) if truth is not None else None
     scores = model.predict_proba(feats[list(FEATURES)])[:, 1]
     report = evaluate_scores(scores, outbound, feats, truth=truth_rows)
     report["model_version"] = manifest["version"]
@@ -926,10 +965,19 @@ def report(registry, version, data, since, policy_file, out):
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
 @click.option("--dev", is_flag=True, help="Flask's development server instead of gunicorn.")
-@click.option("--check", is_flag=True, help="Only check that the address is free, then exit.")
+@click.option("--check", is_flag=True, help="Only check the settings and that the address "
+                                            "is free, then exit.")
 def serve(host, port, workers, dev, check):
-    """Run the scoring service (gunicorn sync workers; settings from SOUTHBOUND_*)."""
+    """Run the scoring service (gunicorn sync workers; settings from SOUTHBOUND_*).
+
+    Every setting is checked for type and range before any worker starts: a bad one is
+    one line naming the variable and its value, exit 2."""
     from service.server import AddressInUse, check_free, run
+    from service.settings import SettingError, from_environment
+    try:
+        from_environment()
+    except SettingError as exc:
+        _fail(str(exc), EXIT_INPUT)
     try:
         if check:
             check_free(host, port)
@@ -1016,29 +1064,35 @@ def replay(data, since, truth):
     """Send a log through the API in-process (demo traffic, back-fills): same checks, same store.
 
     The whole file (and the truth file) is checked first, each row as the API would
-    check it: a bad row stops the replay before anything is sent. The replay's own
-    officer token is revoked when it ends.
+    check it: a bad row, or a crossing_id the store holds with other values, stops the
+    replay before anything is sent; a row stored as it is already is not sent again.
+    The replay's own officer token is revoked when it ends.
     """
     from service import create_app
     from service.auth import create_token, revoke_token
     from service.replay import check, replay as send, truth_outcome
     contract.read_log(data)  # the contract, every row, naming file, row, column, value
-    log = pd.read_csv(data, dtype=str, keep_default_na=False)
+    log = whole = pd.read_csv(data, dtype=str, keep_default_na=False)
     rows = np.arange(2, len(log) + 2)
     if since:
         stamps = pd.to_datetime(log["crossed_at"], utc=True, format="ISO8601")
         keep = (stamps >= pd.Timestamp(_utc_micros(since, "--since"), unit="us", tz="UTC")).to_numpy()
         log, rows = log.loc[keep], rows[keep]
     outcome = None
-    if truth:
+    if truth:  # refused when none of its ids is a crossing sent; unmatched ids counted
+        _truth(truth, log.loc[log["direction"] == "outbound", ["crossing_id"]], whole)
         table = truth_table(truth, ("crossing_id", "carrier", "firearms", "rounds",
                                     "currency_usd"))
         outcome = truth_outcome(dict(zip(table["crossing_id"], zip(
             table["carrier"], table["firearms"], table["rounds"], table["currency_usd"]))))
     # a back-fill is one client sending as fast as it can: no per-token limit
     app = create_app({"LOG_LEVEL": "WARNING", "RATE_LIMIT_PER_MINUTE": 0})
-    check(app, log, data, lines=rows)
-    click.echo(f"checked {plural(len(log), 'row')} of {data}; sending", err=True)
+    already = check(app, log, data, lines=rows)
+    stored = int(already.sum())
+    log = log.loc[~already]
+    click.echo(f"checked {plural(len(already), 'row')} of {data}; "
+               + (f"{stored:,} already stored as they are, not sent again; " if stored else "")
+               + "sending", err=True)
     store = app.extensions["southbound.store"]
     token = create_token(store, "officer", "replay")
     try:
@@ -1049,7 +1103,7 @@ def replay(data, since, truth):
         revoke_token(store, token=token, actor="replay")
     referred = sum(a["refer"] for a in answers.values())
     click.echo(f"sent {plural(len(log), 'crossing')}; scored {len(answers):,} outbound, "
-               f"{referred:,} referred")
+               f"{referred:,} referred" + (f"; {stored:,} already stored" if stored else ""))
 
 
 def _store():

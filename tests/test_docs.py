@@ -8,8 +8,8 @@ README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 
 def test_every_setting_is_in_the_readme():
-    missing = [f"SOUTHBOUND_{name}" for name, _, _ in SETTINGS
-               if f"SOUTHBOUND_{name}" not in README]
+    missing = [f"SOUTHBOUND_{setting.name}" for setting in SETTINGS
+               if f"SOUTHBOUND_{setting.name}" not in README]
     assert not missing, f"README lacks {missing}"
 
 

@@ -119,11 +119,12 @@ def test_a_ports_file_adds_its_ports(database_url, registry_path, tmp_path):
 
 
 def test_a_bad_ports_file_stops_the_start_naming_it(database_url, registry_path, tmp_path):
-    from scoring.ports import PortTableError
     from service import create_app
+    from service.settings import SettingError
     extra = tmp_path / "ports.csv"
     extra.write_text("port_code,port_name\n23O9,Typo\n")
-    with pytest.raises(PortTableError, match=r"ports.csv, row 2, column port_code"):
+    with pytest.raises(SettingError, match=r"PORTS_FILE '.*' is not a port table: .*ports.csv, "
+                                           r"row 2, column port_code"):
         create_app({"DATABASE_URL": database_url, "REGISTRY": str(registry_path),
                     "PORTS_FILE": str(extra)})
 

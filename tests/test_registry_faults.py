@@ -223,8 +223,8 @@ def test_a_worker_sees_an_activation_that_keeps_the_size_and_the_timestamp(
 
 def test_the_app_reads_the_key_from_its_settings(tmp_path, trained):
     """In-process: SOUTHBOUND_SIGNING_KEY reaches the holder; a short key stops the start."""
-    from models.registry import RegistryError
     from service import create_app
+    from service.settings import SettingError
 
     unsigned = Registry(tmp_path / "unsigned")
     unsigned.save(*trained)
@@ -238,5 +238,6 @@ def test_the_app_reads_the_key_from_its_settings(tmp_path, trained):
     ready = app.test_client().get("/readyz")
     assert ready.status_code == 503 and "no model" in ready.json["error"]["message"]
     assert "is not signed" in app.extensions["southbound.models"].error  # logged, not public
-    with pytest.raises(RegistryError, match="at least 32"):
+    with pytest.raises(SettingError, match="SIGNING_KEY of 9 characters is too short: use at "
+                                           "least 32"):
         create_app(dict(config, REGISTRY=str(signed.root), SIGNING_KEY="too-short"))

@@ -86,7 +86,10 @@ def read_logs(paths, on_error="raise", later_wins=False):
     A ``crossing_id`` may appear once across the files; with ``later_wins`` a row of
     a later file instead replaces the row of the same id in an earlier one (the
     service's export after the log it replayed, say), and each source counts the
-    rows it replaced.
+    rows it replaced. A replacement must be the same crossing (:data:`SAME_CROSSING`:
+    time, plate, port, direction), only its other values newer: a row of another
+    crossing that merely shares the id (another log's numbering) is a ContractError
+    naming both rows.
 
     Returns
     -------
@@ -116,12 +119,46 @@ def read_logs(paths, on_error="raise", later_wins=False):
             "later file's row replace an earlier one)",
             source=str(paths[frame["_file"].iloc[i]]), row=int(line[i]), column="crossing_id")
     if dup.any():
+        _same_crossings(frame, dup, line, paths)
         # the replaced rows are the earlier ones; count them against the file that replaced
         keeper = frame.loc[~dup].set_index("crossing_id")["_file"]
         for file_index in keeper.reindex(frame.loc[dup, "crossing_id"]).to_numpy():
             sources[int(file_index)]["replaced"] += 1
         frame = frame.loc[~dup].reset_index(drop=True)
     return frame.drop(columns="_file"), sources
+
+
+#: the columns that make a later file's row the same crossing as the one it replaces
+SAME_CROSSING = ("crossed_at", "plate_id", "port_code", "direction")
+
+
+def _same_crossings(frame, dup, line, paths):
+    """Refuse (ContractError naming both rows) the first replacement under --later-wins
+    that is another crossing: its time, plate, port or direction differs."""
+    replaced = np.flatnonzero(dup)
+    kept = pd.Series(np.flatnonzero(~dup), index=frame["crossing_id"].to_numpy()[~dup])
+    by = kept.reindex(frame["crossing_id"].to_numpy()[replaced]).to_numpy()
+    differs = np.zeros(len(replaced), dtype=bool)
+    for name in SAME_CROSSING:
+        values = frame[name].to_numpy()
+        differs |= np.asarray(values[replaced] != values[by], dtype=bool)
+    if not differs.any():
+        return
+    old, new = int(replaced[differs][0]), int(by[differs][0])
+    names = [n for n in SAME_CROSSING if frame[n].iloc[old] != frame[n].iloc[new]]
+
+    def shown(i):
+        return ", ".join(f"{n} " + (contract.format_timestamp(int(frame[n].iloc[i]))
+                                    if n == "crossed_at"
+                                    else contract.show_value(frame[n].iloc[i]))
+                         for n in names)
+    raise contract.ContractError(
+        f"value {contract.show_value(frame['crossing_id'].iloc[new])} would replace another "
+        f"crossing of the same crossing_id at {paths[frame['_file'].iloc[old]]}, row "
+        f"{line[old]} ({shown(old)} there; {shown(new)} here): --later-wins replaces a row "
+        "only by the same crossing (same time, plate, port and direction); are these logs "
+        "of different worlds?", source=str(paths[frame["_file"].iloc[new]]),
+        row=int(line[new]), column="crossing_id")
 
 
 def describe_source(path, result):

@@ -15,7 +15,7 @@ from service.auth import ROLES, require
 from service.errors import ApiError, from_contract
 from service.openapi import (INTEGER_KINDS, TEXT_MAX, check_body, check_integers,
                              ports_in_force)
-from service.scorer import fingerprint, public_answer
+from service.scorer import public_answer, repeat_conflict
 from service.store import crossings, scores
 
 bp = Blueprint("crossings", __name__, url_prefix="/v1/crossings")
@@ -51,19 +51,14 @@ def add_inbound():
     with store.write() as conn:
         stored = store.crossing(conn, record["crossing_id"])
         if stored is not None:
-            if fingerprint(_comparable(stored[0])) != fingerprint(_comparable(record)):
-                raise ApiError(409, "conflict", "crossing_id is already stored with different "
-                               "values", "crossing_id")
+            conflict = repeat_conflict(record, stored[0])
+            if conflict:
+                raise ApiError(409, "conflict", conflict, "crossing_id")
             return jsonify(with_ignored({"crossing_id": record["crossing_id"], "stored": True},
                                         ignored)), 200
         store.insert_crossing(conn, record)
     return jsonify(with_ignored({"crossing_id": record["crossing_id"], "stored": True},
                                 ignored)), 201
-
-
-def _comparable(record):
-    return {k: record[k] for k in ("crossing_id", "crossed_at", "direction", "port_code",
-                                   "plate_id", "vehicle_class", "carrier_id")}
 
 
 def parse_outcome(body):
