@@ -270,9 +270,11 @@ def _part_draws(mask, y, pi, labelled, mu, n_boot, rng):
     mean weight of those found, or of all the pooled rows while none is), so the
     seizures not looked at are negative binomial given ``K``: mean ``K (1 - p) / p``,
     variance ``K (1 - p) / p^2``. A replicate draws them from the Gamma of that mean
-    and variance, with Jeffreys' half added to ``K``: a part where nothing was found
-    yet keeps the uncertainty of what was not looked at, where resampling rows
-    would have none. Neither the estimate nor a replicate puts more seizures among
+    and variance, half the replicates with ``K`` and half with ``K + 1`` (mid-p, as
+    Lancaster's interval for a count: a part where nothing was found yet reaches
+    down to zero and keeps the uncertainty of what was not looked at, where
+    resampling rows would have none; one lucky find at a small ``p`` does not lift
+    the lower end far above the seizures found). Neither the estimate nor a replicate puts more seizures among
     the rows not looked at than there are such rows. The doubly robust estimate adds
     ``sum(mu) - sum over labelled of mu / pi``; its replicates are centred on it,
     with the spread of the seizures not looked at plus a Poisson bootstrap of that
@@ -298,9 +300,10 @@ def _part_draws(mask, y, pi, labelled, mu, n_boot, rng):
         hidden = min(float(weights.sum()) - k, room)
         ipw += k + hidden
         # given K found at chance p, the seizures not looked at are negative binomial,
-        # mean K (1 - p) / p, variance K (1 - p) / p^2: a Gamma of that mean and
-        # variance, with Jeffreys' half added to K
-        count = rng.gamma((k + 0.5) * odds / (odds + 1.0), 1.0, size=n_boot)
+        # mean K (1 - p) / p, variance K (1 - p) / p^2: drawn from the Gamma of that
+        # mean and variance, half the replicates with K found and half with K + 1
+        shape = (k + (rng.random(n_boot) < 0.5)) * odds / (odds + 1.0)
+        count = np.where(shape > 0, rng.gamma(np.maximum(shape, 1e-12), 1.0), 0.0)
         unseen = np.minimum(count * (odds + 1.0), room)
         ipw_draws = ipw_draws + k + unseen
         spread = unseen - unseen.mean()
@@ -316,9 +319,10 @@ def _ci(samples, estimate, bounds=(-math.inf, math.inf)):
     """The replicates' 2.5% and 97.5% points, widened to hold ``estimate`` and kept
     within ``bounds``.
 
-    The Jeffreys draws of a part where nothing was found yet start just above zero,
-    so their interval would exclude its own estimate of zero: it is widened to it, as
-    the usual adjustment of Jeffreys' interval at a count of zero does.
+    The replicates of a part's seizures not looked at lean above its estimate (their
+    mean is that of K + 1/2 found), so where most of a figure rests on such parts the
+    percentiles alone could leave the estimate just outside: an interval always holds
+    its own estimate.
     """
     samples = np.asarray(samples, dtype=float)
     samples = samples[np.isfinite(samples)]
