@@ -26,9 +26,14 @@ SETTINGS = (
     ("THRESHOLD_REFRESH_SECONDS", "2", "how often a worker reads each port's recent scores "
                                        "from the store again, so that every worker and "
                                        "instance refers at one threshold"),
-    ("SIGNING_KEY", "", "HMAC-SHA256 key (32+ characters) that model manifests must be "
-                        "signed with to be loaded; empty loads unsigned models (SHA-256 "
-                        "check only). The commands read the same variable"),
+    ("PUBLIC_KEY", "var/keys/signing.pub",
+     "Ed25519 public key (PEM) that every model's manifest signature is verified with "
+     "before its artifact is read; the service never holds the private key. The commands "
+     "read the same variable"),
+    ("INSECURE_UNSIGNED_MODELS", "0", "1: insecure development mode, models load without a "
+                                      "signature check (any file in the registry can run "
+                                      "code in the service), said at start; never in "
+                                      "production"),
     ("TOKEN_CACHE_SECONDS", "10", "how long a worker trusts a token lookup (revocation delay)"),
     ("RATE_LIMIT_PER_MINUTE", "6000", "requests a token may make per minute (429 above); "
                                       "0 switches the limit off"),
@@ -45,6 +50,7 @@ SETTINGS = (
                         "draws from the operating system"),
 )
 INTEGER = {"BATCH_LIMIT", "MAX_BODY_BYTES", "THRESHOLD_WINDOW", "RATE_LIMIT_PER_MINUTE"}
+FLAG = {"INSECURE_UNSIGNED_MODELS"}
 NUMBER = {"MODEL_CHECK_SECONDS", "THRESHOLD_REFRESH_SECONDS", "TOKEN_CACHE_SECONDS",
           "MAX_CLOCK_SKEW_SECONDS"}
 
@@ -58,5 +64,7 @@ def from_environment(environ=os.environ):
             value = int(value)
         elif name in NUMBER:
             value = float(value)
+        elif name in FLAG:
+            value = value.strip().lower() in ("1", "true", "yes", "on")
         out[name] = value
     return out
