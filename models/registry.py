@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import json
 import math
 import os
@@ -371,29 +372,32 @@ class Registry:
         version = self.resolve(version)
         manifest = self.manifest(version)
         self.verify_signature(version, manifest)
-        path = self._checked_artifact(version, manifest, "load")
+        # the bytes hashed are the bytes unpickled: a file swapped between the check
+        # and the load (by whoever can write the folder) is never read again
+        data = self._checked_artifact(version, manifest, "load")
         try:
-            model = joblib.load(path)
+            model = joblib.load(io.BytesIO(data))
         except Exception as exc:  # a verified file that still fails to unpickle
             raise ArtifactError(f"artifact of {version} does not load: {exc}") from None
         return model, manifest
 
     def _checked_artifact(self, version, manifest, action):
-        """The artifact's path once its bytes match the manifest's SHA-256."""
+        """The artifact's bytes once they match the manifest's SHA-256."""
         artifact = manifest.get("artifact", ARTIFACT)
         if not isinstance(artifact, str) or Path(artifact).name != artifact:
             raise ArtifactError(f"manifest of {version} names artifact {artifact!r}: "
                                 f"refusing to {action} it")
         path = self.versions_dir / version / artifact
         try:
-            digest = sha256_file(path)
+            data = path.read_bytes()
         except OSError as exc:
             raise ArtifactError(f"artifact of {version} is unreadable: {exc}") from None
+        digest = hashlib.sha256(data).hexdigest()
         if digest != manifest.get("artifact_sha256"):
             raise ArtifactError(
                 f"artifact of {version} has SHA-256 {digest[:12]}…, manifest says "
                 f"{str(manifest.get('artifact_sha256'))[:12]}…: refusing to {action} it")
-        return path
+        return data
 
     def sign(self, version, legacy_key=None):
         """Check an existing version and sign its manifest with the private key.

@@ -157,6 +157,21 @@ def test_a_tampered_artifact_with_a_matching_sha256_is_refused_by_its_signature(
         _service(tmp_path, pair).load(version)
 
 
+def test_the_bytes_checked_are_the_bytes_unpickled(tmp_path, monkeypatch, pair):
+    """An artifact swapped between the checks and the load (whoever can write the folder
+    could race it) is never read: the verified bytes are unpickled from memory."""
+    import joblib
+    version = _trainer(tmp_path, pair).save(Toy("good"), {})
+    artifact = tmp_path / "versions" / version / "model.joblib"
+    real = joblib.load
+
+    def swap_then_load(source, *args, **kwargs):
+        joblib.dump(Toy("evil"), artifact)
+        return real(source, *args, **kwargs)
+    monkeypatch.setattr(joblib, "load", swap_then_load)
+    assert _service(tmp_path, pair).load(version)[0].name == "good"
+
+
 def test_a_changed_manifest_field_is_refused(tmp_path, pair):
     version = _trainer(tmp_path, pair).save(Toy("a"), {"score_quantiles": [0.1, 0.5, 0.9]})
     _rewrite_manifest(tmp_path / "versions" / version / "manifest.json",
