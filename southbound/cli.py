@@ -359,8 +359,9 @@ def _register(model, manifest, registry, promote, actor):
         from models.signing import PRIVATE_KEY_VARIABLE
         click.echo(f"warning: model {version} is not signed ({PRIVATE_KEY_VARIABLE} is not set "
                    "and there is no var/keys/signing.key): nothing will load it until it is "
-                   f"signed (`southbound keys create`, then `southbound models sign {version}`)",
-                   err=True)
+                   f"signed (point {PRIVATE_KEY_VARIABLE} at the training side's private key, "
+                   "or make a first pair with `southbound keys create`, then `southbound "
+                   f"models sign {version}`)", err=True)
     for warning in manifest.get("warnings", []):
         click.echo(f"warning: {warning}", err=True)
 

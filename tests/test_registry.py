@@ -337,3 +337,18 @@ def test_a_garbled_active_json_is_a_registry_error(tmp_path, garbage):
     (tmp_path / "active.json").write_text(garbage)
     with pytest.raises(RegistryError, match="active.json is unreadable"):
         reg.load()
+
+
+def test_training_without_the_private_key_says_the_model_is_unsigned(tmp_path, monkeypatch,
+                                                                     capsys):
+    from southbound.cli import _register
+    monkeypatch.delenv("SOUTHBOUND_PRIVATE_KEY")
+    monkeypatch.setenv("SOUTHBOUND_VAR", str(tmp_path / "var"))  # no var/keys/signing.key
+    _register(Toy("a"), {}, tmp_path / "registry", False, "tester")
+    version = Registry(tmp_path / "registry").active_version()
+    err = capsys.readouterr().err
+    assert f"model {version} is not signed" in err
+    assert f"`southbound models sign {version}`" in err
+    monkeypatch.undo()
+    _register(Toy("b"), {}, tmp_path / "registry", False, "tester")
+    assert "not signed" not in capsys.readouterr().err
