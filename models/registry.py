@@ -47,6 +47,7 @@ from pathlib import Path
 import joblib
 
 from models import signing
+from scoring.wording import plural
 
 ARTIFACT = "model.joblib"
 MANIFEST = "manifest.json"
@@ -78,6 +79,15 @@ class SignatureError(ArtifactError):
         super().__init__(message)
         self.version = version
         self.reason = reason
+
+
+def login_name():
+    """Who runs this process (an event with no actor given is theirs), or "unknown"."""
+    import getpass
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
 
 
 def sha256_file(path, chunk=1 << 20):
@@ -251,8 +261,9 @@ class Registry:
     def versions_dir(self):
         return self.root / "versions"
 
-    def save(self, model, manifest):
-        """Store a model with its manifest; activate it if the registry had none.
+    def save(self, model, manifest, actor=None):
+        """Store a model with its manifest; activate it if the registry had none (``actor``
+        goes in ``events.jsonl``, as for :meth:`promote`).
 
         Returns the new version id (UTC time of saving plus the artifact's hash).
         """
@@ -282,7 +293,7 @@ class Registry:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         if self.active_version() is None:
-            self._activate(version, "first model in an empty registry")
+            self._activate(version, "first model in an empty registry", actor=actor)
         return version
 
     def versions(self):
@@ -446,16 +457,34 @@ class Registry:
         if challenger == version:  # the challenger won: it no longer shadows itself
             self._set_shadow(None, actor, f"{version} promoted to active")
 
-    def rollback(self, actor=None):
-        """Re-activate the version that was active before the current one."""
+    def rollback_target(self):
+        """The version :meth:`rollback` would serve again, or None."""
         state = self._state()
         history = [v for v in state["history"] if v != state["version"]]
-        if not history:
-            raise RegistryError("nothing to roll back to: no earlier active version")
-        previous = history[-1]
+        return history[-1] if history else None
+
+    def rollback(self, actor=None):
+        """Re-activate the version that was active before the current one."""
+        previous = self.rollback_target()
+        if previous is None:
+            raise RegistryError(self._nothing_earlier(self._state()["version"]))
         self.load(previous)
         self._activate(previous, "rollback", pop=True, actor=actor)
         return previous
+
+    def _nothing_earlier(self, current):
+        """Why there is nothing to roll back to, naming what was served after ``current``
+        when a rollback undid it."""
+        if current is None:
+            return f"nothing to roll back to: no model is active in {self.root}"
+        message = (f"nothing to roll back to: {current} is the earliest version this registry "
+                   "has served")
+        last = self.last_event() or {}
+        if last.get("reason") == "rollback" and last.get("version") == current \
+                and last.get("previous"):
+            message += (f" ({last['previous']}, active after it, was rolled back already: "
+                        f"`southbound models promote {last['previous']}` serves it again)")
+        return message
 
     def _activate(self, version, reason, pop=False, actor=None):
         self.root.mkdir(parents=True, exist_ok=True)
@@ -467,7 +496,8 @@ class Registry:
             history.append(state["version"])
         _write_json(self.root / "active.json", {"version": version, "history": history})
         self._event({"at": datetime.now(timezone.utc).isoformat(), "version": version,
-                     "previous": state["version"], "reason": reason, "actor": actor})
+                     "previous": state["version"], "reason": reason,
+                     "actor": actor or login_name()})
 
     def _event(self, event):
         with open(self.root / "events.jsonl", "a") as handle:
@@ -526,7 +556,7 @@ class Registry:
         _write_json(self.root / SHADOW, {"version": version})
         self._event({"at": datetime.now(timezone.utc).isoformat(), "kind": "shadow",
                      "version": version, "previous": previous, "reason": reason,
-                     "actor": actor})
+                     "actor": actor or login_name()})
         return previous
 
 
@@ -543,6 +573,10 @@ def evidence(registry, version, champion):
         return False, (f"the latest comparison of {version} is against {kept.get('champion')}, "
                        f"not the model in service {champion} ({hint})")
     labels = kept.get("labels", {})
+    if kept.get("sufficient") is False:
+        return False, (f"the latest comparison of {version} against {champion} is insufficient "
+                       f"evidence: {kept.get('verdict')} ({hint})")
     return True, (f"evidence ({kept.get('compared_at', '?')[:16]}, "
-                  f"{labels.get('crossings', 0):,} crossings scored by both, "
-                  f"{labels.get('labelled_seizures', 0)} seizures): {kept.get('verdict')}")
+                  f"{plural(labels.get('crossings', 0), 'crossing')} scored by both, "
+                  f"{plural(labels.get('labelled_seizures', 0), 'seizure')}): "
+                  f"{kept.get('verdict')}")

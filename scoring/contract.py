@@ -14,6 +14,7 @@ See ``../shared/contract/crossing-log.md``.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import numbers
 import re
@@ -37,7 +38,9 @@ DIRECTIONS = ("outbound", "inbound")
 VEHICLE_CLASSES = ("personal", "truck", "bus")
 BODY_TYPES = ("sedan", "suv", "pickup", "van", "motorcycle", "tractor_trailer",
               "box_truck", "bus", "other")
-REFERRALS = ("none", "model", "random", "explore", "officer")
+REFERRALS = ("none", "model", "random", "explore", "lookout", "officer")
+#: referrals whose selection probability the contract fixes: a lookout always refers
+CERTAIN_REFERRALS = ("lookout",)
 OUTCOME_COLUMNS = ("referral", "selection_probability", "inspected", "seizure",
                    "firearms_seized", "rounds_seized", "currency_seized_usd")
 #: what secondary found: more than 0 only where a seizure was made
@@ -53,6 +56,12 @@ TIMESTAMP_PATTERN = (
     r"(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[T ]([01][0-9]|2[0-3])"
     r":[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?(Z|[+-]([01][0-9]|2[0-3]):?[0-5][0-9])")
 _TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
+#: the same form with any 4-digit year: a year outside the contract's is told so
+_ANY_YEAR_TIMESTAMP = re.compile(TIMESTAMP_PATTERN.replace("(19|20|21)[0-9]{2}", "[0-9]{4}", 1))
+#: the years a timestamp may have (the pattern's)
+YEARS = (1900, 2199)
+#: a model year may be at most this many years after the year of the crossing
+MODEL_YEAR_AHEAD = 1
 _PORT = re.compile(r"[0-9]{4}")
 _JURISDICTION = re.compile(r"(?:UNK|[A-Z]{2}-[A-Z0-9]{1,3})")
 #: what a number may look like (float() alone would also take "1_000", "٣" or " inf")
@@ -89,7 +98,8 @@ class ContractError(ValueError):
 
 
 def show_value(value):
-    """``repr(value)`` for a message: one line, at most about 80 characters."""
+    """``repr(value)`` for a message about a log's cell: one line, at most about 80
+    characters."""
     if isinstance(value, str) and len(value) > _SHOW_CHARS:
         return repr(value[:_SHOW_CHARS]) + f"... ({len(value):,} characters)"
     try:
@@ -99,15 +109,33 @@ def show_value(value):
     return text if len(text) <= _SHOW_CHARS else text[:_SHOW_CHARS] + "..."
 
 
+def show_json(value):
+    """``value`` as JSON spells it, for a message about a request's field (``true``,
+    ``null``, ``"2304"``; ``NaN`` for what Python's JSON reader makes of ``NaN``): one
+    line, at most about 80 characters."""
+    if isinstance(value, str) and len(value) > _SHOW_CHARS:
+        return json.dumps(value[:_SHOW_CHARS], ensure_ascii=False) + f"... ({len(value):,} characters)"
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except ValueError:  # an int too long for str()
+        return f"<{type(value).__name__}>"
+    except TypeError:
+        text = repr(value)
+    return text if len(text) <= _SHOW_CHARS else text[:_SHOW_CHARS] + "..."
+
+
 @dataclass(frozen=True)
 class Column:
-    """One column of the contract: its name, kind, whether it is required, help."""
+    """One column of the contract: its name, kind, whether it is required, the values
+    it allows (an enumeration's), its plausible range ``bounds`` (low, high; both
+    included), help."""
 
     name: str
     kind: str
     required: bool = False
     allowed: tuple = ()
     help: str = ""
+    bounds: tuple = ()
 
 
 COLUMNS = (
@@ -120,9 +148,12 @@ COLUMNS = (
     Column("plate_id", "id", True, help="pseudonymous plate id"),
     Column("plate_jurisdiction", "jurisdiction", False),
     Column("vehicle_make", "text", False),
-    Column("vehicle_model_year", "int", False),
-    Column("registration_age_days", "count", False),
-    Column("occupants", "positive", False),
+    # plausible ranges: a model year from 1900 to the crossing's year + 1
+    # (MODEL_YEAR_AHEAD; the bound here is the last year a timestamp may have + 1),
+    # a registration up to 100 years old, a full coach's 60 people
+    Column("vehicle_model_year", "int", False, bounds=(1900, YEARS[1] + MODEL_YEAR_AHEAD)),
+    Column("registration_age_days", "count", False, bounds=(0, 36_525)),
+    Column("occupants", "positive", False, bounds=(1, 60)),
     Column("carrier_id", "text", False),
     Column("trailer_empty", "bool", False),
     Column("manifest_value_usd", "amount", False),
@@ -142,7 +173,10 @@ TEXT_KINDS = ("id", "enum", "port", "jurisdiction", "text")
 
 # --- one value at a time (the service) ------------------------------------
 
-def _describe(kind, allowed=()):
+def _describe(kind, allowed=(), bounds=()):
+    if bounds:
+        return f"{'an integer' if kind in ('int', 'count', 'positive') else 'a number'} " \
+               f"from {bounds[0]} to {bounds[1]}"
     return {
         "id": "a non-empty string",
         "enum": "one of " + ", ".join(allowed),
@@ -155,8 +189,28 @@ def _describe(kind, allowed=()):
         "amount": "a number >= 0",
         "probability": "a number in (0, 1]",
         "bool": "true or false",
-        "timestamp": "an ISO-8601 timestamp with a UTC offset (years 1900-2199)",
+        "timestamp": f"an ISO-8601 timestamp with a UTC offset (years {YEARS[0]}-{YEARS[1]})",
     }[kind]
+
+
+def expects(column):
+    """What a message says ``column`` takes: "an integer from 1 to 60", "true or false"."""
+    if column.name == "vehicle_model_year":  # its bound is the crossing's year + 1
+        return f"an integer from {column.bounds[0]} to the crossing's year + {MODEL_YEAR_AHEAD}"
+    return _describe(column.kind, column.allowed, column.bounds)
+
+
+def timestamp_fault(text):
+    """What is wrong with a timestamp that :func:`parse_timestamp` refuses, in words:
+    a year outside the contract's, or not the form at all.
+
+    >>> timestamp_fault("1800-01-01T00:00:00Z")
+    'outside the years 1900-2199'
+    """
+    if isinstance(text, str) and _ANY_YEAR_TIMESTAMP.fullmatch(text.strip()) \
+            and not _TIMESTAMP.fullmatch(text.strip()):
+        return f"outside the years {YEARS[0]}-{YEARS[1]}"
+    return "not " + _describe("timestamp")
 
 
 def parse_timestamp(text):
@@ -166,14 +220,14 @@ def parse_timestamp(text):
     (1741130525000000, -360)
     """
     if not isinstance(text, str) or not _TIMESTAMP.fullmatch(text.strip()):
-        raise ValueError("not an ISO-8601 timestamp with a UTC offset")
+        raise ValueError(timestamp_fault(text))
     text = text.strip()
     if text.endswith("Z"):
         text = text[:-1] + "+00:00"
     try:
         stamp = datetime.fromisoformat(text)
     except ValueError:  # well formed but no such time: 2025-02-30, 25:00, +24:00
-        raise ValueError("not an ISO-8601 timestamp with a UTC offset") from None
+        raise ValueError(timestamp_fault(text)) from None
     offset = stamp.utcoffset()
     # Integer arithmetic: the frame path gets the same microseconds exactly.
     epoch = datetime(1970, 1, 1, tzinfo=stamp.tzinfo)
@@ -203,14 +257,14 @@ def _parse_scalar(column, value):
         return None
     if isinstance(value, bool):
         if kind != "bool":
-            raise ValueError(f"is not {_describe(kind, column.allowed)}")
+            raise ValueError(f"is not {expects(column)}")
         return 1.0 if value else 0.0
     if not isinstance(value, (str, numbers.Number)):  # a list, an object: never a cell
-        raise ValueError(f"is not {_describe(kind, column.allowed)}")
+        raise ValueError(f"is not {expects(column)}")
     try:
         text = str(value).strip()
     except ValueError:  # an int of more than 4,300 digits
-        raise ValueError(f"is not {_describe(kind, column.allowed)}") from None
+        raise ValueError(f"is not {expects(column)}") from None
     if text == "":
         return None
     if kind in ("id", "text"):
@@ -219,19 +273,19 @@ def _parse_scalar(column, value):
     if kind == "timestamp":  # parse_value("crossed_at", ...): UTC µs
         try:
             return parse_timestamp(text)[0]
-        except ValueError:
-            raise ValueError(f"is not {_describe(kind)}") from None
+        except ValueError as exc:
+            raise ValueError(f"is {exc}") from None
     if kind == "enum":
         if text not in column.allowed:
-            raise ValueError(f"is not {_describe(kind, column.allowed)}")
+            raise ValueError(f"is not {expects(column)}")
         return text
     if kind == "port":
         if not _PORT.fullmatch(text):
-            raise ValueError(f"is not {_describe(kind)}")
+            raise ValueError(f"is not {expects(column)}")
         return text
     if kind == "jurisdiction":
         if not _JURISDICTION.fullmatch(text):
-            raise ValueError(f"is not {_describe(kind)}")
+            raise ValueError(f"is not {expects(column)}")
         return text
     if kind == "bool":
         low = text.lower()
@@ -239,12 +293,12 @@ def _parse_scalar(column, value):
             return 1.0
         if low in _FALSE:
             return 0.0
-        raise ValueError(f"is not {_describe(kind)}")
+        raise ValueError(f"is not {expects(column)}")
     if not _NUMBER.fullmatch(text):
-        raise ValueError(f"is not {_describe(kind)}")
+        raise ValueError(f"is not {expects(column)}")
     number = float(text)
-    if not math.isfinite(number) or not _number_ok(kind, number):
-        raise ValueError(f"is not {_describe(kind)}")
+    if not math.isfinite(number) or not bool(_number_ok(column, number)):
+        raise ValueError(f"is not {expects(column)}")
     return number
 
 
@@ -261,21 +315,7 @@ def check_text(text):
         raise ValueError("is not valid Unicode text (it has a lone surrogate)") from None
 
 
-def _number_ok(kind, x):
-    if kind == "int":
-        return x == int(x)
-    if kind == "count":
-        return x >= 0 and x == int(x)
-    if kind == "positive":
-        return x >= 1 and x == int(x)
-    if kind == "amount":
-        return x >= 0
-    if kind == "probability":
-        return 0 < x <= 1
-    raise AssertionError(kind)
-
-
-def parse_value(name, value, *, source="request"):
+def parse_value(name, value, *, source="request", show=show_value):
     """Check one column's value; return it canonical (None / NaN when empty).
 
     ``crossed_at`` gives its UTC µs (its offset is :func:`parse_timestamp`'s to give).
@@ -287,17 +327,18 @@ def parse_value(name, value, *, source="request"):
     try:
         parsed = _parse_scalar(column, value)
     except ValueError as exc:
-        raise ContractError(f"value {show_value(value)} {exc}", source=source, column=name,
+        raise ContractError(f"value {show(value)} {exc}", source=source, column=name,
                             value=value) from None
     if parsed is None:
         return None if column.kind in TEXT_KINDS else math.nan
     return parsed
 
 
-def parse_record(record, *, source="request"):
+def parse_record(record, *, source="request", show=show_value):
     """Check one crossing (a mapping of column to value) and return its canonical dict.
 
-    Unknown keys are ignored. Raises :class:`ContractError` naming the field.
+    Unknown keys are ignored. Raises :class:`ContractError` naming the field; ``show``
+    spells the value in its message (:func:`show_json` for a request's JSON).
 
     >>> r = parse_record({"crossing_id": "c1", "crossed_at": "2025-01-06T08:00:00Z",
     ...     "direction": "outbound", "port_code": "2304", "vehicle_class": "personal",
@@ -316,13 +357,13 @@ def parse_record(record, *, source="request"):
             try:
                 out["crossed_at"], out["utc_offset_min"] = parse_timestamp(str(value))
             except ValueError as exc:
-                raise ContractError(f"value {show_value(value)} is {exc}", source=source,
+                raise ContractError(f"value {show(value)} is {exc}", source=source,
                                     column=column.name, value=value) from None
             continue
         try:
             parsed = _parse_scalar(column, value)
         except ValueError as exc:
-            raise ContractError(f"value {show_value(value)} {exc}", source=source,
+            raise ContractError(f"value {show(value)} {exc}", source=source,
                                 column=column.name, value=value) from None
         if parsed is None:
             if column.required:
@@ -333,13 +374,21 @@ def parse_record(record, *, source="request"):
     if problem:
         name, message = problem
         value = record.get(name)
-        raise ContractError(f"value {show_value(value)}: {message}", source=source, column=name,
+        raise ContractError(f"value {show(value)}: {message}", source=source, column=name,
                             value=value)
+    if out["referral"] in CERTAIN_REFERRALS:  # the contract fixes its probability
+        out["selection_probability"] = 1.0
     return out
+
+
+_AHEAD_MESSAGE = "a model year more than one year after the year of the crossing"
+_LOOKOUT_MESSAGE = "a lookout referral has selection probability 1"
 
 
 def _row_consistency(row):
     """Cross-column rules of one canonical row: (column, message) or None."""
+    if model_year_ahead(row["vehicle_model_year"], row["crossed_at"]):
+        return "vehicle_model_year", _AHEAD_MESSAGE
     if row["direction"] == "inbound":
         for name in ("selection_probability", "seizure", "firearms_seized",
                      "rounds_seized", "currency_seized_usd"):
@@ -349,6 +398,9 @@ def _row_consistency(row):
             return "referral", "inbound rows are never referred"
         if row["inspected"] == 1.0:
             return "inspected", "inbound rows are never inspected"
+    if row["referral"] in CERTAIN_REFERRALS and not _missing(row["selection_probability"]) \
+            and row["selection_probability"] != 1.0:
+        return "selection_probability", _LOOKOUT_MESSAGE
     return outcome_problem(row)
 
 
@@ -646,7 +698,7 @@ def parse_frame(raw, *, source="<frame>", on_error="raise", first_row=2, known_p
         if column.kind == "timestamp":
             micros, offset, bad = _parse_timestamps(text)
             reject(bad & ~empty, column.name,
-                   lambda v: f"value {show_value(v)} is not {_describe('timestamp')}")
+                   lambda v: f"value {show_value(v)} is {timestamp_fault(v)}")
             out["crossed_at"], out["utc_offset_min"] = micros, offset
             continue
         if column.kind in ("id", "text"):
@@ -655,11 +707,14 @@ def parse_frame(raw, *, source="<frame>", on_error="raise", first_row=2, known_p
             reject(nul, column.name, lambda v: f"value {show_value(v)} contains a NUL character")
         values, bad = _parse_series(column, text, empty)
         reject(bad & ~empty, column.name,
-               lambda v, c=column: f"value {show_value(v)} is not {_describe(c.kind, c.allowed)}")
+               lambda v, c=column: f"value {show_value(v)} is not {expects(c)}")
         out[column.name] = values
 
     frame = pd.DataFrame(out)
     _frame_consistency(frame, reject)
+    certain = frame["referral"].isin(CERTAIN_REFERRALS).to_numpy()
+    if certain.any():  # the contract fixes their probability: 1 where the log left it empty
+        frame.loc[certain, "selection_probability"] = 1.0
     dup = _repeated(frame["crossing_id"])
     reject(dup, "crossing_id", lambda v: f"value {show_value(v)} is a repeated crossing_id")
 
@@ -721,7 +776,7 @@ def _parse_series(column, text, empty):
         well_formed = text.str.fullmatch(_NUMBER.pattern).fillna(False).to_numpy(dtype=bool)
     parsed = _to_float(text, empty | ~well_formed)
     finite = np.isfinite(parsed)
-    ok = finite & _number_ok_vector(kind, np.where(finite, parsed, 0.0))
+    ok = finite & _number_ok(column, np.where(finite, parsed, 0.0))
     return np.where(ok, parsed, np.nan), ~ok & ~empty
 
 
@@ -760,18 +815,34 @@ def _to_float(text, empty):
         return pd.to_numeric(kept, errors="coerce").to_numpy(dtype=float)
 
 
-def _number_ok_vector(kind, x):
+def _number_ok(column, x):
+    """Whether each finite number ``x`` (an array, or one float) is one ``column`` takes:
+    its kind's rule and its plausible range. The one rule of both paths: the log
+    reader's (a column at a time) and the service's (a value at a time)."""
+    kind = column.kind
     if kind == "int":
-        return x == np.floor(x)
-    if kind == "count":
-        return (x >= 0) & (x == np.floor(x))
-    if kind == "positive":
-        return (x >= 1) & (x == np.floor(x))
-    if kind == "amount":
-        return x >= 0
-    if kind == "probability":
-        return (x > 0) & (x <= 1)
-    raise AssertionError(kind)
+        ok = x == np.floor(x)
+    elif kind == "count":
+        ok = (x >= 0) & (x == np.floor(x))
+    elif kind == "positive":
+        ok = (x >= 1) & (x == np.floor(x))
+    elif kind == "amount":
+        ok = x >= 0
+    elif kind == "probability":
+        ok = (x > 0) & (x <= 1)
+    else:
+        raise AssertionError(kind)
+    if column.bounds:
+        ok = ok & (x >= column.bounds[0]) & (x <= column.bounds[1])
+    return ok
+
+
+def model_year_ahead(model_year, crossed_at):
+    """Where a model year is more than :data:`MODEL_YEAR_AHEAD` years after the (UTC)
+    year of the crossing: arrays, or one value each (UTC µs); False where unknown."""
+    year = (np.asarray(crossed_at, dtype=np.int64).astype("datetime64[us]")
+            .astype("datetime64[Y]").astype(np.int64) + 1970)
+    return np.asarray(model_year, dtype=float) > year + MODEL_YEAR_AHEAD
 
 
 def _parse_timestamps(text):
@@ -844,6 +915,8 @@ def _arrow_text(text):
 
 def _frame_consistency(frame, reject):
     """Vectorised twin of :func:`_row_consistency`."""
+    reject(model_year_ahead(frame["vehicle_model_year"], frame["crossed_at"]),
+           "vehicle_model_year", lambda v: f"value {show_value(v)}: {_AHEAD_MESSAGE}")
     inbound = (frame["direction"] == "inbound").to_numpy()
     for name in ("selection_probability", "seizure", "firearms_seized",
                  "rounds_seized", "currency_seized_usd"):
@@ -854,6 +927,10 @@ def _frame_consistency(frame, reject):
            lambda v: f"value {show_value(v)}: inbound rows are never referred")
     reject(inbound & (frame["inspected"] == 1.0).to_numpy(), "inspected",
            lambda v: f"value {show_value(v)}: inbound rows are never inspected")
+    certain = frame["referral"].isin(CERTAIN_REFERRALS).to_numpy()
+    probability = frame["selection_probability"].to_numpy(float)
+    reject(certain & ~np.isnan(probability) & (probability != 1.0), "selection_probability",
+           lambda v: f"value {show_value(v)}: {_LOOKOUT_MESSAGE}")
     not_inspected = (frame["inspected"] != 1.0).to_numpy()
     reject(frame["seizure"].notna().to_numpy() & not_inspected,
            "seizure", lambda v: f"value {show_value(v)}: seizure is given but inspected is not true")

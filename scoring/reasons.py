@@ -160,7 +160,8 @@ def _occupants(f):
 def _time(f):
     if _missing(f["local_hour"]) or _missing(f["local_weekday"]):
         return "local time at the port not known (no time zone for the port)"
-    return (f"crossing at {int(f['local_hour']):02d}:00 local time on a "
+    hour = int(f["local_hour"])  # the feature is the hour: say the hour, not a minute
+    return (f"crossing between {hour:02d}:00 and {hour:02d}:59 local time on a "
             f"{WEEKDAYS[int(f['local_weekday'])]}")
 
 

@@ -21,13 +21,13 @@ def create_app(test_config=None):
     from service import auth, console, errors, holder, logs, metrics, ratelimit
     from service.api import crossings, health, lookouts, models, reports, score
     from scoring.ports import known_ports
-    from service.settings import from_environment
+    from service.settings import checked, from_environment
     from service.store import Store
 
     app = Flask(__name__)
-    app.config.from_mapping(from_environment())
+    app.config.from_mapping(from_environment())   # SettingError names a bad one
     if test_config:
-        app.config.from_mapping(test_config)
+        app.config.from_mapping(checked(test_config))
     app.config["MAX_CONTENT_LENGTH"] = int(app.config["MAX_BODY_BYTES"])
     app.json.sort_keys = False
 

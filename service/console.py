@@ -26,10 +26,11 @@ SECURITY_HEADERS = {
 
 @bp.get("/")
 def index():
-    """The console page, with the ports to choose from (the port table the API takes)."""
+    """The console page, with the ports to choose from (the port table the API takes) and
+    each port's IANA zone (the same column the local-time features read), for its times."""
     table = port_table(current_app.config["PORTS_FILE"] or None)
-    return render_template("console.html",
-                           ports=sorted((code, row["port_name"]) for code, row in table.items()))
+    return render_template("console.html", ports=sorted(
+        (code, row["port_name"], row.get("time_zone", "")) for code, row in table.items()))
 
 
 @bp.after_app_request

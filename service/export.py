@@ -4,7 +4,9 @@ Outbound rows carry the referral source and selection probability in force when
 they were scored. A crossing the service did not refer and nobody reported on was
 not inspected (inspected = false); a referred one without an outcome yet is
 unresolved (empty). One an officer inspected on their own call has referral
-"officer" and no selection probability (training then estimates it).
+"officer" and no selection probability (training then estimates it); a lookout's pick
+has referral "lookout" (selection probability 1), also where a store from before the
+contract had that value holds it as "officer" (its score's referral source says lookout).
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ _INTEGERS = {c.name for c in COLUMNS if c.kind in ("int", "count", "positive")}
 
 def export_frame(store, since=None, until=None):
     """Contract rows (text cells) of the stored crossings in [since, until), oldest first."""
-    query = (sa.select(crossings, scores.c.refer)
+    query = (sa.select(crossings, scores.c.refer, scores.c.referral_source)
              .select_from(crossings.outerjoin(scores, scores.c.crossing_id == crossings.c.crossing_id))
              .order_by(crossings.c.crossed_at, crossings.c.crossing_id))
     if since is not None:
@@ -40,6 +42,8 @@ def _row(r):
         value = r[name] if name != "crossed_at" else None
         out[name] = _text(name, value)
     out["crossed_at"] = format_timestamp(r["crossed_at"], r["utc_offset_min"])
+    if r["referral"] == "officer" and r["referral_source"] == "lookout":
+        out["referral"] = "lookout"  # stored before the contract had the value
     if r["direction"] == "outbound" and r["inspected"] is None and r["refer"] is not None \
             and not r["refer"]:
         out["inspected"] = "false"

@@ -4,6 +4,10 @@ The request bodies' schemas are also what the API enforces: :func:`check_body`
 checks a body's fields against them before the contract's own checks, so a value
 the document does not allow is a 400 naming the field, and the document never
 promises more than the service takes (``tests/test_schemathesis.py`` fuzzes it).
+Values are JSON's types as the document declares them: a string is never a number
+or a boolean (``"2"`` for ``occupants`` is refused, as ``2304`` for ``port_code``),
+and a number with a zero fraction is an integer (``2.0``), as JSON Schema reads it
+since draft 6 (2020-12 included). Messages spell values as JSON does.
 """
 from __future__ import annotations
 
@@ -13,7 +17,8 @@ from functools import lru_cache
 
 from flask import current_app, has_app_context
 
-from scoring.contract import COLUMNS, OUTCOME_COLUMNS, TEXT_KINDS, TIMESTAMP_PATTERN, show_value
+from scoring.contract import (COLUMNS, OUTCOME_COLUMNS, TEXT_KINDS, TIMESTAMP_PATTERN, expects,
+                              show_json, timestamp_fault)
 from scoring.ports import known_ports
 from service.auth import ROLES
 from service.errors import ApiError
@@ -23,60 +28,61 @@ from service.store import INT_MAX, INTEGER_KINDS
 TEXT_MAX = 128
 #: ISO-8601 with a UTC offset, years 1900-2199: the contract's own pattern
 TIMESTAMP = f"^{TIMESTAMP_PATTERN}$"
-_COUNT_TEXT = r"\+?[0-9]+(\.0*)?"
 
-# kind -> (schema of its JSON value, the text form of a number or boolean (a crossing-log
-# cell) also taken, what a message says is expected)
+# kind -> (schema of its JSON value, what a message says is expected)
 _KIND = {
-    "id": ({"type": "string", "minLength": 1, "maxLength": TEXT_MAX}, None,
+    "id": ({"type": "string", "minLength": 1, "maxLength": TEXT_MAX},
            f"a non-empty string of at most {TEXT_MAX} characters"),
-    "text": ({"type": "string", "maxLength": TEXT_MAX}, None,
+    "text": ({"type": "string", "maxLength": TEXT_MAX},
              f"a string of at most {TEXT_MAX} characters"),
-    "port": ({"type": "string", "pattern": r"^[0-9]{4}$"}, None, "a 4-digit port code"),
-    "jurisdiction": ({"type": "string", "pattern": r"^(UNK|[A-Z]{2}-[A-Z0-9]{1,3})$"}, None,
+    "port": ({"type": "string", "pattern": r"^[0-9]{4}$"}, "a 4-digit port code"),
+    "jurisdiction": ({"type": "string", "pattern": r"^(UNK|[A-Z]{2}-[A-Z0-9]{1,3})$"},
                      "an ISO 3166-2 code such as US-TX or MX-SON, or UNK"),
-    "timestamp": ({"type": "string", "pattern": TIMESTAMP}, None,
+    "timestamp": ({"type": "string", "pattern": TIMESTAMP},
                   "an ISO-8601 timestamp with a UTC offset, such as 2025-03-04T17:22:05-06:00"),
-    "int": ({"type": "integer", "minimum": -INT_MAX, "maximum": INT_MAX},
-            r"[+-]?[0-9]+(\.0*)?", "an integer"),
-    "count": ({"type": "integer", "minimum": 0, "maximum": INT_MAX}, _COUNT_TEXT,
-              "an integer >= 0"),
-    "positive": ({"type": "integer", "minimum": 1, "maximum": INT_MAX},
-                 r"\+?0*[1-9][0-9]*(\.0*)?", "an integer >= 1"),
-    "amount": ({"type": "number", "minimum": 0},
-               r"\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?", "a number >= 0"),
-    "bool": ({"type": "boolean"}, r"true|false|True|False|TRUE|FALSE|1|0|1\.0|0\.0",
-             "true or false"),
+    "int": ({"type": "integer", "minimum": -INT_MAX, "maximum": INT_MAX}, "an integer"),
+    "count": ({"type": "integer", "minimum": 0, "maximum": INT_MAX}, "an integer >= 0"),
+    "positive": ({"type": "integer", "minimum": 1, "maximum": INT_MAX}, "an integer >= 1"),
+    "amount": ({"type": "number", "minimum": 0}, "a number >= 0"),
+    "bool": ({"type": "boolean"}, "true or false"),
 }
+#: said of every integer field: what JSON Schema takes as an integer
+_INTEGER_NOTE = "a JSON integer; a number with a zero fraction (2.0) is taken as one"
 
 
 def _column_schema(column, required=None, ports=None):
     """The schema of one column's value in a request, and what a message says it expects.
 
-    The message names the value's kind only ("an integer >= 0"): that null, or the text
-    of a log cell, would also do is the document's to say, not a booth error's.
+    The message names the value's kind and range only ("an integer from 1 to 60"): that
+    null would also do is the document's to say, not a booth error's. The range is the
+    contract's (``Column.bounds``), the one the log reader checks too.
     ``ports``: the port table's codes, the only port codes a request may name.
     """
     required = column.required if required is None else required
-    schema, text, expects = _KIND.get(column.kind, _KIND["text"])
+    schema, expected = _KIND.get(column.kind, _KIND["text"])
     schema = dict(schema)
+    if column.bounds:
+        schema.update(minimum=column.bounds[0], maximum=column.bounds[1])
+        expected = expects(column)
     if column.kind == "port" and ports is not None:
         schema = {"type": "string", "enum": list(ports)}
     if column.kind == "enum":
         schema = {"type": "string", "enum": list(column.allowed)}
-        expects = "one of " + ", ".join(column.allowed)
-    if not required:  # null, or an empty string, is a missing value
+        expected = "one of " + ", ".join(column.allowed)
+    if not required:  # null (or, for a string, an empty one) is a missing value
         schema["nullable"] = True
         if "enum" in schema:
             schema["enum"] = schema["enum"] + ["", None]
         if "pattern" in schema:
             schema["pattern"] = f"^({schema['pattern'][1:-1]})?$"
-    if text is not None:  # a number or boolean may also come as the text of a log cell
-        schema = {"anyOf": [schema, {"type": "string",
-                                     "pattern": f"^({text})$" if required else f"^({text})?$"}]}
-    if column.help:
-        schema["description"] = column.help
-    return schema, expects
+    notes = [column.help] if column.help else []
+    if column.name == "vehicle_model_year":
+        notes.append(f"at most the year of crossed_at + 1 ({expected})")
+    if schema.get("type") == "integer":
+        notes.append(_INTEGER_NOTE)
+    if notes:
+        schema["description"] = "; ".join(notes)
+    return schema, expected
 
 
 _NOT_HERE = {"type": "string", "enum": ["", None], "nullable": True,
@@ -137,13 +143,13 @@ def _expectations():
         out["Outcome", field] = _column_schema(by_name[field])[1]
     out["Lookout", "plate_id"] = f"a non-empty string of at most {TEXT_MAX} characters"
     out["Lookout", "reason"] = "a non-empty string"
-    out["Lookout", "expires_at"] = _KIND["timestamp"][2]
+    out["Lookout", "expires_at"] = _KIND["timestamp"][1]
     return out
 
 
 # --- enforcing the request schemas -------------------------------------------------
 
-_JSON_TYPES = {"string": (str,), "integer": (int,), "number": (int, float),
+_JSON_TYPES = {"string": (str,), "integer": (int, float), "number": (int, float),
                "boolean": (bool,), "object": (dict,), "array": (list,)}
 
 
@@ -176,6 +182,8 @@ def _compile(schema):
         if types is not None and not isinstance(value, types):
             return False
         if isinstance(value, float) and not math.isfinite(value):
+            return False
+        if kind == "integer" and isinstance(value, float) and not value.is_integer():
             return False
         if enum is not None and value not in enum:
             return False
@@ -218,13 +226,13 @@ def unknown_fields(name, body, prefix=""):
 def check_integers(record, prefix=""):
     """A 400 for a contract integer the store cannot hold (|value| above :data:`INT_MAX`).
 
-    The document says so for JSON numbers; this also catches the text of a log cell.
+    The document says so for JSON numbers; this is the store's own guard behind it.
     """
     for column in COLUMNS:
         value = record.get(column.name)
         if column.kind in INTEGER_KINDS and isinstance(value, float) and abs(value) > INT_MAX:
             raise ApiError(400, "invalid_value",
-                           f"value {show_value(value)} is more than the store holds "
+                           f"value {show_json(value)} is more than the store holds "
                            f"(at most {INT_MAX})", prefix + column.name)
 
 
@@ -235,25 +243,39 @@ def ports_in_force():
     return known_ports()
 
 
-_JSON_NAMES = ((bool, "true or false"), ((int, float), "a number"), (dict, "an object"),
-               (list, "an array"))
+_JSON_NAMES = ((bool, "true or false"), (str, "a string"), ((int, float), "a number"),
+               (dict, "an object"), (list, "an array"))
+#: a declared JSON type, as a message names it
+_TYPE_NAMES = {"boolean": "a JSON boolean", "integer": "a JSON number",
+               "number": "a JSON number"}
 
 
 def _refusal(name, field, value, prefix, ports):
-    """The 400 for a refused field: unknown port, a number for a string, or any other."""
-    expects = _expectations()[name, field]
+    """The 400 for a refused field: unknown port, a value of another JSON type than the
+    document declares (a number for a string, a string for a number or a boolean), a
+    timestamp outside the contract's years, or any other."""
+    prop = _properties(name, ports)[field]
+    expected = _expectations().get((name, field)) or prop.get("description", "as documented")
+    shown = show_json(value)
     if field == "port_code" and isinstance(value, str) and re.fullmatch(r"[0-9]{4}", value):
         return ApiError(400, "unknown_port",
-                        f"value {show_value(value)} is not a port of the port table "
+                        f"value {shown} is not a port of the port table "
                         f"({len(ports)} ports; a site adds its own with SOUTHBOUND_PORTS_FILE)",
                         prefix + field)
+    what = next((text for types, text in _JSON_NAMES if isinstance(value, types)), None)
     if field in _string_fields(name, ports) and not isinstance(value, str) and value is not None:
-        what = next(text for types, text in _JSON_NAMES if isinstance(value, types))
         return ApiError(400, "invalid_value",
-                        f"value {show_value(value)} is {what}: {field} must be a string, "
-                        f"{expects}", prefix + field)
-    return ApiError(400, "invalid_value", f"value {show_value(value)} is not {expects}",
-                    prefix + field)
+                        f"value {shown} is {what}: {field} must be a string, {expected}",
+                        prefix + field)
+    if prop.get("type") in _TYPE_NAMES and isinstance(value, str):
+        return ApiError(400, "invalid_value",
+                        f"value {shown} is a string: {field} must be {expected} "
+                        f"({_TYPE_NAMES[prop['type']]}, not text)", prefix + field)
+    if TIMESTAMP_PATTERN in prop.get("pattern", "") and isinstance(value, str) \
+            and timestamp_fault(value).startswith("outside"):  # well formed, but year 1800
+        return ApiError(400, "invalid_value", f"value {shown} is {timestamp_fault(value)}",
+                        prefix + field)
+    return ApiError(400, "invalid_value", f"value {shown} is not {expected}", prefix + field)
 
 
 @lru_cache(maxsize=None)
@@ -467,7 +489,7 @@ def document_for(ports):
                     "scored"),
                     **_authenticated(409, body=True)}}},
             "/v1/crossings": {"get": {
-                "summary": "Latest scored outbound crossings at a port, newest first",
+                "summary": "Latest scored outbound crossings at a port, by crossing time, newest first",
                 "security": auth, "parameters": [
                     {"name": "port_code", "in": "query", "required": True,
                      "schema": {"type": "string", "enum": list(ports)},
@@ -532,12 +554,28 @@ def document_for(ports):
                 "responses": {"200": _json(_object(["active", "shadow", "versions"], {
                     "active": _NULLABLE_STRING,
                     "shadow": dict(_NULLABLE_STRING, description="the challenger in shadow"),
+                    "rollback_to": dict(_NULLABLE_STRING, description=(
+                        "the version POST /v1/models/rollback would serve again")),
                     "versions": {"type": "array", "items": _object(
                         ["version", "active", "shadow"], {
                             "version": _STRING, "created_at": _NULLABLE_STRING,
                             "excluded_features": {"type": "array"},
+                            "windows": {"type": "object", "nullable": True,
+                                        "description": "the training window"},
                             "active": {"type": "boolean"},
-                            "shadow": {"type": "boolean"}})}}),
+                            "shadow": {"type": "boolean"},
+                            "validation": {"type": "object", "nullable": True, "description": (
+                                "recall (95% interval) and hit rate at a 1% budget on the "
+                                "version's own validation window, the seizures they rest "
+                                "on, and unstable under 30")},
+                            "comparison": {"type": "object", "nullable": True, "description": (
+                                "the latest comparison kept for it (southbound compare): "
+                                "champion, compared_at, verdict, crossings, "
+                                "labelled_seizures")},
+                            "evidence": dict(_STRING, description=(
+                                "that comparison against the model in service in words, or "
+                                "why there is none (as the activation's answer)")),
+                            "evidence_found": {"type": "boolean"}})}}),
                     "the registry"),
                     **_authenticated(403)}}},
             "/v1/models/{version}/activate": {"post": {

@@ -14,7 +14,7 @@ import time
 
 import sqlalchemy as sa
 
-from scoring.contract import OUTCOME_COLUMNS, parse_record
+from scoring.contract import OUTCOME_COLUMNS, parse_record, show_json
 from scoring.features import FEATURES, LAST_INBOUND_PORT, feature_record
 from scoring.policy import exploration_cell, risk_band
 from scoring.reasons import explain, top_groups, with_selection
@@ -38,7 +38,7 @@ def parse_crossing(body, direction, prefix=""):
                                "POST /v1/crossings/<id>/outcome, not sent for scoring",
                                prefix + name)
     try:
-        record = parse_record(body)
+        record = parse_record(body, show=show_json)
     except Exception as exc:  # ContractError
         raise from_contract(exc, prefix) from None
     if record["direction"] != direction:
@@ -94,7 +94,7 @@ def score_crossing(store, served, metrics, record, actor, rng, holder=None):
         if decision.refer:
             reasons = with_selection(reasons)
         shadow = _shadow(holder, features, port, policy.config, metrics)
-        stored_record = dict(record, referral=_referral(decision.source),
+        stored_record = dict(record, referral=decision.source,
                              selection_probability=decision.selection_probability)
         row = {"crossing_id": record["crossing_id"], "scored_at": now_us(), "port_code": port,
                "model_version": served.version, "policy_version": policy.version,
@@ -117,7 +117,7 @@ def score_crossing(store, served, metrics, record, actor, rng, holder=None):
                             source=decision.source)
         except sa.exc.IntegrityError:
             # a repeated crossing_id (the primary key says so): answer as stored, or 409
-            existing = _existing(conn, record["crossing_id"], digest)
+            existing = _existing(conn, record)
             if existing is None:
                 raise
             return existing, False
@@ -143,25 +143,44 @@ def _shadow(holder, features, port, config, metrics):
     return row
 
 
-def _existing(conn, crossing_id, digest):
+#: what makes an inbound crossing the same one again (POST /v1/crossings is idempotent)
+IDENTITY = ("crossing_id", "crossed_at", "direction", "port_code", "plate_id",
+            "vehicle_class", "carrier_id")
+
+
+def repeat_conflict(record, stored, digest=None):
+    """Why the API refuses (409) a crossing whose ``crossing_id`` the store already
+    holds, or None when it is the stored crossing again (answered as stored).
+
+    ``stored``: the crossings row; ``digest``: the ``request_sha256`` of its score, None
+    when it was stored unscored (an inbound crossing). An outbound crossing is the same
+    when its canonical values are (:func:`fingerprint`); an inbound one when its
+    :data:`IDENTITY` columns are.
+    """
+    if record["direction"] == "outbound":
+        if digest is None:
+            return "crossing_id is already stored as an inbound crossing"
+        if digest != fingerprint(record):
+            return "crossing_id was already scored with different values"
+        return None
+    if fingerprint({k: stored[k] for k in IDENTITY}) != fingerprint(
+            {k: record[k] for k in IDENTITY}):
+        return "crossing_id is already stored with different values"
+    return None
+
+
+def _existing(conn, record):
     """The stored answer for a repeated crossing_id, None if new; 409 if it differs."""
+    crossing_id = record["crossing_id"]
     row = conn.execute(sa.select(scores).where(scores.c.crossing_id == crossing_id)
                        ).mappings().first()
-    if row is None:
-        if conn.execute(sa.select(crossings.c.crossing_id)
-                        .where(crossings.c.crossing_id == crossing_id)).first():
-            raise ApiError(409, "conflict", "crossing_id is already stored as an inbound "
-                           "crossing", "crossing_id")
+    if row is None and not conn.execute(sa.select(crossings.c.crossing_id)
+                                        .where(crossings.c.crossing_id == crossing_id)).first():
         return None
-    if row["request_sha256"] != digest:
-        raise ApiError(409, "conflict", "crossing_id was already scored with different "
-                       "values", "crossing_id")
+    conflict = repeat_conflict(record, None, None if row is None else row["request_sha256"])
+    if conflict:
+        raise ApiError(409, "conflict", conflict, "crossing_id")
     return public_answer(row)
-
-
-def _referral(source):
-    """The contract's referral value for a source (a lookout is an analyst's pick)."""
-    return {"lookout": "officer"}.get(source, source)
 
 
 def _json(value):

@@ -16,7 +16,8 @@ import pandas as pd
 
 from scoring import contract
 from scoring.paths import registry_dir, var_dir
-from southbound.inputs import read_policy, truth_for, truth_table
+from scoring.wording import plural
+from southbound.inputs import read_policy, truth_for, truth_table, unmatched_truth_warning
 
 EXIT_INPUT = 2
 EXIT_REFUSED = 1
@@ -30,13 +31,14 @@ def _fail(message, code):
 def handle_errors(func):
     """Turn the domain's expected failures into one line and an exit code."""
     from models.registry import RegistryError
+    from service.settings import SettingError
     from training.fit import TrainingError
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except contract.ContractError as exc:
+        except (contract.ContractError, SettingError) as exc:
             _fail(str(exc), EXIT_INPUT)
         except TrainingError as exc:
             _fail(str(exc), EXIT_INPUT)
@@ -135,11 +137,8 @@ on_error_option = click.option(
 
 
 def _login_name():
-    import getpass
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
+    from models.registry import login_name
+    return login_name()
 
 
 actor_option = click.option(
@@ -181,10 +180,20 @@ def _variant_names():
 @click.option("--variant", type=click.Choice(_variant_names()), default="base",
               show_default=True, metavar="NAME",
               help="Which world: the variants are listed above.")
+@click.option("--id-prefix", metavar="TEXT",
+              help="Put after each id's letter (X crossing, P plate, C carrier): up to 16 "
+                   "letters, digits, '-' or '_'; '' for bare numbers [default: six hex "
+                   "digits of a hash of the world's parameters and '-', so that two "
+                   "different worlds never share an id].")
 @handle_errors
-def generate(days, seed, start, scale, out, variant):
+def generate(days, seed, start, scale, out, variant, id_prefix):
     from training.synth import WorldConfig, generate_world, write_world
-    config = WorldConfig(days=days, seed=seed, start=start, scale=scale, variant=variant)
+    try:
+        config = WorldConfig(days=days, seed=seed, start=start, scale=scale, variant=variant,
+                             id_prefix=id_prefix)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--id-prefix" if "id_prefix" in str(exc)
+                                 else "--start")
     if out.suffix.lower() not in (".csv", ".parquet"):
         from training.world.writer import write_dataset
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -192,8 +201,9 @@ def generate(days, seed, start, scale, out, variant):
                                      param_hint="--out")
         rows, outbound, files = write_dataset(config, out,
                                               progress=lambda m: click.echo(m, err=True))
-        click.echo(f"wrote {rows:,} crossings ({outbound:,} outbound) to {files} Parquet "
-                   f"files in {out}/, and the latent truth to {out / 'truth'}/")
+        click.echo(f"wrote {plural(rows, 'crossing')} ({outbound:,} outbound) to "
+                   f"{plural(files, 'Parquet file')} in {out}/, and the latent truth to "
+                   f"{out / 'truth'}/")
         return
     if scale > 1:
         raise click.BadParameter("above 1, a world is written as a Parquet dataset: give "
@@ -202,7 +212,7 @@ def generate(days, seed, start, scale, out, variant):
     log, truth = generate_world(config)
     log_path, truth_path = write_world(log, truth, out)
     outbound = int((log["direction"] == "outbound").sum())
-    click.echo(f"wrote {len(log):,} crossings ({outbound:,} outbound) to {log_path}")
+    click.echo(f"wrote {plural(len(log), 'crossing')} ({outbound:,} outbound) to {log_path}")
     click.echo(f"wrote the latent truth to {truth_path}")
 
 
@@ -218,27 +228,27 @@ def _report_sources(sources):
     their reasons) to var/rejects."""
     for source in sources:
         if source["replaced"]:
-            click.echo(f"{source['path']}: {source['replaced']:,} rows replaced the rows of "
-                       "the same crossing_id in earlier files (--later-wins)", err=True)
+            click.echo(f"{source['path']}: {plural(source['replaced'], 'row')} replaced the rows "
+                       "of the same crossing_id in earlier files (--later-wins)", err=True)
         if source["ignored_columns"]:
             click.echo(f"{source['path']}: ignored columns "
                        + ", ".join(source["ignored_columns"]), err=True)
         if source.get("ports_without_zone"):
             click.echo(f"{source['path']}: ports without a time zone in the port table "
                        "(local hour and weekday missing): "
-                       + ", ".join(f"{code} ({n:,} rows)"
+                       + ", ".join(f"{code} ({plural(n, 'row')})"
                                    for code, n in source["ports_without_zone"].items()),
                        err=True)
         if source["unknown_ports"]:  # read and scored as unseen ports, not refused
             click.echo(f"{source['path']}: ports not in the port table (scored as unseen): "
-                       + ", ".join(f"{code} ({n:,} rows)"
+                       + ", ".join(f"{code} ({plural(n, 'row')})"
                                    for code, n in source["unknown_ports"].items()), err=True)
         if source["rejected"]:
             rejects_dir = var_dir() / "rejects"
             rejects_dir.mkdir(parents=True, exist_ok=True)
             side = rejects_dir / (Path(source["path"]).name + ".rejects.csv")
             source["rejects"].to_csv(side, index=False)
-            click.echo(f"{source['path']}: {source['rejected']:,} rows rejected, "
+            click.echo(f"{source['path']}: {plural(source['rejected'], 'row')} rejected, "
                        f"written with their reasons to {side}", err=True)
 
 
@@ -331,12 +341,16 @@ def train(data, registry, on_error, exclude, until, seed, promote, later_wins, c
         return
     frame, sources = _read(log_files(list(data)), on_error,
                            later_wins)
+    if origins:  # a log too short for the origins is refused before any training
+        from training.backtest import BacktestConfig
+        backtested = (frame.loc[frame["crossed_at"].to_numpy() < until_us] if until_us
+                      else frame)
+        _check_span(backtested, BacktestConfig(origins=origins), data)
     model, manifest = fit(frame, config, progress=lambda m: click.echo(m, err=True),
                           sources=sources)
     if origins:
-        from training.backtest import BacktestConfig, backtest as run, format_backtest
-        result = run(frame.loc[frame["crossed_at"].to_numpy() < until_us] if until_us
-                     else frame, None, BacktestConfig(origins=origins), config,
+        from training.backtest import backtest as run, format_backtest
+        result = run(backtested, None, BacktestConfig(origins=origins), config,
                      progress=lambda m: click.echo(m, err=True))
         click.echo(format_backtest(result), err=True)
         manifest["backtest"] = result
@@ -348,7 +362,7 @@ def _register(model, manifest, registry, promote, actor):
     reg = _registry(registry)
     previous = reg.active_version()
     store = _store() if promote or previous is None else None  # it will change what is served
-    version = reg.save(model, manifest)
+    version = reg.save(model, manifest, actor=actor)
     if promote and reg.active_version() != version:
         reg.promote(version, "promoted at training", actor=actor)
     if reg.active_version() == version and previous != version:
@@ -406,10 +420,12 @@ def backtest(data, on_error, truth, origins, horizon, step, budgets, exclude, ca
                             budgets=tuple(sorted(budgets)) or BUDGETS)
     train_config = _train_config(exclude, seed, calibration, weighting)
     frame, _ = _read(data, on_error)
+    _check_span(frame, config, data)
     truth_frame = None
     if truth is not None:  # checked, and refused when it is the truth of another log
         outbound = frame.loc[frame["direction"] == "outbound", ["crossing_id"]]
-        truth_frame = outbound.assign(carrier=truth_for(truth, outbound)["carrier"])
+        truth_rows = _truth(truth, outbound, frame)
+        truth_frame = outbound.assign(carrier=truth_rows["carrier"])
     result = run(frame, truth_frame, config, train_config,
                  progress=lambda m: click.echo(m, err=True),
                  labels="every-carrier" if every_carrier_labelled else "observed")
@@ -423,6 +439,28 @@ def backtest(data, on_error, truth, origins, horizon, step, budgets, exclude, ca
         from models.registry import json_safe
         out.write_text(json.dumps(json_safe(result), indent=2, default=float) + "\n")
         click.echo(f"wrote {out}")
+
+
+def _truth(path, outbound, frame):
+    """The truth file's flags for ``outbound`` (refused when none of its ids matches one),
+    with a warning when some of its ids match no crossing of ``frame``."""
+    rows = truth_for(path, outbound, frame["crossing_id"])
+    warning = unmatched_truth_warning(path, rows)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
+    return rows
+
+
+def _check_span(frame, config, data):
+    """Refuse, naming the logs, a log too short for the backtest's origins (its span and
+    the span they need), before any feature or model is computed."""
+    from training.backtest import origins_for
+    from training.fit import TrainingError
+    outbound = (frame["direction"] == "outbound").to_numpy()
+    try:
+        origins_for(frame["crossed_at"].to_numpy()[outbound], config)
+    except TrainingError as exc:
+        raise contract.ContractError(f"{', '.join(map(str, data))}: {exc}") from None
 
 
 @main.command()
@@ -465,7 +503,7 @@ def simulate(data, on_error, truth, policy_files, retrain, start, detection, see
         every = _days(retrain, "--retrain")
     frame, _ = _read(data, on_error)
     outbound = frame.loc[frame["direction"] == "outbound", ["crossing_id"]]
-    truth_for(truth, outbound)  # refused when it is the truth of another log
+    _truth(truth, outbound, frame)  # refused when it is the truth of another log
     table = truth_table(truth, ("crossing_id", "carrier", "firearms", "rounds",
                                 "currency_usd"))
     if start:
@@ -503,9 +541,9 @@ def simulate(data, on_error, truth, policy_files, retrain, start, detection, see
 @registry_option
 @on_error_option
 @click.option("--model", "version", help="Model version [default: the active one].")
-@click.option("--since", help="Evaluate rows that crossed from this date on (UTC); "
-              "earlier rows are history only [default: the rows after the model's "
-              "training data, else its own held-out window].")
+@click.option("--since", help="Evaluate rows that crossed from this date on (UTC), never "
+              "rows the model's trees grew on; earlier rows are history only [default: the "
+              "rows after the model's training data, else its own held-out window].")
 @click.option("--truth", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="The generator's latent truth, to add the true catch.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
@@ -514,17 +552,21 @@ def simulate(data, on_error, truth, policy_files, retrain, start, detection, see
 def evaluate(data, registry, on_error, version, since, truth, out):
     """Recall, hit rate and value caught at inspection budgets, with intervals.
 
-    Graded on rows the model's trees never saw unless --since says otherwise; the
-    window graded is printed, with a warning when it overlaps the fit window.
+    Graded only on rows the model's trees never saw (a --since that reaches into them
+    is moved past them, with a warning); the window graded is printed. A log with no
+    such row is refused, pointing to backtest.
     """
     from scoring.features import FEATURES, feature_frame
-    from training.evaluate import evaluate_scores, format_report, graded_window
+    from training.evaluate import NothingUnseen, evaluate_scores, format_report, graded_window
     model, manifest = _registry(registry).load(version)
     frame, _ = _read(data, on_error)
     outbound = (frame["direction"] == "outbound").to_numpy()
     since_us = _utc_micros(since, "--since") if since else None
-    graded, why, warning = graded_window(manifest, frame["crossed_at"].to_numpy()[outbound],
-                                         since_us)
+    try:
+        graded, why, warning = graded_window(
+            manifest, frame["crossed_at"].to_numpy()[outbound], since_us)
+    except NothingUnseen as exc:
+        _fail(f"{', '.join(map(str, data))}: model {manifest['version']}: {exc}", EXIT_INPUT)
     query = np.zeros(len(frame), dtype=bool)
     query[np.flatnonzero(outbound)[graded]] = True
     if not query.any():
@@ -532,7 +574,7 @@ def evaluate(data, registry, on_error, version, since, truth, out):
             f"{', '.join(map(str, data))}: no outbound rows to evaluate in the window ({why})")
     feats = feature_frame(frame, query)
     outbound = frame.loc[feats.index]
-    truth_rows = truth_for(truth, outbound) if truth is not None else None
+    truth_rows = _truth(truth, outbound, frame) if truth is not None else None
     scores = model.predict_proba(feats[list(FEATURES)])[:, 1]
     report = evaluate_scores(scores, outbound, feats, truth=truth_rows)
     report["model_version"] = manifest["version"]
@@ -541,7 +583,7 @@ def evaluate(data, registry, on_error, version, since, truth, out):
                         "warning": warning}
     report["warnings"] = _few_seizures(report)
     click.echo(f"model {manifest['version']}")
-    click.echo(f"graded: {len(outbound):,} outbound rows from {_iso(times.min())} to "
+    click.echo(f"graded: {plural(len(outbound), 'outbound row')} from {_iso(times.min())} to "
                f"{_iso(times.max())}: {why}")
     if warning:
         click.echo(f"warning: {warning}", err=True)
@@ -572,7 +614,8 @@ def _few_seizures(report):
             lo, hi = row.get(f"{name}_ci", [float("nan")] * 2)
             if lo == hi:  # NaN never equals itself: no interval, no warning
                 out.append(f"{name.replace('_', ' ')} at {row['budget']:.1%}: interval "
-                           f"[{lo:.1%}, {hi:.1%}] has no width, on {n} seizures: unstable")
+                           f"[{lo:.1%}, {hi:.1%}] has no width, on {plural(n, 'seizure')}: "
+                           "unstable")
     return out
 
 
@@ -616,15 +659,16 @@ def score(data, registry, on_error, version, out, policy_file, engine, scheduler
             model, list(data), out, client, policy, quantiles, on_error=on_error,
             on_read=_report_sources, describe=describe_source),
             f"nothing was written to {out}")
-        click.echo(f"scored {rows:,} outbound crossings with model {manifest['version']} on "
-                   f"Dask; {referred:,} referred; wrote the Parquet dataset {out}/")
+        click.echo(f"scored {plural(rows, 'outbound crossing')} with model "
+                   f"{manifest['version']} on Dask; {referred:,} referred; wrote the Parquet "
+                   f"dataset {out}/")
         return
     from scoring.batch import score_frame
     frame, _ = _read(log_files(list(data)), on_error)
     scored = score_frame(model, frame, policy, quantiles)
     _write_table(scored, out)
-    click.echo(f"scored {len(scored):,} outbound crossings with model {manifest['version']}; "
-               f"{int(scored['refer'].sum()):,} referred; wrote {out}")
+    click.echo(f"scored {plural(len(scored), 'outbound crossing')} with model "
+               f"{manifest['version']}; {int(scored['refer'].sum()):,} referred; wrote {out}")
 
 
 @main.group()
@@ -659,17 +703,25 @@ def models_list(registry, data, since):
     shadow = reg.shadow_version()
     if not versions:
         click.echo(f"no models in {reg.root}")
+        return
+    rows = []
     for m in versions:
         budgets = m.get("metrics", {}).get("validation", {}).get("budgets", [])
         at1 = next((b for b in budgets if b["budget"] == 0.01), None)
         on = m.get("data", {}).get("split", {}).get("validate", {}).get("seizures")
-        recall = f"recall@1% {at1['recall']:.1%}" if at1 else ""
+        recall = f"recall@1% {at1['recall']:.1%}" if at1 else "-"
         if at1 and on is not None:
-            recall += (f" (own validation window, {on} seizures"
+            recall += (f" (own validation window, {plural(on, 'seizure')}"
                        + (", unstable)" if on < FEW_SEIZURES else ")"))
         mark = "*" if m["version"] == active else "s" if m["version"] == shadow else " "
-        click.echo(f"{mark} {m['version']}  "
-                   f"{_span(m)}  {m['trees']:>3} trees  {recall}  excluded: {_excluded(m)}")
+        rows.append((mark, m, recall))
+    width = max(len(m["version"]) for _, m, _ in rows)
+    recall_width = max(len(r) for _, _, r in rows)
+    click.echo(f"  {'version':<{width}}  {'training window':<22}  {'trees':>9}  "
+               f"{'recall at 1% (own validation window)':<{recall_width}}  excluded features")
+    for mark, m, recall in rows:
+        click.echo(f"{mark} {m['version']:<{width}}  {_span(m):<22}  {m['trees']:>3} trees  "
+                   f"{recall:<{recall_width}}  excluded: {_excluded(m)}")
 
 
 def _span(manifest):
@@ -693,14 +745,17 @@ def _grade_listing(reg, active, data, since):
     stamp = lambda us: pd.Timestamp(us, unit="us", tz="UTC").strftime("%Y-%m-%d")  # noqa: E731
     click.echo(f"graded on {stamp(window['start'])}..{stamp(window['end'])} of "
                f"{', '.join(str(p) for p in data)}: {window['rows']:,} outbound, "
-               f"{window['inspected']:,} inspected, {window['seizures']} seizures")
+               f"{window['inspected']:,} inspected, {plural(window['seizures'], 'seizure')}")
     if window["few"]:
-        click.echo(f"warning: the common window has {window['seizures']} seizures (fewer "
-                   f"than {FEW_SEIZURES}): differences between models are unstable",
+        click.echo(f"warning: the common window has {plural(window['seizures'], 'seizure')} "
+                   f"(fewer than {FEW_SEIZURES}): differences between models are unstable",
                    err=True)
+    width = max((len(g["version"]) for g in grades), default=7)
+    click.echo(f"  {'version':<{width}}  {'training window':<22}  {'trees':>9}  recall at 1% "
+               "[95%], hit rate, estimated seizures on this window; excluded features")
     for g in grades:
         m = g["manifest"]
-        head = f"{'*' if g['version'] == active else ' '} {g['version']}  {_span(m)}"
+        head = f"{'*' if g['version'] == active else ' '} {g['version']:<{width}}  {_span(m):<22}"
         if "error" in g:
             click.echo(f"{head}  not graded: {g['error']}")
             continue
@@ -943,11 +998,19 @@ def report(registry, version, data, since, policy_file, out):
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
 @click.option("--dev", is_flag=True, help="Flask's development server instead of gunicorn.")
-@click.option("--check", is_flag=True, help="Only check that the address is free, then exit.")
+@click.option("--check", is_flag=True, help="Only check the settings and that the address "
+                                            "is free, then exit.")
 def serve(host, port, workers, dev, check):
-    """Run the scoring service (gunicorn sync workers; settings from SOUTHBOUND_*)."""
+    """Run the scoring service (gunicorn sync workers; settings from SOUTHBOUND_*).
+
+    Every setting is checked for type and range before any worker starts: a bad one is
+    one line naming the variable and its value, exit 2."""
     from service.server import AddressInUse, check_free, run
-    from service.settings import from_environment
+    from service.settings import SettingError, from_environment
+    try:
+        from_environment()
+    except SettingError as exc:
+        _fail(str(exc), EXIT_INPUT)
     try:
         if check:
             check_free(host, port)
@@ -1016,10 +1079,12 @@ def tokens_list():
     rows = list_tokens(_store())
     if not rows:
         click.echo("no tokens")
+        return
+    click.echo(f"{'id':>5}  {'role':<8}  {'created (UTC)':<19}  {'revoked (UTC)':<19}  name")
     for row in rows:
         revoked = _iso(row["revoked_at"])[:19] if row["revoked_at"] else "-"
-        click.echo(f"{row['id']:>5}  {row['role']:<8} {_iso(row['created_at'])[:19]}  "
-                   f"revoked {revoked:<19}  {row['name']}")
+        click.echo(f"{row['id']:>5}  {row['role']:<8}  {_iso(row['created_at'])[:19]:<19}  "
+                   f"{revoked:<19}  {row['name']}")
 
 
 @tokens.command("revoke")
@@ -1049,7 +1114,7 @@ def export(since, until, out):
     frame = export_frame(_store(), _utc_micros(since, "--since"),
                          _utc_micros(until, "--until") if until else None)
     _write_table(frame, out)
-    click.echo(f"exported {len(frame):,} crossings to {out}")
+    click.echo(f"exported {plural(len(frame), 'crossing')} to {out}")
 
 
 @main.command()
@@ -1063,29 +1128,35 @@ def replay(data, since, truth):
     """Send a log through the API in-process (demo traffic, back-fills): same checks, same store.
 
     The whole file (and the truth file) is checked first, each row as the API would
-    check it: a bad row stops the replay before anything is sent. The replay's own
-    officer token is revoked when it ends.
+    check it: a bad row, or a crossing_id the store holds with other values, stops the
+    replay before anything is sent; a row stored as it is already is not sent again.
+    The replay's own officer token is revoked when it ends.
     """
     from service import create_app
     from service.auth import create_token, revoke_token
     from service.replay import check, replay as send, truth_outcome
     contract.read_log(data)  # the contract, every row, naming file, row, column, value
-    log = pd.read_csv(data, dtype=str, keep_default_na=False)
+    log = whole = pd.read_csv(data, dtype=str, keep_default_na=False)
     rows = np.arange(2, len(log) + 2)
     if since:
         stamps = pd.to_datetime(log["crossed_at"], utc=True, format="ISO8601")
         keep = (stamps >= pd.Timestamp(_utc_micros(since, "--since"), unit="us", tz="UTC")).to_numpy()
         log, rows = log.loc[keep], rows[keep]
     outcome = None
-    if truth:
+    if truth:  # refused when none of its ids is a crossing sent; unmatched ids counted
+        _truth(truth, log.loc[log["direction"] == "outbound", ["crossing_id"]], whole)
         table = truth_table(truth, ("crossing_id", "carrier", "firearms", "rounds",
                                     "currency_usd"))
         outcome = truth_outcome(dict(zip(table["crossing_id"], zip(
             table["carrier"], table["firearms"], table["rounds"], table["currency_usd"]))))
     # a back-fill is one client sending as fast as it can: no per-token limit
     app = create_app({"LOG_LEVEL": "WARNING", "RATE_LIMIT_PER_MINUTE": 0})
-    check(app, log, data, lines=rows)
-    click.echo(f"checked {len(log):,} rows of {data}; sending", err=True)
+    already = check(app, log, data, lines=rows)
+    stored = int(already.sum())
+    log = log.loc[~already]
+    click.echo(f"checked {plural(len(already), 'row')} of {data}; "
+               + (f"{stored:,} already stored as they are, not sent again; " if stored else "")
+               + "sending", err=True)
     store = app.extensions["southbound.store"]
     token = create_token(store, "officer", "replay")
     try:
@@ -1095,8 +1166,8 @@ def replay(data, since, truth):
     finally:
         revoke_token(store, token=token, actor="replay")
     referred = sum(a["refer"] for a in answers.values())
-    click.echo(f"sent {len(log):,} crossings; scored {len(answers):,} outbound, "
-               f"{referred:,} referred")
+    click.echo(f"sent {plural(len(log), 'crossing')}; scored {len(answers):,} outbound, "
+               f"{referred:,} referred" + (f"; {stored:,} already stored" if stored else ""))
 
 
 def _store():

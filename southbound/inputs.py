@@ -58,19 +58,38 @@ def read_policy(path):
         raise ContractError(f"not a referral policy: {exc}", source=path) from None
 
 
-def truth_for(path, outbound):
+def truth_for(path, outbound, log_ids=None):
     """The truth's ``carrier`` flag aligned with ``outbound`` (plus ``matched``);
-    ContractError when no crossing_id of the file matches an evaluated crossing."""
+    ContractError when no crossing_id of the file matches one of ``outbound``.
+
+    A truth file may cover more than the log (the truth of a whole world beside a part
+    of its log): with ``log_ids`` (every crossing_id the command read), the count of the
+    file's ids that match none of them is kept in ``attrs["unmatched"]`` as
+    ``(unmatched, ids in the file)``, for a warning.
+    """
     table = truth_table(path, ("crossing_id", "carrier"))
     carrier = pd.Series(table["carrier"].to_numpy(), index=table["crossing_id"])
     carrier = carrier[~carrier.index.duplicated()]
     matched = outbound["crossing_id"].isin(carrier.index)
     if not matched.any():
         raise ContractError(
-            f"no crossing_id of the truth file matches an evaluated crossing (e.g. "
+            f"no crossing_id of the truth file matches a crossing of the log (e.g. "
             f"{show_value(str(table['crossing_id'].iloc[0]) if len(table) else '')});"
             " is it the truth of another log?", source=path, column="crossing_id")
     rows = pd.DataFrame({"carrier": carrier.reindex(outbound["crossing_id"]).fillna(False)
                          .astype(bool).to_numpy()}, index=outbound.index)
     rows["matched"] = matched.to_numpy()
+    if log_ids is not None:
+        known = pd.Index(log_ids)
+        rows.attrs["unmatched"] = (int((~carrier.index.isin(known)).sum()), len(carrier))
     return rows
+
+
+def unmatched_truth_warning(path, rows):
+    """The warning line for a truth file some of whose ids match no crossing of the log
+    (:func:`truth_for` with ``log_ids``), or None when every id matches."""
+    unmatched, ids = rows.attrs.get("unmatched", (0, 0))
+    if not unmatched:
+        return None
+    return (f"{path}: {unmatched:,} of the {ids:,} crossing_ids of the truth file match no "
+            "crossing of the log and are ignored (a truth file may cover more than the log)")

@@ -1,8 +1,9 @@
-"""Tables the commands write: Parquet, or CSV byte for byte as pandas writes it, faster.
+"""Tables the commands write: Parquet, or CSV byte for byte as pandas writes it, faster,
+but for booleans, written ``true``/``false`` as the crossing-log contract spells them.
 
 pandas' ``to_csv`` turns every cell into a Python string and writes row by row (2.8 s
 for the 500k rows of a 1M-row log's scores); :func:`write_csv` formats each column at
-once (numbers as ``astype(str)``, as pandas does; booleans ``True``/``False``; missing
+once (numbers as ``astype(str)``, as pandas does; booleans ``true``/``false``; missing
 cells empty) and quotes a cell as Python's csv module does (minimal quoting: only a
 cell holding a comma, a double quote or a line break, its quotes doubled). Columns of
 any other type go to pandas.
@@ -28,7 +29,8 @@ def write_table(frame, out):
 
 
 def write_csv(frame, path):
-    """``frame.to_csv(path, index=False)``, the same bytes.
+    """``frame.to_csv(path, index=False)``, the same bytes but for booleans (``true`` and
+    ``false``, not Python's ``True`` and ``False``).
 
     Examples
     --------
@@ -37,6 +39,11 @@ def write_csv(frame, path):
     cells = [_cells(frame[name]) for name in frame.columns]
     cells = [c if c is None else c.cast(pa.large_string()) for c in cells]
     if any(c is None for c in cells) or frame.columns.duplicated().any() or not len(frame):
+        flags = [i for i, dtype in enumerate(frame.dtypes) if dtype.kind == "b"]
+        if flags:
+            frame = frame.copy(deep=False)
+            for i in flags:
+                frame.isetitem(i, np.where(frame.iloc[:, i].to_numpy(), "true", "false"))
         frame.to_csv(path, index=False)
         return
     header = ",".join(_quote(pa.array([str(name) for name in frame.columns],
@@ -63,7 +70,7 @@ def _cells(column):
     values = column.to_numpy()
     kind = values.dtype.kind
     if kind == "b":
-        return pa.array(np.where(values, "True", "False"), type=pa.string())
+        return pa.array(np.where(values, "true", "false"), type=pa.string())
     if kind in "iu":
         return pa.array(values.astype(str), type=pa.string())
     if kind == "f":  # each distinct value (by its bits: 0.0 and -0.0 apart) formatted once

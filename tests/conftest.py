@@ -53,6 +53,16 @@ def trained(world_frame):
 
 
 @pytest.fixture(scope="session")
+def trained_early(world_frame):
+    """(model, manifest) trained on the small world's rows before 2025-02-20: its last
+    two weeks are rows the model's trees never saw (``evaluate`` grades them)."""
+    import pandas as pd
+    from training.fit import TrainConfig, train
+    until = int(pd.Timestamp("2025-02-20", tz="UTC").value // 1000)
+    return train(world_frame, TrainConfig(until=until), progress=lambda message: None)
+
+
+@pytest.fixture(scope="session")
 def challenger_model(world_frame):
     """Another model of the small world (a challenger): without the plate's prior
     seizures, another seed."""

@@ -1,5 +1,6 @@
 """The backtest: rolling origins, each the same training as `train`, graded after it."""
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -9,7 +10,7 @@ from scoring.features import DAY_US, FEATURES, feature_frame
 from southbound.cli import main
 from training.backtest import (BacktestConfig, Prepared, backtest, grade_horizon, origins_for,
                                truth_carriers)
-from training.fit import TrainConfig, train
+from training.fit import TrainConfig, TrainingError, train
 
 
 def test_origins_leave_a_whole_horizon_and_step_back():
@@ -126,3 +127,33 @@ def test_train_backtest_keeps_the_table_in_the_manifest(runner, world, tmp_path)
     html = page.read_text()
     assert "Backtest of this pipeline (1 origin, 30 days each)" in html
     assert "grown on" in html and "chosen by" in html
+
+
+def test_origins_before_the_log_starts_are_refused_naming_both_spans():
+    day = DAY_US
+    times = np.array([10 * day, 40 * day - 1])   # 30 days: days 10 to 39
+    assert origins_for(times, BacktestConfig(origins=1, horizon_days=29)) == [11 * day]
+    with pytest.raises(TrainingError, match=r"the log spans 30 days \(1970-01-11 to "
+                                            r"1970-02-09\): 1 origin with a 30-day horizon"):
+        origins_for(times, BacktestConfig(origins=1, horizon_days=30))
+    with pytest.raises(TrainingError, match=r"3 origins 10 days apart with a 20-day horizon "
+                                            r"need more than 40 days"):
+        origins_for(times, BacktestConfig(origins=3, horizon_days=20, step_days=10))
+
+
+@pytest.mark.parametrize("args", [["backtest", "--origins", "3"],
+                                  ["train", "--backtest", "3"]], ids=["backtest", "train"])
+def test_a_log_too_short_for_the_origins_is_one_line_and_exit_2(runner, world, tmp_path, args):
+    """The 60-day world cannot hold 3 origins of 30 days: one line with the log's span and
+    the span needed, before any model is trained or registered."""
+    registry = tmp_path / "r"
+    result = runner.invoke(main, args + ["--data", str(world[0]), "--registry", str(registry)]
+                           if args[0] == "train" else args + ["--data", str(world[0])])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert re.match(rf"error: {re.escape(str(world[0]))}: the log spans 6\d days "
+                    r"\(2025-01-06 to 2025-03-0\d\)", lines[0]), lines[0]
+    assert "3 origins 30 days apart with a 30-day horizon need more than 90 days" in lines[0]
+    assert not registry.exists()

@@ -31,7 +31,11 @@ def test_generate_writes_a_log_and_its_truth(runner, tmp_path):
 def test_train_registers_an_active_model_with_a_manifest(runner, registry):
     result = runner.invoke(main, ["models", "list", "--registry", str(registry)])
     assert result.exit_code == 0
-    assert result.output.startswith("* ")
+    header, first = result.output.splitlines()[:2]
+    assert header.split() == ["version", "training", "window", "trees", "recall", "at", "1%",
+                              "(own", "validation", "window)", "excluded", "features"]
+    assert first.startswith("* ")
+    assert first.index("trees") + len("trees") == header.index("trees") + len("trees")
     shown = runner.invoke(main, ["models", "show", "--registry", str(registry)])
     manifest = json.loads(shown.stdout)      # JSON on stdout, the words on stderr
     assert "grown on: every labelled outbound row" in shown.stderr
@@ -41,7 +45,10 @@ def test_train_registers_an_active_model_with_a_manifest(runner, registry):
     assert manifest["data"]["fingerprint"] and manifest["data"]["split"]["fit"]["seizures"] >= 10
 
 
-def test_evaluate_prints_budgets_and_writes_json(runner, registry, world, tmp_path):
+def test_evaluate_prints_budgets_and_writes_json(runner, world, trained_early, tmp_path):
+    from models.registry import Registry
+    registry = tmp_path / "reg"
+    Registry(registry).save(*trained_early)   # its trees never saw the rows from 2025-02-20
     out = tmp_path / "eval.json"
     result = runner.invoke(main, ["evaluate", "--data", str(world[0]), "--registry", str(registry),
                                   "--since", "2025-02-20", "--truth", str(world[1]),
@@ -69,6 +76,18 @@ def test_score_writes_one_row_per_outbound_crossing(runner, registry, world, tmp
     assert 0.01 < scores["refer"].mean() < 0.04
     assert scores["reasons"].str.len().gt(0).mean() > 0.99
     assert set(scores["risk_band"]) <= {"low", "elevated", "high", "very high"}
+    # refer spelt as the contract spells booleans
+    assert set(pd.read_csv(out, dtype=str)["refer"]) == {"true", "false"}
+
+
+def test_one_crossing_is_one_crossing(runner, registry, tmp_path):
+    """Counts read as words: "1 outbound crossing", not "1 outbound crossings"."""
+    path = tmp_path / "one.csv"
+    raw([row(crossing_id="only")]).to_csv(path, index=False)
+    result = runner.invoke(main, ["score", "--data", str(path), "--registry", str(registry),
+                                  "--out", str(tmp_path / "one.scores.csv")])
+    assert result.exit_code == 0, result.output
+    assert "scored 1 outbound crossing with model" in result.output
 
 
 def test_score_ignores_outcome_columns(runner, registry, world, tmp_path):
@@ -152,7 +171,7 @@ def test_skip_mode_writes_rejects_and_goes_on(runner, tmp_path, world, monkeypat
     result = runner.invoke(main, ["train", "--data", str(path), "--on-error", "skip",
                                   "--registry", str(tmp_path / "reg")])
     assert result.exit_code == 0, result.output
-    assert "1 rows rejected" in result.output
+    assert "1 row rejected" in result.output
     rejects = pd.read_csv(tmp_path / "var" / "rejects" / "dirty.csv.rejects.csv")
     assert rejects.loc[0, "row"] == 7 and "occupants" in rejects.loc[0, "reason"]
 

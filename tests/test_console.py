@@ -14,7 +14,8 @@ from tests.browser import OUTPUT as OUTPUT_DIR
 from tests.browser import (browser_missing, call, launch, registry_copy, require, screenshot,
                            serve)
 
-ASSETS = ("console/console.css", "console/console.js", "console/icon.svg")
+ASSETS = ("console/console.css", "console/console.js", "console/analyst.js",
+          "console/icon.svg")
 
 
 @pytest.fixture
@@ -91,14 +92,18 @@ def test_console_refers_only_to_its_own_assets_and_has_no_inline_code(client):
 def test_console_lists_the_ports_and_labels_every_control(client):
     page = parsed(client)
     text = client.get("/").text
-    assert '<option value="2304">2304 · Laredo</option>' in text
-    assert '<option value="2506">2506 · Otay Mesa</option>' in text
+    # each port with its IANA zone, from the port table the local-time features read
+    assert ('<option value="2304" data-time-zone="America/Chicago">2304 · Laredo</option>'
+            in text)
+    assert ('<option value="2506" data-time-zone="America/Los_Angeles">2506 · Otay Mesa'
+            '</option>' in text)
     assert page.controls and set(page.controls) <= page.label_for
 
 
 @pytest.mark.parametrize("asset,mimetype", [
     ("console/console.css", "text/css"), ("console/console.js", "text/javascript"),
-    ("console/icon.svg", "image/svg+xml")], ids=["css", "js", "icon"])
+    ("console/analyst.js", "text/javascript"), ("console/icon.svg", "image/svg+xml")],
+    ids=["css", "js", "analyst-js", "icon"])
 def test_console_assets_are_served_same_origin(client, asset, mimetype):
     response = client.get(f"/static/{asset}")
     assert response.status_code == 200 and response.mimetype == mimetype
@@ -265,19 +270,23 @@ def test_officer_sees_a_new_crossing_with_reasons_and_records_its_outcome(page, 
     page.check('#outcome-form input[name="inspected"][value="true"]')
     page.check('#outcome-form input[name="seizure"][value="true"]')
     page.fill("#firearms_seized", "2")
+    page.fill("#currency_seized_usd", "12000.5")
     page.press("#firearms_seized", "Enter")
     message = page.locator("#outcome-message")
     message.filter(has_text="Outcome recorded").wait_for()
     assert "inspected, seizure, 2 firearms" in message.inner_text()
+    assert "$12,000.50 currency" in message.inner_text()    # to the cent, not "$12,000.5"
 
     status, stored = call(f"{live.url}/v1/crossings/{crossing_id}", token=token)
     assert status == 200
     assert {k: stored["outcome"][k] for k in ("inspected", "seizure", "firearms_seized",
                                                "rounds_seized")} \
         == {"inspected": True, "seizure": True, "firearms_seized": 2, "rounds_seized": 0}
+    assert stored["outcome"]["currency_seized_usd"] == 12000.5
     row.locator("td.c-outcome", has_text="seizure").wait_for()
     assert row.locator("td.c-outcome").inner_text() == "seizure"
     assert "2 firearms" in page.inner_text("#detail-outcome")
+    assert "$12,000.50 currency" in page.inner_text("#detail-outcome")
     screenshot(page, "console-outcome")
 
     page.click("#sign-out")
@@ -344,6 +353,196 @@ def test_the_console_fits_a_phone(page, live):
     page.click("#pause")
     assert page.inner_text("#pause") == "Pause updates"
     screenshot(page, "console-phone")
+
+
+TIME_PORT = "2504"  # San Ysidro: America/Los_Angeles
+TIME_ZONE = "America/Los_Angeles"
+
+
+def score_at(live, crossing_id, crossed_at, port=TIME_PORT):
+    """Score an outbound crossing at ``port`` that crossed at ``crossed_at`` (UTC, written Z)."""
+    body = outbound(crossing_id, "P-" + uuid.uuid4().hex[:6].upper(), port_code=port,
+                    crossed_at=crossed_at.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    status, answer = call(live.url + "/v1/score", body, live.tokens["officer"])
+    assert status == 201, answer
+    return answer
+
+
+@needs_browser
+def test_times_are_the_ports_clock_in_crossing_order_with_a_note_when_the_feed_is_old(
+        page, live):
+    """Item 15 of issue 23: a crossing written in UTC shows the port's own wall clock
+    (its zone from the port table), with the date where that is not today at the port;
+    the lane is in crossing order (a back-filled crossing is not on top); every clock
+    is 24-hour; a port whose newest crossing is over 15 minutes old says so."""
+    from datetime import datetime, timedelta, timezone
+    from zoneinfo import ZoneInfo
+    zone = ZoneInfo(TIME_ZONE)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    today = now.astimezone(zone).date()
+    recent = now - timedelta(minutes=20)
+    # the issue's example: written 17:47:38Z, it was 09:47 (or 10:47 in summer) there
+    january = (now - timedelta(days=330)).replace(hour=17, minute=47, second=38)
+    tag = uuid.uuid4().hex[:6]
+    ids = {"recent": f"t-{tag}-recent", "january": f"t-{tag}-january"}
+    score_at(live, ids["recent"], recent)
+    score_at(live, ids["january"], january)  # back-filled: scored last, crossed first
+
+    def shown(at):
+        local = at.astimezone(zone)
+        return (local.strftime("%H:%M") if local.date() == today
+                else local.strftime("%Y-%m-%d %H:%M"))
+
+    sign_in(page, live.tokens["officer"], port=TIME_PORT)
+    page.locator(f'tr[data-id="{ids["january"]}"]').wait_for()
+    order = [i for i in page.locator("#lane-rows tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.id)") if i in ids.values()]
+    assert order == [ids["recent"], ids["january"]]  # crossing order, newest first
+    times = {k: page.inner_text(f'tr[data-id="{v}"] .open') for k, v in ids.items()}
+    assert times == {"recent": shown(recent), "january": shown(january)}
+    assert times["january"].endswith(january.astimezone(zone).strftime(" %H:%M"))
+    assert times["january"] != january.strftime("%H:%M")  # not the UTC clock
+
+    # the updated stamp: the port's clock, 24-hour, no AM/PM
+    page.locator("#lane-updated").filter(has_text="Updated").wait_for()
+    updated = page.inner_text("#lane-updated")
+    match = re.fullmatch(r"Updated (\d\d):(\d\d):(\d\d) port time · every 2 s", updated)
+    assert match, updated
+    local_now = datetime.now(zone)
+    seconds = [int(x) for x in match.groups()]
+    drift = abs((seconds[0] * 3600 + seconds[1] * 60 + seconds[2])
+                - (local_now.hour * 3600 + local_now.minute * 60 + local_now.second))
+    assert min(drift, 86_400 - drift) < 120, (updated, local_now)
+
+    # the newest crossing is 20 minutes old: a visible note
+    stale = page.locator("#lane-stale")
+    stale.wait_for()
+    assert stale.inner_text() == "No new crossing for 20 minutes"
+    assert stale.get_attribute("title").startswith(
+        "No new crossing at San Ysidro (2504) for 20 minutes: the newest crossed "
+        + recent.astimezone(zone).strftime("%Y-%m-%d %H:%M") + " port time.")
+    screenshot(page, "console-lane-times")
+
+    # the detail: date and time to the second, on the port's clock, naming the zone
+    page.click(f'tr[data-id="{ids["january"]}"] .open')
+    page.locator("#detail-heading").filter(has_text=ids["january"]).wait_for()
+    crossed = page.locator("#detail-facts dt", has_text="Crossed").locator(
+        "xpath=following-sibling::dd[1]").inner_text()
+    assert crossed == january.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") \
+        + f" port time ({TIME_ZONE})"
+
+    # a fresh crossing: on top, and the note goes
+    fresh = f"t-{tag}-fresh"
+    score_at(live, fresh, datetime.now(timezone.utc) - timedelta(minutes=1))
+    page.locator(f'tr[data-id="{fresh}"]').wait_for()
+    stale.wait_for(state="hidden")
+    assert page.locator("#lane-rows tr").first.get_attribute("data-id") == fresh
+
+
+def active_element(page):
+    """What has the keyboard focus: the lane row's id, an element's id, or its tag."""
+    return page.evaluate("""() => { const a = document.activeElement;
+        const row = a && a.closest('#lane-rows tr');
+        return row ? 'row:' + row.dataset.id : (a && a.id) || (a ? a.tagName : null); }""")
+
+
+@needs_browser
+def test_the_keyboard_focus_survives_r_and_recording_an_outcome(chromium, live, busy_lane):
+    """Item 16 of issue 23: `r` on a focused row that the filter hides moves the focus to
+    the nearest referral, never to <body>; recording an outcome (by the button or by
+    Enter in an amount) leaves the focus on the form's button."""
+    with open_tab(chromium, live.url, viewport=(1400, 900)) as page:
+        sign_in(page, live.tokens["officer"], port=BUSY_PORT)
+        page.locator("#lane-rows tr").nth(49).wait_for()
+        rows = lane_rows(page)
+        ids = [r["id"] for r in rows]
+        quiet = next(i for i, r in enumerate(rows) if not r["refer"]
+                     and any(x["refer"] for x in rows[i + 1:]))
+        page.focus(f'tr[data-id="{ids[quiet]}"] .open')
+        page.keyboard.press("r")
+        assert page.is_checked("#refer-only")
+        nearest = next(r["id"] for r in rows[quiet + 1:] if r["refer"])
+        assert active_element(page) == f"row:{nearest}"
+        page.keyboard.press("r")  # and back: the referral keeps the focus
+        assert not page.is_checked("#refer-only")
+        assert active_element(page) == f"row:{nearest}"
+        page.keyboard.press("j")  # the keys go on working from there
+        assert active_element(page) == f"row:{ids[ids.index(nearest) + 1]}"
+
+        # record an outcome with the keyboard: the button, then Enter in an amount
+        page.keyboard.press("Enter")
+        page.locator("#detail-heading").filter(has_text=ids[ids.index(nearest) + 1]).wait_for()
+        message = page.locator("#outcome-message")
+        for how in ("click", "button", "amount"):
+            page.check('#outcome-form input[name="inspected"][value="true"]')
+            page.check('#outcome-form input[name="seizure"][value="false"]')
+            if how == "click":
+                page.click("#record-outcome")
+            elif how == "button":
+                page.focus("#outcome-form button[type=submit]")
+                page.keyboard.press("Enter")
+            else:
+                page.focus("#rounds_seized")
+                page.keyboard.press("Enter")
+            message.filter(has_text="Outcome recorded").wait_for()
+            page.locator("#detail-outcome").filter(has_text="no seizure").wait_for()
+            time.sleep(0.3)  # the lane's poll that follows a record
+            assert active_element(page) == "record-outcome", how
+            assert page.evaluate("document.activeElement.textContent") == "Record outcome"
+            page.evaluate("document.getElementById('outcome-message').textContent = ''")
+
+
+@needs_browser
+def test_replacing_a_recorded_seizure_needs_a_confirmation(page, live):
+    """Item 17 of issue 23: "not inspected" (or "no seizure") over a recorded seizure asks
+    first, saying what it replaces; keeping it sends nothing; confirming records it.
+    Other corrections need no confirmation."""
+    token = live.tokens["officer"]
+    crossing_id = "seize-" + uuid.uuid4().hex[:8]
+    score(live, crossing_id)
+    status, _ = call(f"{live.url}/v1/crossings/{crossing_id}/outcome",
+                     {"inspected": True, "seizure": True, "firearms_seized": 2}, token)
+    assert status == 201
+    sign_in(page, token)
+    page.fill("#lookup-id", crossing_id)
+    page.press("#lookup-id", "Enter")
+    page.locator("#detail-outcome").filter(has_text="2 firearms").wait_for()
+
+    def stored():
+        return call(f"{live.url}/v1/crossings/{crossing_id}", token=token)[1]["outcome"]
+
+    dialog = page.locator("#confirm-outcome")
+    for keep in ("Escape", "#confirm-outcome-no"):
+        page.check('#outcome-form input[name="inspected"][value="false"]')
+        page.click("#record-outcome")
+        dialog.wait_for()
+        text = page.inner_text("#confirm-outcome-text")
+        assert text.startswith(f"Crossing {crossing_id} has a recorded seizure (inspected, "
+                               "seizure: 2 firearms, 0 rounds, $0 currency; recorded ")
+        assert "Recording “not inspected” replaces it" in text
+        assert focused(page) == "confirm-outcome-no"  # the safe choice has the focus
+        if keep == "Escape":
+            screenshot(page, "console-confirm-seizure")
+            page.keyboard.press("Escape")
+        else:
+            page.click(keep)
+        dialog.wait_for(state="hidden")
+        page.locator("#outcome-message").filter(has_text="is kept").wait_for()
+        assert stored()["seizure"] is True and stored()["firearms_seized"] == 2
+
+    page.click("#record-outcome")  # "not inspected" is still chosen
+    dialog.wait_for()
+    page.click("#confirm-outcome-yes")
+    page.locator("#outcome-message").filter(has_text="Outcome recorded").wait_for()
+    assert stored()["inspected"] is False and stored()["seizure"] is None
+    assert focused(page) == "record-outcome"
+
+    # no seizure on record: a correction needs no confirmation
+    page.check('#outcome-form input[name="inspected"][value="true"]')
+    page.check('#outcome-form input[name="seizure"][value="false"]')
+    page.click("#record-outcome")
+    page.locator("#detail-outcome").filter(has_text="no seizure").wait_for()
+    assert dialog.is_hidden() and stored()["inspected"] is True
 
 
 class _HttpClient:
@@ -683,3 +882,164 @@ def test_an_analyst_downloads_the_model_report_from_the_console(chromium, live, 
         assert text.lstrip().lower().startswith("<!doctype html") and version in text
         page.locator("#report-message").filter(has_text="Model report saved").wait_for()
         assert live.tokens["analyst"] not in page.url
+
+
+# --- the analyst's half: the registry and the lookouts ----------------------------------
+
+def audit_trail(server):
+    """(action, target, actor) of every audit row of the server's store, oldest first."""
+    import sqlalchemy as sa
+    from service.store import audit
+    engine = sa.create_engine(server.database_url)
+    try:
+        with engine.connect() as conn:
+            return [(r.action, r.target, r.actor)
+                    for r in conn.execute(sa.select(audit).order_by(audit.c.id))]
+    finally:
+        engine.dispose()
+
+
+@needs_browser
+def test_an_analyst_manages_lookouts_and_the_model_in_service_from_the_console(
+        chromium, tmp_path, registry_path, challenger_model):
+    """Item 18 of issue 23: officers see no analyst half; analysts list, add and end
+    lookouts, see the registry (training window, validation figures, the model in
+    service, the challenger in shadow and its latest comparison), and shadow, promote
+    and roll back, each after a confirmation that shows the evidence; the API audits
+    every change under the analyst's name."""
+    from models.registry import Registry
+    registry = Registry(registry_path)
+    champion = registry.active_version()
+    challenger = registry.save(*challenger_model)
+    with serve(tmp_path, registry_path, roles=("officer", "analyst"),
+               env={"SOUTHBOUND_MODEL_CHECK_SECONDS": "1"}) as server, \
+            open_tab(chromium, server.url, viewport=(1400, 900),
+                     allowed=("400", "401", "404", "409")) as page:
+        sign_in(page, server.tokens["officer"])
+        assert page.is_hidden("#views") and page.is_hidden("#analyst")
+        page.click("#sign-out")
+
+        sign_in(page, server.tokens["analyst"])
+        page.locator("#views").wait_for()
+        page.click("#view-analyst")
+        assert page.is_hidden("#console") and page.is_visible("#analyst")
+        rows = page.locator("#models-rows tr")
+        rows.nth(1).wait_for()
+        assert page.inner_text("#models-summary") == f"In service: {champion}. In shadow: none."
+        champ_row = page.locator(f'#models-rows tr[data-version="{champion}"]')
+        chall_row = page.locator(f'#models-rows tr[data-version="{challenger}"]')
+        manifest = registry.manifest(challenger)
+        window = manifest["data"]["windows"]
+        assert champ_row.locator(".status").inner_text() == "in service"
+        assert chall_row.locator(".window").inner_text() \
+            == f"{window['start'][:10]} to {window['end'][:10]}"
+        at1 = next(b for b in manifest["metrics"]["validation"]["budgets"]
+                   if b["budget"] == 0.01)
+        assert chall_row.locator(".validation").inner_text().startswith(
+            f"recall {at1['recall'] * 100:.1f}% [")
+        assert chall_row.locator(".comparison").inner_text() == "none kept"
+        assert champ_row.locator("button").count() == 0  # nothing to do to the one in service
+
+        # shadow: confirmed first, with the figures of both
+        dialog = page.locator("#confirm-action")
+        chall_row.locator("button.shadow").click()
+        dialog.wait_for()
+        assert page.inner_text("#confirm-action-heading") == f"Score {challenger} in shadow?"
+        assert "never changes a decision" in page.inner_text("#confirm-action-text")
+        evidence = page.inner_text("#confirm-action-evidence")
+        assert f"Challenger {challenger}" in evidence and f"In service {champion}" in evidence
+        page.keyboard.press("Escape")  # cancelled: nothing sent
+        dialog.wait_for(state="hidden")
+        assert call(server.url + "/v1/models", token=server.tokens["analyst"])[1]["shadow"] \
+            is None
+        chall_row.locator("button.shadow").click()
+        page.click("#confirm-action-yes")
+        page.locator("#models-message").filter(has_text="is in shadow").wait_for()
+        chall_row.locator(".status", has_text="in shadow").wait_for()
+        assert call(server.url + "/v1/models", token=server.tokens["analyst"])[1]["shadow"] \
+            == challenger
+
+        # the challenger's latest comparison, as `southbound compare` keeps it
+        registry.save_comparison(challenger, {
+            "champion": champion, "challenger": challenger,
+            "verdict": "no difference shown yet: about 40 more labelled seizures needed",
+            "labels": {"crossings": 2480, "labelled_seizures": 6}})
+        page.click("#models-refresh")
+        page.locator("#models-summary").filter(has_text="Its latest comparison").wait_for()
+        assert page.inner_text("#models-summary").startswith(
+            f"In service: {champion}. In shadow: {challenger}. Its latest comparison: no "
+            "difference shown yet: about 40 more labelled seizures needed (against "
+            f"{champion}, ")
+        assert "2,480 crossings, 6 seizures" in chall_row.locator(".comparison").inner_text()
+        screenshot(page, "console-analyst-models")
+
+        # promote: the evidence in the confirmation; cancel, then confirm
+        chall_row.locator("button.promote").click()
+        dialog.wait_for()
+        evidence = page.inner_text("#confirm-action-evidence")
+        assert "2,480 crossings scored by both, 6 seizures" in evidence
+        assert "no difference shown yet" in evidence
+        screenshot(page, "console-analyst-promote")
+        page.click("#confirm-action-no")
+        dialog.wait_for(state="hidden")
+        assert call(server.url + "/v1/model", token=server.tokens["officer"])[1]["version"] \
+            == champion
+        chall_row.locator("button.promote").click()
+        page.click("#confirm-action-yes")
+        page.locator("#models-message").filter(has_text="is in service").wait_for()
+        serving = lambda: call(server.url + "/v1/model",  # noqa: E731
+                               token=server.tokens["officer"])[1]["version"]
+        wait_until(lambda: serving() == challenger, what="every worker serving the challenger")
+        chall_row.locator(".status", has_text="in service").wait_for()
+        page.locator("#model-version").filter(has_text=challenger).wait_for(timeout=20_000)
+
+        # roll back: the button names where it goes
+        rollback = page.locator("#rollback")
+        assert rollback.inner_text() == f"Roll back to {champion}"
+        rollback.click()
+        dialog.wait_for()
+        assert f"Back to {champion}" in page.inner_text("#confirm-action-evidence")
+        page.click("#confirm-action-yes")
+        page.locator("#models-message").filter(has_text="Rolled back").wait_for()
+        wait_until(lambda: serving() == champion, what="every worker serving the champion")
+
+        # lookouts: a bad expiry names the field; a good one is listed; end it
+        page.fill("#lookout-plate", "PLATE-LOOK-1")
+        page.fill("#lookout-reason", "tip from the field office")
+        page.fill("#lookout-expires", "1/1/2099 6:00 PM")
+        page.click("#lookout-add")
+        page.locator("#expires_at-error").filter(has_text="2026-12-31 18:00").wait_for()
+        page.fill("#lookout-expires", "2001-01-01 00:00")
+        page.click("#lookout-add")
+        page.locator("#expires_at-error").filter(has_text="in the past").wait_for()
+        assert page.get_attribute("#lookout-expires", "aria-invalid") == "true"
+        page.fill("#lookout-expires", "2099-01-01 12:00")
+        page.click("#lookout-add")
+        row = page.locator("#lookouts-rows tr", has_text="PLATE-LOOK-1")
+        row.wait_for()
+        assert row.locator(".reason").inner_text() == "tip from the field office"
+        assert row.locator(".author").inner_text() == "analyst"
+        assert row.locator(".expires").inner_text() == "2099-01-01 12:00 UTC"
+        listed = call(server.url + "/v1/lookouts", token=server.tokens["analyst"])[1]
+        assert [(x["plate_id"], x["created_by"]) for x in listed["lookouts"]] \
+            == [("PLATE-LOOK-1", "analyst")]
+        screenshot(page, "console-analyst-lookouts")
+        row.locator("button.end").click()
+        dialog.wait_for()
+        assert "tip from the field office" in page.inner_text("#confirm-action-evidence")
+        page.click("#confirm-action-yes")
+        row.wait_for(state="detached")
+        page.locator("#lookouts-message").filter(has_text="ended").wait_for()
+        assert call(server.url + "/v1/lookouts", token=server.tokens["analyst"])[1] \
+            == {"lookouts": []}
+
+        # back to the lane, whose keys work again
+        page.click("#view-lane")
+        assert page.is_visible("#console") and page.is_hidden("#analyst")
+
+    trail = [(a, t, who) for a, t, who in audit_trail(server)
+             if a in ("shadow", "activate", "rollback", "lookout_add", "lookout_delete")]
+    lookout_id = str(listed["lookouts"][0]["id"])
+    assert trail == [("shadow", challenger, "analyst"), ("activate", challenger, "analyst"),
+                     ("rollback", champion, "analyst"), ("lookout_add", lookout_id, "analyst"),
+                     ("lookout_delete", lookout_id, "analyst")]

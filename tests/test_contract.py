@@ -34,7 +34,7 @@ def test_timestamps_become_utc_micros_with_their_offset(text, micros, offset):
     ("direction", "north", "column direction: value 'north' is not one of outbound, inbound"),
     ("crossed_at", "2025-03-04T17:22:05", "column crossed_at: value '2025-03-04T17:22:05' is not an ISO"),
     ("crossed_at", "2025-02-30T10:00:00Z", "column crossed_at"),
-    ("occupants", "0", "column occupants: value '0' is not an integer >= 1"),
+    ("occupants", "0", "column occupants: value '0' is not an integer from 1 to 60"),
     ("registration_age_days", "-3", "column registration_age_days"),
     ("selection_probability", "0", r"column selection_probability: value '0' is not a number in \(0, 1\]"),
     ("inspected", "maybe", "column inspected: value 'maybe' is not true or false"),
@@ -323,3 +323,106 @@ def test_repeated_ids_are_found_in_or_out_of_order(ids, repeated):
     result = parse_frame(raw(rows), on_error="skip")
     assert (result.rejected["row"] - 2).tolist() == repeated
     assert all("repeated crossing_id" in r for r in result.rejected["reason"])
+
+
+def test_a_lookout_referral_is_read_and_trained_on_with_selection_probability_1(tmp_path):
+    """The contract's ``lookout`` value: read from CSV and Parquet, its probability 1
+    where the log leaves it empty, and training's propensity takes it as certain (an
+    officer's pick without one is estimated)."""
+    from training.evaluate import propensity
+    rows = ([row(crossing_id=f"n{i}", plate_id=f"q{i}", selection_probability="")
+             for i in range(40)]
+            + [row(crossing_id=f"o{i}", referral="officer", selection_probability="",
+                   inspected="true", seizure="false") for i in range(4)]
+            + [row(crossing_id="l1", referral="lookout", selection_probability="",
+                   inspected="true", seizure="true"),
+               row(crossing_id="l2", referral="lookout", selection_probability="1",
+                   inspected="false")])
+    path = write_csv(tmp_path, rows)
+    frame = read_log(path).frame.set_index("crossing_id")
+    assert list(frame.loc[["l1", "l2"], "referral"]) == ["lookout", "lookout"]
+    assert list(frame.loc[["l1", "l2"], "selection_probability"]) == [1.0, 1.0]
+    assert parse_record(dict(row(referral="lookout", selection_probability="")))[
+        "selection_probability"] == 1.0
+    typed = pd.read_csv(path, dtype=str, keep_default_na=False)
+    typed.to_parquet(tmp_path / "log.parquet")
+    pd.testing.assert_frame_equal(read_log(tmp_path / "log.parquet").frame.set_index("crossing_id"),
+                                  frame)
+    pi = pd.Series(propensity(frame.reset_index(), pd.DataFrame(
+        {"x": np.arange(len(frame), dtype=float)})), index=frame.index)
+    assert pi["l1"] == 1.0 and pi["l2"] == 1.0
+    assert (pi[[f"o{i}" for i in range(4)]] < 1).all()
+
+
+def test_a_lookout_referral_with_another_probability_is_a_bad_row(tmp_path):
+    path = write_csv(tmp_path, [row(crossing_id="a"),
+                                row(crossing_id="b", referral="lookout",
+                                    selection_probability="0.3")])
+    with pytest.raises(ContractError, match="row 3, column selection_probability: value '0.3': "
+                                            "a lookout referral has selection probability 1"):
+        read_log(path)
+    with pytest.raises(ContractError, match="a lookout referral has selection probability 1"):
+        parse_record(dict(row(referral="lookout", selection_probability="0.3")))
+
+
+# the plausible ranges: (column, cells in range, cells out of range); BASE crosses in 2025
+RANGES = [
+    ("occupants", ["1", "60", "2.0"], ["0", "61", "1000000"]),
+    ("registration_age_days", ["0", "36525"], ["-1", "36526", "99999999"]),
+    ("vehicle_model_year", ["1900", "2025", "2026"], ["1899", "2027", "3000", "-5"]),
+]
+
+
+@pytest.mark.parametrize("column, good, bad", RANGES, ids=[r[0] for r in RANGES])
+@pytest.mark.parametrize("form", ["csv", "parquet-typed", "record"])
+def test_a_value_out_of_its_plausible_range_is_a_bad_row(tmp_path, column, good, bad, form):
+    """The same rule in the log reader (CSV's fast whole-number path, typed Parquet) and
+    in the service's parse: a value out of range is a bad row, set aside with skip."""
+    cells = good + bad
+    rows = [row(crossing_id=f"r{i}", **{column: cell}) for i, cell in enumerate(cells)]
+    if form == "record":
+        for r, cell in zip(rows, cells):
+            if cell in good:
+                assert parse_record(r)[column] == float(cell)
+            else:
+                with pytest.raises(ContractError, match=f"column {column}: value '{cell}'"):
+                    parse_record(r)
+        return
+    path = write_csv(tmp_path, rows)
+    if form == "parquet-typed":
+        typed = pd.read_csv(path, dtype=str, keep_default_na=False)
+        typed[column] = pd.to_numeric(typed[column]).astype("int64")
+        path = tmp_path / "log.parquet"
+        typed.to_parquet(path)
+    result = read_log(path, on_error="skip")
+    assert list(result.frame[column]) == [float(c) for c in good]
+    assert len(result.rejected) == len(bad)
+    assert result.rejected["reason"].str.startswith(f"column {column}: value ").all()
+    with pytest.raises(ContractError, match=f"row {len(good) + read_first_row(path)}, "
+                                            f"column {column}: value "):
+        read_log(path)
+
+
+def read_first_row(path):
+    return 1 if str(path).endswith(".parquet") else 2
+
+
+def test_the_range_messages_say_the_range():
+    with pytest.raises(ContractError, match="value '1000000' is not an integer from 1 to 60"):
+        parse_frame(raw([row(occupants="1000000")]))
+    with pytest.raises(ContractError, match="value '3000' is not an integer from 1900 to the "
+                                            "crossing's year \\+ 1"):
+        parse_frame(raw([row(vehicle_model_year="3000")]))
+    with pytest.raises(ContractError, match="value '2027': a model year more than one year "
+                                            "after the year of the crossing"):
+        parse_record(row(vehicle_model_year="2027"))
+
+
+@pytest.mark.parametrize("text", ["1800-01-01T00:00:00Z", "2200-01-01T00:00:00-06:00",
+                                  "0001-01-01T00:00:00Z"])
+def test_a_timestamp_outside_the_contracts_years_is_told_so(text):
+    message = "column crossed_at: value '{}' is outside the years 1900-2199".format(text)
+    with pytest.raises(ContractError, match=message):
+        parse_frame(raw([row(crossed_at=text)]))
+    with pytest.raises(ContractError, match=message):
+        parse_record(row(crossed_at=text))

@@ -8,8 +8,8 @@ README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 
 def test_every_setting_is_in_the_readme():
-    missing = [f"SOUTHBOUND_{name}" for name, _, _ in SETTINGS
-               if f"SOUTHBOUND_{name}" not in README]
+    missing = [f"SOUTHBOUND_{setting.name}" for setting in SETTINGS
+               if f"SOUTHBOUND_{setting.name}" not in README]
     assert not missing, f"README lacks {missing}"
 
 
@@ -44,9 +44,24 @@ def test_every_relative_link_in_the_docs_resolves_in_a_clone():
 
 def test_the_shipped_contract_is_the_shared_one():
     """docs/contract.md is the project's copy of the contract; where the shared one is
-    beside the checkout (../shared), they must not drift apart."""
+    beside the checkout (../shared, or ../../shared from a worktree in a folder of
+    worktrees), they must not drift apart."""
     import pytest
-    shared = ROOT.parent / "shared" / "contract" / "crossing-log.md"
-    if not shared.exists():
+    found = [folder / "shared" / "contract" / "crossing-log.md"
+             for folder in (ROOT.parent, ROOT.parent.parent)]
+    shared = next((path for path in found if path.exists()), None)
+    if shared is None:
         pytest.skip("no ../shared beside this checkout")
-    assert (ROOT / "docs" / "contract.md").read_text() == shared.read_text()
+    # word for word, then the project's own section (the plausible ranges)
+    assert (ROOT / "docs" / "contract.md").read_text().startswith(shared.read_text())
+
+
+def test_the_contracts_plausible_ranges_are_the_ones_checked():
+    """docs/contract.md lists every range the log reader and the API check."""
+    from scoring.contract import COLUMNS, expects
+    text = (ROOT / "docs" / "contract.md").read_text()
+    section = text[text.index("## Plausible ranges"):]
+    ranged = [c for c in COLUMNS if c.bounds]
+    assert ranged
+    for column in ranged:
+        assert f"| {column.name} | {expects(column)}" in section, column.name

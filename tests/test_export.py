@@ -3,8 +3,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.contract import read_log
+import sqlalchemy as sa
+
+from scoring.contract import parse_frame, read_log
+from service.export import export_frame
+from service.store import crossings
 from southbound.cli import main
+from tests.test_service import outbound
 from tests.replay import replay
 from training.evaluate import Labels
 from training.synth import WorldConfig, generate_world
@@ -58,3 +63,38 @@ def test_export_round_trip_trains_without_bias(app, client, auth, runner, tmp_pa
                                    str(tmp_path / "next")])
     assert trained.exit_code == 0, trained.output
     assert "registered model" in trained.output
+
+
+def _lookout_pick(app, client, auth):
+    """A plate on a lookout, scored: referred by the lookout."""
+    assert client.post("/v1/lookouts", headers=auth["analyst"], json={
+        "plate_id": "P9", "reason": "tip", "expires_at": "2099-01-01T00:00:00Z"}).status_code == 201
+    answer = client.post("/v1/score", json=outbound(plate_id="P9"), headers=auth["officer"])
+    assert answer.json["refer"] is True
+    return app.extensions["southbound.store"]
+
+
+def _exported(store):
+    text = export_frame(store)
+    return text.set_index("crossing_id"), parse_frame(text).frame.set_index("crossing_id")
+
+
+def test_a_lookout_pick_is_exported_as_lookout_with_probability_1(app, client, auth):
+    store = _lookout_pick(app, client, auth)
+    text, frame = _exported(store)
+    assert (text.loc["o1", "referral"], text.loc["o1", "selection_probability"]) == ("lookout", "1.0")
+    assert frame.loc["o1", "referral"] == "lookout"
+
+
+def test_a_store_holding_officer_for_a_past_lookout_pick_exports_lookout(app, client, auth):
+    store = _lookout_pick(app, client, auth)
+    client.post("/v1/score", json=outbound(2, plate_id="P2"), headers=auth["officer"])
+    assert client.post("/v1/crossings/o2/outcome", json={"inspected": True, "seizure": False},
+                       headers=auth["officer"]).status_code == 201
+    with store.engine.begin() as conn:   # as the service stored lookout picks before
+        conn.execute(sa.update(crossings).where(crossings.c.crossing_id == "o1")
+                     .values(referral="officer"))
+    text, _ = _exported(store)
+    assert (text.loc["o1", "referral"], text.loc["o1", "selection_probability"]) == ("lookout", "1.0")
+    # an officer's own pick stays officer, with no selection probability
+    assert (text.loc["o2", "referral"], text.loc["o2", "selection_probability"]) == ("officer", "")

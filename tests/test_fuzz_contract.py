@@ -419,8 +419,10 @@ def valid_row(draw, crossing_id):
 
     amount = st.one_of(number(0), st.floats(0, 1e12).map(lambda x: (repr(x), x)))
     nan = ("", math.nan)
-    put("vehicle_model_year", *_optional(draw, number(-10 ** 6, 10 ** 6), nan))
-    put("registration_age_days", *_optional(draw, number(0), nan))
+    # the plausible ranges: a model year up to the crossing's (UTC) year + 1
+    year = (EPOCH + timedelta(microseconds=want["crossed_at"])).year
+    put("vehicle_model_year", *_optional(draw, number(1900, year + 1), nan))
+    put("registration_age_days", *_optional(draw, number(0, 36525), nan))
     put("occupants", *_optional(draw, number(1, 60), nan))
     put("trailer_empty", *_optional(draw, st.sampled_from(sorted(BOOLS.items())), nan))
     put("manifest_value_usd", *_optional(draw, amount, nan))
@@ -432,8 +434,12 @@ def valid_row(draw, crossing_id):
             put(name, *nan)
         return cells, want
     put("referral", *_optional(draw, st.sampled_from(REFERRALS).map(lambda r: (r, r))))
-    put("selection_probability", *_optional(draw, st.floats(
-        0, 1, exclude_min=True).map(lambda p: (repr(p), p)), nan))
+    if want["referral"] == "lookout":   # its probability is 1, written or not
+        cells["selection_probability"], want["selection_probability"] = draw(
+            st.sampled_from(["", "1", "1.0"])), 1.0
+    else:
+        put("selection_probability", *_optional(draw, st.floats(
+            0, 1, exclude_min=True).map(lambda p: (repr(p), p)), nan))
     put("inspected", *_optional(draw, st.sampled_from(sorted(BOOLS.items())), nan))
     if want["inspected"] == 1.0:
         put("seizure", *_optional(draw, st.sampled_from(sorted(BOOLS.items())), nan))

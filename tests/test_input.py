@@ -1,6 +1,7 @@
 """Doubtful input at the API, by kind, on SQLite and PostgreSQL: ports the port table
 lacks, crossings from the future, unknown fields, numbers for strings, contradictory
 outcomes, and integers that must stay integers in the store and in answers."""
+import json
 import re
 import time
 from datetime import datetime, timezone
@@ -74,7 +75,7 @@ def test_a_port_the_table_lacks_is_refused_everywhere_and_opens_no_label(app, cl
                  400, "unknown_port", "port_code")
     message = client.post("/v1/score", json=outbound(port_code=code), headers=officer
                           ).json["error"]["message"]
-    assert f"'{code}'" in message and "port table" in message
+    assert f'"{code}"' in message and "port table" in message
     assert_error(client.get(f"/v1/crossings?port_code={code}", headers=officer),
                  400, "unknown_port", "port_code")
     assert rows(app, crossings) == []
@@ -118,11 +119,12 @@ def test_a_ports_file_adds_its_ports(database_url, registry_path, tmp_path):
 
 
 def test_a_bad_ports_file_stops_the_start_naming_it(database_url, registry_path, tmp_path):
-    from scoring.ports import PortTableError
     from service import create_app
+    from service.settings import SettingError
     extra = tmp_path / "ports.csv"
     extra.write_text("port_code,port_name\n23O9,Typo\n")
-    with pytest.raises(PortTableError, match=r"ports.csv, row 2, column port_code"):
+    with pytest.raises(SettingError, match=r"PORTS_FILE '.*' is not a port table: .*ports.csv, "
+                                           r"row 2, column port_code"):
         create_app({"DATABASE_URL": database_url, "REGISTRY": str(registry_path),
                     "PORTS_FILE": str(extra)})
 
@@ -145,7 +147,7 @@ def test_a_crossing_from_the_future_is_refused_beyond_the_clock_skew(app, client
         response = client.post(path, json=body(at), headers=officer)
         assert_error(response, 400, "invalid_value", field)
         message = response.json["error"]["message"]
-        assert f"'{at}'" in message and "in the future" in message
+        assert f'"{at}"' in message and "in the future" in message
         assert "server's time is 20" in message and "900 s of clock skew" in message
     assert rows(app, crossings) == []
     # within the skew (a booth clock a little ahead), and the past: accepted
@@ -252,8 +254,102 @@ def test_the_string_fields_are_the_contracts_text_columns():
 def test_a_number_where_a_string_is_wanted_is_told_so(client, auth, schema, name, value, what):
     response = send(client, auth, schema, dict(valid(schema), **{name: value}))
     assert_error(response, 400, "invalid_value", name)
-    assert response.json["error"]["message"].startswith(
-        f"value {value!r} is {what}: {name} must be a string")
+    assert response.json["error"]["message"].startswith(   # spelt as JSON spells it
+        f"value {json.dumps(value)} is {what}: {name} must be a string")
+
+
+# --- a string where a number or a boolean is wanted: JSON's types, as documented ---
+
+TEXT_FOR_NUMBERS = [("OutboundCrossing", "occupants", "2", "an integer from 1 to 60"),
+                    ("OutboundCrossing", "registration_age_days", "12",
+                     "an integer from 0 to 36525"),
+                    ("OutboundCrossing", "vehicle_model_year", "2019",
+                     "an integer from 1900 to the crossing's year + 1"),
+                    ("OutboundCrossing", "manifest_value_usd", "12000", "a number >= 0"),
+                    ("OutboundCrossing", "trailer_empty", "true", "true or false"),
+                    ("InboundCrossing", "occupants", "2.0", "an integer from 1 to 60"),
+                    ("Outcome", "inspected", "true", "true or false"),
+                    ("Outcome", "firearms_seized", "2", "an integer >= 0"),
+                    ("Outcome", "currency_seized_usd", "", "a number >= 0")]
+
+
+@pytest.mark.parametrize("schema, name, value, expected", TEXT_FOR_NUMBERS,
+                         ids=[f"{s}.{n}={v!r}" for s, n, v, _ in TEXT_FOR_NUMBERS])
+def test_a_string_where_a_number_or_boolean_is_wanted_is_refused(app, client, auth, schema,
+                                                                 name, value, expected):
+    body = dict(valid(schema), **{name: value})
+    if schema == "Outcome":
+        body = {"inspected": True, "seizure": False, **{name: value}}
+    response = send(client, auth, schema, body)
+    assert_error(response, 400, "invalid_value", name)
+    kind = "a JSON boolean" if expected == "true or false" else "a JSON number"
+    assert response.json["error"]["message"] == (
+        f"value {json.dumps(value)} is a string: {name} must be {expected} ({kind}, not text)")
+    properties = document_for(PORTS)["components"]["schemas"][schema]["properties"]
+    assert "anyOf" not in properties[name] and properties[name]["type"] != "string"
+
+
+@pytest.mark.parametrize("name, value, shown", [
+    ("crossing_id", True, "true"), ("crossing_id", None, "null"), ("occupants", "NaN", "NaN"),
+    ("occupants", [1], "[1]"), ("occupants", "x", '"x"'), ("occupants", True, "true"),
+    ("crossing_id", 2304, "2304")], ids=lambda v: str(v))
+def test_messages_spell_values_as_json_does(client, auth, name, value, shown):
+    text = json.dumps(outbound(**{name: value})).replace('"NaN"', "NaN")  # Python's JSON reader takes NaN
+    response = client.post("/v1/score", data=text, content_type="application/json",
+                           headers=auth["officer"])
+    assert_error(response, 400, "invalid_value", name)
+    message = response.json["error"]["message"]
+    assert message.startswith(f"value {shown} "), message
+    assert not re.search(r"\b(True|None|nan)\b|'", message), message
+
+
+# --- plausible ranges: the contract's, in the document and at the API ---------------
+
+RANGES = {"occupants": (1, 60), "registration_age_days": (0, 36525),
+          "vehicle_model_year": (1900, 2200)}
+
+
+def test_the_document_states_the_contracts_plausible_ranges():
+    properties = document_for(PORTS)["components"]["schemas"]["OutboundCrossing"]["properties"]
+    for name, (low, high) in RANGES.items():
+        assert (properties[name]["minimum"], properties[name]["maximum"]) == (low, high), name
+    assert "year of crossed_at + 1" in properties["vehicle_model_year"]["description"]
+    bounds = {c.name: c.bounds for c in COLUMNS if c.bounds}
+    assert bounds == RANGES
+
+
+@pytest.mark.parametrize("name, good, bad, message", [
+    ("occupants", [1, 60, 2.0], [0, 61, 1000000], "is not an integer from 1 to 60"),
+    ("registration_age_days", [0, 36525], [-1, 36526], "is not an integer from 0 to 36525"),
+    ("vehicle_model_year", [1900, 2025, 2026], [1899, 3000],
+     "is not an integer from 1900 to the crossing's year + 1"),
+    ("vehicle_model_year", [], [2027, 2199],
+     ": a model year more than one year after the year of the crossing"),
+], ids=["occupants", "registration", "model-year", "model-year-after-the-crossing"])
+def test_a_value_out_of_its_plausible_range_is_a_400(app, client, auth, name, good, bad,
+                                                      message):
+    """outbound() crosses in 2025: a model year of 2026 is next year's model, 2027 is not."""
+    for i, value in enumerate(good):
+        response = client.post("/v1/score", json=outbound(i, **{name: value}),
+                               headers=auth["officer"])
+        assert response.status_code == 201, (value, response.json)
+    for value in bad:
+        response = client.post("/v1/score", json=outbound(99, **{name: value}),
+                               headers=auth["officer"])
+        assert_error(response, 400, "invalid_value", name)
+        separator = "" if message.startswith(":") else " "
+        assert response.json["error"]["message"] == f"value {json.dumps(value)}{separator}{message}"
+    assert not rows(app, crossings, crossing_id="o99")
+
+
+@pytest.mark.parametrize("text", ["1800-01-01T00:00:00Z", "2200-03-04T11:48:00-06:00"])
+def test_a_timestamp_outside_the_contracts_years_is_told_so(client, auth, text):
+    for schema, name in (("OutboundCrossing", "crossed_at"), ("InboundCrossing", "crossed_at"),
+                         ("Lookout", "expires_at")):
+        response = send(client, auth, schema, dict(valid(schema), **{name: text}))
+        assert_error(response, 400, "invalid_value", name)
+        assert response.json["error"]["message"] == (
+            f'value "{text}" is outside the years 1900-2199'), schema
 
 
 # --- contradictory outcomes: refused, naming the field ----------------------------
@@ -299,14 +395,17 @@ def test_every_integer_column_is_an_integer_in_the_store(app):
                 assert isinstance(types[name], sa.Integer), (table, name, types[name])
 
 
-@pytest.mark.parametrize("as_text", [False, True], ids=["numbers", "log-cell-text"])
-def test_every_integer_field_comes_back_an_int(app, client, auth, as_text):
+@pytest.mark.parametrize("whole_floats", [False, True], ids=["integers", "2.0"])
+def test_every_integer_field_comes_back_an_int(app, client, auth, whole_floats):
+    """2.0 is an integer, as JSON Schema (draft 6 on, 2020-12) reads it: taken, stored
+    and answered as 2."""
     officer = auth["officer"]
     values = _integer_body()
-    sent = {k: str(v) + ".0" if as_text else v for k, v in values.items()}
-    assert client.post("/v1/score", json=outbound(**sent), headers=officer).status_code == 201
-    outcome = {"inspected": True, "seizure": True, "firearms_seized": "2" if as_text else 2,
-               "rounds_seized": "40.0" if as_text else 40, "currency_seized_usd": 0}
+    sent = {k: float(v) if whole_floats else v for k, v in values.items()}
+    response = client.post("/v1/score", json=outbound(**sent), headers=officer)
+    assert response.status_code == 201, response.json
+    outcome = {"inspected": True, "seizure": True, "firearms_seized": 2.0 if whole_floats else 2,
+               "rounds_seized": 40.0 if whole_floats else 40, "currency_seized_usd": 0}
     recorded = client.post("/v1/crossings/o1/outcome", json=outcome, headers=officer).json
     shown = client.get("/v1/crossings/o1", headers=auth["analyst"]).json
     expected = dict(values, firearms_seized=2, rounds_seized=40)
@@ -324,7 +423,7 @@ def test_every_integer_field_comes_back_an_int(app, client, auth, as_text):
 def test_an_integer_the_store_cannot_hold_is_a_400(app, client, auth, name):
     schema = "Outcome" if name in SEIZED_AMOUNTS else "OutboundCrossing"
     base = valid(schema)
-    for value in (2**31, str(2**40)):
+    for value in (2**31, 2.0**40):
         response = send(client, auth, schema, dict(base, **{name: value}))
         assert_error(response, 400, "invalid_value", name)
 

@@ -1,4 +1,5 @@
-"""The commands' CSV writer gives the bytes pandas' to_csv gives."""
+"""The commands' CSV writer gives the bytes pandas' to_csv gives, booleans spelt as the
+contract spells them (true/false)."""
 from __future__ import annotations
 
 import numpy as np
@@ -19,9 +20,23 @@ from southbound.outputs import write_csv
     pd.DataFrame({"reasons": ["suv, 7 years old; 1 occupant", "van", "a,b\nc", None]}),
 ], ids=["kinds", "left-to-pandas", "empty", "commas-no-quotes"])
 def test_write_csv_gives_pandas_bytes(frame, tmp_path):
-    frame.to_csv(tmp_path / "pandas.csv", index=False)
+    spelt = frame.copy()
+    for name in spelt.columns[spelt.dtypes == bool]:
+        spelt[name] = spelt[name].map({True: "true", False: "false"})
+    spelt.to_csv(tmp_path / "pandas.csv", index=False)
     write_csv(frame, tmp_path / "ours.csv")
     assert (tmp_path / "ours.csv").read_bytes() == (tmp_path / "pandas.csv").read_bytes()
+
+
+@pytest.mark.parametrize("frame", [
+    pd.DataFrame({"crossing_id": ["a", "b"], "refer": [True, False]}),
+    pd.DataFrame({"mixed": [1, "a"], "refer": [False, True]}),    # the pandas path
+], ids=["fast", "pandas"])
+def test_booleans_are_written_as_the_contract_spells_them(frame, tmp_path):
+    write_csv(frame, tmp_path / "ours.csv")
+    lines = (tmp_path / "ours.csv").read_text().splitlines()
+    assert [line.rsplit(",", 1)[1] for line in lines] == ["refer"] + [
+        "true" if v else "false" for v in frame["refer"]]
 
 
 def test_floats_are_written_as_pandas_writes_them_across_sizes(tmp_path):

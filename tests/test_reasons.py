@@ -129,6 +129,10 @@ NAN = float("nan")
      "plate seen before its current registration"),
     ("registration_first_seen", {"registration_age_first_seen": NAN},
      "registration age when the plate was first seen not known"),
+    ("time", {"local_hour": 0.0, "local_weekday": 0.0},   # 00:48: the hour, not "00:00"
+     "crossing between 00:00 and 00:59 local time on a Monday"),
+    ("time", {"local_hour": 23.0, "local_weekday": 6.0},
+     "crossing between 23:00 and 23:59 local time on a Sunday"),
     ("referrals", {"plate_prior_referrals": 2.0}, "referred to secondary 2 times before"),
     ("referrals", {"plate_prior_referrals": 0.0}, "never referred to secondary before"),
     ("usual_hour", {"port_hour_share_7d": 0.023}, "2% of the port's outbound crossings in "

@@ -33,10 +33,28 @@ def test_promote_and_rollback(tmp_path):
     reg.promote(c)
     assert reg.rollback() == b
     assert reg.rollback() == a
-    with pytest.raises(RegistryError, match="nothing to roll back to"):
+    with pytest.raises(RegistryError, match="nothing to roll back to") as refused:
         reg.rollback()
+    # three were active: the words name the earliest, and the one rolled back from
+    assert f"{a} is the earliest version this registry has served" in str(refused.value)
+    assert f"`southbound models promote {b}` serves it again" in str(refused.value)
     events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
     assert [e["version"] for e in events] == [a, b, c, b, a]
+
+
+def test_every_event_names_its_actor(tmp_path, monkeypatch):
+    """The first model's activation too: never ``actor: null`` in events.jsonl."""
+    import getpass
+    monkeypatch.setattr(getpass, "getuser", lambda: "login-of-the-process")
+    reg = Registry(tmp_path)
+    a = reg.save(Toy("a"), {}, actor="ana")
+    b = reg.save(Toy("b"), {})
+    reg.promote(b, actor="ben")
+    reg.set_shadow(a)
+    reg.rollback()
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert [e["actor"] for e in events] == ["ana", "ben", "login-of-the-process",
+                                            "login-of-the-process"]
 
 
 def test_tampered_artifact_is_refused_before_unpickling(tmp_path):

@@ -169,7 +169,7 @@ def test_the_referral_table_estimates_catch_and_hit_rate_from_weighted_inspectio
 def test_who_would_be_referred_follows_the_model_under_review(trained, world_frame):
     """The referral sections describe the scores of the model in the report, not the log's
     referrals: a model that ranks crossings the other way round refers other crossings,
-    while the legacy policy's rows stay as they were."""
+    while the policy in force's rows stay as they were."""
     model, manifest = trained
 
     class Reversed:
@@ -186,7 +186,7 @@ def test_who_would_be_referred_follows_the_model_under_review(trained, world_fra
     straight = build_report(model, manifest, world_frame, min_cell=1)
     flipped = build_report(Reversed(), manifest, world_frame, min_cell=1)
     for key in ("referrals-country", "referrals-port"):
-        assert rows(straight, key, "legacy policy") == rows(flipped, key, "legacy policy")
+        assert rows(straight, key, "policy in force") == rows(flipped, key, "policy in force")
         assert rows(straight, key, "this model") != rows(flipped, key, "this model")
 
 
@@ -417,3 +417,36 @@ def test_the_report_checks_estimated_selection_probabilities(trained):
 
 def test_a_log_with_every_probability_says_none_is_estimated(page):
     assert "none is estimated" in page
+
+
+def test_an_outcome_test_shows_its_small_groups_in_one_row(trained, world_frame):
+    """Not one "n < 20" row per port and source (112 of them on a larger world): one row
+    naming how many ports it holds."""
+    from training.report import build_report
+    html = build_report(*trained, world_frame)
+    for key, what in (("outcome-port", "ports"), ("outcome-country", "plate countries")):
+        rows = section(html, key).split("<tbody>", 1)[1].split("<tr>")[1:]
+        small = [r for r in rows if "n &lt; 20" in r and "<td>all</td>" not in r]
+        if key == "outcome-port":
+            assert len(small) == 1
+        assert len(small) <= 1
+        for r in small:
+            assert re.search(rf"<td>\d+ other {what} \(n &lt; 20 each\)</td>", r), r
+
+
+def test_the_policy_that_chose_the_inspections_is_called_the_policy_in_force(trained,
+                                                                           world_frame):
+    """In the service's store the inspections were chosen by the model in service: the
+    rows ranked by the selection probability are not a "legacy policy", and its recall
+    on its own picks is said to read near 100% for want of random picks."""
+    from training.report import build_report
+    frame = world_frame.copy()
+    officer = (frame["referral"] == "officer").to_numpy()
+    frame.loc[officer, "referral"] = "model"
+    frame.loc[officer, "selection_probability"] = 1.0
+    html = build_report(*trained, frame)
+    budget = section(html, "budget")
+    assert "<td>policy in force</td>" in budget and "legacy policy" not in budget
+    assert "here the model in service's referrals" in budget
+    assert "recall reads near 100% with no spread" in budget
+    assert "legacy" not in section(html, "referrals-port").split("<tbody>", 1)[0]

@@ -207,6 +207,8 @@ def test_lookout_always_refers_and_can_be_removed(app, client, auth):
     assert answer["refer"] is True
     score = rows(app, scores, crossing_id="o1")[0]
     assert score["referral_source"] == "lookout" and score["selection_probability"] == 1.0
+    stored = rows(app, crossings, crossing_id="o1")[0]   # the contract's own value
+    assert stored["referral"] == "lookout" and stored["selection_probability"] == 1.0
     assert client.delete(f"/v1/lookouts/{created.json['id']}", headers=h).status_code == 204
     assert client.get("/v1/lookouts", headers=h).json["lookouts"] == []
     assert_error(client.delete(f"/v1/lookouts/{created.json['id']}", headers=h),
@@ -343,3 +345,15 @@ def test_lane_lists_a_ports_latest_crossings_newest_first(client, auth):
     assert_error(client.get("/v1/crossings", headers=h), 400, "invalid_value", "port_code")
     assert_error(client.get("/v1/crossings?port_code=2304&limit=0", headers=h), 400,
                  "invalid_value", "limit")
+
+
+def test_lane_is_in_crossing_order_whatever_order_they_were_scored_in(client, auth):
+    """A back-filled crossing (scored last, crossed first) takes its own place in the lane,
+    not the top; two crossings written in different offsets are ordered by their instant."""
+    h = auth["officer"]
+    for i, stamp in [(1, "2025-03-04T17:47:38Z"), (2, "2025-03-04T11:50:00-06:00"),
+                     (3, "2025-01-12T08:04:00Z")]:  # 11:50-06:00 is 17:50Z: after o1
+        assert client.post("/v1/score", json=outbound(i, crossed_at=stamp),
+                           headers=h).status_code == 201
+    lane = client.get("/v1/crossings?port_code=2304", headers=h).json["crossings"]
+    assert [c["crossing_id"] for c in lane] == ["o2", "o1", "o3"]

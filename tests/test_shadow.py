@@ -255,3 +255,45 @@ def test_the_command_line_sets_shows_and_ends_a_shadow_audited(runner, registry,
     engine.dispose()
     assert [(a["action"], a["target"], a["actor"], a["model_version"]) for a in trail] == [
         ("shadow", challenger, "bo", active), ("shadow_end", challenger, "bo", active)]
+
+
+def test_the_registry_listing_carries_what_the_analysts_console_shows(
+        database_url, registry, tmp_path):
+    """GET /v1/models: each version's training window and validation figures at 1%, its
+    kept comparison and the evidence for promoting it, and the version a rollback serves."""
+    root, challenger = registry
+    app = make_app(database_url, root, tmp_path)
+    auth, client = tokens_for(app), app.test_client()
+    try:
+        active = client.get("/v1/model", headers=auth["officer"]).json["version"]
+        listing = client.get("/v1/models", headers=auth["analyst"]).json
+        assert listing["rollback_to"] is None
+        view = {v["version"]: v for v in listing["versions"]}
+        manifest = Registry(root).manifest(challenger)
+        at1 = next(b for b in manifest["metrics"]["validation"]["budgets"]
+                   if b["budget"] == 0.01)
+        figures = view[challenger]["validation"]
+        assert figures["recall"] == at1["recall"] and figures["hit_rate"] == at1["hit_rate"]
+        assert figures["seizures"] == manifest["data"]["split"]["validate"]["seizures"]
+        assert figures["unstable"] == (figures["seizures"] < 30)
+        assert view[challenger]["windows"]["start"] == manifest["data"]["windows"]["start"]
+        assert view[challenger]["comparison"] is None
+        assert view[challenger]["evidence_found"] is False
+        assert view[challenger]["evidence"].startswith(f"no comparison of {challenger} "
+                                                       f"against {active} is kept")
+        Registry(root).save_comparison(challenger, {
+            "champion": active, "challenger": challenger, "verdict": "no difference shown yet",
+            "labels": {"crossings": 1234, "labelled_seizures": 7}})
+        view = {v["version"]: v for v in client.get(
+            "/v1/models", headers=auth["analyst"]).json["versions"]}
+        kept = view[challenger]["comparison"]
+        assert {k: kept[k] for k in ("champion", "verdict", "crossings", "labelled_seizures")} \
+            == {"champion": active, "verdict": "no difference shown yet", "crossings": 1234,
+                "labelled_seizures": 7}
+        assert view[challenger]["evidence_found"] is True
+        assert "1,234 crossings scored by both, 7 seizures" in view[challenger]["evidence"]
+        assert client.post(f"/v1/models/{challenger}/activate",
+                           headers=auth["analyst"]).status_code == 200
+        assert client.get("/v1/models", headers=auth["analyst"]).json["rollback_to"] == active
+    finally:
+        app.extensions["southbound.store"].engine.dispose()

@@ -82,9 +82,19 @@ def test_deterministic_per_seed_and_the_retrain_sees_the_policys_own_outcomes(
         seen.append(frame)
         return real_train(frame, config, progress=progress)
     monkeypatch.setattr(sim, "train", spy)
+    said = []
     again = simulate(world_frame, truth, {"random 1%": POLICIES["random 1%"]},
-                     SimConfig(start_us=_us(START), retrain_days=5, seed=4, train=FAST))
+                     SimConfig(start_us=_us(START), retrain_days=5, seed=4, train=FAST),
+                     progress=said.append)
     assert again["policies"]["random 1%"] == result["policies"]["random 1%"]
+    # progress: a line per simulated week, with what the week found and the time so far
+    weeks = [line for line in said if ": week " in line]
+    assert [line.split("] ", 1)[1].split(":")[1] for line in weeks] == [
+        " week 1 of 2 (2025-02-25..2025-03-03)", " week 2 of 2 (2025-03-04..2025-03-07)"]
+    figures = again["policies"]["random 1%"]["weeks"]
+    for line, week in zip(weeks, figures):
+        assert line.startswith("[") and "s] random 1%: week" in line
+        assert (f"{week['inspected']:,} inspected, {week['seizures']:,} seizure" in line)
     # the retrain's log: in the simulated days, the policy's own picks and findings only
     retrain = seen[1]
     days = retrain["crossed_at"] >= _us(START)
@@ -135,6 +145,8 @@ def test_the_command_runs_policies_side_by_side_and_refuses_bad_input(runner, wo
                                   "--out", str(out), "--plot", str(plot)])
     assert result.exit_code == 0, result.output
     assert "wide" in result.output and "legacy (the log's own)" in result.output
+    for name in ("wide", "nothing"):   # progress on stderr, a line per simulated week
+        assert f"{name}: week 1 of 1 (2025-03-02..2025-03-07)" in result.stderr
     saved = json.loads(out.read_text())
     assert list(saved["policies"]) == ["wide", "nothing"] and saved["retrain_days"] is None
     none = saved["policies"]["nothing"]["total"]

@@ -45,7 +45,32 @@ def test_the_train_command_prints_the_warnings(runner, world, tmp_path):
     manifest = Registry(tmp_path / "reg").versions()[0]
     assert manifest["warnings"]
     for warning in manifest["warnings"]:
+        assert result.stderr.count(warning) == 1, result.stderr   # once, not twice
         assert f"warning: {warning}" in result.stderr
+    assert not any("training weights" in w for w in manifest["warnings"])
+
+
+def test_a_few_labelled_rows_far_newer_than_the_rest_are_warned_of(runner, world, tmp_path):
+    """15 inspected rows 600 days after the log: the half-life counts from them, every
+    older row weighs ~2^-20, and the weights are worth about 15 rows. Said, with the gap."""
+    log = pd.read_csv(world[0], dtype=str, keep_default_na=False)
+    late = log[(log["direction"] == "outbound") & (log["inspected"] == "true")].tail(15).copy()
+    stamps = pd.to_datetime(late["crossed_at"], utc=True) + pd.Timedelta(days=600)
+    late["crossed_at"] = stamps.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    late["crossing_id"] = [f"late-{i}" for i in range(len(late))]
+    path = tmp_path / "gap.csv"
+    pd.concat([log, late]).to_csv(path, index=False)
+    result = runner.invoke(main, ["train", "--data", str(path), "--registry",
+                                  str(tmp_path / "reg")])
+    assert result.exit_code == 0, result.output
+    manifest = Registry(tmp_path / "reg").versions()[0]
+    thin, = [w for w in manifest["warnings"] if "training weights" in w]
+    assert f"warning: {thin}" in result.stderr and result.stderr.count(thin) == 1
+    worth = int(thin.split("worth ")[1].split(" of")[0])
+    assert worth < 0.10 * manifest["data"]["labelled"]["rows"]
+    assert "30-day half-life" in thin
+    gap = int(thin.split("gap of ")[1].split(" days")[0].replace(",", ""))
+    assert 590 <= gap <= 600
 
 
 def test_an_interval_without_width_is_flagged_unstable_with_its_count():
@@ -61,12 +86,11 @@ def test_an_interval_without_width_is_flagged_unstable_with_its_count():
     assert _few_seizures({**report, "seizures": 40, "budgets": []}) == []
 
 
-def test_the_evaluate_command_warns_of_few_seizures(runner, registry_path, world, trained,
-                                                    tmp_path):
-    since = trained[1]["data"]["windows"]["validate_from"][:10]
+def test_the_evaluate_command_warns_of_few_seizures(runner, world, trained_early, tmp_path):
+    Registry(tmp_path / "reg").save(*trained_early)
     out = tmp_path / "e.json"
-    result = runner.invoke(main, ["evaluate", "--registry", str(registry_path), "--data",
-                                  str(world[0]), "--since", since, "--out", str(out)])
+    result = runner.invoke(main, ["evaluate", "--registry", str(tmp_path / "reg"), "--data",
+                                  str(world[0]), "--out", str(out)])
     assert result.exit_code == 0, result.output
     seizures = json.loads(out.read_text())["seizures"]
     assert seizures < FEW_SEIZURES

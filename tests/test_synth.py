@@ -25,14 +25,14 @@ ENUMS = {
     "trailer_empty": {"true", "false", ""},
 }
 TEXT_FORMS = {
-    "crossing_id": r"X\d{7,}",
+    "crossing_id": r"X[0-9a-f]{6}-\d{7,}",
     "port_code": r"\d{4}",
-    "plate_id": r"P[0-9a-f]{10}",
+    "plate_id": r"P[0-9a-f]{6}-[0-9a-f]{10}",
     "plate_jurisdiction": r"(|UNK|(US|MX)-[A-Z]{2,3})",
     "vehicle_model_year": r"(|(19|20)\d\d)",
     "registration_age_days": r"(|\d+)",
     "occupants": r"(|[1-9]\d*)",
-    "carrier_id": r"(|C\d{6})",
+    "carrier_id": r"(|C[0-9a-f]{6}-\d{6})",
     "manifest_value_usd": r"(|\d+)",
     "firearms_seized": r"(|\d+)",
     "rounds_seized": r"(|\d+)",
@@ -90,6 +90,39 @@ def test_same_seed_gives_identical_world(small_world):
 def test_other_seed_gives_other_world(small_world):
     log, _ = generate_world(WorldConfig(days=30, scale=0.002, seed=4))
     assert not log["plate_id"].head(100).equals(small_world[0]["plate_id"].head(100))
+
+
+def test_two_worlds_never_share_an_id_and_the_prefix_is_an_option(runner, tmp_path):
+    """Ids carry a tag of the world's parameters: another seed, length or variant gives
+    other ids (a log of one world never replaces another's rows by id), the same config
+    the same ids; --id-prefix sets it ('' gives bare numbers) and is checked."""
+    from southbound.cli import main
+    ids = {}
+    for name, args in {"a": ["--seed", "1"], "b": ["--seed", "2"],
+                       "c": ["--seed", "1", "--variant", "tactics-shift"],
+                       "a again": ["--seed", "1"], "bare": ["--seed", "1", "--id-prefix", ""],
+                       "site": ["--seed", "1", "--id-prefix", "nog_"]}.items():
+        out = tmp_path / f"{name.replace(' ', '-')}.csv"
+        result = runner.invoke(main, ["generate", "--days", "2", "--scale", "0.002",
+                                      "--out", str(out)] + args)
+        assert result.exit_code == 0, result.output
+        log = pd.read_csv(out, dtype=str, keep_default_na=False)
+        truth = pd.read_csv(out.with_name(out.stem + ".truth.csv"), dtype=str)
+        assert set(truth["crossing_id"]) <= set(log["crossing_id"])
+        ids[name] = log
+    assert not set(ids["a"]["crossing_id"]) & set(ids["b"]["crossing_id"])
+    assert not set(ids["a"]["crossing_id"]) & set(ids["c"]["crossing_id"])
+    assert not set(ids["a"]["plate_id"]) & set(ids["b"]["plate_id"])
+    pd.testing.assert_frame_equal(ids["a"], ids["a again"])
+    assert ids["bare"]["crossing_id"].iloc[0] == "X0000001"
+    assert ids["site"]["crossing_id"].iloc[0] == "Xnog_0000001"
+    assert ids["site"]["plate_id"].str.startswith("Pnog_").all()
+    for column in ids["a"].columns:   # the tag is the only difference
+        if column not in ("crossing_id", "plate_id", "carrier_id"):
+            pd.testing.assert_series_equal(ids["a"][column], ids["bare"][column])
+    refused = runner.invoke(main, ["generate", "--id-prefix", "no spaces", "--out",
+                                   str(tmp_path / "x.csv")])
+    assert refused.exit_code == 2 and "--id-prefix" in refused.output
 
 
 def test_written_files_are_byte_identical(tmp_path, small_world):

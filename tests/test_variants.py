@@ -17,7 +17,8 @@ SMALL = dict(days=30, seed=3, scale=0.003)
 NAMES = [name for name in VARIANTS if name != "base"]
 RINGS = ("straw", "ant")
 #: sha256 of the base world WorldConfig(days=30, seed=3, scale=0.002) written as CSV
-#: (log, truth), as the world was before it was split and had variants
+#: (log, truth), as the world was before it was split and had variants (and, with
+#: ``id_prefix=""``, before its ids carried the world's tag)
 BASE_HASHES = ("4ebb50ee32e0f923aaa7c40ec315615219f2e648ce3821febb27d534d30d4904",
                "f7bcef2679fa887249274eac8e6f5b2d1335ef0d7e35775f7c7289e9f73cc798")
 
@@ -43,7 +44,8 @@ def _rings(world):
 # --- every variant ------------------------------------------------------------
 
 def test_base_world_is_unchanged(tmp_path):
-    paths = write_world(*generate_world(WorldConfig(days=30, seed=3, scale=0.002)),
+    paths = write_world(*generate_world(WorldConfig(days=30, seed=3, scale=0.002,
+                                                    id_prefix="")),
                         tmp_path / "world.csv")
     assert tuple(hashlib.sha256(p.read_bytes()).hexdigest() for p in paths) == BASE_HASHES
 
@@ -94,7 +96,12 @@ def test_utc_export_writes_z_at_its_ports_and_keeps_the_local_hour(tmp_path, wor
     assert chosen.any() and (~chosen).any()
     assert utc.loc[chosen, "crossed_at"].str.endswith("Z").all()
     assert not utc.loc[~chosen, "crossed_at"].str.endswith("Z").any()
-    pd.testing.assert_frame_equal(utc.drop(columns="crossed_at"), base.drop(columns="crossed_at"))
+    # the same crossings, but another variant is another world: its ids carry its own tag
+    untagged = {c: (lambda f, c=c: f[c].str.replace(r"^([XPC])[0-9a-f]{6}-", r"\1", regex=True))
+                for c in ("crossing_id", "plate_id", "carrier_id")}
+    assert not set(utc["crossing_id"]) & set(base["crossing_id"])
+    pd.testing.assert_frame_equal(utc.drop(columns="crossed_at").assign(**untagged),
+                                  base.drop(columns="crossed_at").assign(**untagged))
     assert (utc.loc[~chosen, "crossed_at"] == base.loc[~chosen, "crossed_at"]).all()
     frames = [read_log(write_world(log, truth, tmp_path / f"{name}.csv")[0]).frame
               for name, (log, truth) in (("base", worlds["base"]), ("utc", worlds["utc-export"]))]

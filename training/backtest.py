@@ -50,12 +50,32 @@ class BacktestConfig:
 
 
 def origins_for(times, config):
-    """UTC µs of each origin, oldest first (see :class:`BacktestConfig`)."""
+    """UTC µs of each origin, oldest first (see :class:`BacktestConfig`).
+
+    Raises TrainingError, naming the log's span and the span the origins need, when
+    the earliest origin leaves no outbound row before it to train on.
+    """
     times = np.asarray(times, dtype=np.int64)
     step = config.step_days or config.horizon_days
+    needed = config.horizon_days + step * (config.origins - 1)
+    if not times.size:
+        raise TrainingError("the log has no outbound rows to backtest on")
+    first_day = int(times.min()) // DAY_US
     last_day = int(times.max()) // DAY_US + 1          # the day after the log's last row
     last = last_day - config.horizon_days
-    return [(last - step * (config.origins - 1 - i)) * DAY_US for i in range(config.origins)]
+    origins = [(last - step * (config.origins - 1 - i)) * DAY_US
+               for i in range(config.origins)]
+    if origins[0] <= int(times.min()):
+        day = lambda d: pd.Timestamp(d * DAY_US, unit="us", tz="UTC").strftime("%Y-%m-%d")  # noqa: E731
+        plural = "s" if config.origins > 1 else ""
+        spacing = f" {step} days apart" if config.origins > 1 else ""
+        raise TrainingError(
+            f"the log spans {last_day - first_day} days ({day(first_day)} to "
+            f"{day(last_day - 1)}): {config.origins} origin{plural}{spacing} with a "
+            f"{config.horizon_days}-day horizon need more than {needed} days, so that the "
+            f"earliest origin ({day(origins[0] // DAY_US)}) has days before it to train on; "
+            "give fewer --origins, a shorter --horizon or --step, or a longer log")
+    return origins
 
 
 def truth_carriers(truth, crossing_ids):

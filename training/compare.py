@@ -1,10 +1,11 @@
 """Off-policy comparison of two models from what the service logged while one shadowed the other.
 
 Every crossing scored while a challenger was in shadow carries both scores, the
-service's selection probability ``pi`` (1 for the model's picks, the random share
-otherwise, 1 for lookouts) and, where secondary looked, the outcome. The inspected
-crossings were picked by the model in service, so counting seizures among each
-model's picks favours it; weighting each labelled crossing by ``1 / pi`` does not.
+service's selection probability ``pi`` (1 for the model's picks and lookouts, the
+chance of the random share or exploration otherwise) and, where secondary looked,
+the outcome. The inspected crossings were picked by the model in service, so
+counting seizures among each model's picks favours it; weighting each labelled
+crossing by ``1 / pi`` does not.
 
 Each model's referral list is what it would refer at each port's capacity: the
 ``ceil(capacity * n)`` highest of its scores among the port's crossings (ties by
@@ -19,13 +20,17 @@ where ``L`` is 1 for a crossing the service referred and whose outcome was recor
 Rows in both lists cancel in the difference, which rests on the crossings only one
 model would refer: those the champion alone would refer are mostly its own picks
 (``pi = 1``, known exactly), those the challenger alone would refer are labelled
-only by the random share, so their seizures are few. Resampling rows cannot show
-the uncertainty of a stratum where nothing has been found yet, so each replicate
-(2,000) draws the labelled-seizure count of each stratum of equal ``pi`` from its
-Jeffreys posterior and the rest of the doubly robust sum by a Poisson bootstrap
-over crossings (see :func:`_part_draws`); intervals are the replicates' 2.5% and
-97.5% points. ``tests/test_compare.py`` checks their coverage of the true
-difference over 40 simulated histories.
+only by the random share and exploration, so their seizures are few. Each of the
+three parts (both lists, the champion's only, the challenger's only) is replicated
+2,000 times (:func:`_part_draws`); intervals are the replicates' 2.5% and 97.5%
+points, always holding their estimate, and a list's catch stays between the
+seizures found in it and its size. ``benchmarks/compare_coverage.py`` measures the
+intervals' coverage of the true catch on simulated shadow periods of a generated
+world (:mod:`training.shadow_sim`); ``tests/test_compare.py`` asserts it.
+
+Where no crossing of either list has a recorded outcome, there is nothing to tell
+the models apart: the answer says so and is marked ``sufficient: false``, which a
+promotion that requires a comparison does not accept.
 """
 from __future__ import annotations
 
@@ -34,6 +39,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from scoring.wording import plural
 from training.evaluate import FEW_SEIZURES
 
 #: the figures a comparison estimates for each list
@@ -55,7 +61,8 @@ def referral_list(scores, ports, ids, capacity_of):
     frame = frame.sort_values(["p", "s", "id"], ascending=[True, False, True])
     rank = frame.groupby("p", sort=False).cumcount().to_numpy()
     size = frame.groupby("p", sort=False)["s"].transform("size").to_numpy()
-    share = np.array([capacity_of(p) for p in frame["p"]], dtype=float)
+    shares = {port: capacity_of(port) for port in pd.unique(frame["p"])}
+    share = frame["p"].map(shares).to_numpy(float)
     chosen = rank < np.ceil(share * size)
     mask = np.zeros(len(frame), dtype=bool)
     mask[frame.index.to_numpy()] = chosen
@@ -91,9 +98,6 @@ def compare(history, capacity_of, champion="champion", challenger="challenger", 
                            "shadow (southbound models shadow VERSION) and let traffic through")
     pi = h["selection_probability"].to_numpy(float)
     labelled = h["labelled"].to_numpy(bool) & np.isfinite(pi) & (pi > 0)
-    if not labelled.any():
-        raise CompareError(f"none of the {n:,} crossings scored by both models has a recorded "
-                           "outcome of a referral: nothing to estimate from yet")
     inv = np.where(labelled, 1.0 / np.where(labelled, pi, 1.0), 0.0)
     y = np.where(labelled, h["seizure"].to_numpy(float), 0.0)
     y = np.nan_to_num(y)
@@ -102,27 +106,44 @@ def compare(history, capacity_of, champion="champion", challenger="challenger", 
     lists = {name: referral_list(h[col], ports, ids, capacity_of)
              for name, col in ((champion, "champion"), (challenger, "challenger"))}
     a, b = lists[champion], lists[challenger]
-    parts = {"both": a & b, "champion_only": a & ~b, "challenger_only": b & ~a}
+    labels = {"crossings": n, "labelled": int(labelled.sum()),
+              "labelled_in_lists": int((labelled & (a | b)).sum()),
+              "labelled_seizures": int((y > 0).sum()),
+              "referred_without_outcome": int((h["referred"].to_numpy(bool) & ~labelled).sum())
+              if "referred" in h else 0,
+              "seizures_where_lists_differ": int(((y > 0) & (a ^ b)).sum())}
+    agreement = {"both": int((a & b).sum()), "champion_only": int((a & ~b).sum()),
+                 "challenger_only": int((b & ~a).sum()),
+                 "share_of_list": float((a & b).sum() / max(a.sum(), 1))}
+    out = {"champion": champion, "challenger": challenger, "agreement": agreement,
+           "labels": labels}
+    if not labels["labelled_in_lists"]:
+        return _insufficient(out, lists, labels)
     rng = np.random.default_rng(seed)
-    draws = {}
-    for part, mask in parts.items():
-        draws[part] = _part_draws(mask, y, pi, labelled, mu, n_boot, rng)
+    parts = {"both": a & b, "champion_only": a & ~b, "challenger_only": b & ~a}
+    draws = {part: _part_draws(mask, y, pi, labelled, mu, n_boot, rng)
+             for part, mask in parts.items()}
     models, replicates = {}, {}
     for name, own in ((champion, "champion_only"), (challenger, "challenger_only")):
         mask = lists[name]
         k = int(mask.sum())
-        est = {m: draws["both"][m][0] + draws[own][m][0] for m in ("ipw", "dr")}
-        reps = {m: draws["both"][m][1] + draws[own][m][1] for m in ("ipw", "dr")}
+        # a list holds at least the seizures found in it and at most one per crossing
+        bounds = (float(((y > 0) & mask).sum()), float(k))
+        est = {m: float(np.clip(draws["both"][m][0] + draws[own][m][0], *bounds))
+               for m in ("ipw", "dr")}
+        reps = {m: np.clip(draws["both"][m][1] + draws[own][m][1], *bounds)
+                for m in ("ipw", "dr")}
         replicates[name] = reps
         value = {v: float((np.nan_to_num(np.where(labelled, h[v].to_numpy(float), 0.0))
                            * inv)[mask].sum()) for v in VALUES}
         models[name] = {
-            "referred": k, "estimated_seizures_ipw": est["ipw"], "ipw_ci": _ci(reps["ipw"]),
-            "estimated_seizures_dr": est["dr"], "dr_ci": _ci(reps["dr"]),
+            "referred": k, "estimated_seizures_ipw": est["ipw"],
+            "ipw_ci": _ci(reps["ipw"], est["ipw"], bounds),
+            "estimated_seizures_dr": est["dr"], "dr_ci": _ci(reps["dr"], est["dr"], bounds),
             "hit_rate_dr": est["dr"] / k if k else math.nan,
-            "hit_rate_dr_ci": _ci(reps["dr"] / k) if k else [math.nan, math.nan],
+            "hit_rate_dr_ci": _ci(reps["dr"] / k, est["dr"] / k, (0.0, 1.0)) if k
+            else [math.nan, math.nan],
             "labelled_seizures": int(((y > 0) & mask).sum()), "value_caught_ipw": value}
-    only = a ^ b
     difference = {}
     for method in ("ipw", "dr"):
         ca, cb = models[champion][f"estimated_seizures_{method}"], \
@@ -130,120 +151,179 @@ def compare(history, capacity_of, champion="champion", challenger="challenger", 
         ra, rb = replicates[champion][method], replicates[challenger][method]
         with np.errstate(divide="ignore", invalid="ignore"):
             relative_b = rb / ra - 1.0
-        difference[method] = {"seizures": cb - ca, "seizures_ci": _ci(rb - ra),
-                              "relative": cb / ca - 1.0 if ca > 0 else math.nan,
-                              "relative_ci": _ci(relative_b),
+        relative = cb / ca - 1.0 if ca > 0 else math.nan
+        difference[method] = {"seizures": cb - ca, "seizures_ci": _ci(rb - ra, cb - ca),
+                              "relative": relative, "relative_ci": _ci(relative_b, relative),
                               "se": float(np.std(rb - ra, ddof=1)) if n_boot > 1 else math.nan}
-    behind = int(((y > 0) & only).sum())
-    labels = {"crossings": n, "labelled": int(labelled.sum()),
-              "labelled_seizures": int((y > 0).sum()),
-              "referred_without_outcome": int((h["referred"].to_numpy(bool) & ~labelled).sum())
-              if "referred" in h else 0,
-              "seizures_where_lists_differ": behind}
     warnings = []
     if labels["labelled_seizures"] < FEW_SEIZURES:
-        warnings.append(f"the estimates rest on {labels['labelled_seizures']} labelled seizures "
+        warnings.append(f"the estimates rest on {plural(labels['labelled_seizures'], 'labelled seizure')} "
                         f"(fewer than {FEW_SEIZURES}): unstable")
     if labels["referred_without_outcome"]:
-        warnings.append(f"{labels['referred_without_outcome']:,} referred crossings have no "
-                        "recorded outcome: they count as not looked at, which is unbiased "
+        warnings.append(f"{plural(labels['referred_without_outcome'], 'referred crossing')} "
+                        "without a recorded outcome count as not looked at, which is unbiased "
                         "only if outcomes go unrecorded at random")
-    out = {"champion": champion, "challenger": challenger, "models": models,
-           "difference": difference,
-           "agreement": {"both": int((a & b).sum()), "champion_only": int((a & ~b).sum()),
-                         "challenger_only": int((b & ~a).sum()),
-                         "share_of_list": float((a & b).sum() / max(a.sum(), 1))},
-           "labels": labels, "warnings": warnings}
+    out.update(models=models, difference=difference, warnings=warnings, sufficient=True)
     out["verdict"] = verdict(out)
     return out
 
 
+def _insufficient(out, lists, labels):
+    """The answer when no crossing either model would refer has a recorded outcome: each
+    list's size, no estimate, a verdict that says what is missing; kept as insufficient
+    evidence, which a promotion that requires a comparison does not accept."""
+    nan2 = [math.nan, math.nan]
+    out["models"] = {name: {"referred": int(mask.sum()), "estimated_seizures_ipw": math.nan,
+                            "ipw_ci": nan2, "estimated_seizures_dr": math.nan, "dr_ci": nan2,
+                            "hit_rate_dr": math.nan, "hit_rate_dr_ci": nan2,
+                            "labelled_seizures": 0,
+                            "value_caught_ipw": {v: math.nan for v in VALUES}}
+                     for name, mask in lists.items()}
+    out["difference"] = {m: {"seizures": math.nan, "seizures_ci": nan2, "relative": math.nan,
+                             "relative_ci": nan2, "se": math.nan} for m in ("ipw", "dr")}
+    either = int(np.logical_or(*lists.values()).sum())
+    out["warnings"] = []
+    out["sufficient"] = False
+    out["verdict"] = (
+        f"insufficient evidence: none of the {plural(either, 'crossing')} either model would "
+        f"refer (of {plural(labels['crossings'], 'crossing')} scored by both) has a recorded "
+        f"outcome yet, and {plural(labels['labelled'], 'outcome')} recorded on others cannot "
+        "tell the models apart; record the outcomes of inspected crossings and compare again")
+    return out
+
+
+
 def verdict(result):
-    """The comparison in one sentence, from the doubly robust difference."""
+    """The comparison in one sentence, from the doubly robust difference: a difference
+    is shown only where its interval excludes zero."""
     d = result["difference"]["dr"]
-    lo, hi = d["relative_ci"]
+    lo, hi = d["seizures_ci"]
     champion, challenger = result["champion"], result["challenger"]
+    size = f"{d['seizures']:+.1f} seizures [{lo:+.1f}, {hi:+.1f}]"
+    if math.isfinite(d["relative"]):
+        rlo, rhi = d["relative_ci"]
+        size += f", {d['relative']:+.0%} [{rlo:+.0%}, {rhi:+.0%}]"
     if math.isfinite(lo) and math.isfinite(hi) and (lo > 0 or hi < 0):
-        word = "more" if d["relative"] > 0 else "fewer"
-        return (f"{challenger} catches an estimated {abs(d['relative']):.0%} {word} "
-                f"[{lo:+.0%}, {hi:+.0%}] than {champion} at the same capacity")
+        word = "more" if d["seizures"] > 0 else "fewer"
+        return (f"{challenger} catches {word} than {champion} at the same capacity: "
+                f"an estimated {size}")
     seizures = result["labels"]["labelled_seizures"]
     diff, se = d["seizures"], d["se"]
     if not (math.isfinite(se) and se > 0) or abs(diff) < 1e-9:
         return (f"no difference shown yet between {challenger} and {champion}: the estimates "
                 "are level, and more seizures would not tell them apart at this difference")
-    needed = seizures * ((1.96 * se / abs(diff)) ** 2 - 1.0)
-    return (f"no difference shown yet between {challenger} and {champion} "
-            f"({d['relative']:+.0%} [{lo:+.0%}, {hi:+.0%}]): about {math.ceil(needed):,} more "
-            f"labelled seizures needed to tell a difference this size")
+    needed = max(1, math.ceil(seizures * ((1.96 * se / abs(diff)) ** 2 - 1.0)))
+    return (f"no difference shown yet between {challenger} and {champion} ({size}): "
+            f"about {plural(needed, 'more labelled seizure')} needed to tell a difference "
+            "this size")
 
 
 def format_comparison(result):
-    """The comparison as lines of text for the terminal."""
-    lines = [f"{'model':<28} {'referred':>8}  {'est. seizures (DR)':>26}  "
-             f"{'IPW':>22}  {'hit rate':>8}"]
+    """The comparison as lines of text for the terminal: a table of the two models (full
+    version ids), the differences, what they rest on and the verdict."""
+    width = max(len("model"), *(len(name) for name in result["models"]))
+    lines = [f"{'model':<{width}}  {'role':<10}  {'referred':>8}  {'est. seizures (DR)':>20}  "
+             f"{'est. seizures (IPW)':>20}  {'hit rate (DR)':>21}"]
     for name, m in result["models"].items():
         role = "champion" if name == result["champion"] else "challenger"
-        lines.append(f"{name[:20] + ' (' + role[:5] + ')':<28} {m['referred']:>8,}  "
-                     f"{m['estimated_seizures_dr']:>9.1f} [{m['dr_ci'][0]:6.1f}, "
-                     f"{m['dr_ci'][1]:6.1f}]  {m['estimated_seizures_ipw']:>6.1f} "
-                     f"[{m['ipw_ci'][0]:5.1f}, {m['ipw_ci'][1]:5.1f}]  {m['hit_rate_dr']:>8.1%}")
-    for method in ("dr", "ipw"):
-        d = result["difference"][method]
-        lines.append(f"difference ({method.upper()}): {d['seizures']:+.1f} seizures "
-                     f"[{d['seizures_ci'][0]:+.1f}, {d['seizures_ci'][1]:+.1f}], "
-                     f"{d['relative']:+.0%} [{d['relative_ci'][0]:+.0%}, "
-                     f"{d['relative_ci'][1]:+.0%}]")
+        lines.append(f"{name:<{width}}  {role:<10}  {m['referred']:>8,}  "
+                     f"{_with_ci(m['estimated_seizures_dr'], m['dr_ci'], '{:.1f}'):>20}  "
+                     f"{_with_ci(m['estimated_seizures_ipw'], m['ipw_ci'], '{:.1f}'):>20}  "
+                     f"{_with_ci(m['hit_rate_dr'], m['hit_rate_dr_ci'], '{:.1%}'):>21}")
+    if result.get("sufficient", True):
+        for method in ("dr", "ipw"):
+            d = result["difference"][method]
+            text = f"difference ({method.upper()}): " + _with_ci(
+                d["seizures"], d["seizures_ci"], "{:+.1f}") + " seizures"
+            if math.isfinite(d["relative"]):
+                text += ", " + _with_ci(d["relative"], d["relative_ci"], "{:+.0%}")
+            lines.append(text)
     g, lab = result["agreement"], result["labels"]
-    lines.append(f"agreement: {g['both']:,} crossings in both lists ({g['share_of_list']:.0%} "
-                 f"of the champion's), {g['champion_only']:,} only the champion's, "
-                 f"{g['challenger_only']:,} only the challenger's")
-    lines.append(f"from {lab['crossings']:,} crossings scored by both, {lab['labelled']:,} "
-                 f"referred with an outcome, {lab['labelled_seizures']} seizures "
-                 f"({lab['seizures_where_lists_differ']} where the lists differ)")
+    lines.append(f"agreement: {plural(g['both'], 'crossing')} in both lists "
+                 f"({g['share_of_list']:.0%} of the champion's), {g['champion_only']:,} only "
+                 f"the champion's, {g['challenger_only']:,} only the challenger's")
+    lines.append(f"from {plural(lab['crossings'], 'crossing')} scored by both: "
+                 f"{plural(lab['labelled'], 'referral')} with an outcome, "
+                 f"{plural(lab['labelled_seizures'], 'seizure')} "
+                 f"({lab['seizures_where_lists_differ']:,} where the lists differ)")
     lines += [f"warning: {w}" for w in result["warnings"]]
     lines.append(result["verdict"])
     return lines
 
 
+def _with_ci(value, interval, fmt):
+    if not math.isfinite(value):
+        return "-"
+    return f"{fmt.format(value)} [{fmt.format(interval[0])}, {fmt.format(interval[1])}]"
+
+
 def _part_draws(mask, y, pi, labelled, mu, n_boot, rng):
     """Point estimates and replicates of one part of the lists, by both estimators.
 
-    The part's labelled seizures fall into strata of equal ``pi``. A stratum with
-    ``pi = 1`` was looked at whole: its count is known. In another, the count ``K``
-    of labelled seizures is Poisson with mean ``pi * S`` (``S`` the stratum's
-    seizures, looked at or not); a replicate draws that mean from its Jeffreys
-    posterior, Gamma(K + 1/2), and adds it divided by ``pi``: even a stratum where
-    nothing was found yet keeps the uncertainty of what was not looked at, where
-    resampling rows would have none. The doubly robust estimate adds
-    ``sum(mu) - sum over labelled of mu / pi`` (a sum over many rows: replicated by
-    a Poisson bootstrap over the part's rows).
+    A labelled row with ``pi = 1`` (a model's or a lookout's pick) was looked at for
+    certain: its seizure is known. The other rows of the part were each looked at
+    with their own chance ``pi < 1`` (the random share, exploration). They are
+    pooled, one count for the part rather than one per distinct ``pi``: exploration
+    gives nearly every crossing its own chance, and a prior per stratum adds up to
+    a bias as large as the estimate. Of the pooled rows' seizures, the ``K`` found
+    are known; each stands for ``(1 - p) / p`` more not looked at (``1 / p`` the
+    mean weight of those found, or of all the pooled rows while none is), so the
+    seizures not looked at are negative binomial given ``K``: mean ``K (1 - p) / p``,
+    variance ``K (1 - p) / p^2``. A replicate draws them from the Gamma of that mean
+    and variance, with Jeffreys' half added to ``K``: a part where nothing was found
+    yet keeps the uncertainty of what was not looked at, where resampling rows
+    would have none. Neither the estimate nor a replicate puts more seizures among
+    the rows not looked at than there are such rows. The doubly robust estimate adds
+    ``sum(mu) - sum over labelled of mu / pi``; its replicates are centred on it,
+    with the spread of the seizures not looked at plus a Poisson bootstrap of that
+    sum over the part's rows.
     """
     rows = np.flatnonzero(mask)
-    seized = labelled[rows] & (y[rows] > 0)
-    weight = np.where(labelled[rows], 1.0 / np.where(labelled[rows], pi[rows], 1.0), 0.0)
-    # every stratum of the part's rows, found seizures or not (pi of rows never
-    # referred is the chance they had: the random share)
-    strata = np.round(np.where(np.isfinite(pi[rows]), pi[rows], 1.0), 12)
-    counts = pd.Series(seized.astype(int), index=strata).groupby(level=0).sum()
-    ipw = float(weight[seized].sum())
-    ipw_draws = np.zeros(n_boot)
-    for p, k in counts.items():
-        if p >= 1.0:
-            ipw_draws += k
-        else:
-            ipw_draws += rng.gamma(k + 0.5, 1.0, size=n_boot) / p
-    control = mu[rows] - labelled[rows] * mu[rows] * weight
+    p = pi[rows]
+    p = np.where(np.isfinite(p) & (p > 0), p, 1.0)
+    lab = labelled[rows]
+    seized = lab & (y[rows] > 0)
+    certain = p >= 1.0
+    known = float((seized & certain).sum())
+    ipw, ipw_draws = known, np.full(n_boot, known)
+    spread = np.zeros(n_boot)
+    pooled = ~certain
+    if pooled.any():
+        found = seized & pooled
+        k = int(found.sum())
+        weights = 1.0 / p[found]
+        # each seizure found stands for itself and (1 - p) / p not looked at
+        odds = float(weights.mean() - 1.0) if k else float(pooled.sum() / p[pooled].sum() - 1.0)
+        room = float((pooled & ~lab).sum())  # pooled rows not looked at
+        hidden = min(float(weights.sum()) - k, room)
+        ipw += k + hidden
+        # given K found at chance p, the seizures not looked at are negative binomial,
+        # mean K (1 - p) / p, variance K (1 - p) / p^2: a Gamma of that mean and
+        # variance, with Jeffreys' half added to K
+        count = rng.gamma((k + 0.5) * odds / (odds + 1.0), 1.0, size=n_boot)
+        unseen = np.minimum(count * (odds + 1.0), room)
+        ipw_draws = ipw_draws + k + unseen
+        spread = unseen - unseen.mean()
+    control = mu[rows] - lab * mu[rows] * np.where(lab, 1.0 / p, 0.0)
     boot = rng.poisson(1.0, size=(n_boot, len(rows))).astype(float) if len(rows) else \
         np.zeros((n_boot, 0))
+    dr = float(control.sum()) + ipw
     return {"ipw": (ipw, ipw_draws),
-            "dr": (float(control.sum()) + ipw, boot @ control + ipw_draws)}
+            "dr": (dr, dr + spread + boot @ control - float(control.sum()))}
 
 
-def _ci(samples):
+def _ci(samples, estimate, bounds=(-math.inf, math.inf)):
+    """The replicates' 2.5% and 97.5% points, widened to hold ``estimate`` and kept
+    within ``bounds``.
+
+    The Jeffreys draws of a part where nothing was found yet start just above zero,
+    so their interval would exclude its own estimate of zero: it is widened to it, as
+    the usual adjustment of Jeffreys' interval at a count of zero does.
+    """
     samples = np.asarray(samples, dtype=float)
     samples = samples[np.isfinite(samples)]
-    if not len(samples):
+    if not len(samples) or not math.isfinite(estimate):
         return [math.nan, math.nan]
     lo, hi = np.percentile(samples, [2.5, 97.5])
-    return [float(lo), float(hi)]
+    lo, hi = min(float(lo), estimate), max(float(hi), estimate)
+    return [max(lo, bounds[0]), min(hi, bounds[1])]

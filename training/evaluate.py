@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score
 
+from scoring.wording import number, plural
+
 BUDGETS = (0.005, 0.01, 0.02, 0.05)
 VALUE_COLUMNS = ("firearms_seized", "rounds_seized", "currency_seized_usd")
 #: a selection probability below this is treated as this (caps one row's weight)
@@ -381,14 +383,36 @@ def _micros(iso):
     return int(pd.Timestamp(iso).value // 1000)
 
 
-def graded_window(manifest, times, since=None):
+class NothingUnseen(ValueError):
+    """The log holds no outbound row the model's trees never saw; says why and what to
+    run instead."""
+
+
+def first_unseen(windows):
+    """The first instant (UTC µs) from which no labelled row grew the model's trees, or
+    None when the manifest does not say.
+
+    A cross-fitted model's trees grew on every labelled row to the end of its log
+    (``blocks_from`` names its blocks); a holdout model's only on its fit window, up to
+    ``calibrate_from``.
+    """
+    if windows.get("blocks_from") and windows.get("end"):
+        return _micros(windows["end"]) + 1
+    if windows.get("calibrate_from"):
+        return _micros(windows["calibrate_from"])
+    return None
+
+
+def graded_window(manifest, times, since=None, allow_seen=False):
     """Which outbound rows to grade a model on, and why.
 
     Without ``since``: the rows after the model's training data when the log reaches
-    past it, else the model's own held-out window (``validate_from``), so a model is
-    never graded, unasked, on rows its trees were fitted on. A cross-fitted model's
-    trees grew on every labelled row of its log: there the newest block is graded,
-    with a warning that the figures overstate.
+    past it, else the model's own held-out window (``validate_from``) when its trees
+    never saw it. A window never reaches back into the rows the trees grew on: a
+    ``since`` that does is moved to the first row after them, with a warning, and a
+    cross-fitted model (whose trees grew on every labelled row of its log) on a log
+    that ends with its training data raises :class:`NothingUnseen`, which points to
+    ``southbound backtest``.
 
     Parameters
     ----------
@@ -397,18 +421,26 @@ def graded_window(manifest, times, since=None):
         ``crossed_at`` (UTC µs) of the outbound rows.
     since : int, optional
         UTC µs given by the user.
+    allow_seen : bool
+        The report's reading: grade the cross-fitted model's newest block, or ``since``
+        as given, with a warning that the figures overstate, rather than refuse.
 
     Returns
     -------
     mask : array of bool
     description : str
     warning : str or None
-        Set when the window overlaps the fit (or calibration) window.
+        Set when ``since`` was moved, or the window overlaps the calibration window (or
+        with ``allow_seen`` the rows the trees grew on).
     """
     windows = (manifest.get("data") or {}).get("windows") or {}
     times = np.asarray(times, dtype=np.int64)
+    unseen = None if allow_seen else first_unseen(windows)
+    moved = None
     if since is not None:
         start, why = since, "from --since"
+        if unseen is not None and since < unseen:
+            start, moved = unseen, since
     elif windows.get("end") and (times > _micros(windows["end"])).any():
         start = _micros(windows["end"]) + 1
         why = "the rows after the model's training data"
@@ -421,9 +453,25 @@ def graded_window(manifest, times, since=None):
         why = "the model's own held-out window (the log does not reach past its training data)"
     else:
         start, why = None, "every outbound row (the manifest names no training window)"
+    if unseen is not None and (start is None or start < unseen):
+        start = unseen
     mask = times >= start if start is not None else np.ones(len(times), dtype=bool)
+    if unseen is not None and len(times) and not mask.any():
+        grown = ("every labelled row of its log" if windows.get("blocks_from")
+                 else "its fit window's labelled rows")
+        raise NothingUnseen(
+            f"no outbound row to grade: the log ends {_iso_text(int(times.max()))}, and the "
+            f"model's trees grew on {grown} up to {_iso_text(unseen - 1)}, so grading any "
+            "of them would overstate; grade the pipeline on this log with `southbound "
+            "backtest` (each origin's model is trained on the rows before it only), or "
+            "evaluate on a log that reaches past the training data")
     warning = None
-    if mask.any() and windows.get("blocks_from") and windows.get("end"):
+    if moved is not None:
+        warning = (f"--since {_iso_text(moved)} reaches into the rows the model's trees grew "
+                   f"on (to {_iso_text(unseen - 1)}): graded from the first row after them")
+        if windows.get("blocks_from"):
+            why = "the rows after the model's training data (--since reached into it)"
+    if mask.any() and allow_seen and windows.get("blocks_from") and windows.get("end"):
         # cross-fitted: the served model's trees grew on every labelled row to the end
         first = int(times[mask].min())
         if first <= _micros(windows["end"]) and times[mask].max() >= _micros(windows["start"]):
@@ -438,9 +486,14 @@ def graded_window(manifest, times, since=None):
                        f"to {windows['calibrate_from']}): its trees were fitted on those rows, "
                        "so the figures overstate")
         elif windows.get("validate_from") and first < _micros(windows["validate_from"]):
-            warning = (f"the graded window overlaps the model's calibration window (to "
+            warning = ((warning + "; " if warning else "")
+                       + f"the graded window overlaps the model's calibration window (to "
                        f"{windows['validate_from']}): the figures may overstate a little")
     return mask, why, warning
+
+
+def _iso_text(micros):
+    return pd.Timestamp(int(micros), unit="us", tz="UTC").strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def format_report(report):
@@ -453,16 +506,20 @@ def format_report(report):
     truth = "true_recall" in report["budgets"][0]
     lines = [f"rows {report['rows']:,}  inspected {report['inspected']:,}  "
              f"seizures {report['seizures']:,}  est. prevalence "
-             f"{report['estimated_prevalence']:.4%}  PR-AUC {report['pr_auc']:.3f}",
+             f"{number(report['estimated_prevalence'], '{:.4%}')}  PR-AUC "
+             f"{number(report['pr_auc'], '{:.3f}')}",
              f"{'budget':>7} {'recall':>17} {'hit rate':>17} {'lift/rand':>9} "
              f"{'lift/legacy':>11} {'seizures':>8}" + (
                  f" {'true recall':>11} {'true carriers legacy->model':>27}" if truth else "")]
     for row in report["budgets"]:
         rci = row.get("recall_ci", [math.nan, math.nan])
         hci = row.get("hit_rate_ci", [math.nan, math.nan])
-        line = (f"{row['budget']:>7.1%} {row['recall']:>6.1%} [{rci[0]:.0%},{rci[1]:.0%}]"
-                f" {row['hit_rate']:>6.1%} [{hci[0]:.0%},{hci[1]:.0%}]"
-                f" {row['lift_over_random']:>9.1f} {row.get('lift_over_legacy', math.nan):>11.2f}"
+        line = (f"{row['budget']:>7.1%} {number(row['recall'], '{:.1%}'):>6} "
+                f"[{number(rci[0], '{:.0%}')},{number(rci[1], '{:.0%}')}]"
+                f" {number(row['hit_rate'], '{:.1%}'):>6} "
+                f"[{number(hci[0], '{:.0%}')},{number(hci[1], '{:.0%}')}]"
+                f" {number(row['lift_over_random'], '{:.1f}'):>9}"
+                f" {number(row.get('lift_over_legacy'), '{:.2f}'):>11}"
                 f" {row['seizures_behind']:>7}{'!' if row['unstable'] else ' '}")
         if truth:
             line += (f" {row['true_recall']:>11.1%} "
@@ -473,9 +530,10 @@ def format_report(report):
                      "read the intervals, not the point")
     legacy = report["legacy_as_run"]
     lines.append(f"legacy policy as run: referred {legacy['referred']:,} "
-                 f"({legacy['share']:.2%}), {legacy['seizures']:.0f} seizures, "
-                 f"hit rate {legacy['hit_rate']:.2%}, est. recall {legacy['recall']:.1%}")
+                 f"({number(legacy['share'], '{:.2%}')}), {plural(legacy['seizures'], 'seizure')}, "
+                 f"hit rate {number(legacy['hit_rate'], '{:.2%}')}, est. recall "
+                 f"{number(legacy['recall'], '{:.1%}')}")
     cal = report["calibration"]
-    lines.append(f"calibration: observed/expected {cal['observed_over_expected']:.2f}, "
-                 f"ECE {cal['ece']:.4f}, Brier {cal['brier']:.4f}")
+    lines.append(f"calibration: observed/expected {number(cal['observed_over_expected'])}, "
+                 f"ECE {number(cal['ece'], '{:.4f}')}, Brier {number(cal['brier'], '{:.4f}')}")
     return "\n".join(lines)

@@ -25,11 +25,15 @@ from scoring.model import RiskModel
 from scoring.paths import extra_ports_file
 from scoring.policy import score_quantiles
 from scoring.ports import port_zones
+from scoring.wording import plural
 from training.evaluate import evaluate_scores, propensity
 from training.monitoring import FEW_SEIZURES
 
 #: a labelled row's weight is capped at this multiple of the mean weight
 MAX_RELATIVE_WEIGHT = 50.0
+#: an effective sample (Kish) of the training weights under this share of the labelled
+#: rows is warned of
+MIN_EFFECTIVE_SHARE = 0.10
 MIN_SEIZURES = 10
 
 
@@ -82,7 +86,10 @@ def read_logs(paths, on_error="raise", later_wins=False):
     A ``crossing_id`` may appear once across the files; with ``later_wins`` a row of
     a later file instead replaces the row of the same id in an earlier one (the
     service's export after the log it replayed, say), and each source counts the
-    rows it replaced.
+    rows it replaced. A replacement must be the same crossing (:data:`SAME_CROSSING`:
+    time, plate, port, direction), only its other values newer: a row of another
+    crossing that merely shares the id (another log's numbering) is a ContractError
+    naming both rows.
 
     Returns
     -------
@@ -112,12 +119,46 @@ def read_logs(paths, on_error="raise", later_wins=False):
             "later file's row replace an earlier one)",
             source=str(paths[frame["_file"].iloc[i]]), row=int(line[i]), column="crossing_id")
     if dup.any():
+        _same_crossings(frame, dup, line, paths)
         # the replaced rows are the earlier ones; count them against the file that replaced
         keeper = frame.loc[~dup].set_index("crossing_id")["_file"]
         for file_index in keeper.reindex(frame.loc[dup, "crossing_id"]).to_numpy():
             sources[int(file_index)]["replaced"] += 1
         frame = frame.loc[~dup].reset_index(drop=True)
     return frame.drop(columns="_file"), sources
+
+
+#: the columns that make a later file's row the same crossing as the one it replaces
+SAME_CROSSING = ("crossed_at", "plate_id", "port_code", "direction")
+
+
+def _same_crossings(frame, dup, line, paths):
+    """Refuse (ContractError naming both rows) the first replacement under --later-wins
+    that is another crossing: its time, plate, port or direction differs."""
+    replaced = np.flatnonzero(dup)
+    kept = pd.Series(np.flatnonzero(~dup), index=frame["crossing_id"].to_numpy()[~dup])
+    by = kept.reindex(frame["crossing_id"].to_numpy()[replaced]).to_numpy()
+    differs = np.zeros(len(replaced), dtype=bool)
+    for name in SAME_CROSSING:
+        values = frame[name].to_numpy()
+        differs |= np.asarray(values[replaced] != values[by], dtype=bool)
+    if not differs.any():
+        return
+    old, new = int(replaced[differs][0]), int(by[differs][0])
+    names = [n for n in SAME_CROSSING if frame[n].iloc[old] != frame[n].iloc[new]]
+
+    def shown(i):
+        return ", ".join(f"{n} " + (contract.format_timestamp(int(frame[n].iloc[i]))
+                                    if n == "crossed_at"
+                                    else contract.show_value(frame[n].iloc[i]))
+                         for n in names)
+    raise contract.ContractError(
+        f"value {contract.show_value(frame['crossing_id'].iloc[new])} would replace another "
+        f"crossing of the same crossing_id at {paths[frame['_file'].iloc[old]]}, row "
+        f"{line[old]} ({shown(old)} there; {shown(new)} here): --later-wins replaces a row "
+        "only by the same crossing (same time, plate, port and direction); are these logs "
+        "of different worlds?", source=str(paths[frame["_file"].iloc[new]]),
+        row=int(line[new]), column="crossing_id")
 
 
 def describe_source(path, result):
@@ -325,13 +366,14 @@ def fit_log(log, config=None, clock=None, sources=(), rows=None):
                      "seizures": int(seizure[part == i].sum())} for i, name in enumerate(names)}
     _refuse_thin(counts, config, sources)
     clock.step("labelled rows: " + ", ".join(
-        f"{k} {v['labelled']:,} ({v['seizures']} seizures)" for k, v in counts.items()))
+        f"{k} {v['labelled']:,} ({plural(v['seizures'], 'seizure')})" for k, v in counts.items()))
 
     # only now: estimating missing selection probabilities needs more than a few rows
     pi = log.labelled_propensity()
     weight = _weights(1.0 / pi, config.weighting)
     if config.half_life_days:
         weight = weight * 0.5 ** ((log.last - times) / (config.half_life_days * DAY_US))
+    thin = thin_weights_warning(weight, times, log.last, config.half_life_days)
     X_all = X_labelled[list(FEATURES)]
     # A feature with no value on any labelled row has nothing to teach (and the trees'
     # binning in scikit-learn 1.9 fails on an all-missing column): leave it out.
@@ -357,9 +399,8 @@ def fit_log(log, config=None, clock=None, sources=(), rows=None):
     quantiles, metrics = log.out_of_fold(oof, scored_from, cuts[-1])
     clock.step("validation: " + ", ".join(
         f"recall@{r['budget']:.1%} {r['recall']:.1%}" for r in metrics["budgets"]))
-    warnings = few_seizure_warnings(_named_windows(counts, config))
-    for warning in warnings:
-        clock.step(f"warning: {warning}")
+    # printed once, by whoever shows the result (``southbound train`` after registering)
+    warnings = few_seizure_warnings(_named_windows(counts, config)) + ([thin] if thin else [])
     method = detail.pop("calibration_method")
     manifest = {
         "kind": "southbound-risk-model",
@@ -425,8 +466,9 @@ def _refuse_thin(counts, config, sources):
             if c["seizures"] < (MIN_SEIZURES if i == 0 else 1):
                 need = (f"the fit window, the oldest {config.split[0]:.0%} of the outbound rows,"
                         f" needs {MIN_SEIZURES}" if i == 0 else f"the {name} window needs one")
-                raise _refusal(sources, f"the {name} window has {c['seizures']} seizures among "
-                                        f"{c['labelled']} inspected rows: too few to train on "
+                raise _refusal(sources, f"the {name} window has {plural(c['seizures'], 'seizure')} "
+                                        f"among {plural(c['labelled'], 'inspected row')}: too "
+                                        "few to train on "
                                         f"({need}): {hint}")
             if i < 2 and c["seizures"] == c["labelled"]:
                 # the trees and the Platt scaling both need the two outcomes
@@ -437,9 +479,9 @@ def _refuse_thin(counts, config, sources):
     labelled = sum(c["labelled"] for c in counts.values())
     seizures = sum(c["seizures"] for c in counts.values())
     if seizures < MIN_SEIZURES + 1:
-        raise _refusal(sources, f"the logs have {seizures} seizures among {labelled} "
-                                f"inspected rows: too few to train on (training needs "
-                                f"{MIN_SEIZURES + 1}): {hint}")
+        raise _refusal(sources, f"the logs have {plural(seizures, 'seizure')} among "
+                                f"{plural(labelled, 'inspected row')}: too few to train on "
+                                f"(training needs {MIN_SEIZURES + 1}): {hint}")
     if seizures == labelled:
         raise _refusal(sources, f"the logs have no inspection without a seizure among "
                                 f"{labelled} inspected rows: cannot train on them")
@@ -565,9 +607,56 @@ def few_seizure_warnings(counts, few=FEW_SEIZURES):
     """
     uses = {"fit": "the trees rest on few examples", "calibrate": "the calibration is "
             "unstable", "validate": "its figures are unstable"}
-    return [f"the {name} window has {c['seizures']} seizure{'' if c['seizures'] == 1 else 's'}"
+    return [f"the {name} window has {plural(c['seizures'], 'seizure')}"
             f" (fewer than {few}): {uses.get(name, 'its figures are unstable')}"
             for name, c in counts.items() if c["seizures"] < few]
+
+
+def thin_weights_warning(weight, times, newest, half_life_days, share=MIN_EFFECTIVE_SHARE):
+    """A warning when the training weights rest on few of the labelled rows, else None.
+
+    The effective sample of the weights (Kish: ``(sum w)**2 / sum w**2``) is the number
+    of equally weighted rows they are worth. Under ``share`` of the labelled rows, the
+    fit learns from a handful: most often a few rows far newer than the rest (a log with
+    a gap), from which the half-life counts the others' age. The warning names the
+    largest gap between labelled rows, or between the newest of them and the newest
+    outbound row.
+
+    Parameters
+    ----------
+    weight : array, shape (n,)
+        The labelled rows' training weights.
+    times : array of int, shape (n,)
+        Their ``crossed_at`` (UTC µs).
+    newest : int
+        The newest outbound row's ``crossed_at``, where the half-life counts from.
+
+    Examples
+    --------
+    >>> day = 86_400_000_000
+    >>> times = np.append(np.arange(100), [700] * 5) * day    # 5 labelled rows 600 days on
+    >>> weight = 0.5 ** ((700 * day - times) / (30 * day))
+    >>> thin_weights_warning(weight, times, 700 * day, 30)[:47]
+    'the training weights are worth 5 of the 105 lab'
+    """
+    weight = np.asarray(weight, dtype=float)
+    if not len(weight) or not weight.sum():
+        return None
+    effective = weight.sum() ** 2 / (weight ** 2).sum()
+    if effective >= share * len(weight):
+        return None
+    points = np.unique(np.append(np.asarray(times, dtype=np.int64), int(newest)))
+    gaps = np.diff(points)
+    where = int(np.argmax(gaps)) if len(gaps) else 0
+    gap = (f"; the labelled rows have a gap of {gaps[where] / DAY_US:,.0f} days, from "
+           f"{_iso(points[where])[:10]} to {_iso(points[where + 1])[:10]}" if len(gaps) else "")
+    why = (f"the {half_life_days:g}-day half-life counts every row's age from the newest "
+           f"outbound row ({_iso(newest)[:10]})" if half_life_days else "a few rows carry "
+           "most of the weight")
+    return (f"the training weights are worth {effective:,.0f} of the {len(weight):,} labelled "
+            f"rows (effective sample {effective / len(weight):.1%}, under "
+            f"{share:.0%}): {why}{gap}; train on one stretch of time (--until the gap's "
+            "start) or add the missing rows")
 
 
 def _libraries():
@@ -591,7 +680,7 @@ def how_grown(manifest):
         labelled = data.get("labelled") or split.get("fit") or {}
         out.append(("grown on", f"every labelled outbound row from {windows.get('start', '?')[:10]} "
                                 f"to {windows.get('end', '?')[:10]}: {labelled.get('rows', 0):,} "
-                                f"inspections, {labelled.get('seizures', 0):,} seizures"))
+                                f"inspections, {plural(labelled.get('seizures', 0), 'seizure')}"))
         out.append(("validation", f"the newest of {training.get('folds')} time blocks (from "
                                   f"{windows.get('validate_from', '?')[:10]}), scored by a model "
                                   "grown on the older blocks only"))
@@ -599,8 +688,8 @@ def how_grown(manifest):
         out.append(("grown on", f"the fit window's labelled rows, {windows.get('start', '?')[:10]}"
                                 f" to {windows.get('calibrate_from', '?')[:10]}: "
                                 f"{split['fit'].get('labelled', 0):,} inspections, "
-                                f"{split['fit'].get('seizures', 0):,} seizures (the newer rows "
-                                "calibrated and validated it)"))
+                                f"{plural(split['fit'].get('seizures', 0), 'seizure')} (the "
+                                "newer rows calibrated and validated it)"))
     if training:
         chosen = {k: training.get(k) for k in DEFAULT_CHOICES}
         same = chosen == {k: getattr(TrainConfig(), k) for k in DEFAULT_CHOICES}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from scoring.wording import plural
 from training import evaluate
 
 PSI_BINS = 10
@@ -84,9 +85,9 @@ def _shares(expected, actual, categorical, bins):
 def referral_source(outbound):
     """Who referred each row: model, lookout, random, officer or none.
 
-    The contract has no ``lookout`` value: the service exports a lookout referral
-    as ``officer`` with selection probability 1, and an officer's own call with
-    none, so the two are told apart by that probability.
+    Logs exported before the contract had the ``lookout`` value wrote a lookout
+    referral as ``officer`` with selection probability 1 (an officer's own call has
+    none), so such a row is read as ``lookout`` too.
     """
     referral = outbound["referral"].fillna("none").to_numpy(dtype=object)
     certain = outbound["selection_probability"].to_numpy(float) == 1.0
@@ -294,5 +295,5 @@ def few_seizures_note(seizures, what="this figure"):
     """HTML-free warning when ``what`` rests on fewer than :data:`FEW_SEIZURES` seizures."""
     if seizures >= FEW_SEIZURES:
         return ""
-    return (f"{what} rests on {int(seizures)} seizure{'s' if seizures != 1 else ''} "
+    return (f"{what} rests on {plural(int(seizures), 'seizure')} "
             f"(fewer than {FEW_SEIZURES}): read it as unstable")

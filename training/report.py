@@ -1,10 +1,10 @@
 """The model report: one self-contained HTML page on a model and recent traffic.
 
 Sections: the model card; recall and hit rate against the inspection budget for
-this model, the model in service, the legacy policy and random; calibration;
+this model, the model in service, the policy in force and random; calibration;
 feature importance; drift (score distribution and PSI per feature against the
 training window); who this model would refer at each port's capacity, by plate
-country and by port, beside the legacy policy (referral rate, hit rate, catch); the
+country and by port, beside the policy in force (referral rate, hit rate, catch); the
 outcome test of the policy in force by port and by plate country, split by
 referral source. Estimates from labels use the Horvitz-Thompson weights of
 :mod:`training.evaluate`, since only inspected crossings have outcomes. The page
@@ -22,6 +22,7 @@ import pandas as pd
 from scoring.features import FEATURES, HELP, feature_frame
 from scoring.policy import PolicyConfig
 from scoring.reasons import port_name
+from scoring.wording import plural
 from training import report_plots as plots
 from training.fit import how_grown
 from training.evaluate import (BUDGETS, graded_window, Labels, calibration, propensity,
@@ -34,6 +35,32 @@ from training.report_plots import ci, escape, img, lohi, num, page, pct, table
 BUDGET_GRID = tuple(float(b) for b in np.geomspace(0.0025, 0.10, 20))
 #: feature importance is averaged over at most this many evaluated rows
 IMPORTANCE_ROWS = 20_000
+
+
+#: what chose the inspections of the window (officers, random draws, the model in service)
+IN_FORCE = "policy in force"
+
+
+def _in_force_text(w):
+    """Who the policy in force was, from the window's referral sources."""
+    sources = set(w.outbound["referral"].dropna().astype(str)) - {"none"}
+    if sources & {"model", "explore"}:
+        return (" (here the model in service's referrals, with the random, exploration and "
+                "lookout picks beside them)")
+    if sources:
+        return " (here the log's legacy policy: officers' picks and random draws)"
+    return ""
+
+
+def _own_picks_note(w):
+    """Why the policy in force's own recall can read 100% [100%, 100%]."""
+    taken = (w.pi >= 1.0) & w.labels.resolved
+    if not taken.any() or not (w.labels.y[taken] > 0).any():
+        return ""
+    return ("<p class=warn>The policy in force is graded on the inspections it chose: a "
+            "seizure it missed shows only among the random picks, so with few of them its "
+            "recall reads near 100% with no spread. That is the random share's size, not "
+            "a catch of every carrier.</p>")
 
 
 class ReportError(ValueError):
@@ -120,7 +147,7 @@ def build_report(model, manifest, frame, *, active=None, training_frame=None, si
     if since is None and manifest.get("data", {}).get("windows"):
         # the window evaluate grades by default, and its warning when the trees saw it
         out_times = frame.loc[frame["direction"] == "outbound", "crossed_at"].to_numpy()
-        graded, _, overlap = graded_window(manifest, out_times)
+        graded, _, overlap = graded_window(manifest, out_times, allow_seen=True)
         since = int(out_times[graded].min()) if graded.any() else None
     active_model, active_manifest = active if active is not None else (None, None)
     if active_model is model or (manifest.get("version") is not None and active_manifest
@@ -133,7 +160,7 @@ def build_report(model, manifest, frame, *, active=None, training_frame=None, si
     picks = {"this model": capacity_picks(w.scores, ports, policy.capacity_of)}
     if w.active_scores is not None:
         picks["model in service"] = capacity_picks(w.active_scores, ports, policy.capacity_of)
-    picks["legacy policy"] = capacity_picks(w.pi, ports, policy.capacity_of)
+    picks[IN_FORCE] = capacity_picks(w.pi, ports, policy.capacity_of)
     by_port = np.array([f"{c} {port_name(c)}" for c in ports], dtype=object)
     by_country = w.feats["plate_country"].fillna("not recorded").astype(str).to_numpy()
     sections = [
@@ -147,11 +174,11 @@ def build_report(model, manifest, frame, *, active=None, training_frame=None, si
         ("referrals-port", "Who this model would refer, by port",
          _referral_section(w, by_port, picks, policy, manifest, min_cell, "port")),
     ]
-    for key, title, groups in (
-            ("outcome-port", "Outcome test of the policy in force, by port", by_port),
+    for key, title, groups, what in (
+            ("outcome-port", "Outcome test of the policy in force, by port", by_port, "port"),
             ("outcome-country", "Outcome test of the policy in force, by plate country",
-             by_country)):
-        sections.append((key, title, _outcome_section(w, groups, min_cell, title)))
+             by_country, "plate country")):
+        sections.append((key, title, _outcome_section(w, groups, min_cell, title, what)))
     sections.append(("shadow", "Off-policy comparison in shadow with the model in service",
                      _comparison_section(comparison, manifest, active_manifest)))
     version = manifest.get("version", "unsaved model")
@@ -166,6 +193,12 @@ def build_report(model, manifest, frame, *, active=None, training_frame=None, si
 
 def _comparison_section(comparison, manifest, active_manifest):
     version = manifest.get("version", "this model")
+    if comparison is None and active_manifest and active_manifest.get("version") == version:
+        return (f"<p>{escape(version)} is the model in service: comparisons are made for a "
+                "challenger against it. Put another version in shadow (<code>southbound models "
+                "list</code> names them; <code>southbound models shadow VERSION</code>), let "
+                "traffic and outcomes come in, run <code>southbound compare</code>, then read "
+                "the challenger's report (<code>southbound report --model VERSION</code>).</p>")
     if comparison is None:
         return (f"<p>No comparison of {escape(version)} is kept. Score it in shadow "
                 f"(<code>southbound models shadow {escape(version)}</code>), let traffic and "
@@ -203,8 +236,7 @@ def _unstable(interval, seizures):
     says the estimate rests on too few seizures to vary, not that it is certain."""
     if interval is None or not np.all(np.isfinite(interval)) or not np.isclose(*interval):
         return ""
-    return (f" <b class=warn>unstable: no spread on {seizures} seizure"
-            f"{'' if seizures == 1 else 's'}</b>")
+    return f" <b class=warn>unstable: no spread on {plural(seizures, 'seizure')}</b>"
 
 
 def _budget_section(w, active_manifest):
@@ -212,7 +244,7 @@ def _budget_section(w, active_manifest):
     policies = {"this model": w.scores}
     if w.active_scores is not None:
         policies["model in service"] = w.active_scores
-    policies["legacy policy"] = w.pi  # the policy in force ranks by its own selection probability
+    policies[IN_FORCE] = w.pi  # the policy in force ranks by its own selection probability
     curves, rows = {}, []
     for name, scores in policies.items():
         grid = [selection_metrics(top_k(scores, b), w.labels,
@@ -246,10 +278,10 @@ def _budget_section(w, active_manifest):
         else f" The model in service is {escape(active_manifest.get('version', '?'))}.")
     return (f"<p>Estimated from inspected crossings weighted by 1 / selection probability "
             f"(Horvitz&ndash;Thompson); shaded: 95% bootstrap interval of this model. The "
-            f"legacy policy is whatever chose the inspections, ranked by its own selection "
-            f"probability.{served} "
+            f"policy in force is whatever chose the inspections of this window"
+            f"{_in_force_text(w)}, ranked by its own selection probability.{served} "
             f"Random inspection finds the estimated prevalence, {pct(w.prevalence, 3)}.</p>"
-            + note
+            + note + _own_picks_note(w)
             + img(plots.budget_curve(BUDGET_GRID, curves, "recall", "Share of all seizures "
                                      "caught"), "recall by budget")
             + img(plots.budget_curve(BUDGET_GRID, curves, "hit_rate", "Seizures per "
@@ -346,9 +378,9 @@ def _referral_section(w, groups, picks, policy, manifest, min_cell, what):
     rate = {(c["group"], c["policy"]): c["referral_rate"] for c in cells}
     rows = []
     for c in cells:
-        legacy = rate.get((c["group"], "legacy policy"))
+        legacy = rate.get((c["group"], IN_FORCE))
         ratio = (f"{c['referral_rate'] / legacy:.2f}&times;" if legacy and
-                 c["policy"] != "legacy policy" else "")
+                 c["policy"] != IN_FORCE else "")
         head = [escape(c["group"]), escape(c["policy"]), f"{c['outbound']:,}",
                 f"{c['referred']:,}", pct(c["referral_rate"], 2), ratio, f"{c['inspected']:,}"]
         if c["suppressed"]:
@@ -377,42 +409,52 @@ def _referral_section(w, groups, picks, policy, manifest, min_cell, what):
             f"({', '.join(pct(c, 1) for c in capacities)} of outbound traffic here): this "
             f"model by its score"
             + (", the model in service by its own" if "model in service" in picks else "")
-            + ", the legacy policy by its own selection probability. Per "
-            f"{escape(what)}: the share of its crossings referred (and against the legacy "
-            f"policy's), then, from the inspected crossings among the referrals weighted by "
+            + ", the policy in force by its own selection probability. Per "
+            f"{escape(what)}: the share of its crossings referred (and against the policy in "
+            f"force's), then, from the inspected crossings among the referrals weighted by "
             f"1 / selection probability, the hit rate (H&aacute;jek), the seizures caught "
             f"(Horvitz&ndash;Thompson) and their share of the {escape(what)}'s seizures, each "
             f"with a 95% bootstrap interval. A {escape(what)} referred more often than under "
-            f"the legacy policy with a lower hit rate is referred on weaker evidence. Cells "
+            f"the policy in force with a lower hit rate is referred on weaker evidence. Cells "
             f"with fewer than {min_cell} inspected crossings among the referrals are "
             f"suppressed ({hidden}); a figure resting on fewer than {FEW_SEIZURES} seizures "
             f"is flagged as unstable.</p>"
             + figure
-            + table([what, "policy", "outbound", "referred", "referral rate", "vs legacy",
+            + table([what, "policy", "outbound", "referred", "referral rate", "vs policy in force",
                      "inspected", "seizures", "hit rate [95%]", "est. seizures [95%]",
                      f"share of the {what}'s seizures [95%]"], rows))
 
 
-def _outcome_section(w, groups, min_cell, title):
+def _outcome_section(w, groups, min_cell, title, what="group"):
     cells = outcome_table(w.outbound, groups, min_cell=min_cell)
     if not cells:
         return "<p class=warn>No referred crossings in this window.</p>"
     hidden = f"n &lt; {min_cell}"
     rows = []
+    # the groups' suppressed cells in one row, not one row each
+    small = [c for c in cells if c["suppressed"] and c["group"] != "all"]
     for c in cells:
         head = [escape(c["group"]), escape(c["source"]), f"{c['outbound']:,}"]
+        if c["suppressed"] and c["group"] != "all":
+            continue
         if c["suppressed"]:
             rows.append(head + [f"<span class=muted>{hidden}</span>"] * 7)
             continue
         flag = " <b class=warn>&#9660; below others</b>" if c.get("below_others") else ""
         if c["seizures"] < FEW_SEIZURES:
-            flag += (f" <b class=warn>{c['seizures']} seizure"
-                     f"{'' if c['seizures'] == 1 else 's'}: unstable</b>")
+            flag += f" <b class=warn>{plural(c['seizures'], 'seizure')}: unstable</b>"
         rows.append(head + [f"{c['referrals']:,}",
                             ci(c["referral_rate"], lohi(c, "referral_rate"), 2),
                             f"{c['inspected']:,}", ci(c["hit_rate"], lohi(c, "hit_rate")) + flag]
                     + [ci(c[v], lohi(c, v), fmt="{:,.0f}" if v == "USD" else "{:,.1f}")
                        for _, v in VALUES])
+    if small:
+        names = {c["group"] for c in small}
+        sources = [s for s in dict.fromkeys(c["source"] for c in small)]
+        outbound = sum({c["group"]: c["outbound"] for c in small}.values())
+        rows.append([f"{escape(plural(len(names), 'other ' + what))} ({hidden} each)",
+                     escape(", ".join(sources)), f"{outbound:,}"]
+                    + [f"<span class=muted>{hidden}</span>"] * 7)
     shown = [c for c in cells if not c["suppressed"] and c["group"] != "all"]
     overall = {c["source"]: c["hit_rate"] for c in cells
                if c["group"] == "all" and not c["suppressed"]}
@@ -425,7 +467,8 @@ def _outcome_section(w, groups, min_cell, title):
             f"below the others' under the same source is referred on weaker evidence: it is "
             f"over-referred (&#9660;: lower than the other groups', Fisher's exact test, "
             f"one-sided p &lt; 0.025; with many groups, expect a few by chance). Cells "
-            f"with fewer than {min_cell} inspected crossings are suppressed ({hidden}); a "
+            f"with fewer than {min_cell} inspected crossings are suppressed ({hidden}), the "
+            f"{escape(plural(2, what, bare=True))}' such cells in one last row; a "
             f"hit rate on fewer than {FEW_SEIZURES} seizures is flagged as unstable.</p>"
             + figure
             + table(["group", "source", "outbound", "referrals", "referral rate", "inspected",
@@ -451,7 +494,7 @@ def _model_card(manifest, w):
     facts += [[f"window: {k.replace('_', ' ')}", _iso(pd.Timestamp(windows[k]).value // 1000)]
               for k in ("start", "calibrate_from", "validate_from", "end") if k in windows]
     facts += [[f"{k} split", f"{split[k]['outbound']:,} outbound, {split[k]['labelled']:,} "
-                             f"inspected, {split[k]['seizures']:,} seizures"]
+                             f"inspected, {plural(split[k]['seizures'], 'seizure')}"]
               for k in ("fit", "calibrate", "validate") if k in split]
     facts += [["source", f"{s.get('path')} ({s.get('rows', 0):,} rows, sha256 "
                          f"{str(s.get('sha256'))[:12]})"] for s in sources]
@@ -459,7 +502,7 @@ def _model_card(manifest, w):
         recall = pct(at1.get("recall", np.nan))
         on = split.get("validate", {}).get("seizures")
         if on is not None:
-            recall += f" (on {on} seizures{', unstable' if on < FEW_SEIZURES else ''})"
+            recall += f" (on {plural(on, 'seizure')}{', unstable' if on < FEW_SEIZURES else ''})"
         facts.append(["validation recall at 1%", recall])
     facts += [[label, text] for label, text in how_grown(manifest)]
     if getattr(w, "overlap", None):
@@ -467,7 +510,7 @@ def _model_card(manifest, w):
     facts += [["training warning", warning] for warning in manifest.get("warnings", [])]
     facts.append(["evaluated here", f"{_iso(w.start)} to {_iso(w.end)}: {w.labels.n:,} "
                                     f"outbound, {int(w.labels.resolved.sum()):,} inspected, "
-                                    f"{int(w.labels.y.sum()):,} seizures"])
+                                    f"{plural(int(w.labels.y.sum()), 'seizure')}"])
     features = "".join(f"<li><code>{escape(f)}</code> {escape(HELP.get(f, ''))}</li>"
                        for f in used)
     return (table(["", ""], [[escape(k), escape(str(v))] for k, v in facts])
@@ -494,7 +537,7 @@ def _backtest_table(backtest):
              f"{b['seizures_behind']}{' (unstable)' if b['unstable'] else ''}"]
             for o in backtest.get("origins", []) if "budgets" in o for b in o["budgets"]]
     n = len(backtest.get("origins", []))
-    return (f"<h3>Backtest of this pipeline ({n} origin{'' if n == 1 else 's'}, "
+    return (f"<h3>Backtest of this pipeline ({plural(n, 'origin')}, "
             f"{backtest['config']['horizon_days']} days each)</h3>"
             + table(["origin", "inspections before", "seizures before", "budget",
                      "estimated recall", "hit rate", "seizures behind"], rows))

@@ -16,7 +16,7 @@ import numpy as np
 
 #: one colour per policy, the same on every figure
 COLOURS = {"this model": "#1f5fa8", "model in service": "#d95f02",
-           "legacy policy": "#555555", "random": "#000000"}
+           "policy in force": "#555555", "legacy policy": "#555555", "random": "#000000"}
 SOURCE_COLOURS = {"model": "#1f5fa8", "lookout": "#7b3294", "random": "#000000",
                   "explore": "#1b9e77", "officer": "#d95f02"}
 

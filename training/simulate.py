@@ -24,6 +24,7 @@ the draws. Deterministic per ``seed``.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -102,7 +103,8 @@ def simulate(frame, truth, policies, config, progress=lambda message: None):
     draws = rng.random(len(frame))          # the random share's draw, per crossing
     found_draws = rng.random(len(frame))    # whether secondary finds a carrier's load
     days = _days(config.start_us, times[simulated].max())
-    progress(f"training the first model on the rows before {_day(config.start_us)}")
+    clock = _Weeks(progress, days)
+    clock.say(f"training the first model on the rows before {_day(config.start_us)}")
     first = train(frame.loc[times < config.start_us], config.train,
                   progress=lambda message: None)
     weeks = _week_index(times, config.start_us)
@@ -113,10 +115,11 @@ def simulate(frame, truth, policies, config, progress=lambda message: None):
            "policies": {},
            "legacy": _legacy(frame, simulated, carrier, weeks)}
     for name, policy_config in policies.items():
-        progress(f"policy {name}")
+        clock.say(f"policy {name}: {len(days)} days, {clock.weeks} "
+                  f"week{'' if clock.weeks == 1 else 's'}")
         out["policies"][name] = _run(frame, times, simulated, carrier, amounts, draws,
                                      found_draws, days, weeks, first, policy_config,
-                                     config, progress)
+                                     config, clock.policy(name))
     return out
 
 
@@ -131,6 +134,7 @@ def _run(frame, times, simulated, carrier, amounts, draws, found_draws, days, we
     refer = np.zeros(len(log), dtype=bool)
     retrains, last_train = [], days[0]
     for day in days:
+        progress.day(day)
         if (config.retrain_days and day > days[0]
                 and day - last_train >= config.retrain_days * DAY_US):
             last_train = day
@@ -141,7 +145,7 @@ def _run(frame, times, simulated, carrier, amounts, draws, found_draws, days, we
                 retrains.append({"day": _day(day), "trees": manifest.get("trees")})
             except TrainingError as exc:
                 retrains.append({"day": _day(day), "refused": str(exc)})
-                progress(f"  retrain on {_day(day)} refused, keeping the previous model: {exc}")
+                progress(f"retrain on {_day(day)} refused, keeping the previous model: {exc}")
         today = simulated & (times >= day) & (times < day + DAY_US)
         rows = np.flatnonzero(today)
         if not len(rows):
@@ -164,12 +168,14 @@ def _run(frame, times, simulated, carrier, amounts, draws, found_draws, days, we
             chances.append(decision.selection_probability)
         looked = refer[rows]
         found = looked & carrier[rows] & (found_draws[rows] < config.detection)
+        progress.count(int(looked.sum()), int(found.sum()))
         log.loc[rows, "referral"] = sources
         log.loc[rows, "selection_probability"] = chances
         log.loc[rows, "inspected"] = looked.astype(float)
         log.loc[rows, "seizure"] = np.where(looked, found.astype(float), np.nan)
         for name, values in amounts.items():
             log.loc[rows, name] = np.where(looked, np.where(found, values[rows], 0.0), np.nan)
+    progress.day(None)
     seizures = (log["seizure"].to_numpy(float) == 1) & simulated
     result = _figures(simulated, refer, seizures, carrier, weeks)
     result["retrains"] = retrains
@@ -178,6 +184,43 @@ def _run(frame, times, simulated, carrier, amounts, draws, found_draws, days, we
                                                       log["port_code"].to_numpy(object),
                                                       policy_config)
     return result
+
+
+class _Weeks:
+    """Progress of a simulation: a line at its start, per policy, and at the end of each
+    simulated week of each policy (its inspections and seizures found, the time so far)."""
+
+    def __init__(self, progress, days):
+        self.progress, self.days, self.started = progress, days, time.perf_counter()
+        self.weeks = (len(days) + 6) // 7
+        self.name, self.week, self.looked, self.found = None, None, 0, 0
+
+    def say(self, message):
+        self.progress(f"[{time.perf_counter() - self.started:6.1f}s] {message}")
+
+    def policy(self, name):
+        self.name, self.week, self.looked, self.found = name, None, 0, 0
+        return self
+
+    def __call__(self, message):  # a retrain refused: said among the policy's lines
+        self.say(f"{self.name}: {message.strip()}")
+
+    def count(self, looked, found):
+        self.looked += looked
+        self.found += found
+
+    def day(self, day):
+        """A simulated day begins (``None``: the last one ended): a week that ended says
+        what it did."""
+        week = None if day is None else (day - self.days[0]) // (7 * DAY_US)
+        if self.week is not None and week != self.week:
+            first = self.days[0] + self.week * 7 * DAY_US
+            last = min(first + 6 * DAY_US, self.days[-1])
+            self.say(f"{self.name}: week {self.week + 1} of {self.weeks} ({_day(first)}.."
+                     f"{_day(last)}): {self.looked:,} inspected, {self.found:,} "
+                     f"seizure{'' if self.found == 1 else 's'} found")
+            self.looked = self.found = 0
+        self.week = week
 
 
 def _carry(policy, policy_config, manifest):

@@ -9,13 +9,13 @@ import sqlalchemy as sa
 from flask import Blueprint, current_app, g, jsonify, request
 
 from scoring.contract import (COLUMNS, ContractError, format_timestamp, outcome_problem,
-                              parse_value, show_value)
+                              parse_value, show_json)
 from service.api.score import checked_crossing, get_json_body, ignored_fields, with_ignored
 from service.auth import ROLES, require
 from service.errors import ApiError, from_contract
 from service.openapi import (INTEGER_KINDS, TEXT_MAX, check_body, check_integers,
                              ports_in_force)
-from service.scorer import fingerprint, public_answer
+from service.scorer import public_answer, repeat_conflict
 from service.store import crossings, scores
 
 bp = Blueprint("crossings", __name__, url_prefix="/v1/crossings")
@@ -36,7 +36,7 @@ def get_crossing(conn, crossing_id):
     found = (_store().crossing(conn, crossing_id)
              if len(crossing_id) <= TEXT_MAX and "\x00" not in crossing_id else None)
     if found is None:
-        raise ApiError(404, "not_found", f"no crossing {crossing_id!r}", "crossing_id")
+        raise ApiError(404, "not_found", f"no crossing {show_json(crossing_id)}", "crossing_id")
     return found
 
 
@@ -51,19 +51,14 @@ def add_inbound():
     with store.write() as conn:
         stored = store.crossing(conn, record["crossing_id"])
         if stored is not None:
-            if fingerprint(_comparable(stored[0])) != fingerprint(_comparable(record)):
-                raise ApiError(409, "conflict", "crossing_id is already stored with different "
-                               "values", "crossing_id")
+            conflict = repeat_conflict(record, stored[0])
+            if conflict:
+                raise ApiError(409, "conflict", conflict, "crossing_id")
             return jsonify(with_ignored({"crossing_id": record["crossing_id"], "stored": True},
                                         ignored)), 200
         store.insert_crossing(conn, record)
     return jsonify(with_ignored({"crossing_id": record["crossing_id"], "stored": True},
                                 ignored)), 201
-
-
-def _comparable(record):
-    return {k: record[k] for k in ("crossing_id", "crossed_at", "direction", "port_code",
-                                   "plate_id", "vehicle_class", "carrier_id")}
 
 
 def parse_outcome(body):
@@ -72,7 +67,8 @@ def parse_outcome(body):
         raise ApiError(400, "invalid_body", "an outcome must be a JSON object")
     check_body("Outcome", body)
     try:
-        out = {name: parse_value(name, body.get(name)) for name in OUTCOME_FIELDS}
+        out = {name: parse_value(name, body.get(name), show=show_json)
+               for name in OUTCOME_FIELDS}
     except ContractError as exc:
         raise from_contract(exc) from None
     if math.isnan(out["inspected"]):
@@ -92,7 +88,7 @@ def parse_outcome(body):
     problem = outcome_problem(out)  # the contract's own rule, as for a log's rows
     if problem:
         name, message = problem
-        raise ApiError(400, "invalid_value", f"value {show_value(body.get(name))}: {message}",
+        raise ApiError(400, "invalid_value", f"value {show_json(body.get(name))}: {message}",
                        name)
     return out
 
@@ -131,27 +127,31 @@ LANE_LIMIT = 200
 @bp.get("")
 @require("officer")
 def lane():
-    """The latest scored outbound crossings at a port, newest first (the booth's lane view)."""
+    """The latest scored outbound crossings at a port, by the time they crossed, newest
+    first (the booth's lane view)."""
     port = request.args.get("port_code", "")
     try:
-        port = parse_value("port_code", port)
+        port = parse_value("port_code", port, show=show_json)
     except ContractError as exc:
         raise from_contract(exc) from None
     if port is None:
         raise ApiError(400, "invalid_value", "is required", "port_code")
     if port not in ports_in_force():
-        raise ApiError(400, "unknown_port", f"value {show_value(port)} is not a port of the "
+        raise ApiError(400, "unknown_port", f"value {show_json(port)} is not a port of the "
                        "port table", "port_code")
     text = request.args.get("limit", "50")
     limit = int(text) if re.fullmatch(r"[0-9]{1,4}", text) else -1  # int() takes "1_0", "٣"
     if not 1 <= limit <= LANE_LIMIT:
         raise ApiError(400, "invalid_value", f"must be an integer from 1 to {LANE_LIMIT}",
                        "limit")
+    # in crossing order, not scoring order: a back-filled crossing takes its own place
+    # (the (port_code, crossed_at, direction) index serves it)
     query = (sa.select(crossings, scores.c.risk_score, scores.c.risk_band, scores.c.refer,
                        scores.c.reasons, scores.c.scored_at, scores.c.model_version)
              .join(scores, scores.c.crossing_id == crossings.c.crossing_id)
-             .where(scores.c.port_code == port)
-             .order_by(scores.c.scored_at.desc(), scores.c.crossing_id.desc()).limit(limit))
+             .where(crossings.c.port_code == port, crossings.c.direction == "outbound")
+             .order_by(crossings.c.crossed_at.desc(), crossings.c.crossing_id.desc())
+             .limit(limit))
     with _store().engine.connect() as conn:
         rows = conn.execute(query).mappings().all()
     return jsonify({"port_code": port, "crossings": [_lane_view(r) for r in rows]})

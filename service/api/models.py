@@ -39,14 +39,45 @@ def listing():
         active_version = registry.active_version()
         shadow = registry.shadow_version()
         manifests = registry.versions()
+        rollback_to = registry.rollback_target()
+        views = [_version_view(registry, m, active_version, shadow) for m in manifests]
     except RegistryError as exc:
         raise ApiError(503, "registry_unavailable", str(exc)) from None
-    return jsonify({"active": active_version, "shadow": shadow, "versions": [
-        {"version": m["version"], "created_at": m.get("created_at"),
-         "excluded_features": m.get("excluded_features", []),
-         "windows": m.get("data", {}).get("windows"), "active": m["version"] == active_version,
-         "shadow": m["version"] == shadow}
-        for m in manifests]})
+    return jsonify({"active": active_version, "shadow": shadow, "rollback_to": rollback_to,
+                    "versions": views})
+
+
+def _version_view(registry, manifest, active_version, shadow):
+    """One version as the analyst's console shows it: its training window, its validation
+    figures at a 1% budget (as ``models list``), and the evidence for promoting it."""
+    version = manifest["version"]
+    found, words = evidence(registry, version, active_version)
+    kept = registry.comparison(version)
+    return {"version": version, "created_at": manifest.get("created_at"),
+            "excluded_features": manifest.get("excluded_features", []),
+            "windows": manifest.get("data", {}).get("windows"),
+            "active": version == active_version, "shadow": version == shadow,
+            "validation": _validation(manifest),
+            "comparison": None if kept is None else {
+                "champion": kept.get("champion"), "compared_at": kept.get("compared_at"),
+                "verdict": kept.get("verdict"),
+                "crossings": (kept.get("labels") or {}).get("crossings"),
+                "labelled_seizures": (kept.get("labels") or {}).get("labelled_seizures")},
+            "evidence": words, "evidence_found": found}
+
+
+def _validation(manifest):
+    """Recall and hit rate at a 1% budget on the version's own validation window, with the
+    seizures they rest on; None for a manifest without them."""
+    from training.evaluate import FEW_SEIZURES  # the threshold the figures are flagged by
+    budgets = (manifest.get("metrics") or {}).get("validation", {}).get("budgets") or []
+    row = next((b for b in budgets if b.get("budget") == 0.01), None)
+    if row is None:
+        return None
+    seizures = (manifest.get("data", {}).get("split", {}).get("validate") or {}).get("seizures")
+    return {"budget": 0.01, "recall": row.get("recall"), "recall_ci": row.get("recall_ci"),
+            "hit_rate": row.get("hit_rate"), "seizures": seizures,
+            "unstable": seizures is None or seizures < FEW_SEIZURES}
 
 
 @bp.post("/models/<version>/activate")

@@ -5,7 +5,7 @@ import time
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from scoring.contract import format_timestamp, show_value
+from scoring.contract import format_timestamp, show_json
 from service.auth import require
 from service.errors import ApiError
 from service.openapi import check_body, check_integers, unknown_fields
@@ -47,7 +47,7 @@ def check_clock(value, micros, field):
     if micros > now + skew * 1_000_000:
         ahead = (micros - now) / 1e6
         raise ApiError(400, "invalid_value",
-                       f"value {show_value(value)} is {ahead:,.0f} s in the future: the "
+                       f"value {show_json(value)} is {ahead:,.0f} s in the future: the "
                        f"server's time is {format_timestamp(now - now % 1_000_000)} and at "
                        f"most {skew:g} s of clock skew is allowed", field)
 

@@ -43,8 +43,8 @@ class World:
         # a shard has draws of its own; the one world of a seed keeps its stream
         self.cfg = cfg
         self.rng = np.random.default_rng(cfg.seed if count == 1 else [cfg.seed, index, count])
-        #: put after each id's letter, so that the ids of shards never meet
-        self.id_prefix = "" if count == 1 else f"{index:04d}"
+        #: put after each id's letter, so that the ids of shards, and of worlds, never meet
+        self.id_prefix = ("" if count == 1 else f"{index:04d}") + cfg.id_tag()
         self.variant = get_variant(cfg.variant)
         ports = pd.read_csv(data_dir() / "sw_border_ports.csv", dtype={"port_code": str})
         monthly = pd.read_csv(data_dir() / "sw_border_monthly.csv")

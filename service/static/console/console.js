@@ -13,6 +13,8 @@
   var SERVICE_MS = 3000;
   var LANE_LIMIT = 50;
   var NEW_MS = 6000;
+  // a port whose newest crossing is older than this gets a visible note
+  var STALE_MS = 15 * 60 * 1000;
   // how long the report button waits for a page being built before it gives up
   var REPORT_WAIT_MS = 5 * 60 * 1000;
   var KNOWN_BANDS = ["low", "elevated", "high", "very high"];
@@ -68,8 +70,8 @@
     }
     return fetch(path, init).then(function (response) {
       return response.text().then(function (text) {
-        var data = null;
-        data = parseJson(text);
+        if (response.status === 204) { return {}; }  // done, nothing to say (DELETE)
+        var data = parseJson(text);
         if (!response.ok) {
           var err = data && data.error;
           if (err && typeof err.message === "string") {
@@ -155,10 +157,59 @@
     return refer ? el("span", "decision-refer", "REFER") : el("span", "decision-none", "no referral");
   }
 
-  function localTime(stamp) {
-    // the port's local time as the entry system wrote it: "2025-03-04T11:48:00-06:00"
-    var m = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}(?::\d{2})?)/.exec(stamp || "");
-    return m ? { date: m[1], time: m[2] } : { date: "", time: stamp || "unknown" };
+  /* An API timestamp ("2026-12-06T17:47:38Z", "2025-03-04T11:48:00.5-06:00") as
+     milliseconds since the epoch, or null. The offset it was written with fixes the
+     instant only: it says nothing about the port. */
+  function instant(stamp) {
+    var m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|([+-])(\d{2}):(\d{2}))$/.exec(stamp || "");
+    if (!m) { return null; }
+    var ms = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] || 0), Math.floor(+("0." + (m[7] || "0")) * 1000));
+    if (m[8] !== "Z") { ms -= (m[9] === "-" ? -1 : 1) * (+m[10] * 60 + +m[11]) * 60000; }
+    return ms;
+  }
+
+  /* The port's IANA zone, from the port table (the column the local-time features read). */
+  function portZone(code) {
+    var option = code ? $("port").querySelector('option[value="' + code + '"]') : null;
+    return (option && option.getAttribute("data-time-zone")) || null;
+  }
+
+  var clocks = {};
+  /* ``ms`` on the wall clock of ``zone`` (UTC without one), 24-hour:
+     {date: "2026-12-06", time: "09:47:38", zone: "America/Los_Angeles" or "UTC"}. */
+  function wallClock(ms, zone) {
+    var name = zone || "UTC";
+    if (!clocks[name]) {
+      try {
+        clocks[name] = new Intl.DateTimeFormat("en-US", { timeZone: name, hourCycle: "h23",
+          year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+      } catch (e) {
+        name = "UTC";
+        return wallClock(ms, null);
+      }
+    }
+    var parts = {};
+    clocks[name].formatToParts(new Date(ms)).forEach(function (p) { parts[p.type] = p.value; });
+    return { date: parts.year + "-" + parts.month + "-" + parts.day,
+             time: parts.hour + ":" + parts.minute + ":" + parts.second, zone: name };
+  }
+
+  /* When a crossing crossed, at its port: the lane's short form (``hhmm``, with its
+     ``day`` where that is not today at the port) and the detail's full one. */
+  function crossedAt(stamp, port) {
+    var ms = instant(stamp);
+    if (ms === null) { return { day: "", hhmm: stamp || "unknown", full: stamp || "unknown", ms: null }; }
+    var zone = portZone(port), at = wallClock(ms, zone), today = wallClock(Date.now(), zone).date;
+    return { ms: ms, day: at.date === today ? "" : at.date, hhmm: at.time.slice(0, 5),
+             full: at.date + " " + at.time + (zone ? " port time (" + zone + ")" : " UTC (the port has no time zone)") };
+  }
+
+  /* "2 h 5 min", "3 days" */
+  function ago(ms) {
+    var min = Math.floor(ms / 60000);
+    if (min < 60) { return plural(min, "minute"); }
+    if (min < 48 * 60) { return Math.floor(min / 60) + " h " + (min % 60) + " min"; }
+    return plural(Math.floor(min / 1440), "day");
   }
 
   function recordedAt(stamp) {
@@ -169,6 +220,13 @@
   }
 
   function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
+
+  // whole dollars where the amount is whole, else to the cent: never "$12,000.5"
+  function money(x) {
+    var cents = Math.round(Number(x || 0) * 100), whole = cents % 100 === 0;
+    return "$" + (cents / 100).toLocaleString("en-US", {
+      minimumFractionDigits: whole ? 0 : 2, maximumFractionDigits: whole ? 0 : 2 });
+  }
 
   function vehicleText(c) {
     var parts = [c.vehicle_class, c.body_type, c.vehicle_make].filter(function (x) { return x; });
@@ -271,6 +329,9 @@
     alarm.textContent = service.problem ? "Scoring is not possible: " + service.problem +
       ". Crossings are not being scored; the console keeps checking." : "";
     $("report").hidden = !(service.role && service.role !== "officer" && service.version);
+    // the analyst's half (analyst.js) follows the session: who, and which model serves
+    document.dispatchEvent(new CustomEvent("southbound:session",
+      { detail: { role: service.role, version: service.version } }));
     if (lane.rows.size === 0) { showLaneEmpty(); }
   }
 
@@ -390,6 +451,7 @@
     say($("report-message"), "");
     $("model-version").textContent = "";
     $("sign-in").hidden = false;
+    document.dispatchEvent(new CustomEvent("southbound:session", { detail: { role: null, version: null } }));
     say($("sign-in-message"), reason || "Signed out.", reason ? "error" : "ok");
     $("token").focus();
   }
@@ -428,6 +490,8 @@
     $("lane-table").hidden = true;
     $("lane-updated").textContent = "";
     $("lane-count").textContent = "";
+    $("lane-stale").hidden = true;
+    $("lane-stale").textContent = "";
     say($("lane-status"), "");
   }
 
@@ -452,7 +516,10 @@
         render(data.crossings || [], port);
         if (lane.failing) { sayBriefly($("lane-status"), "The lane is updating again.", "ok", NEW_MS); }
         lane.failing = false;
-        $("lane-updated").textContent = "Updated " + new Date().toLocaleTimeString() + " · every 2 s";
+        var zone = portZone(port);
+        $("lane-updated").textContent = "Updated " + wallClock(Date.now(), zone).time +
+          (zone ? " port time" : " UTC") + " · every 2 s";
+        showStale(data.crossings || [], port);
       }, function (error) {
         if (generation !== lane.generation) { return; }
         if (rejected(error)) { return; }
@@ -482,12 +549,14 @@
 
   function fillRow(tr, c) {
     var cells = tr.children;
-    var when = localTime(c.crossed_at);
+    var when = crossedAt(c.crossed_at, c.port_code);
 
     var open = cells[0].firstChild;
-    open.textContent = when.time.slice(0, 5);
+    open.textContent = "";
+    if (when.day) { open.appendChild(el("span", "day", when.day + " ")); }
+    open.appendChild(document.createTextNode(when.hhmm));
     open.setAttribute("aria-label", "Open crossing " + c.crossing_id);
-    open.title = when.date + " " + when.time + " · " + c.crossing_id;
+    open.title = when.full + " · " + c.crossing_id;
 
     var vehicle = cells[1].firstChild;
     vehicle.textContent = "";
@@ -677,7 +746,7 @@
     lane.count = list.length;
     $("lane-caption").textContent = (list.length === 1 ? "The latest outbound crossing at "
       : "The latest " + list.length + " outbound crossings at ") + portName(port) +
-      ", newest first. Times are the port's local time.";
+      ", in crossing order, newest first. Times are the port's local time, with the date when it is not today there.";
     keepTabStop();
     showCount();
     if (fresh) {
@@ -686,10 +755,39 @@
     }
   }
 
+  /* A feed that has stopped looks like a quiet lane: say so when the port's newest
+     crossing is more than STALE_MS old. */
+  function showStale(list, port) {
+    var note = $("lane-stale");
+    var newest = null;
+    list.forEach(function (c) {
+      var ms = instant(c.crossed_at);
+      if (ms !== null && (newest === null || ms > newest)) { newest = ms; }
+    });
+    var age = newest === null ? 0 : Date.now() - newest;
+    note.hidden = age <= STALE_MS;
+    // short, on the lane's head line (the lane keeps its rows); the whole of it in the title
+    note.textContent = note.hidden ? "" : "No new crossing for " + ago(age);
+    note.title = note.hidden ? "" : "No new crossing at " + portName(port) + " for " + ago(age) +
+      ": the newest crossed " + wallClock(newest, portZone(port)).date + " " +
+      wallClock(newest, portZone(port)).time.slice(0, 5) + " port time. Check the port's feed if traffic is moving.";
+  }
+
   function toggleReferOnly() {
+    var focused = document.activeElement && document.activeElement.closest
+      ? document.activeElement.closest("#lane-rows tr") : null;
     $("lane-table").classList.toggle("refer-only", referOnly());
     keepTabStop();
     showCount();
+    if (focused && visibleRows().indexOf(focused) < 0) {
+      // the filter hid the focused row: the nearest shown row below it (else above)
+      // takes the focus, so that it never falls to <body>
+      var all = Array.prototype.slice.call($("lane-rows").children);
+      var shown = visibleRows(), at = all.indexOf(focused);
+      var below = shown.filter(function (tr) { return all.indexOf(tr) > at; });
+      var target = below.length ? below[0] : shown[shown.length - 1];
+      if (target) { focusRow(target); } else { $("lane-heading").focus(); }
+    }
   }
 
   function togglePause() {
@@ -710,9 +808,11 @@
   // --- one crossing: look-up and outcome ---
 
   var current = null;
+  var currentOutcome = null;  // the crossing's latest recorded outcome, as the detail shows it
 
   function clearDetail() {
     current = null;
+    currentOutcome = null;
     lane.rows.forEach(markCurrent);
     $("detail-body").hidden = true;
     $("detail-empty").hidden = false;
@@ -733,12 +833,12 @@
   function renderDetail(data) {
     var c = data.crossing, s = data.score, o = data.outcome;
     current = c.crossing_id;
+    currentOutcome = o || null;
     lane.rows.forEach(markCurrent);
     $("detail-heading").textContent = "Crossing " + c.crossing_id;
     var dl = $("detail-facts");
     dl.textContent = "";
-    var when = localTime(c.crossed_at);
-    fact(dl, "Crossed", when.date + " " + when.time + " (port's local time)");
+    fact(dl, "Crossed", crossedAt(c.crossed_at, c.port_code).full);
     fact(dl, "Port", portName(c.port_code));
     fact(dl, "Direction", c.direction);
     fact(dl, "Vehicle", vehicleText(c) + (c.vehicle_model_year ? ", " + c.vehicle_model_year : ""));
@@ -765,7 +865,7 @@
       var parts = [outcomeText(o)];
       if (o.inspected) {
         parts.push(plural(o.firearms_seized || 0, "firearm"), plural(o.rounds_seized || 0, "round"),
-          "$" + Number(o.currency_seized_usd || 0).toLocaleString("en-US") + " currency");
+          money(o.currency_seized_usd) + " currency");
       }
       out.textContent = parts.join(", ") + " — recorded " + recordedAt(o.recorded_at) +
         (o.recorded_by ? " by " + o.recorded_by : "") + ".";
@@ -853,6 +953,14 @@
     clearFieldErrors(form);
     if (!current) { return; }
     var id = current;
+    // the form is reset after a record, its amounts disabled: a focus that was in it
+    // goes back to its button rather than falling to <body>
+    var hadFocus = form.contains(document.activeElement);
+    function keepFocus() {
+      if (hadFocus && (!form.contains(document.activeElement) || document.activeElement.disabled)) {
+        $("record-outcome").focus();
+      }
+    }
     var body = { inspected: choice(form, "inspected") };
     if (body.inspected === true) {
       body.seizure = choice(form, "seizure");
@@ -868,34 +976,84 @@
         body[names[i]] = text === "" ? null : Number(text);
       }
     }
+    var kept = currentOutcome;
+    if (kept && kept.seizure === true && !(body.inspected === true && body.seizure === true)) {
+      // a recorded seizure is evidence: replacing it with "not inspected" or "no seizure"
+      // takes a second, deliberate step
+      confirmReplace(id, kept, body).then(function (yes) {
+        if (yes) { send(); return; }
+        say(message, "Outcome not recorded: the seizure recorded for crossing " + id + " is kept.", "info");
+        $("record-outcome").focus();
+      });
+      return;
+    }
+    send();
+
+    function send() {
     say(message, "Recording…", "info");
     api("POST", "/v1/crossings/" + encodeURIComponent(id) + "/outcome", body).then(function (answer) {
       var o = answer.outcome;
       var text = "Outcome recorded for crossing " + id + ": " + (o.inspected ? "inspected, " +
         (o.seizure ? "seizure" : "no seizure") + ", " + plural(o.firearms_seized || 0, "firearm") + ", " +
-        plural(o.rounds_seized || 0, "round") + ", $" + Number(o.currency_seized_usd || 0).toLocaleString("en-US") +
+        plural(o.rounds_seized || 0, "round") + ", " + money(o.currency_seized_usd) +
         " currency." : "not inspected.");
       return api("GET", "/v1/crossings/" + encodeURIComponent(id)).then(function (data) {
         resetOutcomeForm();
         renderDetail(data);
         say(message, text, "ok");
+        keepFocus();
         // show it in the lane now rather than at the next poll
         if (!lane.paused) { stopLane(); poll(); }
       }, function () {
         resetOutcomeForm();
         say(message, text, "ok");
+        keepFocus();
       });
     }, function (error) {
       if (rejected(error)) { return; }
       say(message, "Outcome not recorded: " + explain(error), "error");
       fieldError(form, error.field, error.message);
     });
+    }
+  }
+
+  function outcomeWords(o) {
+    if (!o.inspected) { return "not inspected"; }
+    if (o.seizure !== true) { return o.seizure === false ? "inspected, no seizure" : "inspected"; }
+    return "inspected, seizure: " + plural(o.firearms_seized || 0, "firearm") + ", " +
+      plural(o.rounds_seized || 0, "round") + ", $" + Number(o.currency_seized_usd || 0).toLocaleString("en-US") + " currency";
+  }
+
+  /* Ask before a recorded seizure is replaced; resolves true only on the explicit button
+     (Escape, the other button or closing the dialog keep it). */
+  function confirmReplace(id, kept, body) {
+    var dialog = $("confirm-outcome");
+    $("confirm-outcome-text").textContent = "Crossing " + id + " has a recorded seizure (" +
+      outcomeWords(kept) + "; recorded " + recordedAt(kept.recorded_at) +
+      (kept.recorded_by ? " by " + kept.recorded_by : "") + "). Recording “" +
+      outcomeWords(body) + "” replaces it as the crossing's outcome (the earlier record stays in the audit trail).";
+    return new Promise(function (resolve) {
+      function done(answer) {
+        $("confirm-outcome-yes").removeEventListener("click", yes);
+        $("confirm-outcome-no").removeEventListener("click", no);
+        dialog.removeEventListener("close", no);
+        if (dialog.open) { dialog.close(); }
+        resolve(answer);
+      }
+      function yes() { done(true); }
+      function no() { done(false); }
+      $("confirm-outcome-yes").addEventListener("click", yes);
+      $("confirm-outcome-no").addEventListener("click", no);
+      dialog.addEventListener("close", no);
+      dialog.showModal();
+      $("confirm-outcome-no").focus();
+    });
   }
 
   // --- keyboard: the shortcuts shown above the lane ---
 
   function onKey(event) {
-    if (!signedIn || event.ctrlKey || event.metaKey || event.altKey) { return; }
+    if (!signedIn || $("console").hidden || event.ctrlKey || event.metaKey || event.altKey) { return; }
     var t = event.target;
     var tag = t && t.tagName;
     var typing = tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || (t && t.isContentEditable);
@@ -922,6 +1080,14 @@
     }
     event.preventDefault();
   }
+
+  // the helpers the analyst's half (analyst.js) shares: one API client, one way to
+  // show messages and field errors, one session
+  window.Southbound = {
+    api: api, say: say, sayBriefly: sayBriefly, el: el, fieldError: fieldError,
+    clearFieldErrors: clearFieldErrors, explain: explain, rejected: rejected,
+    recordedAt: recordedAt, instant: instant, wallClock: wallClock, plural: plural
+  };
 
   // --- start ---
 

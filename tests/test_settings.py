@@ -1,0 +1,105 @@
+"""The service's settings: each typed and range-checked when read, from the environment
+(`serve`, `serve --check`, the commands that open the store) or from create_app's test
+mapping; a bad one is one line naming the variable and its value, exit 2, before any
+worker starts."""
+from __future__ import annotations
+
+import pytest
+
+from southbound.cli import main
+
+BAD = {  # variable: (value, what the line must say after "error: SOUTHBOUND_<NAME> ")
+    "DATABASE_URL": [("mysql://x", "'mysql://x' names the database 'mysql': the store is "
+                                   "SQLite"),
+                     ("not a url", "'not a url' is not a database URL"),
+                     ("mysql://me:secret@db/x", "'mysql://me:***@db/x' names the database")],
+    "BATCH_LIMIT": [("abc", "'abc' is not a whole number (>= 1)"),
+                    ("0", "'0' is out of range: from 1 up")],
+    "MAX_CLOCK_SKEW_SECONDS": [("-5", "'-5' is out of range: from 0 up"),
+                               ("inf", "'inf' is not a finite number")],
+    "RATE_LIMIT_PER_MINUTE": [("1.5", "'1.5' is not a whole number (>= 0)")],
+    "MODEL_CHECK_SECONDS": [("soon", "'soon' is not a number (>= 0)")],
+    "SQLITE_SYNCHRONOUS": [("FULL; DROP TABLE x", "'FULL; DROP TABLE x' is not one of FULL, "
+                                                  "NORMAL, EXTRA, OFF")],
+    "LOG_LEVEL": [("LOUD", "'LOUD' is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL")],
+    "RANDOM_SEED": [("x", "'x' is not a whole number (>= 0)")],
+    "REDIS_URL": [("http://cache", "'http://cache' is not a Redis URL")],
+    "INSECURE_UNSIGNED_MODELS": [("maybe", "'maybe' is not 1 or 0 (on or off)")],
+    "REGISTRY": [(" ", "' ' is empty: give a path")],
+}
+CASES = [(name, value, said) for name, cases in BAD.items() for value, said in cases]
+
+
+def _one_line(result, needle):
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("error: " + needle), (needle, lines[0])
+    return lines[0]
+
+
+@pytest.mark.parametrize("name,value,said", CASES, ids=[f"{c[0]}={c[1]}" for c in CASES])
+def test_serve_check_refuses_a_bad_setting_naming_it(runner, monkeypatch, name, value, said):
+    monkeypatch.setenv(f"SOUTHBOUND_{name}", value)
+    line = _one_line(runner.invoke(main, ["serve", "--check", "--port", "1"]),
+                     f"SOUTHBOUND_{name} {said}")
+    assert "secret" not in line
+
+
+def test_serve_refuses_a_bad_setting_before_any_worker_starts(runner, monkeypatch):
+    import service.server
+    started = []
+    monkeypatch.setattr(service.server, "run", lambda *a, **k: started.append(a))
+    monkeypatch.setenv("SOUTHBOUND_BATCH_LIMIT", "abc")
+    _one_line(runner.invoke(main, ["serve", "--port", "1"]), "SOUTHBOUND_BATCH_LIMIT 'abc'")
+    assert not started
+
+
+@pytest.mark.parametrize("text,said", [
+    ("bogus_key = 3\n", "is not a referral policy: unknown key 'bogus_key'"),
+    ("random_share = \"lots\"\n", "is not a referral policy: random_share 'lots'"),
+    ("random_share = \n", "is not a TOML file"),
+], ids=["unknown key", "wrong type", "not TOML"])
+def test_a_bad_policy_file_in_the_environment_is_refused(runner, monkeypatch, tmp_path,
+                                                          text, said):
+    policy = tmp_path / "policy.toml"
+    policy.write_text(text)
+    monkeypatch.setenv("SOUTHBOUND_POLICY_FILE", str(policy))
+    _one_line(runner.invoke(main, ["serve", "--check", "--port", "1"]),
+              f"SOUTHBOUND_POLICY_FILE '{policy}' {said}")
+    monkeypatch.setenv("SOUTHBOUND_POLICY_FILE", str(tmp_path / "none.toml"))
+    _one_line(runner.invoke(main, ["serve", "--check", "--port", "1"]),
+              "SOUTHBOUND_POLICY_FILE '" + str(tmp_path / "none.toml") + "' cannot be read")
+
+
+def test_a_command_that_opens_the_store_refuses_a_bad_database_url(runner, monkeypatch):
+    monkeypatch.setenv("SOUTHBOUND_DATABASE_URL", "mysql://x")
+    _one_line(runner.invoke(main, ["tokens", "list"]),
+              "SOUTHBOUND_DATABASE_URL 'mysql://x' names the database 'mysql'")
+
+
+def test_the_defaults_are_valid_and_typed():
+    from service.settings import SETTINGS, from_environment
+    settings = from_environment({})
+    assert list(settings) == [s.name for s in SETTINGS]
+    assert settings["BATCH_LIMIT"] == 500 and isinstance(settings["BATCH_LIMIT"], int)
+    assert settings["MAX_CLOCK_SKEW_SECONDS"] == 900.0
+    assert settings["LOG_LEVEL"] == "INFO" and settings["RANDOM_SEED"] == ""
+    again = from_environment({"SOUTHBOUND_LOG_LEVEL": "warning", "SOUTHBOUND_BATCH_LIMIT": " 20"})
+    assert again["LOG_LEVEL"] == "WARNING" and again["BATCH_LIMIT"] == 20
+
+
+@pytest.mark.parametrize("config,said", [
+    ({"BATCH_LIMIT": "abc"}, "BATCH_LIMIT 'abc' is not a whole number"),
+    ({"BATCH_LIMIT": True}, "BATCH_LIMIT True is not a whole number"),
+    ({"MAX_CLOCK_SKEW_SECONDS": -1}, "MAX_CLOCK_SKEW_SECONDS -1 is out of range"),
+    ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL 'mysql://x' names the database"),
+], ids=["text", "bool", "negative", "database"])
+def test_the_app_factorys_mapping_is_checked_the_same_way(tmp_path, config, said):
+    from service import create_app
+    from service.settings import SettingError
+    with pytest.raises(SettingError, match="^" + said.replace("(", r"\(")):
+        create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}",
+                    "REGISTRY": str(tmp_path / "registry"), **config})
+    assert not (tmp_path / "store.db").exists()
