@@ -17,13 +17,15 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: $(STAMP)
 
-# The main job on the embedded defaults: a generated 120-day world, a model trained
+# The main job on the embedded defaults: its own model-signing key pair (var/keys, made
+# once), a generated 120-day world, a model trained
 # on its first 90 days, evaluated on the last 30 against the generator's truth,
 # every outbound crossing scored; then the service on http://127.0.0.1:8000
 # (SQLite store var/southbound.db) with a printed officer token. Ctrl-C stops it.
 # PORT=8001 make demo serves elsewhere; a port already taken stops it before any work.
 demo: install
 	$(SB) serve --host 127.0.0.1 --port $(PORT) --check
+	$(SB) keys create --if-missing
 	$(SB) generate --days 120 --seed 7 --out $(WORLD)
 	$(SB) train --data $(WORLD) --until 2025-04-06 --promote
 	$(SB) evaluate --data $(WORLD) --since 2025-04-06 --truth var/world.truth.csv --out var/evaluation.json

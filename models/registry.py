@@ -14,22 +14,28 @@ A version directory is written under a temporary name and renamed into place,
 so a reader never sees half an artifact. Loading checks the artifact's SHA-256
 against the manifest *before* unpickling it.
 
-Signing (optional). A registry given a signing key (``SOUTHBOUND_SIGNING_KEY``)
-writes into each manifest it saves ``"signature": {"algorithm": "hmac-sha256",
-"key_id", "value"}``: an HMAC-SHA256 under the key of the whole manifest but the
-signature itself (canonical JSON: sorted keys, no spaces). The manifest carries the
-artifact's SHA-256 and the version id, so the signature covers the artifact's bytes
-through their hash, the version it is filed under, and everything else the service
-acts on (the score quantiles that set the referral threshold, the features).
-With a key, loading refuses an unsigned manifest, a signature that does not verify
-and a manifest filed under another version's name, all before the artifact is even
-hashed, let alone unpickled. Without a key nothing is checked beyond the SHA-256,
-and a signed manifest loads like any other.
+Signing (required). A registry with the training side's Ed25519 private key
+(``SOUTHBOUND_PRIVATE_KEY``, :mod:`models.signing`) writes into each manifest it
+saves ``"signature": {"algorithm": "ed25519", "key_id", "value"}``: a signature of
+the whole manifest but the signature itself (canonical JSON: sorted keys, no spaces).
+The manifest carries the artifact's SHA-256 and the version id, so the signature
+covers the artifact's bytes through their hash, the version it is filed under, and
+everything else the service acts on (the score quantiles that set the referral
+threshold, the features). Loading verifies it with the public key
+(``SOUTHBOUND_PUBLIC_KEY``) and refuses an unsigned manifest, a signature that does
+not verify, one made with another key or with the retired shared HMAC key, and a
+manifest filed under another version's name, all before the artifact is even
+hashed, let alone unpickled: a pickle runs code as it loads, so nothing is
+unpickled that the private key did not vouch for. Only an explicitly insecure
+development mode (``SOUTHBOUND_INSECURE_UNSIGNED_MODELS=1``) skips the check.
+Versions saved unsigned (or with the HMAC key) load again once ``sign`` (``southbound
+models sign VERSION``, on the training side) has checked and signed them.
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import json
 import math
 import os
@@ -40,6 +46,7 @@ from pathlib import Path
 
 import joblib
 
+from models import signing
 from scoring.wording import plural
 
 ARTIFACT = "model.joblib"
@@ -47,10 +54,13 @@ MANIFEST = "manifest.json"
 SHADOW = "shadow.json"
 COMPARISON = "comparison.json"
 SIGNATURE = "signature"
-SIGNING_ALGORITHM = "hmac-sha256"
-SIGNING_KEY_VARIABLE = "SOUTHBOUND_SIGNING_KEY"
-MIN_KEY_CHARS = 32
-_DOMAIN = b"southbound-manifest-v1\n"  # so a signature means nothing in another context
+SIGNING_ALGORITHM = signing.ALGORITHM
+#: the retired shared (HMAC-SHA256) key: read only by ``sign`` to check an old signature
+LEGACY_KEY_VARIABLE = "SOUTHBOUND_SIGNING_KEY"
+LEGACY_ALGORITHM = "hmac-sha256"
+_LEGACY_DOMAIN = b"southbound-manifest-v1\n"
+_DOMAIN = b"southbound-manifest-v2\n"  # so a signature means nothing in another context
+_ENVIRONMENT = object()  # a key argument left out: read the SOUTHBOUND_* variables
 
 
 class RegistryError(Exception):
@@ -59,6 +69,16 @@ class RegistryError(Exception):
 
 class ArtifactError(RegistryError):
     """An artifact that fails its checks and must not be loaded."""
+
+
+class SignatureError(ArtifactError):
+    """A version whose signature does not vouch for it; ``reason`` says why in a few
+    words that name no file (for public answers such as ``/readyz``)."""
+
+    def __init__(self, version, reason, message):
+        super().__init__(message)
+        self.version = version
+        self.reason = reason
 
 
 def login_name():
@@ -106,32 +126,23 @@ def _write_json(path, data):
     os.replace(tmp, path)
 
 
-def _key_bytes(key):
-    """The signing key as bytes, or None for no key; RegistryError for a short one."""
-    if key is None or key in ("", b""):
-        return None
-    raw = key.encode() if isinstance(key, str) else bytes(key)
-    if len(raw) < MIN_KEY_CHARS:
-        raise RegistryError(
-            f"{SIGNING_KEY_VARIABLE} is {len(raw)} characters long; use at least "
-            f"{MIN_KEY_CHARS} random ones (e.g. `openssl rand -hex 32`)")
-    return raw
-
-
-def signing_key_from_environment(environ=os.environ):
-    """``$SOUTHBOUND_SIGNING_KEY``, or None when it is unset or empty."""
-    return environ.get(SIGNING_KEY_VARIABLE) or None
-
-
-def _signed_message(manifest):
+def _signed_message(manifest, domain=_DOMAIN):
     """The bytes a manifest's signature covers: every field but the signature."""
     body = {k: v for k, v in manifest.items() if k != SIGNATURE}
-    return _DOMAIN + _dumps(body, separators=(",", ":"), ensure_ascii=True).encode()
+    return domain + _dumps(body, separators=(",", ":"), ensure_ascii=True).encode()
 
 
-def _key_id(key):
-    """A short public name for a key, to tell keys apart in messages (not a secret)."""
-    return hashlib.sha256(b"southbound-key-id\n" + key).hexdigest()[:12]
+def _private_key(value):
+    """An Ed25519 private key, a path to one, or None; ``_ENVIRONMENT`` reads
+    ``$SOUTHBOUND_PRIVATE_KEY`` (else ``var/keys/signing.key`` when it exists)."""
+    if value is _ENVIRONMENT:
+        value = signing.configured_path(signing.PRIVATE_KEY_VARIABLE, signing.PRIVATE_NAME)
+    if value is None or value == "" or hasattr(value, "sign"):
+        return value or None
+    try:
+        return signing.load_private_key(value)
+    except ValueError as exc:
+        raise RegistryError(str(exc)) from None
 
 
 class Registry:
@@ -141,9 +152,17 @@ class Registry:
     ----------
     root : str or Path
         Created on first save.
-    signing_key : str or bytes, optional
-        With a key (at least 32 characters), ``save`` signs each manifest and
-        ``load`` refuses any version whose manifest is unsigned or does not verify.
+    private_key : Ed25519PrivateKey or path, optional
+        The training side's key: ``save`` signs each manifest with it. Left out:
+        ``$SOUTHBOUND_PRIVATE_KEY``, else ``var/keys/signing.key`` when it exists.
+        The service passes None: it never holds the private key.
+    public_key : Ed25519PublicKey or path, optional
+        ``load`` refuses any version whose manifest it does not verify. Left out:
+        ``$SOUTHBOUND_PUBLIC_KEY``, else ``var/keys/signing.pub`` when it exists;
+        with neither, the private key's own public half.
+    allow_unsigned : bool, optional
+        The insecure development mode: load without checking signatures (the
+        SHA-256 is still checked). Left out: ``$SOUTHBOUND_INSECURE_UNSIGNED_MODELS``.
 
     Examples
     --------
@@ -152,57 +171,91 @@ class Registry:
     >>> model, manifest = reg.load()                     # the active version   # doctest: +SKIP
     """
 
-    def __init__(self, root, signing_key=None):
+    def __init__(self, root, private_key=_ENVIRONMENT, public_key=_ENVIRONMENT,
+                 allow_unsigned=_ENVIRONMENT):
         self.root = Path(root)
-        self._key = _key_bytes(signing_key)
+        self._private = _private_key(private_key)
+        if public_key is _ENVIRONMENT:
+            public_key = signing.configured_path(signing.PUBLIC_KEY_VARIABLE,
+                                                 signing.PUBLIC_NAME)
+        self._public_source = public_key or None
+        self._public = None
+        if allow_unsigned is _ENVIRONMENT:
+            allow_unsigned = signing.insecure_from_environment()
+        self.allow_unsigned = bool(allow_unsigned)
 
     @property
     def signing(self):
-        """Whether this registry signs what it saves and checks what it loads."""
-        return self._key is not None
+        """Whether this registry signs what it saves (it holds the private key)."""
+        return self._private is not None
+
+    def public_key(self):
+        """The key signatures are verified with, or None when there is none;
+        RegistryError when the configured file is not a readable Ed25519 public key."""
+        if self._public is None:
+            source = self._public_source
+            if source is None:
+                self._public = self._private.public_key() if self._private else None
+            elif hasattr(source, "verify"):
+                self._public = source
+            else:
+                try:
+                    self._public = signing.load_public_key(source)
+                except ValueError as exc:
+                    raise RegistryError(str(exc)) from None
+        return self._public
 
     def _sign(self, manifest):
         """``manifest`` (as it reads back from disk) with its signature."""
         manifest = json.loads(_dumps(manifest))  # the exact values a reader will see
         manifest.pop(SIGNATURE, None)
-        value = hmac.new(self._key, _signed_message(manifest), hashlib.sha256).hexdigest()
-        manifest[SIGNATURE] = {"algorithm": SIGNING_ALGORITHM, "key_id": _key_id(self._key),
-                               "value": value}
+        manifest[SIGNATURE] = signing.sign(self._private, _signed_message(manifest))
         return manifest
 
     def verify_signature(self, version, manifest):
-        """Refuse (ArtifactError) a manifest this registry's key did not sign.
+        """Refuse (SignatureError) a manifest the private key did not sign for ``version``.
 
-        Does nothing without a key. Reads only the manifest: call it before the
-        artifact is opened.
+        Reads only the manifest: call it before the artifact is opened. Does nothing
+        in the insecure development mode (``allow_unsigned``).
         """
-        if self._key is None:
+        if self.allow_unsigned:
             return
         signature = manifest.get(SIGNATURE)
+        redo = f"on the training side, check and sign it with `southbound models sign {version}`"
         if not signature:
-            raise ArtifactError(
-                f"model {version} is not signed and {SIGNING_KEY_VARIABLE} is set: "
-                f"refusing to load it (sign it with `southbound models sign {version}` "
-                f"if its artifact is trusted)")
+            raise SignatureError(version, "not signed", (
+                f"model {version} is not signed: refusing to load it ({redo} if its "
+                f"artifact is trusted)"))
+        if isinstance(signature, dict) and signature.get("algorithm") == LEGACY_ALGORITHM:
+            raise SignatureError(version, "signed with the retired shared key", (
+                f"model {version} carries an HMAC signature of the retired shared key "
+                f"({LEGACY_KEY_VARIABLE}), which whoever verifies could also make: refusing "
+                f"to load it ({redo})"))
         if (not isinstance(signature, dict) or signature.get("algorithm") != SIGNING_ALGORITHM
                 or not isinstance(signature.get("value"), str)):
-            raise ArtifactError(f"model {version} has a malformed signature "
-                                f"(expected {SIGNING_ALGORITHM}): refusing to load it")
-        expected = hmac.new(self._key, _signed_message(manifest), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected.encode(), signature["value"].encode("utf-8",
-                                                                            "replace")):
-            ours = _key_id(self._key)
+            raise SignatureError(version, "malformed signature", (
+                f"model {version} has a malformed signature (expected {SIGNING_ALGORITHM}): "
+                f"refusing to load it"))
+        public = self.public_key()
+        if public is None:
+            raise SignatureError(version, "no public key to verify it with", (
+                f"no public key to verify model {version} with: set "
+                f"{signing.PUBLIC_KEY_VARIABLE} to the training side's public key (a new "
+                f"pair: `southbound keys create`); refusing to load it"))
+        ours = signing.key_id(public)
+        if not signing.verify(public, signature["value"], _signed_message(manifest)):
             theirs = signature.get("key_id")
-            why = (f"it was signed with another key (key id {theirs}, "
-                   f"{SIGNING_KEY_VARIABLE} is {ours})" if theirs and theirs != ours
-                   else "the manifest or the artifact hash it vouches for was changed "
-                        "after signing")
-            raise ArtifactError(f"model {version} fails its signature check: {why}; "
-                                f"refusing to load it")
+            if theirs != ours:
+                raise SignatureError(version, "signed with another key", (
+                    f"model {version} fails its signature check: it was signed with another "
+                    f"key (key id {theirs}, the public key is {ours}); refusing to load it"))
+            raise SignatureError(version, "signature check failed", (
+                f"model {version} fails its signature check: the manifest or the artifact "
+                f"hash it vouches for was changed after signing; refusing to load it"))
         if manifest.get("version") != version:
-            raise ArtifactError(
+            raise SignatureError(version, "filed under another version", (
                 f"model {version} carries the signed manifest of "
-                f"{manifest.get('version')!r}: refusing to load it")
+                f"{manifest.get('version')!r}: refusing to load it"))
 
     @property
     def versions_dir(self):
@@ -227,7 +280,7 @@ class Registry:
                 manifest = dict(manifest, version=version, created_at=now.isoformat(),
                                 artifact=ARTIFACT, artifact_sha256=digest)
                 manifest.pop(SIGNATURE, None)  # never carry over a stale signature
-                if self._key is not None:
+                if self._private is not None:
                     manifest = self._sign(manifest)
                 _write_json(staging / MANIFEST, manifest)
                 try:
@@ -322,55 +375,75 @@ class Registry:
         Raises
         ------
         ArtifactError
-            The artifact is missing, or its SHA-256 differs from the manifest's; with
-            a signing key, also when the manifest is unsigned or its signature fails.
-            Nothing is unpickled before every check has passed.
+            The manifest's signature does not verify (SignatureError: unsigned,
+            tampered, another key; unless ``allow_unsigned``), or the artifact is
+            missing or its SHA-256 differs from the manifest's. Nothing is read,
+            let alone unpickled, before the signature has verified.
         """
         version = self.resolve(version)
         manifest = self.manifest(version)
         self.verify_signature(version, manifest)
-        path = self._checked_artifact(version, manifest, "load")
+        # the bytes hashed are the bytes unpickled: a file swapped between the check
+        # and the load (by whoever can write the folder) is never read again
+        data = self._checked_artifact(version, manifest, "load")
         try:
-            model = joblib.load(path)
+            model = joblib.load(io.BytesIO(data))
         except Exception as exc:  # a verified file that still fails to unpickle
             raise ArtifactError(f"artifact of {version} does not load: {exc}") from None
         return model, manifest
 
     def _checked_artifact(self, version, manifest, action):
-        """The artifact's path once its bytes match the manifest's SHA-256."""
+        """The artifact's bytes once they match the manifest's SHA-256."""
         artifact = manifest.get("artifact", ARTIFACT)
         if not isinstance(artifact, str) or Path(artifact).name != artifact:
             raise ArtifactError(f"manifest of {version} names artifact {artifact!r}: "
                                 f"refusing to {action} it")
         path = self.versions_dir / version / artifact
         try:
-            digest = sha256_file(path)
+            data = path.read_bytes()
         except OSError as exc:
             raise ArtifactError(f"artifact of {version} is unreadable: {exc}") from None
+        digest = hashlib.sha256(data).hexdigest()
         if digest != manifest.get("artifact_sha256"):
             raise ArtifactError(
                 f"artifact of {version} has SHA-256 {digest[:12]}…, manifest says "
                 f"{str(manifest.get('artifact_sha256'))[:12]}…: refusing to {action} it")
-        return path
+        return data
 
-    def sign(self, version):
-        """Sign an existing version's manifest with this registry's key.
+    def sign(self, version, legacy_key=None):
+        """Check an existing version and sign its manifest with the private key.
 
-        For versions saved before signing was switched on, or under a retired key.
-        Checks the artifact against the manifest's SHA-256 first (never unpickles
-        it): whoever signs vouches that the artifact is the one trained.
-        Returns the signed manifest.
+        For versions saved unsigned, with the retired shared HMAC key, or under a
+        retired key pair. The artifact must match the manifest's SHA-256 (it is never
+        unpickled); a manifest signed with the HMAC key must verify under
+        ``legacy_key`` when one is given. Whoever signs vouches that the artifact is
+        the one trained. Returns (signed manifest, whether it was signed now: False
+        when it already verifies under this key).
         """
-        if self._key is None:
-            raise RegistryError(f"nothing to sign with: {SIGNING_KEY_VARIABLE} is not set")
+        if self._private is None:
+            raise RegistryError(f"nothing to sign with: no private key "
+                                f"({signing.PRIVATE_KEY_VARIABLE} is not set and there is no "
+                                f"var/keys/{signing.PRIVATE_NAME}; `southbound keys create`)")
         manifest = self.manifest(version)
         if manifest.get("version") != version:
             raise ArtifactError(f"model {version} carries the manifest of "
                                 f"{manifest.get('version')!r}: refusing to sign it")
+        old = manifest.get(SIGNATURE)
+        if isinstance(old, dict) and old.get("algorithm") == LEGACY_ALGORITHM and legacy_key:
+            expected = hmac.new(legacy_key.encode(), _signed_message(manifest, _LEGACY_DOMAIN),
+                                hashlib.sha256).hexdigest()
+            if not hmac.compare_digest(expected.encode(), str(old.get("value")).encode()):
+                raise ArtifactError(f"model {version} fails its old HMAC signature check "
+                                    f"under {LEGACY_KEY_VARIABLE}: refusing to sign it")
         self._checked_artifact(version, manifest, "sign")
+        public = self._private.public_key()
+        if (isinstance(old, dict) and old.get("algorithm") == SIGNING_ALGORITHM
+                and isinstance(old.get("value"), str)
+                and signing.verify(public, old["value"], _signed_message(manifest))):
+            return manifest, False
         signed = self._sign(manifest)
         _write_json(self.versions_dir / version / MANIFEST, signed)
-        return signed
+        return signed, True
 
     def promote(self, version, reason="promoted", actor=None):
         """Make ``version`` the active model (it must load cleanly); ``actor`` goes in

@@ -1,4 +1,11 @@
-"""The model in service: loaded with its SHA-256 checked, swapped without dropping requests.
+"""The model in service: loaded with its signature and SHA-256 checked, swapped without
+dropping requests.
+
+The service holds only the public key (``PUBLIC_KEY``): every version's manifest
+signature is verified before its artifact is read, when ``active.json`` or
+``shadow.json`` changes or an analyst activates one, never per request. A version
+that fails is refused and the model already in service keeps scoring; with no
+verified model at all the service answers 503 and ``/readyz`` says why.
 
 Each worker keeps a (model, manifest, policy) triple and replaces it whole, so a
 request in flight finishes with the model it started with. Workers notice an
@@ -31,7 +38,7 @@ import logging
 import threading
 import time
 
-from models.registry import ArtifactError, Registry, RegistryError
+from models.registry import _ENVIRONMENT, ArtifactError, Registry, RegistryError, SignatureError
 from scoring.features import FEATURES
 from scoring.policy import PolicyConfig, ReferralPolicy, ScoreQuantiles
 from scoring.reasons import group_matrix
@@ -79,15 +86,18 @@ class Challenger:
 class ModelHolder:
     """The active model of a registry, for one worker."""
 
-    def __init__(self, registry, policy_config, window, check_seconds, signing_key=None,
-                 refresh_seconds=None):
-        self.registry = Registry(registry, signing_key=signing_key)
+    def __init__(self, registry, policy_config, window, check_seconds, public_key=_ENVIRONMENT,
+                 refresh_seconds=None, allow_unsigned=_ENVIRONMENT):
+        # never the private key: the service cannot sign a model
+        self.registry = Registry(registry, private_key=None, public_key=public_key,
+                                 allow_unsigned=allow_unsigned)
         self.policy_config = policy_config
         self.window = window
         self.refresh_seconds = refresh_seconds
         self.check_seconds = check_seconds
         self.served = None
         self.error = None
+        self.refused = None  # why the active version was refused, naming no file
         self._checked = 0.0
         self._stamp = None
         self._logged = None  # (stamp, error) last logged, so a fault is logged once
@@ -148,6 +158,8 @@ class ModelHolder:
             event = self.registry.last_event()
         except RegistryError as exc:
             self.error = str(exc)
+            self.refused = (f"model {exc.version} refused: {exc.reason}"
+                            if isinstance(exc, SignatureError) else None)
             if self._logged != (stamp, self.error):  # once per fault, not at every check
                 self._logged = (stamp, self.error)
                 log.error("model not loaded: %s", exc, extra={
@@ -176,6 +188,7 @@ class ModelHolder:
             served.policy.carry_over(self.served.policy)
         self.served = served
         self.error = None
+        self.refused = None
         self._logged = None
         log.info("serving model %s", served.version)
 
@@ -238,9 +251,14 @@ def init_app(app):
     config = app.config
     policy = (PolicyConfig.from_toml(config["POLICY_FILE"]) if config["POLICY_FILE"]
               else PolicyConfig())
+    insecure = config["INSECURE_UNSIGNED_MODELS"]
+    if insecure:
+        log.warning("INSECURE development mode (SOUTHBOUND_INSECURE_UNSIGNED_MODELS): model "
+                    "signatures are NOT checked; any file in the registry can run code in "
+                    "this service. Never in production")
     holder = ModelHolder(config["REGISTRY"], policy, config["THRESHOLD_WINDOW"],
-                         config["MODEL_CHECK_SECONDS"], config.get("SIGNING_KEY") or None,
-                         config["THRESHOLD_REFRESH_SECONDS"])
+                         config["MODEL_CHECK_SECONDS"], config["PUBLIC_KEY"] or None,
+                         config["THRESHOLD_REFRESH_SECONDS"], allow_unsigned=insecure)
     holder.load_active()
     holder.load_shadow()
     app.extensions["southbound.models"] = holder

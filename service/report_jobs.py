@@ -57,7 +57,7 @@ class ReportJobs:
     root : Path
         Cache folder (created on first build).
     environment : dict
-        ``SOUTHBOUND_*`` variables the builder needs: database, registry, signing key.
+        ``SOUTHBOUND_*`` variables the builder needs: database, registry, public key.
     """
 
     def __init__(self, root, environment):
@@ -141,7 +141,9 @@ def build(version, served, out):
     settings = from_environment()
     out = Path(out)
     error = out.with_suffix(".error.json")
-    registry = Registry(settings["REGISTRY"], signing_key=settings["SIGNING_KEY"] or None)
+    registry = Registry(settings["REGISTRY"], private_key=None,
+                        public_key=settings["PUBLIC_KEY"] or None,
+                        allow_unsigned=settings["INSECURE_UNSIGNED_MODELS"])
     try:
         model, manifest = registry.load(version)
         active = None

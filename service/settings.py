@@ -122,13 +122,21 @@ def redis_url(value):
     return text
 
 
-def signing_key(value):
-    """Empty, or a key of 32+ characters (never shown)."""
-    from models.registry import MIN_KEY_CHARS
-    if value not in (None, "", b"") and len(value) < MIN_KEY_CHARS:
-        raise ValueError(f"is too short: use at least {MIN_KEY_CHARS} random characters "
-                         "(e.g. `openssl rand -hex 32`)")
-    return value
+def flag(value):
+    """On or off: 1/true/yes/on or 0/false/no/off (or empty)."""
+    if isinstance(value, bool):
+        return value
+    text = _text(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    raise ValueError("is not 1 or 0 (on or off)")
+
+
+def public_key(value):
+    """Empty (no key: nothing loads unless in the insecure mode), or a path."""
+    return _text(value).strip()
 
 
 def policy_file(value):
@@ -187,9 +195,14 @@ SETTINGS = (
                                               "scores from the store again, so that every "
                                               "worker and instance refers at one threshold",
             number(0)),
-    Setting("SIGNING_KEY", "", "HMAC-SHA256 key (32+ characters) that model manifests must be "
-                               "signed with to be loaded; empty loads unsigned models (SHA-256 "
-                               "check only). The commands read the same variable", signing_key),
+    Setting("PUBLIC_KEY", "var/keys/signing.pub",
+            "Ed25519 public key (PEM) that every model's manifest signature is verified with "
+            "before its artifact is read; the service never holds the private key. The "
+            "commands read the same variable", public_key),
+    Setting("INSECURE_UNSIGNED_MODELS", "0",
+            "1: insecure development mode, models load without a signature check (any file "
+            "in the registry can run code in the service), said at start; never in "
+            "production", flag),
     Setting("TOKEN_CACHE_SECONDS", "10", "how long a worker trusts a token lookup (revocation "
                                          "delay)", number(0)),
     Setting("RATE_LIMIT_PER_MINUTE", "6000", "requests a token may make per minute (429 "
@@ -217,8 +230,7 @@ def parse_setting(name, value, where=PREFIX):
     try:
         return BY_NAME[name].parse(value)
     except ValueError as exc:
-        shown = (f"of {len(_text(value))} characters" if name == "SIGNING_KEY"
-                 else repr(_shown(name, value)))
+        shown = repr(_shown(name, value))
         raise SettingError(f"{where}{name} {shown} {exc}") from None
 
 

@@ -75,10 +75,17 @@ def _on_cluster(scheduler, job, nothing):
 
 
 def _registry(path):
-    """The registry at ``path`` (default: the configured one), signing with
-    ``$SOUTHBOUND_SIGNING_KEY`` when it is set, as the service does."""
-    from models.registry import Registry, signing_key_from_environment
-    return Registry(path or registry_dir(), signing_key=signing_key_from_environment())
+    """The registry at ``path`` (default: the configured one): it signs what it saves with
+    the private key when this machine holds it ($SOUTHBOUND_PRIVATE_KEY, else
+    var/keys/signing.key) and verifies what it loads with the public key
+    ($SOUTHBOUND_PUBLIC_KEY, else var/keys/signing.pub), as the service does."""
+    from models.registry import Registry
+    from models.signing import INSECURE_VARIABLE
+    reg = Registry(path or registry_dir())
+    if reg.allow_unsigned:
+        click.echo(f"warning: INSECURE development mode ({INSECURE_VARIABLE}): model "
+                   "signatures are not checked", err=True)
+    return reg
 
 
 def _write_table(frame, out):
@@ -362,6 +369,13 @@ def _register(model, manifest, registry, promote, actor):
         _audit_activation(store, actor, "activate", version, previous, "southbound train")
     state = "active" if reg.active_version() == version else "inactive (promote it to serve)"
     click.echo(f"registered model {version} in {reg.root}: {state}")
+    if not reg.signing:
+        from models.signing import PRIVATE_KEY_VARIABLE
+        click.echo(f"warning: model {version} is not signed ({PRIVATE_KEY_VARIABLE} is not set "
+                   "and there is no var/keys/signing.key): nothing will load it until it is "
+                   f"signed (point {PRIVATE_KEY_VARIABLE} at the training side's private key, "
+                   "or make a first pair with `southbound keys create`, then `southbound "
+                   f"models sign {version}`)", err=True)
     for warning in manifest.get("warnings", []):
         click.echo(f"warning: {warning}", err=True)
 
@@ -760,10 +774,19 @@ def models_show(version, registry):
     """Print a version's manifest as JSON (default: the active one); how it was chosen
     and which rows grew it go to stderr in words."""
     from training.fit import how_grown
+    from models.registry import SignatureError
     reg = _registry(registry)
-    manifest = reg.manifest(reg.resolve(version))
+    version = reg.resolve(version)
+    manifest = reg.manifest(version)
     for label, text in how_grown(manifest):
         click.echo(f"{label}: {text}", err=True)
+    try:
+        reg.verify_signature(version, manifest)
+        verdict = ("not checked (insecure development mode)" if reg.allow_unsigned else
+                   f"verified (key id {manifest['signature'].get('key_id')})")
+    except SignatureError as exc:
+        verdict = f"REFUSED: {exc}"
+    click.echo(f"signature: {verdict}", err=True)
     click.echo(json.dumps(manifest, indent=2))
 
 
@@ -845,11 +868,21 @@ def models_shadow(version, end, registry, actor):
 @registry_option
 @handle_errors
 def models_sign(version, registry):
-    """Sign VERSION's manifest with $SOUTHBOUND_SIGNING_KEY (after checking its artifact's
-    SHA-256): for versions saved before signing was switched on, or under an old key."""
+    """Check VERSION and sign its manifest with the private key (training side only).
+
+    For versions saved unsigned, with the retired shared key (SOUTHBOUND_SIGNING_KEY,
+    whose HMAC is checked first when that variable is set) or under a retired key pair.
+    The artifact must match its recorded SHA-256; it is never unpickled. Signing vouches
+    that the artifact is the one trained: sign only what your own training wrote."""
+    import os
+
+    from models.registry import LEGACY_KEY_VARIABLE
     reg = _registry(registry)
-    reg.sign(version)
-    click.echo(f"signed model {version} in {reg.root}")
+    _, signed = reg.sign(version, legacy_key=os.environ.get(LEGACY_KEY_VARIABLE) or None)
+    from models.signing import key_id
+    kid = key_id(reg.public_key()) if reg.public_key() else "?"
+    click.echo(f"signed model {version} in {reg.root} (key id {kid})" if signed
+               else f"model {version} is already signed with this key (key id {kid})")
 
 
 @models.command("rollback")
@@ -982,9 +1015,40 @@ def serve(host, port, workers, dev, check):
         if check:
             check_free(host, port)
             return
+        if from_environment()["INSECURE_UNSIGNED_MODELS"]:
+            click.echo("warning: INSECURE development mode (SOUTHBOUND_INSECURE_UNSIGNED_MODELS"
+                       "=1): model signatures are NOT checked; any file in the registry can "
+                       "run code in this service. Never in production", err=True)
         run(host, port, workers, dev)
     except AddressInUse as exc:
         _fail(str(exc), EXIT_REFUSED)
+
+
+@main.group()
+def keys():
+    """The Ed25519 key pair that signs models (private: training side only)."""
+
+
+@keys.command("create")
+@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of the pair [default: $SOUTHBOUND_VAR/keys or ./var/keys].")
+@click.option("--if-missing", is_flag=True,
+              help="Do nothing (exit 0) when the folder already holds a key pair.")
+@handle_errors
+def keys_create(folder, if_missing):
+    """Make a new key pair: signing.key (the private key, mode 0600: it stays on the
+    training side, where models are trained and signed) and signing.pub (the public key,
+    for the service and every command that loads a model). Never replaces a key."""
+    from models.signing import (PRIVATE_NAME, PUBLIC_NAME, create_key_pair,
+                                default_keys_dir, key_id, load_public_key)
+    folder = folder or default_keys_dir()
+    if if_missing and (folder / PRIVATE_NAME).exists() and (folder / PUBLIC_NAME).exists():
+        click.echo(f"key pair already in {folder} (key id "
+                   f"{key_id(load_public_key(folder / PUBLIC_NAME))})")
+        return
+    private, public, kid = create_key_pair(folder)
+    click.echo(f"created key pair {kid}: private key {private} (0600, training side only), "
+               f"public key {public}")
 
 
 @main.group()

@@ -14,8 +14,17 @@ import pytest
 if os.environ.get("PYTEST_XDIST_WORKER"):
     for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[_name] = "1"
-# tests build unsigned registries; a signing key from the caller's shell would refuse them
-os.environ.pop("SOUTHBOUND_SIGNING_KEY", None)
+# the run's own Ed25519 key pair (each xdist worker its own), never ./var/keys of the
+# checkout: every registry a test saves is signed with it (the registry reads
+# SOUTHBOUND_PRIVATE_KEY) and every load, command and served app verifies with it; the
+# servers and commands the tests start inherit both variables
+os.environ.pop("SOUTHBOUND_SIGNING_KEY", None)  # the retired shared key
+os.environ.pop("SOUTHBOUND_INSECURE_UNSIGNED_MODELS", None)
+from models.signing import create_key_pair  # noqa: E402
+
+_private, _public, _ = create_key_pair(tempfile.mkdtemp(prefix="southbound-test-keys-"))
+os.environ["SOUTHBOUND_PRIVATE_KEY"], os.environ["SOUTHBOUND_PUBLIC_KEY"] = (str(_private),
+                                                                             str(_public))
 # commands that audit (train, models promote, tokens) write to a store of the run's own,
 # never to ./var/southbound.db of the checkout or a store named in the caller's shell
 os.environ["SOUTHBOUND_DATABASE_URL"] = (

@@ -6,10 +6,10 @@ analyst token does everything (analysts may score too).
 
 - A version whose artifact has flipped bytes: activating it is refused (409) and the
   old model keeps scoring in every worker.
-- With SOUTHBOUND_SIGNING_KEY: a version whose artifact was replaced and whose
-  manifest's SHA-256 was updated to match (only the signature can tell), one signed
-  with another key and one not signed are refused the same way, through the API and
-  through active.json; a properly signed one activates.
+- Signatures (the session's key pair, tests/conftest.py): a version whose artifact was
+  replaced and whose manifest's SHA-256 was updated to match (only the signature can
+  tell), one signed with another key and one not signed are refused the same way,
+  through the API and through active.json; a properly signed one activates.
 - The registry turning unreadable while serving (active.json garbled, of the wrong
   shape, naming a missing or a corrupt version, or removed; the versions folder moved
   away): every worker keeps scoring with the model it has, /readyz stays 200, the
@@ -25,13 +25,10 @@ import os
 import time
 
 import joblib
-import pytest
 
 from models.registry import Registry
 from tests.browser import call, serve
 
-KEY = "test-signing-key-" + "0123456789abcdef" * 2
-OTHER_KEY = "another-signing-key-" + "fedcba9876543210" * 2
 CHECK = 0.1  # SOUTHBOUND_MODEL_CHECK_SECONDS of the servers under test
 ROLES = ("analyst",)  # analysts may score as officers do
 
@@ -98,8 +95,13 @@ def log_errors(log):
     return [line["message"] for line in lines if line["message"].startswith("model not loaded")]
 
 
-def test_signing_key_refuses_what_only_the_signature_can_catch(tmp_path, trained):
-    signed = Registry(tmp_path / "registry", signing_key=KEY)
+def _other_private_key(folder):
+    from models.signing import create_key_pair
+    return create_key_pair(folder)[0]
+
+
+def test_signatures_refuse_what_only_they_can_catch(tmp_path, trained):
+    signed = Registry(tmp_path / "registry")
     first = signed.save(*trained)
     tampered = signed.save(*trained)
     folder = signed.versions_dir / tampered
@@ -109,14 +111,14 @@ def test_signing_key_refuses_what_only_the_signature_can_catch(tmp_path, trained
     manifest["artifact_sha256"] = hashlib.sha256(
         (folder / "model.joblib").read_bytes()).hexdigest()
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    assert Registry(signed.root).load(tampered)  # without the key it would be served
-    foreign = Registry(signed.root, signing_key=OTHER_KEY).save(*trained)
-    unsigned = Registry(signed.root).save(*trained)
+    # without the signature check it would be served
+    assert Registry(signed.root, allow_unsigned=True).load(tampered)
+    foreign = Registry(signed.root, private_key=_other_private_key(tmp_path / "k")).save(*trained)
+    unsigned = Registry(signed.root, private_key=None).save(*trained)
     good = signed.save(*trained)
 
     with serve(tmp_path, signed.root, roles=ROLES,
-               env={"SOUTHBOUND_SIGNING_KEY": KEY,
-                    "SOUTHBOUND_MODEL_CHECK_SECONDS": str(CHECK)}) as live:
+               env={"SOUTHBOUND_MODEL_CHECK_SECONDS": str(CHECK)}) as live:
         assert served_versions(live) == {first}
         assert_refused(live, tampered, "fails its signature check", serving=first)
         assert_refused(live, foreign, "signed with another key", serving=first)
@@ -132,7 +134,6 @@ def test_signing_key_refuses_what_only_the_signature_can_catch(tmp_path, trained
         # the worker that answered serves it now; the other within its check interval
         # plus the model's load (the promise README makes), not at once
         assert wait_served(live, good) == {good}
-        assert KEY not in live.log.read_text()
     errors = log_errors(live.log)
     assert any("fails its signature check" in e for e in errors), errors
     assert any("is not signed" in e for e in errors), errors
@@ -221,23 +222,42 @@ def test_a_worker_sees_an_activation_that_keeps_the_size_and_the_timestamp(
     assert holder.current().version == second
 
 
-def test_the_app_reads_the_key_from_its_settings(tmp_path, trained):
-    """In-process: SOUTHBOUND_SIGNING_KEY reaches the holder; a short key stops the start."""
+def test_the_app_reads_the_public_key_and_the_insecure_mode_from_its_settings(
+        tmp_path, trained):
+    """In-process: PUBLIC_KEY reaches the holder; /readyz says why nothing verified; the
+    insecure development mode loads an unsigned model and says so at start."""
+    from models.signing import create_key_pair
     from service import create_app
     from service.settings import SettingError
 
-    unsigned = Registry(tmp_path / "unsigned")
+    unsigned = Registry(tmp_path / "unsigned", private_key=None)
     unsigned.save(*trained)
-    signed = Registry(tmp_path / "signed", signing_key=KEY)
+    signed = Registry(tmp_path / "signed")
     version = signed.save(*trained)
-    config = {"DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}", "LOG_LEVEL": "ERROR",
-              "SIGNING_KEY": KEY}
+    config = {"DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}", "LOG_LEVEL": "ERROR"}
     app = create_app(dict(config, REGISTRY=str(signed.root)))
     assert app.test_client().get("/readyz").json["model_version"] == version
+    other = create_key_pair(tmp_path / "other")[1]
+    app = create_app(dict(config, REGISTRY=str(signed.root), PUBLIC_KEY=str(other)))
+    ready = app.test_client().get("/readyz")
+    assert ready.status_code == 503, ready.json
+    assert ready.json["error"]["message"] == (
+        f"not ready: no model to score with (model {version} refused: signed with another "
+        "key)")
+    assert str(tmp_path) not in ready.get_data(as_text=True)
     app = create_app(dict(config, REGISTRY=str(unsigned.root)))
     ready = app.test_client().get("/readyz")
-    assert ready.status_code == 503 and "no model" in ready.json["error"]["message"]
-    assert "is not signed" in app.extensions["southbound.models"].error  # logged, not public
-    with pytest.raises(SettingError, match="SIGNING_KEY of 9 characters is too short: use at "
-                                           "least 32"):
-        create_app(dict(config, REGISTRY=str(signed.root), SIGNING_KEY="too-short"))
+    assert ready.status_code == 503 and "refused: not signed" in ready.json["error"]["message"]
+    assert "is not signed" in app.extensions["southbound.models"].error  # logged, in full
+    import logging
+    said = []
+    keep = logging.Handler()
+    keep.emit = lambda record: said.append(record.getMessage())
+    logging.getLogger("southbound.service").addHandler(keep)
+    try:
+        app = create_app(dict(config, REGISTRY=str(unsigned.root), LOG_LEVEL="WARNING",
+                              INSECURE_UNSIGNED_MODELS=True))
+    finally:
+        logging.getLogger("southbound.service").removeHandler(keep)
+    assert app.test_client().get("/readyz").status_code == 200
+    assert any("INSECURE development mode" in line for line in said), said

@@ -24,7 +24,7 @@ BAD = {  # variable: (value, what the line must say after "error: SOUTHBOUND_<NA
     "LOG_LEVEL": [("LOUD", "'LOUD' is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL")],
     "RANDOM_SEED": [("x", "'x' is not a whole number (>= 0)")],
     "REDIS_URL": [("http://cache", "'http://cache' is not a Redis URL")],
-    "SIGNING_KEY": [("short", "of 5 characters is too short: use at least 32")],
+    "INSECURE_UNSIGNED_MODELS": [("maybe", "'maybe' is not 1 or 0 (on or off)")],
     "REGISTRY": [(" ", "' ' is empty: give a path")],
 }
 CASES = [(name, value, said) for name, cases in BAD.items() for value, said in cases]

@@ -22,7 +22,7 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    """The store answers and a model is loaded; 503 naming only what is down.
+    """The store answers and a verified model is loaded; 503 naming only what is down.
 
     The body is public (no token): it never carries the database's host, port or
     error, nor the registry's path; those go to the log.
@@ -34,11 +34,14 @@ def readyz():
     except StoreUnavailable as exc:
         log.error("not ready: store unavailable: %s", exc)
         down.append("store unavailable")
+    holder = ext["southbound.models"]
     try:
-        served = ext["southbound.models"].current()
+        served = holder.current()
     except ApiError as exc:
         log.error("not ready: no model: %s", exc.message)
-        down.append("no model to score with")
+        # the signature's verdict in a few words (no path): why nothing verified
+        down.append("no model to score with" + (f" ({holder.refused})" if holder.refused
+                                                  else ""))
     if down:
         raise ApiError(503, "not_ready", "not ready: " + "; ".join(down))
     return jsonify({"status": "ready", "model_version": served.version})

@@ -27,7 +27,8 @@ def _init(state):
     state.app.extensions[JOBS] = ReportJobs(config["REPORT_DIR"], {
         "SOUTHBOUND_DATABASE_URL": config["DATABASE_URL"],
         "SOUTHBOUND_REGISTRY": str(config["REGISTRY"]),
-        "SOUTHBOUND_SIGNING_KEY": config["SIGNING_KEY"] or "",
+        "SOUTHBOUND_PUBLIC_KEY": str(config["PUBLIC_KEY"] or ""),
+        "SOUTHBOUND_INSECURE_UNSIGNED_MODELS": "1" if config["INSECURE_UNSIGNED_MODELS"] else "0",
         "SOUTHBOUND_SQLITE_SYNCHRONOUS": config["SQLITE_SYNCHRONOUS"],
         "SOUTHBOUND_POLICY_FILE": str(config["POLICY_FILE"] or "")})
 
