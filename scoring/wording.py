@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import math
 
+#: a figure resting on fewer labelled seizures than this is flagged unstable
+FEW_SEIZURES = 30
+
 def plural(n, word, many=None, bare=False):
     """``n`` and ``word``, the word in the plural unless ``n`` is 1: "1 seizure",
     "2 seizures", "12,000 rows" (thousands separated; a whole float as an integer).

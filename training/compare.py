@@ -39,8 +39,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from scoring.wording import plural
-from training.evaluate import FEW_SEIZURES
+from scoring.wording import FEW_SEIZURES, plural
 
 #: the figures a comparison estimates for each list
 VALUES = ("firearms_seized", "rounds_seized", "currency_seized_usd")

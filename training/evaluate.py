@@ -19,14 +19,12 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score
 
-from scoring.wording import number, plural
+from scoring.wording import FEW_SEIZURES, number, plural
 
 BUDGETS = (0.005, 0.01, 0.02, 0.05)
 VALUE_COLUMNS = ("firearms_seized", "rounds_seized", "currency_seized_usd")
 #: a selection probability below this is treated as this (caps one row's weight)
 MIN_PROPENSITY = 1e-3
-#: a budget's estimate resting on fewer labelled seizures than this is flagged unstable
-FEW_SEIZURES = 30
 
 
 def propensity(outbound, features=None, seed=0):

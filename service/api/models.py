@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, jsonify, request
 
 from models.registry import RegistryError, evidence
+from scoring.wording import FEW_SEIZURES
 from service.api.score import get_json_body, ignored_fields, with_ignored
 from service.auth import require
 from service.errors import ApiError
@@ -69,7 +70,6 @@ def _version_view(registry, manifest, active_version, shadow):
 def _validation(manifest):
     """Recall and hit rate at a 1% budget on the version's own validation window, with the
     seizures they rest on; None for a manifest without them."""
-    from training.evaluate import FEW_SEIZURES  # the threshold the figures are flagged by
     budgets = (manifest.get("metrics") or {}).get("validation", {}).get("budgets") or []
     row = next((b for b in budgets if b.get("budget") == 0.01), None)
     if row is None:
