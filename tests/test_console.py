@@ -598,8 +598,13 @@ def busy_lane(live, world):
     log = pd.read_csv(world[0], dtype=str, keep_default_na=False)
     rows = log[log["direction"] == "outbound"].head(50)
     tag = uuid.uuid4().hex[:6]
-    bodies = [crossing_body(row) | {"crossing_id": f"busy-{tag}-{i:02d}", "port_code": BUSY_PORT}
-              for i, row in enumerate(rows.to_dict("records"))]
+    # the lane is in crossing order: these crossed last (in the hour before now), so they
+    # are the port's newest whatever other tests sent it from the world's days
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+    bodies = [crossing_body(row) | {
+        "crossing_id": f"busy-{tag}-{i:02d}", "port_code": BUSY_PORT,
+        "crossed_at": (now - pd.Timedelta(minutes=60 - i)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        for i, row in enumerate(rows.to_dict("records"))]
     for body in (bodies[7], bodies[31]):
         status, _ = call(live.url + "/v1/lookouts", {
             "plate_id": body["plate_id"], "reason": "console test",

@@ -16,6 +16,7 @@ from models.registry import Registry
 from scoring.contract import parse_frame
 from scoring.features import feature_frame
 from scoring.policy import RecentScores
+from service.replay import crossing_body
 from service.store import audit, crossings, outcomes, scores, shadow_scores
 from tests.browser import call, serve
 from tests.conftest import _pg_database
@@ -188,9 +189,7 @@ def test_two_instances_on_one_postgresql_act_as_one_service(pg_url, registry_pat
         assert stored["crossings"] == len(log)
         assert stored["outcomes"] == (log["inspected"] == "true").sum() > 0
         outbound = log[log["direction"] == "outbound"].iloc[0]
-        repeat = {k: v for k, v in outbound.items() if v != "" and k not in (
-            "inspected", "seizure", "firearms_seized", "rounds_seized", "currency_seized_usd",
-            "referral", "selection_probability")}
+        repeat = crossing_body(outbound.to_dict())  # its cells as the API's JSON values
         for url in (a.url, b.url):
             status, again = call(url + "/v1/score", repeat, a.tokens["officer"])
             assert status == 200 and again == answers[outbound["crossing_id"]]
