@@ -16,11 +16,19 @@ CONTENT_SECURITY_POLICY = "; ".join((
     "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:",
     "frame-ancestors 'none'", "base-uri 'none'", "form-action 'self'", "object-src 'none'"))
 
+#: the report page: its style inline, its figures data: images, nothing else
+REPORT_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+                 "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+#: every other answer (JSON, metrics, documents): nothing may load from it
+DATA_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+#: on every answer: no sniffing, no referrer, no framing, nothing kept in a cache
+#: (answers name crossings, plates and decisions)
 SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
 }
 
 
@@ -35,9 +43,17 @@ def index():
 
 @bp.after_app_request
 def _secure(response):
-    # the console's static files get the headers too (an SVG can carry script)
+    """The security headers on every answer, and the content policy that fits it: the
+    console's (its static files too: an SVG can carry script), the report page's, or
+    none loads anything."""
     console_asset = (request.endpoint == "static"
                      and (request.view_args or {}).get("filename", "").startswith("console/"))
     if request.endpoint == "console.index" or console_asset:
-        response.headers.update(SECURITY_HEADERS)
+        policy = CONTENT_SECURITY_POLICY
+    elif response.mimetype == "text/html":
+        policy = REPORT_POLICY
+    else:
+        policy = DATA_POLICY
+    response.headers.update(SECURITY_HEADERS)
+    response.headers["Content-Security-Policy"] = policy
     return response

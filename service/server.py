@@ -55,7 +55,10 @@ def run(host, port, workers, dev=False):
     check_free(host, port)
     if dev:
         from service import create_app
-        create_app().run(host=host, port=port)
+        # never Werkzeug's debugger (it runs code typed into an error page), whatever
+        # FLASK_DEBUG says
+        create_app().run(host=host, port=port, debug=False, use_debugger=False,
+                         use_reloader=False)
         return
     # per-process metric files, added up by /metrics; fresh at every start
     metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(

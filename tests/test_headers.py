@@ -58,3 +58,36 @@ def test_every_answer_has_a_content_type_a_strict_parser_takes(app, client, auth
     response = client.get("/v1/crossings/none", headers=auth["admin"])
     assert response.status_code == 404
     assert parse_content_type(response.headers["Content-Type"])[0] == "application/json"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_every_answer_carries_the_security_headers_and_is_never_cached(app, client, auth):
+    """Answers name crossings, plates and decisions: no cache keeps them, no page frames
+    them, nothing is sniffed; JSON and documents load nothing, the console its own files."""
+    answers = {route: client.get(route, headers=auth["admin"]) for route in _get_routes(app)}
+    answers["404"] = client.get("/v1/crossings/none", headers=auth["admin"])
+    answers["400"] = client.post("/v1/score", json={}, headers=auth["officer"])
+    answers["401"] = client.get("/v1/model")
+    for name, response in answers.items():
+        headers = response.headers
+        assert headers.get("Cache-Control") == "no-store", name
+        assert headers.get("X-Content-Type-Options") == "nosniff", name
+        assert headers.get("X-Frame-Options") == "DENY", name
+        assert headers.get("Referrer-Policy") == "no-referrer", name
+        assert "frame-ancestors 'none'" in headers.get("Content-Security-Policy", ""), name
+    assert answers["/v1/openapi.json"].headers["Content-Security-Policy"].startswith(
+        "default-src 'none'")
+    assert "script-src 'self'" in answers["/"].headers["Content-Security-Policy"]
+
+
+def test_serve_dev_never_runs_the_debugger(monkeypatch):
+    """FLASK_DEBUG=1 would turn on Werkzeug's debugger, which runs code typed into an
+    error page: `serve --dev` passes debug off whatever the environment says."""
+    from flask import Flask
+    from service import server
+    seen = {}
+    monkeypatch.setenv("FLASK_DEBUG", "1")
+    monkeypatch.setattr(server, "check_free", lambda host, port: None)
+    monkeypatch.setattr(Flask, "run", lambda self, **kwargs: seen.update(kwargs))
+    server.run("127.0.0.1", 8999, 1, dev=True)
+    assert seen.get("debug") is False and seen.get("use_debugger") is False
