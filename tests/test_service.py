@@ -146,6 +146,23 @@ def test_outcome_is_stored_and_shown(app, client, auth):
     assert len(analyst["outcomes"]) == 1
 
 
+@pytest.mark.parametrize("crossing_id", ["a/b", "2025/03/04-17", "ends/outcome"])
+def test_an_id_holding_a_slash_can_be_looked_up_and_given_an_outcome(client, auth,
+                                                                     crossing_id):
+    """The contract allows '/' in a crossing_id; a client sends it percent-encoded, and
+    the routes find it (the seizure of such a crossing was once impossible to record)."""
+    from urllib.parse import quote
+    assert client.post("/v1/score", json=outbound(crossing_id=crossing_id),
+                       headers=auth["officer"]).status_code == 201
+    path = "/v1/crossings/" + quote(crossing_id, safe="")
+    recorded = client.post(path + "/outcome", headers=auth["officer"],
+                           json={"inspected": True, "seizure": True, "firearms_seized": 2})
+    assert recorded.status_code == 201, recorded.json
+    shown = client.get(path, headers=auth["officer"])
+    assert shown.status_code == 200 and shown.json["crossing"]["crossing_id"] == crossing_id
+    assert shown.json["outcome"]["firearms_seized"] == 2
+
+
 @pytest.mark.parametrize("body, field", [
     ({}, "inspected"),
     ({"inspected": True}, "seizure"),

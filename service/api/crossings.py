@@ -93,7 +93,7 @@ def parse_outcome(body):
     return out
 
 
-@bp.post("/<crossing_id>/outcome")
+@bp.post("/<path:crossing_id>/outcome")
 @require("officer")
 def record_outcome(crossing_id):
     """Record what secondary inspection found (a later record corrects an earlier one)."""
@@ -174,7 +174,7 @@ def _lane_view(row):
             "model_version": row["model_version"], "outcome": outcome}
 
 
-@bp.get("/<crossing_id>")
+@bp.get("/<path:crossing_id>")
 @require("officer")
 def show(crossing_id):
     """The crossing, its score, reasons and decision, and its latest outcome."""
