@@ -30,8 +30,10 @@ class Metrics:
                                  ["endpoint"], buckets=LATENCY_BUCKETS, **kw)
         self.scores = Counter("southbound_scores_total", "crossings scored",
                               ["port", "band"], **kw)
+        # by port only: /metrics takes no token, and a source label (a lookout firing at
+        # a port, a random pick) would publish live operations
         self.referrals = Counter("southbound_referrals_total", "crossings referred",
-                                 ["port", "source"], **kw)
+                                 ["port"], **kw)
         self.shadow_scores = Counter("southbound_shadow_scores_total",
                                      "crossings also scored by the challenger in shadow",
                                      ["model_version"], **kw)

@@ -124,7 +124,7 @@ def score_crossing(store, served, metrics, record, actor, rng, holder=None):
     policy.observe(port, probability)
     metrics.scores.labels(port, band).inc()
     if decision.refer:
-        metrics.referrals.labels(port, decision.source).inc()
+        metrics.referrals.labels(port).inc()
     return public_answer(row, reasons), True
 
 

@@ -211,6 +211,23 @@ def test_tokens_and_roles(app, client, auth):
     assert all(secret not in json.dumps(t) for t in stored)
 
 
+def test_metrics_count_referrals_by_port_and_publish_no_source(client, auth):
+    """/metrics takes no token: a lookout firing at a port (or a random pick) must not
+    appear there as it happens."""
+    made = client.post("/v1/lookouts", headers=auth["analyst"], json={
+        "plate_id": "PWATCH9", "reason": "metrics test", "expires_at": "2099-01-01T00:00:00Z"})
+    assert made.status_code == 201, made.json
+    answer = client.post("/v1/score", json=outbound(9, plate_id="PWATCH9"),
+                         headers=auth["officer"])
+    assert answer.status_code == 201 and answer.json["refer"] is True
+    text = client.get("/metrics").get_data(as_text=True)
+    counted = [line for line in text.splitlines()
+               if line.startswith("southbound_referrals_total{")]
+    assert counted and all('port="2304"' in line for line in counted)
+    assert not any("source=" in line for line in text.splitlines())
+    assert not any('"lookout"' in line for line in text.splitlines())
+
+
 def test_lookout_always_refers_and_can_be_removed(app, client, auth):
     h = auth["analyst"]
     created = client.post("/v1/lookouts", headers=h, json={
