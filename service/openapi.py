@@ -540,11 +540,11 @@ def document_for(ports):
                     "ignored_fields": _IGNORED}), "recorded"),
                     **_authenticated(404, 409, body=True)}}},
             "/v1/model": {"get": {
-                "summary": "The active model's manifest, the policy in force and the "
-                           "caller's role",
+                "summary": "The active model's version and the caller's role; analysts "
+                           "and admins also get its manifest and the policy in force",
                 "security": auth,
                 "responses": {"200": _json(_object(
-                    ["version", "policy_version", "manifest", "role"], {
+                    ["version", "role"], {
                         "version": _STRING, "policy_version": _STRING,
                         "manifest": {"type": "object"},
                         "role": {"type": "string", "enum": list(ROLES)}}), "the model"),

@@ -122,6 +122,13 @@ def test_the_model_answer_names_the_callers_role(client, auth, role):
     the model report."""
     answer = client.get("/v1/model", headers=auth[role])
     assert answer.status_code == 200 and answer.json["role"] == role
+    # an officer gets the version, never the manifest (its score quantiles are the
+    # referral thresholds) nor the policy
+    if role == "officer":
+        assert set(answer.json) == {"version", "role"}
+    else:
+        assert answer.json["manifest"]["version"] == answer.json["version"]
+        assert "score_quantiles" in answer.json["manifest"] and answer.json["policy_version"]
 
 
 # --- in Chromium, against `southbound serve` -------------------------------------------

@@ -20,11 +20,15 @@ def _holder():
 @bp.get("/model")
 @require("officer")
 def active():
-    """The active model's manifest and metrics, the referral policy in force, and the
-    caller's role (the console offers analysts the model report)."""
+    """The active model's version and the caller's role (the console offers analysts the
+    model report); analysts and admins also get its manifest and metrics and the
+    referral policy in force. Officers get no manifest: its per-port score quantiles
+    are the referral thresholds, and its figures are the analysts' business."""
     served = _holder().current()
-    return jsonify({"version": served.version, "policy_version": served.policy.version,
-                    "manifest": served.manifest, "role": g.role})
+    answer = {"version": served.version, "role": g.role}
+    if g.role != "officer":
+        answer.update(policy_version=served.policy.version, manifest=served.manifest)
+    return jsonify(answer)
 
 
 @bp.get("/models")
