@@ -79,33 +79,14 @@ def runner():
 
 # --- the service ---------------------------------------------------------------
 
-import uuid
-
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def _pg_database():
-    """A fresh PostgreSQL database on the machine's server; returns (url, drop)."""
-    import sqlalchemy as sa
-    name = "sb_" + uuid.uuid4().hex[:12]
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-
-    def drop():
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", drop
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request, tmp_path):
     """Each service test runs against SQLite and against PostgreSQL, on a fresh database."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'southbound.db'}"
         return
-    url, drop = _pg_database()
+    from tests.helpers.pg import pg_database
+    url, drop = pg_database()
     yield url
     drop()
 
@@ -113,7 +94,7 @@ def database_url(request, tmp_path):
 @pytest.fixture(scope="session")
 def pristine_registry(tmp_path_factory, trained):
     """A registry whose active model is the one trained on the small world; never
-    served or changed itself: each user gets a copy (``tests.browser.registry_copy``)."""
+    served or changed itself: each user gets a copy (``tests.helpers.browser.registry_copy``)."""
     from models.registry import Registry
     path = tmp_path_factory.mktemp("service-registry")
     Registry(path).save(*trained)
@@ -123,7 +104,7 @@ def pristine_registry(tmp_path_factory, trained):
 @pytest.fixture
 def registry_path(pristine_registry, tmp_path):
     """This test's own registry, the small world's model active."""
-    from tests.browser import registry_copy
+    from tests.helpers.browser import registry_copy
     return registry_copy(pristine_registry, tmp_path)
 
 
@@ -151,3 +132,22 @@ def auth(app):
     store = app.extensions["southbound.store"]
     return {role: {"Authorization": f"Bearer {create_token(store, role, role + '-test')}"}
             for role in ("officer", "analyst", "admin")}
+
+
+@pytest.fixture
+def private_pg():
+    """A throwaway PostgreSQL cluster of this test's own, started (to stop, hang, restart)."""
+    import subprocess
+
+    from tests.helpers.browser import require
+    from tests.helpers.pg import PrivateCluster, pg_missing
+    require(pg_missing())
+    cluster = PrivateCluster()
+    try:
+        cluster.init()
+        cluster.start()
+        yield cluster
+    except subprocess.CalledProcessError as exc:
+        raise RuntimeError(f"{exc.cmd}: {exc.stderr}") from None
+    finally:
+        cluster.remove()

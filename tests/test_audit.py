@@ -63,7 +63,7 @@ def test_every_change_of_the_model_in_service_from_the_command_line_is_audited(
 
 def test_a_promotion_with_the_store_unreachable_changes_nothing(runner, tmp_path, trained,
                                                                 monkeypatch):
-    from tests.browser import free_port
+    from tests.helpers.browser import free_port
     reg = Registry(tmp_path / "registry")
     first = reg.save(*trained)
     second = reg.save(*trained)

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from southbound.cli import main
-from tests.logs import raw, row
+from tests.helpers.logs import raw, row
 
 
 @pytest.fixture(scope="module")

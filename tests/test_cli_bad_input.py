@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from models.registry import Registry
 from southbound.cli import main
-from tests.logs import raw, row
+from tests.helpers.logs import raw, row
 
 TIMESTAMP = "2025-03-04T17:00:00-06:00"
 

@@ -201,7 +201,7 @@ def test_train_shadow_compare_promote_roll_back_through_the_api(
     from models.registry import Registry
     from service.replay import replay as send, truth_outcome
     from southbound.cli import main
-    from tests.test_shadow import make_app, tokens_for
+    from tests.helpers.service import make_app, tokens_for
     root = registry_path                  # this test's own copy
     reg = Registry(root)
     champion = reg.active_version()
@@ -252,7 +252,7 @@ def test_train_shadow_compare_promote_roll_back_through_the_api(
         assert again.status_code == 409 and again.json["error"]["code"] == "rollback_refused"
         assert client.post("/v1/models/rollback", headers=auth["officer"]).status_code == 403
         from service.store import audit
-        from tests.test_service import rows
+        from tests.helpers.service import rows
         actions = [a["action"] for a in rows(app, audit)
                    if a["action"] not in ("score", "outcome", "token_create")]
         assert actions == ["shadow", "activate_refused", "activate", "rollback",

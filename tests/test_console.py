@@ -10,8 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.browser import OUTPUT as OUTPUT_DIR
-from tests.browser import (browser_missing, call, launch, registry_copy, require, screenshot,
+from tests.helpers.browser import OUTPUT as OUTPUT_DIR
+from tests.helpers.browser import (browser_missing, call, launch, registry_copy, require, screenshot,
                            serve)
 
 ASSETS = ("console/console.css", "console/console.js", "console/analyst.js",
@@ -746,7 +746,6 @@ def test_a_busy_lane_fits_a_booth_screen(chromium, live, busy_lane):
 
 # --- the header follows the service; sign-in fails closed ------------------------------
 
-from tests.test_faults import private_pg  # noqa: E402,F401  (a throwaway PostgreSQL cluster)
 
 #: what the console meets while the service is down: statuses, and the network gone
 DOWN = ("400", "401", "404", "503", "ERR_INTERNET_DISCONNECTED")

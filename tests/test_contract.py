@@ -7,7 +7,7 @@ import pytest
 
 from scoring.contract import (COLUMNS, ContractError, parse_frame, parse_record, parse_timestamp,
                               read_log)
-from tests.logs import BASE, raw, row
+from tests.helpers.logs import BASE, raw, row
 
 
 def write_csv(tmp_path, rows, name="log.csv"):

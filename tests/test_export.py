@@ -9,8 +9,8 @@ from scoring.contract import parse_frame, read_log
 from service.export import export_frame
 from service.store import crossings
 from southbound.cli import main
-from tests.test_service import outbound
-from tests.replay import replay
+from tests.helpers.service import outbound
+from tests.helpers.replay import replay
 from training.evaluate import Labels
 from training.synth import WorldConfig, generate_world
 

@@ -10,14 +10,7 @@ from scoring.features import (CONTEXT, DAY_US, DERIVED, ENTITY_COLUMN, FEATURE_G
                               FEATURES, HISTORY, HOUR_US, LAST_INBOUND_PORT, OUTCOME_LAG_US,
                               HistoryFeature, context_frame, context_record, feature_frame,
                               history_frame, resolve_exclusions)
-from tests.logs import raw, row
-
-T0 = pd.Timestamp("2025-03-01T00:00:00Z")
-
-
-def at(hours):
-    return (T0 + pd.Timedelta(hours=hours)).isoformat().replace("+00:00", "Z")
-
+from tests.helpers.logs import at, convoy_rows, random_log, raw, row
 
 def brute_force(frame, i):
     """The history features of row i, straight from the specs' words (the oracle)."""
@@ -96,29 +89,6 @@ def derived_by_hand(f):
         "registration_age_first_seen": f["registration_age_days"]
                                        - f["plate_days_since_first_seen"],
     }
-
-
-def random_log(seed, n=300):
-    rng = np.random.default_rng(seed)
-    rows = []
-    for i in range(n):
-        direction = rng.choice(["outbound", "inbound"])
-        truck = rng.random() < 0.3
-        inspected = direction == "outbound" and rng.random() < 0.3
-        picked = rng.choice(["officer", "random", "model"])
-        unpicked = rng.choice(["none", "none", "", "model"])  # referred, not inspected
-        rows.append(row(
-            crossing_id=f"c{i:04d}", direction=direction,
-            # coarse times make ties, windows edges and lag edges likely
-            crossed_at=at(float(rng.integers(0, 24 * 45)) * rng.choice([1, 0.5])),
-            plate_id=f"p{rng.integers(0, 15)}", port_code=rng.choice(["2304", "2402", "2506"]),
-            vehicle_class="truck" if truck else "personal",
-            carrier_id=f"k{rng.integers(0, 3)}" if truck else "",
-            inspected=("true" if inspected else "false") if direction == "outbound" else "",
-            seizure=rng.choice(["true", "false"]) if inspected else "",
-            registration_age_days="" if rng.random() < 0.1 else str(rng.integers(0, 900)),
-            referral=(picked if inspected else unpicked) if direction == "outbound" else ""))
-    return rows
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -232,33 +202,6 @@ def test_port_hour_share_is_circular_and_point_in_time():
                                                                "port_hour_share_7d"]
     assert math.isnan(feats.loc["before-7d", "port_hour_share_7d"])   # the port's first
     assert math.isnan(feats.loc["other-port", "port_hour_share_7d"])
-
-
-def convoy_rows(day0=0, port="2304"):
-    """p, q and r leaving by ``port`` together on three days, then p again and elsewhere.
-
-    Day 1: q 3 min after p, r 9 min after. Day 2: q 10 min after p (still within), r 30
-    min after. Day 3: p after q and r (both seen with p before); then p by another port.
-    Day 11: p 5 min after q, their last pair 8 days old (past the 7-day lookback); day
-    12: the same, seen again the day before.
-    """
-    minute = 1 / 60
-    rows = []
-    for day, (a, b, c) in enumerate([(0, 3, 9), (0, 10, 30), (0, 4, 7)]):
-        base = 24 * (day0 + day + 1)
-        rows += [row(crossing_id=f"p{day}", crossed_at=at(base + a * minute), plate_id="p"),
-                 row(crossing_id=f"q{day}", crossed_at=at(base + b * minute), plate_id="q"),
-                 row(crossing_id=f"r{day}", crossed_at=at(base + c * minute), plate_id="r")]
-    rows += [row(crossing_id="p-again", crossed_at=at(24 * (day0 + 3) + 12 * minute),
-                 plate_id="p"),
-             row(crossing_id="elsewhere", crossed_at=at(24 * (day0 + 4)), plate_id="p",
-                 port_code="2402")]
-    for day, name in ((11, "late"), (12, "later")):
-        rows += [row(crossing_id=f"q-{name}", crossed_at=at(24 * (day0 + day)), plate_id="q"),
-                 row(crossing_id=f"p-{name}", crossed_at=at(24 * (day0 + day) + 5 * minute),
-                     plate_id="p")]
-    return [dict(r, port_code=port if r["port_code"] == "2304" else r["port_code"])
-            for r in rows]
 
 
 def test_convoy_partners_are_plates_seen_leaving_together_again():

@@ -43,7 +43,7 @@ from scoring.contract import (BODY_TYPES, BY_NAME, COLUMN_NAMES, DIRECTIONS, REF
                               REQUIRED, TEXT_KINDS, VEHICLE_CLASSES, ContractError,
                               parse_frame, parse_record, parse_timestamp, parse_value, read_log)
 from southbound.cli import main
-from tests.logs import raw, row
+from tests.helpers.logs import raw, row
 
 SETTINGS = dict(deadline=None, database=None)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import require
+from tests.helpers.browser import require
 
 
 def test_a_missing_part_fails_the_test_and_names_it(monkeypatch):

@@ -13,7 +13,7 @@ from scoring.contract import COLUMNS, SEIZED_AMOUNTS
 from scoring.ports import known_ports
 from service.openapi import INTEGER_KINDS, document_for
 from service.store import INTEGER_COLUMNS, MIGRATIONS, Store, crossings, metadata, outcomes
-from tests.test_service import assert_error, inbound, outbound, rows
+from tests.helpers.service import assert_error, inbound, outbound, rows
 
 PORTS = known_ports()
 INTEGER_FIELDS = [c.name for c in COLUMNS if c.kind in INTEGER_KINDS]

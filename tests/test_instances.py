@@ -18,9 +18,9 @@ from scoring.features import feature_frame
 from scoring.policy import RecentScores
 from service.replay import crossing_body
 from service.store import audit, crossings, outcomes, scores, shadow_scores
-from tests.browser import call, serve
-from tests.conftest import _pg_database
-from tests.replay import assert_features_equal, logged_outcome, replay
+from tests.helpers.browser import call, serve
+from tests.helpers.pg import pg_database
+from tests.helpers.replay import assert_features_equal, logged_outcome, replay
 from training.synth import WorldConfig, generate_world
 
 
@@ -32,7 +32,7 @@ def small_log():
 
 @pytest.fixture
 def pg_url():
-    url, drop = _pg_database()
+    url, drop = pg_database()
     yield url
     drop()
 

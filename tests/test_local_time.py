@@ -11,7 +11,7 @@ from scoring.batch import score_frame
 from scoring.contract import format_timestamp, parse_frame, parse_record, parse_timestamp
 from scoring.features import context_frame, context_record
 from scoring.ports import PortTableError, port_zones, read_ports
-from tests.logs import raw, row
+from tests.helpers.logs import raw, row
 
 # (port, instant in UTC, local hour, weekday) around the 2025 changes (9 March and
 # 2 November, 2:00 local): Laredo (Central), El Paso (Mountain, in Texas), Nogales

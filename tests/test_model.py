@@ -188,10 +188,20 @@ def test_a_risk_factor_moves_the_score_the_right_way(fitted, holdout, column, lo
     assert p_high.mean() > 1.5 * p_low.mean()
 
 
-def test_an_irrelevant_change_does_not_move_the_score(fitted, holdout):
-    shuffled = holdout.copy()
-    shuffled["crossing_id"] = "something-else"   # not a feature
-    np.testing.assert_array_equal(fitted.predict_proba(shuffled), fitted.predict_proba(holdout))
+@pytest.mark.parametrize("column, one, other", [
+    ("vehicle_make", "FORD", "NISSAN"),
+    ("plate_country", "US", "MX"),
+], ids=["make", "plate-country"])
+def test_an_irrelevant_change_does_not_move_the_score(fitted, holdout, column, one, other):
+    """A feature the model reads but the labels never depended on (``feature_table``):
+    the scores barely move. The risk factors above move the mean by 1.9 to 3.2 times
+    and a twentieth of the rows by 0.09 or more; these by 1 to 3% and under 0.01."""
+    assert column in FEATURES  # a column the model does not read would prove nothing
+    a, b = holdout.copy(), holdout.copy()
+    a[column], b[column] = one, other
+    p_a, p_b = fitted.predict_proba(a)[:, 1], fitted.predict_proba(b)[:, 1]
+    assert p_b.mean() == pytest.approx(p_a.mean(), rel=0.05)
+    assert np.quantile(np.abs(p_b - p_a), 0.95) < 0.01
 
 
 GROUP_MEMBERS = [(group, name) for group, members in FEATURE_GROUPS.items()

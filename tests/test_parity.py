@@ -9,9 +9,9 @@ import sqlalchemy as sa
 from scoring.contract import OUTCOME_COLUMNS, parse_frame, parse_record
 from scoring.features import FEATURES, LAST_INBOUND_PORT, feature_frame, feature_record
 from service.store import Store, crossings, scores
-from tests.logs import raw
-from tests.replay import assert_features_equal, logged_outcome, replay
-from tests.test_features import convoy_rows, random_log
+from tests.helpers.logs import raw
+from tests.helpers.replay import assert_features_equal, logged_outcome, replay
+from tests.helpers.logs import convoy_rows, random_log
 from training.synth import WorldConfig, generate_world
 
 

@@ -120,8 +120,7 @@ def test_the_service_stores_an_exploration_pick_as_explore_and_the_officer_sees_
         database_url, registry_path, tmp_path):
     from service import create_app
     from service.store import crossings
-    from tests.test_service import outbound, rows
-    from tests.test_shadow import tokens_for
+    from tests.helpers.service import outbound, rows, tokens_for
     policy = write(tmp_path, "random_share = 0.0\ndefault_capacity = 0.0\nexplore_share = 1.0\n")
     app = create_app({"DATABASE_URL": database_url, "REGISTRY": str(registry_path),
                       "REPORT_DIR": str(tmp_path / "reports"), "TOKEN_CACHE_SECONDS": 0,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from tests.browser import free_port
+from tests.helpers.browser import free_port
 
 
 class Collect(logging.Handler):

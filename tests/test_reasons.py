@@ -17,7 +17,7 @@ from scoring.features import FEATURES, LAST_INBOUND_PORT
 from scoring.reasons import (GROUPS, NOTHING_STANDS_OUT, READS, SELECTED, explain,
                              reason_lines, with_selection)
 from service.store import crossings, scores
-from tests.replay import replay
+from tests.helpers.replay import replay
 
 
 @pytest.fixture

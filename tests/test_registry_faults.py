@@ -27,7 +27,7 @@ import time
 import joblib
 
 from models.registry import Registry
-from tests.browser import call, serve
+from tests.helpers.browser import call, serve
 
 CHECK = 0.1  # SOUTHBOUND_MODEL_CHECK_SECONDS of the servers under test
 ROLES = ("analyst",)  # analysts may score as officers do

@@ -10,9 +10,9 @@ import pytest
 
 from service import report_jobs
 from southbound.cli import main
-from tests.logs import log, row
-from tests.replay import replay
-from tests.test_service import outbound
+from tests.helpers.logs import log, row
+from tests.helpers.replay import replay
+from tests.helpers.service import outbound
 from scoring.policy import PolicyConfig
 from training.evaluate import Labels
 from training.monitoring import (FEW_SEIZURES, capacity_picks, outcome_table, psi,

@@ -38,7 +38,7 @@ from schemathesis.specs.openapi.checks import (content_type_conformance,
                                                response_schema_conformance,
                                                status_code_conformance)
 
-from tests.test_service import inbound, outbound
+from tests.helpers.service import inbound, outbound
 
 POSITIVE, NEGATIVE = GenerationMode.POSITIVE, GenerationMode.NEGATIVE
 #: requests made by each run, by database

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from southbound.cli import main
-from tests.browser import call, serve
+from tests.helpers.browser import call, serve
 
 
 @pytest.fixture

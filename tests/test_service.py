@@ -3,43 +3,9 @@ import json
 import re
 
 import pytest
-import sqlalchemy as sa
 
 from service.store import audit, crossings, scores, tokens
-
-
-def outbound(i=1, **values):
-    body = {"crossing_id": f"o{i}", "crossed_at": "2025-03-04T11:48:00-06:00",
-            "direction": "outbound", "port_code": "2304", "vehicle_class": "personal",
-            "body_type": "pickup", "plate_id": "P1", "plate_jurisdiction": "US-TX",
-            "vehicle_model_year": 2024, "registration_age_days": 12, "occupants": 1}
-    body.update(values)
-    return body
-
-
-def inbound(i=1, **values):
-    body = {"crossing_id": f"i{i}", "crossed_at": "2025-03-04T10:00:00-06:00",
-            "direction": "inbound", "port_code": "2402", "vehicle_class": "personal",
-            "plate_id": "P1"}
-    body.update(values)
-    return body
-
-
-def rows(app, table, **where):
-    with app.extensions["southbound.store"].engine.connect() as conn:
-        query = sa.select(table)
-        for key, value in where.items():
-            query = query.where(table.c[key] == value)
-        return [dict(r) for r in conn.execute(query).mappings()]
-
-
-def assert_error(response, status, code, field=None):
-    assert response.status_code == status, response.json
-    assert set(response.json) == {"error"}
-    assert set(response.json["error"]) == {"code", "message", "field"}
-    assert response.json["error"]["code"] == code
-    assert response.json["error"]["field"] == field
-    assert response.json["error"]["message"]
+from tests.helpers.service import assert_error, inbound, outbound, rows
 
 
 def test_score_answers_and_stores_before_replying(app, client, auth):

@@ -19,28 +19,13 @@ import sqlalchemy as sa
 from models.registry import Registry, RegistryError
 from scoring.policy import PolicyConfig, ScoreQuantiles
 from service.store import audit, scores, shadow_scores
-from tests.test_service import assert_error, outbound, rows
+from tests.helpers.service import assert_error, make_app, outbound, rows, tokens_for
 
 
 @pytest.fixture
 def registry(registry_path, tmp_path, challenger_model):
     """This test's registry with a challenger saved (not active): (root, v)."""
     return registry_path, Registry(registry_path).save(*challenger_model)
-
-
-def make_app(database_url, registry_root, tmp_path, **more):
-    from service import create_app
-    return create_app({"DATABASE_URL": database_url, "REGISTRY": str(registry_root),
-                       "REPORT_DIR": str(tmp_path / "reports"), "TOKEN_CACHE_SECONDS": 0,
-                       "MODEL_CHECK_SECONDS": 0, "RANDOM_SEED": 1, "LOG_LEVEL": "WARNING",
-                       "RATE_LIMIT_PER_MINUTE": 0, **more})
-
-
-def tokens_for(app):
-    from service.auth import create_token
-    store = app.extensions["southbound.store"]
-    return {role: {"Authorization": f"Bearer {create_token(store, role, role + '-test')}"}
-            for role in ("officer", "analyst")}
 
 
 def crossings_to_score(n=12):

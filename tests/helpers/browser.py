@@ -21,7 +21,7 @@ CHROMIUM = "/usr/bin/chromium"
 # no browser can be downloaded here: Playwright drives Debian's chromium
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-OUTPUT = Path(__file__).parent / "output"
+OUTPUT = Path(__file__).resolve().parents[1] / "output"
 
 
 def _ports():

@@ -1,0 +1,142 @@
+"""PostgreSQL for tests: a fresh database on the machine's server, or a throwaway
+cluster of a test's own (to stop, hang and restart)."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+from tests.helpers.browser import free_port
+
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def pg_database():
+    """A fresh PostgreSQL database on the machine's server; returns (url, drop)."""
+    import sqlalchemy as sa
+    name = "sb_" + uuid.uuid4().hex[:12]
+    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+
+    def drop():
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", drop
+
+
+def children(pid):
+    """Pids of a process's children (the gunicorn master's workers)."""
+    out = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out.update(int(p) for p in (task / "children").read_text().split())
+        except OSError:
+            pass
+    return out
+
+
+def pg_bin():
+    """The newest PostgreSQL server binaries Debian installed (/usr/lib/postgresql/N/bin)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"),
+                   key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit()
+                   else 0)
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = pg_bin()
+
+
+def pg_missing():
+    """Why a private cluster cannot be made here, or None."""
+    for tool in ("initdb", "pg_ctl"):
+        if not os.access(PG_BIN / tool, os.X_OK):
+            return f"PostgreSQL server binaries not found ({PG_BIN / tool})"
+    if os.geteuid() == 0:  # initdb and postgres refuse to run as root
+        if not shutil.which("runuser"):
+            return "running as root without runuser to start PostgreSQL as its own user"
+        import pwd
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            return "running as root and there is no postgres user to own a cluster"
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return "psycopg is not installed"
+    return None
+
+
+class PrivateCluster:
+    """A throwaway PostgreSQL cluster on its own port and socket folder (never the
+    machine's shared cluster): initdb, start, stop, freeze, remove."""
+
+    def __init__(self):
+        self.root = Path(tempfile.mkdtemp(prefix="sb-faults-pg-"))
+        self.data = self.root / "data"
+        self.logfile = self.root / "postgres.log"
+        self.port = free_port()
+        self.as_owner = []
+        self.frozen = None
+        if os.geteuid() == 0:
+            import pwd
+            owner = pwd.getpwnam("postgres")
+            os.chown(self.root, owner.pw_uid, owner.pw_gid)
+            self.as_owner = ["runuser", "-u", "postgres", "--"]
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *args, timeout=60):
+        return subprocess.run([*self.as_owner, *map(str, args)], capture_output=True,
+                              text=True, timeout=timeout, check=True)
+
+    def init(self):
+        self._run(PG_BIN / "initdb", "-D", self.data, "-U", "postgres", "--auth=trust",
+                  "-E", "UTF8", "--no-sync", "--no-instructions")
+
+    def start(self):
+        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
+                   f"-c max_connections=40 -c shared_buffers=16MB")
+        self._run(PG_BIN / "pg_ctl", "-D", self.data, "-l", self.logfile, "-o", options,
+                  "-w", "-t", "30", "start")
+
+    def stop(self, mode="immediate"):
+        self._run(PG_BIN / "pg_ctl", "-D", self.data, "-m", mode, "-w", "-t", "30", "stop")
+
+    def postmaster(self):
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
+    def freeze(self):
+        """Hang the server: the postmaster stops (SIGSTOP; the kernel still completes
+        TCP handshakes, nobody answers) and every client session is ended (SIGTERM,
+        as pg_terminate_backend), so pooled connections fail and new ones wait."""
+        self.frozen = self.postmaster()
+        os.kill(self.frozen, signal.SIGSTOP)
+        for pid in children(self.frozen):
+            try:
+                title = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if title.startswith("postgres: postgres postgres 127.0.0.1"):
+                os.kill(pid, signal.SIGTERM)
+
+    def thaw(self):
+        if self.frozen is not None:
+            os.kill(self.frozen, signal.SIGCONT)
+            self.frozen = None
+
+    def remove(self):
+        try:
+            self.thaw()
+        except OSError:
+            pass
+        if (self.data / "postmaster.pid").exists():
+            try:
+                self.stop("immediate")
+            except (subprocess.SubprocessError, OSError):
+                pass
+        shutil.rmtree(self.root, ignore_errors=True)
