@@ -1008,14 +1008,14 @@ def serve(host, port, workers, dev, check):
     from service.server import AddressInUse, check_free, run
     from scoring.settings import SettingError, from_environment
     try:
-        from_environment()
+        config = from_environment()   # read once: checked here, before any worker starts
     except SettingError as exc:
         _fail(str(exc), EXIT_INPUT)
     try:
         if check:
             check_free(host, port)
             return
-        if from_environment()["INSECURE_UNSIGNED_MODELS"]:
+        if config["INSECURE_UNSIGNED_MODELS"]:
             click.echo("warning: INSECURE development mode (SOUTHBOUND_INSECURE_UNSIGNED_MODELS"
                        "=1): model signatures are NOT checked; any file in the registry can "
                        "run code in this service. Never in production", err=True)
