@@ -47,6 +47,7 @@ from pathlib import Path
 import joblib
 
 from models import signing
+from scoring.settings import site
 from scoring.wording import plural
 
 ARTIFACT = "model.joblib"
@@ -60,7 +61,7 @@ LEGACY_KEY_VARIABLE = "SOUTHBOUND_SIGNING_KEY"
 LEGACY_ALGORITHM = "hmac-sha256"
 _LEGACY_DOMAIN = b"southbound-manifest-v1\n"
 _DOMAIN = b"southbound-manifest-v2\n"  # so a signature means nothing in another context
-_ENVIRONMENT = object()  # a key argument left out: read the SOUTHBOUND_* variables
+_ENVIRONMENT = object()  # a key argument left out: the process's settings (scoring.settings)
 
 
 class RegistryError(Exception):
@@ -136,7 +137,7 @@ def _private_key(value):
     """An Ed25519 private key, a path to one, or None; ``_ENVIRONMENT`` reads
     ``$SOUTHBOUND_PRIVATE_KEY`` (else ``var/keys/signing.key`` when it exists)."""
     if value is _ENVIRONMENT:
-        value = signing.configured_path(signing.PRIVATE_KEY_VARIABLE, signing.PRIVATE_NAME)
+        value = signing.configured_path(site().private_key, signing.PRIVATE_NAME)
     if value is None or value == "" or hasattr(value, "sign"):
         return value or None
     try:
@@ -176,12 +177,11 @@ class Registry:
         self.root = Path(root)
         self._private = _private_key(private_key)
         if public_key is _ENVIRONMENT:
-            public_key = signing.configured_path(signing.PUBLIC_KEY_VARIABLE,
-                                                 signing.PUBLIC_NAME)
+            public_key = signing.configured_path(site().public_key, signing.PUBLIC_NAME)
         self._public_source = public_key or None
         self._public = None
         if allow_unsigned is _ENVIRONMENT:
-            allow_unsigned = signing.insecure_from_environment()
+            allow_unsigned = site().insecure_unsigned_models
         self.allow_unsigned = bool(allow_unsigned)
 
     @property

@@ -116,19 +116,13 @@ def load_public_key(path):
     return key
 
 
-def configured_path(variable, name, environ=os.environ):
-    """The key file a command uses: ``$variable`` when set (it must exist), else
-    ``var/keys/<name>`` when that file exists, else None."""
-    value = environ.get(variable)
+def configured_path(value, name):
+    """The key file a command uses: ``value`` (the setting, e.g. ``$SOUTHBOUND_PUBLIC_KEY``)
+    when set (it must exist), else ``var/keys/<name>`` when that file exists, else None."""
     if value:
         return Path(value)
     default = default_keys_dir() / name
     return default if default.exists() else None
-
-
-def insecure_from_environment(environ=os.environ):
-    """Whether ``$SOUTHBOUND_INSECURE_UNSIGNED_MODELS`` switches signature checks off."""
-    return environ.get(INSECURE_VARIABLE, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def sign(private_key, message):

@@ -11,7 +11,6 @@ a whole result, and a failed job leaves none.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import uuid
 from pathlib import Path
@@ -23,12 +22,11 @@ import pyarrow as pa
 from scoring.batch import score_features
 from scoring.features import DAY_US
 from scoring.features_dask import feature_frame_dask, log_files, read_described
+from scoring.settings import site
 
 #: the columns of ``southbound score``'s output, as Parquet types
 SCHEMA = {"crossing_id": pa.string(), "risk_score": pa.float64(), "risk_band": pa.string(),
           "refer": pa.bool_(), "reasons": pa.string()}
-#: Dask scheduler address used when none is given (``--scheduler``)
-SCHEDULER_ENV = "SOUTHBOUND_DASK_SCHEDULER"
 
 
 def connect(scheduler=None):
@@ -38,7 +36,7 @@ def connect(scheduler=None):
     from distributed import Client, LocalCluster
     # each shuffle logs at WARNING which worker began it: noise to a user, not a warning
     logging.getLogger("distributed.shuffle._scheduler_plugin").setLevel(logging.ERROR)
-    address = scheduler or os.environ.get(SCHEDULER_ENV)
+    address = scheduler or site().dask_scheduler
     if address:
         client = Client(address)
         return client, client.close

@@ -21,7 +21,8 @@ def create_app(test_config=None):
     from service import auth, console, errors, holder, logs, metrics, ratelimit
     from service.api import crossings, health, lookouts, models, reports, score
     from scoring.ports import known_ports
-    from service.settings import checked, from_environment
+    from scoring import settings
+    from scoring.settings import checked, from_environment
     from service.store import Store
 
     app = Flask(__name__)
@@ -38,6 +39,8 @@ def create_app(test_config=None):
     app.extensions["southbound.store"] = store
     # the ports requests may name (a bad ports file stops the start, naming file and row)
     app.extensions["southbound.ports"] = known_ports(app.config["PORTS_FILE"] or None)
+    # the same table for the features and reasons (a port's local hour, its name)
+    settings.use(ports_file=app.config["PORTS_FILE"] or None)
     seed = str(app.config["RANDOM_SEED"])
     app.extensions["southbound.rng"] = (random.Random(int(seed)) if seed
                                         else random.SystemRandom())

@@ -134,7 +134,7 @@ def build(version, served, out):
     from scoring.contract import parse_frame
     from scoring.policy import PolicyConfig
     from service.export import export_frame
-    from service.settings import from_environment
+    from scoring.settings import from_environment
     from service.store import Store
     from training.report import ReportError, build_report
 

@@ -16,6 +16,7 @@ import pandas as pd
 
 from scoring import contract
 from scoring.paths import registry_dir, var_dir
+from scoring.settings import site as settings_site
 from scoring.wording import plural
 from southbound.inputs import read_policy, truth_for, truth_table, unmatched_truth_warning
 
@@ -31,7 +32,7 @@ def _fail(message, code):
 def handle_errors(func):
     """Turn the domain's expected failures into one line and an exit code."""
     from models.registry import RegistryError
-    from service.settings import SettingError
+    from scoring.settings import SettingError
     from training.fit import TrainingError
 
     @functools.wraps(func)
@@ -150,6 +151,8 @@ actor_option = click.option(
 @click.version_option(package_name="southbound")
 def main():
     """Southbound: risk scoring of outbound crossings at US-Mexico land ports."""
+    from scoring import settings
+    settings.use()   # SOUTHBOUND_* read once per command, before its options' defaults
 
 
 def _generate_help():
@@ -874,11 +877,8 @@ def models_sign(version, registry):
     whose HMAC is checked first when that variable is set) or under a retired key pair.
     The artifact must match its recorded SHA-256; it is never unpickled. Signing vouches
     that the artifact is the one trained: sign only what your own training wrote."""
-    import os
-
-    from models.registry import LEGACY_KEY_VARIABLE
     reg = _registry(registry)
-    _, signed = reg.sign(version, legacy_key=os.environ.get(LEGACY_KEY_VARIABLE) or None)
+    _, signed = reg.sign(version, legacy_key=settings_site().legacy_signing_key)
     from models.signing import key_id
     kid = key_id(reg.public_key()) if reg.public_key() else "?"
     click.echo(f"signed model {version} in {reg.root} (key id {kid})" if signed
@@ -1006,16 +1006,16 @@ def serve(host, port, workers, dev, check):
     Every setting is checked for type and range before any worker starts: a bad one is
     one line naming the variable and its value, exit 2."""
     from service.server import AddressInUse, check_free, run
-    from service.settings import SettingError, from_environment
+    from scoring.settings import SettingError, from_environment
     try:
-        from_environment()
+        config = from_environment()   # read once: checked here, before any worker starts
     except SettingError as exc:
         _fail(str(exc), EXIT_INPUT)
     try:
         if check:
             check_free(host, port)
             return
-        if from_environment()["INSECURE_UNSIGNED_MODELS"]:
+        if config["INSECURE_UNSIGNED_MODELS"]:
             click.echo("warning: INSECURE development mode (SOUTHBOUND_INSECURE_UNSIGNED_MODELS"
                        "=1): model signatures are NOT checked; any file in the registry can "
                        "run code in this service. Never in production", err=True)
@@ -1171,7 +1171,7 @@ def replay(data, since, truth):
 
 
 def _store():
-    from service.settings import from_environment
+    from scoring.settings import from_environment
     from service.store import Store
     settings = from_environment()
     url = settings["DATABASE_URL"]

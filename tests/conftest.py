@@ -31,6 +31,16 @@ os.environ["SOUTHBOUND_DATABASE_URL"] = (
     f"sqlite:///{tempfile.mkdtemp(prefix='southbound-tests-')}/commands.db")
 
 
+@pytest.fixture(autouse=True)
+def _site_read_afresh():
+    """Each test's settings read afresh: the process reads ``SOUTHBOUND_*`` once
+    (scoring.settings), and a test's ``monkeypatch.setenv`` or app must not leak into the next."""
+    from scoring import settings
+    settings.forget()
+    yield
+    settings.forget()
+
+
 @pytest.fixture(scope="session")
 def world(tmp_path_factory):
     """A 60-day synthetic world written as CSV: (log path, truth path)."""

@@ -1,7 +1,7 @@
 """The README documents every setting and every command."""
 from pathlib import Path
 
-from service.settings import SETTINGS
+from scoring.settings import SETTINGS
 from southbound.cli import main
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()

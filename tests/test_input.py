@@ -106,9 +106,18 @@ def test_a_ports_file_adds_its_ports(database_url, registry_path, tmp_path):
         from service.auth import create_token
         token = create_token(app.extensions["southbound.store"], "officer", "t")
         client = app.test_client()
-        response = client.post("/v1/score", json=outbound(port_code="2399"),
+        response = client.post("/v1/score", json=outbound(port_code="2399",
+                                                           crossed_at="2025-03-04T23:22:05Z"),
                                headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 201, response.json
+        # the features read the same table: 23:22 UTC is 17h at the port (America/Chicago)
+        import json
+
+        import sqlalchemy as sa
+        from service.store import scores
+        with app.extensions["southbound.store"].engine.connect() as conn:
+            stored = conn.execute(sa.select(scores.c.features)).scalar_one()
+        assert json.loads(stored)["local_hour"] == 17.0
         enum = client.get("/v1/openapi.json").json["components"]["schemas"][
             "OutboundCrossing"]["properties"]["port_code"]["enum"]
         assert "2399" in enum and "2304" in enum
@@ -120,7 +129,7 @@ def test_a_ports_file_adds_its_ports(database_url, registry_path, tmp_path):
 
 def test_a_bad_ports_file_stops_the_start_naming_it(database_url, registry_path, tmp_path):
     from service import create_app
-    from service.settings import SettingError
+    from scoring.settings import SettingError
     extra = tmp_path / "ports.csv"
     extra.write_text("port_code,port_name\n23O9,Typo\n")
     with pytest.raises(SettingError, match=r"PORTS_FILE '.*' is not a port table: .*ports.csv, "

@@ -281,10 +281,14 @@ def test_keys_come_from_the_environment(tmp_path, pair, monkeypatch):
     assert Registry(tmp_path, private_key=None).load(version)[0].name == "a"
     with pytest.raises(SignatureError, match="another key"):
         _service(tmp_path, pair).load(version)
+    from scoring import settings
     monkeypatch.setenv("SOUTHBOUND_PUBLIC_KEY", str(tmp_path / "missing.pub"))
+    assert Registry(tmp_path).load(version)[0].name == "a"  # read once, not at each call
+    settings.forget()  # read once per process: a new process (or command) reads it again
     with pytest.raises(RegistryError, match="missing.pub cannot be read"):
         Registry(tmp_path).load(version)
     monkeypatch.setenv("SOUTHBOUND_INSECURE_UNSIGNED_MODELS", "1")
+    settings.use()
     assert Registry(tmp_path).allow_unsigned
 
 
@@ -368,5 +372,7 @@ def test_training_without_the_private_key_says_the_model_is_unsigned(tmp_path, m
     assert f"model {version} is not signed" in err
     assert f"`southbound models sign {version}`" in err
     monkeypatch.undo()
+    from scoring import settings
+    settings.forget()  # read once per process: a new command reads it again
     _register(Toy("b"), {}, tmp_path / "registry", False, "tester")
     assert "not signed" not in capsys.readouterr().err

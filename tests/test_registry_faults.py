@@ -228,7 +228,7 @@ def test_the_app_reads_the_public_key_and_the_insecure_mode_from_its_settings(
     insecure development mode loads an unsigned model and says so at start."""
     from models.signing import create_key_pair
     from service import create_app
-    from service.settings import SettingError
+    from scoring.settings import SettingError
 
     unsigned = Registry(tmp_path / "unsigned", private_key=None)
     unsigned.save(*trained)

@@ -80,7 +80,7 @@ def test_a_command_that_opens_the_store_refuses_a_bad_database_url(runner, monke
 
 
 def test_the_defaults_are_valid_and_typed():
-    from service.settings import SETTINGS, from_environment
+    from scoring.settings import SETTINGS, from_environment
     settings = from_environment({})
     assert list(settings) == [s.name for s in SETTINGS]
     assert settings["BATCH_LIMIT"] == 500 and isinstance(settings["BATCH_LIMIT"], int)
@@ -98,7 +98,7 @@ def test_the_defaults_are_valid_and_typed():
 ], ids=["text", "bool", "negative", "database"])
 def test_the_app_factorys_mapping_is_checked_the_same_way(tmp_path, config, said):
     from service import create_app
-    from service.settings import SettingError
+    from scoring.settings import SettingError
     with pytest.raises(SettingError, match="^" + said.replace("(", r"\(")):
         create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}",
                     "REGISTRY": str(tmp_path / "registry"), **config})

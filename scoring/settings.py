@@ -1,17 +1,24 @@
-"""The service's settings, declared once: (name, default, help, parse).
+"""Southbound's settings, declared once: (name, default, help, parse); the one module
+that reads ``SOUTHBOUND_*`` variables.
 
-Each is read from the environment variable ``SOUTHBOUND_<NAME>``; the app
+Each service setting is read from the environment variable ``SOUTHBOUND_<NAME>``; the app
 factory applies defaults, then the environment, then the test mapping. ``parse``
 gives a setting its type and range: it turns the text (or a test mapping's value)
 into the value the service uses, or raises ValueError saying what is allowed, so a
 bad setting stops the start (and ``southbound serve --check``) with one line naming
 the variable and its value, before any worker starts. The README's configuration
 table is checked against this table by a test.
+
+The scoring core's own values (the working folder, the registry, the site's port table,
+the Dask scheduler) are a :class:`Site`, read from the environment once per process
+(:func:`site`), or set by the command line and ``create_app`` (:func:`use`); functions
+below them take values, never the environment.
 """
 from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 from typing import Callable, NamedTuple
 
 PREFIX = "SOUTHBOUND_"
@@ -256,3 +263,55 @@ def checked(mapping):
     """A configuration mapping (``create_app``'s test mapping) with each setting in it
     typed and checked as the environment's are; other keys (Flask's own) as they are."""
     return {k: parse_setting(k, v, where="") if k in BY_NAME else v for k, v in mapping.items()}
+
+
+class Site(NamedTuple):
+    """The values the scoring core needs, read once rather than on every call."""
+    var: Path            # working data of the commands (SOUTHBOUND_VAR)
+    registry: Path       # the commands' model registry (SOUTHBOUND_REGISTRY, else var/registry)
+    ports_file: str | None       # a site's own port table (SOUTHBOUND_PORTS_FILE)
+    dask_scheduler: str | None   # SOUTHBOUND_DASK_SCHEDULER
+    private_key: str | None = None   # SOUTHBOUND_PRIVATE_KEY (else var/keys/signing.key)
+    public_key: str | None = None    # SOUTHBOUND_PUBLIC_KEY (else var/keys/signing.pub)
+    insecure_unsigned_models: bool = False   # SOUTHBOUND_INSECURE_UNSIGNED_MODELS
+    legacy_signing_key: str | None = None    # SOUTHBOUND_SIGNING_KEY, the retired HMAC key
+
+
+def site_from_environment(environ=os.environ):
+    """The :class:`Site` that the ``SOUTHBOUND_*`` variables give (defaults otherwise)."""
+    var = Path(environ.get(PREFIX + "VAR", "var"))
+    return Site(var=var, registry=Path(environ.get(PREFIX + "REGISTRY") or var / "registry"),
+                ports_file=environ.get(PREFIX + "PORTS_FILE") or None,
+                dask_scheduler=environ.get(PREFIX + "DASK_SCHEDULER") or None,
+                private_key=environ.get(PREFIX + "PRIVATE_KEY") or None,
+                public_key=environ.get(PREFIX + "PUBLIC_KEY") or None,
+                # lenient, as the commands always were: anything but on is off
+                insecure_unsigned_models=environ.get(PREFIX + "INSECURE_UNSIGNED_MODELS", "")
+                .strip().lower() in ("1", "true", "yes", "on"),
+                legacy_signing_key=environ.get(PREFIX + "SIGNING_KEY") or None)
+
+
+_SITE = None
+
+
+def site():
+    """This process's :class:`Site`: as last set by :func:`use`, else the environment's,
+    read at the first call."""
+    global _SITE
+    if _SITE is None:
+        _SITE = site_from_environment()
+    return _SITE
+
+
+def use(site_values=None, **changes):
+    """Make ``site_values`` (default: the environment's, read now) with ``changes`` this
+    process's :class:`Site`; the command line and ``create_app`` call it once."""
+    global _SITE
+    _SITE = (site_values or site_from_environment())._replace(**changes)
+    return _SITE
+
+
+def forget():
+    """Drop the process's :class:`Site`: the next :func:`site` reads the environment."""
+    global _SITE
+    _SITE = None
