@@ -95,7 +95,6 @@
 
   /* Resolves true only on the confirm button; Escape and Cancel resolve false. */
   function confirmAction(heading, text, facts, button) {
-    var dialog = $("confirm-action");
     $("confirm-action-heading").textContent = heading;
     $("confirm-action-text").textContent = text;
     var dl = $("confirm-action-evidence");
@@ -105,24 +104,7 @@
       dl.appendChild(el("dd", null, f[1]));
     });
     $("confirm-action-yes").textContent = button;
-    var returnTo = document.activeElement;
-    return new Promise(function (resolve) {
-      function done(answer) {
-        $("confirm-action-yes").removeEventListener("click", yes);
-        $("confirm-action-no").removeEventListener("click", no);
-        dialog.removeEventListener("close", no);
-        if (dialog.open) { dialog.close(); }
-        if (returnTo && document.contains(returnTo)) { returnTo.focus(); }
-        resolve(answer);
-      }
-      function yes() { done(true); }
-      function no() { done(false); }
-      $("confirm-action-yes").addEventListener("click", yes);
-      $("confirm-action-no").addEventListener("click", no);
-      dialog.addEventListener("close", no);
-      dialog.showModal();
-      $("confirm-action-no").focus();
-    });
+    return sb().ask("confirm-action", document.activeElement);
   }
 
   function failed(messageEl, what, error) {

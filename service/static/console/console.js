@@ -1027,26 +1027,34 @@
   /* Ask before a recorded seizure is replaced; resolves true only on the explicit button
      (Escape, the other button or closing the dialog keep it). */
   function confirmReplace(id, kept, body) {
-    var dialog = $("confirm-outcome");
     $("confirm-outcome-text").textContent = "Crossing " + id + " has a recorded seizure (" +
       outcomeWords(kept) + "; recorded " + recordedAt(kept.recorded_at) +
       (kept.recorded_by ? " by " + kept.recorded_by : "") + "). Recording “" +
       outcomeWords(body) + "” replaces it as the crossing's outcome (the earlier record stays in the audit trail).";
+    return ask("confirm-outcome");
+  }
+
+  /* Show the modal dialog `name` (its buttons `name`-yes and `name`-no, the focus on the
+     latter); resolves true only on the yes button (Escape, the other button or closing
+     it resolve false), then gives the focus back to `returnTo` when one is given. */
+  function ask(name, returnTo) {
+    var dialog = $(name), yesButton = $(name + "-yes"), noButton = $(name + "-no");
     return new Promise(function (resolve) {
       function done(answer) {
-        $("confirm-outcome-yes").removeEventListener("click", yes);
-        $("confirm-outcome-no").removeEventListener("click", no);
+        yesButton.removeEventListener("click", yes);
+        noButton.removeEventListener("click", no);
         dialog.removeEventListener("close", no);
         if (dialog.open) { dialog.close(); }
+        if (returnTo && document.contains(returnTo)) { returnTo.focus(); }
         resolve(answer);
       }
       function yes() { done(true); }
       function no() { done(false); }
-      $("confirm-outcome-yes").addEventListener("click", yes);
-      $("confirm-outcome-no").addEventListener("click", no);
+      yesButton.addEventListener("click", yes);
+      noButton.addEventListener("click", no);
       dialog.addEventListener("close", no);
       dialog.showModal();
-      $("confirm-outcome-no").focus();
+      noButton.focus();
     });
   }
 
@@ -1086,7 +1094,7 @@
   window.Southbound = {
     api: api, say: say, sayBriefly: sayBriefly, el: el, fieldError: fieldError,
     clearFieldErrors: clearFieldErrors, explain: explain, rejected: rejected,
-    recordedAt: recordedAt, instant: instant, wallClock: wallClock, plural: plural
+    recordedAt: recordedAt, instant: instant, wallClock: wallClock, plural: plural, ask: ask
   };
 
   // --- start ---
