@@ -55,6 +55,9 @@ def main():
     sb = str(Path(sys.executable).with_name("southbound"))
     work = opts.workdir or Path(tempfile.mkdtemp(prefix="southbound-bench-"))
     work.mkdir(parents=True, exist_ok=True)
+    # models are signed when trained and verified when loaded: the run has its own pair
+    os.environ.setdefault("SOUTHBOUND_VAR", str(work / "var"))
+    run([sb, "keys", "create", "--if-missing"])
     log = work / ("world.parquet" if opts.parquet else "world.csv")
     scale = opts.rows / ROWS_PER_SCALE_DAY / opts.days
     if log.exists():

@@ -137,7 +137,11 @@ def prepare(work):
     env = dict(os.environ, SOUTHBOUND_DATABASE_URL=f"sqlite:///{work / 'store.db'}",
                SOUTHBOUND_REGISTRY=str(work / "registry"), SOUTHBOUND_LOG_LEVEL="WARNING",
                # one token sends everything here: a limit would turn scores into cheap 429s
-               SOUTHBOUND_RATE_LIMIT_PER_MINUTE="0")
+               SOUTHBOUND_RATE_LIMIT_PER_MINUTE="0",
+               # the run's own key pair: models are signed at training, verified at load
+               SOUTHBOUND_VAR=str(work / "var"))
+    subprocess.run([sb, "keys", "create", "--if-missing"], env=env, check=True,
+                   capture_output=True)
     subprocess.run([sb, "generate", "--days", "60", "--seed", "5", "--out",
                     str(work / "world.csv")], env=env, check=True, capture_output=True)
     subprocess.run([sb, "train", "--data", str(work / "world.csv")], env=env, check=True,
