@@ -48,7 +48,7 @@ def check(app, log, source, lines=None):
         The rows already stored as they are (the API would answer them with the
         stored crossing): there is nothing to send for them.
     """
-    from service.api.score import checked_crossing
+    from service.api.inputs import checked_crossing
     from service.errors import ApiError
     from service.scorer import repeat_conflict
 

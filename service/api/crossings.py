@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from scoring.contract import (COLUMNS, ContractError, format_timestamp, outcome_problem,
                               parse_value, show_json)
-from service.api.score import checked_crossing, get_json_body, ignored_fields, with_ignored
+from service.api.inputs import checked_crossing, get_json_body, ignored_fields, with_ignored
 from service.auth import ROLES, require
 from service.errors import ApiError, from_contract
 from service.openapi import (INTEGER_KINDS, TEXT_MAX, check_body, check_integers,

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from flask import Blueprint, current_app, g, jsonify
 
 from scoring.contract import ContractError, check_text, format_timestamp, parse_timestamp
-from service.api.score import get_json_body, ignored_fields, with_ignored
+from service.api.inputs import get_json_body, ignored_fields, with_ignored
 from service.auth import require
 from service.errors import ApiError
 from service.openapi import check_body

@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from models.registry import RegistryError, evidence
 from scoring.wording import FEW_SEIZURES
-from service.api.score import get_json_body, ignored_fields, with_ignored
+from service.api.inputs import get_json_body, ignored_fields, with_ignored
 from service.auth import require
 from service.errors import ApiError
 

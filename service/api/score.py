@@ -1,74 +1,15 @@
 """POST /v1/score and /v1/score/batch: outbound crossings in, scores and decisions out."""
 from __future__ import annotations
 
-import time
+from flask import Blueprint, current_app, g, jsonify
 
-from flask import Blueprint, current_app, g, jsonify, request
-
-from scoring.contract import format_timestamp, show_json
+from service.api.inputs import (checked_crossing, count_ignored, get_json_body, ignored_fields,
+                                with_ignored)
 from service.auth import require
 from service.errors import ApiError
-from service.openapi import check_body, check_integers, unknown_fields
-from service.scorer import parse_crossing, score_crossing
+from service.scorer import score_crossing
 
 bp = Blueprint("score", __name__, url_prefix="/v1/score")
-
-
-def get_json_body():
-    """The request's JSON body; 400 when it is not JSON, 415 when not sent as JSON."""
-    if not request.is_json:
-        raise ApiError(415, "unsupported_media_type", "send the body as application/json")
-    body = request.get_json(silent=True)
-    if body is None:
-        raise ApiError(400, "invalid_json", "the body is not valid JSON")
-    return body
-
-
-def checked_crossing(body, direction, prefix=""):
-    """A crossing's canonical record: the document's schema first, then the contract,
-    then the server's clock (400 for a ``crossed_at`` too far in the future)."""
-    if isinstance(body, dict):
-        check_body(_schema(direction), body, prefix)
-    record = parse_crossing(body, direction, prefix)
-    check_integers(record, prefix)
-    check_clock(body.get("crossed_at"), record["crossed_at"], prefix + "crossed_at")
-    return record
-
-
-def _schema(direction):
-    return "OutboundCrossing" if direction == "outbound" else "InboundCrossing"
-
-
-def check_clock(value, micros, field):
-    """400 when ``micros`` (UTC µs) is further ahead of the server's clock than the skew
-    allowed (SOUTHBOUND_MAX_CLOCK_SKEW_SECONDS): a booth clock or a typo, never a crossing."""
-    skew = float(current_app.config["MAX_CLOCK_SKEW_SECONDS"])
-    now = time.time_ns() // 1000
-    if micros > now + skew * 1_000_000:
-        ahead = (micros - now) / 1e6
-        raise ApiError(400, "invalid_value",
-                       f"value {show_json(value)} is {ahead:,.0f} s in the future: the "
-                       f"server's time is {format_timestamp(now - now % 1_000_000)} and at "
-                       f"most {skew:g} s of clock skew is allowed", field)
-
-
-def ignored_fields(name, body, prefix=""):
-    """The body's fields the document does not name, counted in the metrics."""
-    return count_ignored(unknown_fields(name, body, prefix) if isinstance(body, dict) else [])
-
-
-def count_ignored(fields):
-    """``fields``, counted by endpoint in ``southbound_ignored_fields_total``."""
-    if fields:
-        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-        current_app.extensions["southbound.metrics"].ignored_fields.labels(endpoint).inc(
-            len(fields))
-    return fields
-
-
-def with_ignored(answer, fields):
-    """``answer`` with ``ignored_fields`` when some were ignored (absent otherwise)."""
-    return dict(answer, ignored_fields=fields) if fields else answer
 
 
 def _parts():

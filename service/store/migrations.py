@@ -1,0 +1,79 @@
+"""The store's migrations: the ordered steps and the schema_version rows that say
+which ran."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from service.store.tables import (INT_MAX, INTEGER_COLUMNS, audit, crossings, lookouts,
+                                  metadata, now_us, outcomes, schema_version, scores,
+                                  shadow_scores, tokens)
+
+#: the PostgreSQL advisory lock key that migrations take turns on
+MIGRATION_LOCK = 0x50B0_0001
+
+
+def _initial(conn):
+    metadata.create_all(conn, tables=[crossings, scores, outcomes, tokens, lookouts, audit])
+
+
+def _integer_columns(conn):
+    """The contract's integer columns, once float, become integers (rows keep their values;
+    a value no 32-bit integer holds, never accepted by the contract's checks, becomes NULL)."""
+    fits = f"abs({{0}}) <= {INT_MAX}"
+    for table in (crossings, outcomes):
+        for name in INTEGER_COLUMNS:
+            if name not in table.c:
+                continue
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text(
+                    f"ALTER TABLE {table.name} ALTER COLUMN {name} TYPE INTEGER USING "
+                    f"CASE WHEN {fits.format(name)} THEN round({name})::integer END"))
+                continue
+            # SQLite cannot change a column's type: a new column takes the values
+            temp = f"{name}__int"
+            conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {temp} INTEGER"))
+            conn.execute(sa.text(f"UPDATE {table.name} SET {temp} = CASE WHEN "
+                                 f"{fits.format(name)} THEN CAST(round({name}) AS INTEGER) END"))
+            conn.execute(sa.text(f"ALTER TABLE {table.name} DROP COLUMN {name}"))
+            conn.execute(sa.text(f"ALTER TABLE {table.name} RENAME COLUMN {temp} TO {name}"))
+
+
+def _port_time_index(conn):
+    """The port's recent crossings (port-keyed history features) read from an index alone:
+    (port_code, crossed_at) bounds the rows, direction rides along so that no table row
+    is read (a 7-day window at the busiest port of a 0.005-scale world: 0.6 ms without
+    it, 0.2 ms with it, on SQLite)."""
+    conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_crossings_port_time "
+                         "ON crossings (port_code, crossed_at, direction)"))
+
+
+def _shadow_scores(conn):
+    """The challenger's scores, one per crossing scored while it was in shadow; never
+    joined into an officer's view or an export."""
+    shadow_scores.create(conn, checkfirst=True)
+
+
+#: (version, description, step); append new steps, never edit applied ones
+MIGRATIONS = (
+    (1, "crossings, scores, outcomes, tokens, lookouts, audit", _initial),
+    (2, "the contract's integer columns as integers, not floats", _integer_columns),
+    (3, "index of crossings by port and time (with direction)", _port_time_index),
+    (4, "shadow_scores: the challenger's score of each crossing", _shadow_scores),
+)
+
+
+def apply_pending(conn):
+    """Apply the pending migrations on ``conn``, in the caller's write transaction.
+
+    On PostgreSQL an advisory lock held to the end of the transaction makes workers
+    starting together take turns (on SQLite the caller's write lock does).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+    schema_version.create(conn, checkfirst=True)
+    done = {r.version for r in conn.execute(sa.select(schema_version.c.version))}
+    for version, description, step in MIGRATIONS:
+        if version not in done:
+            step(conn)
+            conn.execute(schema_version.insert().values(
+                version=version, description=description, applied_at=now_us()))

@@ -1,0 +1,146 @@
+"""The queries the API needs: history features, a crossing and its score, outcomes,
+lookouts and audit rows; the writes run in the caller's transaction."""
+from __future__ import annotations
+
+import json
+
+import sqlalchemy as sa
+
+from scoring.features import history_select, history_values, unseen_history
+from service.store.database import Database
+from service.store.prepared import Prepared, insert_statement
+from service.store.tables import (audit, crossings, lookouts, now_us, outcomes, scores,
+                                  shadow_scores, sql_value)
+
+
+class Store(Database):
+    """Connections (:class:`~service.store.database.Database`) and the queries the API needs.
+
+    Parameters
+    ----------
+    url : str
+        SQLAlchemy URL: ``sqlite:///var/southbound.db`` or
+        ``postgresql+psycopg://user@host/db``.
+    sqlite_synchronous : str
+        SQLite's ``synchronous`` pragma under WAL: FULL survives power loss,
+        NORMAL survives a crash of the process.
+    """
+
+    def __init__(self, url, sqlite_synchronous="FULL"):
+        super().__init__(url, sqlite_synchronous)
+        self.sql = {
+            "plate": Prepared(self.engine, history_select(crossings, "plate")),
+            "carrier": Prepared(self.engine, history_select(crossings, "carrier")),
+            "port": Prepared(self.engine, history_select(crossings, "port")),
+            "insert_crossing": Prepared(self.engine, insert_statement(crossings)),
+            "insert_score": Prepared(self.engine, insert_statement(scores)),
+            "insert_shadow": Prepared(self.engine, insert_statement(shadow_scores)),
+            "insert_audit": Prepared(self.engine, insert_statement(audit)),
+            "lookout": Prepared(self.engine, sa.select(lookouts.c.id).where(
+                lookouts.c.plate_id == sa.bindparam("plate_id", type_=sa.String),
+                lookouts.c.deleted_at.is_(None),
+                lookouts.c.expires_at > sa.bindparam("at", type_=sa.BigInteger)).limit(1)),
+        }
+
+    # -- reads -----------------------------------------------------------------
+
+    def history(self, conn, record):
+        """Point-in-time history features of one crossing, from earlier stored rows
+        (the plate's, the carrier's and the port's)."""
+        t, port = record["crossed_at"], record["port_code"]
+        row = self.sql["plate"].one(conn, {"key": record["plate_id"], "port": port, "t": t})
+        out = history_values("plate", row, t, port)
+        if record.get("carrier_id"):
+            row = self.sql["carrier"].one(conn, {"key": record["carrier_id"], "t": t})
+            out.update(history_values("carrier", row, t, port))
+        else:
+            out.update(unseen_history("carrier"))
+        row = self.sql["port"].one(conn, {"key": port, "t": t})
+        out.update(history_values("port", row, t, port))
+        return out
+
+    def crossing(self, conn, crossing_id):
+        """The stored crossing, its score and its outcome records, or None."""
+        row = conn.execute(sa.select(crossings).where(crossings.c.crossing_id == crossing_id)
+                           ).mappings().first()
+        if row is None:
+            return None
+        score = conn.execute(sa.select(scores).where(scores.c.crossing_id == crossing_id)
+                             ).mappings().first()
+        records = conn.execute(sa.select(outcomes).where(outcomes.c.crossing_id == crossing_id)
+                               .order_by(outcomes.c.id)).mappings().all()
+        return dict(row), (dict(score) if score else None), [dict(r) for r in records]
+
+    @staticmethod
+    def shadow_score(conn, crossing_id):
+        """The challenger's stored score of a crossing, or None."""
+        row = conn.execute(sa.select(shadow_scores).where(
+            shadow_scores.c.crossing_id == crossing_id)).mappings().first()
+        return dict(row) if row else None
+
+    def shadow_history(self, champion, challenger, since=None):
+        """Every crossing scored by ``champion`` with ``challenger`` in shadow (crossed at
+        or after ``since``, UTC µs), as :data:`training.compare.COLUMNS` plus
+        ``referred``: a DataFrame for :func:`training.compare.compare`."""
+        import pandas as pd
+        c, s, h = crossings.c, scores.c, shadow_scores.c
+        query = (sa.select(s.crossing_id, s.port_code, s.risk_score.label("champion"),
+                           h.risk_score.label("challenger"), s.risk_score.label("mu"),
+                           s.selection_probability, s.refer.label("referred"), c.inspected,
+                           c.seizure, c.firearms_seized, c.rounds_seized,
+                           c.currency_seized_usd)
+                 .join(shadow_scores, h.crossing_id == s.crossing_id)
+                 .join(crossings, c.crossing_id == s.crossing_id)
+                 .where(s.model_version == champion, h.model_version == challenger)
+                 .order_by(c.crossed_at, s.crossing_id))
+        if since is not None:
+            query = query.where(c.crossed_at >= since)
+        with self.engine.connect() as conn:
+            frame = pd.DataFrame(conn.execute(query).mappings().all(),
+                                 columns=[col.name for col in query.selected_columns])
+        frame["referred"] = frame["referred"].astype(bool)
+        inspected = pd.to_numeric(frame.pop("inspected"), errors="coerce")
+        # a label of the logged design: the service referred it and secondary looked
+        frame["labelled"] = frame["referred"] & (inspected == 1)
+        for name in ("seizure", "firearms_seized", "rounds_seized", "currency_seized_usd"):
+            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
+        return frame
+
+    def recent_scores(self, conn, port, limit):
+        """The port's latest risk scores, newest first."""
+        rows = conn.execute(sa.select(scores.c.risk_score).where(scores.c.port_code == port)
+                            .order_by(scores.c.scored_at.desc()).limit(limit))
+        return [r[0] for r in rows]
+
+    def has_lookout(self, conn, plate_id, at):
+        """Whether the plate is on a lookout that has not expired or been removed."""
+        return self.sql["lookout"].first(conn, {"plate_id": plate_id, "at": at}) is not None
+
+    # -- writes (the caller owns the transaction) ------------------------------
+
+    def insert_crossing(self, conn, record):
+        values = {k: sql_value(k, v) for k, v in record.items() if k in crossings.c}
+        values["received_at"] = now_us()
+        self.sql["insert_crossing"].execute(conn, values)
+
+    def insert_score(self, conn, values):
+        self.sql["insert_score"].execute(conn, values)
+
+    def insert_shadow(self, conn, values):
+        self.sql["insert_shadow"].execute(conn, values)
+
+    @staticmethod
+    def record_outcome(conn, crossing_id, outcome, actor):
+        outcome = {k: sql_value(k, v) for k, v in outcome.items()}
+        conn.execute(outcomes.insert().values(crossing_id=crossing_id, recorded_at=now_us(),
+                                              actor=actor, **{k: v for k, v in outcome.items()
+                                                              if k in outcomes.c}))
+        conn.execute(crossings.update().where(crossings.c.crossing_id == crossing_id)
+                     .values(**outcome))
+
+    def audit(self, conn, actor, action, target=None, model_version=None, policy_version=None,
+              **detail):
+        self.sql["insert_audit"].execute(conn, dict(
+            at=now_us(), actor=actor, action=action, target=target,
+            model_version=model_version, policy_version=policy_version,
+            detail=json.dumps(detail, sort_keys=True, default=str)))

@@ -1,0 +1,149 @@
+"""The store's tables: the contract's columns for crossings, and the service's own.
+
+Times are integers, µs since the epoch in UTC (:func:`now_us`); the contract's integer
+kinds are integer columns, its booleans 1/0 (:func:`sql_value`).
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import sqlalchemy as sa
+
+from scoring.contract import COLUMNS, TEXT_KINDS
+
+metadata = sa.MetaData()
+#: the contract's integer kinds: stored in integer columns (migration 2)
+INTEGER_KINDS = ("int", "count", "positive")
+#: the largest magnitude an integer column holds (the API refuses more)
+INT_MAX = 2**31 - 1
+
+
+def _contract_columns():
+    cols = []
+    for column in COLUMNS:
+        if column.name == "crossing_id":
+            cols.append(sa.Column("crossing_id", sa.String(128), primary_key=True))
+        elif column.name == "crossed_at":
+            cols.append(sa.Column("crossed_at", sa.BigInteger, nullable=False))
+            cols.append(sa.Column("utc_offset_min", sa.Integer, nullable=False))
+        elif column.kind in TEXT_KINDS:
+            cols.append(sa.Column(column.name, sa.String(128), nullable=not column.required))
+        elif column.kind == "bool":
+            cols.append(sa.Column(column.name, sa.SmallInteger))
+        elif column.kind in INTEGER_KINDS:
+            cols.append(sa.Column(column.name, sa.Integer))
+        else:
+            cols.append(sa.Column(column.name, sa.Float))
+    return cols
+
+
+INTEGER_COLUMNS = tuple(c.name for c in COLUMNS if c.kind in INTEGER_KINDS)
+
+crossings = sa.Table(
+    "crossings", metadata, *_contract_columns(),
+    sa.Column("received_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_crossings_plate_time", "plate_id", "crossed_at"),
+    sa.Index("ix_crossings_carrier_time", "carrier_id", "crossed_at"),
+    sa.Index("ix_crossings_time", "crossed_at"),
+)
+scores = sa.Table(
+    "scores", metadata,
+    sa.Column("crossing_id", sa.String(128), sa.ForeignKey("crossings.crossing_id"),
+              primary_key=True),
+    sa.Column("scored_at", sa.BigInteger, nullable=False),
+    sa.Column("port_code", sa.String(8), nullable=False),
+    sa.Column("model_version", sa.String(64), nullable=False),
+    sa.Column("policy_version", sa.String(64), nullable=False),
+    sa.Column("risk_score", sa.Float, nullable=False),
+    sa.Column("raw_score", sa.Float, nullable=False),
+    sa.Column("risk_band", sa.String(32), nullable=False),
+    sa.Column("refer", sa.Boolean, nullable=False),
+    sa.Column("referral_source", sa.String(16), nullable=False),
+    sa.Column("selection_probability", sa.Float, nullable=False),
+    sa.Column("reasons", sa.Text, nullable=False),
+    sa.Column("features", sa.Text, nullable=False),
+    sa.Column("request_sha256", sa.String(64), nullable=False),
+    sa.Index("ix_scores_port_time", "port_code", "scored_at"),
+)
+outcomes = sa.Table(
+    "outcomes", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("crossing_id", sa.String(128), sa.ForeignKey("crossings.crossing_id"),
+              nullable=False, index=True),
+    sa.Column("recorded_at", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("inspected", sa.SmallInteger, nullable=False),
+    sa.Column("seizure", sa.SmallInteger),
+    sa.Column("firearms_seized", sa.Integer),
+    sa.Column("rounds_seized", sa.Integer),
+    sa.Column("currency_seized_usd", sa.Float),
+)
+tokens = sa.Table(
+    "tokens", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("revoked_at", sa.BigInteger),
+)
+lookouts = sa.Table(
+    "lookouts", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("plate_id", sa.String(128), nullable=False, index=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("deleted_at", sa.BigInteger),
+)
+audit = sa.Table(
+    "audit", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("target", sa.String(128)),
+    sa.Column("model_version", sa.String(64)),
+    sa.Column("policy_version", sa.String(64)),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Index("ix_audit_target", "target"),
+)
+shadow_scores = sa.Table(
+    "shadow_scores", metadata,
+    sa.Column("crossing_id", sa.String(128), sa.ForeignKey("crossings.crossing_id"),
+              primary_key=True),
+    sa.Column("scored_at", sa.BigInteger, nullable=False),
+    sa.Column("port_code", sa.String(8), nullable=False),
+    sa.Column("model_version", sa.String(64), nullable=False),
+    sa.Column("risk_score", sa.Float, nullable=False),
+    sa.Column("raw_score", sa.Float, nullable=False),
+    sa.Column("threshold", sa.Float, nullable=False),
+    sa.Column("would_refer", sa.Boolean, nullable=False),
+    sa.Index("ix_shadow_scores_model_time", "model_version", "scored_at"),
+)
+schema_version = sa.Table(
+    "schema_version", metadata,
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("description", sa.String(200), nullable=False),
+    sa.Column("applied_at", sa.BigInteger, nullable=False),
+)
+
+
+def now_us():
+    """Now, in µs since the epoch (UTC): how the store keeps every time."""
+    return time.time_ns() // 1000
+
+
+_BOOLS = frozenset(c.name for c in COLUMNS if c.kind == "bool")
+
+
+def sql_value(name, value):
+    """A canonical value as the column stores it: NULL for NaN, 1/0 for booleans, ints
+    for the contract's integers."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if (name in _BOOLS or name in INTEGER_COLUMNS) and value is not None:
+        return int(value)
+    return value
