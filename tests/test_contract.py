@@ -265,7 +265,7 @@ def test_both_timestamp_parsers_agree_on_every_edge():
     23:59 or with 60 minutes), shuffled so no row is judged by its neighbours."""
     import itertools
     import random
-    from scoring.contract import _parse_timestamps
+    from scoring.contract.timestamps import parse_timestamps
     parts = (["0000", "0001", "1000", "1899", "1900", "2024", "2199", "2200", "2262", "9999"],
              ["01-01", "02-29", "02-30", "00-01", "13-01", "04-31", "12-31"],
              ["T", " "],
@@ -274,7 +274,7 @@ def test_both_timestamp_parsers_agree_on_every_edge():
              ["Z", "+00:00", "-0600", "+14:00", "+24:00", "-23:59", "+0560", "-00:00"])
     texts = ["{}-{}{}{}{}".format(*p) for p in itertools.product(*parts)]
     random.Random(0).shuffle(texts)
-    micros, offsets, bad = _parse_timestamps(pd.Series(texts))
+    micros, offsets, bad = parse_timestamps(pd.Series(texts))
     for text, m, o, b in zip(texts, micros, offsets, bad):
         try:
             want = parse_timestamp(text)
