@@ -312,6 +312,15 @@ def test_whole_numbers_read_fast_are_judged_as_the_pattern_judges_them(column, c
         assert kept == record[column] or (pd.isna(kept) and pd.isna(record[column]))
 
 
+def test_each_kind_is_checked_by_one_entry_of_the_kinds_table():
+    """A column's kind names one entry of the table, whose ``one`` serves the service
+    and whose ``many`` the log reader: no kind without its check, no check unused."""
+    from scoring.contract import TEXT_KINDS
+    from scoring.contract.kinds import KINDS
+    assert {c.kind for c in COLUMNS} == set(KINDS)
+    assert set(TEXT_KINDS) < set(KINDS)
+
+
 @pytest.mark.parametrize("ids, repeated", [
     (["a1", "a2", "b"], []),                  # in order: the neighbours' check decides
     (["a1", "a2", "a2", "b"], [2]),           # in order but for a repeat: hashed
