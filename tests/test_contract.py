@@ -265,7 +265,7 @@ def test_both_timestamp_parsers_agree_on_every_edge():
     23:59 or with 60 minutes), shuffled so no row is judged by its neighbours."""
     import itertools
     import random
-    from scoring.contract import _parse_timestamps
+    from scoring.contract.timestamps import parse_timestamps
     parts = (["0000", "0001", "1000", "1899", "1900", "2024", "2199", "2200", "2262", "9999"],
              ["01-01", "02-29", "02-30", "00-01", "13-01", "04-31", "12-31"],
              ["T", " "],
@@ -274,7 +274,7 @@ def test_both_timestamp_parsers_agree_on_every_edge():
              ["Z", "+00:00", "-0600", "+14:00", "+24:00", "-23:59", "+0560", "-00:00"])
     texts = ["{}-{}{}{}{}".format(*p) for p in itertools.product(*parts)]
     random.Random(0).shuffle(texts)
-    micros, offsets, bad = _parse_timestamps(pd.Series(texts))
+    micros, offsets, bad = parse_timestamps(pd.Series(texts))
     for text, m, o, b in zip(texts, micros, offsets, bad):
         try:
             want = parse_timestamp(text)
@@ -310,6 +310,15 @@ def test_whole_numbers_read_fast_are_judged_as_the_pattern_judges_them(column, c
         assert not bad[i], cell
         kept = result.frame.set_index("crossing_id").loc[f"x{i}", column]
         assert kept == record[column] or (pd.isna(kept) and pd.isna(record[column]))
+
+
+def test_each_kind_is_checked_by_one_entry_of_the_kinds_table():
+    """A column's kind names one entry of the table, whose ``one`` serves the service
+    and whose ``many`` the log reader: no kind without its check, no check unused."""
+    from scoring.contract import TEXT_KINDS
+    from scoring.contract.kinds import KINDS
+    assert {c.kind for c in COLUMNS} == set(KINDS)
+    assert set(TEXT_KINDS) < set(KINDS)
 
 
 @pytest.mark.parametrize("ids, repeated", [
