@@ -34,7 +34,7 @@ def test_timestamps_become_utc_micros_with_their_offset(text, micros, offset):
     ("direction", "north", "column direction: value 'north' is not one of outbound, inbound"),
     ("crossed_at", "2025-03-04T17:22:05", "column crossed_at: value '2025-03-04T17:22:05' is not an ISO"),
     ("crossed_at", "2025-02-30T10:00:00Z", "column crossed_at"),
-    ("occupants", "0", "column occupants: value '0' is not an integer from 1 to 60"),
+    ("occupants", "0", "column occupants: value '0' is not an integer from 1 to 200"),
     ("registration_age_days", "-3", "column registration_age_days"),
     ("selection_probability", "0", r"column selection_probability: value '0' is not a number in \(0, 1\]"),
     ("inspected", "maybe", "column inspected: value 'maybe' is not true or false"),
@@ -376,7 +376,7 @@ def test_a_lookout_referral_with_another_probability_is_a_bad_row(tmp_path):
 
 # the plausible ranges: (column, cells in range, cells out of range); BASE crosses in 2025
 RANGES = [
-    ("occupants", ["1", "60", "2.0"], ["0", "61", "1000000"]),
+    ("occupants", ["1", "81", "200", "2.0"], ["0", "201", "1000000"]),
     ("registration_age_days", ["0", "36525"], ["-1", "36526", "99999999"]),
     ("vehicle_model_year", ["1900", "2025", "2026"], ["1899", "2027", "3000", "-5"]),
 ]
@@ -417,7 +417,7 @@ def read_first_row(path):
 
 
 def test_the_range_messages_say_the_range():
-    with pytest.raises(ContractError, match="value '1000000' is not an integer from 1 to 60"):
+    with pytest.raises(ContractError, match="value '1000000' is not an integer from 1 to 200"):
         parse_frame(raw([row(occupants="1000000")]))
     with pytest.raises(ContractError, match="value '3000' is not an integer from 1900 to the "
                                             "crossing's year \\+ 1"):

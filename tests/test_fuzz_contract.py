@@ -423,7 +423,7 @@ def valid_row(draw, crossing_id):
     year = (EPOCH + timedelta(microseconds=want["crossed_at"])).year
     put("vehicle_model_year", *_optional(draw, number(1900, year + 1), nan))
     put("registration_age_days", *_optional(draw, number(0, 36525), nan))
-    put("occupants", *_optional(draw, number(1, 60), nan))
+    put("occupants", *_optional(draw, number(1, 200), nan))
     put("trailer_empty", *_optional(draw, st.sampled_from(sorted(BOOLS.items())), nan))
     put("manifest_value_usd", *_optional(draw, amount, nan))
     if direction == "inbound":
