@@ -11,7 +11,7 @@ later crossing can find again).
 """
 import sys, time
 import numpy as np, pandas as pd, pyarrow.dataset as ds
-from scoring.features import _near_pairs
+from scoring.features.convoy_numpy import _near_pairs
 W = int(float(sys.argv[2]) * 60 * 1_000_000)
 t0 = time.time()
 tab = ds.dataset(sys.argv[1], format="parquet").to_table(

@@ -253,11 +253,12 @@ def test_first_ever_crossing_has_missing_rates():
     (dict(direction="north"), "direction 'north' is not one of"),
     (dict(stat="hours_since_last", outcome="seizure"), "an outcome restricts a count"),
     (dict(window_us=0), "window_us 0 is not > 0"),
+    (dict(stat="distinct_ports", window_us=DAY_US), "distinct_ports reads all history"),
     (dict(stat="hour_share", window_us=DAY_US), "band_us is for hour_share"),
     (dict(stat="hour_share", band_us=HOUR_US), "hour_share needs a window"),
     (dict(stat="convoy_partners"), "convoy_partners is of a plate, within a window"),
 ], ids=["stat", "entity", "outcome", "direction", "outcome-on-recency", "window",
-        "no-band", "no-window", "convoy-without-window"])
+        "windowed-ports", "no-band", "no-window", "convoy-without-window"])
 def test_a_bad_spec_fails_when_declared(kwargs, message):
     spec = dict(name="x", entity="plate", stat="count") | kwargs
     with pytest.raises(ValueError, match=message):
@@ -350,12 +351,12 @@ def test_convoy_partners_in_chunks_equal_one_pass(world_frame, monkeypatch):
     at once): the same counts as the fewest chunks the lookback allows (one per span of
     the lookback less two windows; the brute-force test checks those against the
     definition)."""
-    from scoring import features
-    specs = tuple(s for s in features.HISTORY if s.stat == "convoy_partners")
-    monkeypatch.setattr(features, "CONVOY_CHUNK_PAIRS", 10 ** 12)
-    whole = features.history_frame(world_frame, specs=specs)
-    monkeypatch.setattr(features, "CONVOY_CHUNK_PAIRS", 700)
-    chunked = features.history_frame(world_frame, specs=specs)
+    from scoring.features import convoy_numpy
+    specs = tuple(s for s in HISTORY if s.stat == "convoy_partners")
+    monkeypatch.setattr(convoy_numpy, "CONVOY_CHUNK_PAIRS", 10 ** 12)
+    whole = history_frame(world_frame, specs=specs)
+    monkeypatch.setattr(convoy_numpy, "CONVOY_CHUNK_PAIRS", 700)
+    chunked = history_frame(world_frame, specs=specs)
     column = specs[0].name
     assert (whole[column] > 0).sum() > 20
     assert np.array_equal(whole[column].to_numpy(), chunked[column].to_numpy())
@@ -363,7 +364,7 @@ def test_convoy_partners_in_chunks_equal_one_pass(world_frame, monkeypatch):
 
 def _sliced(frame, specs, span):
     """The values of ``specs`` from the Dask execution's cut: by (key, slice of time)."""
-    from scoring.features_dask import _slices_history, reach_of, time_slices
+    from scoring.features.history_dask import _slices_history, reach_of, time_slices
     key = specs[0].key
     rows = frame[~frame[key].isna()]
     return _slices_history(time_slices(rows, reach_of(specs), span), key, specs)
@@ -422,7 +423,7 @@ def test_the_reach_of_a_spec_bounds_the_rows_its_value_reads(world_frame):
     assert np.array_equal(whole.to_numpy(float), sliced.to_numpy(float))
     # without the lag, the cut loses the outcomes just before the reach: the test can fail
     short = HistoryFeature("plate_referred_2d", "plate", "count", "outbound", 2 * DAY_US)
-    from scoring.features_dask import _slices_history, time_slices
+    from scoring.features.history_dask import _slices_history, time_slices
     cut = _slices_history(time_slices(world_frame, short.reach_us, DAY_US), "plate_id",
                           specs).loc[whole.index]
     assert not np.array_equal(whole.to_numpy(float), cut.to_numpy(float))
@@ -432,7 +433,7 @@ def test_each_history_spec_is_in_the_one_pass_of_its_key():
     """The Dask passes, the manifest's ``slice_days`` and the benchmarks share one
     grouping: every spec once, under its own key, with the pass's reach the longest of
     its specs' (None as soon as one reads all history)."""
-    from scoring.features_dask import history_keys
+    from scoring.features.history_dask import history_keys
     passes = history_keys()
     assert sorted(s.name for _, specs, _ in passes for s in specs) == sorted(
         s.name for s in HISTORY)
@@ -449,7 +450,7 @@ def test_groups_are_spread_over_buckets_by_size():
     """Each (key, slice) group goes whole to one bucket, the largest first to the least
     loaded: no bucket holds more than the largest group plus the mean, and one group
     as large as the rest together sits alone."""
-    from scoring.features_dask import balance
+    from scoring.features.history_dask import balance
     rng = np.random.default_rng(0)
     sizes = np.concatenate([[1_000_000], rng.integers(1, 300_000, size=207)])
     for buckets in (1, 7, 40, 300):
@@ -461,3 +462,93 @@ def test_groups_are_spread_over_buckets_by_size():
     bucket = balance(sizes, 40)
     assert (bucket == bucket[0]).sum() == 1      # the busiest group alone in its bucket
     assert balance(np.array([5, 4, 3, 3, 1]), 2).tolist() == [0, 1, 1, 0, 1]
+
+
+# --- one definition: a statistic is written once, in scoring/features/stats.py ---------
+
+PRODUCT = ("scoring", "service", "training", "models", "southbound")
+STAT_MODULES = ("scoring/features/spec.py", "scoring/features/stats.py")
+
+
+def stat_branches(path):
+    """Lines of ``path`` that compare a statistic's name (``spec.stat == ...``)."""
+    import ast
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    out = []
+    for node in ast.walk(tree):
+        operands = ([node.left, *node.comparators] if isinstance(node, ast.Compare)
+                    else [node.subject] if isinstance(node, ast.Match) else [])
+        if any((isinstance(o, ast.Attribute) and o.attr == "stat")
+               or (isinstance(o, ast.Name) and o.id == "stat") for o in operands):
+            out.append(node.lineno)
+    return sorted(out)
+
+
+def test_no_module_of_the_product_branches_on_a_statistics_name():
+    """Each statistic's meaning is in stats (and its fields checked in spec): the passes
+    dispatch through ``STATS``, never by comparing ``spec.stat``."""
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    found = {str(p.relative_to(root)): stat_branches(p)
+             for package in PRODUCT for p in sorted((root / package).rglob("*.py"))
+             if str(p.relative_to(root)) not in STAT_MODULES}
+    assert {path: lines for path, lines in found.items() if lines} == {}
+
+
+def test_the_branch_check_can_fail(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("if spec.stat == 'count':\n    pass\nok = path.stat().st_size == 0\n"
+                      "match spec.stat:\n    case 'count':\n        pass\n"
+                      "x = [s for s in specs if 'count' != s.stat]\n")
+    assert stat_branches(sample) == [1, 4, 7]
+
+
+def test_both_executions_gather_every_raw_aggregate():
+    from scoring.features import history_numpy, history_sql, stats
+    assert set(stats.AGGREGATES) <= set(history_numpy._FRAME)
+    assert set(stats.AGGREGATES) == set(history_sql._SQL)
+    for name, stat in stats.STATS.items():
+        assert set(stat.reads) <= set(stats.AGGREGATES), name
+
+
+def span_days(a, t, port):
+    """A statistic of the test only: days from the first to the last of the rows."""
+    from scoring.features.stats import where
+    return where(a["n"] > 0, (a["last"] - a["first"]) / DAY_US)
+
+
+def test_a_statistic_registered_in_stats_alone_is_equal_in_the_frame_and_the_store(
+        database_url, monkeypatch):
+    """A new statistic is a finish and a row of ``STATS``: both the in-process pass and
+    the store's query then compute it, the same floats (and a new spec of an existing
+    statistic, windowed and of another entity, its added column named for it)."""
+    from scoring.features import history_sql, stats
+    from service.store import Store
+    monkeypatch.setitem(stats.STATS, "span_days", stats.Stat(("n", "first", "last"), span_days))
+    specs = (HistoryFeature("plate_out_span_30d", "plate", "span_days", "outbound", 30 * DAY_US),
+             HistoryFeature("carrier_other_port_7d", "carrier", "last_other_port", "outbound",
+                            7 * DAY_US))
+    assert [name for spec in specs for name, _ in spec.extras] == [
+        "carrier_last_outbound_port"]
+    monkeypatch.setattr(history_sql, "HISTORY", HISTORY + specs)
+    rows = random_log(4, n=300)
+    frame = parse_frame(raw(rows)).frame
+    offline = history_frame(frame, specs=specs)
+    records = [parse_record(r) for r in rows]
+    store = Store(database_url)
+    try:
+        store.migrate()
+        with store.write() as conn:
+            for record in records:
+                store.insert_crossing(conn, record)
+        with store.engine.connect() as conn:
+            for i in offline.index:
+                online = store.history(conn, records[i])
+                for name in offline.columns:
+                    want, got = offline.loc[i, name], online[name]
+                    assert (got is None or got != got) if want is None or want != want \
+                        else got == want, (i, name, got, want)
+    finally:
+        store.engine.dispose()
+    assert offline["plate_out_span_30d"].gt(0).sum() > 10
+    assert offline["carrier_other_port_7d"].eq(1).any()

@@ -1,0 +1,269 @@
+"""History features in-process: every spec over a whole log, point in time, by sorts
+and prefix counts (training, batch scoring, and each bucket of the Dask passes).
+
+The pass gathers each spec's raw aggregates as arrays, one value per query row (the
+count of earlier rows, the first and the last one, ...: see
+:mod:`scoring.features.stats`), lazily, only those its statistic's finish reads; the
+finish turns them into values. Specs over the same events share the events and their
+prefix counts.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from scoring.features import convoy_numpy
+from scoring.features.catalog import HISTORY
+from scoring.features.columns import column_equals, entity_codes, objects, time_order
+from scoring.features.spec import ENTITY_COLUMN, OUTCOME_LAG_US
+from scoring.features.stats import DAY_US
+
+
+def _count_before(ev_codes, ev_times, q_codes, q_times, q_order=None, ev_order=None):
+    """For each query, the events of the same entity strictly before its time.
+
+    Returns (count, position): ``position`` indexes the events sorted by
+    (code, time, input order); the last earlier event is ``position - 1`` and the
+    entity's first event is ``position - count``. ``q_order`` and ``ev_order``, the
+    queries' and the events' order by (code, time, input order) when the caller knows
+    them, only make it faster.
+    """
+    keyed = _count_before_keyed(ev_codes, ev_times, q_codes, q_times, q_order, ev_order)
+    if keyed is not None:
+        return keyed
+    n_ev = len(ev_codes)
+    codes = np.concatenate([ev_codes, q_codes])
+    times = np.concatenate([ev_times, q_times])
+    # queries sort before events at the same (code, time): "strictly before"
+    kind = np.concatenate([np.ones(n_ev, np.int8), np.zeros(len(q_codes), np.int8)])
+    order = np.lexsort((kind, times, codes))
+    is_event = order < n_ev
+    events_before = np.cumsum(is_event) - is_event
+    position = np.empty(len(q_codes), dtype=np.int64)
+    position[order[~is_event] - n_ev] = events_before[~is_event]
+    sorted_codes = np.sort(ev_codes, kind="stable")
+    start = np.searchsorted(sorted_codes, q_codes, side="left")
+    return position - start, position, order[is_event]
+
+
+def _count_before_keyed(ev_codes, ev_times, q_codes, q_times, q_order=None, ev_order=None):
+    """:func:`_count_before` by one int64 key per row, (code, time): one stable sort of the
+    events and two binary searches instead of a three-key sort of events and queries
+    together (searching the queries in key order, ``q_order``, when given: each search
+    starts where the last ended). None when the key would not fit in 62 bits (then the
+    general way)."""
+    if not len(ev_codes) or not len(q_codes):
+        return None
+    lo = min(int(ev_times.min()), int(q_times.min()))
+    span = max(int(ev_times.max()), int(q_times.max())) - lo + 1
+    low_code = min(int(ev_codes.min()), int(q_codes.min()))
+    codes = max(int(ev_codes.max()), int(q_codes.max())) - low_code + 1
+    if codes * span >= 2 ** 62:
+        return None
+    ev_key = (ev_codes - low_code) * span + (ev_times - lo)
+    order = (np.argsort(ev_key, kind="stable")  # ties in input order, as the general way
+             if ev_order is None else ev_order)
+    ev_key = ev_key[order]
+    q_base = (q_codes - low_code) * span
+    q_key = q_base + (q_times - lo)
+    if q_order is not None:
+        q_base, q_key = q_base[q_order], q_key[q_order]
+    # side "left": an event at the query's own time is not before it
+    position = np.searchsorted(ev_key, q_key, side="left")
+    count = position - np.searchsorted(ev_key, q_base, side="left")
+    if q_order is not None:
+        position[q_order], count[q_order] = position.copy(), count.copy()
+    return count, position, order
+
+
+def history_frame(frame, query=None, specs=HISTORY):
+    """History features of the query rows, seeing every row of ``frame`` as history.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Canonical log frame (any order; ties in time are broken by crossing_id).
+    query : array of bool, shape (n,), optional
+        Rows to compute features for; default the outbound rows.
+    specs : sequence of HistoryFeature, optional
+        The specs to execute, default all. A frame holding every row that shares a
+        spec's :attr:`~HistoryFeature.key` with a query row gives that row its exact
+        value (how the distributed execution cuts a log).
+
+    Returns
+    -------
+    DataFrame, shape (query.sum(), len(specs) + 1)
+        Indexed like ``frame.index[query]``; a column per spec (also those that are
+        no model input), then the columns the specs add beside their values
+        (:attr:`~scoring.features.spec.HistoryFeature.extras`: ``plate_last_inbound_port``,
+        for reasons, not the model, when its ``last_other_port`` spec is among ``specs``).
+
+    Examples
+    --------
+    >>> feats = history_frame(read_log("log.csv").frame)   # doctest: +SKIP
+    """
+    if query is None:
+        query = (frame["direction"] == "outbound").to_numpy()
+    query = np.asarray(query, dtype=bool)
+    order = time_order(frame)
+    times = frame["crossed_at"].to_numpy(np.int64)[order]
+    directions = {d: column_equals(frame["direction"], d)[order]
+                  for d in {h.direction for h in specs} - {None}}
+    ports = objects(frame["port_code"])[order]
+    flags = {"inspected": frame["inspected"].to_numpy(float)[order] == 1.0,
+             "seizure": frame["seizure"].to_numpy(float)[order] == 1.0,
+             "referred": (frame["referral"].notna()
+                          & (frame["referral"] != "none")).to_numpy()[order]}
+    q_rows = np.flatnonzero(query[order])
+    q_times = times[q_rows]
+    q_ports = ports[q_rows]
+    out = {}
+    for entity, column in ENTITY_COLUMN.items():
+        mine = [h for h in specs if h.entity == entity]
+        if not mine:
+            continue
+        codes, has = entity_codes(frame[column])
+        codes, has = codes[order], has[order]
+        q_codes, q_has = codes[q_rows], has[q_rows]
+        # rows by (code, time, position), the rows being in time order: any subset of
+        # them (a spec's events) is in that order when filtered from it
+        by_code = np.argsort(codes, kind="stable")
+        q_order = np.argsort(q_codes, kind="stable")
+        events = {}   # specs that read the same events share them, and their counts
+        for spec in mine:
+            which = (spec.direction, spec.outcome)
+            if which not in events:
+                mask = has.copy()
+                if spec.direction is not None:
+                    mask &= directions[spec.direction]
+                if spec.outcome is not None:
+                    mask &= flags[spec.outcome]
+                ev_idx = np.flatnonzero(mask)
+                ev_times = times[ev_idx]
+                if spec.outcome is not None:
+                    ev_times = ev_times + OUTCOME_LAG_US
+                events[which] = _Events(codes[ev_idx], ev_times, ev_idx, ports,
+                                        (np.cumsum(mask) - 1)[by_code[mask[by_code]]],
+                                        q_codes, q_times, q_ports, q_order)
+            agg = _Aggregates(events[which], spec)
+            out[spec.name] = np.where(q_has, spec.statistic.finish(agg, q_times, q_ports),
+                                      np.nan)
+            for name, finish in spec.extras:
+                out[name] = finish(agg, q_times, q_ports)
+    names = [h.name for h in specs] + [name for h in specs for name, _ in h.extras]
+    if not frame.index.is_unique:
+        return pd.DataFrame(out, index=frame.index[order[q_rows]])[names].loc[
+            frame.index[query]]
+    back = np.argsort(order[q_rows])  # the query rows in the frame's order
+    return pd.DataFrame({name: out[name][back] for name in names},
+                        index=frame.index[order[q_rows][back]])
+
+
+class _Events:
+    """The rows a group of specs reads (one direction, one outcome), against the queries:
+    codes, times (an outcome's: when it is known), positions in the sorted rows, ports,
+    and their order by (code, time); and the queries'. :meth:`before` counts, each
+    shift once."""
+
+    def __init__(self, codes, times, idx, ports, order, q_codes, q_times, q_ports, q_order):
+        self.codes, self.times, self.idx, self.ports, self.order = codes, times, idx, ports, order
+        self.q_codes, self.q_times, self.q_ports, self.q_order = q_codes, q_times, q_ports, q_order
+        self.counted = {}
+
+    def before(self, shift=0):
+        """:func:`_count_before` of the queries' times less ``shift`` (0: at the time)."""
+        if shift not in self.counted:
+            self.counted[shift] = _count_before(self.codes, self.times, self.q_codes,
+                                                self.q_times - shift, self.q_order, self.order)
+        return self.counted[shift]
+
+
+class _Aggregates(dict):
+    """One spec's raw aggregates (:data:`scoring.features.stats.AGGREGATES`) as arrays
+    over the queries, each computed when a finish first reads it."""
+
+    def __init__(self, events, spec):
+        super().__init__()
+        self.events, self.spec = events, spec
+
+    def __missing__(self, name):
+        self[name] = _FRAME[name](self.events, self.spec, self)
+        return self[name]
+
+
+def _n(ev, spec, a):
+    count = ev.before()[0]
+    if spec.window_us is not None:
+        count = count - ev.before(spec.window_us)[0]
+    return count
+
+
+def _first(ev, spec, a):
+    count, position, order = ev.before()
+    if not len(order):  # no such event anywhere: every query is unseen
+        return np.zeros(len(position), np.int64)
+    return ev.times[order[np.clip(position - a["n"], 0, len(order) - 1)]]
+
+
+def _at_last(ev, spec, a):
+    """Where each query's latest earlier event is among the events (None: no events)."""
+    count, position, order = ev.before()
+    return order[np.maximum(position - 1, 0)] if len(order) else None
+
+
+def _last(ev, spec, a):
+    at = a["_at_last"]
+    return np.zeros(len(ev.q_codes), np.int64) if at is None else ev.times[at]
+
+
+def _last_port(ev, spec, a):
+    at = a["_at_last"]
+    return np.full(len(ev.q_codes), None, dtype=object) if at is None else ev.ports[ev.idx[at]]
+
+
+def _ports(ev, spec, a):
+    # a port counts from the entity's first crossing there on
+    port, _ = pd.factorize(ev.ports[ev.idx], use_na_sentinel=False)  # (entity, port): one int
+    first = ~pd.Series(ev.codes * (port.max(initial=0) + 1) + port).duplicated().to_numpy()
+    return _count_before(ev.codes[first], ev.times[first], ev.q_codes, ev.q_times,
+                         ev.q_order)[0]
+
+
+def _near(ev, spec, a):
+    """The rows in ``[t - window, t)`` within ``band`` of t's time of day (and, as it
+    counts them, ``n``, the window's rows).
+
+    A row ``d = t - s`` earlier is near when ``d mod 1 day`` is at most ``band`` or at
+    least ``1 day - band``: ``d`` lies in one of the bands ``[k days - band, k days +
+    band]``, k = 0, 1, ... Each band is two prefix counts on the entity's sorted times.
+    """
+    window, band = spec.window_us, spec.band_us
+    q_codes, q_times = ev.q_codes, ev.q_times
+    near = np.zeros(len(q_codes), dtype=np.int64)
+    total = np.zeros(len(q_codes), dtype=np.int64)
+    for code in np.unique(q_codes):
+        at = np.flatnonzero(q_codes == code)
+        times = np.sort(ev.times[ev.codes == code])
+        t = q_times[at]
+
+        def before(x):  # rows strictly before x
+            return np.searchsorted(times, x, side="left")
+
+        total[at] = before(t) - before(t - window)
+        for k in range(0, (window + band) // DAY_US + 1):
+            lo, hi = max(k * DAY_US - band, 1), min(k * DAY_US + band, window)
+            if lo <= hi:  # d in [lo, hi]  <=>  s in [t - hi, t - lo]
+                near[at] += before(t - lo + 1) - before(t - hi)
+    a.setdefault("n", total)
+    return near
+
+
+def _partners(ev, spec, a):
+    return convoy_numpy.convoy_partners(spec.window_us, ev.codes, ev.times, ev.ports[ev.idx],
+                                        ev.q_codes, ev.q_times, ev.q_ports,
+                                        lookback=spec.lookback_us)
+
+
+#: how the pass gathers each raw aggregate: ``gather(events, spec, aggregates)``
+_FRAME = {"n": _n, "first": _first, "last": _last, "last_port": _last_port, "ports": _ports,
+          "near": _near, "partners": _partners, "_at_last": _at_last}

@@ -1,0 +1,219 @@
+"""History features in the store: one SQL query per entity for one crossing.
+
+The query gathers each spec's raw aggregates (:mod:`scoring.features.stats`) as columns
+of one row (specs reading the same rows share them), and :func:`history_values` finishes
+them with the same functions as the in-process pass, on Python numbers. SQLAlchemy is
+imported where the query is built, never by the core's import.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from scoring.features.catalog import HISTORY
+from scoring.features.spec import ENTITY_COLUMN, OUTCOME_LAG_US
+from scoring.features.stats import AGGREGATES, DAY_US
+
+
+def history_select(table, entity):
+    """One SQL query giving every history feature of ``entity`` for one crossing.
+
+    Parameters
+    ----------
+    table : sqlalchemy.Table
+        Crossings with the contract's columns, ``crossed_at`` in UTC µs and
+        ``inspected`` / ``seizure`` as 1 / 0 / NULL.
+    entity : {"plate", "carrier", "port"}
+
+    Returns
+    -------
+    sqlalchemy.Select
+        With bound parameters ``key`` (the plate_id, carrier_id or port_code) and ``t``
+        (the crossing's UTC µs; only rows strictly before it are seen), and ``port``
+        (the crossing's port) for a spec of other plates at the port. One row: raw
+        aggregates, a column each (see :func:`history_values`).
+
+    Examples
+    --------
+    >>> row = conn.execute(history_select(crossings, "plate"),   # doctest: +SKIP
+    ...                    {"key": "P1", "t": t, "port": "2304"}).mappings().one()
+    """
+    import sqlalchemy as sa
+
+    c = table.c
+    key = sa.bindparam("key", type_=sa.String)
+    t = sa.bindparam("t", type_=sa.BigInteger)
+    earlier = sa.and_(c[ENTITY_COLUMN[entity]] == key, c.crossed_at < t)
+    columns = {}
+    for spec, labels in _labelled(entity):
+        cond = _conditions(c, spec, t)
+        for aggregate, label in labels.items():
+            if label not in columns:
+                columns[label] = _SQL[aggregate](table, spec, cond, earlier, t).label(label)
+    select = sa.select(*columns.values()).where(earlier)
+    windows = [h.window_us for h in HISTORY if h.entity == entity]
+    if None not in windows:  # every spec windowed: let the index bound the rows read
+        select = select.where(c.crossed_at >= t - max(windows))
+    return select
+
+
+def history_values(entity, row, t, port):
+    """Turn the raw aggregates of :func:`history_select` into feature values.
+
+    Parameters
+    ----------
+    entity : {"plate", "carrier", "port"}
+    row : mapping
+        The query's one row, by column label.
+    t : int
+        The crossing's UTC µs.
+    port : str
+        The crossing's port_code.
+
+    Returns
+    -------
+    dict
+        Feature name to float (NaN where unseen), plus the columns the specs add
+        (``plate_last_inbound_port`` for plates); identical to the in-process values
+        of the same crossing.
+    """
+    out = {}
+    for spec, labels in _labelled(entity):
+        found = {aggregate: _number(aggregate, row[label]) for aggregate, label in labels.items()}
+        out[spec.name] = spec.statistic.finish(found, t, port)
+        for name, finish in spec.extras:
+            out[name] = finish(found, t, port)
+    return out
+
+
+def unseen_history(entity):
+    """History values of an entity with no earlier rows (or no entity at all)."""
+    out = {}
+    for spec in HISTORY:
+        if spec.entity == entity:
+            out[spec.name] = np.nan
+            out.update((name, None) for name, _ in spec.extras)
+    return out
+
+
+def _labelled(entity):
+    """Each spec of ``entity`` with its aggregates' column labels: one column for every
+    aggregate over the same rows (the same direction, window, outcome and parameters)."""
+    columns = {}
+    out = []
+    for spec in HISTORY:
+        if spec.entity != entity:
+            continue
+        rows = (spec.direction, spec.window_us, spec.outcome, spec.band_us, spec.lookback_us)
+        labels = {}
+        for aggregate in spec.statistic.reads:
+            labels[aggregate] = columns.setdefault(
+                (aggregate, rows), f"{aggregate}_{len(columns)}")
+        out.append((spec, labels))
+    return out
+
+
+def _number(aggregate, value):
+    """An aggregate's column as a Python number (its value over no rows for NULL)."""
+    if value is None:
+        return AGGREGATES[aggregate]
+    return value if aggregate == "last_port" else int(value)
+
+
+def _conditions(c, spec, t):
+    """Which of the entity's earlier rows the spec reads, as SQL conditions."""
+    cond = []
+    if spec.direction is not None:
+        cond.append(c.direction == spec.direction)
+    if spec.window_us is not None:
+        cond.append(c.crossed_at >= t - spec.window_us)
+    if spec.outcome == "referred":
+        cond += [c.referral.is_not(None), c.referral != "none", c.referral != ""]
+    elif spec.outcome is not None:
+        cond.append(c[spec.outcome] == 1)
+    if spec.outcome is not None:
+        cond.append(c.crossed_at + OUTCOME_LAG_US < t)
+    return cond
+
+
+def _of(cond, value):
+    """``value`` on the rows the conditions let through, NULL on the others."""
+    import sqlalchemy as sa
+    return sa.case((sa.and_(*cond), value), else_=None) if cond else value
+
+
+def _n(table, spec, cond, earlier, t):
+    import sqlalchemy as sa
+    if not cond:
+        return sa.func.count()
+    return sa.func.coalesce(sa.func.sum(sa.case((sa.and_(*cond), 1), else_=0)), 0)
+
+
+def _first(table, spec, cond, earlier, t):
+    import sqlalchemy as sa
+    return sa.func.min(_of(cond, table.c.crossed_at))
+
+
+def _last(table, spec, cond, earlier, t):
+    import sqlalchemy as sa
+    return sa.func.max(_of(cond, table.c.crossed_at))
+
+
+def _last_port(table, spec, cond, earlier, t):
+    # the port of the latest earlier row; ties broken by crossing_id as in-process
+    import sqlalchemy as sa
+    c = table.c
+    return (sa.select(c.port_code).where(earlier, *cond)
+            .order_by(c.crossed_at.desc(), c.crossing_id.desc()).limit(1).scalar_subquery())
+
+
+def _ports(table, spec, cond, earlier, t):
+    import sqlalchemy as sa
+    return sa.func.count(sa.distinct(_of(cond, table.c.port_code)))
+
+
+def _near(table, spec, cond, earlier, t):
+    import sqlalchemy as sa
+    since = (t - table.c.crossed_at) % DAY_US  # time of day apart, as t - s > 0
+    near = sa.and_(*cond, sa.or_(since <= spec.band_us, since >= DAY_US - spec.band_us))
+    return sa.func.coalesce(sa.func.sum(sa.case((near, 1), else_=0)), 0)
+
+
+def _partners(table, spec, cond, earlier, t):
+    return _convoy_select(table, spec)
+
+
+def _convoy_select(table, spec):
+    """The ``convoy_partners`` count as a scalar subquery: candidates through the port's
+    (port_code, crossed_at) index, their earlier pairs with the plate through the plate
+    index (bound parameters ``key``, ``port``, ``t``)."""
+    import sqlalchemy as sa
+
+    key = sa.bindparam("key", type_=sa.String)
+    port = sa.bindparam("port", type_=sa.String)
+    t = sa.bindparam("t", type_=sa.BigInteger)
+    window = spec.window_us
+    now, mine, theirs = (table.alias(n) for n in ("convoy_now", "convoy_mine", "convoy_theirs"))
+
+    def moved(alias):
+        return [alias.c.port_code == port] + (
+            [alias.c.direction == spec.direction] if spec.direction else [])
+    since = ([mine.c.crossed_at >= t - spec.lookback_us,
+              theirs.c.crossed_at + 0 >= t - spec.lookback_us] if spec.lookback_us else [])
+    before = (sa.select(sa.literal(1)).select_from(mine).join(theirs, sa.true())
+              .where(mine.c.plate_id == key, *moved(mine), mine.c.crossed_at < t - window,
+                     *since,
+                     theirs.c.plate_id == now.c.plate_id, *moved(theirs),
+                     # "+ 0": a bound no index may use, or SQLite ranges the index from
+                     # mine - window to t - window (the whole port's history since)
+                     theirs.c.crossed_at + 0 < t - window,
+                     theirs.c.crossed_at >= mine.c.crossed_at - window,
+                     theirs.c.crossed_at <= mine.c.crossed_at + window))
+    return (sa.select(sa.func.count(sa.distinct(now.c.plate_id)))
+            .where(*moved(now), now.c.crossed_at >= t - window, now.c.crossed_at < t,
+                   now.c.plate_id != key, before.exists())
+            .scalar_subquery())
+
+
+#: how the query gathers each raw aggregate: ``column(table, spec, conditions, earlier, t)``
+_SQL = {"n": _n, "first": _first, "last": _last, "last_port": _last_port, "ports": _ports,
+        "near": _near, "partners": _partners}
