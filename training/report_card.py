@@ -20,6 +20,7 @@ from training.report_plots import ci, escape, pct, table
 
 
 def model_card(manifest, w):
+    """The model card: facts from the manifest, intended use, features, known limits."""
     data = manifest.get("data", {})
     windows = data.get("windows", {})
     split = data.get("split", {})
@@ -88,6 +89,7 @@ def backtest_table(backtest):
 
 
 def limits(manifest):
+    """The known limits of the model, as HTML list items."""
     used = set(manifest.get("features") or [])
     plate = used & {"plate_country", "plate_jurisdiction"}
     out = ["Labels exist only where someone inspected: seizures are learned and measured "
@@ -115,6 +117,7 @@ def limits(manifest):
 
 
 def switched_off_text(manifest):
+    """The features switched off, comma-separated, or ``none``."""
     off = manifest.get("excluded_features") or []
     return ", ".join(off) if off else "none"
 

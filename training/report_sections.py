@@ -50,6 +50,7 @@ def _own_picks_note(w):
 
 
 def comparison_section(comparison, manifest, active_manifest):
+    """The latest off-policy comparison against the model in service, or how to make one."""
     version = manifest.get("version", "this model")
     if comparison is None and active_manifest and active_manifest.get("version") == version:
         return (f"<p>{escape(version)} is the model in service: comparisons are made for a "
@@ -98,6 +99,7 @@ def unstable(interval, seizures):
 
 
 def budget_section(w, active_manifest):
+    """Recall and hit rate by budget: this model, the one in service, the policy in force."""
     seizures = int(w.labels.y.sum())
     policies = {"this model": w.scores}
     if w.active_scores is not None:
@@ -149,6 +151,7 @@ def budget_section(w, active_manifest):
 
 
 def calibration_section(w):
+    """The reliability of the scores on the inspected rows, then the propensity check."""
     cal = w.evaluation.report["calibration"]
     rows = [[pct(b["mean_predicted"], 3), pct(b["observed"], 3), f"{b['rows']:,}",
              f"{b['weight']:,.0f}"] for b in cal["bins"]]
@@ -190,6 +193,7 @@ def _propensity_section(w):
 
 
 def importance_section(model, manifest, w):
+    """Mean absolute contribution of each feature over the evaluated rows."""
     X = w.feats[list(FEATURES)]
     if len(X) > IMPORTANCE_ROWS:
         X = X.sample(IMPORTANCE_ROWS, random_state=0)
@@ -203,6 +207,7 @@ def importance_section(model, manifest, w):
 
 
 def drift_section(model, w):
+    """Scores and features of the window against the outbound rows before it (PSI)."""
     if not len(w.ref_scores):
         return ("<p class=warn>No outbound crossings before the evaluated window to compare "
                 "with: drift cannot be measured on this data.</p>"
@@ -226,6 +231,7 @@ def drift_section(model, w):
 
 
 def referral_section(w, groups, picks, policy, manifest, min_cell, what):
+    """Who each policy would refer at each port's capacity, per group (a port, a plate country)."""
     cells = referral_table(w.labels, groups, picks, min_cell=min_cell)
     hidden = f"n &lt; {min_cell}"
     rate = {(c["group"], c["policy"]): c["referral_rate"] for c in cells}
@@ -279,6 +285,7 @@ def referral_section(w, groups, picks, policy, manifest, min_cell, what):
 
 
 def outcome_section(w, groups, min_cell, title, what="group"):
+    """The outcome test of the policy in force per group and referral source."""
     cells = outcome_table(w.outbound, groups, min_cell=min_cell)
     if not cells:
         return "<p class=warn>No referred crossings in this window.</p>"
