@@ -4,9 +4,8 @@ import pandas as pd
 import pytest
 
 from scoring.contract import parse_frame
-from scoring.features import FEATURES, feature_frame
-from training.evaluate import evaluate_scores
 from training.fit import TrainConfig, train
+from training.grade import evaluate_window
 from training.synth import WorldConfig, generate_world
 
 DAY_US = 86_400_000_000
@@ -21,14 +20,13 @@ def test_model_catches_twice_the_carriers_of_the_legacy_policy_at_one_percent(se
     cut = int(np.quantile(frame["crossed_at"], 0.0)) + 90 * DAY_US
     model, manifest = train(frame, TrainConfig(until=cut),
                             progress=lambda m: None)
-    later = (frame["direction"] == "outbound").to_numpy() & (frame["crossed_at"].to_numpy() >= cut)
-    feats = feature_frame(frame, later)
-    outbound = frame.loc[feats.index]
-    carriers = (truth.set_index("crossing_id").loc[outbound["crossing_id"], "carrier"]
-                .astype(str).str.lower().eq("true").to_numpy())
-    scores = model.predict_proba(feats[list(FEATURES)])[:, 1]
-    report = evaluate_scores(scores, outbound, feats,
-                             truth=pd.DataFrame({"carrier": carriers}, index=outbound.index))
+    carrier = (truth.set_index("crossing_id")["carrier"].astype(str).str.lower().eq("true"))
+
+    def carriers(outbound):
+        return pd.DataFrame({"carrier": carrier.loc[outbound["crossing_id"]].to_numpy()},
+                            index=outbound.index)
+
+    report = evaluate_window(model, manifest, frame, since=cut, truth=carriers).report
     at_1 = next(row for row in report["budgets"] if row["budget"] == 0.01)
     assert at_1["legacy_true_carriers_caught"] > 0
     assert at_1["true_carriers_caught"] >= 2 * at_1["legacy_true_carriers_caught"], at_1

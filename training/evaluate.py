@@ -16,96 +16,16 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 from sklearn.metrics import average_precision_score
 
 from scoring.wording import FEW_SEIZURES, number, plural
+# names that fit, fit_dask, the command line and tests import from here
+from training.propensity import (MIN_PROPENSITY, fit_propensity, numeric_features,  # noqa: F401
+                                 propensity, propensity_check)
+from training.window import NothingUnseen, graded_window  # noqa: F401
 
 BUDGETS = (0.005, 0.01, 0.02, 0.05)
 VALUE_COLUMNS = ("firearms_seized", "rounds_seized", "currency_seized_usd")
-#: a selection probability below this is treated as this (caps one row's weight)
-MIN_PROPENSITY = 1e-3
-
-
-def propensity(outbound, features=None, seed=0):
-    """Selection probability of each outbound row: the log's own, else estimated.
-
-    Rows whose ``selection_probability`` is empty get P(inspected | features)
-    from a boosted classifier fitted on the rows of the same log; this assumes
-    the old policy chose on what the features show.
-
-    Returns
-    -------
-    array, shape (n,)
-    """
-    pi = outbound["selection_probability"].to_numpy(float).copy()
-    unknown = np.isnan(pi)
-    if unknown.any():
-        inspected = (outbound["inspected"].to_numpy(float) == 1.0).astype(int)
-        if features is None or inspected.min() == inspected.max():
-            pi[unknown] = max(inspected.mean(), MIN_PROPENSITY)
-        else:
-            numeric = numeric_features(features)
-            est = fit_propensity(numeric, inspected, seed)
-            pi[unknown] = est.predict_proba(numeric[unknown])[:, 1]
-    return np.clip(pi, MIN_PROPENSITY, 1.0)
-
-
-def fit_propensity(numeric, inspected, seed=0, weight=None):
-    """The estimator of P(inspected | features) behind :func:`propensity`: boosted trees
-    on the numeric features.
-
-    ``weight``: of a weighted sample of the rows (every inspected row, a share of the
-    others). The estimate is read back on the inspected rows it was fitted on, so the
-    trees stop early on a held-out tenth whatever the sample's size (scikit-learn stops
-    early by itself only past 10,000 rows; a sample below that overfits its inspected
-    rows and inflates their probabilities)."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    est = HistGradientBoostingClassifier(max_iter=100, random_state=seed,
-                                         early_stopping="auto" if weight is None else True)
-    return est.fit(numeric, inspected, sample_weight=weight)
-
-
-def numeric_features(features):
-    """The numeric columns the propensity model fits on: those with a value somewhere
-    (scikit-learn's histogram binning fails on a column with none)."""
-    numeric = features.select_dtypes(include="number")
-    return numeric.loc[:, numeric.notna().any()]
-
-
-def propensity_check(outbound, features=None, seed=0, bins=10):
-    """How far to trust the estimated selection probabilities (None when none is missing).
-
-    Two checks of the estimator :func:`propensity` uses:
-
-    - ``bins``: among the rows whose probability was estimated, bins of equal size by
-      estimate, each with its mean estimate and the share of its rows actually
-      inspected (a calibrated estimate has them equal);
-    - ``logged``: on the rows whose log gives the probability, the estimator's
-      median ratio to the logged value and the share within a factor of two of it
-      (the estimator sees only the features, so this is what it recovers where the
-      truth is known).
-    """
-    logged = outbound["selection_probability"].to_numpy(float)
-    unknown = np.isnan(logged)
-    if not unknown.any() or features is None:
-        return None
-    inspected = (outbound["inspected"].to_numpy(float) == 1.0).astype(int)
-    if inspected.min() == inspected.max():
-        return None
-    numeric = numeric_features(features)
-    est = fit_propensity(numeric, inspected, seed)
-    p = np.clip(est.predict_proba(numeric)[:, 1], MIN_PROPENSITY, 1.0)
-    order = np.flatnonzero(unknown)[np.argsort(p[unknown], kind="stable")]
-    table = [{"mean_estimated": float(p[part].mean()), "inspected": float(inspected[part].mean()),
-              "rows": int(len(part))} for part in np.array_split(order, bins) if len(part)]
-    out = {"estimated_rows": int(unknown.sum()), "bins": table,
-           "observed_over_expected": float(inspected[unknown].sum() / p[unknown].sum())}
-    if (~unknown).any():
-        ratio = p[~unknown] / np.clip(logged[~unknown], MIN_PROPENSITY, 1.0)
-        out["logged"] = {"rows": int((~unknown).sum()), "median_ratio": float(np.median(ratio)),
-                         "within_factor_2": float(((ratio >= 0.5) & (ratio <= 2)).mean())}
-    return out
 
 
 class Labels:
@@ -375,123 +295,6 @@ def _report(scores, labels, budgets, legacy_as_run):
                                                  sample_weight=labels.weight[r]))
                    if r.any() and 0 < labels.y[r].sum() < r.sum() else math.nan),
     }
-
-
-def _micros(iso):
-    return int(pd.Timestamp(iso).value // 1000)
-
-
-class NothingUnseen(ValueError):
-    """The log holds no outbound row the model's trees never saw; says why and what to
-    run instead."""
-
-
-def first_unseen(windows):
-    """The first instant (UTC µs) from which no labelled row grew the model's trees, or
-    None when the manifest does not say.
-
-    A cross-fitted model's trees grew on every labelled row to the end of its log
-    (``blocks_from`` names its blocks); a holdout model's only on its fit window, up to
-    ``calibrate_from``.
-    """
-    if windows.get("blocks_from") and windows.get("end"):
-        return _micros(windows["end"]) + 1
-    if windows.get("calibrate_from"):
-        return _micros(windows["calibrate_from"])
-    return None
-
-
-def graded_window(manifest, times, since=None, allow_seen=False):
-    """Which outbound rows to grade a model on, and why.
-
-    Without ``since``: the rows after the model's training data when the log reaches
-    past it, else the model's own held-out window (``validate_from``) when its trees
-    never saw it. A window never reaches back into the rows the trees grew on: a
-    ``since`` that does is moved to the first row after them, with a warning, and a
-    cross-fitted model (whose trees grew on every labelled row of its log) on a log
-    that ends with its training data raises :class:`NothingUnseen`, which points to
-    ``southbound backtest``.
-
-    Parameters
-    ----------
-    manifest : dict
-    times : array of int
-        ``crossed_at`` (UTC µs) of the outbound rows.
-    since : int, optional
-        UTC µs given by the user.
-    allow_seen : bool
-        The report's reading: grade the cross-fitted model's newest block, or ``since``
-        as given, with a warning that the figures overstate, rather than refuse.
-
-    Returns
-    -------
-    mask : array of bool
-    description : str
-    warning : str or None
-        Set when ``since`` was moved, or the window overlaps the calibration window (or
-        with ``allow_seen`` the rows the trees grew on).
-    """
-    windows = (manifest.get("data") or {}).get("windows") or {}
-    times = np.asarray(times, dtype=np.int64)
-    unseen = None if allow_seen else first_unseen(windows)
-    moved = None
-    if since is not None:
-        start, why = since, "from --since"
-        if unseen is not None and since < unseen:
-            start, moved = unseen, since
-    elif windows.get("end") and (times > _micros(windows["end"])).any():
-        start = _micros(windows["end"]) + 1
-        why = "the rows after the model's training data"
-    elif windows.get("validate_from") and windows.get("blocks_from"):
-        start = _micros(windows["validate_from"])
-        why = ("the model's newest time block (the log does not reach past its training "
-               "data)")
-    elif windows.get("validate_from"):
-        start = _micros(windows["validate_from"])
-        why = "the model's own held-out window (the log does not reach past its training data)"
-    else:
-        start, why = None, "every outbound row (the manifest names no training window)"
-    if unseen is not None and (start is None or start < unseen):
-        start = unseen
-    mask = times >= start if start is not None else np.ones(len(times), dtype=bool)
-    if unseen is not None and len(times) and not mask.any():
-        grown = ("every labelled row of its log" if windows.get("blocks_from")
-                 else "its fit window's labelled rows")
-        raise NothingUnseen(
-            f"no outbound row to grade: the log ends {_iso_text(int(times.max()))}, and the "
-            f"model's trees grew on {grown} up to {_iso_text(unseen - 1)}, so grading any "
-            "of them would overstate; grade the pipeline on this log with `southbound "
-            "backtest` (each origin's model is trained on the rows before it only), or "
-            "evaluate on a log that reaches past the training data")
-    warning = None
-    if moved is not None:
-        warning = (f"--since {_iso_text(moved)} reaches into the rows the model's trees grew "
-                   f"on (to {_iso_text(unseen - 1)}): graded from the first row after them")
-        if windows.get("blocks_from"):
-            why = "the rows after the model's training data (--since reached into it)"
-    if mask.any() and allow_seen and windows.get("blocks_from") and windows.get("end"):
-        # cross-fitted: the served model's trees grew on every labelled row to the end
-        first = int(times[mask].min())
-        if first <= _micros(windows["end"]) and times[mask].max() >= _micros(windows["start"]):
-            warning = (f"the graded window overlaps the model's training data "
-                       f"({windows['start']} to {windows['end']}): its trees were grown on "
-                       "every labelled row there, so the figures overstate; its out-of-fold "
-                       "validation figures are in models show")
-    elif mask.any() and windows.get("calibrate_from") and windows.get("start"):
-        first = int(times[mask].min())
-        if first < _micros(windows["calibrate_from"]) and times[mask].max() >= _micros(windows["start"]):
-            warning = (f"the graded window overlaps the model's fit window ({windows['start']} "
-                       f"to {windows['calibrate_from']}): its trees were fitted on those rows, "
-                       "so the figures overstate")
-        elif windows.get("validate_from") and first < _micros(windows["validate_from"]):
-            warning = ((warning + "; " if warning else "")
-                       + f"the graded window overlaps the model's calibration window (to "
-                       f"{windows['validate_from']}): the figures may overstate a little")
-    return mask, why, warning
-
-
-def _iso_text(micros):
-    return pd.Timestamp(int(micros), unit="us", tz="UTC").strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def format_report(report):
