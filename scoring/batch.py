@@ -1,15 +1,10 @@
 """Batch scoring: every outbound row of a log, with the rest of the log as history."""
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-
 from scoring.features import feature_frame
-from scoring.policy import PolicyConfig, ScoreQuantiles, batch_referrals, risk_bands
-from scoring.reasons import group_matrix, reason_lines, top_groups
+from scoring.score import OUTPUT_COLUMNS, score_batch
 
-OUTPUT_COLUMNS = ("crossing_id", "risk_score", "risk_band", "refer", "reasons")
-_NEVER = ScoreQuantiles({"0.5": float("inf")})  # no quantiles, no model referral
+__all__ = ["OUTPUT_COLUMNS", "score_features", "score_frame"]
 
 
 def score_frame(model, frame, policy=None, quantiles=None):
@@ -40,24 +35,5 @@ def score_frame(model, frame, policy=None, quantiles=None):
 
 def score_features(model, feats, crossing_ids, policy=None, quantiles=None):
     """Score rows whose features are computed (``feature_frame``'s columns), in their
-    order: the row-local half of :func:`score_frame`, which every execution shares."""
-    policy = policy or PolicyConfig()
-    if feats.empty:
-        return pd.DataFrame({"crossing_id": pd.Series([], dtype=object),
-                             "risk_score": pd.Series([], dtype=float),
-                             "risk_band": pd.Series([], dtype=object),
-                             "refer": pd.Series([], dtype=bool),
-                             "reasons": pd.Series([], dtype=object)})
-    raw, contributions = model.explain(feats)
-    scores = model.calibrate(raw)
-    groups = top_groups(contributions, group_matrix(model.features_))
-    refer = batch_referrals(scores, feats["port_code"].to_numpy(dtype=object), policy,
-                            quantiles if quantiles is not None else _NEVER)
-    reasons = reason_lines(feats, groups, refer)
-    return pd.DataFrame({
-        "crossing_id": np.asarray(crossing_ids, dtype=object),
-        "risk_score": np.round(scores, 6),
-        "risk_band": risk_bands(scores, policy.bands),
-        "refer": refer,
-        "reasons": reasons,
-    })
+    order: :func:`scoring.score.score_batch` as :func:`score_frame`'s frame."""
+    return score_batch(model, feats, policy, quantiles).frame(crossing_ids)

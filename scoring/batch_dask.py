@@ -1,5 +1,5 @@
 """Batch scoring on Dask: a log's features (:mod:`scoring.features_dask`), then the
-row-local scoring of :func:`scoring.batch.score_features` per partition, written as a
+row-local scoring of :func:`scoring.score.score_batch` per partition, written as a
 Parquet dataset.
 
 The dataset is one file per partition (``part.N.parquet``), rows in the order of the
@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from scoring.batch import score_features
 from scoring.features import DAY_US
 from scoring.features_dask import feature_frame_dask, log_files, read_described
+from scoring.score import score_batch
 from scoring.settings import site
 
 #: the columns of ``southbound score``'s output, as Parquet types
@@ -50,8 +50,8 @@ def connect(scheduler=None):
 
 
 def _score_part(part, model, policy, quantiles):
-    scored = score_features(model, part.drop(columns="crossed_at"), part.index.to_numpy(object),
-                            policy, quantiles)
+    scored = score_batch(model, part.drop(columns="crossed_at"), policy, quantiles).frame(
+        part.index.to_numpy(object))
     scored.insert(1, "crossed_at", part["crossed_at"].to_numpy(np.int64))
     text = ["crossing_id", "risk_band", "reasons"]  # typed, so that Parquet's schema is
     scored[text] = scored[text].astype(pd.StringDtype())  # known before any row is

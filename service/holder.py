@@ -42,6 +42,7 @@ from models.registry import _ENVIRONMENT, ArtifactError, Registry, RegistryError
 from scoring.features import FEATURES
 from scoring.policy import PolicyConfig, ReferralPolicy, ScoreQuantiles
 from scoring.reasons import group_matrix
+from scoring.score import score_one
 from service.errors import ApiError
 
 log = logging.getLogger("southbound.service")
@@ -75,12 +76,11 @@ class Challenger:
     def score(self, features, port, config, scored_at):
         """The ``shadow_scores`` row of one crossing (its features computed once, for
         the model in service)."""
-        raw = self.model.raw_row(self.model.vector(features))
-        probability = self.model.calibrate_one(raw)
-        threshold = self.quantiles.threshold(port, config.capacity_of(port))
+        scored = score_one(self.model, features, config.bands,
+                           threshold=self.quantiles.threshold(port, config.capacity_of(port)))
         return {"scored_at": scored_at, "port_code": port, "model_version": self.version,
-                "risk_score": probability, "raw_score": raw, "threshold": threshold,
-                "would_refer": bool(probability >= threshold)}
+                "risk_score": scored.probability, "raw_score": scored.raw,
+                "threshold": scored.threshold, "would_refer": scored.refer}
 
 
 class ModelHolder:

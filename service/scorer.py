@@ -1,4 +1,6 @@
-"""Scoring one outbound crossing online: features from the store, model, policy, store.
+"""Scoring one outbound crossing online: history from the store, the features, the
+recipe of :func:`scoring.score.score_one` (model, band, reasons, the online policy's
+decision), then the result stored.
 
 The crossing, its score, the challenger's shadow score (when one is in shadow) and
 the audit row are committed in one transaction before the answer. A repeated crossing_id gets the stored answer back when the
@@ -16,8 +18,8 @@ import sqlalchemy as sa
 
 from scoring.contract import OUTCOME_COLUMNS, parse_record, show_json
 from scoring.features import FEATURES, LAST_INBOUND_PORT, feature_record
-from scoring.policy import exploration_cell, risk_band
-from scoring.reasons import explain, top_groups, with_selection
+from scoring.policy import exploration_cell
+from scoring.score import score_one
 from service.errors import ApiError, from_contract
 from service.store import crossings, now_us, scores
 
@@ -82,29 +84,13 @@ def score_crossing(store, served, metrics, record, actor, rng, holder=None):
         if policy.stale(port, now):  # the window every worker and instance shares
             policy.seed(port, store.recent_scores(conn, port, policy.window), now)
         features = feature_record(record, history)
-        model = served.model
-        raw, contributions = model.explain_row(model.vector(features))
-        probability = model.calibrate_one(raw)
-        band = risk_band(probability, policy.config.bands)
-        reasons = explain(features, top_groups(contributions, served.groups)[0])
-        unseen = features["plate_days_since_first_seen"] != features["plate_days_since_first_seen"]
-        decision = policy.decide(probability, port, lookout, rng.random(), unseen,
-                                 exploration_cell(features["local_hour"],
-                                                  features["vehicle_class"]))
-        if decision.refer:
-            reasons = with_selection(reasons)
+        scored = score_one(served.model, features, policy.config.bands, groups=served.groups,
+                           decide=_decide(policy, features, port, lookout, rng))
+        decision = scored.decision
         shadow = _shadow(holder, features, port, policy.config, metrics)
         stored_record = dict(record, referral=decision.source,
                              selection_probability=decision.selection_probability)
-        row = {"crossing_id": record["crossing_id"], "scored_at": now_us(), "port_code": port,
-               "model_version": served.version, "policy_version": policy.version,
-               "risk_score": probability, "raw_score": raw, "risk_band": band,
-               "refer": decision.refer, "referral_source": decision.source,
-               "selection_probability": decision.selection_probability,
-               "reasons": json.dumps(reasons),
-               "features": json.dumps({k: _json(features[k]) for k in
-                                       list(FEATURES) + [LAST_INBOUND_PORT]}),
-               "request_sha256": digest}
+        row = _score_row(record, served, policy, features, scored, digest)
         try:
             with store.write(conn):
                 store.insert_crossing(conn, stored_record)
@@ -113,7 +99,7 @@ def score_crossing(store, served, metrics, record, actor, rng, holder=None):
                     store.insert_shadow(conn, dict(shadow, crossing_id=record["crossing_id"]))
                 store.audit(conn, actor, "score", target=record["crossing_id"],
                             model_version=served.version, policy_version=policy.version,
-                            risk_score=round(probability, 6), refer=decision.refer,
+                            risk_score=round(scored.probability, 6), refer=decision.refer,
                             source=decision.source)
         except sa.exc.IntegrityError:
             # a repeated crossing_id (the primary key says so): answer as stored, or 409
@@ -121,11 +107,35 @@ def score_crossing(store, served, metrics, record, actor, rng, holder=None):
             if existing is None:
                 raise
             return existing, False
-    policy.observe(port, probability)
-    metrics.scores.labels(port, band).inc()
+    policy.observe(port, scored.probability)
+    metrics.scores.labels(port, scored.band).inc()
     if decision.refer:
         metrics.referrals.labels(port).inc()
-    return public_answer(row, reasons), True
+    return public_answer(row, scored.reasons), True
+
+
+def _decide(policy, features, port, lookout, rng):
+    """The online policy's decision of one crossing, as :func:`score_one` calls it: the
+    plate never seen and the (hour, vehicle class) cell are exploration's cues."""
+    unseen = features["plate_days_since_first_seen"] != features["plate_days_since_first_seen"]
+    cell = exploration_cell(features["local_hour"], features["vehicle_class"])
+    return lambda probability: policy.decide(probability, port, lookout, rng.random(), unseen,
+                                             cell)
+
+
+def _score_row(record, served, policy, features, scored, digest):
+    """The ``scores`` row of one scored crossing."""
+    decision = scored.decision
+    return {"crossing_id": record["crossing_id"], "scored_at": now_us(),
+            "port_code": record["port_code"], "model_version": served.version,
+            "policy_version": policy.version, "risk_score": scored.probability,
+            "raw_score": scored.raw, "risk_band": scored.band, "refer": decision.refer,
+            "referral_source": decision.source,
+            "selection_probability": decision.selection_probability,
+            "reasons": json.dumps(scored.reasons),
+            "features": json.dumps({k: _json(features[k]) for k in
+                                    list(FEATURES) + [LAST_INBOUND_PORT]}),
+            "request_sha256": digest}
 
 
 def _shadow(holder, features, port, config, metrics):

@@ -80,8 +80,8 @@ def test_batch_contributions_are_the_leaves_rows_added_tree_by_tree(fitted, hold
                                                                      monkeypatch):
     """Bit for bit what one row's path adds (each tree's leaf row, in tree order), across
     the batch's chunks (a chunk of 7 rows: the last one short)."""
-    from scoring import model as model_module
-    monkeypatch.setattr(model_module, "SPARSE_CHUNK_ROWS", 7)
+    from scoring.model import estimator
+    monkeypatch.setattr(estimator, "SPARSE_CHUNK_ROWS", 7)
     ensemble = fitted.ensemble_
     leaves = ensemble.leaves(fitted._matrix(holdout.iloc[:100]))
     expected = np.zeros((len(leaves), ensemble.contrib.shape[1]))
@@ -221,6 +221,39 @@ def test_switching_off_one_member_of_a_group_switches_off_the_whole_group(group,
     for member in members:
         changed[member] = X[member].iloc[::-1].to_numpy()  # other rows' values
     np.testing.assert_array_equal(model.predict_proba(changed), model.predict_proba(X))
+
+
+def test_a_model_pickled_under_the_old_module_path_loads(fitted, holdout):
+    """Artifacts saved before scoring/model.py became a package name its classes
+    ``scoring.model.<Name>`` in the pickle: they load, and score the same."""
+    import pickle
+    data = pickle.dumps(fitted, protocol=3)  # protocol 3 names each class on one text line
+    for part in (b"estimator", b"encoder", b"trees"):
+        data = data.replace(b"cscoring.model." + part + b"\n", b"cscoring.model\n")
+    assert b"cscoring.model\nRiskModel\n" in data and b"cscoring.model.trees" not in data
+    old = pickle.loads(data)
+    assert type(old) is RiskModel and type(old.ensemble_).__name__ == "TreeEnsemble"
+    assert np.array_equal(old.predict_proba(holdout), fitted.predict_proba(holdout))
+    assert np.array_equal(old.explain(holdout)[1], fitted.explain(holdout)[1])
+
+
+def test_the_calibration_follows_the_estimator_contract():
+    """PlattCalibration stores its arguments, returns itself from fit, refuses to predict
+    unfitted, and gives the model's own calibrated probabilities."""
+    from sklearn.exceptions import NotFittedError
+    from scoring.model import PlattCalibration
+    rng = np.random.default_rng(0)
+    raw = rng.normal(size=500)
+    y = (rng.random(500) < 1 / (1 + np.exp(-2 * raw))).astype(int)
+    platt = PlattCalibration(C=10.0)
+    assert clone(platt).get_params() == {"C": 10.0}
+    with pytest.raises(NotFittedError):
+        platt.predict(raw)
+    assert platt.fit(raw, y) is platt and platt.slope_ > 0
+    model = RiskModel()
+    model.calibration_ = (platt.slope_, platt.intercept_)
+    assert np.array_equal(platt.predict(raw), model.calibrate(raw))
+    assert platt.predict(raw[:1])[0] == model.calibrate_one(float(raw[0]))
 
 
 def test_follows_the_estimator_contract():

@@ -1,16 +1,8 @@
-"""Reasons in an officer's words, from the model's own additive contributions.
+"""Each reason group's wording: a crossing's own values in an officer's words.
 
-Features are grouped by what an officer would recognise ("left 1.8 h after
-entering at Laredo" covers both the time since entry and the other-port flag).
-A group's weight is the sum of its features' contributions to the raw score;
-the reasons are the groups that raised the score most, worded from the
-crossing's own values.
-
-A factor that holds for every crossing at the port (the port itself) is no
-reason: it still moves the score, but never takes one of the three places.
-A referred crossing gives its weakest of three places to a neutral "selected
-for inspection" (one to three in all), whatever picked it (lookout, random share or model), so a referral
-never looks like a mistake and never says how it was picked.
+:data:`GROUPS` declares the groups (name, member features, wording) and
+:data:`READS` what each wording reads, so that batch scoring words each distinct
+combination of values once (:func:`scoring.reasons.lines.reason_lines`).
 """
 from __future__ import annotations
 
@@ -18,23 +10,17 @@ import contextvars
 import math
 from functools import lru_cache
 
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-
 from scoring.features import LAST_INBOUND_PORT
 from scoring.paths import extra_ports_file
 from scoring.ports import port_table
 
-NOTHING_STANDS_OUT = "no risk factor raised the score"
-SELECTED = {"factor": "selection", "text": "selected for inspection"}
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
 def port_names():
     """Port code to name: the port table (shipped, plus ``$SOUTHBOUND_PORTS_FILE``), or
-    the table a batch's wording pinned when it began (:func:`reason_lines`)."""
+    the table a batch's wording pinned when it began
+    (:func:`~scoring.reasons.lines.reason_lines`)."""
     pinned = _PINNED_NAMES.get()
     return pinned if pinned is not None else _names(extra_ports_file())
 
@@ -259,7 +245,7 @@ GROUPS = (
 
 #: what each wording reads: its group's features and the values it quotes (a test checks
 #: that a wording reads nothing else), so that batch scoring words each distinct
-#: combination once (:func:`reason_lines`)
+#: combination once (:func:`~scoring.reasons.lines.reason_lines`)
 READS = {
     "turnaround": ("plate_hours_since_inbound", "plate_inbound_other_port",
                    LAST_INBOUND_PORT, "port_code"),
@@ -284,212 +270,3 @@ READS = {
     "usual_hour": ("port_hour_share_7d",),
     "convoy": ("plate_convoy_partners",),
 }
-
-
-def group_matrix(features):
-    """0/1 matrix, shape (len(features), len(GROUPS)), that sums contributions by group.
-
-    The column of a group that is never a reason (worded None) stays 0, so it never
-    rises and :func:`top_groups` never picks it.
-    """
-    index = {name: i for i, name in enumerate(features)}
-    matrix = np.zeros((len(features), len(GROUPS)))
-    for g, (_, members, wording) in enumerate(GROUPS):
-        if wording is None:
-            continue
-        for name in members:
-            if name in index:
-                matrix[index[name], g] = 1.0
-    missing = set(features) - {m for _, members, _ in GROUPS for m in members}
-    if missing:
-        raise ValueError(f"features without a reason group: {sorted(missing)}")
-    return matrix
-
-
-def top_groups(contributions, matrix, top=3):
-    """Indices of the ``top`` groups that raised each score most (-1 where fewer rose).
-
-    Parameters
-    ----------
-    contributions : array, shape (n, n_features)
-    matrix : array from :func:`group_matrix`
-
-    Returns
-    -------
-    array of int, shape (n, top)
-    """
-    if np.ndim(contributions) == 1:  # one crossing (the service): plain 1-d numpy
-        grouped = contributions @ matrix
-        order = np.argsort(-grouped, kind="stable")[:top]
-        return np.where(grouped[order] > 0, order, -1)[None, :]
-    grouped = np.atleast_2d(contributions) @ matrix
-    if np.isfinite(grouped).all() and top < grouped.shape[1]:
-        # the stable sort's first ``top``, one smallest at a time (first among equals)
-        rest = -grouped
-        order = np.empty((len(grouped), top), dtype=np.int64)
-        rows = np.arange(len(grouped))
-        for k in range(top):
-            order[:, k] = np.argmin(rest, axis=1)
-            rest[rows, order[:, k]] = np.inf
-    else:
-        order = np.argsort(-grouped, axis=1, kind="stable")[:, :top]
-    positive = np.take_along_axis(grouped, order, axis=1) > 0
-    return np.where(positive, order, -1)
-
-
-def explain(features, groups):
-    """Reasons in words for one crossing.
-
-    Parameters
-    ----------
-    features : mapping
-        The crossing's feature values (before encoding), incl. ``plate_last_inbound_port``.
-    groups : sequence of int
-        From :func:`top_groups`.
-
-    Returns
-    -------
-    list of dict
-        ``{"factor": group name, "text": wording}``, strongest first; a crossing
-        whose score no factor raised gets one entry saying so.
-    """
-    return _found([(g, GROUPS[g][2](features)) for g in groups if g >= 0])
-
-
-def _found(worded):
-    """:func:`explain`'s list from (group, text) pairs, strongest first."""
-    reasons = [{"factor": GROUPS[g][0], "text": text} for g, text in worded]
-    return reasons or [{"factor": "none", "text": NOTHING_STANDS_OUT}]
-
-
-def _shown(reasons, referred):
-    """The texts a crossing shows: a referred crossing's with :func:`with_selection`."""
-    return [r["text"] for r in (with_selection(reasons) if referred else reasons)]
-
-
-def reason_lines(values, groups, refer):
-    """Reasons in words of every crossing of a batch, as batch scoring writes them: the
-    texts of :func:`explain` (a referred crossing's with :func:`with_selection`)
-    joined by "; ".
-
-    The same wordings and the same rule as one crossing's, called once per distinct
-    input: a wording once per distinct combination of the values it reads
-    (:data:`READS`; floats told apart by their bits), the rule once per shape of
-    line (which places hold a reason, referred or not) on stand-ins for the texts.
-
-    Parameters
-    ----------
-    values : DataFrame or mapping
-        Column name to a Series or an array of shape (n,): at least every name in
-        :data:`READS`.
-    groups : array of int, shape (n, top)
-        From :func:`top_groups`.
-    refer : array of bool, shape (n,)
-
-    Returns
-    -------
-    array of str (object), shape (n,)
-
-    Examples
-    --------
-    >>> reason_lines(feats, top_groups(contributions, matrix), refer)  # doctest: +SKIP
-    """
-    pinned = _PINNED_NAMES.set(port_names())
-    try:
-        return _reason_lines(values, np.asarray(groups), refer)
-    finally:
-        _PINNED_NAMES.reset(pinned)
-
-
-def _reason_lines(values, groups, refer):
-    n, top = groups.shape
-    if not n:
-        return np.empty(0, dtype=object)
-    texts = []                                   # every distinct text, any group's
-    text_of = np.full((n, top), -1, dtype=np.int64)
-    # the (row, place) cells of each group, from one sort of all of them
-    flat = groups.ravel()
-    order = np.argsort(flat, kind="stable")
-    bounds = np.searchsorted(flat[order], np.arange(len(GROUPS) + 1))
-    for g, (name, _, wording) in enumerate(GROUPS):
-        rows, places = np.divmod(order[bounds[g]:bounds[g + 1]], top)  # one place a row
-        if not len(rows):
-            continue
-        reads = READS[name]
-        code, first = _distinct([_take(values[c], rows) for c in reads])
-        picked = {c: _take(values[c], rows[first]).tolist() for c in reads}
-        text_of[rows, places] = len(texts) + code
-        texts.extend(wording(dict(zip(reads, one))) for one in zip(*picked.values()))
-    referred = np.asarray(refer, dtype=bool)
-    shape, first = _distinct([text_of[:, k] >= 0 for k in range(top)] + [referred])
-    shown = []
-    for i in first:
-        # the rule (explain, with_selection) once per shape of line, on stand-ins for
-        # the texts: a stand-in is its place, any other text is the rule's own
-        places = [k for k in range(top) if text_of[i, k] >= 0]
-        stand_ins = {f"place {k}": k for k in places}
-        shown.append([stand_ins.get(text, text) for text in _shown(
-            _found([(groups[i, k], f"place {k}") for k in places]), bool(referred[i]))])
-    # each line's texts by their number in one table (the wordings', then the rule's
-    # own), -1 where a line has fewer; then joined by "; " in arrow, all lines at once
-    own = list(dict.fromkeys(t for line in shown for t in line if isinstance(t, str)))
-    parts = np.full((n, max(map(len, shown))), -1, dtype=np.int64)
-    for s, line in enumerate(shown):
-        rows = np.flatnonzero(shape == s)
-        for j, item in enumerate(line):
-            parts[rows, j] = (text_of[rows, item] if not isinstance(item, str)
-                              else len(texts) + own.index(item))
-    table = pa.array(texts + own, type=pa.large_string())
-    columns = [table.take(pa.array(parts[:, j], mask=parts[:, j] < 0))
-               for j in range(parts.shape[1])]
-    lines = (columns[0] if len(columns) == 1 else
-             pc.binary_join_element_wise(*columns, pa.scalar("; ", pa.large_string()),
-                                         null_handling="skip"))
-    return np.asarray(lines.to_numpy(zero_copy_only=False), dtype=object)
-
-
-def _take(column, rows):
-    """``column[rows]``, of an array or a Series (arrow text stays arrow)."""
-    if isinstance(column, pd.Series):
-        return column.iloc[rows]
-    return np.asarray(column)[rows]
-
-
-def _distinct(columns):
-    """Codes of the distinct rows of ``columns`` (arrays of one length), 0..m-1 in order
-    of first appearance, and each code's first row. Floats are compared by their bits
-    (0.0 and -0.0 apart; any NaN of a column alike); None and NaN of an object column
-    alike (the wordings treat them alike)."""
-    key = np.zeros(len(columns[0]), dtype=np.int64)
-    for column in columns:
-        if not isinstance(column, pd.Series) or column.dtype.kind == "f":
-            column = np.asarray(column)
-        if column.dtype.kind == "f":
-            column = np.where(np.isnan(column), np.nan, column).view(np.int64)
-        codes, uniques = pd.factorize(column)
-        key, _ = pd.factorize(key * (len(uniques) + 1) + (codes + 1))
-    _, first = np.unique(key, return_index=True)
-    return key, first
-
-
-def with_selection(reasons):
-    """A referred crossing's reasons: its two strongest, then :data:`SELECTED`.
-
-    Of three reasons the weakest gives its place; fewer keep theirs, and "nothing
-    raised the score" never stands beside a referral.
-
-    Parameters
-    ----------
-    reasons : list of dict
-        From :func:`explain`, strongest first.
-
-    Returns
-    -------
-    list of dict
-        The two strongest factors (none when nothing raised the score), then
-        :data:`SELECTED`: one to three reasons, the same for every kind of pick.
-
-    >>> with_selection([{"factor": "none", "text": NOTHING_STANDS_OUT}])
-    [{'factor': 'selection', 'text': 'selected for inspection'}]
-    """
-    return [r for r in reasons if r["factor"] != "none"][:2] + [dict(SELECTED)]

@@ -1,0 +1,214 @@
+"""The risk model: a calibrated gradient-boosted classifier of outbound crossings.
+
+:class:`RiskModel` follows the scikit-learn estimator contract. It encodes the
+categories (:mod:`scoring.model.encoder`), grows the trees, flattens them into a
+:class:`~scoring.model.trees.TreeEnsemble` for fast scores and contributions, and
+calibrates the raw score (:mod:`scoring.model.calibration`).
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.utils.validation import check_is_fitted
+
+from scoring.features import CATEGORICAL, FEATURES, resolve_exclusions
+from scoring.model.calibration import PlattCalibration, sigmoid, sigmoid_one
+from scoring.model.encoder import CategoryEncoder
+from scoring.model.trees import TreeEnsemble, _chunks, _index_in
+
+
+class RiskModel(ClassifierMixin, BaseEstimator):
+    """Calibrated probability that an outbound crossing carries contraband.
+
+    Parameters
+    ----------
+    exclude : tuple of str
+        Features switched off (see :func:`scoring.features.resolve_exclusions`).
+    learning_rate, max_iter, max_leaf_nodes, max_depth, min_samples_leaf, l2_regularization
+        Passed to :class:`~sklearn.ensemble.HistGradientBoostingClassifier`.
+    random_state : int
+    early_stopping : bool
+        Stop adding trees when a random 15% of the rows, kept apart, stops improving;
+        False grows exactly ``max_iter`` trees on every row (the number chosen
+        elsewhere, e.g. from cross-fitted models).
+    increasing : tuple of str
+        Numeric features the score may only rise with (monotone constraints).
+
+    Examples
+    --------
+    >>> model = RiskModel().fit(X_fit, y_fit, w_fit, calibration=(X_cal, y_cal, w_cal))  # doctest: +SKIP
+    >>> model.predict_proba(X_new)[:, 1]                                                   # doctest: +SKIP
+    """
+
+    def __init__(self, exclude=(), learning_rate=0.08, max_iter=250, max_leaf_nodes=15,
+                 max_depth=5, min_samples_leaf=30, l2_regularization=1.0, random_state=0,
+                 early_stopping=True, increasing=()):
+        self.exclude = exclude
+        self.learning_rate = learning_rate
+        self.max_iter = max_iter
+        self.max_leaf_nodes = max_leaf_nodes
+        self.max_depth = max_depth
+        self.min_samples_leaf = min_samples_leaf
+        self.l2_regularization = l2_regularization
+        self.random_state = random_state
+        self.early_stopping = early_stopping
+        self.increasing = increasing
+
+    def fit(self, X, y, sample_weight=None, *, calibration, calibration_raw=None):
+        """Fit the trees on ``X`` and the calibration on data kept apart from them.
+
+        Parameters
+        ----------
+        X : DataFrame, shape (n, len(FEATURES))
+        y : array of {0, 1}, shape (n,)
+        sample_weight : array, shape (n,), optional
+            Inverse selection probabilities, so the labelled rows stand for all traffic.
+        calibration : tuple (X_cal, y_cal, w_cal)
+            Later labelled rows, not used to grow trees: a weighted Platt scaling
+            of the raw score is fitted on them.
+        calibration_raw : array, optional
+            The raw scores of the calibration rows given instead of ``X_cal`` (None
+            then): out-of-fold scores from models grown without those rows.
+        """
+        y = np.asarray(y, dtype=int)
+        if len(np.unique(y)) < 2:
+            raise ValueError("training rows need both seizures and clean inspections")
+        off = set(resolve_exclusions(self.exclude))  # a group goes off whole
+        self.features_ = [f for f in FEATURES if f not in off]
+        self.categorical_ = [f for f in self.features_ if f in CATEGORICAL]
+        self.encoder_ = CategoryEncoder(tuple(self.categorical_)).fit(X)
+        matrix = self._matrix(X)
+        self.booster_ = HistGradientBoostingClassifier(
+            learning_rate=self.learning_rate, max_iter=self.max_iter,
+            max_leaf_nodes=self.max_leaf_nodes, max_depth=self.max_depth,
+            min_samples_leaf=self.min_samples_leaf,
+            l2_regularization=self.l2_regularization,
+            categorical_features=[f in self.categorical_ for f in self.features_],
+            monotonic_cst=[int(f in self.increasing) for f in self.features_],
+            early_stopping=self.early_stopping, validation_fraction=0.15, n_iter_no_change=25,
+            random_state=self.random_state,
+        ).fit(matrix, y, sample_weight=sample_weight)
+        self.ensemble_ = TreeEnsemble(self.booster_, len(self.features_))
+        X_cal, y_cal, w_cal = calibration
+        raw = self.decision_function(X_cal) if calibration_raw is None else calibration_raw
+        platt = PlattCalibration().fit(raw, y_cal, w_cal)
+        # (slope, intercept), as models saved before PlattCalibration hold it
+        self.calibration_ = (platt.slope_, platt.intercept_)
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def _matrix(self, X, internal=False):
+        """The model's input matrix, shape (n, len(features_)): the encoder's codes and
+        the numbers as floats (column by column, without copying the frame).
+        ``internal``: the booster's own matrix instead (:meth:`TreeEnsemble.internal` of
+        it), built at once in its order, with no model matrix between."""
+        columns = list(enumerate([None] * len(self.features_)))
+        if internal:
+            columns = self.ensemble_.internal_columns()
+            if columns is None:
+                return self.ensemble_.internal(self._matrix(X))
+        # filled column by column in column order, then one copy to row order (what
+        # the tree walks read): writing a row-order matrix a column at a time touches a
+        # cache line per cell (500k rows, 36 columns: 0.15-0.2 s against 0.35-0.65 s)
+        matrix = np.empty((len(X), len(columns)), order="F")
+        for j, (col, known) in enumerate(columns):
+            name = self.features_[col]
+            x = (self.encoder_.codes(name, X[name]) if name in self.encoder_.lookup_
+                 else X[name].to_numpy(dtype=float))
+            matrix[:, j] = _index_in(known, x)
+        return np.ascontiguousarray(matrix)
+
+    def vector(self, features):
+        """One crossing's feature dict as the model's input row (the service's path)."""
+        plan = self.__dict__.get("_row_plan")
+        if plan is None:  # per feature: its category lookup, or None for a number
+            check_is_fitted(self, "encoder_")
+            lookups = self.encoder_.lookup_
+            plan = self.__dict__["_row_plan"] = [
+                (name, lookups[name] if name in self.categorical_ else None)
+                for name in self.features_]
+        row = np.empty(len(plan))
+        for i, (name, lookup) in enumerate(plan):
+            value = features[name]
+            if value is None:
+                row[i] = np.nan
+            elif lookup is None:
+                row[i] = value
+            else:
+                row[i] = lookup.get(str(value), len(lookup))
+        return row
+
+    def decision_function(self, X):
+        """Raw score (log-odds before calibration), through scikit-learn's predictor."""
+        check_is_fitted(self, "booster_")
+        return self.booster_.decision_function(self._matrix(X))
+
+    def calibrate(self, raw):
+        """Calibrated probability of a raw score; never exactly 0 or 1."""
+        slope, intercept = self.calibration_
+        return sigmoid(slope, intercept, raw)
+
+    def calibrate_one(self, raw):
+        """:meth:`calibrate` of one raw score, in plain floats (the service's path)."""
+        slope, intercept = self.calibration_
+        return sigmoid_one(slope, intercept, raw)
+
+    def predict_proba(self, X):
+        p = self.calibrate(self.decision_function(X))
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X):
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+    def explain(self, X, compiled=True):
+        """Raw scores and additive contributions of a frame of crossings.
+
+        Returns
+        -------
+        raw : array, shape (n,)
+        contributions : array, shape (n, len(features_))
+            ``contributions.sum(1) + ensemble_.bias == raw`` up to rounding.
+        """
+        check_is_fitted(self, "ensemble_")
+        if compiled:
+            leaves = self.ensemble_.leaves_compiled(self._matrix(X, internal=True))
+        else:
+            leaves = self.ensemble_.leaves(self._matrix(X))
+        return self.ensemble_.raw(leaves), self._contributions(leaves)
+
+    def explain_row(self, row):
+        """Raw score and contributions of one model input row (see :meth:`vector`)."""
+        leaves = self.ensemble_.leaves_row(np.asarray(row, dtype=float))
+        raw = self.ensemble_.baseline + float(self.ensemble_.value[leaves].sum())
+        return raw, self.ensemble_.contrib[leaves].sum(axis=0)
+
+    def raw_row(self, row):
+        """Raw score of one model input row, without contributions (a shadow's path)."""
+        leaves = self.ensemble_.leaves_row(np.asarray(row, dtype=float))
+        return self.ensemble_.baseline + float(self.ensemble_.value[leaves].sum())
+
+    def _contributions(self, leaves):
+        contrib = self.ensemble_.contrib
+        if len(leaves) == 1:
+            return contrib[leaves[0]].sum(axis=0)[None, :]
+        # a row's contributions are the sum of its leaves' rows of ``contrib``: a product
+        # of the rows' one-hot leaf matrix (sparse, a leaf per tree) with ``contrib``, one
+        # compiled pass that adds the leaves tree by tree, as a loop over trees would
+        # (the same sums in the same order, bit for bit; 500k rows, 67 trees: 0.5 s
+        # against 1.0 s for numpy's gathers and adds per tree)
+        n, trees = leaves.shape
+        out = np.empty((n, contrib.shape[1]))
+        for rows in _chunks(n, SPARSE_CHUNK_ROWS):
+            chunk = leaves[rows]
+            ones = scipy.sparse.csr_matrix(
+                (np.ones(chunk.size), chunk.ravel(), np.arange(0, chunk.size + 1, trees)),
+                shape=(len(chunk), len(contrib)))
+            out[rows] = ones @ contrib
+        return out
+
+
+#: rows per sparse product of :meth:`RiskModel._contributions` (its index arrays stay
+#: small: 65536 rows x 67 trees)
+SPARSE_CHUNK_ROWS = 65536
