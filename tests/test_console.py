@@ -1017,7 +1017,10 @@ def test_an_analyst_manages_lookouts_and_the_model_in_service_from_the_console(
             "verdict": "no difference shown yet: about 40 more labelled seizures needed",
             "labels": {"crossings": 2480, "labelled_seizures": 6}})
         page.click("#models-refresh")
-        page.locator("#models-summary").filter(has_text="Its latest comparison").wait_for()
+        # the summary already says "Its latest comparison: none kept" since the shadow
+        # began: wait for the refreshed one
+        page.locator("#models-summary").filter(
+            has_text="Its latest comparison: no difference shown yet").wait_for()
         assert page.inner_text("#models-summary").startswith(
             f"In service: {champion}. In shadow: {challenger}. Its latest comparison: no "
             "difference shown yet: about 40 more labelled seizures needed (against "
