@@ -1,7 +1,8 @@
 """The port officers' console at ``/``: one page and its static files, under a strict CSP.
 
 The page needs no token: the officer's browser keeps it (``sessionStorage``) and
-calls API v1 with it. Every asset is served from ``service/static/console/``.
+calls API v1 with it. Every asset is served from ``service/static/console/``; the
+script is native ES modules (``main.js`` and what it imports), served as they are.
 """
 from __future__ import annotations
 
@@ -41,14 +42,18 @@ def index():
         (code, row["port_name"], row.get("time_zone", "")) for code, row in table.items()))
 
 
+def _console_asset():
+    """The file name of the console asset this request asks for, or None."""
+    filename = (request.view_args or {}).get("filename", "")
+    return filename if request.endpoint == "static" and filename.startswith("console/") else None
+
+
 @bp.after_app_request
 def _secure(response):
     """The security headers on every answer, and the content policy that fits it: the
     console's (its static files too: an SVG can carry script), the report page's, or
     none loads anything."""
-    console_asset = (request.endpoint == "static"
-                     and (request.view_args or {}).get("filename", "").startswith("console/"))
-    if request.endpoint == "console.index" or console_asset:
+    if request.endpoint == "console.index" or _console_asset():
         policy = CONTENT_SECURITY_POLICY
     elif response.mimetype == "text/html":
         policy = REPORT_POLICY
@@ -56,4 +61,14 @@ def _secure(response):
         policy = DATA_POLICY
     response.headers.update(SECURITY_HEADERS)
     response.headers["Content-Security-Policy"] = policy
+    return response
+
+
+@bp.after_app_request
+def _module_type(response):
+    """The console's scripts as JavaScript whatever the host's MIME table says (Windows'
+    registry can map .js to text/plain): under nosniff a browser runs no module script
+    served as anything else."""
+    if (_console_asset() or "").endswith(".js") and response.status_code == 200:
+        response.mimetype = "text/javascript"
     return response
