@@ -25,8 +25,8 @@ ARTIFACT = "model.joblib"
 REGISTRY_FIELDS = ("version", "created_at", "artifact", "artifact_sha256", "signature")
 #: fields whose value is a JSON object: one written as null reads as empty, as every
 #: reader took it
-_SECTIONS = ("params", "training", "calibration", "data", "score_quantiles", "metrics",
-             "libraries")
+_SECTIONS = ("categories", "params", "training", "calibration", "data", "score_quantiles",
+             "metrics", "libraries")
 
 
 @dataclass
@@ -43,7 +43,8 @@ class Manifest:
     features: list = field(default_factory=list)
     excluded_features: list = field(default_factory=list)
     features_without_values: list = field(default_factory=list)
-    categories: list = field(default_factory=list)
+    #: the categories of each categorical feature, as the encoder learnt them
+    categories: dict = field(default_factory=dict)
     params: dict = field(default_factory=dict)
     #: how it was trained: calibration, weighting, trees, folds, seed, engine, ...
     training: dict = field(default_factory=dict)
