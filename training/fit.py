@@ -5,209 +5,38 @@ outbound row (every row of the logs is history); keep the inspected rows with a
 resolved outcome, weighted by ``1 / selection_probability`` so they stand for all
 outbound traffic; split by time into fit / calibrate / validate; grow the trees
 on the first part, calibrate on the second, evaluate on the third.
+
+This module is the orchestration; beside it: :mod:`training.config` (what to train
+on and how), :mod:`training.sources` (reading the logs), :mod:`training.logs` (the
+outbound rows in memory; :mod:`training.fit_dask` on a cluster),
+:mod:`training.provenance` (code and library versions) and :mod:`training.wording`
+(warnings, how a model was grown). The manifest's fields are
+:class:`models.manifest.Manifest`'s.
 """
 from __future__ import annotations
 
 import hashlib
-import platform
-import subprocess
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from models.registry import sha256_file
+from models.manifest import Manifest
 from scoring import contract
 from scoring.features import DAY_US, FEATURES, feature_frame, resolve_exclusions
 from scoring.model import RiskModel
-from scoring.paths import extra_ports_file
-from scoring.policy import score_quantiles
-from scoring.ports import port_zones
 from scoring.wording import plural
-from training.evaluate import evaluate_scores, propensity
-from training.monitoring import FEW_SEIZURES
-
-#: a labelled row's weight is capped at this multiple of the mean weight
-MAX_RELATIVE_WEIGHT = 50.0
-#: an effective sample (Kish) of the training weights under this share of the labelled
-#: rows is warned of
-MIN_EFFECTIVE_SHARE = 0.10
-MIN_SEIZURES = 10
+# the names callers import from here, wherever they are defined
+from training.config import (DEFAULT_CHOICES, MAX_RELATIVE_WEIGHT,  # noqa: F401
+                             MIN_EFFECTIVE_SHARE, MIN_SEIZURES, TrainConfig)
+from training.logs import InProcessLog
+from training.provenance import code_version, libraries
+from training.sources import SAME_CROSSING, describe_source, read_logs  # noqa: F401
+from training.wording import (few_seizure_warnings, how_grown,  # noqa: F401
+                              iso_utc, thin_weights_warning)
 
 
 class TrainingError(Exception):
     """The data cannot give a model (too few labels, empty window); says why."""
-
-
-@dataclass
-class TrainConfig:
-    """What to train on and how.
-
-    ``split`` gives the time shares of the outbound rows for fit, calibrate and
-    validate; ``until`` (UTC µs) drops every row from then on.
-    """
-
-    exclude: tuple = ()
-    until: int | None = None
-    split: tuple = (0.70, 0.15, 0.15)
-    seed: int = 0
-    params: dict = field(default_factory=dict)
-    #: "holdout": trees on the oldest share, calibration on the next, validation on the
-    #: newest; "crossfit": trees on every labelled row, calibrated out of fold.
-    #: The defaults of this class are chosen by backtest on every generated variant
-    #: (benchmarks/quality.py; the table in benchmarks/README.md), never on one window.
-    calibration: str = "crossfit"
-    folds: int = 5
-    #: "ipw" (capped inverse selection probability) or "none"
-    weighting: str = "ipw"
-    #: crossfit only: "early-stopping" (the served model stops on a random 15% of its
-    #: rows) or "from-folds" (it grows, on every row, the median of the folds' trees)
-    trees: str = "from-folds"
-    #: features whose rise may never lower the score (monotone constraints)
-    increasing: tuple = ()
-    #: a labelled row's weight halves with every this many days of age (counted back
-    #: from the newest outbound row); None weighs old and new rows alike
-    half_life_days: float | None = 30.0
-
-    def __post_init__(self):
-        if self.calibration not in ("holdout", "crossfit"):
-            raise ValueError(f"calibration {self.calibration!r} is not holdout or crossfit")
-        if self.weighting not in ("ipw", "none"):
-            raise ValueError(f"weighting {self.weighting!r} is not ipw or none")
-        if not (isinstance(self.folds, int) and self.folds >= 2):
-            raise ValueError(f"folds {self.folds!r} is not an integer of at least 2")
-
-
-def read_logs(paths, on_error="raise", later_wins=False):
-    """Read several crossing logs into one canonical frame.
-
-    A ``crossing_id`` may appear once across the files; with ``later_wins`` a row of
-    a later file instead replaces the row of the same id in an earlier one (the
-    service's export after the log it replayed, say), and each source counts the
-    rows it replaced. A replacement must be the same crossing (:data:`SAME_CROSSING`:
-    time, plate, port, direction), only its other values newer: a row of another
-    crossing that merely shares the id (another log's numbering) is a ContractError
-    naming both rows.
-
-    Returns
-    -------
-    frame : DataFrame
-    sources : list of dict
-        Per file: path, SHA-256, rows, rejected rows, ignored columns, the port codes
-        the port table lacks with their row counts (``unknown_ports``), replaced rows.
-    """
-    frames, sources, lines = [], [], []
-    for i, path in enumerate(paths):
-        result = contract.read_log(path, on_error=on_error)
-        frames.append(result.frame.assign(_file=i))
-        lines.append(_file_lines(path, result))
-        sources.append(describe_source(path, result))
-    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    line = np.concatenate(lines)
-    # one file's ids are unique already (read_log refuses or sets aside a repeated one)
-    dup = (frame["crossing_id"].duplicated(keep="last" if later_wins else "first").to_numpy()
-           if len(frames) > 1 else np.zeros(len(frame), dtype=bool))
-    if dup.any() and not later_wins:
-        i = int(np.flatnonzero(dup)[0])
-        value = frame["crossing_id"].iloc[i]
-        first = int(np.flatnonzero((frame["crossing_id"] == value).to_numpy())[0])
-        raise contract.ContractError(
-            f"value {contract.show_value(value)} is a repeated crossing_id (first at "
-            f"{paths[frame['_file'].iloc[first]]}, row {line[first]}; --later-wins lets a "
-            "later file's row replace an earlier one)",
-            source=str(paths[frame["_file"].iloc[i]]), row=int(line[i]), column="crossing_id")
-    if dup.any():
-        _same_crossings(frame, dup, line, paths)
-        # the replaced rows are the earlier ones; count them against the file that replaced
-        keeper = frame.loc[~dup].set_index("crossing_id")["_file"]
-        for file_index in keeper.reindex(frame.loc[dup, "crossing_id"]).to_numpy():
-            sources[int(file_index)]["replaced"] += 1
-        frame = frame.loc[~dup].reset_index(drop=True)
-    return frame.drop(columns="_file"), sources
-
-
-#: the columns that make a later file's row the same crossing as the one it replaces
-SAME_CROSSING = ("crossed_at", "plate_id", "port_code", "direction")
-
-
-def _same_crossings(frame, dup, line, paths):
-    """Refuse (ContractError naming both rows) the first replacement under --later-wins
-    that is another crossing: its time, plate, port or direction differs."""
-    replaced = np.flatnonzero(dup)
-    kept = pd.Series(np.flatnonzero(~dup), index=frame["crossing_id"].to_numpy()[~dup])
-    by = kept.reindex(frame["crossing_id"].to_numpy()[replaced]).to_numpy()
-    differs = np.zeros(len(replaced), dtype=bool)
-    for name in SAME_CROSSING:
-        values = frame[name].to_numpy()
-        differs |= np.asarray(values[replaced] != values[by], dtype=bool)
-    if not differs.any():
-        return
-    old, new = int(replaced[differs][0]), int(by[differs][0])
-    names = [n for n in SAME_CROSSING if frame[n].iloc[old] != frame[n].iloc[new]]
-
-    def shown(i):
-        return ", ".join(f"{n} " + (contract.format_timestamp(int(frame[n].iloc[i]))
-                                    if n == "crossed_at"
-                                    else contract.show_value(frame[n].iloc[i]))
-                         for n in names)
-    raise contract.ContractError(
-        f"value {contract.show_value(frame['crossing_id'].iloc[new])} would replace another "
-        f"crossing of the same crossing_id at {paths[frame['_file'].iloc[old]]}, row "
-        f"{line[old]} ({shown(old)} there; {shown(new)} here): --later-wins replaces a row "
-        "only by the same crossing (same time, plate, port and direction); are these logs "
-        "of different worlds?", source=str(paths[frame["_file"].iloc[new]]),
-        row=int(line[new]), column="crossing_id")
-
-
-def describe_source(path, result):
-    """What the manifest records of one input file: path, SHA-256, rows, rejected rows
-    (``rejects`` holds them), ignored columns, unknown ports and ports without a zone."""
-    return {"path": str(path), "sha256": sha256_file(path), "rows": len(result.frame),
-            "rejected": len(result.rejected), "ignored_columns": list(result.ignored_columns),
-            "unknown_ports": dict(result.unknown_ports),
-            "ports_without_zone": _ports_without_zone(result.frame, result.unknown_ports),
-            "rejects": result.rejected, "replaced": 0}
-
-
-def _ports_without_zone(frame, unknown):
-    """``{port: rows}`` of the known ports whose table row names no time zone (their local
-    hour and weekday are missing; unknown ports are reported as such already)."""
-    zones = port_zones(extra_ports_file())
-    counts = frame["port_code"].value_counts()
-    return {str(p): int(n) for p, n in counts.sort_index().items()
-            if p not in zones and p not in unknown}
-
-
-def _file_lines(path, result):
-    """The file line (header = 1; Parquet rows from 1) of each row of ``result.frame``."""
-    first = contract.first_row(path)
-    total = len(result.frame) + len(result.rejected)
-    kept = np.ones(total, dtype=bool)
-    if len(result.rejected):
-        kept[result.rejected["row"].to_numpy(int) - first] = False
-    return np.flatnonzero(kept) + first
-
-
-def code_version():
-    """The git commit of the code, or the package version outside a checkout."""
-    try:
-        out = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
-                             text=True, timeout=5, cwd=Path(__file__).parent)
-        if out.returncode == 0 and out.stdout.strip():
-            return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    from importlib.metadata import PackageNotFoundError, version
-    try:
-        return version("southbound")
-    except PackageNotFoundError:
-        return "unknown"
-
-
-def _iso(micros):
-    return pd.Timestamp(int(micros), unit="us", tz="UTC").isoformat()
 
 
 def train(frame, config=None, progress=print, sources=()):
@@ -260,6 +89,8 @@ def canonical_order(frame, until=None):
 
 
 class _Clock:
+    """Progress lines stamped with the seconds since training began."""
+
     def __init__(self, progress):
         self.progress, self.started = progress, time.perf_counter()
 
@@ -289,65 +120,10 @@ def fit_features(outbound, feats, config=None, clock=None, sources=(), rows=None
     return fit_log(InProcessLog(outbound, feats, config.seed), config, clock, sources, rows)
 
 
-class InProcessLog:
-    """The outbound rows of a log in memory, as :func:`fit_log` reads them.
-
-    :func:`fit_log` grows the model on the labelled rows (:attr:`labelled`, here in
-    memory whatever the engine) and asks the log for the few things that need every
-    outbound row: counts and time cuts, selection probabilities, and the out-of-fold
-    scores behind the referral quantiles and the validation figures. The Dask
-    execution (:class:`training.fit_dask.DaskLog`) answers the same questions from a
-    log on a cluster, with the same numbers.
-    """
-
-    engine = {"name": "pandas"}
-
-    def __init__(self, outbound, feats, seed=0):
-        self.outbound, self.feats, self.seed = outbound, feats, seed
-        self.times = outbound["crossed_at"].to_numpy(np.int64)
-        seizure = outbound["seizure"].to_numpy(float)
-        self.mask = (outbound["inspected"].to_numpy(float) == 1.0) & ~np.isnan(seizure)
-        self.rows = len(outbound)
-        self.first, self.last = int(self.times.min()), int(self.times.max())
-        self.labelled = (outbound.loc[self.mask], feats.loc[self.mask])
-        self._pi = None
-
-    def time_cuts(self, shares):
-        """The outbound rows' time quantiles at ``shares`` (holdout's windows)."""
-        return np.quantile(self.times, shares)
-
-    def block_rows(self, cuts):
-        """Outbound rows per time block (``cuts`` as in ``np.searchsorted(side="right")``)."""
-        return np.bincount(np.searchsorted(cuts, self.times, side="right"),
-                           minlength=len(cuts) + 1)
-
-    def propensity(self):
-        """Selection probability of every outbound row: the log's own, else estimated on
-        every outbound row (once per training: the weights and the validation use it)."""
-        if self._pi is None:
-            self._pi = propensity(self.outbound, self.feats[list(FEATURES)], self.seed)
-        return self._pi
-
-    def labelled_propensity(self):
-        return self.propensity()[self.mask]
-
-    def out_of_fold(self, oof, scored_from, validate_from):
-        """The referral quantiles (from the rows ``scored_from`` on) and the validation
-        report (from ``validate_from`` on) of the out-of-fold probabilities
-        ``oof(X, times)``."""
-        X = self.feats[list(FEATURES)]
-        p = np.full(self.rows, np.nan)
-        scored = self.times >= scored_from if scored_from is not None else np.ones(self.rows, bool)
-        p[scored] = oof(X.loc[scored], self.times[scored])
-        quantiles = score_quantiles(p[scored], self.outbound.loc[scored, "port_code"].to_numpy())
-        val = self.times >= validate_from
-        return quantiles, evaluate_scores(p[val], self.outbound.loc[val], self.feats.loc[val],
-                                          seed=self.seed, pi=self.propensity()[val])
-
-
 def fit_log(log, config=None, clock=None, sources=(), rows=None):
-    """Fit a model on a log's outbound rows with features (:class:`InProcessLog`, or
-    the Dask execution's :class:`training.fit_dask.DaskLog`)."""
+    """Fit a model on a log's outbound rows with features: a
+    :class:`training.logs.OutboundLog`, in memory (:class:`~training.logs.InProcessLog`)
+    or on a cluster (:class:`training.fit_dask.DaskLog`)."""
     config = config or TrainConfig()
     clock = clock or _Clock(lambda message: None)
     exclude = resolve_exclusions(config.exclude)
@@ -402,24 +178,23 @@ def fit_log(log, config=None, clock=None, sources=(), rows=None):
     # printed once, by whoever shows the result (``southbound train`` after registering)
     warnings = few_seizure_warnings(_named_windows(counts, config)) + ([thin] if thin else [])
     method = detail.pop("calibration_method")
-    manifest = {
-        "kind": "southbound-risk-model",
-        "contract_version": contract.VERSION,
-        "code_version": code_version(),
-        "features": list(model.features_),
-        "excluded_features": list(exclude),
-        "features_without_values": list(empty),
-        "categories": model.encoder_.categories_,
-        "params": model.get_params(),
-        "training": {"calibration": config.calibration, "weighting": config.weighting,
-                     "trees": config.trees, "increasing": list(config.increasing),
-                     "half_life_days": config.half_life_days,
-                     "folds": config.folds if config.calibration == "crossfit" else None,
-                     "seed": config.seed, **detail, "engine": log.engine},
-        "trees": int(model.booster_.n_iter_),
-        "calibration": {"method": method,
-                        "slope": model.calibration_[0], "intercept": model.calibration_[1]},
-        "data": {
+    manifest = Manifest(
+        contract_version=contract.VERSION,
+        code_version=code_version(),
+        features=list(model.features_),
+        excluded_features=list(exclude),
+        features_without_values=list(empty),
+        categories=model.encoder_.categories_,
+        params=model.get_params(),
+        training={"calibration": config.calibration, "weighting": config.weighting,
+                  "trees": config.trees, "increasing": list(config.increasing),
+                  "half_life_days": config.half_life_days,
+                  "folds": config.folds if config.calibration == "crossfit" else None,
+                  "seed": config.seed, **detail, "engine": log.engine},
+        trees=int(model.booster_.n_iter_),
+        calibration={"method": method,
+                     "slope": model.calibration_[0], "intercept": model.calibration_[1]},
+        data={
             "sources": [{k: v for k, v in s.items() if k != "rejects"} for s in sources],
             "fingerprint": hashlib.sha256("".join(s["sha256"] for s in sources).encode()
                                           ).hexdigest() if sources else None,
@@ -430,13 +205,12 @@ def fit_log(log, config=None, clock=None, sources=(), rows=None):
             "blocks": counts if config.calibration == "crossfit" else None,
             "labelled": {"rows": int(len(times)), "seizures": int(seizure.sum())},
         },
-        "warnings": warnings,
-        "score_quantiles": quantiles,
-        "metrics": {"validation": metrics},
-        "libraries": _libraries(),
-        "training_seconds": round(clock.elapsed(), 1),
-    }
-    return model, manifest
+        warnings=warnings,
+        score_quantiles=quantiles,
+        metrics={"validation": metrics},
+        libraries=libraries(),
+        training_seconds=round(clock.elapsed(), 1))
+    return model, manifest.to_dict()
 
 
 def _block_cuts(labelled_times, folds):
@@ -582,133 +356,7 @@ def _fit_crossfit(new_model, rows_of, part, cuts, X_all, times, seizure, config,
 
 def _windows(first, last, cuts, config):
     if config.calibration == "holdout":
-        return {"start": _iso(first), "calibrate_from": _iso(cuts[0]),
-                "validate_from": _iso(cuts[1]), "end": _iso(last)}
-    return {"start": _iso(first), "validate_from": _iso(cuts[-1]),
-            "end": _iso(last), "blocks_from": [_iso(c) for c in cuts]}
-
-
-def few_seizure_warnings(counts, few=FEW_SEIZURES):
-    """One warning per window whose figures rest on fewer than ``few`` seizures.
-
-    Parameters
-    ----------
-    counts : dict
-        Window name to ``{"seizures": int, ...}`` (the manifest's ``data.split``).
-
-    Returns
-    -------
-    list of str
-
-    Examples
-    --------
-    >>> few_seizure_warnings({"fit": {"seizures": 400}, "validate": {"seizures": 6}})
-    ['the validate window has 6 seizures (fewer than 30): its figures are unstable']
-    """
-    uses = {"fit": "the trees rest on few examples", "calibrate": "the calibration is "
-            "unstable", "validate": "its figures are unstable"}
-    return [f"the {name} window has {plural(c['seizures'], 'seizure')}"
-            f" (fewer than {few}): {uses.get(name, 'its figures are unstable')}"
-            for name, c in counts.items() if c["seizures"] < few]
-
-
-def thin_weights_warning(weight, times, newest, half_life_days, share=MIN_EFFECTIVE_SHARE):
-    """A warning when the training weights rest on few of the labelled rows, else None.
-
-    The effective sample of the weights (Kish: ``(sum w)**2 / sum w**2``) is the number
-    of equally weighted rows they are worth. Under ``share`` of the labelled rows, the
-    fit learns from a handful: most often a few rows far newer than the rest (a log with
-    a gap), from which the half-life counts the others' age. The warning names the
-    largest gap between labelled rows, or between the newest of them and the newest
-    outbound row.
-
-    Parameters
-    ----------
-    weight : array, shape (n,)
-        The labelled rows' training weights.
-    times : array of int, shape (n,)
-        Their ``crossed_at`` (UTC µs).
-    newest : int
-        The newest outbound row's ``crossed_at``, where the half-life counts from.
-
-    Examples
-    --------
-    >>> day = 86_400_000_000
-    >>> times = np.append(np.arange(100), [700] * 5) * day    # 5 labelled rows 600 days on
-    >>> weight = 0.5 ** ((700 * day - times) / (30 * day))
-    >>> thin_weights_warning(weight, times, 700 * day, 30)[:47]
-    'the training weights are worth 5 of the 105 lab'
-    """
-    weight = np.asarray(weight, dtype=float)
-    if not len(weight) or not weight.sum():
-        return None
-    effective = weight.sum() ** 2 / (weight ** 2).sum()
-    if effective >= share * len(weight):
-        return None
-    points = np.unique(np.append(np.asarray(times, dtype=np.int64), int(newest)))
-    gaps = np.diff(points)
-    where = int(np.argmax(gaps)) if len(gaps) else 0
-    gap = (f"; the labelled rows have a gap of {gaps[where] / DAY_US:,.0f} days, from "
-           f"{_iso(points[where])[:10]} to {_iso(points[where + 1])[:10]}" if len(gaps) else "")
-    why = (f"the {half_life_days:g}-day half-life counts every row's age from the newest "
-           f"outbound row ({_iso(newest)[:10]})" if half_life_days else "a few rows carry "
-           "most of the weight")
-    return (f"the training weights are worth {effective:,.0f} of the {len(weight):,} labelled "
-            f"rows (effective sample {effective / len(weight):.1%}, under "
-            f"{share:.0%}): {why}{gap}; train on one stretch of time (--until the gap's "
-            "start) or add the missing rows")
-
-
-def _libraries():
-    import joblib
-    import sklearn
-    return {"python": platform.python_version(), "numpy": np.__version__,
-            "pandas": pd.__version__, "scikit-learn": sklearn.__version__,
-            "joblib": joblib.__version__}
-
-
-def how_grown(manifest):
-    """(label, text) pairs saying how a model was chosen and which rows grew it, for the
-    model card and ``models show``; models saved before cross-fitting say what they knew.
-    """
-    training = manifest.get("training") or {}
-    data = manifest.get("data") or {}
-    windows = data.get("windows") or {}
-    split = data.get("split") or {}
-    out = []
-    if training.get("calibration") == "crossfit":
-        labelled = data.get("labelled") or split.get("fit") or {}
-        out.append(("grown on", f"every labelled outbound row from {windows.get('start', '?')[:10]} "
-                                f"to {windows.get('end', '?')[:10]}: {labelled.get('rows', 0):,} "
-                                f"inspections, {plural(labelled.get('seizures', 0), 'seizure')}"))
-        out.append(("validation", f"the newest of {training.get('folds')} time blocks (from "
-                                  f"{windows.get('validate_from', '?')[:10]}), scored by a model "
-                                  "grown on the older blocks only"))
-    elif "fit" in split:
-        out.append(("grown on", f"the fit window's labelled rows, {windows.get('start', '?')[:10]}"
-                                f" to {windows.get('calibrate_from', '?')[:10]}: "
-                                f"{split['fit'].get('labelled', 0):,} inspections, "
-                                f"{plural(split['fit'].get('seizures', 0), 'seizure')} (the "
-                                "newer rows calibrated and validated it)"))
-    if training:
-        chosen = {k: training.get(k) for k in DEFAULT_CHOICES}
-        same = chosen == {k: getattr(TrainConfig(), k) for k in DEFAULT_CHOICES}
-        settings = ", ".join(f"{k} {v}" for k, v in chosen.items())
-        out.append(("chosen by", (f"the pipeline's defaults ({settings}), chosen by backtest "
-                                  "on every generated variant in benchmarks/quality.py"
-                                  if same else f"settings given at training ({settings}); "
-                                  "the defaults are chosen in benchmarks/quality.py")))
-    else:
-        out.append(("chosen by", "not recorded (a model saved before backtests)"))
-    backtest = manifest.get("backtest")
-    if backtest:
-        for row in backtest.get("summary", []):
-            out.append((f"backtest at {row['budget']:.0%}",
-                        f"estimated recall {row.get('recall', float('nan')):.1%} "
-                        f"± {row.get('recall_sd', float('nan')):.1%} over {row['origins']} "
-                        f"origins of {backtest['config']['horizon_days']} days"))
-    return out
-
-
-#: the TrainConfig fields a backtest chooses (recorded in the manifest's ``training``)
-DEFAULT_CHOICES = ("calibration", "weighting", "trees", "half_life_days")
+        return {"start": iso_utc(first), "calibrate_from": iso_utc(cuts[0]),
+                "validate_from": iso_utc(cuts[1]), "end": iso_utc(last)}
+    return {"start": iso_utc(first), "validate_from": iso_utc(cuts[-1]),
+            "end": iso_utc(last), "blocks_from": [iso_utc(c) for c in cuts]}

@@ -36,7 +36,10 @@ from scoring.features_dask import (feature_frame_dask, log_files, read_described
 from scoring.policy import MIN_PORT_ROWS, QUANTILE_SHARES
 from training.evaluate import (BUDGETS, MIN_PROPENSITY, evaluate_at_cuts, fit_propensity,
                                numeric_features)
-from training.fit import TrainConfig, _Clock, describe_source, fit_log
+from training.config import TrainConfig
+from training.fit import _Clock, fit_log
+from training.logs import OutboundLog
+from training.sources import describe_source
 
 #: the most rows the selection-probability estimator is fitted on (inspected rows, plus a
 #: weighted sample of the others up to this)
@@ -178,9 +181,10 @@ def cut(n, budget, value, below, equal):
     return (float(value), (k - above) / equal)
 
 
-class DaskLog:
+class DaskLog(OutboundLog):
     """The outbound rows of a log on a cluster, as :func:`training.fit.fit_log` reads them
-    (see :class:`training.fit.InProcessLog`)."""
+    (:class:`~training.logs.OutboundLog`; :class:`~training.logs.InProcessLog` answers in
+    memory)."""
 
     def __init__(self, client, rows, seed=0, engine=None):
         """``rows``: a lazy frame of the outbound rows, indexed by ``crossing_id``, with
@@ -386,7 +390,7 @@ def train_dask(source, client, config=None, progress=print, buckets=None, on_err
     of ``client``; ``(model, manifest)`` as :func:`training.fit.train` gives them.
 
     ``on_error`` as :func:`scoring.contract.read_log`; ``on_read(sources)`` is called
-    with each file's description (:func:`training.fit.describe_source`, its rejected
+    with each file's description (:func:`training.sources.describe_source`, its rejected
     rows in ``rejects``) once the log is read.
     """
     config = config or TrainConfig()
