@@ -5,10 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import numpy as np
-import pandas as pd
 
-from scoring import contract
 from scoring.wording import plural
 from southbound.common import checked_truth, open_store
 from southbound.inputs import truth_table
@@ -76,41 +73,22 @@ def replay(data, since, truth):
     replay before anything is sent; a row stored as it is already is not sent again.
     The replay's own officer token is revoked when it ends.
     """
-    from service import create_app
-    from service.auth import create_token, revoke_token
-    from service.replay import check, replay as send, truth_outcome
-    contract.read_log(data)  # the contract, every row, naming file, row, column, value
-    log = whole = pd.read_csv(data, dtype=str, keep_default_na=False)
-    rows = np.arange(2, len(log) + 2)
-    if since:
-        stamps = pd.to_datetime(log["crossed_at"], utc=True, format="ISO8601")
-        keep = (stamps >= pd.Timestamp(utc_micros(since, "--since"), unit="us", tz="UTC")).to_numpy()
-        log, rows = log.loc[keep], rows[keep]
+    from service.replay_log import read_replayed, replay_log, truth_outcomes
+    log, lines, whole = read_replayed(data, utc_micros(since, "--since") if since else None)
     outcome = None
     if truth:  # refused when none of its ids is a crossing sent; unmatched ids counted
         checked_truth(truth, log.loc[log["direction"] == "outbound", ["crossing_id"]], whole)
-        table = truth_table(truth, ("crossing_id", "carrier", "firearms", "rounds",
-                                    "currency_usd"))
-        outcome = truth_outcome(dict(zip(table["crossing_id"], zip(
-            table["carrier"], table["firearms"], table["rounds"], table["currency_usd"]))))
-    # a back-fill is one client sending as fast as it can: no per-token limit
-    app = create_app({"LOG_LEVEL": "WARNING", "RATE_LIMIT_PER_MINUTE": 0})
-    already = check(app, log, data, lines=rows)
-    stored = int(already.sum())
-    log = log.loc[~already]
-    click.echo(f"checked {plural(len(already), 'row')} of {data}; "
-               + (f"{stored:,} already stored as they are, not sent again; " if stored else "")
-               + "sending", err=True)
-    store = app.extensions["southbound.store"]
-    token = create_token(store, "officer", "replay")
-    try:
-        answers = send(app.test_client(), {"Authorization": f"Bearer {token}"}, log, outcome,
-                       progress=lambda done, total: click.echo(
-                           f"sent {done:,} of {total:,} rows", err=True))
-    finally:
-        revoke_token(store, token=token, actor="replay")
+        outcome = truth_outcomes(truth_table(truth, ("crossing_id", "carrier", "firearms",
+                                                     "rounds", "currency_usd")))
+    answers, stored, sent = replay_log(
+        log, lines, data, outcome,
+        checked=lambda rows, stored: click.echo(
+            f"checked {plural(rows, 'row')} of {data}; "
+            + (f"{stored:,} already stored as they are, not sent again; " if stored else "")
+            + "sending", err=True),
+        progress=lambda done, total: click.echo(f"sent {done:,} of {total:,} rows", err=True))
     referred = sum(a["refer"] for a in answers.values())
-    click.echo(f"sent {plural(len(log), 'crossing')}; scored {len(answers):,} outbound, "
+    click.echo(f"sent {plural(sent, 'crossing')}; scored {len(answers):,} outbound, "
                f"{referred:,} referred" + (f"; {stored:,} already stored" if stored else ""))
 
 
