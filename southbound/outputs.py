@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,15 @@ def write_table(frame, out):
         frame.to_parquet(out, index=False)
     else:
         write_csv(frame, out)
+
+
+def write_rejects(rejects, path, folder):
+    """Write the rows rejected from the log at ``path`` (with their reasons) to
+    ``folder``/<name>.rejects.csv, and return that file's path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    side = folder / (Path(path).name + ".rejects.csv")
+    rejects.to_csv(side, index=False)
+    return side
 
 
 def write_csv(frame, path):
@@ -135,3 +145,4 @@ def _needs_quotes():
 
 def _large(text):
     return pa.scalar(text, type=pa.large_string())
+

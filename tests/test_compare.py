@@ -153,6 +153,7 @@ def test_outcomes_only_outside_both_lists_are_insufficient_evidence_not_an_error
         runner, registry_path, tmp_path, monkeypatch, challenger_model):
     from models.registry import Registry, evidence
     from southbound import cli
+    from southbound.commands import grading
     history, _, _ = simulated_history(4, n=3_000)
     either = (referral_list(history["champion"], history["port_code"], history["crossing_id"],
                             lambda port: 0.02)
@@ -170,7 +171,7 @@ def test_outcomes_only_outside_both_lists_are_insufficient_evidence_not_an_error
     champion, challenger = reg.active_version(), reg.save(*challenger_model)
     reg.set_shadow(challenger)
     monkeypatch.setenv("SOUTHBOUND_DATABASE_URL", f"sqlite:///{tmp_path / 'store.db'}")
-    real_store = cli._store
+    real_store = grading.open_store
 
     class Store:
         url = "sqlite:///shadow.db"
@@ -178,14 +179,14 @@ def test_outcomes_only_outside_both_lists_are_insufficient_evidence_not_an_error
         def shadow_history(self, *args):
             return history
 
-    monkeypatch.setattr(cli, "_store", Store)
+    monkeypatch.setattr(grading, "open_store", Store)
     out = runner.invoke(cli.main, ["compare", "--registry", str(registry_path)])
     assert out.exit_code == 0, out.output
     assert "insufficient evidence" in out.output.splitlines()[-1]
     assert reg.comparison(challenger)["sufficient"] is False
     found, words = evidence(reg, challenger, champion)
     assert not found and "insufficient evidence" in words
-    monkeypatch.setattr(cli, "_store", real_store)
+    monkeypatch.setattr(grading, "open_store", real_store)
     refused = runner.invoke(cli.main, ["models", "promote", challenger, "--registry",
                                        str(registry_path), "--require-comparison"])
     assert refused.exit_code == 1 and "insufficient evidence" in refused.output

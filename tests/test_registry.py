@@ -363,7 +363,7 @@ def test_a_garbled_active_json_is_a_registry_error(tmp_path, garbage):
 
 def test_training_without_the_private_key_says_the_model_is_unsigned(tmp_path, monkeypatch,
                                                                      capsys):
-    from southbound.cli import _register
+    from southbound.commands.training import register as _register
     monkeypatch.delenv("SOUTHBOUND_PRIVATE_KEY")
     monkeypatch.setenv("SOUTHBOUND_VAR", str(tmp_path / "var"))  # no var/keys/signing.key
     _register(Toy("a"), {}, tmp_path / "registry", False, "tester")
