@@ -8,7 +8,7 @@ import pytest
 
 from models.registry import Registry
 from southbound.cli import main
-from southbound.commands.grading import few_seizures as _few_seizures
+from training.grade import few_seizures_warnings as _few_seizures
 from training.fit import few_seizure_warnings
 from training.monitoring import FEW_SEIZURES, few_seizures_note
 from training.report import _unstable

@@ -6,13 +6,12 @@ import json
 from pathlib import Path
 
 import click
-import numpy as np
 
 from scoring import contract
 from scoring.wording import plural
 from southbound.common import checked_truth, open_registry, open_store, read, safe_url
 from southbound.inputs import read_policy
-from southbound.options import (EXIT_INPUT, data_option, fail, handle_errors, iso,
+from southbound.options import (EXIT_INPUT, data_option, fail, handle_errors,
                                 on_error_option, registry_option, utc_micros)
 
 
@@ -36,41 +35,30 @@ def evaluate(data, registry, on_error, version, since, truth, out):
     is moved past them, with a warning); the window graded is printed. A log with no
     such row is refused, pointing to backtest.
     """
-    from scoring.features import FEATURES, feature_frame
-    from training.evaluate import NothingUnseen, evaluate_scores, format_report, graded_window
+    from training.evaluate import format_report
+    from training.grade import evaluate_window
+    from training.window import EmptyWindow, NothingUnseen
     model, manifest = open_registry(registry).load(version)
     frame, _ = read(data, on_error)
-    outbound = (frame["direction"] == "outbound").to_numpy()
-    since_us = utc_micros(since, "--since") if since else None
+    names = ", ".join(map(str, data))
     try:
-        graded, why, warning = graded_window(
-            manifest, frame["crossed_at"].to_numpy()[outbound], since_us)
+        result = evaluate_window(
+            model, manifest, frame, utc_micros(since, "--since") if since else None,
+            truth=(lambda rows: checked_truth(truth, rows, frame)) if truth is not None else None)
     except NothingUnseen as exc:
-        fail(f"{', '.join(map(str, data))}: model {manifest['version']}: {exc}", EXIT_INPUT)
-    query = np.zeros(len(frame), dtype=bool)
-    query[np.flatnonzero(outbound)[graded]] = True
-    if not query.any():
-        raise contract.ContractError(
-            f"{', '.join(map(str, data))}: no outbound rows to evaluate in the window ({why})")
-    feats = feature_frame(frame, query)
-    outbound = frame.loc[feats.index]
-    truth_rows = checked_truth(truth, outbound, frame) if truth is not None else None
-    scores = model.predict_proba(feats[list(FEATURES)])[:, 1]
-    report = evaluate_scores(scores, outbound, feats, truth=truth_rows)
-    report["model_version"] = manifest["version"]
-    times = outbound["crossed_at"]
-    report["window"] = {"from": iso(times.min()), "to": iso(times.max()), "why": why,
-                        "warning": warning}
-    report["warnings"] = few_seizures(report)
+        fail(f"{names}: model {manifest['version']}: {exc}", EXIT_INPUT)
+    except EmptyWindow as exc:
+        raise contract.ContractError(f"{names}: {exc}") from None
+    report, window = result.report, result.report["window"]
     click.echo(f"model {manifest['version']}")
-    click.echo(f"graded: {plural(len(outbound), 'outbound row')} from {iso(times.min())} to "
-               f"{iso(times.max())}: {why}")
-    if warning:
-        click.echo(f"warning: {warning}", err=True)
-    if truth_rows is not None and not truth_rows["matched"].all():
-        click.echo(f"warning: {truth}: the truth covers {int(truth_rows['matched'].sum()):,} of "
-                   f"{len(truth_rows):,} evaluated crossings; the others count as non-carriers",
-                   err=True)
+    click.echo(f"graded: {plural(report['rows'], 'outbound row')} from {window['from']} to "
+               f"{window['to']}: {window['why']}")
+    if window["warning"]:
+        click.echo(f"warning: {window['warning']}", err=True)
+    if result.truth is not None and not result.truth["matched"].all():
+        click.echo(f"warning: {truth}: the truth covers {int(result.truth['matched'].sum()):,} "
+                   f"of {len(result.truth):,} evaluated crossings; the others count as "
+                   "non-carriers", err=True)
     click.echo(format_report(report))
     for warning in report["warnings"]:
         click.echo(f"warning: {warning}", err=True)
@@ -80,23 +68,6 @@ def evaluate(data, registry, on_error, version, since, truth, out):
         out.write_text(json.dumps(json_safe(report), indent=2, default=float,
                                   allow_nan=False) + "\n")
         click.echo(f"wrote {out}")
-
-
-def few_seizures(report):
-    """Warnings for an evaluation whose figures rest on few seizures, or have an interval
-    without width (such as [100%, 100%]: too few seizures to vary, not certainty)."""
-    from training.monitoring import FEW_SEIZURES, few_seizures_note
-    n = report["seizures"]
-    out = [few_seizures_note(n, "every figure of this window") + f" ({report['inspected']:,} "
-           "inspected)"] if n < FEW_SEIZURES else []
-    for row in report["budgets"]:
-        for name in ("recall", "hit_rate"):
-            lo, hi = row.get(f"{name}_ci", [float("nan")] * 2)
-            if lo == hi:  # NaN never equals itself: no interval, no warning
-                out.append(f"{name.replace('_', ' ')} at {row['budget']:.1%}: interval "
-                           f"[{lo:.1%}, {hi:.1%}] has no width, on {plural(n, 'seizure')}: "
-                           "unstable")
-    return out
 
 
 @click.command()
