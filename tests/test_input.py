@@ -269,14 +269,14 @@ def test_a_number_where_a_string_is_wanted_is_told_so(client, auth, schema, name
 
 # --- a string where a number or a boolean is wanted: JSON's types, as documented ---
 
-TEXT_FOR_NUMBERS = [("OutboundCrossing", "occupants", "2", "an integer from 1 to 60"),
+TEXT_FOR_NUMBERS = [("OutboundCrossing", "occupants", "2", "an integer from 1 to 200"),
                     ("OutboundCrossing", "registration_age_days", "12",
                      "an integer from 0 to 36525"),
                     ("OutboundCrossing", "vehicle_model_year", "2019",
                      "an integer from 1900 to the crossing's year + 1"),
                     ("OutboundCrossing", "manifest_value_usd", "12000", "a number >= 0"),
                     ("OutboundCrossing", "trailer_empty", "true", "true or false"),
-                    ("InboundCrossing", "occupants", "2.0", "an integer from 1 to 60"),
+                    ("InboundCrossing", "occupants", "2.0", "an integer from 1 to 200"),
                     ("Outcome", "inspected", "true", "true or false"),
                     ("Outcome", "firearms_seized", "2", "an integer >= 0"),
                     ("Outcome", "currency_seized_usd", "", "a number >= 0")]
@@ -314,7 +314,7 @@ def test_messages_spell_values_as_json_does(client, auth, name, value, shown):
 
 # --- plausible ranges: the contract's, in the document and at the API ---------------
 
-RANGES = {"occupants": (1, 60), "registration_age_days": (0, 36525),
+RANGES = {"occupants": (1, 200), "registration_age_days": (0, 36525),
           "vehicle_model_year": (1900, 2200)}
 
 
@@ -328,7 +328,7 @@ def test_the_document_states_the_contracts_plausible_ranges():
 
 
 @pytest.mark.parametrize("name, good, bad, message", [
-    ("occupants", [1, 60, 2.0], [0, 61, 1000000], "is not an integer from 1 to 60"),
+    ("occupants", [1, 81, 200, 2.0], [0, 201, 1000000], "is not an integer from 1 to 200"),
     ("registration_age_days", [0, 36525], [-1, 36526], "is not an integer from 0 to 36525"),
     ("vehicle_model_year", [1900, 2025, 2026], [1899, 3000],
      "is not an integer from 1900 to the crossing's year + 1"),
