@@ -79,6 +79,18 @@ def test_bodies_that_are_not_crossings(client, auth):
     assert_error(client.post("/v1/score", json=huge, headers=h), 413, "payload_too_large")
 
 
+@pytest.mark.parametrize("path, role", [("/v1/score", "officer"), ("/v1/score/batch", "officer"),
+                                        ("/v1/crossings", "officer"),
+                                        ("/v1/crossings/o1/outcome", "officer"),
+                                        ("/v1/lookouts", "analyst")])
+def test_a_body_nested_too_deeply_is_a_400_not_a_500(client, auth, path, role):
+    """50,000 nested arrays exhaust the JSON parser's recursion (a RecursionError, which
+    Flask's silent parsing does not catch): the answer is the invalid_json 400."""
+    response = client.post(path, data="[" * 50_000 + "]" * 50_000, headers=auth[role],
+                           content_type="application/json")
+    assert_error(response, 400, "invalid_json")
+
+
 def test_missing_optional_fields_never_stop_a_score(client, auth):
     bare = {k: outbound()[k] for k in ("crossing_id", "crossed_at", "direction", "port_code",
                                        "vehicle_class", "plate_id")}

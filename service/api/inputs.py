@@ -17,10 +17,16 @@ from service.scorer import parse_crossing
 
 
 def get_json_body():
-    """The request's JSON body; 400 when it is not JSON, 415 when not sent as JSON."""
+    """The request's JSON body; 400 when it is not JSON or is nested deeper than the
+    parser's recursion allows (no body of this API is more than four levels deep), 415
+    when not sent as JSON."""
     if not request.is_json:
         raise ApiError(415, "unsupported_media_type", "send the body as application/json")
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # not a ValueError: silent=True lets it through as a 500
+        raise ApiError(400, "invalid_json",
+                       "the body is nested too deeply to be a request of this API") from None
     if body is None:
         raise ApiError(400, "invalid_json", "the body is not valid JSON")
     return body
