@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -37,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared"
 WORLDS = SHARED / "worlds"
 BASELINE = SHARED / "baseline" / "plain_baseline.py"
@@ -80,7 +82,7 @@ def southbound(folder, work, sb):
     subprocess.run([sb, "keys", "create", "--if-missing"], env=env, check=True,
                    capture_output=True)
     registry = folder / "registry"
-    subprocess.run(["rm", "-rf", str(registry)], check=True)
+    shutil.rmtree(registry, ignore_errors=True)
     for args in (["train", "--data", str(folder / "train.csv"), "--registry", str(registry),
                   "--promote"],
                  ["score", "--data", str(folder / "full.csv"), "--registry", str(registry),
@@ -93,7 +95,6 @@ def southbound(folder, work, sb):
 
 def every_carrier(folder):
     """The pipeline at its defaults trained with every outbound row truly labelled."""
-    sys.path.insert(0, str(ROOT))
     from scoring.features import FEATURES
     from training.backtest import Prepared
     from training.fit import TrainConfig, fit_features, read_logs
@@ -192,7 +193,6 @@ def main():
     text = table(results)
     print(text)
     if args.write_readme:
-        sys.path.insert(0, str(ROOT))
         from benchmarks.readme_block import write_block
         write_block(text, README_START, README_END)
 
