@@ -46,6 +46,11 @@ def brute_force(frame, i):
             apart = (t - rows["crossed_at"]) % DAY_US
             near = (apart <= spec.band_us) | (apart >= DAY_US - spec.band_us)
             out[spec.name] = int(near.sum()) / len(rows) if len(rows) else math.nan
+        elif spec.stat == "port_share":
+            here = (rows["port_code"] == me["port_code"]).sum()
+            out[spec.name] = int(here) / len(rows) if len(rows) else math.nan
+        elif spec.stat == "value_share":
+            out[spec.name] = value_share_by_hand(rows, me["manifest_value_usd"])
         elif spec.stat == "mean_gap_hours":
             times = rows["crossed_at"].tolist()
             out[spec.name] = ((times[-1] - times[0]) / HOUR_US / (len(times) - 1)
@@ -59,6 +64,19 @@ def brute_force(frame, i):
         elif spec.stat == "last_other_port":
             out[spec.name] = float(rows["port_code"].iloc[-1] != me["port_code"])
     return out
+
+
+def value_share_by_hand(rows, value):
+    """Of the rows declaring a value (> 0), the share within [value / 4, value * 4) and in
+    the same or a neighbouring power-of-two band [2**(k-1), 2**k)."""
+    if not value > 0:
+        return math.nan
+    declared = [v for v in rows["manifest_value_usd"] if v > 0]
+    if not declared:
+        return math.nan
+    mine = math.floor(math.log2(value)) + 1
+    alike = [v for v in declared if abs((math.floor(math.log2(v)) + 1) - mine) <= 1]
+    return len(alike) / len(declared)
 
 
 def convoy_by_hand(frame, me, window, lookback=None):

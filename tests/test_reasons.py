@@ -143,6 +143,20 @@ NAN = float("nan")
      "last 7 days left in the 10 minutes ahead of it"),
     ("convoy", {"plate_convoy_partners": 0.0}, "no plate seen leaving with this one in the "
      "last 7 days left just ahead of it"),
+    ("plate_usual_hour", {"plate_hour_share_14d": 0.0}, "0% of this plate's outbound "
+     "crossings in 14 days came within an hour of this time of day"),
+    ("plate_usual_hour", {"plate_hour_share_14d": NAN}, "no outbound crossings of this "
+     "plate in 14 days to compare the hour with"),
+    ("plate_usual_port", {"plate_port_share": 0.0, "port_code": "2304"},
+     "first crossing of this plate at Laredo"),
+    ("plate_usual_port", {"plate_port_share": 0.25, "port_code": "2304"},
+     "25% of this plate's earlier crossings were at Laredo"),
+    ("plate_usual_port", {"plate_port_share": NAN, "port_code": "2304"},
+     "plate never seen before: no usual port"),
+    ("carrier_value", {"carrier_value_share": 0.05}, "5% of the carrier's earlier declared "
+     "loads were worth about as much as this one"),
+    ("carrier_value", {"carrier_value_share": NAN}, "no declared load value of this "
+     "carrier's to compare with"),
 ], ids=lambda v: v if isinstance(v, str) and " " not in v else None)
 def test_each_behaviour_feature_reads_plainly(group, values, text):
     wording = {name: words for name, _, words in GROUPS}[group]

@@ -63,6 +63,22 @@ HISTORY = (
                    help="other plates that left by this port in the 10 minutes before this "
                         "crossing and had left by it within 10 minutes of this plate in the "
                         "7 days before"),
+    # behaviour against the plate's own routine (issue 25): low when it leaves at an hour
+    # or by a port it does not use; 14 days, not 30: each band is two prefix counts, and a
+    # commuter's routine shows within two weeks
+    HistoryFeature("plate_hour_share_14d", "plate", "hour_share", "outbound", 14 * DAY_US,
+                   band_us=HOUR_US,
+                   help="share of the plate's outbound crossings in the last 14 days within "
+                        "1 h of this crossing's time of day (UTC time of day; NaN without "
+                        "such crossings)"),
+    HistoryFeature("plate_port_share", "plate", "port_share",
+                   help="share of the plate's earlier crossings (either way) at this "
+                        "crossing's port (NaN for a plate never seen)"),
+    HistoryFeature("carrier_value_share", "carrier", "value_share", "outbound",
+                   help="share of the carrier's earlier outbound crossings declaring a load "
+                        "value whose value was within a factor of about 2 of this one's "
+                        "(same octave or the next; NaN when this crossing declares none or "
+                        "the carrier never declared one)"),
     # not model inputs: they feed the derived features below
     HistoryFeature("plate_out_all", "plate", "count", "outbound", model_input=False,
                    help="earlier outbound crossings of the plate, all history"),

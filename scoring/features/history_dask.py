@@ -43,7 +43,7 @@ from scoring.features.stats import DAY_US
 
 #: the columns the history specs read
 HISTORY_COLUMNS = ("crossing_id", "crossed_at", "direction", "port_code", "plate_id",
-                   "carrier_id", "inspected", "seizure", "referral")
+                   "carrier_id", "inspected", "seizure", "referral", "manifest_value_usd")
 #: the span of time a key's pass is cut by when its specs read a bounded past: one
 #: week, the port specs' reach, so that each row is read by two slices (its own and the
 #: next); see benchmarks/README.md for the measured choice

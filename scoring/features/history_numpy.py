@@ -16,7 +16,7 @@ from scoring.features import convoy_numpy
 from scoring.features.catalog import HISTORY
 from scoring.features.columns import column_equals, entity_codes, objects, time_order
 from scoring.features.spec import ENTITY_COLUMN, OUTCOME_LAG_US
-from scoring.features.stats import DAY_US
+from scoring.features.stats import DAY_US, value_octave
 
 
 def _count_before(ev_codes, ev_times, q_codes, q_times, q_order=None, ev_order=None):
@@ -50,22 +50,31 @@ def _count_before_keyed(ev_codes, ev_times, q_codes, q_times, q_order=None, ev_o
     """:func:`_count_before` by one int64 key per row, (code, time): one stable sort of the
     events and two binary searches instead of a three-key sort of events and queries
     together (searching the queries in key order, ``q_order``, when given: each search
-    starts where the last ended). None when the key would not fit in 62 bits (then the
-    general way)."""
+    starts where the last ended). When (code, time in µs) would not fit in 62 bits the
+    time is replaced by its rank among the events' distinct times (an event is before a
+    query exactly when its rank is below the count of distinct event times before the
+    query), which always fits. None without events or queries."""
     if not len(ev_codes) or not len(q_codes):
         return None
     lo = min(int(ev_times.min()), int(q_times.min()))
     span = max(int(ev_times.max()), int(q_times.max())) - lo + 1
     low_code = min(int(ev_codes.min()), int(q_codes.min()))
     codes = max(int(ev_codes.max()), int(q_codes.max())) - low_code + 1
-    if codes * span >= 2 ** 62:
-        return None
-    ev_key = (ev_codes - low_code) * span + (ev_times - lo)
+    if codes * span < 2 ** 62:
+        ev_rank, q_rank = ev_times - lo, q_times - lo
+    else:
+        distinct = np.unique(ev_times)
+        span = len(distinct) + 1
+        if codes * span >= 2 ** 62:
+            return None
+        ev_rank = np.searchsorted(distinct, ev_times)
+        q_rank = np.searchsorted(distinct, q_times)   # distinct event times before it
+    ev_key = (ev_codes - low_code) * span + ev_rank
     order = (np.argsort(ev_key, kind="stable")  # ties in input order, as the general way
              if ev_order is None else ev_order)
     ev_key = ev_key[order]
     q_base = (q_codes - low_code) * span
-    q_key = q_base + (q_times - lo)
+    q_key = q_base + q_rank
     if q_order is not None:
         q_base, q_key = q_base[q_order], q_key[q_order]
     # side "left": an event at the query's own time is not before it
@@ -114,6 +123,7 @@ def history_frame(frame, query=None, specs=HISTORY):
              "seizure": frame["seizure"].to_numpy(float)[order] == 1.0,
              "referred": (frame["referral"].notna()
                           & (frame["referral"] != "none")).to_numpy()[order]}
+    values = frame["manifest_value_usd"].to_numpy(float)[order]
     q_rows = np.flatnonzero(query[order])
     q_times = times[q_rows]
     q_ports = ports[q_rows]
@@ -145,6 +155,7 @@ def history_frame(frame, query=None, specs=HISTORY):
                 events[which] = _Events(codes[ev_idx], ev_times, ev_idx, ports,
                                         (np.cumsum(mask) - 1)[by_code[mask[by_code]]],
                                         q_codes, q_times, q_ports, q_order)
+                events[which].values, events[which].q_values = values[ev_idx], values[q_rows]
             agg = _Aggregates(events[which], spec)
             out[spec.name] = np.where(q_has, spec.statistic.finish(agg, q_times, q_ports),
                                       np.nan)
@@ -235,27 +246,73 @@ def _near(ev, spec, a):
 
     A row ``d = t - s`` earlier is near when ``d mod 1 day`` is at most ``band`` or at
     least ``1 day - band``: ``d`` lies in one of the bands ``[k days - band, k days +
-    band]``, k = 0, 1, ... Each band is two prefix counts on the entity's sorted times.
+    band]``, k = 0, 1, ... Each band is two prefix counts of the entity's rows, for every
+    query at once (the queries shifted back in time keep their order within an entity).
     """
     window, band = spec.window_us, spec.band_us
-    q_codes, q_times = ev.q_codes, ev.q_times
-    near = np.zeros(len(q_codes), dtype=np.int64)
-    total = np.zeros(len(q_codes), dtype=np.int64)
-    for code in np.unique(q_codes):
-        at = np.flatnonzero(q_codes == code)
-        times = np.sort(ev.times[ev.codes == code])
-        t = q_times[at]
 
-        def before(x):  # rows strictly before x
-            return np.searchsorted(times, x, side="left")
+    def before(shift):  # the entity's rows strictly before t - shift
+        return _count_before(ev.codes, ev.times, ev.q_codes, ev.q_times - shift,
+                             ev.q_order, ev.order)[0]
 
-        total[at] = before(t) - before(t - window)
-        for k in range(0, (window + band) // DAY_US + 1):
-            lo, hi = max(k * DAY_US - band, 1), min(k * DAY_US + band, window)
-            if lo <= hi:  # d in [lo, hi]  <=>  s in [t - hi, t - lo]
-                near[at] += before(t - lo + 1) - before(t - hi)
-    a.setdefault("n", total)
+    near = np.zeros(len(ev.q_codes), dtype=np.int64)
+    for k in range(0, (window + band) // DAY_US + 1):
+        lo, hi = max(k * DAY_US - band, 1), min(k * DAY_US + band, window)
+        if lo <= hi:  # d in [lo, hi]  <=>  s in [t - hi, t - lo]
+            near += before(lo - 1) - before(hi)
+    a.setdefault("n", ev.before()[0] - ev.before(window)[0])
     return near
+
+
+def _here(ev, spec, a):
+    """The rows at the query's own port (in the spec's window): prefix counts keyed by
+    (entity, port)."""
+    port, _ = pd.factorize(np.concatenate([ev.ports[ev.idx], ev.q_ports]),
+                           use_na_sentinel=False)
+    width = int(port.max(initial=0)) + 1
+    ev_port, q_port = port[:len(ev.idx)], port[len(ev.idx):]
+    ev_key, q_key = ev.codes * width + ev_port, ev.q_codes * width + q_port
+    count = _count_before(ev_key, ev.times, q_key, ev.q_times)[0]
+    if spec.window_us is not None:
+        count = count - _count_before(ev_key, ev.times, q_key, ev.q_times - spec.window_us)[0]
+    return count
+
+
+def _valued(ev, spec, a):
+    """The rows that declared a value (> 0), in the spec's window."""
+    return _windowed_count(ev, spec, ev.codes[_declared(ev.values)],
+                           ev.times[_declared(ev.values)], ev.q_codes)
+
+
+def _alike(ev, spec, a):
+    """The rows that declared a value within one octave of the query's (NaN where the
+    query declares none): prefix counts keyed by (entity, octave), for the query's
+    octave and the two beside it."""
+    valued = _declared(ev.values)
+    ev_octave = value_octave(ev.values[valued])
+    q_octave = value_octave(np.where(_declared(ev.q_values), ev.q_values, 1.0))
+    low = min(int(ev_octave.min(initial=0)), int(q_octave.min())) - 1
+    width = max(int(ev_octave.max(initial=0)), int(q_octave.max())) - low + 2
+    ev_key = ev.codes[valued] * width + (ev_octave - low)
+    count = np.zeros(len(ev.q_codes), dtype=np.int64)
+    for step in (-1, 0, 1):
+        count += _windowed_count(ev, spec, ev_key, ev.times[valued],
+                                 ev.q_codes * width + (q_octave + step - low))
+    return np.where(_declared(ev.q_values), count, np.nan)
+
+
+def _declared(values):
+    return values > 0   # NaN compares False
+
+
+def _windowed_count(ev, spec, ev_codes, ev_times, q_codes):
+    """Events (``ev_codes``, ``ev_times``) of each query's code before it, in the spec's
+    window."""
+    count = _count_before(ev_codes, ev_times, q_codes, ev.q_times)[0]
+    if spec.window_us is not None:
+        count = count - _count_before(ev_codes, ev_times, q_codes,
+                                      ev.q_times - spec.window_us)[0]
+    return count
 
 
 def _partners(ev, spec, a):
@@ -266,4 +323,5 @@ def _partners(ev, spec, a):
 
 #: how the pass gathers each raw aggregate: ``gather(events, spec, aggregates)``
 _FRAME = {"n": _n, "first": _first, "last": _last, "last_port": _last_port, "ports": _ports,
-          "near": _near, "partners": _partners, "_at_last": _at_last}
+          "near": _near, "here": _here, "valued": _valued, "alike": _alike,
+          "partners": _partners, "_at_last": _at_last}

@@ -113,7 +113,8 @@ def _labelled(entity):
 
 
 def _number(aggregate, value):
-    """An aggregate's column as a Python number (its value over no rows for NULL)."""
+    """An aggregate's column as a Python number (its value over no rows for NULL; NaN for
+    ``alike`` of a crossing that declares no value)."""
     if value is None:
         return AGGREGATES[aggregate]
     return value if aggregate == "last_port" else int(value)
@@ -178,6 +179,29 @@ def _near(table, spec, cond, earlier, t):
     return sa.func.coalesce(sa.func.sum(sa.case((near, 1), else_=0)), 0)
 
 
+def _here(table, spec, cond, earlier, t):
+    import sqlalchemy as sa
+    here = sa.and_(*cond, table.c.port_code == sa.bindparam("port", type_=sa.String))
+    return sa.func.coalesce(sa.func.sum(sa.case((here, 1), else_=0)), 0)
+
+
+def _valued(table, spec, cond, earlier, t):
+    import sqlalchemy as sa
+    valued = sa.and_(*cond, table.c.manifest_value_usd > 0)
+    return sa.func.coalesce(sa.func.sum(sa.case((valued, 1), else_=0)), 0)
+
+
+def _alike(table, spec, cond, earlier, t):
+    # NULL (NaN) when the crossing declares no value: the bounds are NULL then
+    import sqlalchemy as sa
+    low = sa.bindparam("value_low", type_=sa.Float)
+    high = sa.bindparam("value_high", type_=sa.Float)
+    value = table.c.manifest_value_usd
+    alike = sa.and_(*cond, value > 0, value >= low, value < high)
+    return sa.case((sa.cast(low, sa.Float).is_(None), None),
+                   else_=sa.func.coalesce(sa.func.sum(sa.case((alike, 1), else_=0)), 0))
+
+
 def _partners(table, spec, cond, earlier, t):
     return _convoy_select(table, spec)
 
@@ -216,4 +240,5 @@ def _convoy_select(table, spec):
 
 #: how the query gathers each raw aggregate: ``column(table, spec, conditions, earlier, t)``
 _SQL = {"n": _n, "first": _first, "last": _last, "last_port": _last_port, "ports": _ports,
-        "near": _near, "partners": _partners}
+        "near": _near, "here": _here, "valued": _valued, "alike": _alike,
+        "partners": _partners}

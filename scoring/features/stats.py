@@ -15,6 +15,10 @@ The raw aggregates (:data:`AGGREGATES`, each with its value for no rows):
 - ``last_port``: the latest row's port (ties in time: the larger crossing_id);
 - ``ports``: the distinct ports of the rows;
 - ``near``: the rows within ``band_us`` of the crossing's time of day (``hour_share``);
+- ``here``: the rows at the crossing's own port (``port_share``);
+- ``valued``: the rows that declared a load value (> 0); ``alike``: those whose value is
+  within one octave of the crossing's (:func:`value_octave`; NaN when the crossing
+  declares none) (``value_share``);
 - ``partners``: the convoy count (``convoy_partners``; the spec's docstring says which).
 
 Adding a statistic: a ``finish`` here and a row of :data:`STATS`; both executions
@@ -22,6 +26,7 @@ then compute it, provided it reads aggregates they already gather.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -33,7 +38,7 @@ DAY_US = 24 * HOUR_US
 #: each raw aggregate, and its value over no rows (what a finish sees for an unseen
 #: entity; it computes with it, then keeps NaN where ``n`` says nothing was seen)
 AGGREGATES = {"n": 0, "first": 0, "last": 0, "last_port": None, "ports": 0, "near": 0,
-              "partners": 0}
+              "here": 0, "valued": 0, "alike": np.nan, "partners": 0}
 
 
 def where(cond, value, other=np.nan):
@@ -87,6 +92,33 @@ def _mean_gap_hours(a, t, port):
 def _hour_share(a, t, port):
     near = a["near"]   # first: the in-process pass counts the window's rows with it
     return where(a["n"] > 0, near / at_least(a["n"], 1))
+
+
+def _port_share(a, t, port):
+    return where(a["n"] > 0, a["here"] / at_least(a["n"], 1))
+
+
+def value_octave(value):
+    """The octave of a declared value: ``e`` with ``value`` in ``[2**(e-1), 2**e)``
+    (``math.frexp``'s exponent, exact, for an array or one number). Two values are alike
+    when their octaves differ by at most one (within a factor of 2 to 4)."""
+    if isinstance(value, np.ndarray):
+        return np.frexp(value)[1].astype(np.int64)
+    return math.frexp(value)[1]
+
+
+def value_band(value):
+    """The bounds ``[low, high)`` of the values alike to ``value`` (its octave and the two
+    beside it), or (None, None) for no declared value: what the store's query compares
+    with."""
+    if value is None or not value > 0 or math.isinf(value):
+        return None, None
+    octave = value_octave(float(value))
+    return math.ldexp(1.0, octave - 2), math.ldexp(1.0, octave + 1)
+
+
+def _value_share(a, t, port):
+    return where(a["valued"] > 0, a["alike"] / at_least(a["valued"], 1))
 
 
 def _convoy_partners(a, t, port):
@@ -149,6 +181,8 @@ STATS = {
                             extra=((_last_port_name, _last_port),)),
     "mean_gap_hours": Stat(("n", "first", "last"), _mean_gap_hours),
     "hour_share": Stat(("n", "near"), _hour_share, band=True),
+    "port_share": Stat(("n", "here"), _port_share),
+    "value_share": Stat(("valued", "alike"), _value_share),
     "convoy_partners": Stat(("partners",), _convoy_partners, window=True, entity="plate",
                             lookback=True, at_port=True),
 }

@@ -206,6 +206,31 @@ def _usual_hour(f):
             "of this time of day")
 
 
+def _plate_usual_hour(f):
+    share = f["plate_hour_share_14d"]
+    if _missing(share):
+        return "no outbound crossings of this plate in 14 days to compare the hour with"
+    return (f"{share:.0%} of this plate's outbound crossings in 14 days came within an hour "
+            "of this time of day")
+
+
+def _plate_usual_port(f):
+    share = f["plate_port_share"]
+    if _missing(share):
+        return "plate never seen before: no usual port"
+    if share == 0:
+        return f"first crossing of this plate at {port_name(f['port_code'])}"
+    return f"{share:.0%} of this plate's earlier crossings were at {port_name(f['port_code'])}"
+
+
+def _carrier_value(f):
+    share = f["carrier_value_share"]
+    if _missing(share):
+        return "no declared load value of this carrier's to compare with"
+    return (f"{share:.0%} of the carrier's earlier declared loads were worth about as much "
+            "as this one")
+
+
 def _convoy(f):
     n = _n(f["plate_convoy_partners"])
     if not n:
@@ -240,6 +265,9 @@ GROUPS = (
     ("referrals", ("plate_prior_referrals",), _referrals),
     ("usual_hour", ("port_hour_share_7d",), _usual_hour),
     ("convoy", ("plate_convoy_partners",), _convoy),
+    ("plate_usual_hour", ("plate_hour_share_14d",), _plate_usual_hour),
+    ("plate_usual_port", ("plate_port_share",), _plate_usual_port),
+    ("carrier_value", ("carrier_value_share",), _carrier_value),
 )
 
 
@@ -269,4 +297,7 @@ READS = {
     "referrals": ("plate_prior_referrals",),
     "usual_hour": ("port_hour_share_7d",),
     "convoy": ("plate_convoy_partners",),
+    "plate_usual_hour": ("plate_hour_share_14d",),
+    "plate_usual_port": ("plate_port_share", "port_code"),
+    "carrier_value": ("carrier_value_share",),
 }

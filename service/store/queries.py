@@ -7,6 +7,7 @@ import json
 import sqlalchemy as sa
 
 from scoring.features import history_select, history_values, unseen_history
+from scoring.features.stats import value_band
 from service.store.database import Database
 from service.store.prepared import Prepared, insert_statement
 from service.store.tables import (audit, crossings, lookouts, now_us, outcomes, scores,
@@ -51,11 +52,13 @@ class Store(Database):
         row = self.sql["plate"].one(conn, {"key": record["plate_id"], "port": port, "t": t})
         out = history_values("plate", row, t, port)
         if record.get("carrier_id"):
-            row = self.sql["carrier"].one(conn, {"key": record["carrier_id"], "t": t})
+            low, high = value_band(record.get("manifest_value_usd"))
+            row = self.sql["carrier"].one(conn, {"key": record["carrier_id"], "port": port,
+                                                 "t": t, "value_low": low, "value_high": high})
             out.update(history_values("carrier", row, t, port))
         else:
             out.update(unseen_history("carrier"))
-        row = self.sql["port"].one(conn, {"key": port, "t": t})
+        row = self.sql["port"].one(conn, {"key": port, "port": port, "t": t})
         out.update(history_values("port", row, t, port))
         return out
 

@@ -43,6 +43,11 @@ def log(rows):
     return parse_frame(raw(rows)).frame
 
 
+#: declared values of random_log's trucks: octave edges (2**11, 2**13) and no value
+VALUES = ["", "0", "300", "1024", "2047.99", "2048", "4096", "8191.5", "8192", "9000",
+          "30000"]
+
+
 def random_log(seed, n=300):
     """``n`` random rows of a few plates, ports and carriers over 45 days (ties likely)."""
     rng = np.random.default_rng(seed)
@@ -63,7 +68,9 @@ def random_log(seed, n=300):
             inspected=("true" if inspected else "false") if direction == "outbound" else "",
             seizure=rng.choice(["true", "false"]) if inspected else "",
             registration_age_days="" if rng.random() < 0.1 else str(rng.integers(0, 900)),
-            referral=(picked if inspected else unpicked) if direction == "outbound" else ""))
+            referral=(picked if inspected else unpicked) if direction == "outbound" else "",
+            # octave edges (2048 = 2**11) and no value, for the carrier's value band
+            manifest_value_usd=rng.choice(VALUES) if truck else ""))
     return rows
 
 
