@@ -161,9 +161,10 @@ class Store(Database):
               **detail):
         """Append an audit row, chained to the last one (:mod:`service.store.chain`).
 
-        On PostgreSQL the append takes the audit lock, held to the end of the caller's
-        transaction, before it reads the last hash, so that concurrent writers chain one
-        after another; on SQLite the caller's write transaction already does.
+        The append holds a lock to the end of the caller's transaction before it reads the
+        last hash, so that concurrent writers chain one after another: on PostgreSQL the
+        audit advisory lock, on SQLite the database's write lock (the caller's file lock
+        already serialises writers; this holds without it too).
         """
         row = dict(at=now_us(), actor=chain.text(actor), action=chain.text(action),
                    target=chain.text(target), model_version=chain.text(model_version),
@@ -171,6 +172,12 @@ class Store(Database):
                    detail=json.dumps(detail, sort_keys=True, default=str))
         if self.dialect == "postgresql":
             self.sql["audit_lock"].run(conn, {"key": chain.AUDIT_LOCK}).close()
+        else:
+            if not conn.in_transaction():
+                conn.begin()
+            raw = conn.connection.dbapi_connection
+            if not raw.in_transaction:  # the driver begins only at a write: take the write
+                raw.execute("BEGIN IMMEDIATE")  # lock before reading the head, not after
         head = self.sql["audit_head"].first(conn, {})
         row["prev_hash"] = head[0] if head else chain.GENESIS
         row["row_hash"] = chain.row_hash(row["prev_hash"], row)
