@@ -222,6 +222,11 @@ def test_verify_finds_a_removed_row_and_a_cut_head(runner, store):
     result = runner.invoke(main, ["audit", "verify", "--db", store.url])
     assert result.exit_code == 1
     assert "broken at row 3: its prev_hash does not match the row_hash of row 1" in result.output
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM audit WHERE id = 1"))
+    result = runner.invoke(main, ["audit", "verify", "--db", store.url])
+    assert result.exit_code == 1
+    assert "broken at row 3: its prev_hash is not the start of the chain" in result.output
 
 
 def test_the_trail_is_read_by_time_actor_and_action_and_the_reading_audited(runner, store):

@@ -12,8 +12,8 @@ Appends are serialised so that no two rows claim the same predecessor: on Postgr
 every writer takes the transaction-level advisory lock :data:`AUDIT_LOCK` before reading
 the last hash (an advisory lock needs no privilege on the table, unlike ``LOCK TABLE``
 in a mode that excludes other writers, which needs UPDATE, DELETE or TRUNCATE); on SQLite
-one writer at a time holds the database (and a writer whose snapshot is stale is refused
-by SQLite itself, never allowed to write on it).
+the append holds the database's write lock before it reads (``BEGIN IMMEDIATE`` when its
+transaction has not written yet: the driver would read outside any transaction).
 """
 from __future__ import annotations
 
@@ -80,8 +80,8 @@ def chain_existing(conn, audit):
     if conn.dialect.name == "postgresql":  # no append between the chain and the triggers
         conn.execute(sa.text("LOCK TABLE audit IN EXCLUSIVE MODE"))
     prev = GENESIS
-    rows = conn.execute(sa.select(audit).order_by(audit.c.id)).mappings().all()
-    for row in rows:
+    for row in _in_id_order(conn, audit, [audit.c.id, *(audit.c[n] for n in FIELDS),
+                                          audit.c.row_hash]):
         if row["row_hash"] is not None:
             prev = row["row_hash"]
             continue
@@ -91,7 +91,21 @@ def chain_existing(conn, audit):
         prev = digest
 
 
-def verify(conn, audit, batch=5000):
+def _in_id_order(conn, audit, columns, batch=5000):
+    """The rows of ``audit`` in id order, read ``batch`` at a time (never all in memory)."""
+    last_id = None
+    while True:
+        query = sa.select(*columns).order_by(audit.c.id).limit(batch)
+        if last_id is not None:
+            query = query.where(audit.c.id > last_id)
+        rows = conn.execute(query).mappings().all()
+        if not rows:
+            return
+        yield from rows
+        last_id = rows[-1]["id"]
+
+
+def verify(conn, audit):
     """Walk the chain in id order.
 
     Returns
@@ -100,24 +114,16 @@ def verify(conn, audit, batch=5000):
         how many rows were checked, the last good row_hash (:data:`GENESIS` for an empty
         trail) and ``(id, why)`` of the first broken row, or None when the chain holds.
     """
-    prev, prev_id, count, last_id = GENESIS, None, 0, None
-    columns = [audit.c.id, *(audit.c[name] for name in FIELDS), audit.c.prev_hash,
-               audit.c.row_hash]
-    while True:
-        query = sa.select(*columns).order_by(audit.c.id).limit(batch)
-        if last_id is not None:
-            query = query.where(audit.c.id > last_id)
-        rows = conn.execute(query).mappings().all()
-        if not rows:
-            return count, prev, None
-        for row in rows:
-            if row["prev_hash"] != prev:
-                before = (f"the row_hash of row {prev_id}" if prev_id is not None
-                          else "the start of the chain")
-                return count, prev, (row["id"], f"its prev_hash does not match {before} "
-                                     "(that row was changed, or rows between them removed)")
-            if row["row_hash"] != row_hash(prev, row):
-                return count, prev, (row["id"], "its row_hash does not match its contents "
-                                     "(the row was changed)")
-            prev, prev_id, count = row["row_hash"], row["id"], count + 1
-        last_id = rows[-1]["id"]
+    prev, prev_id, count = GENESIS, None, 0
+    for row in _in_id_order(conn, audit, [audit.c.id, *(audit.c[n] for n in FIELDS),
+                                          audit.c.prev_hash, audit.c.row_hash]):
+        if row["prev_hash"] != prev:
+            why = (f"its prev_hash does not match the row_hash of row {prev_id} (that row "
+                   "was changed, or rows between them removed)" if prev_id is not None else
+                   "its prev_hash is not the start of the chain (rows before it were removed)")
+            return count, prev, (row["id"], why)
+        if row["row_hash"] != row_hash(prev, row):
+            return count, prev, (row["id"], "its row_hash does not match its contents "
+                                 "(the row was changed)")
+        prev, prev_id, count = row["row_hash"], row["id"], count + 1
+    return count, prev, None
