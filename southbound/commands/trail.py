@@ -36,9 +36,9 @@ def audit(ctx, since, actor, action, url):
     """Print the audit trail, oldest first, tab-separated under a header row.
 
     Reading the trail is a look-up of persons (its targets are crossing ids), so it is
-    itself audited: one ``audit_read`` row with the login name, the filters and the
+    itself audited: one audit_read row with the login name, the filters and the
     number of rows shown, written before anything is printed (it needs INSERT on the
-    table, as the service's role has). ``audit verify`` writes nothing.
+    table, as the service's role has). audit verify writes nothing.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -71,7 +71,7 @@ def audit(ctx, since, actor, action, url):
 def verify(head, url):
     """Check the hash chain: exit 0 with a one-line summary when it holds, exit 1 naming
     the first broken row otherwise. Keep the head it prints somewhere else: a later
-    ``verify --head`` proves that no row up to it was removed or rewritten."""
+    verify --head proves that no row up to it was removed or rewritten."""
     from service.store import audit as table
     from service.store.chain import verify as walk
     store = _open(url)
