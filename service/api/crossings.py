@@ -43,7 +43,7 @@ def get_crossing(conn, crossing_id):
 @bp.post("")
 @require("officer")
 def add_inbound():
-    """Store one inbound crossing (history for later scores)."""
+    """Store one inbound crossing (history for later scores), audited with its actor."""
     body = get_json_body()
     record = checked_crossing(body, "inbound")
     ignored = ignored_fields("InboundCrossing", body)
@@ -57,6 +57,8 @@ def add_inbound():
             return jsonify(with_ignored({"crossing_id": record["crossing_id"], "stored": True},
                                         ignored)), 200
         store.insert_crossing(conn, record)
+        store.audit(conn, g.actor, "inbound", target=record["crossing_id"],
+                    port_code=record["port_code"])
     return jsonify(with_ignored({"crossing_id": record["crossing_id"], "stored": True},
                                 ignored)), 201
 

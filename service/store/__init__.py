@@ -4,7 +4,8 @@ Tables: crossings (both directions, the contract's columns, outcomes as they are
 recorded), scores (one per scored crossing: score, decision, reasons, the
 feature vector, the model and policy in force), shadow_scores (the challenger's
 score of a crossing scored while one was in shadow), outcomes (every outcome record),
-tokens (hashes only), lookouts, and audit (append-only). ``schema_version``
+tokens (hashes only), lookouts, and audit (append-only, hash-chained:
+:mod:`~service.store.chain`). ``schema_version``
 records which migrations ran; :data:`MIGRATIONS` is the ordered list.
 
 Every write that the API acknowledges is committed in one transaction before the

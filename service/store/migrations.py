@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from service.store import chain
 from service.store.tables import (INT_MAX, INTEGER_COLUMNS, audit, crossings, lookouts,
                                   metadata, now_us, outcomes, schema_version, scores,
                                   shadow_scores, tokens)
@@ -53,12 +54,25 @@ def _shadow_scores(conn):
     shadow_scores.create(conn, checkfirst=True)
 
 
+def _audit_chain(conn):
+    """The audit trail append-only and tamper-evident: the hash chain's columns, the
+    chain of the rows already there computed once, then the triggers that refuse UPDATE
+    and DELETE (PostgreSQL: TRUNCATE too)."""
+    present = {c["name"] for c in sa.inspect(conn).get_columns("audit")}
+    for name in ("prev_hash", "row_hash"):
+        if name not in present:
+            conn.execute(sa.text(f"ALTER TABLE audit ADD COLUMN {name} VARCHAR(64)"))
+    chain.chain_existing(conn, audit)
+    chain.install_triggers(conn)
+
+
 #: (version, description, step); append new steps, never edit applied ones
 MIGRATIONS = (
     (1, "crossings, scores, outcomes, tokens, lookouts, audit", _initial),
     (2, "the contract's integer columns as integers, not floats", _integer_columns),
     (3, "index of crossings by port and time (with direction)", _port_time_index),
     (4, "shadow_scores: the challenger's score of each crossing", _shadow_scores),
+    (5, "audit: hash-chained, UPDATE and DELETE refused by triggers", _audit_chain),
 )
 
 

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from scoring.features import history_select, history_values, unseen_history
 from scoring.features.stats import value_band
+from service.store import chain
 from service.store.database import Database
 from service.store.prepared import Prepared, insert_statement
 from service.store.tables import (audit, crossings, lookouts, now_us, outcomes, scores,
@@ -37,6 +38,11 @@ class Store(Database):
             "insert_score": Prepared(self.engine, insert_statement(scores)),
             "insert_shadow": Prepared(self.engine, insert_statement(shadow_scores)),
             "insert_audit": Prepared(self.engine, insert_statement(audit)),
+            # the chain's last link: the newest row by primary key, one index probe
+            "audit_head": Prepared(self.engine, sa.select(audit.c.row_hash)
+                                   .order_by(audit.c.id.desc()).limit(1)),
+            "audit_lock": Prepared(self.engine, sa.select(sa.func.pg_advisory_xact_lock(
+                sa.bindparam("key", type_=sa.BigInteger)))),
             "lookout": Prepared(self.engine, sa.select(lookouts.c.id).where(
                 lookouts.c.plate_id == sa.bindparam("plate_id", type_=sa.String),
                 lookouts.c.deleted_at.is_(None),
@@ -109,6 +115,19 @@ class Store(Database):
             frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
         return frame
 
+    @staticmethod
+    def audit_trail(conn, since=None, actor=None, action=None):
+        """Audit rows, oldest first, written at or after ``since`` (UTC µs), by ``actor``,
+        of ``action`` (each filter when given)."""
+        query = sa.select(audit).order_by(audit.c.id)
+        if since is not None:
+            query = query.where(audit.c.at >= since)
+        if actor is not None:
+            query = query.where(audit.c.actor == actor)
+        if action is not None:
+            query = query.where(audit.c.action == action)
+        return [dict(r) for r in conn.execute(query).mappings()]
+
     def recent_scores(self, conn, port, limit):
         """The port's latest risk scores, newest first."""
         rows = conn.execute(sa.select(scores.c.risk_score).where(scores.c.port_code == port)
@@ -143,7 +162,26 @@ class Store(Database):
 
     def audit(self, conn, actor, action, target=None, model_version=None, policy_version=None,
               **detail):
-        self.sql["insert_audit"].execute(conn, dict(
-            at=now_us(), actor=actor, action=action, target=target,
-            model_version=model_version, policy_version=policy_version,
-            detail=json.dumps(detail, sort_keys=True, default=str)))
+        """Append an audit row, chained to the last one (:mod:`service.store.chain`).
+
+        The append holds a lock to the end of the caller's transaction before it reads the
+        last hash, so that concurrent writers chain one after another: on PostgreSQL the
+        audit advisory lock, on SQLite the database's write lock (the caller's file lock
+        already serialises writers; this holds without it too).
+        """
+        row = dict(at=now_us(), actor=chain.text(actor), action=chain.text(action),
+                   target=chain.text(target), model_version=chain.text(model_version),
+                   policy_version=chain.text(policy_version),
+                   detail=json.dumps(detail, sort_keys=True, default=str))
+        if self.dialect == "postgresql":
+            self.sql["audit_lock"].run(conn, {"key": chain.AUDIT_LOCK}).close()
+        else:
+            if not conn.in_transaction():
+                conn.begin()
+            raw = conn.connection.dbapi_connection
+            if not raw.in_transaction:  # the driver begins only at a write: take the write
+                raw.execute("BEGIN IMMEDIATE")  # lock before reading the head, not after
+        head = self.sql["audit_head"].first(conn, {})
+        row["prev_hash"] = head[0] if head else chain.GENESIS
+        row["row_hash"] = chain.row_hash(row["prev_hash"], row)
+        self.sql["insert_audit"].execute(conn, row)

@@ -108,6 +108,10 @@ audit = sa.Table(
     sa.Column("model_version", sa.String(64)),
     sa.Column("policy_version", sa.String(64)),
     sa.Column("detail", sa.Text, nullable=False),
+    # the hash chain (migration 5, :mod:`service.store.chain`): the row before's row_hash,
+    # and SHA-256 over it and this row's fields
+    sa.Column("prev_hash", sa.String(64)),
+    sa.Column("row_hash", sa.String(64)),
     sa.Index("ix_audit_target", "target"),
 )
 shadow_scores = sa.Table(

@@ -1,0 +1,96 @@
+"""``southbound audit``: read the store's audit trail, and ``audit verify``: check its
+hash chain (:mod:`service.store.chain`)."""
+from __future__ import annotations
+
+import click
+
+from scoring.wording import plural
+from southbound.common import safe_url
+from southbound.options import EXIT_REFUSED, fail, handle_errors, iso, utc_micros
+
+db_option = click.option(
+    "--db", "url", metavar="URL",
+    help="The store's SQLAlchemy URL [default: $SOUTHBOUND_DATABASE_URL or "
+         "sqlite:///var/southbound.db].")
+
+COLUMNS = ("id", "at", "actor", "action", "target", "model_version", "detail")
+
+
+def _open(url):
+    from scoring.settings import from_environment
+    from service.store_open import open_store
+    settings = from_environment()
+    return open_store(url or settings["DATABASE_URL"], settings["SQLITE_SYNCHRONOUS"])
+
+
+@click.group(invoke_without_command=True)
+@click.option("--since", help="Rows written at or after this date or time (UTC), "
+                              "e.g. 2025-04-06 or 2025-04-06T08:00.")
+@click.option("--actor", help="Only the rows of this actor.")
+@click.option("--action", help="Only the rows of this action (score, inbound, outcome, "
+                               "activate, token_create, ...).")
+@db_option
+@click.pass_context
+@handle_errors
+def audit(ctx, since, actor, action, url):
+    """Print the audit trail, oldest first, tab-separated under a header row.
+
+    Reading the trail is a look-up of persons (its targets are crossing ids), so it is
+    itself audited: one audit_read row with the login name, the filters and the
+    number of rows shown, written before anything is printed (it needs INSERT on the
+    table, as the service's role has). audit verify writes nothing.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    since_us = utc_micros(since, "--since") if since else None
+    from models.files import login_name
+    store = _open(url)
+    with store.engine.connect() as conn:
+        rows = store.audit_trail(conn, since_us, actor, action)
+    with store.write() as conn:
+        store.audit(conn, login_name(), "audit_read", rows=len(rows), via="southbound audit",
+                    filters={"since": since, "actor": actor, "action": action})
+    store.engine.dispose()
+    if not rows:
+        click.echo(f"no audit rows in {safe_url(store.url)}"
+                   + (" matching the filters" if since or actor or action else ""))
+        return
+    click.echo("\t".join(COLUMNS))
+    for row in rows:
+        values = dict(row, at=iso(row["at"]))
+        click.echo("\t".join("-" if values[name] is None else str(values[name])
+                             for name in COLUMNS))
+
+
+@audit.command("verify")
+@click.option("--head", metavar="HASH",
+              help="A head printed by an earlier verify: it must still be a row of the "
+                   "chain (catches newest rows cut off, or the chain rewritten).")
+@db_option
+@handle_errors
+def verify(head, url):
+    """Check the hash chain: exit 0 with a one-line summary when it holds, exit 1 naming
+    the first broken row otherwise. Keep the head it prints somewhere else: a later
+    verify --head proves that no row up to it was removed or rewritten."""
+    from service.store import audit as table
+    from service.store.chain import verify as walk
+    store = _open(url)
+    with store.engine.connect() as conn:
+        count, last, broken = walk(conn, table)
+        found = (head is None or conn.execute(
+            table.select().with_only_columns(table.c.id).where(table.c.row_hash == head)
+        ).first())
+    store.engine.dispose()
+    where = safe_url(store.url)
+    if broken is not None:
+        row_id, why = broken
+        fail(f"the audit trail of {where} is broken at row {row_id}: {why}; "
+             f"{plural(count, 'row')} before it verify", EXIT_REFUSED)
+    if not found:
+        fail(f"the audit trail of {where} holds {plural(count, 'chained row')} but not the "
+             f"head {head}: rows were removed or the chain rewritten since it was recorded",
+             EXIT_REFUSED)
+    click.echo(f"audit trail intact: {plural(count, 'row')} chained in {where}, head {last}")
+
+
+COMMANDS = (audit,)
