@@ -3,11 +3,21 @@ arrive, or Flask's development server.
 
 gunicorn's sync worker reads a request with a blocking call and no deadline: a client
 that sends its header a line every few seconds holds the whole worker, and two such
-clients held both (the arbiter then killed them for timeout). A threaded worker waits
-for a connection's first bytes in its poller, not in a thread; from there on a thread
-reads the request, so :class:`ReceivingWorker` closes a connection whose request (header
-and body) has not wholly arrived ``receive_seconds`` after its first bytes, and
-:func:`receive_whole` reads the body before the app runs, so that the deadline covers it.
+clients held both (the arbiter then killed them for timeout). A threaded worker reads
+each request in one of its threads while its main loop stays free, and gives a new
+connection that sends nothing back to that loop after a few seconds; but a thread reads
+a request as long as its bytes trickle in, so :class:`ReceivingWorker` closes a
+connection whose request (header and body) has not wholly arrived ``receive_seconds``
+after a thread took it, and :func:`receive_whole` reads the body before the app runs, so
+that the deadline covers it.
+
+The threads receive and send; the app itself runs one request at a time in a worker
+(:data:`APP`), and a worker accepts new connections only while none of its requests is
+in the app or waiting for it, with no keep-alive: so, as with sync workers, a request
+goes to a worker that is free rather than queueing behind another in a busy one, and
+the threads never contend for the interpreter over the app's work. (Requests run side by
+side in one worker held the booth's p99 at 1.5-3x the sync workers'; see
+benchmarks/README.md.)
 """
 from __future__ import annotations
 
@@ -27,13 +37,41 @@ from gunicorn.workers.gthread import ThreadWorker
 _receiving = threading.local()
 
 
+class AppGate:
+    """One request in the app at a time (in a worker process), and how many are in it or
+    waiting for it."""
+
+    def __init__(self):
+        self.turn = threading.Lock()
+        self._count = threading.Lock()
+        self.entered = 0
+
+    def busy(self):
+        return self.entered > 0
+
+    def run(self, app, environ, start_response):
+        with self._count:
+            self.entered += 1
+        try:
+            with self.turn:
+                return app(environ, start_response)
+        finally:
+            with self._count:
+                self.entered -= 1
+
+
+#: this worker process's gate
+APP = AppGate()
+
+
 class ReceivingWorker(ThreadWorker):
     """gunicorn's threaded worker, with a deadline for each request to arrive.
 
     The deadline (the ``receive_seconds`` passed to :func:`run`) starts when a thread
-    takes the connection (its first bytes are readable) and ends when the app gets the
-    whole request; the main loop, which wakes at least once a second, shuts down a late
-    connection's socket, so the thread's read returns and the thread is free again.
+    takes the connection (a new one, or a kept-alive one whose next request has begun to
+    arrive) and ends when the app gets the whole request; the main loop, which wakes at
+    least once a second, shuts down a late connection's socket, so the thread's read
+    returns and the thread is free again.
     """
 
     receive_seconds = 10.0
@@ -57,8 +95,19 @@ class ReceivingWorker(ThreadWorker):
         with self._deadlines_lock:
             self._deadlines.pop(conn, None)
 
-    def murder_pending(self):
-        super().murder_pending()
+    def set_accept_enabled(self, enabled):
+        # the main loop asks again at each turn: a free worker takes the next connection
+        super().set_accept_enabled(enabled and not APP.busy())
+
+    def accept(self, listener):
+        if APP.busy():   # leave it in the backlog for a free worker
+            self.set_accept_enabled(False)
+            return
+        super().accept(listener)
+
+    def murder_keepalived(self, *args, **kwargs):
+        # called by the main loop at every turn (at least once a second)
+        super().murder_keepalived(*args, **kwargs)
         now = time.monotonic()
         with self._deadlines_lock:
             late = [conn for conn, deadline in self._deadlines.items() if deadline <= now]
@@ -92,7 +141,7 @@ def receive_whole(app, max_bytes):
         done = getattr(_receiving, "done", None)
         if done is not None:
             done()
-        return app(environ, start_response)
+        return APP.run(app, environ, start_response)
     return wsgi
 
 
@@ -153,7 +202,7 @@ def gunicorn_options(host, port, workers, threads, receive_seconds):
     worker_class = type("ReceivingWorker", (ReceivingWorker,),
                         {"receive_seconds": float(receive_seconds)})
     return {"bind": f"{host}:{port}", "workers": workers, "worker_class": worker_class,
-            "threads": threads, "timeout": 30, "graceful_timeout": 10, "keepalive": 5,
+            "threads": threads, "timeout": 30, "graceful_timeout": 10, "keepalive": 0,
             "accesslog": None, "errorlog": "-", "loglevel": "warning",
             "post_worker_init": _post_worker_init, "child_exit": _child_exit}
 
