@@ -15,9 +15,10 @@ The threads receive and send; the app itself runs one request at a time in a wor
 (:data:`APP`), and a worker accepts new connections only while none of its requests is
 in the app or waiting for it, with no keep-alive: so, as with sync workers, a request
 goes to a worker that is free rather than queueing behind another in a busy one, and
-the threads never contend for the interpreter over the app's work. (Requests run side by
-side in one worker held the booth's p99 at 1.5-3x the sync workers'; see
-benchmarks/README.md.)
+the threads never contend for the interpreter over the app's work (requests run side by
+side in one worker held the booth's p99 well above the sync workers': see
+benchmarks/README.md). A new connection that sends nothing for a few seconds (gunicorn's
+wait for data) is closed.
 """
 from __future__ import annotations
 

@@ -64,7 +64,10 @@ def live(tmp_path, registry_path):
 def test_four_slow_clients_leave_the_service_answering(live):
     """Four connections trickling a header line a second: a fifth client is answered
     at once (gunicorn's sync workers, two of them, made it wait 31.6 s), and each slow
-    connection is closed once its request is SOUTHBOUND_RECEIVE_SECONDS late."""
+    connection is closed once its request is SOUTHBOUND_RECEIVE_SECONDS late, and one
+    that sends nothing after gunicorn's wait for data (5 s)."""
+    host, port = live.url.removeprefix("http://").split(":")
+    silent = socket.create_connection((host, int(port)), timeout=10)
     trickle = Trickle(live.url, 4)
     try:
         time.sleep(1.5)   # every slow connection has a thread reading it
@@ -73,8 +76,10 @@ def test_four_slow_clients_leave_the_service_answering(live):
         time.sleep(4 + 2.5)  # the deadline, the main loop's one-second tick, a line's wait
         assert all(after is not None and after < 4 + 2.5 for after in trickle.closed_after), \
             trickle.closed_after
+        assert silent.recv(1) == b""   # closed by the server, 5-6 s after it connected
     finally:
         trickle.close()
+        silent.close()
     assert "request not received within 4 s" in live.log.read_text()
 
 
