@@ -1,6 +1,6 @@
 """Load test of the service: /v1/score against a trivial JSON route, same server, same run.
 
-Starts `southbound serve` (gunicorn, sync workers) on loopback with a fresh SQLite
+Starts `southbound serve` (gunicorn, 2 workers) on loopback with a fresh SQLite
 store and a model trained on a small generated world, then drives it with wrk
 (Debian package `wrk`) from a second process: GET /healthz, then POST /v1/score with
 a new crossing each request (plates drawn from a pool, so history grows), then
@@ -191,7 +191,7 @@ def main():
         runs["healthz_again"] = wrk(url + "/healthz", opts.seconds, opts.connections,
                                     opts.threads)
     trivial = (runs["healthz"]["rps"] + runs["healthz_again"]["rps"]) / 2
-    print(f"{opts.workers} gunicorn sync workers, {opts.connections} connections, "
+    print(f"{opts.workers} gunicorn workers, {opts.connections} connections, "
           f"{opts.seconds} s per run, SQLite store ({work})")
     for name, r in runs.items():
         print(f"{name:<14} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:6.2f} ms  "

@@ -23,6 +23,7 @@ from models import signing
 from models.errors import ArtifactError, RegistryError, SignatureError
 from models.files import dumps, json_safe, sha256_file, write_json
 from models.manifest import ARTIFACT, SCHEMA_VERSION, Manifest
+from scoring.private import open_private
 from scoring.settings import site
 
 MANIFEST = "manifest.json"
@@ -171,7 +172,8 @@ class Versions:
         self.versions_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=self.versions_dir, prefix=".staging-"))
         try:
-            joblib.dump(model, staging / ARTIFACT, compress=3)
+            with open_private(staging / ARTIFACT, "wb") as handle:
+                joblib.dump(model, handle, compress=3)
             digest = sha256_file(staging / ARTIFACT)
             now = datetime.now(timezone.utc)
             base = f"{now:%Y%m%dT%H%M%S}Z-{digest[:8]}"

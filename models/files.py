@@ -7,6 +7,8 @@ import math
 import os
 import tempfile
 
+from scoring.private import open_private
+
 
 def login_name():
     """Who runs this process (an event with no actor given is theirs), or "unknown"."""
@@ -56,7 +58,7 @@ def write_json(path, data):
 
 def append_line(path, event):
     """Append one JSON line to ``path`` and flush it to disk (an append-only log)."""
-    with open(path, "a") as handle:
+    with open_private(path, "a") as handle:
         handle.write(json.dumps(event) + "\n")
         handle.flush()
         os.fsync(handle.fileno())

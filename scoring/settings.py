@@ -210,6 +210,10 @@ SETTINGS = (
             "1: insecure development mode, models load without a signature check (any file "
             "in the registry can run code in the service), said at start; never in "
             "production", flag),
+    Setting("RECEIVE_SECONDS", "10", "how long a client may take to send a whole request "
+                                     "(header and body) from its first bytes; a slower "
+                                     "connection is closed, so slow clients cannot hold the "
+                                     "worker threads", number(1)),
     Setting("TOKEN_CACHE_SECONDS", "10", "how long a worker trusts a token lookup (revocation "
                                          "delay)", number(0)),
     Setting("RATE_LIMIT_PER_MINUTE", "6000", "requests a token may make per minute (429 "

@@ -87,7 +87,7 @@ class ReportJobs:
     def start(self, name, version, served):
         """Start building a page unless some process is building it; True if started here."""
         self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.root / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -182,8 +182,10 @@ def _write_error(path, status, code, message, field=None):
 
 
 def _atomic_write(path, data):
+    from scoring.private import open_private
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
+    with open_private(tmp, "wb") as handle:
+        handle.write(data)
     os.replace(tmp, path)
 
 

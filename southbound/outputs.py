@@ -19,10 +19,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from scoring.private import create_private, open_private
+
 
 def write_table(frame, out):
     """Write a frame as Parquet when ``out`` ends in .parquet, else as CSV."""
     out.parent.mkdir(parents=True, exist_ok=True)
+    create_private(out)   # rows of crossings: the owner's alone, then written over
     if out.suffix.lower() == ".parquet":
         frame.to_parquet(out, index=False)
     else:
@@ -34,6 +37,7 @@ def write_rejects(rejects, path, folder):
     ``folder``/<name>.rejects.csv, and return that file's path."""
     folder.mkdir(parents=True, exist_ok=True)
     side = folder / (Path(path).name + ".rejects.csv")
+    create_private(side)
     rejects.to_csv(side, index=False)
     return side
 
@@ -54,6 +58,7 @@ def write_csv(frame, path):
             frame = frame.copy(deep=False)
             for i in flags:
                 frame.isetitem(i, np.where(frame.iloc[:, i].to_numpy(), "true", "false"))
+        create_private(path)
         frame.to_csv(path, index=False)
         return
     header = ",".join(_quote(pa.array([str(name) for name in frame.columns],
@@ -64,7 +69,7 @@ def write_csv(frame, path):
     if len(cells) == 1:   # a line of one empty cell is written "" (else it reads as no row)
         lines = pc.if_else(pc.equal(lines, ""), _large('""'), lines)
     lines = pc.binary_join_element_wise(lines, _large(""), _large("\n"))
-    with open(path, "wb") as handle:
+    with open_private(path, "wb") as handle:
         handle.write((header + "\n").encode("utf-8"))
         for chunk in (lines.chunks if isinstance(lines, pa.ChunkedArray) else [lines]):
             offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int64)

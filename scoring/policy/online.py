@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
+import threading
 from collections import deque
 from dataclasses import dataclass
 
@@ -127,6 +128,8 @@ class ReferralPolicy:
         self.recent = {}
         self.weights = {}  # per port: the recent exploration weights (their mean scales q)
         self.cells = {}    # per port: CellReferrals, how often each cell was referred lately
+        # a service worker's threads share the windows: one updates them at a time
+        self.lock = threading.RLock()
         digest = json.dumps([config.random_share, config.default_capacity,
                              sorted(config.capacity.items()), list(config.bands),
                              config.explore_share, config.explore_unseen_plate,
@@ -136,6 +139,7 @@ class ReferralPolicy:
     def carry_over(self, previous):
         """Take ``previous``'s recent-score, exploration-weight and cell windows (a retrained
         or newly activated model goes on from the traffic already seen)."""
+        self.lock = previous.lock
         self.recent = previous.recent
         self.read_at = previous.read_at
         self.weights = previous.weights
@@ -151,8 +155,9 @@ class ReferralPolicy:
     def seed(self, port, scores_newest_first, now=0.0):
         """Replace a port's window with the store's latest scores of the port, read at
         ``now``."""
-        self.recent[port] = RecentScores.of(self.window, scores_newest_first)
-        self.read_at[port] = now
+        with self.lock:
+            self.recent[port] = RecentScores.of(self.window, scores_newest_first)
+            self.read_at[port] = now
 
     def threshold(self, port):
         share = self.config.capacity_of(port)
@@ -188,13 +193,15 @@ class ReferralPolicy:
         from the same draw. ``selection_probability`` is the chance of being referred
         by any rule: 1 for the model's and lookouts' picks, else ``s + (1 - s) q``.
         """
-        if lookout:
-            decision = Decision(True, "lookout", 1.0)
-        else:
-            decision = self._decide(score, port, draw, unseen, cell)
-        if cell is not None and self._tracks_cells():
-            self.cells.setdefault(port, CellReferrals(self.window)).add(cell, decision.refer)
-        return decision
+        with self.lock:
+            if lookout:
+                decision = Decision(True, "lookout", 1.0)
+            else:
+                decision = self._decide(score, port, draw, unseen, cell)
+            if cell is not None and self._tracks_cells():
+                self.cells.setdefault(port, CellReferrals(self.window)).add(cell,
+                                                                            decision.refer)
+            return decision
 
     def _decide(self, score, port, draw, unseen, cell):
         threshold = self.threshold(port)
@@ -244,4 +251,5 @@ class ReferralPolicy:
         return min(share * weight / mean, 1.0)
 
     def observe(self, port, score):
-        self.recent.setdefault(port, RecentScores(self.window)).add(score)
+        with self.lock:
+            self.recent.setdefault(port, RecentScores(self.window)).add(score)

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from scoring.private import create_private
 from service.store.migrations import MIGRATIONS, apply_pending
 
 #: seconds a PostgreSQL connection attempt may wait for the server before giving up
@@ -40,6 +41,10 @@ class Database:
         database = self.engine.url.database
         if self.dialect == "sqlite" and database and database != ":memory:":
             self._lock_path = database + ".writelock"
+            if os.path.isdir(os.path.dirname(os.path.abspath(database))):
+                # 0600 before SQLite creates it; its WAL and shared-memory files take the
+                # database file's mode
+                create_private(database)
         if self.dialect == "sqlite":
             @event.listens_for(self.engine, "connect")
             def _pragmas(dbapi_conn, _record):

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from scoring import contract
+from scoring.private import open_private
 from scoring.wording import plural
 from southbound.common import checked_truth, open_registry, open_store, read, safe_url
 from southbound.inputs import read_policy
@@ -160,7 +161,8 @@ def report(registry, version, data, since, policy_file, out):
     except ReportError as exc:
         fail(f"{where}: {exc}", EXIT_INPUT)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page, encoding="utf-8")
+    with open_private(out, "w", encoding="utf-8") as handle:  # who would be referred
+        handle.write(page)
     click.echo(f"wrote the report on model {manifest['version']} to {out}")
 
 

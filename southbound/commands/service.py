@@ -16,11 +16,14 @@ from southbound.options import EXIT_INPUT, EXIT_REFUSED, fail, handle_errors, ut
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
-@click.option("--dev", is_flag=True, help="Flask's development server instead of gunicorn.")
+@click.option("--threads", type=click.IntRange(1, 256), default=8, show_default=True,
+              help="Threads per worker: each takes one request at a time.")
+@click.option("--dev", is_flag=True, help="Flask's development server instead of gunicorn "
+                                          "(never with Werkzeug's debugger).")
 @click.option("--check", is_flag=True, help="Only check the settings and that the address "
                                             "is free, then exit.")
-def serve(host, port, workers, dev, check):
-    """Run the scoring service (gunicorn sync workers; settings from SOUTHBOUND_*).
+def serve(host, port, workers, threads, dev, check):
+    """Run the scoring service (gunicorn threaded workers; settings from SOUTHBOUND_*).
 
     Every setting is checked for type and range before any worker starts: a bad one is
     one line naming the variable and its value, exit 2."""
@@ -38,7 +41,8 @@ def serve(host, port, workers, dev, check):
             click.echo("warning: INSECURE development mode (SOUTHBOUND_INSECURE_UNSIGNED_MODELS"
                        "=1): model signatures are NOT checked; any file in the registry can "
                        "run code in this service. Never in production", err=True)
-        run(host, port, workers, dev)
+        run(host, port, workers, dev, threads=threads,
+            receive_seconds=config["RECEIVE_SECONDS"])
     except AddressInUse as exc:
         fail(str(exc), EXIT_REFUSED)
 
