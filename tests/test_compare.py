@@ -255,7 +255,7 @@ def test_train_shadow_compare_promote_roll_back_through_the_api(
         from service.store import audit
         from tests.helpers.service import rows
         actions = [a["action"] for a in rows(app, audit)
-                   if a["action"] not in ("score", "outcome", "token_create")]
+                   if a["action"] not in ("score", "outcome", "token_create", "inbound")]
         assert actions == ["shadow", "activate_refused", "activate", "rollback",
                            "rollback_refused"]
     finally:

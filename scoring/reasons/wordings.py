@@ -198,20 +198,23 @@ def _referrals(f):
             else "never referred to secondary before")
 
 
-def _usual_hour(f):
-    share = f["port_hour_share_7d"]
+def _hour_share(share, whose, days, unseen):
+    """An hour-share feature in words: of whose crossings, over how many days."""
     if _missing(share):
-        return "no recent crossings at this port to compare the hour with"
-    return (f"{share:.0%} of the port's outbound crossings in 7 days came within an hour "
+        return unseen
+    return (f"{share:.0%} of {whose} outbound crossings in {days} days came within an hour "
             "of this time of day")
+
+
+def _usual_hour(f):
+    return _hour_share(f["port_hour_share_7d"], "the port's", 7,
+                       "no recent crossings at this port to compare the hour with")
 
 
 def _plate_usual_hour(f):
-    share = f["plate_hour_share_14d"]
-    if _missing(share):
-        return "no outbound crossings of this plate in 14 days to compare the hour with"
-    return (f"{share:.0%} of this plate's outbound crossings in 14 days came within an hour "
-            "of this time of day")
+    return _hour_share(f["plate_hour_share_14d"], "this plate's", 14,
+                       "no outbound crossings of this plate in 14 days to compare the hour "
+                       "with")
 
 
 def _plate_usual_port(f):
