@@ -315,3 +315,22 @@ def test_the_retraining_loop_of_the_readme(runner, world, registry, tmp_path, mo
     assert f"{export}: {exported:,} rows replaced the rows of the same crossing_id" in (
         result.output)
     assert "registered model" in result.output
+
+
+def test_the_model_leaves_vehicle_make_out_unless_asked_and_exclusions_add_to_that():
+    """``vehicle_make`` is computed and worded but no model input by default (chosen by
+    backtest, training/config.py); --include-feature puts it back, --exclude-feature adds
+    to what is left out, and a bad name is refused naming its option."""
+    import click
+
+    from southbound.commands.training import train_config
+    from training.config import DEFAULT_EXCLUDED, TrainConfig
+    assert TrainConfig().exclude == DEFAULT_EXCLUDED == ("vehicle_make",)
+    assert train_config().exclude == ("vehicle_make",)
+    assert train_config(include=("vehicle_make",)).exclude == ()
+    assert train_config(("plate_country",)).exclude == ("vehicle_make", "plate_country")
+    for kwargs, hint in (({"exclude": ("nope",)}, "--exclude-feature"),
+                         ({"include": ("nope",)}, "--include-feature")):
+        with pytest.raises(click.BadParameter) as raised:
+            train_config(**kwargs)
+        assert raised.value.param_hint == hint

@@ -17,16 +17,27 @@ from southbound.options import (EXIT_INPUT, actor_option, data_files_option, dat
                                 registry_option, utc_micros)
 
 
-def train_config(exclude=(), seed=0, calibration=None, weighting=None, until=None):
-    """The pipeline's configuration from the options; a bad feature name is refused."""
+def train_config(exclude=(), seed=0, calibration=None, weighting=None, until=None,
+                 include=()):
+    """The pipeline's configuration from the options: the features left out by default
+    (``DEFAULT_EXCLUDED``) and ``exclude``, less ``include``; a bad feature name is
+    refused."""
     from scoring.features import resolve_exclusions
+    from training.config import DEFAULT_EXCLUDED
     from training.fit import TrainConfig
-    try:
-        resolve_exclusions(exclude)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--exclude-feature")
+    for names, hint in ((exclude, "--exclude-feature"), (include, "--include-feature")):
+        try:
+            resolve_exclusions(names)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint=hint)
+    off = tuple(n for n in dict.fromkeys(DEFAULT_EXCLUDED + tuple(exclude)) if n not in include)
     chosen = {k: v for k, v in (("calibration", calibration), ("weighting", weighting)) if v}
-    return TrainConfig(exclude=tuple(exclude), until=until, seed=seed, **chosen)
+    return TrainConfig(exclude=off, until=until, seed=seed, **chosen)
+
+
+include_option = click.option(
+    "--include-feature", "include", multiple=True,
+    help="Put back a feature the model leaves out by default (vehicle_make); repeatable.")
 
 
 def check_span(frame, config, data):
@@ -49,6 +60,7 @@ def check_span(frame, config, data):
               help="Switch a feature off (e.g. plate_jurisdiction); a feature of a group "
                    "(plate_country, plate_jurisdiction) switches off its whole group; "
                    "repeatable.")
+@include_option
 @click.option("--until", help="Use only rows that crossed before this date (UTC).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--promote", is_flag=True, help="Make the new model active at once.")
@@ -63,8 +75,8 @@ def check_span(frame, config, data):
 @actor_option
 @engine_options
 @handle_errors
-def train(data, registry, on_error, exclude, until, seed, promote, later_wins, calibration,
-          weighting, origins, actor, engine, scheduler):
+def train(data, registry, on_error, exclude, include, until, seed, promote, later_wins,
+          calibration, weighting, origins, actor, engine, scheduler):
     """Train a risk model on crossing logs and register it.
 
     With --engine dask, the features, counts and out-of-fold scores are computed on a
@@ -75,7 +87,7 @@ def train(data, registry, on_error, exclude, until, seed, promote, later_wins, c
     from scoring.features_dask import log_files
     from training.fit import train as fit
     until_us = utc_micros(until, "--until") if until else None
-    config = train_config(exclude, seed, calibration, weighting, until_us)
+    config = train_config(exclude, seed, calibration, weighting, until_us, include)
     if engine == "dask":
         for flag, value, why in (("--later-wins", later_wins, "a repeated crossing_id is refused"),
                                  ("--backtest", origins, "the backtest runs in-process: run "
@@ -141,6 +153,7 @@ def register(model, manifest, registry, promote, actor):
                                   "[default: 0.01 and 0.02].")
 @click.option("--exclude-feature", "exclude", multiple=True,
               help="Switch a feature off for the pipeline under test; repeatable.")
+@include_option
 @pipeline
 @click.option("--every-carrier-labelled", is_flag=True,
               help="Train on every outbound row with its true label (needs --truth): the "
@@ -149,8 +162,8 @@ def register(model, manifest, registry, promote, actor):
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the backtest as JSON here.")
 @handle_errors
-def backtest(data, on_error, truth, origins, horizon, step, budgets, exclude, calibration,
-             weighting, every_carrier_labelled, seed, out):
+def backtest(data, on_error, truth, origins, horizon, step, budgets, exclude, include,
+             calibration, weighting, every_carrier_labelled, seed, out):
     """Rolling-origin backtest: train before each origin, grade the horizon after it.
 
     Each origin trains the pipeline (the same code as train) on every row before it
@@ -164,7 +177,7 @@ def backtest(data, on_error, truth, origins, horizon, step, budgets, exclude, ca
     config = BacktestConfig(origins=origins, horizon_days=days(horizon, "--horizon"),
                             step_days=days(step, "--step") if step else None,
                             budgets=tuple(sorted(budgets)) or BUDGETS)
-    pipeline_config = train_config(exclude, seed, calibration, weighting)
+    pipeline_config = train_config(exclude, seed, calibration, weighting, include=include)
     frame, _ = read(data, on_error)
     check_span(frame, config, data)
     truth_frame = None
