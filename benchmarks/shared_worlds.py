@@ -160,7 +160,8 @@ def table(results):
         for b in ("1%", "2%"):
             cells.append(f"{mean['southbound', b] / mean['baseline', b]:.2f}x")
         limit = PLAIN_LIMIT.get(name)
-        cells.append(f"{mean['every-carrier', '1%'] / limit:.2f}x" if limit else "-")
+        ceiling = mean["every-carrier", "1%"]
+        cells.append(f"{ceiling / limit:.2f}x" if limit and np.isfinite(ceiling) else "-")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
