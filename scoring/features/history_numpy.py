@@ -154,8 +154,8 @@ def history_frame(frame, query=None, specs=HISTORY):
                     ev_times = ev_times + OUTCOME_LAG_US
                 events[which] = _Events(codes[ev_idx], ev_times, ev_idx, ports,
                                         (np.cumsum(mask) - 1)[by_code[mask[by_code]]],
-                                        q_codes, q_times, q_ports, q_order)
-                events[which].values, events[which].q_values = values[ev_idx], values[q_rows]
+                                        q_codes, q_times, q_ports, q_order,
+                                        values[ev_idx], values[q_rows])
             agg = _Aggregates(events[which], spec)
             out[spec.name] = np.where(q_has, spec.statistic.finish(agg, q_times, q_ports),
                                       np.nan)
@@ -173,12 +173,14 @@ def history_frame(frame, query=None, specs=HISTORY):
 class _Events:
     """The rows a group of specs reads (one direction, one outcome), against the queries:
     codes, times (an outcome's: when it is known), positions in the sorted rows, ports,
-    and their order by (code, time); and the queries'. :meth:`before` counts, each
-    shift once."""
+    their order by (code, time) and their declared values; and the queries'.
+    :meth:`before` counts, each shift once."""
 
-    def __init__(self, codes, times, idx, ports, order, q_codes, q_times, q_ports, q_order):
+    def __init__(self, codes, times, idx, ports, order, q_codes, q_times, q_ports, q_order,
+                 values, q_values):
         self.codes, self.times, self.idx, self.ports, self.order = codes, times, idx, ports, order
         self.q_codes, self.q_times, self.q_ports, self.q_order = q_codes, q_times, q_ports, q_order
+        self.values, self.q_values = values, q_values
         self.counted = {}
 
     def before(self, shift=0):
@@ -241,8 +243,7 @@ def _ports(ev, spec, a):
 
 
 def _near(ev, spec, a):
-    """The rows in ``[t - window, t)`` within ``band`` of t's time of day (and, as it
-    counts them, ``n``, the window's rows).
+    """The rows in ``[t - window, t)`` within ``band`` of t's time of day.
 
     A row ``d = t - s`` earlier is near when ``d mod 1 day`` is at most ``band`` or at
     least ``1 day - band``: ``d`` lies in one of the bands ``[k days - band, k days +
@@ -260,7 +261,6 @@ def _near(ev, spec, a):
         lo, hi = max(k * DAY_US - band, 1), min(k * DAY_US + band, window)
         if lo <= hi:  # d in [lo, hi]  <=>  s in [t - hi, t - lo]
             near += before(lo - 1) - before(hi)
-    a.setdefault("n", ev.before()[0] - ev.before(window)[0])
     return near
 
 
@@ -271,17 +271,14 @@ def _here(ev, spec, a):
                            use_na_sentinel=False)
     width = int(port.max(initial=0)) + 1
     ev_port, q_port = port[:len(ev.idx)], port[len(ev.idx):]
-    ev_key, q_key = ev.codes * width + ev_port, ev.q_codes * width + q_port
-    count = _count_before(ev_key, ev.times, q_key, ev.q_times)[0]
-    if spec.window_us is not None:
-        count = count - _count_before(ev_key, ev.times, q_key, ev.q_times - spec.window_us)[0]
-    return count
+    return _windowed_count(ev, spec, ev.codes * width + ev_port, ev.times,
+                           ev.q_codes * width + q_port)
 
 
 def _valued(ev, spec, a):
     """The rows that declared a value (> 0), in the spec's window."""
-    return _windowed_count(ev, spec, ev.codes[_declared(ev.values)],
-                           ev.times[_declared(ev.values)], ev.q_codes)
+    declared = _declared(ev.values)
+    return _windowed_count(ev, spec, ev.codes[declared], ev.times[declared], ev.q_codes)
 
 
 def _alike(ev, spec, a):

@@ -90,8 +90,7 @@ def _mean_gap_hours(a, t, port):
 
 
 def _hour_share(a, t, port):
-    near = a["near"]   # first: the in-process pass counts the window's rows with it
-    return where(a["n"] > 0, near / at_least(a["n"], 1))
+    return where(a["n"] > 0, a["near"] / at_least(a["n"], 1))
 
 
 def _port_share(a, t, port):
