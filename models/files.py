@@ -11,12 +11,15 @@ from scoring.private import open_private
 
 
 def login_name():
-    """Who runs this process (an event with no actor given is theirs), or "unknown"."""
-    import getpass
+    """Who runs this process (an event with no actor given is theirs): the login of its
+    effective user in the password database, never $USER or $LOGNAME (which anyone sets),
+    or ``uid N`` for a user the database does not name."""
+    import pwd
+    uid = os.geteuid()
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
 
 
 def sha256_file(path, chunk=1 << 20):

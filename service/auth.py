@@ -22,8 +22,9 @@ def hash_token(token):
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(store, role, name, actor="cli"):
-    """Store a new token's hash and return the token (shown once, never stored)."""
+def create_token(store, role, name, actor="cli", **detail):
+    """Store a new token's hash and return the token (shown once, never stored); ``detail``
+    goes into the audit row (the command line's ``on_behalf_of``)."""
     if role not in ROLES:
         raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
     if not name or not name.strip():
@@ -32,7 +33,7 @@ def create_token(store, role, name, actor="cli"):
     with store.write() as conn:
         conn.execute(tokens.insert().values(name=name.strip(), role=role,
                                             token_hash=hash_token(token), created_at=now_us()))
-        store.audit(conn, actor, "token_create", target=name.strip(), role=role)
+        store.audit(conn, actor, "token_create", target=name.strip(), role=role, **detail)
     return token
 
 
@@ -45,7 +46,7 @@ def list_tokens(store):
     return [dict(row._mapping) for row in rows]
 
 
-def revoke_token(store, token_id=None, *, token=None, actor="cli"):
+def revoke_token(store, token_id=None, *, token=None, actor="cli", **detail):
     """Revoke a token by id (or by the token itself); workers refuse it once their
     cache of it expires (``TOKEN_CACHE_SECONDS``). Returns the token's name;
     KeyError when there is no such token, ValueError when it is already revoked."""
@@ -58,7 +59,7 @@ def revoke_token(store, token_id=None, *, token=None, actor="cli"):
         if row.revoked_at is not None:
             raise ValueError(f"token {row.id} ({row.name!r}) is already revoked")
         conn.execute(tokens.update().where(tokens.c.id == row.id).values(revoked_at=now_us()))
-        store.audit(conn, actor, "token_revoke", target=row.name, token_id=row.id)
+        store.audit(conn, actor, "token_revoke", target=row.name, token_id=row.id, **detail)
     return row.name
 
 

@@ -47,11 +47,14 @@ def replay_log(log, lines, source, outcome=None, checked=None, progress=None):
     log = log.loc[~already]
     if checked:
         checked(len(already), stored)
+    from models.files import login_name
     store = app.extensions["southbound.store"]
-    token = create_token(store, "officer", "replay")
+    # the rows it writes are audited under the token's name: the login that sent them
+    login = login_name()
+    token = create_token(store, "officer", f"replay by {login}", actor=login)
     try:
         answers = send(app.test_client(), {"Authorization": f"Bearer {token}"}, log, outcome,
                        progress=progress)
     finally:
-        revoke_token(store, token=token, actor="replay")
+        revoke_token(store, token=token, actor=login)
     return answers, stored, len(log)

@@ -124,11 +124,12 @@ def pipeline(func):
     return func
 
 
-def _login_name():
-    from models.registry import login_name
-    return login_name()
+def _acting(ctx, param, value):
+    from models.audit import acting
+    return acting(value)
 
 
 actor_option = click.option(
-    "--actor", default=_login_name, show_default="your login name",
-    help="Who does this, for the audit table.")
+    "--actor", metavar="NAME", callback=_acting,
+    help="On whose behalf you act, kept in the audit row as on_behalf_of; the row's "
+         "actor is always your login (the process's user), whatever this says.")

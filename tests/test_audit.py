@@ -1,7 +1,8 @@
 """Every change of what is served, and of who may call, is audited with an actor.
 
-Through the command line (`train` on an empty registry and with --promote, `models
-promote`, `models rollback`, `tokens create/revoke`) and through the service
+Through the command line (`train` registering a version, `models promote`, `rollback`,
+`sign`, `export`, `report`, `tokens create/revoke`: the actor is the login of the
+process, a name given with --actor only a claim kept beside it) and through the service
 (activation); a hand-edited active.json is logged as such by the worker that picks
 it up. Tokens are listed without their secret and a revoked one stops working within
 the token cache time.
@@ -35,11 +36,23 @@ def audit_rows(url):
     return rows
 
 
+def login():
+    import os
+    import pwd
+    return pwd.getpwuid(os.geteuid()).pw_name
+
+
+def detail(row):
+    return json.loads(row["detail"])
+
+
 def test_every_change_of_the_model_in_service_from_the_command_line_is_audited(
-        runner, tmp_path, store_url, world, trained):
+        runner, tmp_path, store_url, world, trained, monkeypatch):
     registry = tmp_path / "registry"
     reg = Registry(registry)
-    # train on an empty registry: its model becomes active
+    for name in ("USER", "LOGNAME"):  # anyone can set these: they name nobody
+        monkeypatch.setenv(name, "mallory")
+    # train on an empty registry: its model is registered and becomes active
     small = ["--data", str(world[0]), "--registry", str(registry)]
     result = runner.invoke(main, ["train", *small, "--actor", "ana"])
     assert result.exit_code == 0, result.output
@@ -50,15 +63,73 @@ def test_every_change_of_the_model_in_service_from_the_command_line_is_audited(
     assert result.exit_code == 0, result.output
     result = runner.invoke(main, ["models", "rollback", "--registry", str(registry)])
     assert result.exit_code == 0, result.output
-    rows = [r for r in audit_rows(store_url) if r["action"] in ("activate", "rollback")]
+    rows = [r for r in audit_rows(store_url) if r["action"] in ("register", "activate",
+                                                               "rollback")]
     assert [(r["action"], r["target"]) for r in rows] == [
-        ("activate", first), ("activate", second), ("rollback", first)]
-    assert rows[0]["actor"] == "ana" and rows[1]["actor"] == "bo"
-    assert rows[2]["actor"]  # the login name by default
-    assert json.loads(rows[1]["detail"])["previous"] == first
-    # the registry's own event log carries the actor too
+        ("register", first), ("activate", first), ("activate", second), ("rollback", first)]
+    # the actor is the login of the process, whatever --actor or $USER say; a name given
+    # with --actor is kept as a claim
+    assert {r["actor"] for r in rows} == {login()}
+    assert [detail(r).get("on_behalf_of") for r in rows] == ["ana", "ana", "bo", None]
+    assert detail(rows[0])["signed"] is True
+    assert detail(rows[2])["previous"] == first
+    # the registry's own event log carries the login too
     events = [json.loads(line) for line in (registry / "events.jsonl").read_text().splitlines()]
-    assert events[-2]["actor"] == "bo" and events[-1]["actor"] == rows[2]["actor"]
+    assert events[-2]["actor"] == events[-1]["actor"] == login()
+
+
+def test_giving_your_own_login_as_actor_claims_nothing(runner, tmp_path, store_url, trained):
+    reg = Registry(tmp_path / "registry")
+    reg.save(*trained)
+    second = reg.save(*trained)
+    result = runner.invoke(main, ["models", "promote", second, "--registry", str(reg.root),
+                                  "--actor", login()])
+    assert result.exit_code == 0, result.output
+    row = audit_rows(store_url)[-1]
+    assert (row["action"], row["actor"]) == ("activate", login())
+    assert "on_behalf_of" not in detail(row)
+
+
+def test_signing_exporting_and_reporting_are_audited(runner, tmp_path, store_url, world,
+                                                    registry_path, trained):
+    unsigned = Registry(registry_path, private_key=None).save(*trained)
+    result = runner.invoke(main, ["models", "sign", unsigned, "--registry", str(registry_path),
+                                  "--actor", "ana"])
+    assert result.exit_code == 0, result.output
+    again = runner.invoke(main, ["models", "sign", unsigned, "--registry", str(registry_path)])
+    assert again.exit_code == 0 and "already signed" in again.output  # no change, no row
+    out = tmp_path / "export.csv"
+    result = runner.invoke(main, ["export", "--since", "2025-01-01", "--until", "2025-02-01",
+                                  "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    page = tmp_path / "report.html"
+    result = runner.invoke(main, ["report", "--registry", str(registry_path), "--data",
+                                  str(world[0]), "--out", str(page), "--actor", "bo"])
+    assert result.exit_code == 0, result.output
+    rows = audit_rows(store_url)
+    assert [(r["action"], r["actor"], r["target"]) for r in rows] == [
+        ("sign", login(), unsigned), ("export", login(), "export.csv"),
+        ("report", login(), Registry(registry_path).active_version())]
+    sign, export, report = map(detail, rows)
+    assert sign["on_behalf_of"] == "ana" and sign["key_id"]
+    assert export == {"out": str(out.resolve()), "since": "2025-01-01", "until": "2025-02-01",
+                      "rows": 0, "via": "southbound export"}
+    assert report["on_behalf_of"] == "bo" and report["out"] == str(page.resolve())
+    assert report["source"] == str(world[0]) and report["rows"] > 0
+
+
+def test_an_export_with_the_store_unreachable_writes_nothing(runner, tmp_path, monkeypatch,
+                                                            registry_path, world):
+    from tests.helpers.browser import free_port
+    monkeypatch.setenv("SOUTHBOUND_DATABASE_URL",
+                       f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none")
+    out, page = tmp_path / "export.csv", tmp_path / "report.html"
+    result = runner.invoke(main, ["export", "--since", "2025-01-01", "--out", str(out)])
+    assert result.exit_code == 1 and "the database cannot be reached" in result.output
+    result = runner.invoke(main, ["report", "--registry", str(registry_path), "--data",
+                                  str(world[0]), "--out", str(page)])
+    assert result.exit_code == 1 and "the database cannot be reached" in result.output
+    assert not out.exists() and not page.exists()
 
 
 def test_a_promotion_with_the_store_unreachable_changes_nothing(runner, tmp_path, trained,
@@ -111,8 +182,8 @@ def test_tokens_are_listed_without_secrets_and_a_revoked_one_stops_working(
     assert missing.exit_code == 1 and "no token with id 999" in missing.output
     listed = runner.invoke(main, ["tokens", "list"]).output
     assert listed.splitlines()[1].split()[3] != "-"      # revoked: its date
-    actions = [(r["action"], r["actor"]) for r in audit_rows(store_url)]
-    assert ("token_revoke", "sec") in actions
+    rows = [r for r in audit_rows(store_url) if r["action"] == "token_revoke"]
+    assert [(r["actor"], detail(r).get("on_behalf_of")) for r in rows] == [(login(), "sec")]
     app.extensions["southbound.store"].engine.dispose()
 
 

@@ -245,7 +245,11 @@ def test_replay_sends_a_log_through_the_api(runner, world, registry, tmp_path, m
     # the replay's own token is revoked when it ends: runs leave no live tokens behind
     tokens = conn.execute("SELECT name, revoked_at FROM tokens").fetchall()
     assert [name for name, revoked in tokens if revoked is None] == []
-    assert [name for name, _ in tokens] == ["replay"]
+    from models.files import login_name
+    assert [name for name, _ in tokens] == [f"replay by {login_name()}"]
+    actors = conn.execute("SELECT DISTINCT actor FROM audit WHERE action IN "
+                          "('token_create', 'token_revoke')").fetchall()
+    assert actors == [(login_name(),)]
 
 
 def _registry_state(path):

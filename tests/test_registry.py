@@ -43,9 +43,13 @@ def test_promote_and_rollback(tmp_path):
 
 
 def test_every_event_names_its_actor(tmp_path, monkeypatch):
-    """The first model's activation too: never ``actor: null`` in events.jsonl."""
-    import getpass
-    monkeypatch.setattr(getpass, "getuser", lambda: "login-of-the-process")
+    """The first model's activation too: never ``actor: null`` in events.jsonl; an event
+    with no actor given is the process's login, which $USER and $LOGNAME do not change."""
+    import os
+    import pwd
+    login = pwd.getpwuid(os.geteuid()).pw_name
+    for name in ("USER", "LOGNAME", "LNAME", "USERNAME"):
+        monkeypatch.setenv(name, "someone-else")
     reg = Registry(tmp_path)
     a = reg.save(Toy("a"), {}, actor="ana")
     b = reg.save(Toy("b"), {})
@@ -53,8 +57,7 @@ def test_every_event_names_its_actor(tmp_path, monkeypatch):
     reg.set_shadow(a)
     reg.rollback()
     events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
-    assert [e["actor"] for e in events] == ["ana", "ben", "login-of-the-process",
-                                            "login-of-the-process"]
+    assert [e["actor"] for e in events] == ["ana", "ben", login, login]
 
 
 def test_tampered_artifact_is_refused_before_unpickling(tmp_path):
@@ -366,7 +369,8 @@ def test_training_without_the_private_key_says_the_model_is_unsigned(tmp_path, m
     from southbound.commands.training import register as _register
     monkeypatch.delenv("SOUTHBOUND_PRIVATE_KEY")
     monkeypatch.setenv("SOUTHBOUND_VAR", str(tmp_path / "var"))  # no var/keys/signing.key
-    _register(Toy("a"), {}, tmp_path / "registry", False, "tester")
+    from models.audit import acting
+    _register(Toy("a"), {}, tmp_path / "registry", False, acting("tester"))
     version = Registry(tmp_path / "registry").active_version()
     err = capsys.readouterr().err
     assert f"model {version} is not signed" in err
@@ -374,5 +378,5 @@ def test_training_without_the_private_key_says_the_model_is_unsigned(tmp_path, m
     monkeypatch.undo()
     from scoring import settings
     settings.forget()  # read once per process: a new command reads it again
-    _register(Toy("b"), {}, tmp_path / "registry", False, "tester")
+    _register(Toy("b"), {}, tmp_path / "registry", False, acting("tester"))
     assert "not signed" not in capsys.readouterr().err

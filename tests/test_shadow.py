@@ -238,8 +238,11 @@ def test_the_command_line_sets_shows_and_ends_a_shadow_audited(runner, registry,
     with engine.connect() as conn:
         trail = [dict(r._mapping) for r in conn.execute(sa.select(audit).order_by(audit.c.id))]
     engine.dispose()
+    from models.files import login_name
     assert [(a["action"], a["target"], a["actor"], a["model_version"]) for a in trail] == [
-        ("shadow", challenger, "bo", active), ("shadow_end", challenger, "bo", active)]
+        ("shadow", challenger, login_name(), active),
+        ("shadow_end", challenger, login_name(), active)]
+    assert [json.loads(a["detail"])["on_behalf_of"] for a in trail] == ["bo", "bo"]
 
 
 def test_the_registry_listing_carries_what_the_analysts_console_shows(

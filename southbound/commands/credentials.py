@@ -51,7 +51,7 @@ def tokens_create(role, name, actor):
     """Create a token; it is printed once, alone on the last line."""
     from service.auth import create_token
     store = open_store()
-    token = create_token(store, role, name, actor=actor)
+    token = create_token(store, role, name, actor=actor.login, **actor.detail())
     click.echo(f"created {role} token {name!r} in {safe_url(store.url)}; "
                "it is shown once and only its hash is kept:")
     click.echo(token)
@@ -81,7 +81,7 @@ def tokens_revoke(token_id, actor):
     """Revoke token TOKEN_ID: every worker refuses it within SOUTHBOUND_TOKEN_CACHE_SECONDS."""
     from service.auth import revoke_token
     try:
-        name = revoke_token(open_store(), token_id, actor=actor)
+        name = revoke_token(open_store(), token_id, actor=actor.login, **actor.detail())
     except KeyError:
         fail(f"no token with id {token_id} (southbound tokens list shows them)", EXIT_REFUSED)
     except ValueError as exc:

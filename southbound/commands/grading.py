@@ -12,7 +12,7 @@ from scoring.private import open_private
 from scoring.wording import plural
 from southbound.common import checked_truth, open_registry, open_store, read, safe_url
 from southbound.inputs import read_policy
-from southbound.options import (EXIT_INPUT, data_option, fail, handle_errors,
+from southbound.options import (EXIT_INPUT, actor_option, data_option, fail, handle_errors,
                                 on_error_option, registry_option, utc_micros)
 
 
@@ -134,11 +134,15 @@ def compare(registry, champion, challenger, since, policy_file, out):
                    "the model's referrals [default: 2% everywhere].")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default="report.html",
               show_default=True)
+@actor_option
 @handle_errors
-def report(registry, version, data, since, policy_file, out):
+def report(registry, version, data, since, policy_file, out, actor):
     """Write the model report as one HTML page: budget curves, calibration, drift, who the
-    model would refer, outcome test."""
+    model would refer, outcome test. Audited in the service's store (``report``: the
+    version, the source and the file), which must be reachable even with --data."""
+    from models.audit import record
     from training.report import ReportError, build_report
+    store = open_store()  # unreachable: refused before anything is read or written
     since_us = utc_micros(since, "--since") if since else None
     policy = read_policy(policy_file) if policy_file else None
     reg = open_registry(registry)
@@ -151,7 +155,6 @@ def report(registry, version, data, since, policy_file, out):
         where = ", ".join(str(p) for p in data)
     else:
         from service.export import export_frame
-        store = open_store()
         where = safe_url(store.url)
         frame = contract.parse_frame(export_frame(store), source=where).frame
     try:
@@ -163,6 +166,8 @@ def report(registry, version, data, since, policy_file, out):
     out.parent.mkdir(parents=True, exist_ok=True)
     with open_private(out, "w", encoding="utf-8") as handle:  # who would be referred
         handle.write(page)
+    record(store, actor, "report", target=manifest["version"], model_version=in_service,
+           source=where, out=str(out.resolve()), rows=len(frame), via="southbound report")
     click.echo(f"wrote the report on model {manifest['version']} to {out}")
 
 

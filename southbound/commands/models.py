@@ -191,17 +191,21 @@ def models_shadow(version, end, registry, actor):
 @models.command("sign")
 @click.argument("version")
 @registry_option
+@actor_option
 @handle_errors
-def models_sign(version, registry):
+def models_sign(version, registry, actor):
     """Check VERSION and sign its manifest with the private key (training side only).
 
     For versions saved unsigned, with the retired shared key (SOUTHBOUND_SIGNING_KEY,
     whose HMAC is checked first when that variable is set) or under a retired key pair.
     The artifact must match its recorded SHA-256; it is never unpickled. Signing vouches
-    that the artifact is the one trained: sign only what your own training wrote."""
+    that the artifact is the one trained: sign only what your own training wrote. Audited (a version already
+    signed with this key writes nothing)."""
+    from models import audit
     from models.signing import key_id
     reg = open_registry(registry)
-    _, signed = reg.sign(version, legacy_key=site().legacy_signing_key)
+    store = open_store()  # unreachable: refused before anything is signed
+    signed = audit.sign(reg, store, version, actor, legacy_key=site().legacy_signing_key)
     kid = key_id(reg.public_key()) if reg.public_key() else "?"
     click.echo(f"signed model {version} in {reg.root} (key id {kid})" if signed
                else f"model {version} is already signed with this key (key id {kid})")

@@ -9,7 +9,8 @@ import click
 from scoring.wording import plural
 from southbound.common import checked_truth, open_store
 from southbound.inputs import truth_table
-from southbound.options import EXIT_INPUT, EXIT_REFUSED, fail, handle_errors, utc_micros
+from southbound.options import (EXIT_INPUT, EXIT_REFUSED, actor_option, fail, handle_errors,
+                                utc_micros)
 
 
 @click.command()
@@ -51,14 +52,20 @@ def serve(host, port, workers, threads, dev, check):
 @click.option("--since", required=True, help="First day (UTC) of crossings to export.")
 @click.option("--until", help="Export crossings before this date (UTC).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@actor_option
 @handle_errors
-def export(since, until, out):
-    """Write the store's crossings, decisions and outcomes as a crossing log."""
+def export(since, until, out, actor):
+    """Write the store's crossings, decisions and outcomes as a crossing log; audited
+    (``export``: the window, the file and how many rows, never the rows)."""
+    from models.audit import record
     from service.export import export_frame
     from southbound.outputs import write_table
-    frame = export_frame(open_store(), utc_micros(since, "--since"),
+    store = open_store()
+    frame = export_frame(store, utc_micros(since, "--since"),
                          utc_micros(until, "--until") if until else None)
     write_table(frame, out)
+    record(store, actor, "export", target=out.name[:128], out=str(out.resolve()),
+           since=since, until=until, rows=len(frame), via="southbound export")
     click.echo(f"exported {plural(len(frame), 'crossing')} to {out}")
 
 

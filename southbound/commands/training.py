@@ -119,11 +119,10 @@ def train(data, registry, on_error, exclude, include, until, seed, promote, late
 
 
 def register(model, manifest, registry, promote, actor):
-    """Save a trained model; make it active with --promote, or when none is."""
+    """Save a trained model (audited); make it active with --promote, or when none is."""
     from models import audit
     reg = open_registry(registry)
-    # the store only when the model in service will change; unreachable, nothing is saved
-    store = open_store() if promote or reg.active_version() is None else None
+    store = open_store()  # every registration is audited: unreachable, nothing is saved
     version = audit.register(reg, store, model, manifest, promote, actor)
     state = "active" if reg.active_version() == version else "inactive (promote it to serve)"
     click.echo(f"registered model {version} in {reg.root}: {state}")
