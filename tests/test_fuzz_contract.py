@@ -446,9 +446,11 @@ def valid_row(draw, crossing_id):
     else:
         put("seizure", *nan)
     if want["inspected"] == 1.0 and want["seizure"] != 0.0:
-        put("firearms_seized", *_optional(draw, number(0, 500), nan))
-        put("rounds_seized", *_optional(draw, number(0), nan))
-        put("currency_seized_usd", *_optional(draw, amount, nan))
+        # the caps (docs/contract.md): 10,000 firearms, 10,000,000 rounds, $100M
+        put("firearms_seized", *_optional(draw, number(0, 10_000), nan))
+        put("rounds_seized", *_optional(draw, number(0, 10_000_000), nan))
+        put("currency_seized_usd", *_optional(draw, st.one_of(number(0, 10 ** 8), st.floats(
+            0, 1e8).map(lambda x: (repr(x), x))), nan))
     else:  # nothing seized without an inspection and a seizure: zero or empty
         for name in ("firearms_seized", "rounds_seized", "currency_seized_usd"):
             put(name, *draw(st.sampled_from([nan, ("0", 0.0)])))

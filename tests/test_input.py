@@ -278,8 +278,8 @@ TEXT_FOR_NUMBERS = [("OutboundCrossing", "occupants", "2", "an integer from 1 to
                     ("OutboundCrossing", "trailer_empty", "true", "true or false"),
                     ("InboundCrossing", "occupants", "2.0", "an integer from 1 to 200"),
                     ("Outcome", "inspected", "true", "true or false"),
-                    ("Outcome", "firearms_seized", "2", "an integer >= 0"),
-                    ("Outcome", "currency_seized_usd", "", "a number >= 0")]
+                    ("Outcome", "firearms_seized", "2", "an integer from 0 to 10000"),
+                    ("Outcome", "currency_seized_usd", "", "a number from 0 to 100000000")]
 
 
 @pytest.mark.parametrize("schema, name, value, expected", TEXT_FOR_NUMBERS,
@@ -316,15 +316,22 @@ def test_messages_spell_values_as_json_does(client, auth, name, value, shown):
 
 RANGES = {"occupants": (1, 200), "registration_age_days": (0, 36525),
           "vehicle_model_year": (1900, 2200)}
+#: the seized amounts' hard caps (docs/contract.md)
+CAPS = {"firearms_seized": (0, 10_000), "rounds_seized": (0, 10_000_000),
+        "currency_seized_usd": (0, 100_000_000)}
 
 
 def test_the_document_states_the_contracts_plausible_ranges():
-    properties = document_for(PORTS)["components"]["schemas"]["OutboundCrossing"]["properties"]
-    for name, (low, high) in RANGES.items():
-        assert (properties[name]["minimum"], properties[name]["maximum"]) == (low, high), name
-    assert "year of crossed_at + 1" in properties["vehicle_model_year"]["description"]
+    schemas = document_for(PORTS)["components"]["schemas"]
+    for schema, ranges in (("OutboundCrossing", RANGES), ("Outcome", CAPS)):
+        properties = schemas[schema]["properties"]
+        for name, (low, high) in ranges.items():
+            assert (properties[name]["minimum"], properties[name]["maximum"]) == (low, high), (
+                name)
+    assert "year of crossed_at + 1" in (
+        schemas["OutboundCrossing"]["properties"]["vehicle_model_year"]["description"])
     bounds = {c.name: c.bounds for c in COLUMNS if c.bounds}
-    assert bounds == RANGES
+    assert bounds == RANGES | CAPS
 
 
 @pytest.mark.parametrize("name, good, bad, message", [

@@ -20,23 +20,24 @@ Both executions return the canonical form:
 See ``../shared/contract/crossing-log.md``.
 """
 from scoring.contract.columns import (BODY_TYPES, BY_NAME, CERTAIN_REFERRALS, COLUMN_NAMES,
-                                      COLUMNS, DIRECTIONS, MODEL_YEAR_AHEAD, OUTCOME_COLUMNS,
-                                      REFERRALS, REQUIRED, SEIZED_AMOUNTS, TEXT_KINDS,
+                                      COLUMNS, DIRECTIONS, MODEL_YEAR_AHEAD, OUTCOME_CAPS,
+                                      OUTCOME_COLUMNS, OUTCOME_REVIEW, REFERRALS, REQUIRED,
+                                      SEIZED_AMOUNTS, TEXT_KINDS,
                                       VEHICLE_CLASSES, VERSION, YEARS, Column, ContractError,
                                       expects, show_json, show_value)
 from scoring.contract.files import first_row, read_log
 from scoring.contract.frame import ReadResult, parse_frame
 from scoring.contract.kinds import check_text
 from scoring.contract.record import parse_record, parse_value
-from scoring.contract.rules import model_year_ahead, outcome_problem
+from scoring.contract.rules import model_year_ahead, outcome_problem, outcome_review
 from scoring.contract.timestamps import (TIMESTAMP_PATTERN, format_timestamp, parse_timestamp,
                                          timestamp_fault)
 
 __all__ = [
     "BODY_TYPES", "BY_NAME", "CERTAIN_REFERRALS", "COLUMN_NAMES", "COLUMNS", "DIRECTIONS",
-    "MODEL_YEAR_AHEAD", "OUTCOME_COLUMNS", "REFERRALS", "REQUIRED", "SEIZED_AMOUNTS",
-    "TEXT_KINDS", "TIMESTAMP_PATTERN", "VEHICLE_CLASSES", "VERSION", "YEARS", "Column",
+    "MODEL_YEAR_AHEAD", "OUTCOME_CAPS", "OUTCOME_COLUMNS", "OUTCOME_REVIEW", "REFERRALS",
+    "REQUIRED", "SEIZED_AMOUNTS", "TEXT_KINDS", "TIMESTAMP_PATTERN", "VEHICLE_CLASSES", "VERSION", "YEARS", "Column",
     "ContractError", "ReadResult", "check_text", "expects", "first_row", "format_timestamp",
-    "model_year_ahead", "outcome_problem", "parse_frame", "parse_record", "parse_timestamp",
-    "parse_value", "read_log", "show_json", "show_value", "timestamp_fault",
+    "model_year_ahead", "outcome_problem", "outcome_review", "parse_frame", "parse_record",
+    "parse_timestamp", "parse_value", "read_log", "show_json", "show_value", "timestamp_fault",
 ]

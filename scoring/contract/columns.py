@@ -120,11 +120,18 @@ COLUMNS = (
     Column("selection_probability", "probability", False),
     Column("inspected", "bool", False),
     Column("seizure", "bool", False),
-    Column("firearms_seized", "count", False),
-    Column("rounds_seized", "count", False),
-    Column("currency_seized_usd", "amount", False),
+    # hard caps (OUTCOME_CAPS): more is a typing slip or a forged record, never a seizure
+    # to learn from; refused where a log is read and where an outcome is recorded
+    Column("firearms_seized", "count", False, bounds=(0, 10_000)),
+    Column("rounds_seized", "count", False, bounds=(0, 10_000_000)),
+    Column("currency_seized_usd", "amount", False, bounds=(0, 100_000_000)),
 )
 COLUMN_NAMES = tuple(c.name for c in COLUMNS)
+#: the largest seized amounts taken: the columns' upper bounds
+OUTCOME_CAPS = {c.name: c.bounds[1] for c in COLUMNS if c.name in SEIZED_AMOUNTS}
+#: a recorded outcome with an amount from these up is taken and flagged for review
+OUTCOME_REVIEW = {"firearms_seized": 50, "rounds_seized": 50_000,
+                  "currency_seized_usd": 1_000_000}
 REQUIRED = tuple(c.name for c in COLUMNS if c.required)
 BY_NAME = {c.name: c for c in COLUMNS}
 #: kinds whose canonical value is a ``str`` (``None`` when unknown; NaN in a frame)

@@ -7,7 +7,8 @@ import math
 
 import numpy as np
 
-from scoring.contract.columns import CERTAIN_REFERRALS, MODEL_YEAR_AHEAD, SEIZED_AMOUNTS
+from scoring.contract.columns import (CERTAIN_REFERRALS, MODEL_YEAR_AHEAD, OUTCOME_REVIEW,
+                                      SEIZED_AMOUNTS)
 from scoring.contract.columns import show_value
 
 _AHEAD_MESSAGE = "a model year more than one year after the year of the crossing"
@@ -65,6 +66,20 @@ def outcome_problem(row):
         if row["seizure"] == 0.0:
             return name, "is more than 0 but seizure is false"
     return None
+
+
+def outcome_review(row):
+    """The seized amounts of a canonical row at or above their review threshold
+    (:data:`~scoring.contract.columns.OUTCOME_REVIEW`), in column order: a recorded
+    outcome with any is taken but flagged for an analyst's review. (Above the hard cap,
+    the column's bound, a value is refused before this is asked.)
+
+    >>> outcome_review({"firearms_seized": 60.0, "rounds_seized": 0.0,
+    ...                 "currency_seized_usd": math.nan})
+    ['firearms_seized']
+    """
+    return [name for name in SEIZED_AMOUNTS
+            if not _missing(row.get(name)) and row[name] >= OUTCOME_REVIEW[name]]
 
 
 def _missing(x):

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask import Blueprint, current_app, g, jsonify, request
 
 from scoring.contract import (COLUMNS, ContractError, format_timestamp, outcome_problem,
-                              parse_value, show_json)
+                              outcome_review, parse_value, show_json)
 from service.api.inputs import checked_crossing, get_json_body, ignored_fields, with_ignored
 from service.auth import ROLES, require
 from service.errors import ApiError, from_contract
@@ -98,9 +98,13 @@ def parse_outcome(body):
 @bp.post("/<path:crossing_id>/outcome")
 @require("officer")
 def record_outcome(crossing_id):
-    """Record what secondary inspection found (a later record corrects an earlier one)."""
+    """Record what secondary inspection found (a later record corrects an earlier one).
+    Amounts above the contract's caps are refused (400); from the review thresholds up the
+    outcome is taken, flagged in the answer's ``review`` and in an ``outcome_review``
+    audit row beside the ``outcome`` one."""
     body = get_json_body()
     outcome = parse_outcome(body)
+    review = outcome_review(outcome)
     ignored = ignored_fields("Outcome", body)
     store = _store()
     with store.write() as conn:
@@ -113,14 +117,19 @@ def record_outcome(crossing_id):
             # inspected on an officer's own call: how likely that was is not known
             values.update(referral="officer", selection_probability=math.nan)
         store.record_outcome(conn, crossing_id, values, g.actor)
-        store.audit(conn, g.actor, "outcome", target=crossing_id,
-                    model_version=score["model_version"] if score else None,
-                    policy_version=score["policy_version"] if score else None,
-                    **{k: _plain(k, v) for k, v in outcome.items()})
+        versions = dict(model_version=score["model_version"] if score else None,
+                        policy_version=score["policy_version"] if score else None)
+        amounts = {k: _plain(k, v) for k, v in outcome.items()}
+        store.audit(conn, g.actor, "outcome", target=crossing_id, **versions, **amounts,
+                    **({"review": review} if review else {}))
+        if review:  # where analysts find them: southbound audit --action outcome_review
+            store.audit(conn, g.actor, "outcome_review", target=crossing_id, **versions,
+                        review=review, **{k: amounts[k] for k in review})
     shown = {k: _plain(k, v) for k, v in outcome.items()}
     shown["inspected"] = bool(shown["inspected"])
     shown["seizure"] = None if shown["seizure"] is None else bool(shown["seizure"])
-    return jsonify(with_ignored({"crossing_id": crossing_id, "outcome": shown}, ignored)), 201
+    return jsonify(with_ignored({"crossing_id": crossing_id, "outcome": shown,
+                                 "review": review}, ignored)), 201
 
 
 LANE_LIMIT = 200

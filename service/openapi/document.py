@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from scoring.contract import OUTCOME_REVIEW
 from service.auth import ROLES
 from service.openapi.schemas import (IGNORED, NULLABLE_BOOL, NULLABLE_INTEGER, NULLABLE_NUMBER,
                                      NULLABLE_STRING, STRING, components, obj, ports_in_force,
@@ -149,8 +150,13 @@ def _crossing_paths(ports):
             "summary": "Record what secondary inspection found", "security": AUTH,
             "parameters": [_CROSSING_ID],
             "requestBody": _body(ref("Outcome")),
-            "responses": {"201": _json(obj(["crossing_id", "outcome"], {
-                "crossing_id": STRING, "outcome": obj(
+            "responses": {"201": _json(obj(["crossing_id", "outcome", "review"], {
+                "crossing_id": STRING,
+                "review": {"type": "array", "items": {"type": "string", "enum": list(
+                    OUTCOME_REVIEW)}, "description": "the seized amounts at or above their "
+                    "review threshold (docs/contract.md): the outcome is recorded and "
+                    "flagged for an analyst's review (an outcome_review audit row)"},
+                "outcome": obj(
                     ["inspected", "seizure", "firearms_seized", "rounds_seized",
                      "currency_seized_usd"], {
                         "inspected": {"type": "boolean"}, "seizure": NULLABLE_BOOL,
