@@ -3,9 +3,11 @@ recipe of :func:`scoring.score.score_one` (model, band, reasons, the online poli
 decision), then the result stored.
 
 The crossing, its score, the challenger's shadow score (when one is in shadow) and
-the audit row are committed in one transaction before the answer. A repeated crossing_id gets the stored answer back when the
-crossing is the same, and a 409 when it is not. The port's window of recent scores
-(its referral threshold) is read from the store when the worker's copy is
+the audit row are committed in one transaction before the answer. A repeated
+crossing_id gets the stored answer back when the crossing is the same, and a 409 when
+it is not; an inbound crossing stored under the id is moved aside
+(:func:`service.store.tables.aside_key`), never a reason to refuse. The port's window of
+recent scores (its referral threshold) is read from the store when the worker's copy is
 ``THRESHOLD_REFRESH_SECONDS`` old, so that every worker and instance follows the same one.
 """
 from __future__ import annotations
@@ -91,27 +93,50 @@ def score_crossing(store, served, metrics, record, actor, rng, holder=None):
         stored_record = dict(record, referral=decision.source,
                              selection_probability=decision.selection_probability)
         row = _score_row(record, served, policy, features, scored, digest)
-        try:
-            with store.write(conn):
-                store.insert_crossing(conn, stored_record)
-                store.insert_score(conn, row)
-                if shadow is not None:
-                    store.insert_shadow(conn, dict(shadow, crossing_id=record["crossing_id"]))
-                store.audit(conn, actor, "score", target=record["crossing_id"],
-                            model_version=served.version, policy_version=policy.version,
-                            risk_score=round(scored.probability, 6), refer=decision.refer,
-                            source=decision.source)
-        except sa.exc.IntegrityError:
-            # a repeated crossing_id (the primary key says so): answer as stored, or 409
-            existing = _existing(conn, record)
-            if existing is None:
-                raise
-            return existing, False
+        audited = dict(model_version=served.version, policy_version=policy.version,
+                       risk_score=round(scored.probability, 6), refer=decision.refer,
+                       source=decision.source)
+        aside = False
+        while True:
+            try:
+                _store(store, conn, stored_record, row, shadow, actor, audited, aside)
+                break
+            except sa.exc.IntegrityError:
+                if not aside and _held_by_inbound(conn, record["crossing_id"]):
+                    aside = True  # an inbound crossing holds the id: it moves aside
+                    continue
+                # a repeated crossing_id (the primary key says so): answer as stored, or 409
+                existing = _existing(conn, record)
+                if existing is None:
+                    raise
+                return existing, False
     policy.observe(port, scored.probability)
     metrics.scores.labels(port, scored.band).inc()
     if decision.refer:
         metrics.referrals.labels(port).inc()
     return public_answer(row, scored.reasons), True
+
+
+def _store(store, conn, record, row, shadow, actor, audited, aside):
+    """Commit the crossing, its score, its shadow score and the audit row together;
+    with ``aside``, first move the inbound crossing stored under the same id to its
+    aside key (an inbound id never keeps an outbound crossing out: its score, its
+    lookout and its outcomes need the id)."""
+    with store.write(conn):
+        if aside:
+            store.set_inbound_aside(conn, record["crossing_id"])
+        store.insert_crossing(conn, record)
+        store.insert_score(conn, row)
+        if shadow is not None:
+            store.insert_shadow(conn, dict(shadow, crossing_id=record["crossing_id"]))
+        store.audit(conn, actor, "score", target=record["crossing_id"], **audited,
+                    **({"inbound_set_aside": True} if aside else {}))
+
+
+def _held_by_inbound(conn, crossing_id):
+    """Whether an inbound crossing is stored under ``crossing_id`` itself."""
+    return conn.execute(sa.select(crossings.c.direction).where(
+        crossings.c.crossing_id == crossing_id)).scalar() == "inbound"
 
 
 def _decide(policy, features, port, lookout, rng):

@@ -16,7 +16,7 @@ from service.errors import ApiError, from_contract
 from service.openapi import (INTEGER_KINDS, TEXT_MAX, check_body, check_integers,
                              ports_in_force)
 from service.scorer import public_answer, repeat_conflict
-from service.store import crossings, scores
+from service.store import aside_key, crossings, scores, stored_id
 
 bp = Blueprint("crossings", __name__, url_prefix="/v1/crossings")
 
@@ -33,8 +33,9 @@ def _store():
 def get_crossing(conn, crossing_id):
     """The stored (crossing, score, outcomes) triple; 404 when there is no such crossing."""
     # an id the store could not hold (too long, a NUL) is never stored: do not ask
-    found = (_store().crossing(conn, crossing_id)
-             if len(crossing_id) <= TEXT_MAX and "\x00" not in crossing_id else None)
+    # (nor one holding U+001F: the store's aside keys, never an id)
+    found = (_store().crossing(conn, crossing_id) if len(crossing_id) <= TEXT_MAX
+             and "\x00" not in crossing_id and "\x1f" not in crossing_id else None)
     if found is None:
         raise ApiError(404, "not_found", f"no crossing {show_json(crossing_id)}", "crossing_id")
     return found
@@ -43,22 +44,29 @@ def get_crossing(conn, crossing_id):
 @bp.post("")
 @require("officer")
 def add_inbound():
-    """Store one inbound crossing (history for later scores), audited with its actor."""
+    """Store one inbound crossing (history for later scores), audited with its actor.
+
+    An outbound crossing owns its id: an inbound one sent under the id of a stored
+    outbound crossing is stored aside (:func:`~service.store.tables.aside_key`), and one
+    stored first is moved aside when the outbound crossing comes, so that an inbound id
+    never keeps an outbound crossing from being scored."""
     body = get_json_body()
     record = checked_crossing(body, "inbound")
     ignored = ignored_fields("InboundCrossing", body)
     store = _store()
+    crossing_id = record["crossing_id"]
     with store.write() as conn:
-        stored = store.crossing(conn, record["crossing_id"])
+        stored = store.inbound(conn, crossing_id)
         if stored is not None:
-            conflict = repeat_conflict(record, stored[0])
+            conflict = repeat_conflict(record, dict(stored, crossing_id=crossing_id))
             if conflict:
                 raise ApiError(409, "conflict", conflict, "crossing_id")
-            return jsonify(with_ignored({"crossing_id": record["crossing_id"], "stored": True},
+            return jsonify(with_ignored({"crossing_id": crossing_id, "stored": True},
                                         ignored)), 200
-        store.insert_crossing(conn, record)
-        store.audit(conn, g.actor, "inbound", target=record["crossing_id"],
-                    port_code=record["port_code"])
+        aside = store.crossing(conn, crossing_id) is not None  # an outbound crossing's id
+        store.insert_crossing(conn, record, key=aside_key(crossing_id) if aside else None)
+        store.audit(conn, g.actor, "inbound", target=crossing_id,
+                    port_code=record["port_code"], **({"set_aside": True} if aside else {}))
     return jsonify(with_ignored({"crossing_id": record["crossing_id"], "stored": True},
                                 ignored)), 201
 
@@ -221,6 +229,7 @@ def _crossing_view(row, analyst):
     out = {k: _plain(k, v) for k, v in row.items()
            if k in crossings.c and k not in hidden | {"received_at", "utc_offset_min"}}
     out["crossed_at"] = format_timestamp(row["crossed_at"], row["utc_offset_min"])
+    out["crossing_id"] = stored_id(row["crossing_id"])
     for name in ("trailer_empty", "inspected", "seizure"):
         if out.get(name) is not None:
             out[name] = bool(out[name])

@@ -38,6 +38,10 @@ def checked_crossing(body, direction, prefix=""):
     if isinstance(body, dict):
         check_body(_schema(direction), body, prefix)
     record = parse_crossing(body, direction, prefix)
+    if "\x1f" in record["crossing_id"]:
+        raise ApiError(400, "invalid_value", f"value {show_json(body.get('crossing_id'))} holds "
+                       "U+001F, a control character the store keeps for its own keys",
+                       prefix + "crossing_id")
     check_integers(record, prefix)
     check_clock(body.get("crossed_at"), record["crossed_at"], prefix + "crossed_at")
     return record

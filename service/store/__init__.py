@@ -1,7 +1,8 @@
 """The service's store: SQLAlchemy Core on SQLite (WAL) by default, PostgreSQL by URL.
 
 Tables: crossings (both directions, the contract's columns, outcomes as they are
-recorded), scores (one per scored crossing: score, decision, reasons, the
+recorded; an outbound crossing owns its id, and an inbound one sent under the same id
+is kept under :func:`~service.store.tables.aside_key`), scores (one per scored crossing: score, decision, reasons, the
 feature vector, the model and policy in force), shadow_scores (the challenger's
 score of a crossing scored while one was in shadow), outcomes (every outcome record),
 tokens (hashes only), lookouts, and audit (append-only, hash-chained:
@@ -20,11 +21,11 @@ from service.store.database import PG_CONNECT_TIMEOUT, StoreUnavailable
 from service.store.migrations import MIGRATION_LOCK, MIGRATIONS
 from service.store.prepared import Prepared
 from service.store.queries import Store
-from service.store.tables import (INT_MAX, INTEGER_COLUMNS, INTEGER_KINDS, audit, crossings,
-                                  lookouts, metadata, now_us, outcomes, schema_version, scores,
-                                  shadow_scores, tokens)
+from service.store.tables import (INT_MAX, INTEGER_COLUMNS, INTEGER_KINDS, aside_key, audit,
+                                  crossings, lookouts, metadata, now_us, outcomes,
+                                  schema_version, scores, shadow_scores, stored_id, tokens)
 
 __all__ = ["INTEGER_COLUMNS", "INTEGER_KINDS", "INT_MAX", "MIGRATIONS", "MIGRATION_LOCK",
-           "PG_CONNECT_TIMEOUT", "Prepared", "Store", "StoreUnavailable", "audit", "crossings",
-           "lookouts", "metadata", "now_us", "outcomes", "schema_version", "scores",
-           "shadow_scores", "tokens"]
+           "PG_CONNECT_TIMEOUT", "Prepared", "Store", "StoreUnavailable", "aside_key", "audit",
+           "crossings", "lookouts", "metadata", "now_us", "outcomes", "schema_version",
+           "scores", "shadow_scores", "stored_id", "tokens"]

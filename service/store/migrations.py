@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from service.store import chain
-from service.store.tables import (INT_MAX, INTEGER_COLUMNS, audit, crossings, lookouts,
-                                  metadata, now_us, outcomes, schema_version, scores,
+from service.store.tables import (INT_MAX, INTEGER_COLUMNS, KEY_MAX, audit, crossings,
+                                  lookouts, metadata, now_us, outcomes, schema_version, scores,
                                   shadow_scores, tokens)
 
 #: the PostgreSQL advisory lock key that migrations take turns on
@@ -66,6 +66,15 @@ def _audit_chain(conn):
     chain.install_triggers(conn)
 
 
+def _wider_crossing_key(conn):
+    """The crossings key wide enough for an inbound crossing set aside (an id of up to
+    128 characters and :data:`~service.store.tables.ASIDE`); SQLite does not enforce
+    lengths, PostgreSQL widens a VARCHAR without rewriting the table."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text(f"ALTER TABLE crossings ALTER COLUMN crossing_id "
+                             f"TYPE VARCHAR({KEY_MAX})"))
+
+
 #: (version, description, step); append new steps, never edit applied ones
 MIGRATIONS = (
     (1, "crossings, scores, outcomes, tokens, lookouts, audit", _initial),
@@ -73,6 +82,7 @@ MIGRATIONS = (
     (3, "index of crossings by port and time (with direction)", _port_time_index),
     (4, "shadow_scores: the challenger's score of each crossing", _shadow_scores),
     (5, "audit: hash-chained, UPDATE and DELETE refused by triggers", _audit_chain),
+    (6, "crossings: a key wide enough for an inbound crossing set aside", _wider_crossing_key),
 )
 
 

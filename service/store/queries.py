@@ -11,8 +11,8 @@ from scoring.features.stats import value_band
 from service.store import chain
 from service.store.database import Database
 from service.store.prepared import Prepared, insert_statement
-from service.store.tables import (audit, crossings, lookouts, now_us, outcomes, scores,
-                                  shadow_scores, sql_value)
+from service.store.tables import (aside_key, audit, crossings, lookouts, now_us, outcomes,
+                                  scores, shadow_scores, sql_value)
 
 
 class Store(Database):
@@ -81,6 +81,14 @@ class Store(Database):
         return dict(row), (dict(score) if score else None), [dict(r) for r in records]
 
     @staticmethod
+    def inbound(conn, crossing_id):
+        """The stored inbound crossing of this id, under the id or set aside, or None."""
+        row = conn.execute(sa.select(crossings).where(
+            crossings.c.crossing_id.in_([crossing_id, aside_key(crossing_id)]),
+            crossings.c.direction == "inbound")).mappings().first()
+        return None if row is None else dict(row)
+
+    @staticmethod
     def shadow_score(conn, crossing_id):
         """The challenger's stored score of a crossing, or None."""
         row = conn.execute(sa.select(shadow_scores).where(
@@ -140,10 +148,24 @@ class Store(Database):
 
     # -- writes (the caller owns the transaction) ------------------------------
 
-    def insert_crossing(self, conn, record):
+    def insert_crossing(self, conn, record, key=None):
+        """Store a crossing under its id, or under ``key`` (an inbound one set aside)."""
         values = {k: sql_value(k, v) for k, v in record.items() if k in crossings.c}
         values["received_at"] = now_us()
+        if key is not None:
+            values["crossing_id"] = key
         self.sql["insert_crossing"].execute(conn, values)
+
+    @staticmethod
+    def set_inbound_aside(conn, crossing_id):
+        """Move the inbound crossing stored under ``crossing_id`` to its
+        :func:`~service.store.tables.aside_key`, so that the outbound crossing of that id
+        can be stored; return whether one was there (an inbound row has no score,
+        outcome or shadow score that would follow it)."""
+        moved = conn.execute(crossings.update().where(
+            crossings.c.crossing_id == crossing_id, crossings.c.direction == "inbound")
+            .values(crossing_id=aside_key(crossing_id)))
+        return moved.rowcount > 0
 
     def insert_score(self, conn, values):
         self.sql["insert_score"].execute(conn, values)

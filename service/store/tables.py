@@ -19,11 +19,32 @@ INTEGER_KINDS = ("int", "count", "positive")
 INT_MAX = 2**31 - 1
 
 
+#: the suffix of the key an inbound crossing is stored under when an outbound crossing
+#: holds its id (:func:`aside_key`): U+001F is a control character no id the API takes
+#: holds, so no crossing of either direction can be sent under such a key
+ASIDE = "\x1finbound"
+#: the longest key of ``crossings`` (an id the API takes, set aside; migration 6)
+KEY_MAX = 160
+
+
+def aside_key(crossing_id):
+    """The key of an inbound crossing whose id an outbound crossing holds: the outbound
+    crossing owns the id (its score, outcomes and look-ups address it), the inbound one
+    stays history under this key."""
+    return crossing_id + ASIDE
+
+
+def stored_id(key):
+    """The crossing_id of a ``crossings`` key (an inbound crossing set aside loses its
+    :data:`ASIDE` suffix)."""
+    return key[:-len(ASIDE)] if key.endswith(ASIDE) else key
+
+
 def _contract_columns():
     cols = []
     for column in COLUMNS:
         if column.name == "crossing_id":
-            cols.append(sa.Column("crossing_id", sa.String(128), primary_key=True))
+            cols.append(sa.Column("crossing_id", sa.String(KEY_MAX), primary_key=True))
         elif column.name == "crossed_at":
             cols.append(sa.Column("crossed_at", sa.BigInteger, nullable=False))
             cols.append(sa.Column("utc_offset_min", sa.Integer, nullable=False))

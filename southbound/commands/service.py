@@ -64,8 +64,14 @@ def export(since, until, out, actor):
     frame = export_frame(store, utc_micros(since, "--since"),
                          utc_micros(until, "--until") if until else None)
     write_table(frame, out)
+    left_out = frame.attrs.get("left_out", 0)
     record(store, actor, "export", target=out.name[:128], out=str(out.resolve()),
-           since=since, until=until, rows=len(frame), via="southbound export")
+           since=since, until=until, rows=len(frame), via="southbound export",
+           **({"left_out": left_out} if left_out else {}))
+    if left_out:
+        click.echo(f"warning: left out {plural(left_out, 'inbound crossing')} sent under the "
+                   "id of an outbound crossing (a log holds each id once; `southbound audit "
+                   "--action inbound` names them, detail set_aside)", err=True)
     click.echo(f"exported {plural(len(frame), 'crossing')} to {out}")
 
 
