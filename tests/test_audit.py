@@ -90,8 +90,14 @@ def test_giving_your_own_login_as_actor_claims_nothing(runner, tmp_path, store_u
     assert "on_behalf_of" not in detail(row)
 
 
-def test_signing_exporting_and_reporting_are_audited(runner, tmp_path, store_url, world,
+def test_keys_signing_exporting_and_reporting_are_audited(runner, tmp_path, store_url, world,
                                                     registry_path, trained):
+    result = runner.invoke(main, ["keys", "create", "--dir", str(tmp_path / "keys")])
+    assert result.exit_code == 0, result.output
+    kid = result.output.split()[3].rstrip(":")
+    again = runner.invoke(main, ["keys", "create", "--dir", str(tmp_path / "keys"),
+                                 "--if-missing"])
+    assert again.exit_code == 0 and "already in" in again.output  # no key made, no row
     unsigned = Registry(registry_path, private_key=None).save(*trained)
     result = runner.invoke(main, ["models", "sign", unsigned, "--registry", str(registry_path),
                                   "--actor", "ana"])
@@ -108,9 +114,10 @@ def test_signing_exporting_and_reporting_are_audited(runner, tmp_path, store_url
     assert result.exit_code == 0, result.output
     rows = audit_rows(store_url)
     assert [(r["action"], r["actor"], r["target"]) for r in rows] == [
-        ("sign", login(), unsigned), ("export", login(), "export.csv"),
+        ("key_create", login(), kid), ("sign", login(), unsigned), ("export", login(), "export.csv"),
         ("report", login(), Registry(registry_path).active_version())]
-    sign, export, report = map(detail, rows)
+    key, sign, export, report = map(detail, rows)
+    assert key["public_key"] == str((tmp_path / "keys" / "signing.pub").resolve())
     assert sign["on_behalf_of"] == "ana" and sign["key_id"]
     assert export == {"out": str(out.resolve()), "since": "2025-01-01", "until": "2025-02-01",
                       "rows": 0, "via": "southbound export"}

@@ -20,11 +20,14 @@ def keys():
               help="Folder of the pair [default: $SOUTHBOUND_VAR/keys or ./var/keys].")
 @click.option("--if-missing", is_flag=True,
               help="Do nothing (exit 0) when the folder already holds a key pair.")
+@actor_option
 @handle_errors
-def keys_create(folder, if_missing):
+def keys_create(folder, if_missing, actor):
     """Make a new key pair: signing.key (the private key, mode 0600: it stays on the
     training side, where models are trained and signed) and signing.pub (the public key,
-    for the service and every command that loads a model). Never replaces a key."""
+    for the service and every command that loads a model). Never replaces a key.
+    Audited (``key_create``, with the key id; a pair already there writes nothing)."""
+    from models.audit import record
     from models.signing import (PRIVATE_NAME, PUBLIC_NAME, create_key_pair,
                                 default_keys_dir, key_id, load_public_key)
     folder = folder or default_keys_dir()
@@ -32,7 +35,10 @@ def keys_create(folder, if_missing):
         click.echo(f"key pair already in {folder} (key id "
                    f"{key_id(load_public_key(folder / PUBLIC_NAME))})")
         return
+    store = open_store()  # unreachable: refused before a key is made
     private, public, kid = create_key_pair(folder)
+    record(store, actor, "key_create", target=kid, public_key=str(public.resolve()),
+           via="southbound keys create")
     click.echo(f"created key pair {kid}: private key {private} (0600, training side only), "
                f"public key {public}")
 
