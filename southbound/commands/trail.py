@@ -28,7 +28,8 @@ def _open(url):
                               "e.g. 2025-04-06 or 2025-04-06T08:00.")
 @click.option("--actor", help="Only the rows of this actor.")
 @click.option("--action", help="Only the rows of this action (score, inbound, outcome, "
-                               "activate, token_create, ...).")
+                               "outcome_review: outcomes flagged for review, activate, "
+                               "register, sign, export, report, token_create, ...).")
 @db_option
 @click.pass_context
 @handle_errors
