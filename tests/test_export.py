@@ -9,7 +9,7 @@ from scoring.contract import parse_frame, read_log
 from service.export import export_frame
 from service.store import crossings
 from southbound.cli import main
-from tests.helpers.service import outbound
+from tests.helpers.service import outbound, soon
 from tests.helpers.replay import replay
 from training.evaluate import Labels
 from training.synth import WorldConfig, generate_world
@@ -68,7 +68,7 @@ def test_export_round_trip_trains_without_bias(app, client, auth, runner, tmp_pa
 def _lookout_pick(app, client, auth):
     """A plate on a lookout, scored: referred by the lookout."""
     assert client.post("/v1/lookouts", headers=auth["analyst"], json={
-        "plate_id": "P9", "reason": "tip", "expires_at": "2099-01-01T00:00:00Z"}).status_code == 201
+        "plate_id": "P9", "reason": "tip", "expires_at": soon()}).status_code == 201
     answer = client.post("/v1/score", json=outbound(plate_id="P9"), headers=auth["officer"])
     assert answer.json["refer"] is True
     return app.extensions["southbound.store"]
@@ -98,3 +98,4 @@ def test_a_store_holding_officer_for_a_past_lookout_pick_exports_lookout(app, cl
     assert (text.loc["o1", "referral"], text.loc["o1", "selection_probability"]) == ("lookout", "1.0")
     # an officer's own pick stays officer, with no selection probability
     assert (text.loc["o2", "referral"], text.loc["o2", "selection_probability"]) == ("officer", "")
+

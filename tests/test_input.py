@@ -13,7 +13,7 @@ from scoring.contract import COLUMNS, SEIZED_AMOUNTS
 from scoring.ports import known_ports
 from service.openapi import INTEGER_KINDS, document_for
 from service.store import INTEGER_COLUMNS, MIGRATIONS, Store, crossings, metadata, outcomes
-from tests.helpers.service import assert_error, inbound, outbound, rows
+from tests.helpers.service import assert_error, inbound, outbound, rows, soon
 
 PORTS = known_ports()
 INTEGER_FIELDS = [c.name for c in COLUMNS if c.kind in INTEGER_KINDS]
@@ -49,7 +49,7 @@ def valid(schema):
     return {"OutboundCrossing": outbound(), "InboundCrossing": inbound(),
             "Outcome": {"inspected": True, "seizure": True, "firearms_seized": 2},
             "Lookout": {"plate_id": "P7", "reason": "tip",
-                        "expires_at": "2099-01-01T00:00:00Z"},
+                        "expires_at": soon()},
             "Activation": {"require_comparison": False}}[schema]
 
 
@@ -527,3 +527,4 @@ def test_workers_starting_together_migrate_once(database_url):
     finally:
         for store in stores:
             store.engine.dispose()
+
