@@ -8,8 +8,8 @@ import re
 import sqlalchemy as sa
 from flask import Blueprint, current_app, g, jsonify, request
 
-from scoring.contract import (COLUMNS, ContractError, format_timestamp, outcome_problem,
-                              parse_value, show_json)
+from scoring.contract import (COLUMNS, ContractError, format_timestamp, identifier,
+                              outcome_problem, parse_value, show_json)
 from service.api.inputs import checked_crossing, get_json_body, ignored_fields, with_ignored
 from service.auth import ROLES, require
 from service.errors import ApiError, from_contract
@@ -30,11 +30,20 @@ def _store():
     return current_app.extensions["southbound.store"]
 
 
+def get_crossing_id(text):
+    """A crossing id from a route, as the contract keeps ids (NFKC): 400 when it holds a
+    control or format character (no stored id does)."""
+    try:
+        return identifier(text)
+    except ValueError as exc:
+        raise ApiError(400, "invalid_value", f"value {show_json(text)} {exc}",
+                       "crossing_id") from None
+
+
 def get_crossing(conn, crossing_id):
     """The stored (crossing, score, outcomes) triple; 404 when there is no such crossing."""
-    # an id the store could not hold (too long, a NUL) is never stored: do not ask
-    found = (_store().crossing(conn, crossing_id)
-             if len(crossing_id) <= TEXT_MAX and "\x00" not in crossing_id else None)
+    # an id the store could not hold (too long) is never stored: do not ask
+    found = _store().crossing(conn, crossing_id) if len(crossing_id) <= TEXT_MAX else None
     if found is None:
         raise ApiError(404, "not_found", f"no crossing {show_json(crossing_id)}", "crossing_id")
     return found
@@ -99,6 +108,7 @@ def parse_outcome(body):
 @require("officer")
 def record_outcome(crossing_id):
     """Record what secondary inspection found (a later record corrects an earlier one)."""
+    crossing_id = get_crossing_id(crossing_id)
     body = get_json_body()
     outcome = parse_outcome(body)
     ignored = ignored_fields("Outcome", body)
@@ -180,6 +190,7 @@ def _lane_view(row):
 @require("officer")
 def show(crossing_id):
     """The crossing, its score, reasons and decision, and its latest outcome."""
+    crossing_id = get_crossing_id(crossing_id)
     analyst = ROLES.index(g.role) >= ROLES.index("analyst")
     with _store().engine.connect() as conn:
         crossing, score, outcomes = get_crossing(conn, crossing_id)

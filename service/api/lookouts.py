@@ -12,7 +12,7 @@ import re
 import sqlalchemy as sa
 from flask import Blueprint, current_app, g, jsonify, request
 
-from scoring.contract import (ContractError, check_text, format_timestamp,
+from scoring.contract import (ContractError, check_text, format_timestamp, identifier,
                               parse_timestamp, show_json)
 from service.api.inputs import get_json_body, ignored_fields, with_ignored
 from service.auth import require
@@ -68,7 +68,7 @@ def _query_integer(name, default, most):
 
 
 def parse_lookout(body):
-    """plate_id, reason (both required) and
+    """plate_id (an identifier of the contract, kept in NFKC) and reason, both required;
     expires_at (ISO-8601 with offset, in the future, at most LIFETIME_DAYS ahead)."""
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_body", "a lookout must be a JSON object")
@@ -84,6 +84,11 @@ def parse_lookout(body):
             raise ApiError(400, "invalid_value", "must be text without NUL characters or "
                            "lone surrogates", name) from None
         out[name] = value.strip()
+    try:  # the contract's identifier rule, as the crossings' plate ids it must match
+        out["plate_id"] = identifier(out["plate_id"])
+    except ValueError as exc:
+        raise ApiError(400, "invalid_value", f"value {show_json(body['plate_id'])} {exc}",
+                       "plate_id") from None
     if len(out["reason"]) > REASON_MAX:
         raise ApiError(400, "invalid_value", f"is {len(out['reason']):,} characters long: at "
                        f"most {REASON_MAX} are kept", "reason")

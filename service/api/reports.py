@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, jsonify
 
 from models.registry import RegistryError
+from service.api.inputs import get_version
 from service.auth import require
 from service.errors import ApiError
 from service.report_jobs import RETRY_AFTER, Busy, ReportJobs, data_day, page_name
@@ -73,7 +74,7 @@ def report(version):
     traffic, 409 an artifact refused, 503 with Retry-After while another page is built."""
     ext = current_app.extensions
     store, holder, jobs = ext["southbound.store"], ext["southbound.models"], ext[JOBS]
-    check_version(holder.registry, version)
+    check_version(holder.registry, get_version(version, "report_refused"))
     day = _data_ends(store)
     if day is None:
         raise ApiError(404, "no_traffic", "the store: no crossings to report on")

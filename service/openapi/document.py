@@ -12,9 +12,13 @@ from service.openapi.schemas import (IGNORED, NULLABLE_BOOL, NULLABLE_INTEGER, N
 #: every call with a token
 AUTH = [{"bearer": []}]
 _CROSSING_ID = {"name": "crossing_id", "in": "path", "required": True,
-                "schema": {"type": "string"}}
+                "schema": {"type": "string"},
+                "description": "percent-encoded ('/' as %2F); an identifier of the contract: "
+                               "kept in Unicode NFKC, a control or format character is a 400"}
 _VERSION = {"name": "version", "in": "path", "required": True,
-            "schema": {"type": "string"}}
+            "schema": {"type": "string"},
+            "description": "a registered version; one of more than 64 characters, or with a "
+                           "character that is not printable, is a 404, audited"}
 
 
 def document():
@@ -147,7 +151,7 @@ def _crossing_paths(ports):
                            "description": "the challenger's score of the crossing, if "
                                           "one was in shadow; analysts only"}}),
                 "found"),
-                **_authenticated(404)}}},
+                **_authenticated(400, 404)}}},
         "/v1/crossings/{crossing_id}/outcome": {"post": {
             "summary": "Record what secondary inspection found", "security": AUTH,
             "parameters": [_CROSSING_ID],

@@ -65,6 +65,7 @@ def _column_schema(column, required=None, ports=None):
         expected = "one of " + ", ".join(column.allowed)
     if not required:  # null (or, for a string, an empty one) is a missing value
         schema["nullable"] = True
+        schema.pop("minLength", None)
         if "enum" in schema:
             schema["enum"] = schema["enum"] + ["", None]
         if "pattern" in schema:
