@@ -64,8 +64,9 @@ def list_tokens(store):
 
 
 def revoke_token(store, token_id=None, *, token=None, actor="cli"):
-    """Revoke a token by id (or by the token itself); workers refuse it once their
-    cache of it expires (``TOKEN_CACHE_SECONDS``). Returns the token's name;
+    """Revoke a token by id (or by the token itself): the command's ``tokens revoke`` and
+    the API's ``DELETE /v1/tokens/<id>``; workers refuse it once their cache of it expires
+    (``TOKEN_CACHE_SECONDS``). Returns the token's name;
     KeyError when there is no such token, ValueError when it is already revoked."""
     where = (tokens.c.id == token_id) if token is None else (tokens.c.token_hash == hash_token(token))
     with store.write() as conn:
