@@ -218,6 +218,10 @@ SETTINGS = (
                                          "delay)", number(0)),
     Setting("RATE_LIMIT_PER_MINUTE", "6000", "requests a token may make per minute (429 "
                                              "above); 0 switches the limit off", integer(0)),
+    Setting("AUTH_FAILURES_PER_MINUTE", "20", "failed authentications (a token presented "
+                                              "and refused) a client address may make per "
+                                              "minute (429 above, with no token lookup); 0 "
+                                              "switches the limit off", integer(0)),
     Setting("REDIS_URL", "", "Redis URL (redis://127.0.0.1:6379/0) to share rate-limit counts "
                              "across workers and instances; empty counts per worker", redis_url),
     Setting("PORTS_FILE", "", "a CSV of ports added to the shipped port table (columns "

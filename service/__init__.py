@@ -19,7 +19,7 @@ NO_STORE = frozenset({"health.healthz", "health.readyz", "health.metrics", "heal
 def create_app(test_config=None):
     """Build the app: settings, logs, metrics, store (migrated), tokens, model, blueprints."""
     from service import auth, console, errors, holder, logs, metrics, ratelimit
-    from service.api import crossings, health, lookouts, models, reports, score
+    from service.api import crossings, health, lookouts, models, reports, score, tokens
     from scoring.ports import known_ports
     from scoring import settings
     from scoring.settings import checked, from_environment
@@ -55,7 +55,8 @@ def create_app(test_config=None):
     served = app.extensions["southbound.models"].served
     if served is not None:
         app.extensions["southbound.metrics"].model.labels(served.version).set(1)
-    for module in (score, crossings, models, lookouts, reports, health, console):
+    for module in (score, crossings, models, lookouts, reports, tokens, health,
+                   console):
         app.register_blueprint(module.bp)
     return app
 

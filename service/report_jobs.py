@@ -8,10 +8,12 @@ starts a build and answers 202: the build runs in a child process (``python -m
 service.report_jobs``, at a lower CPU priority), never in the worker that took the
 request, so a booth's score never waits behind a report.
 
-One process of all workers builds each page: the worker that starts a build takes an
-exclusive ``flock`` on the page's lock file and hands the open file to the child, which
-holds it as long as it lives (the kernel drops it when the child exits, even if it
-dies). A build that fails leaves ``<page>.error.json`` (status, code, message), served
+One process of all workers builds each page, and one page is built at a time in an
+instance (each build loads the whole store): the worker that starts a build takes an
+exclusive ``flock`` on the page's lock file and on the folder's :data:`BUILDER_LOCK`,
+and hands both open files to the child, which holds them as long as it lives (the kernel
+drops them when the child exits, even if it dies). A request for another page meanwhile
+is told to come back (:class:`Busy`: a 503 with ``Retry-After``). A build that fails leaves ``<page>.error.json`` (status, code, message), served
 as the answer for :data:`ERROR_SECONDS`, after which the next request tries again.
 """
 from __future__ import annotations
@@ -35,6 +37,12 @@ ERROR_SECONDS = 60
 KEEP_PAGES = 64
 #: the builder's niceness: scoring workers come first on a busy machine
 NICENESS = 10
+#: the lock file held by the one build of the instance (beside the pages it builds)
+BUILDER_LOCK = "builder.lock"
+
+
+class Busy(Exception):
+    """Another page is being built in this instance: ask again later."""
 
 
 def data_day(micros):
@@ -85,9 +93,11 @@ class ReportJobs:
         return None, None
 
     def start(self, name, version, served):
-        """Start building a page unless some process is building it; True if started here."""
+        """Start building a page unless some process is building it; True if started
+        here. Raises :class:`Busy` while another page is being built."""
         self.root.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.root / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        builder = None
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -95,18 +105,26 @@ class ReportJobs:
                 return False  # another worker's child is at it
             if self.page(name).exists():  # finished between the lookup and the lock
                 return False
+            builder = os.open(self.root / BUILDER_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(builder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise Busy(name) from None  # another page's build holds the instance
             command = [sys.executable, "-m", "service.report_jobs", "--version", version,
-                       "--out", str(self.page(name)), "--lock-fd", str(fd)]
+                       "--out", str(self.page(name)), "--lock-fd", str(fd),
+                       "--lock-fd", str(builder)]
             if served:
                 command += ["--served", served]
-            child = subprocess.Popen(command, pass_fds=(fd,), stdin=subprocess.DEVNULL,
+            child = subprocess.Popen(command, pass_fds=(fd, builder), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, start_new_session=True,
                                      env=os.environ | self.environment)
             with self._lock:
                 self.children.append(child)
             return True
         finally:
-            os.close(fd)  # the child holds the lock from here on
+            os.close(fd)  # the child holds the locks from here on
+            if builder is not None:
+                os.close(builder)
 
     def reap(self):
         """Collect the exit status of builds that ended (no zombies in a worker)."""
@@ -201,8 +219,9 @@ def main(argv=None):
     parser.add_argument("--version", required=True)
     parser.add_argument("--served")
     parser.add_argument("--out", required=True)
-    parser.add_argument("--lock-fd", type=int, help="the page's locked lock file, held "
-                                                    "until this process ends")
+    parser.add_argument("--lock-fd", type=int, action="append",
+                        help="a locked lock file (the page's, the instance's builder's), "
+                             "held until this process ends")
     args = parser.parse_args(argv)
     os.nice(NICENESS)
     return build(args.version, args.served, args.out)

@@ -1,5 +1,6 @@
 """Tables the commands write: Parquet, or CSV byte for byte as pandas writes it, faster,
-but for booleans, written ``true``/``false`` as the crossing-log contract spells them.
+but for booleans, written ``true``/``false`` as the crossing-log contract spells them,
+and for text cells a spreadsheet would take for a formula (:func:`neutralise`).
 
 pandas' ``to_csv`` turns every cell into a Python string and writes row by row (2.8 s
 for the 500k rows of a 1M-row log's scores); :func:`write_csv` formats each column at
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -38,13 +40,54 @@ def write_rejects(rejects, path, folder):
     folder.mkdir(parents=True, exist_ok=True)
     side = folder / (Path(path).name + ".rejects.csv")
     create_private(side)
-    rejects.to_csv(side, index=False)
+    _neutralised_text(rejects).to_csv(side, index=False)
     return side
+
+
+#: what a spreadsheet reads as the start of a formula (OWASP's CSV injection list)
+FORMULA_START = "=+-@\t\r"
+_FORMULA = f"^[{re.escape(FORMULA_START)}]"
+#: a plain decimal number (as the contract reads one): "-3.5" stays a number
+_PLAIN_NUMBER = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+
+
+def neutralise(cells):
+    """Text cells (an arrow string array) with a single quote before each one that
+    begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return and is not a plain
+    number, so that a spreadsheet shows ``'=HYPERLINK(...)`` as text rather than run it;
+    ``-3.5`` stays a number.
+
+    >>> neutralise(pa.array(["=1+2", "-3.5", "@x", "P1"])).to_pylist()
+    ["'=1+2", '-3.5', "'@x", 'P1']
+    """
+    risky = pc.and_(pc.match_substring_regex(cells, _FORMULA),
+                    pc.invert(pc.match_substring_regex(cells, _PLAIN_NUMBER)))
+    if not pc.any(risky).as_py():
+        return cells
+    return pc.if_else(risky, pc.binary_join_element_wise(
+        pa.scalar("'", type=cells.type), cells, pa.scalar("", type=cells.type)), cells)
+
+
+def _neutralised_text(frame):
+    """``frame`` with its text cells neutralised (:func:`neutralise`), for pandas' writer."""
+    out = frame.copy(deep=False)
+    for i in range(out.shape[1]):
+        column = out.iloc[:, i]
+        if column.dtype.kind == "O" or isinstance(column.dtype, pd.StringDtype):
+            values = column.to_numpy(dtype=object)
+            text = np.array([isinstance(v, str) for v in values], dtype=bool)
+            if text.any():
+                cells = neutralise(pa.array(values[text], type=pa.string())).to_pylist()
+                values = values.copy()
+                values[text] = cells
+                out.isetitem(i, pd.Series(values, index=out.index, dtype=object))
+    return out
 
 
 def write_csv(frame, path):
     """``frame.to_csv(path, index=False)``, the same bytes but for booleans (``true`` and
-    ``false``, not Python's ``True`` and ``False``).
+    ``false``, not Python's ``True`` and ``False``) and for text cells a spreadsheet would
+    run as a formula (:func:`neutralise`; numbers and number columns as they are).
 
     Examples
     --------
@@ -54,13 +97,15 @@ def write_csv(frame, path):
     cells = [c if c is None else c.cast(pa.large_string()) for c in cells]
     if any(c is None for c in cells) or frame.columns.duplicated().any() or not len(frame):
         flags = [i for i, dtype in enumerate(frame.dtypes) if dtype.kind == "b"]
-        if flags:
-            frame = frame.copy(deep=False)
-            for i in flags:
-                frame.isetitem(i, np.where(frame.iloc[:, i].to_numpy(), "true", "false"))
+        frame = _neutralised_text(frame)
+        for i in flags:
+            frame.isetitem(i, np.where(frame.iloc[:, i].to_numpy(), "true", "false"))
         create_private(path)
         frame.to_csv(path, index=False)
         return
+    text = [frame.dtypes.iloc[i].kind == "O" or isinstance(frame.dtypes.iloc[i], pd.StringDtype)
+            for i in range(len(cells))]
+    cells = [neutralise(c) if is_text else c for c, is_text in zip(cells, text)]
     header = ",".join(_quote(pa.array([str(name) for name in frame.columns],
                                       type=pa.large_string())).to_pylist())
     # each line ends in "\n" (joined with an empty last cell), so the lines' character

@@ -125,7 +125,7 @@ def app(database_url, registry_path, tmp_path):
                       "REPORT_DIR": str(tmp_path / "reports"),
                       "TOKEN_CACHE_SECONDS": 0, "MODEL_CHECK_SECONDS": 0,
                       "RANDOM_SEED": 1, "LOG_LEVEL": "WARNING", "MAX_BODY_BYTES": 200_000,
-                      "RATE_LIMIT_PER_MINUTE": 0})
+                      "RATE_LIMIT_PER_MINUTE": 0, "AUTH_FAILURES_PER_MINUTE": 0})
     yield app
     app.extensions["southbound.store"].engine.dispose()
 

@@ -164,8 +164,10 @@ def test_tokens_are_listed_without_secrets_and_a_revoked_one_stops_working(
     assert listing.exit_code == 0 and "booth 3" in listing.output and "officer" in listing.output
     assert token not in listing.output and token[3:12] not in listing.output
     header, line = listing.output.splitlines()[:2]
-    assert header.split() == ["id", "role", "created", "(UTC)", "revoked", "(UTC)", "name"]
-    assert line.split()[-1] == "3" and line.split()[-2] == "booth" and line.split()[3] == "-"
+    assert header.split() == ["id", "role", "created", "(UTC)", "expires", "(UTC)", "revoked",
+                              "(UTC)", "name"]
+    assert line.split()[-1] == "3" and line.split()[-2] == "booth" and line.split()[4] == "-"
+    assert line.split()[3] > line.split()[2]      # the default expiry: 90 days ahead
     token_id = int(line.split()[0])
 
     cache = 0.5
@@ -188,7 +190,7 @@ def test_tokens_are_listed_without_secrets_and_a_revoked_one_stops_working(
     missing = runner.invoke(main, ["tokens", "revoke", "999"])
     assert missing.exit_code == 1 and "no token with id 999" in missing.output
     listed = runner.invoke(main, ["tokens", "list"]).output
-    assert listed.splitlines()[1].split()[3] != "-"      # revoked: its date
+    assert listed.splitlines()[1].split()[4] != "-"      # revoked: its date
     rows = [r for r in audit_rows(store_url) if r["action"] == "token_revoke"]
     assert [(r["actor"], detail(r).get("on_behalf_of")) for r in rows] == [(login(), "sec")]
     app.extensions["southbound.store"].engine.dispose()

@@ -435,3 +435,61 @@ def test_a_timestamp_outside_the_contracts_years_is_told_so(text):
         parse_frame(raw([row(crossed_at=text)]))
     with pytest.raises(ContractError, match=message):
         parse_record(row(crossed_at=text))
+
+
+# --- identifiers: NFKC, no control or format characters, case kept ---------------------
+
+ODD_IDS = [
+    ("PLOOK1\u200b", "holds U+200B (ZERO WIDTH SPACE), a format character"),
+    ("P\u202eKOOL", "holds U+202E (RIGHT-TO-LEFT OVERRIDE), a format character"),
+    ("\ufeffP1", "holds U+FEFF (ZERO WIDTH NO-BREAK SPACE), a format character"),
+    ("P\u00ad1", "holds U+00AD (SOFT HYPHEN), a format character"),
+    ("P\u200d1", "holds U+200D (ZERO WIDTH JOINER), a format character"),
+    ("P\x011", "holds U+0001, a control character"),
+    ("P\x1b[31m1", "holds U+001B, a control character"),
+    ("P\u00851", "holds U+0085, a control character"),
+]
+_ODD_IDS = ["zero-width-space", "rtl-override", "bom", "soft-hyphen", "zwj", "soh", "escape",
+            "nel"]
+
+
+@pytest.mark.parametrize("column", ["crossing_id", "plate_id", "carrier_id"])
+@pytest.mark.parametrize("value, match", ODD_IDS, ids=_ODD_IDS)
+def test_an_identifier_with_a_control_or_format_character_is_a_bad_row(tmp_path, column,
+                                                                        value, match):
+    import re
+    path = write_csv(tmp_path, [row(crossing_id="a"), row(**{"crossing_id": "b", column: value})])
+    with pytest.raises(ContractError, match=re.escape(match)) as info:
+        read_log(path)
+    assert str(info.value).startswith(f"{path}, row 3, column {column}: value {value!r} holds")
+    with pytest.raises(ContractError, match=re.escape(match)) as info:  # as the API reads
+        parse_record(row(**{column: value}))
+    assert info.value.column == column
+
+
+def test_identifiers_are_kept_in_nfkc_with_their_case():
+    rows = [row(crossing_id="\uff38\uff11", plate_id="\uff30LOOK1", carrier_id="c\u2460"),
+            row(crossing_id="x2", plate_id="plook1", carrier_id="Ｃ-7")]
+    frame = parse_frame(raw(rows)).frame
+    assert list(frame["crossing_id"]) == ["X1", "x2"]
+    assert list(frame["plate_id"]) == ["PLOOK1", "plook1"]
+    assert list(frame["carrier_id"]) == ["c1", "C-7"]
+    one = parse_record(rows[0])
+    assert (one["crossing_id"], one["plate_id"], one["carrier_id"]) == ("X1", "PLOOK1", "c1")
+
+
+def test_the_log_and_the_service_judge_identifiers_alike():
+    """The frame's execution (ASCII cells skipped, the others one by one) and the
+    record's give the same value or the same refusal, cell by cell."""
+    from scoring.contract.kinds import identifier
+    cells = ["P1", "p 1", "P-1/2", "\uff30\uff11", "Ｐ１\u200b", "é", "e\u0301", "ß", "P\t1",
+             "\u2126", "x\x7f", "I\u0307", "\U0001F697", "\u3000P"]
+    result = parse_frame(raw([row(crossing_id=f"x{i}", plate_id=c)
+                              for i, c in enumerate(cells)]), on_error="skip")
+    kept = result.frame.set_index("crossing_id")["plate_id"]
+    for i, cell in enumerate(cells):
+        try:
+            expected = identifier(cell.strip())
+        except ValueError:
+            expected = None
+        assert kept.get(f"x{i}") == expected, cell

@@ -9,7 +9,7 @@ from scoring.contract import parse_frame, read_log
 from service.export import export_frame
 from service.store import crossings
 from southbound.cli import main
-from tests.helpers.service import outbound
+from tests.helpers.service import outbound, soon
 from tests.helpers.replay import replay
 from training.evaluate import Labels
 from training.synth import WorldConfig, generate_world
@@ -68,7 +68,7 @@ def test_export_round_trip_trains_without_bias(app, client, auth, runner, tmp_pa
 def _lookout_pick(app, client, auth):
     """A plate on a lookout, scored: referred by the lookout."""
     assert client.post("/v1/lookouts", headers=auth["analyst"], json={
-        "plate_id": "P9", "reason": "tip", "expires_at": "2099-01-01T00:00:00Z"}).status_code == 201
+        "plate_id": "P9", "reason": "tip", "expires_at": soon()}).status_code == 201
     answer = client.post("/v1/score", json=outbound(plate_id="P9"), headers=auth["officer"])
     assert answer.json["refer"] is True
     return app.extensions["southbound.store"]
@@ -98,3 +98,26 @@ def test_a_store_holding_officer_for_a_past_lookout_pick_exports_lookout(app, cl
     assert (text.loc["o1", "referral"], text.loc["o1", "selection_probability"]) == ("lookout", "1.0")
     # an officer's own pick stays officer, with no selection probability
     assert (text.loc["o2", "referral"], text.loc["o2", "selection_probability"]) == ("officer", "")
+
+
+def test_exported_cells_a_spreadsheet_would_run_are_neutralised(app, client, auth, runner,
+                                                                 tmp_path, database_url,
+                                                                 monkeypatch):
+    """The export is opened in spreadsheets: a make or an id that begins with =, +, -
+    or @ is written after a single quote; the numbers stay numbers, and the file is
+    still a log train reads."""
+    import csv
+    formula = '=HYPERLINK("http://x.example","open")'
+    body = outbound(1, crossing_id="@evil", plate_id="+P1", vehicle_make=formula,
+                    carrier_id="-C1", manifest_value_usd=1250.5)
+    assert client.post("/v1/score", json=body, headers=auth["officer"]).status_code == 201
+    monkeypatch.setenv("SOUTHBOUND_DATABASE_URL", database_url)
+    out = tmp_path / "export.csv"
+    result = runner.invoke(main, ["export", "--since", "2025-01-01", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    with open(out, newline="") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert (row["crossing_id"], row["plate_id"], row["carrier_id"], row["vehicle_make"]) == (
+        "'@evil", "'+P1", "'-C1", "'" + formula)
+    assert row["manifest_value_usd"] == "1250.5" and row["vehicle_model_year"] == "2024"
+    assert read_log(out).frame.loc[0, "vehicle_make"] == "'" + formula

@@ -41,7 +41,8 @@ from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from scoring.contract import (BODY_TYPES, BY_NAME, COLUMN_NAMES, DIRECTIONS, REFERRALS,
                               REQUIRED, TEXT_KINDS, VEHICLE_CLASSES, ContractError,
-                              parse_frame, parse_record, parse_timestamp, parse_value, read_log)
+                              identifier, parse_frame, parse_record, parse_timestamp, parse_value,
+                              read_log)
 from southbound.cli import main
 from tests.helpers.logs import raw, row
 
@@ -362,6 +363,18 @@ def test_parse_timestamp_takes_any_text(text):
 EPOCH = datetime(1970, 1, 1)
 CLEAN_TEXT = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"),
                      max_size=10).map(str.strip)
+#: identifiers as the contract takes them (no control or format character), in NFKC
+IDENTIFIERS = st.text(st.characters(exclude_categories=("Cs", "Cc", "Cf")), min_size=1,
+                      max_size=10).map(str.strip).filter(lambda t: _identifier(t) is not None)
+
+
+def _identifier(text):
+    try:
+        return identifier(text)
+    except ValueError:
+        return None
+
+
 BOOLS = {"true": 1.0, "false": 0.0, "1": 1.0, "0": 0.0, "TRUE": 1.0, "False": 0.0,
          "1.0": 1.0, "0.0": 0.0}
 
@@ -378,7 +391,7 @@ def valid_row(draw, crossing_id):
     def put(name, text, value):
         cells[name], want[name] = text, value
 
-    put("crossing_id", crossing_id, crossing_id)
+    put("crossing_id", crossing_id, identifier(crossing_id))
     local = draw(st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2199, 12, 31)))
     digits = draw(st.integers(0, 6))
     micro = local.microsecond // 10 ** (6 - digits) * 10 ** (6 - digits) if digits else 0
@@ -405,14 +418,15 @@ def valid_row(draw, crossing_id):
     vehicle = draw(st.sampled_from(VEHICLE_CLASSES))
     put("vehicle_class", vehicle, vehicle)
     put("body_type", *_optional(draw, st.sampled_from(BODY_TYPES).map(lambda b: (b, b))))
-    plate = draw(CLEAN_TEXT.filter(bool))
-    put("plate_id", plate, plate)
+    plate = draw(IDENTIFIERS)
+    put("plate_id", plate, identifier(plate))
     put("plate_jurisdiction", *_optional(draw, st.one_of(st.just("UNK"), st.builds(
         "{}-{}".format, st.text("ABCMNSUXZ", min_size=2, max_size=2),
         st.text("ABCJNORSTX019", min_size=1, max_size=3))).map(lambda j: (j, j))))
-    for name in ("vehicle_make", "carrier_id"):
-        value = draw(CLEAN_TEXT)
-        put(name, value, value or None)
+    value = draw(CLEAN_TEXT)
+    put("vehicle_make", value, value or None)
+    carrier = draw(st.one_of(st.just(""), IDENTIFIERS))
+    put("carrier_id", carrier, identifier(carrier) if carrier else None)
 
     def number(lo, hi=None):
         return st.integers(lo, hi if hi is not None else 10 ** 12).map(lambda n: (str(n), float(n)))
@@ -459,7 +473,7 @@ def valid_row(draw, crossing_id):
 
 @st.composite
 def valid_logs(draw):
-    ids = draw(st.lists(CLEAN_TEXT.filter(bool), min_size=1, max_size=6, unique=True))
+    ids = draw(st.lists(IDENTIFIERS, min_size=1, max_size=6, unique_by=identifier))
     rows = [draw(valid_row(crossing_id)) for crossing_id in ids]
     columns = draw(st.permutations(COLUMN_NAMES))
     extra = draw(st.booleans())

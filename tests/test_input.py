@@ -12,8 +12,9 @@ import sqlalchemy as sa
 from scoring.contract import COLUMNS, SEIZED_AMOUNTS
 from scoring.ports import known_ports
 from service.openapi import INTEGER_KINDS, document_for
-from service.store import INTEGER_COLUMNS, MIGRATIONS, Store, crossings, metadata, outcomes
-from tests.helpers.service import assert_error, inbound, outbound, rows
+from service.store import (INTEGER_COLUMNS, MIGRATIONS, Store, audit, crossings, metadata,
+                           outcomes)
+from tests.helpers.service import assert_error, inbound, outbound, rows, soon
 
 PORTS = known_ports()
 INTEGER_FIELDS = [c.name for c in COLUMNS if c.kind in INTEGER_KINDS]
@@ -49,7 +50,7 @@ def valid(schema):
     return {"OutboundCrossing": outbound(), "InboundCrossing": inbound(),
             "Outcome": {"inspected": True, "seizure": True, "firearms_seized": 2},
             "Lookout": {"plate_id": "P7", "reason": "tip",
-                        "expires_at": "2099-01-01T00:00:00Z"},
+                        "expires_at": soon()},
             "Activation": {"require_comparison": False}}[schema]
 
 
@@ -534,3 +535,62 @@ def test_workers_starting_together_migrate_once(database_url):
     finally:
         for store in stores:
             store.engine.dispose()
+
+
+@pytest.mark.parametrize("method, path, action", [
+    ("post", "/v1/models/{}/activate", "activate_refused"),
+    ("post", "/v1/models/{}/shadow", "shadow_refused"),
+    ("delete", "/v1/models/{}/shadow", "shadow_end_refused"),
+    ("get", "/reports/{}", "report_refused"),
+], ids=["activate", "shadow", "end-shadow", "report"])
+@pytest.mark.parametrize("version", ["v" * 200, "20261201T102123Z-1\u0000", "a\u202eb"],
+                         ids=["200-characters", "nul", "bidi-override"])
+def test_a_version_no_model_can_have_is_a_404_and_audited(app, client, auth, method, path,
+                                                         action, version):
+    """An over-long version id (the store's audit target is a VARCHAR(128) on PostgreSQL)
+    or one with a control or format character is refused before anything is looked up,
+    and the refusal is in the audit trail, the value quoted short."""
+    response = getattr(client, method)(path.format(version), headers=auth["admin"])
+    assert_error(response, 404, "not_found", "version")
+    refused = [r for r in rows(app, audit) if r["action"] == action]
+    assert len(refused) == 1 and refused[0]["actor"] == "admin-test"
+    assert refused[0]["target"] is None
+    assert len(json.loads(refused[0]["detail"])["version"]) <= 120
+
+
+def test_identifiers_in_the_api_follow_the_contracts_rule(app, client, auth):
+    """NFKC, no control or format character, case kept: a zero-width space cannot slip a
+    plate past its lookout, and a full-width plate id is the plate itself."""
+    officer, analyst = auth["officer"], auth["analyst"]
+    lookout = {"plate_id": "PLOOK1", "reason": "tip", "expires_at": soon()}
+    assert client.post("/v1/lookouts", json=lookout, headers=analyst).status_code == 201
+    response = client.post("/v1/lookouts", json=dict(lookout, plate_id="PLOOK1\u200b"),
+                           headers=analyst)
+    assert_error(response, 400, "invalid_value", "plate_id")
+    assert "U+200B (ZERO WIDTH SPACE), a format character" in response.json["error"]["message"]
+
+    response = client.post("/v1/score", json=outbound(1, plate_id="PLOOK1\u200b"),
+                           headers=officer)
+    assert_error(response, 400, "invalid_value", "plate_id")
+    assert not rows(app, crossings)
+    answer = client.post("/v1/score", json=outbound(2, plate_id="\uff30\uff2c\uff2f\uff2f\uff2b1"),
+                         headers=officer)
+    assert answer.status_code == 201 and answer.json["refer"] is True   # the lookout fired
+    assert [r["plate_id"] for r in rows(app, crossings)] == ["PLOOK1"]
+    lower = client.post("/v1/score", json=outbound(3, plate_id="plook1"), headers=officer)
+    assert lower.status_code == 201 and rows(app, crossings, crossing_id="o3")[0]["plate_id"] \
+        == "plook1"                                                       # case kept
+
+    batch = {"crossings": [outbound(4, plate_id="P4"),
+                           outbound(5, plate_id="P5", carrier_id="C\u202e9")]}
+    assert_error(client.post("/v1/score/batch", json=batch, headers=officer),
+                 400, "invalid_value", "crossings[1].carrier_id")
+    assert_error(client.post("/v1/crossings", json=inbound(1, crossing_id="i\x071"),
+                             headers=officer), 400, "invalid_value", "crossing_id")
+
+    assert_error(client.get("/v1/crossings/o2%E2%80%8B", headers=officer),
+                 400, "invalid_value", "crossing_id")
+    assert_error(client.post("/v1/crossings/o2%E2%80%8B/outcome", headers=officer,
+                             json={"inspected": False}), 400, "invalid_value", "crossing_id")
+    found = client.get("/v1/crossings/%EF%BD%8F2", headers=officer)        # full-width o
+    assert found.status_code == 200 and found.json["crossing"]["crossing_id"] == "o2"

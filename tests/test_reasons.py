@@ -18,6 +18,7 @@ from scoring.reasons import (GROUPS, NOTHING_STANDS_OUT, READS, SELECTED, explai
                              reason_lines, with_selection)
 from service.store import crossings, scores
 from tests.helpers.replay import replay
+from tests.helpers.service import soon
 
 
 @pytest.fixture
@@ -189,7 +190,7 @@ def test_every_kind_of_pick_reads_the_same_to_the_officer(app, client, auth, wor
     log = pd.read_csv(world[0], dtype=str, keep_default_na=False).head(600)
     plate = log.loc[log["direction"] == "outbound", "plate_id"].iloc[5]
     assert client.post("/v1/lookouts", headers=auth["analyst"], json={
-        "plate_id": plate, "reason": "tip", "expires_at": "2099-01-01T00:00:00Z"}
+        "plate_id": plate, "reason": "tip", "expires_at": soon()}
         ).status_code == 201
     answers = replay(client, auth["officer"], log)
     with app.extensions["southbound.store"].engine.connect() as conn:

@@ -315,6 +315,34 @@ def test_one_build_per_page_across_workers(app):
         assert not jobs.start(name, "v1", None) and not jobs.children
 
 
+def test_one_build_at_a_time_per_instance(app, client, auth):
+    """While one page is built, a request for another answers 503 with Retry-After and
+    starts nothing; once that build ends, the next request starts its own."""
+    import fcntl
+    jobs = app.extensions["southbound.reports"]
+    jobs.root.mkdir(parents=True, exist_ok=True)
+    assert client.post("/v1/crossings", headers=auth["officer"], json={
+        "crossing_id": "i1", "crossed_at": "2025-05-01T10:00:00Z", "direction": "inbound",
+        "port_code": "2304", "vehicle_class": "personal", "plate_id": "P1"}).status_code == 201
+    version = app.extensions["southbound.models"].current().version
+    with open(jobs.root / report_jobs.BUILDER_LOCK, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another page's builder
+        with pytest.raises(report_jobs.Busy):
+            jobs.start(report_jobs.page_name("v2", None, "2025-05-01"), "v2", None)
+        responses = [client.get(f"/reports/{version}", headers=auth["analyst"])
+                     for _ in range(4)]
+        for response in responses:
+            assert response.status_code == 503 and response.json["error"]["code"] == "report_busy"
+            assert int(response.headers["Retry-After"]) == report_jobs.RETRY_AFTER
+        assert not jobs.children
+        page_lock = jobs.root / f"{report_jobs.page_name(version, version, '2025-05-01')}.lock"
+        with open(page_lock, "w") as free:       # the page's own lock was let go again
+            fcntl.flock(free, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    started = client.get(f"/reports/{version}", headers=auth["analyst"])
+    assert started.status_code == 202 and len(jobs.children) == 1
+    assert jobs.wait(120)
+
+
 def test_a_failed_build_answers_with_its_error_and_is_retried_later(app):
     jobs = app.extensions["southbound.reports"]
     jobs.root.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from service.store import audit, crossings, scores, tokens
-from tests.helpers.service import assert_error, inbound, outbound, rows
+from tests.helpers.service import assert_error, inbound, outbound, rows, soon
 
 
 def test_score_answers_and_stores_before_replying(app, client, auth):
@@ -194,7 +194,7 @@ def test_metrics_count_referrals_by_port_and_publish_no_source(client, auth):
     """/metrics takes no token: a lookout firing at a port (or a random pick) must not
     appear there as it happens."""
     made = client.post("/v1/lookouts", headers=auth["analyst"], json={
-        "plate_id": "PWATCH9", "reason": "metrics test", "expires_at": "2099-01-01T00:00:00Z"})
+        "plate_id": "PWATCH9", "reason": "metrics test", "expires_at": soon()})
     assert made.status_code == 201, made.json
     answer = client.post("/v1/score", json=outbound(9, plate_id="PWATCH9"),
                          headers=auth["officer"])
@@ -210,7 +210,7 @@ def test_metrics_count_referrals_by_port_and_publish_no_source(client, auth):
 def test_lookout_always_refers_and_can_be_removed(app, client, auth):
     h = auth["analyst"]
     created = client.post("/v1/lookouts", headers=h, json={
-        "plate_id": "P9", "reason": "tip from ATF", "expires_at": "2099-01-01T00:00:00Z"})
+        "plate_id": "P9", "reason": "tip from ATF", "expires_at": soon()})
     assert created.status_code == 201
     listed = client.get("/v1/lookouts", headers=h).json["lookouts"]
     assert [item["plate_id"] for item in listed] == ["P9"]
@@ -231,14 +231,45 @@ def test_lookout_always_refers_and_can_be_removed(app, client, auth):
 
 
 @pytest.mark.parametrize("body, field", [
-    ({"reason": "x", "expires_at": "2099-01-01T00:00:00Z"}, "plate_id"),
-    ({"plate_id": "P", "expires_at": "2099-01-01T00:00:00Z"}, "reason"),
+    ({"reason": "x", "expires_at": soon()}, "plate_id"),
+    ({"plate_id": "P", "expires_at": soon()}, "reason"),
     ({"plate_id": "P", "reason": "x", "expires_at": "tomorrow"}, "expires_at"),
     ({"plate_id": "P", "reason": "x", "expires_at": "2001-01-01T00:00:00Z"}, "expires_at"),
-])
-def test_bad_lookout_is_a_400(client, auth, body, field):
+    ({"plate_id": "P", "reason": "x", "expires_at": "2199-01-01T00:00:00Z"}, "expires_at"),
+    ({"plate_id": "P", "reason": "x", "expires_at": soon(366)}, "expires_at"),
+    ({"plate_id": "P", "reason": "x" * 501, "expires_at": soon()}, "reason"),
+    ({"plate_id": "P", "reason": "x" * 1_000_000, "expires_at": soon()}, "reason"),
+], ids=["no-plate", "no-reason", "not-a-time", "past", "year-2199", "366-days",
+        "reason-501", "reason-1MB"])
+def test_bad_lookout_is_a_400(app, client, auth, body, field):
+    app.config["MAX_CONTENT_LENGTH"] = 2_000_000
     assert_error(client.post("/v1/lookouts", json=body, headers=auth["analyst"]),
                  400, "invalid_value", field)
+
+
+def test_a_lookout_may_last_a_year_with_a_reason_of_500_characters(client, auth):
+    body = {"plate_id": "P", "reason": "x" * 500, "expires_at": soon(364)}
+    assert client.post("/v1/lookouts", json=body, headers=auth["analyst"]).status_code == 201
+
+
+def test_lookouts_are_listed_a_page_at_a_time(client, auth):
+    h = auth["analyst"]
+    made = [client.post("/v1/lookouts", headers=h, json={
+        "plate_id": f"P{i}", "reason": "tip", "expires_at": soon()}).json["id"]
+        for i in range(7)]
+    first = client.get("/v1/lookouts?limit=3", headers=h).json
+    assert [x["id"] for x in first["lookouts"]] == made[::-1][:3]
+    second = client.get(f"/v1/lookouts?limit=3&after={first['next']}", headers=h).json
+    assert [x["id"] for x in second["lookouts"]] == made[::-1][3:6]
+    last = client.get(f"/v1/lookouts?limit=3&after={second['next']}", headers=h).json
+    assert [x["id"] for x in last["lookouts"]] == made[:1] and last["next"] is None
+    whole = client.get("/v1/lookouts", headers=h).json         # default page: 100
+    assert len(whole["lookouts"]) == 7 and whole["next"] is None
+    for query in ("limit=0", "limit=501", "limit=x", "limit=1_0", "after=0", "after=-1",
+                  "after=99999999999"):
+        field = query.split("=")[0]
+        assert_error(client.get(f"/v1/lookouts?{query}", headers=h), 400, "invalid_value",
+                     field)
 
 
 def test_batch_scores_in_time_order_and_names_the_bad_item(client, auth):

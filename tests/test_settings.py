@@ -18,6 +18,7 @@ BAD = {  # variable: (value, what the line must say after "error: SOUTHBOUND_<NA
     "MAX_CLOCK_SKEW_SECONDS": [("-5", "'-5' is out of range: from 0 up"),
                                ("inf", "'inf' is not a finite number")],
     "RATE_LIMIT_PER_MINUTE": [("1.5", "'1.5' is not a whole number (>= 0)")],
+    "AUTH_FAILURES_PER_MINUTE": [("-1", "'-1' is out of range: from 0 up")],
     "MODEL_CHECK_SECONDS": [("soon", "'soon' is not a number (>= 0)")],
     "SQLITE_SYNCHRONOUS": [("FULL; DROP TABLE x", "'FULL; DROP TABLE x' is not one of FULL, "
                                                   "NORMAL, EXTRA, OFF")],

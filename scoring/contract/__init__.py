@@ -27,7 +27,7 @@ from scoring.contract.columns import (BODY_TYPES, BY_NAME, CERTAIN_REFERRALS, CO
                                       expects, show_json, show_value)
 from scoring.contract.files import first_row, read_log
 from scoring.contract.frame import ReadResult, parse_frame
-from scoring.contract.kinds import check_text
+from scoring.contract.kinds import check_text, identifier
 from scoring.contract.record import parse_record, parse_value
 from scoring.contract.rules import model_year_ahead, outcome_problem, outcome_review
 from scoring.contract.timestamps import (TIMESTAMP_PATTERN, format_timestamp, parse_timestamp,
@@ -38,6 +38,7 @@ __all__ = [
     "MODEL_YEAR_AHEAD", "OUTCOME_CAPS", "OUTCOME_COLUMNS", "OUTCOME_REVIEW", "REFERRALS",
     "REQUIRED", "SEIZED_AMOUNTS", "TEXT_KINDS", "TIMESTAMP_PATTERN", "VEHICLE_CLASSES", "VERSION", "YEARS", "Column",
     "ContractError", "ReadResult", "check_text", "expects", "first_row", "format_timestamp",
+    "identifier",
     "model_year_ahead", "outcome_problem", "outcome_review", "parse_frame", "parse_record",
     "parse_timestamp", "parse_value", "read_log", "show_json", "show_value", "timestamp_fault",
 ]

@@ -113,7 +113,7 @@ COLUMNS = (
     Column("vehicle_model_year", "int", False, bounds=(1900, YEARS[1] + MODEL_YEAR_AHEAD)),
     Column("registration_age_days", "count", False, bounds=(0, 36_525)),
     Column("occupants", "positive", False, bounds=(1, 200)),
-    Column("carrier_id", "text", False),
+    Column("carrier_id", "id", False),
     Column("trailer_empty", "bool", False),
     Column("manifest_value_usd", "amount", False),
     Column("referral", "enum", False, REFERRALS),

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 
 import numpy as np
 import pyarrow.compute as pc
 
-from scoring.contract.arrow import arrow_text, ascii_digits, may_hold, to_float
+from scoring.contract.arrow import arrow_text, ascii_digits, char_data, may_hold, to_float
 from scoring.contract.columns import expects
 from scoring.contract.timestamps import parse_timestamp, parse_timestamps, timestamp_fault
 
@@ -35,6 +36,46 @@ def check_text(text):
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise ValueError("is not valid Unicode text (it has a lone surrogate)") from None
+
+
+#: what no identifier may hold: control characters (Cc: NUL, tab, ...) and format
+#: characters (Cf: zero-width spaces and joiners, bidi marks and overrides, ...)
+REFUSED_CATEGORIES = {"Cc": "control", "Cf": "format"}
+
+
+def identifier(text):
+    """An identifier as the contract keeps it: ``text`` in Unicode NFKC, case kept.
+
+    The same id must be the same string wherever it comes from (a full-width ``ＰＬＯＯＫ１``
+    is ``PLOOK1``), and no invisible character may make two ids look alike
+    (``PLOOK1\u200b`` would slip past a lookout on ``PLOOK1``). Case is kept: a plate id
+    is a keyed hash made upstream. Raises ValueError, whose message follows "value X ",
+    naming the first control or format character.
+
+    >>> identifier("\uff30LOOK1")
+    'PLOOK1'
+    """
+    check_text(text)
+    normal = unicodedata.normalize("NFKC", text)
+    for char in text + normal:
+        kind = REFUSED_CATEGORIES.get(unicodedata.category(char))
+        if kind:
+            name = unicodedata.name(char, "")
+            raise ValueError(f"holds U+{ord(char):04X}{f' ({name})' if name else ''}, a {kind} "
+                             "character: identifiers hold no control or format characters")
+    normal = normal.strip()  # NFKC may start a value with a space ("\u00a8" is " \u0308")
+    if not normal:
+        raise ValueError("is empty in Unicode NFKC")
+    return normal
+
+
+def identifier_fault(value):
+    """What :func:`identifier` says of a bad ``value``, after "value X "."""
+    try:
+        identifier(value)
+    except ValueError as exc:
+        return str(exc)
+    return "is not an identifier"
 
 
 class Kind:
@@ -78,6 +119,40 @@ class FreeText(Kind):
         nul = (text.str.contains("\x00", regex=False).fillna(False).to_numpy(dtype=bool)
                if may_hold(text, b"\x00") else np.zeros(len(text), dtype=bool))
         return _text_values(column, text, empty), [(nul, lambda v: "contains a NUL character")]
+
+
+class Identifier(Kind):
+    """``id``: an identifier (:func:`identifier`), kept in NFKC."""
+
+    def one(self, column, text):
+        return identifier(text)
+
+    def many(self, column, text, empty):
+        data = char_data(text)
+        if data is not None and not any(len(d) and (d.min() < 0x20 or d.max() > 0x7E)
+                                        for d in data):
+            # every character printable ASCII (one scan of arrow's character data): NFKC
+            # already, and no control or format character
+            return _text_values(column, text, empty), [(np.zeros(len(text), dtype=bool),
+                                                        identifier_fault)]
+        arrow = arrow_text(text)
+        plain = pc.fill_null(pc.string_is_ascii(arrow), True)
+        controls = pc.fill_null(pc.match_substring_regex(arrow, "[\\x00-\\x1f\\x7f]"), False)
+        # printable ASCII is NFKC already and holds no format character: only the other
+        # cells are looked at one by one
+        odd = ~empty & (~plain.to_numpy(zero_copy_only=False).astype(bool)
+                        | controls.to_numpy(zero_copy_only=False).astype(bool))
+        bad = np.zeros(len(text), dtype=bool)
+        values = _text_values(column, text, empty)
+        if odd.any():
+            column_values = values[column.name].astype(object).copy()
+            for i in np.flatnonzero(odd):
+                try:
+                    column_values.iat[i] = identifier(column_values.iat[i])
+                except ValueError:
+                    bad[i] = True
+            values = {column.name: column_values.astype(values[column.name].dtype)}
+        return values, [(bad, identifier_fault)]
 
 
 class Enumeration(Kind):
@@ -195,7 +270,7 @@ class Timestamp(Kind):
 
 
 KINDS = {
-    "id": FreeText(),
+    "id": Identifier(),
     "text": FreeText(),
     "enum": Enumeration(),
     "port": Port(),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from flask import current_app, request
+from flask import current_app, g, request
 
 from scoring.contract import format_timestamp, show_json
 from service.errors import ApiError
@@ -30,6 +30,24 @@ def get_json_body():
     if body is None:
         raise ApiError(400, "invalid_json", "the body is not valid JSON")
     return body
+
+
+#: the longest model version the store records (its model_version columns)
+VERSION_MAX = 64
+
+
+def get_version(version, refused):
+    """``version`` from a route, when it could name a registered version; a 404 otherwise
+    (longer than :data:`VERSION_MAX`, or holding a character no version has), audited as
+    ``refused`` with the value quoted short, never as the row's target (a column of 128)."""
+    if len(version) <= VERSION_MAX and version.isprintable():
+        return version
+    store = current_app.extensions["southbound.store"]
+    with store.write() as conn:
+        store.audit(conn, g.actor, refused, version=show_json(version),
+                    reason="not a model version")
+    raise ApiError(404, "not_found", f"no model version {show_json(version)}: a version has "
+                   f"at most {VERSION_MAX} printable characters", "version")
 
 
 def checked_crossing(body, direction, prefix=""):

@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from models.registry import RegistryError, evidence
 from scoring.wording import FEW_SEIZURES
-from service.api.inputs import get_json_body, ignored_fields, with_ignored
+from service.api.inputs import get_json_body, get_version, ignored_fields, with_ignored
 from service.auth import require
 from service.errors import ApiError
 
@@ -88,6 +88,7 @@ def _validation(manifest):
 @require("analyst")
 def activate(version):
     """Serve another registered version; a bad artifact is refused and the old one stays."""
+    version = get_version(version, "activate_refused")
     holder = _holder()
     store = current_app.extensions["southbound.store"]
     previous = holder.served.version if holder.served else None
@@ -167,6 +168,7 @@ def set_shadow(version):
     """Score ``version`` in shadow beside the model in service (it must verify and load):
     every crossing scored from now on is also scored by it and stored apart; it never
     changes a decision. Replaces any earlier challenger. Audited."""
+    version = get_version(version, "shadow_refused")
     holder = _holder()
     store = current_app.extensions["southbound.store"]
     served = holder.served.version if holder.served else None
@@ -184,6 +186,7 @@ def set_shadow(version):
 @require("analyst")
 def end_shadow(version):
     """Stop scoring ``version`` in shadow (404 when it is not the challenger). Audited."""
+    version = get_version(version, "shadow_end_refused")
     holder = _holder()
     store = current_app.extensions["southbound.store"]
     try:

@@ -4,7 +4,8 @@ The page is built from the store's traffic (its crossings exported as a log) wit
 model in service drawn beside the requested one. Building it takes seconds, so it is
 never built here, in a request worker: :mod:`service.report_jobs` builds it in a child
 process and caches it by the version, the model in service and the day the store's
-data ends. Until the page is ready the route answers 202 with ``Retry-After``.
+data ends. Until the page is ready the route answers 202 with ``Retry-After``; while
+another page is being built (one at a time per instance), 503 ``report_busy`` with it.
 """
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, jsonify
 
 from models.registry import RegistryError
+from service.api.inputs import get_version
 from service.auth import require
 from service.errors import ApiError
-from service.report_jobs import RETRY_AFTER, ReportJobs, data_day, page_name
+from service.report_jobs import RETRY_AFTER, Busy, ReportJobs, data_day, page_name
 from service.store import crossings, outcomes
 
 bp = Blueprint("reports", __name__)
@@ -69,10 +71,10 @@ def _data_ends(store):
 @require("analyst")
 def report(version):
     """The cached report page (200), or 202 while it is built; 404 unknown version or no
-    traffic, 409 an artifact refused."""
+    traffic, 409 an artifact refused, 503 with Retry-After while another page is built."""
     ext = current_app.extensions
     store, holder, jobs = ext["southbound.store"], ext["southbound.models"], ext[JOBS]
-    check_version(holder.registry, version)
+    check_version(holder.registry, get_version(version, "report_refused"))
     day = _data_ends(store)
     if day is None:
         raise ApiError(404, "no_traffic", "the store: no crossings to report on")
@@ -83,7 +85,13 @@ def report(version):
         return Response(found, mimetype="text/html")
     if state == "failed":
         raise ApiError(found["status"], found["code"], found["message"], found.get("field"))
-    jobs.start(name, version, served)
+    try:
+        jobs.start(name, version, served)
+    except Busy:
+        error = ApiError(503, "report_busy", "another report is being built on this server "
+                         f"(one at a time); retry in {RETRY_AFTER} s")
+        error.retry_after = RETRY_AFTER
+        raise error from None
     response = jsonify({"status": "building", "version": version,
                         "retry_after": RETRY_AFTER})
     response.status_code = 202

@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, g, jsonify
 
 from service.api.inputs import (checked_crossing, count_ignored, get_json_body, ignored_fields,
                                 with_ignored)
-from service.auth import require
+from service.auth import charge, require
 from service.errors import ApiError
 from service.scorer import score_crossing
 
@@ -33,7 +33,8 @@ def score_one():
 @bp.post("/batch")
 @require("officer")
 def score_batch():
-    """Score up to BATCH_LIMIT outbound crossings, oldest first so each sees the ones before."""
+    """Score up to BATCH_LIMIT outbound crossings, oldest first so each sees the ones before;
+    each crossing counts as one request against the token's rate limit."""
     body = get_json_body()
     items = body.get("crossings") if isinstance(body, dict) else None
     if not isinstance(items, list) or not items:
@@ -43,6 +44,7 @@ def score_batch():
     if len(items) > limit:
         raise ApiError(413, "payload_too_large", f"at most {limit} crossings per batch",
                        "crossings")
+    charge(len(items) - 1)  # each crossing counts against the rate limit; 429 over it
     records = [checked_crossing(item, "outbound", f"crossings[{i}].")
                for i, item in enumerate(items)]
     ids = [r["crossing_id"] for r in records]

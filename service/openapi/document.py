@@ -7,15 +7,19 @@ from functools import lru_cache
 from scoring.contract import OUTCOME_REVIEW
 from service.auth import ROLES
 from service.openapi.schemas import (IGNORED, NULLABLE_BOOL, NULLABLE_INTEGER, NULLABLE_NUMBER,
-                                     NULLABLE_STRING, STRING, components, obj, ports_in_force,
-                                     ref)
+                                     NULLABLE_STRING, PAGE_DEFAULT, PAGE_MAX, STRING,
+                                     components, obj, ports_in_force, ref)
 
 #: every call with a token
 AUTH = [{"bearer": []}]
 _CROSSING_ID = {"name": "crossing_id", "in": "path", "required": True,
-                "schema": {"type": "string"}}
+                "schema": {"type": "string"},
+                "description": "percent-encoded ('/' as %2F); an identifier of the contract: "
+                               "kept in Unicode NFKC, a control or format character is a 400"}
 _VERSION = {"name": "version", "in": "path", "required": True,
-            "schema": {"type": "string"}}
+            "schema": {"type": "string"},
+            "description": "a registered version; one of more than 64 characters, or with a "
+                           "character that is not printable, is a 404, audited"}
 
 
 def document():
@@ -38,7 +42,8 @@ def document_for(ports):
             "schemas": components(ports),
         },
         "paths": {**_score_paths(), **_crossing_paths(ports), **_model_paths(),
-                  **_report_paths(), **_lookout_paths(), **_health_paths()},
+                  **_report_paths(), **_lookout_paths(), **_token_paths(),
+                  **_health_paths()},
     }
 
 
@@ -58,7 +63,9 @@ _ERROR_TEXT = {400: "invalid input; `field` names it (code unknown_port: a port 
                     "ahead of the server's clock is refused too)", 401: "no or unknown token",
                403: "the token's role may not do this", 404: "not found",
                409: "conflicts with what is stored", 413: "body too large",
-               415: "not sent as application/json", 429: "too many requests with this token",
+               415: "not sent as application/json",
+               429: "too many requests with this token (each crossing of a batch counts as "
+                    "one), or too many failed authentications from this address",
                503: "no model, no database or no readable registry"}
 
 
@@ -145,7 +152,7 @@ def _crossing_paths(ports):
                            "description": "the challenger's score of the crossing, if "
                                           "one was in shadow; analysts only"}}),
                 "found"),
-                **_authenticated(404)}}},
+                **_authenticated(400, 404)}}},
         "/v1/crossings/{crossing_id}/outcome": {"post": {
             "summary": "Record what secondary inspection found", "security": AUTH,
             "parameters": [_CROSSING_ID],
@@ -279,7 +286,15 @@ def _report_paths():
                                                "description": "seconds to wait",
                                                "schema": {"type": "integer",
                                                           "minimum": 1}}}),
-                          **_authenticated(403, 404, 409)}}},
+                          **_authenticated(403, 404, 409),
+                          "503": _json(ref("Error"), "no database, or (code report_busy) "
+                                       "another page is being built on this server, one at "
+                                       "a time: ask again after Retry-After seconds",
+                                       {"Retry-After": {"required": False,
+                                                        "description": "seconds to wait "
+                                                                       "(report_busy)",
+                                                        "schema": {"type": "integer",
+                                                                   "minimum": 1}}})}}},
     }
 
 
@@ -287,11 +302,21 @@ def _lookout_paths():
     """The lookout list."""
     return {
         "/v1/lookouts": {
-            "get": {"summary": "Active lookouts", "security": AUTH,
-                    "responses": {"200": _json(obj(["lookouts"], {
-                        "lookouts": {"type": "array", "items": ref("LookoutView")}}),
-                        "the list"),
-                        **_authenticated(403)}},
+            "get": {"summary": "Active lookouts, newest first, a page at a time",
+                    "security": AUTH, "parameters": [
+                        {"name": "limit", "in": "query", "required": False,
+                         "schema": {"type": "integer", "minimum": 1, "maximum": PAGE_MAX,
+                                    "default": PAGE_DEFAULT}},
+                        {"name": "after", "in": "query", "required": False,
+                         "description": "the previous page's next: lookouts older than it",
+                         "schema": {"type": "integer", "minimum": 1,
+                                    "maximum": 2**31 - 1}}],
+                    "responses": {"200": _json(obj(["lookouts", "next"], {
+                        "lookouts": {"type": "array", "items": ref("LookoutView")},
+                        "next": {"type": "integer", "nullable": True, "description": (
+                            "pass as after for the next page; null on the last")}}),
+                        "a page of the list"),
+                        **_authenticated(400, 403)}},
             "post": {"summary": "Add a lookout", "security": AUTH,
                      "requestBody": _body(ref("Lookout")),
                      "responses": {"201": _json(ref("LookoutView"), "added"),
@@ -302,6 +327,21 @@ def _lookout_paths():
                             "schema": {"type": "integer", "minimum": 1}}],
             "responses": {"204": {"description": "removed"},
                           **_authenticated(403, 404)}}},
+    }
+
+
+def _token_paths():
+    """Revoking a token (admins)."""
+    return {
+        "/v1/tokens/{token_id}": {"delete": {
+            "summary": "Revoke a token (admins; audited): refused by the worker that "
+                       "answers at once, by the others within SOUTHBOUND_TOKEN_CACHE_SECONDS; "
+                       "409 when already revoked",
+            "security": AUTH,
+            "parameters": [{"name": "token_id", "in": "path", "required": True,
+                            "schema": {"type": "integer", "minimum": 1}}],
+            "responses": {"204": {"description": "revoked"},
+                          **_authenticated(403, 404, 409)}}},
     }
 
 

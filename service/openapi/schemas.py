@@ -16,6 +16,10 @@ from service.store import INT_MAX, INTEGER_KINDS
 
 #: the store keeps ids and free text in 128-character columns (and integers in 32 bits)
 TEXT_MAX = 128
+#: a lookout's longest reason (characters) and furthest expiry (days ahead)
+REASON_MAX, LIFETIME_DAYS = 500, 365
+#: lookouts per page of the listing: the default, and the most a page may ask for
+PAGE_DEFAULT, PAGE_MAX = 100, 500
 #: ISO-8601 with a UTC offset, years 1900-2199: the contract's own pattern
 TIMESTAMP = f"^{TIMESTAMP_PATTERN}$"
 
@@ -61,6 +65,7 @@ def _column_schema(column, required=None, ports=None):
         expected = "one of " + ", ".join(column.allowed)
     if not required:  # null (or, for a string, an empty one) is a missing value
         schema["nullable"] = True
+        schema.pop("minLength", None)
         if "enum" in schema:
             schema["enum"] = schema["enum"] + ["", None]
         if "pattern" in schema:
@@ -113,9 +118,10 @@ LOOKOUT = {"type": "object", "required": ["plate_id", "reason", "expires_at"],
            "description": "unknown fields are ignored and named back in ignored_fields",
            "properties": {
                "plate_id": {"type": "string", "minLength": 1, "maxLength": TEXT_MAX},
-               "reason": {"type": "string", "minLength": 1},
+               "reason": {"type": "string", "minLength": 1, "maxLength": REASON_MAX},
                "expires_at": {"type": "string", "pattern": TIMESTAMP,
-                              "description": "ISO-8601 with a UTC offset, in the future"}}}
+                              "description": "ISO-8601 with a UTC offset, in the future "
+                                             f"and at most {LIFETIME_DAYS} days ahead"}}}
 
 
 @lru_cache(maxsize=1)
@@ -134,7 +140,7 @@ def expectations():
     for field in ("seizure", "firearms_seized", "rounds_seized", "currency_seized_usd"):
         out["Outcome", field] = _column_schema(by_name[field])[1]
     out["Lookout", "plate_id"] = f"a non-empty string of at most {TEXT_MAX} characters"
-    out["Lookout", "reason"] = "a non-empty string"
+    out["Lookout", "reason"] = f"a non-empty string of at most {REASON_MAX} characters"
     out["Lookout", "expires_at"] = KINDS["timestamp"][1]
     return out
 

@@ -75,6 +75,14 @@ def _wider_crossing_key(conn):
                              f"TYPE VARCHAR({KEY_MAX})"))
 
 
+def _token_expiry(conn):
+    """Tokens can expire: ``expires_at`` (UTC µs), NULL for the tokens made before, which
+    never expire until revoked."""
+    present = {c["name"] for c in sa.inspect(conn).get_columns("tokens")}
+    if "expires_at" not in present:
+        conn.execute(sa.text("ALTER TABLE tokens ADD COLUMN expires_at BIGINT"))
+
+
 #: (version, description, step); append new steps, never edit applied ones
 MIGRATIONS = (
     (1, "crossings, scores, outcomes, tokens, lookouts, audit", _initial),
@@ -83,6 +91,7 @@ MIGRATIONS = (
     (4, "shadow_scores: the challenger's score of each crossing", _shadow_scores),
     (5, "audit: hash-chained, UPDATE and DELETE refused by triggers", _audit_chain),
     (6, "crossings: a key wide enough for an inbound crossing set aside", _wider_crossing_key),
+    (7, "tokens: an expiry", _token_expiry),
 )
 
 

@@ -108,6 +108,7 @@ tokens = sa.Table(
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("revoked_at", sa.BigInteger),
+    sa.Column("expires_at", sa.BigInteger),  # migration 6; NULL: never
 )
 lookouts = sa.Table(
     "lookouts", metadata,

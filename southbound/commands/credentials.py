@@ -51,32 +51,38 @@ def tokens():
 @tokens.command("create")
 @click.option("--role", type=click.Choice(["officer", "analyst", "admin"]), required=True)
 @click.option("--name", required=True, help="Who or what holds the token.")
+@click.option("--expires-days", type=click.IntRange(1, 3653), default=90, show_default=True,
+              help="Days until the token expires (then it is refused with 401).")
 @actor_option
 @handle_errors
-def tokens_create(role, name, actor):
+def tokens_create(role, name, expires_days, actor):
     """Create a token; it is printed once, alone on the last line."""
     from service.auth import create_token
     store = open_store()
-    token = create_token(store, role, name, actor=actor.login, **actor.detail())
-    click.echo(f"created {role} token {name!r} in {safe_url(store.url)}; "
-               "it is shown once and only its hash is kept:")
+    token = create_token(store, role, name, actor=actor.login, expires_days=expires_days,
+                         **actor.detail())
+    click.echo(f"created {role} token {name!r} in {safe_url(store.url)}, expiring in "
+               f"{expires_days} days; it is shown once and only its hash is kept:")
     click.echo(token)
 
 
 @tokens.command("list")
 @handle_errors
 def tokens_list():
-    """Every token by id, name, role, created and revoked (UTC); never the secret."""
+    """Every token by id, name, role, created, expires and revoked (UTC); never the
+    secret."""
     from service.auth import list_tokens
     rows = list_tokens(open_store())
     if not rows:
         click.echo("no tokens")
         return
-    click.echo(f"{'id':>5}  {'role':<8}  {'created (UTC)':<19}  {'revoked (UTC)':<19}  name")
+    click.echo(f"{'id':>5}  {'role':<8}  {'created (UTC)':<19}  {'expires (UTC)':<19}  "
+               f"{'revoked (UTC)':<19}  name")
     for row in rows:
         revoked = iso(row["revoked_at"])[:19] if row["revoked_at"] else "-"
+        expires = iso(row["expires_at"])[:19] if row["expires_at"] else "never"
         click.echo(f"{row['id']:>5}  {row['role']:<8}  {iso(row['created_at'])[:19]:<19}  "
-                   f"{revoked:<19}  {row['name']}")
+                   f"{expires:<19}  {revoked:<19}  {row['name']}")
 
 
 @tokens.command("revoke")

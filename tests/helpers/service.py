@@ -23,6 +23,12 @@ def inbound(i=1, **values):
     return body
 
 
+def soon(days=30):
+    """An ISO-8601 UTC time ``days`` ahead: a lookout's expiry within its bounded lifetime."""
+    from datetime import datetime, timedelta, timezone
+    return (datetime.now(timezone.utc) + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def rows(app, table, **where):
     """The rows of one store table (as dicts), filtered by equality on columns."""
     with app.extensions["southbound.store"].engine.connect() as conn:
@@ -48,7 +54,7 @@ def make_app(database_url, registry_root, tmp_path, **more):
     return create_app({"DATABASE_URL": database_url, "REGISTRY": str(registry_root),
                        "REPORT_DIR": str(tmp_path / "reports"), "TOKEN_CACHE_SECONDS": 0,
                        "MODEL_CHECK_SECONDS": 0, "RANDOM_SEED": 1, "LOG_LEVEL": "WARNING",
-                       "RATE_LIMIT_PER_MINUTE": 0, **more})
+                       "RATE_LIMIT_PER_MINUTE": 0, "AUTH_FAILURES_PER_MINUTE": 0, **more})
 
 
 def tokens_for(app):

@@ -239,8 +239,9 @@ function rollback() {
 
 // --- lookouts ---
 
+// the largest page the API gives (GET /v1/lookouts is paginated): the newest 500
 function loadLookouts() {
-  return api("GET", "/v1/lookouts").then(renderLookouts, function (error) {
+  return api("GET", "/v1/lookouts?limit=500").then(renderLookouts, function (error) {
     failed($("lookouts-message"), "The lookouts cannot be shown", error);
   });
 }

@@ -18,14 +18,16 @@ function downloadReport() {
   say(message, "Building the model report for " + version + "… (this can take a few seconds)", "info");
   var headers = { "Accept": "text/html", "Authorization": "Bearer " + (load(TOKEN_KEY) || "") };
   var giveUp = Date.now() + REPORT_WAIT_MS;
-  // 202 while the page is being built (off the request path): ask again after its
-  // retry_after, until the page comes (200) or REPORT_WAIT_MS have gone by
+  // 202 while the page is being built (off the request path), 503 report_busy while
+  // another page is (one at a time): ask again after its Retry-After, until the page
+  // comes (200) or REPORT_WAIT_MS have gone by
   function fetchReport() {
     return fetch("/reports/" + encodeURIComponent(version), { headers: headers, cache: "no-store", credentials: "omit", redirect: "error" })
       .then(function (response) {
-        if (response.status === 202) {
+        var retry = Number(response.headers.get("Retry-After"));
+        if (response.status === 202 || (response.status === 503 && retry > 0)) {
           return response.text().then(function (text) {
-            var wait = Math.max(1, Number((parseJson(text) || {}).retry_after) || 5) * 1000;
+            var wait = Math.max(1, Number((parseJson(text) || {}).retry_after) || retry || 5) * 1000;
             if (Date.now() + wait > giveUp) {
               throw new ApiError(202, "still_building", "the report is still being built; try again in a few minutes");
             }
