@@ -62,13 +62,14 @@ def public_answer(score_row, reasons=None):
             "model_version": score_row["model_version"]}
 
 
-def score_crossing(store, served, metrics, record, actor, rng, holder=None):
+def score_crossing(store, served, metrics, record, actor, rng, holder=None, client=None):
     """Score, decide, store and answer one parsed outbound crossing.
 
     ``holder``: the worker's :class:`~service.holder.ModelHolder`, whose challenger
     (if any) scores the same features in shadow. The challenger never changes the
     decision, the answer or the reasons, and draws nothing from ``rng``; one that
-    fails is dropped and the crossing is scored without it.
+    fails is dropped and the crossing is scored without it. A repeated crossing's stored
+    answer is a look-up: audited (``score_repeat``) with ``client``, the caller's address.
 
     Returns
     -------
@@ -106,6 +107,9 @@ def score_crossing(store, served, metrics, record, actor, rng, holder=None):
             existing = _existing(conn, record)
             if existing is None:
                 raise
+            with store.write(conn):  # the stored answer is a look-up: on record
+                store.audit(conn, actor, "score_repeat", target=record["crossing_id"],
+                            model_version=existing["model_version"], client=client)
             return existing, False
     policy.observe(port, scored.probability)
     metrics.scores.labels(port, scored.band).inc()

@@ -118,7 +118,8 @@ def test_outcome_is_stored_and_shown(app, client, auth):
     assert "referral" not in shown["crossing"]
     stored = rows(app, crossings, crossing_id="o1")[0]
     assert stored["inspected"] == 1 and stored["seizure"] == 1
-    assert [a["action"] for a in rows(app, audit, target="o1")] == ["score", "outcome"]
+    assert [a["action"] for a in rows(app, audit, target="o1")] == ["score", "outcome",
+                                                                    "crossing_read"]
     analyst = client.get("/v1/crossings/o1", headers=auth["analyst"]).json
     assert analyst["score"]["referral_source"] in ("none", "model", "random")
     assert len(analyst["outcomes"]) == 1

@@ -5,6 +5,7 @@ import sqlalchemy as sa
 from flask import Blueprint, current_app, g, jsonify
 
 from scoring.contract import ContractError, check_text, format_timestamp, parse_timestamp
+from service.access import record_read
 from service.api.inputs import get_json_body, ignored_fields, with_ignored
 from service.auth import require
 from service.errors import ApiError
@@ -29,11 +30,14 @@ def _view(row):
 @bp.get("")
 @require("analyst")
 def listing():
-    """Active lookouts, newest first."""
-    with _store().engine.connect() as conn:
+    """Active lookouts, newest first (the plates listed: audited as a read)."""
+    store = _store()
+    with store.engine.connect() as conn:
         rows = conn.execute(sa.select(lookouts).where(
             lookouts.c.deleted_at.is_(None), lookouts.c.expires_at > now_us())
             .order_by(lookouts.c.id.desc())).mappings().all()
+        with store.write(conn):
+            record_read(conn, "lookouts_read", count=len(rows))
     return jsonify({"lookouts": [_view(r) for r in rows]})
 
 

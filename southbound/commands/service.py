@@ -53,11 +53,22 @@ def serve(host, port, workers, threads, dev, check):
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @handle_errors
 def export(since, until, out):
-    """Write the store's crossings, decisions and outcomes as a crossing log."""
+    """Write the store's crossings, decisions and outcomes as a crossing log.
+
+    An export is a read of persons: audited (``export``, the login name, the dates, the
+    count and the host) before the file is written.
+    """
+    import socket
+
+    from models.files import login_name
     from service.export import export_frame
     from southbound.outputs import write_table
-    frame = export_frame(open_store(), utc_micros(since, "--since"),
+    store = open_store()
+    frame = export_frame(store, utc_micros(since, "--since"),
                          utc_micros(until, "--until") if until else None)
+    with store.write() as conn:
+        store.audit(conn, login_name(), "export", rows=len(frame), since=since, until=until,
+                    via="southbound export", client=socket.gethostname())
     write_table(frame, out)
     click.echo(f"exported {plural(len(frame), 'crossing')} to {out}")
 
