@@ -16,7 +16,7 @@ from service.auth import ROLES, require
 from service.errors import ApiError, from_contract
 from service.openapi import (INTEGER_KINDS, TEXT_MAX, check_body, check_integers,
                              ports_in_force)
-from service.scorer import public_answer, repeat_conflict
+from service.scorer import public_answer, repeat_conflict, shown
 from service.store import crossings, scores
 
 bp = Blueprint("crossings", __name__, url_prefix="/v1/crossings")
@@ -173,7 +173,8 @@ def lane():
         rows = conn.execute(query).mappings().all()
         with store.write(conn):  # the read is on record before anything is shown
             record_read(conn, "lane_read", target=port, count=len(rows), limit=limit)
-    return jsonify({"port_code": port, "crossings": [_lane_view(r) for r in rows]})
+    return jsonify({"port_code": port,
+                    "crossings": [shown(_lane_view(r), g.role) for r in rows]})
 
 
 def _lane_view(row):
@@ -210,8 +211,9 @@ def show(crossing_id):
     answer = {"crossing": _crossing_view(crossing, analyst), "score": None,
               "outcome": _outcome_view(outcomes[-1]) if outcomes else None}
     if score is not None:
-        answer["score"] = public_answer(score) | {"scored_at": format_timestamp(score["scored_at"]),
-                                                  "policy_version": score["policy_version"]}
+        answer["score"] = shown(public_answer(score), g.role) | {
+            "scored_at": format_timestamp(score["scored_at"]),
+            "policy_version": score["policy_version"]}
         if analyst:
             answer["score"].update(referral_source=score["referral_source"],
                                    selection_probability=score["selection_probability"],

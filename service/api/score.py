@@ -8,7 +8,7 @@ from service.api.inputs import (checked_crossing, count_ignored, get_json_body, 
                                 with_ignored)
 from service.auth import require
 from service.errors import ApiError
-from service.scorer import score_crossing
+from service.scorer import score_crossing, shown
 
 bp = Blueprint("score", __name__, url_prefix="/v1/score")
 
@@ -28,7 +28,8 @@ def score_one():
     store, served, metrics, rng, holder = _parts()
     answer, created = score_crossing(store, served, metrics, record, g.actor, rng, holder,
                                      client_address())
-    return jsonify(with_ignored(answer, ignored_fields("OutboundCrossing", body))), \
+    return jsonify(with_ignored(shown(answer, g.role),
+                                ignored_fields("OutboundCrossing", body))), \
         201 if created else 200
 
 
@@ -60,4 +61,5 @@ def score_batch():
     ignored = count_ignored([str(f) for f in body if f != "crossings"])
     for i, item in enumerate(items):
         ignored += ignored_fields("OutboundCrossing", item, f"crossings[{i}].")
-    return jsonify(with_ignored({"results": [answers[i] for i in ids]}, ignored)), 200
+    return jsonify(with_ignored({"results": [shown(answers[i], g.role) for i in ids]},
+                                ignored)), 200
