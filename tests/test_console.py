@@ -673,6 +673,7 @@ def lane_rows(page):
         return {id: tr.dataset.id, top: box.top, bottom: box.bottom, height: box.height,
                 refer: tr.classList.contains('refer'), shown: box.height > 0,
                 background: getComputedStyle(tr.cells[1]).backgroundColor,
+                risk: tr.cells[2].innerText,
                 line: line ? line.textContent : '', truncated: line ? line.scrollWidth > line.clientWidth : false,
                 clipped: [...tr.cells].filter(c => !c.matches('.c-reasons, .c-vehicle')).filter(c => {
                     const box = c.querySelector('.cell') || c;
@@ -700,6 +701,9 @@ def test_a_busy_lane_fits_a_booth_screen(chromium, live, busy_lane):
         assert len(referred) >= 2 and all(busy_lane[r["id"]]["refer"] for r in referred)
         assert {r["background"] for r in referred}.isdisjoint(
             {r["background"] for r in rows if not r["refer"]})
+        # an officer sees every referral alike: no band, no score, whatever picked it
+        assert {r["risk"] for r in referred} == {"REFERRED"}
+        assert all("%" in r["risk"] for r in rows if not r["refer"])
         for r in rows:
             answer = busy_lane[r["id"]]
             texts = [x["text"] for x in answer["reasons"]]
