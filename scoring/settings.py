@@ -214,6 +214,11 @@ SETTINGS = (
                                      "(header and body) from its first bytes; a slower "
                                      "connection is closed, so slow clients cannot hold the "
                                      "worker threads", number(1)),
+    Setting("TRUSTED_PROXIES", "0", "how many reverse proxies stand before the service: the "
+                                    "client address audited with each read is the one the "
+                                    "nearest proxy names in X-Forwarded-For; 0 takes the "
+                                    "connection's own peer and ignores the header (any client "
+                                    "can write it)", integer(0, 10)),
     Setting("TOKEN_CACHE_SECONDS", "10", "how long a worker trusts a token lookup (revocation "
                                          "delay)", number(0)),
     Setting("RATE_LIMIT_PER_MINUTE", "6000", "requests a token may make per minute (429 "

@@ -18,7 +18,7 @@ NO_STORE = frozenset({"health.healthz", "health.readyz", "health.metrics", "heal
 
 def create_app(test_config=None):
     """Build the app: settings, logs, metrics, store (migrated), tokens, model, blueprints."""
-    from service import auth, console, errors, holder, logs, metrics, ratelimit
+    from service import access, auth, console, errors, holder, logs, metrics, ratelimit
     from service.api import crossings, health, lookouts, models, reports, score, tokens
     from scoring.ports import known_ports
     from scoring import settings
@@ -50,6 +50,7 @@ def create_app(test_config=None):
     metrics.init_app(app)
     errors.init_app(app)
     auth.init_app(app)
+    access.init_app(app)
     ratelimit.init_app(app)
     holder.init_app(app)
     served = app.extensions["southbound.models"].served

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+import re
+from pathlib import Path, PurePosixPath
 
 import sqlalchemy as sa
 from flask import jsonify
@@ -33,6 +35,25 @@ def _answer(status, code, message, field=None):
     response = jsonify(error_body(code, message, field))
     response.status_code = status
     return response
+
+
+#: an absolute path in a message: from a start, a space, a quote or a parenthesis
+_PATH = re.compile(r"(?<![^\s'\"(=])/[^\s'\":,;()]+")
+
+
+def without_paths(message, registry=None):
+    """``message`` as an answer may say it, naming no server path (the log keeps them).
+
+    The registry's folder (``registry``, as configured or resolved) is "the registry";
+    any other absolute path is its file name ("manifest.json is unreadable"): the
+    version in the message says which model.
+    """
+    message = str(message)
+    if registry is not None:
+        for form in sorted({str(registry), str(Path(registry).resolve())}, key=len,
+                           reverse=True):
+            message = re.sub(re.escape(form) + r"(?![^\s'\":,;()])", "the registry", message)
+    return _PATH.sub(lambda m: PurePosixPath(m.group(0)).name or "a file", message)
 
 
 def from_contract(exc, prefix=""):

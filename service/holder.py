@@ -43,7 +43,7 @@ from scoring.features import FEATURES
 from scoring.policy import PolicyConfig, ReferralPolicy, ScoreQuantiles
 from scoring.reasons import group_matrix
 from scoring.score import score_one
-from service.errors import ApiError
+from service.errors import ApiError, without_paths
 
 log = logging.getLogger("southbound.service")
 
@@ -204,7 +204,8 @@ class ModelHolder:
                     if self._shadow_bytes() != self._shadow_stamp:
                         self.load_shadow()
         if self.served is None:
-            raise ApiError(503, "no_model", self.error or "no active model to score with")
+            raise ApiError(503, "no_model", without_paths(self.error, self.registry.root)
+                           if self.error else "no active model to score with")
         return self.served
 
     def activate(self, version, actor=None):

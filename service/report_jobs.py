@@ -151,6 +151,7 @@ def build(version, served, out):
     from models.registry import Registry, RegistryError
     from scoring.contract import parse_frame
     from scoring.policy import PolicyConfig
+    from service.errors import without_paths
     from service.export import export_frame
     from scoring.settings import from_environment
     from service.store import Store
@@ -179,14 +180,15 @@ def build(version, served, out):
     except RegistryError as exc:
         missing = "no model version" in str(exc)
         _write_error(error, 404 if missing else 409, "not_found" if missing
-                     else "artifact_refused", str(exc), "version")
+                     else "artifact_refused", without_paths(exc, registry.root), "version")
         return 1
     except ReportError as exc:
         _write_error(error, 404, "no_traffic", f"the store: {exc}")
         return 1
     except Exception as exc:  # noqa: BLE001 - the route must answer something, not wait
         _write_error(error, 503, "report_unavailable",
-                     f"building the report failed: {type(exc).__name__}: {exc}")
+                     "building the report failed: "
+                     + without_paths(f"{type(exc).__name__}: {exc}", registry.root))
         raise
     _atomic_write(out, html.encode("utf-8"))
     error.unlink(missing_ok=True)

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from scoring.contract import OUTCOME_COLUMNS, parse_record, show_json
 from scoring.features import FEATURES, LAST_INBOUND_PORT, feature_record
 from scoring.policy import exploration_cell
+from scoring.reasons import SELECTED
 from scoring.score import score_one
 from service.errors import ApiError, from_contract
 from service.store import crossings, now_us, scores
@@ -64,13 +65,34 @@ def public_answer(score_row, reasons=None):
             "model_version": score_row["model_version"]}
 
 
-def score_crossing(store, served, metrics, record, actor, rng, holder=None):
+def officer_view(answer):
+    """What an officer is shown of a scored crossing (:func:`public_answer`, or a lane row).
+
+    A referral's score, band and reasons are withheld: every referral reads "selected for
+    inspection", whatever picked it (a lookout, the random share, exploration or the
+    model). A random or exploration pick scores low, and its strongest reasons are few and
+    weak, so any of them would tell it from a model pick; an officer who could tell would
+    search it less hard, and the random share's outcomes would stop being the unbiased
+    sample that training and the reports rest on. Analysts see everything.
+    """
+    if not answer["refer"]:
+        return answer
+    return answer | {"risk_score": None, "risk_band": None, "reasons": [dict(SELECTED)]}
+
+
+def shown(answer, role):
+    """``answer`` as the caller's ``role`` may see it (:func:`officer_view` for officers)."""
+    return officer_view(answer) if role == "officer" else answer
+
+
+def score_crossing(store, served, metrics, record, actor, rng, holder=None, client=None):
     """Score, decide, store and answer one parsed outbound crossing.
 
     ``holder``: the worker's :class:`~service.holder.ModelHolder`, whose challenger
     (if any) scores the same features in shadow. The challenger never changes the
     decision, the answer or the reasons, and draws nothing from ``rng``; one that
-    fails is dropped and the crossing is scored without it.
+    fails is dropped and the crossing is scored without it. A repeated crossing's stored
+    answer is a look-up: audited (``score_repeat``) with ``client``, the caller's address.
 
     Returns
     -------
@@ -109,6 +131,9 @@ def score_crossing(store, served, metrics, record, actor, rng, holder=None):
                 existing = _existing(conn, record)
                 if existing is None:
                     raise
+                with store.write(conn):  # the stored answer is a look-up: on record
+                    store.audit(conn, actor, "score_repeat", target=record["crossing_id"],
+                                model_version=existing["model_version"], client=client)
                 return existing, False
     policy.observe(port, scored.probability)
     metrics.scores.labels(port, scored.band).inc()

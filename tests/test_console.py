@@ -296,7 +296,8 @@ def test_officer_sees_a_new_crossing_with_reasons_and_records_its_outcome(page, 
     text = row.inner_text()
     quiet = answer["risk_band"] == "low" and not answer["refer"]
     assert answer["reasons"] and all((r["text"] in text) != quiet for r in answer["reasons"])
-    assert answer["risk_band"].upper() in text
+    # an officer is shown no band or score for a referral, whatever picked it
+    assert (answer["risk_band"] or "referred").upper() in text
     assert ("REFER" if answer["refer"] else "no referral") in text
     assert page.locator("tbody tr").first.get_attribute("data-id") == crossing_id  # newest first
     screenshot(page, "console-lane")
@@ -673,6 +674,7 @@ def lane_rows(page):
         return {id: tr.dataset.id, top: box.top, bottom: box.bottom, height: box.height,
                 refer: tr.classList.contains('refer'), shown: box.height > 0,
                 background: getComputedStyle(tr.cells[1]).backgroundColor,
+                risk: tr.cells[2].innerText,
                 line: line ? line.textContent : '', truncated: line ? line.scrollWidth > line.clientWidth : false,
                 clipped: [...tr.cells].filter(c => !c.matches('.c-reasons, .c-vehicle')).filter(c => {
                     const box = c.querySelector('.cell') || c;
@@ -700,6 +702,9 @@ def test_a_busy_lane_fits_a_booth_screen(chromium, live, busy_lane):
         assert len(referred) >= 2 and all(busy_lane[r["id"]]["refer"] for r in referred)
         assert {r["background"] for r in referred}.isdisjoint(
             {r["background"] for r in rows if not r["refer"]})
+        # an officer sees every referral alike: no band, no score, whatever picked it
+        assert {r["risk"] for r in referred} == {"REFERRED"}
+        assert all("%" in r["risk"] for r in rows if not r["refer"])
         for r in rows:
             answer = busy_lane[r["id"]]
             texts = [x["text"] for x in answer["reasons"]]

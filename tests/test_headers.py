@@ -91,3 +91,68 @@ def test_serve_dev_never_runs_the_debugger(monkeypatch):
     monkeypatch.setattr(Flask, "run", lambda self, **kwargs: seen.update(kwargs))
     server.run("127.0.0.1", 8999, 1, dev=True)
     assert seen.get("debug") is False and seen.get("use_debugger") is False
+
+
+def _filled(rule, values):
+    """The rule's URL with each argument filled from ``values``."""
+    url = rule.rule
+    for name in rule.arguments:
+        url = re.sub(rf"<(?:\w+:)?{name}>", str(values[name]), url)
+    return url
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_every_route_and_method_and_every_error_carries_the_headers(app, client, auth):
+    """Each rule of the url_map with each of its methods (and one it refuses: 405), with
+    and without a token, the report page, the console's files, a 404, a 413 and a 500."""
+    from service.api.reports import JOBS
+    from service.report_jobs import page_name
+    from tests.helpers.service import outbound
+    answers = {"201": client.post("/v1/score", json=outbound(), headers=auth["officer"])}
+    assert answers["201"].status_code == 201
+    version = client.get("/v1/model", headers=auth["officer"]).json["version"]
+    jobs = app.extensions[JOBS]
+    jobs.root.mkdir(parents=True, exist_ok=True)
+    jobs.page(page_name(version, version, "2025-03-04")).write_text(
+        "<!doctype html><title>report</title>")
+    values = {"filename": "console/main.js", "crossing_id": "o1", "version": version,
+              "lookout_id": 1}
+    for rule in app.url_map.iter_rules():
+        url = _filled(rule, values)
+        for method in sorted(rule.methods - {"OPTIONS"}) + ["PUT"]:
+            for who, headers in (("admin", auth["admin"]), ("anyone", {})):
+                kwargs = {"json": {}} if method in ("POST", "PUT") else {}
+                answers[f"{method} {url} ({who})"] = client.open(
+                    url, method=method, headers=headers, **kwargs)
+    answers["report page"] = client.get(f"/reports/{version}", headers=auth["analyst"])
+    answers["413"] = client.post("/v1/score", data="x" * (app.config["MAX_CONTENT_LENGTH"] + 1),
+                                 content_type="application/json", headers=auth["officer"])
+    answers["404 route"] = client.get("/v1/nothing-here")
+    answers["404 asset"] = client.get("/static/console/nothing.js")
+    statuses = {r.status_code for r in answers.values()}
+    assert {200, 201, 400, 401, 404, 405, 413} <= statuses, statuses
+    assert answers["report page"].mimetype == "text/html"
+    assert answers["report page"].status_code == 200
+    for name, response in answers.items():
+        headers = response.headers
+        assert headers.get("Cache-Control") == "no-store", name
+        assert headers.get("X-Content-Type-Options") == "nosniff", name
+        assert headers.get("X-Frame-Options") == "DENY", name
+        assert headers.get("Referrer-Policy") == "no-referrer", name
+        assert "frame-ancestors 'none'" in headers.get("Content-Security-Policy", ""), name
+    assert "style-src 'unsafe-inline'" in (
+        answers["report page"].headers["Content-Security-Policy"])
+    assert answers["GET /metrics (anyone)"].headers["Content-Security-Policy"].startswith(
+        "default-src 'none'")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_an_unexpected_error_carries_the_headers_too(app, client, monkeypatch):
+    def broken():
+        raise RuntimeError("boom")
+    monkeypatch.setitem(app.view_functions, "health.healthz", broken)
+    response = client.get("/healthz")
+    assert response.status_code == 500 and "boom" not in response.get_data(as_text=True)
+    assert response.headers.get("Cache-Control") == "no-store"
+    assert response.headers.get("X-Content-Type-Options") == "nosniff"
+    assert "default-src 'none'" in response.headers.get("Content-Security-Policy", "")

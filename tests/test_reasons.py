@@ -230,7 +230,8 @@ def test_batch_and_service_give_the_same_reasons(app, auth, world, tmp_path, tra
     served = create_app({**app.config, "POLICY_FILE": str(policy)})
     log = pd.read_csv(world[0], dtype=str, keep_default_na=False).head(800)
     log[list(OUTCOME_COLUMNS)] = ""  # the service is told no outcomes: neither is batch
-    answers = replay(served.test_client(), auth["officer"], log)
+    # an analyst sees a referral's reasons (an officer only "selected for inspection")
+    answers = replay(served.test_client(), auth["analyst"], log)
     # the service counts its own earlier referrals (plate_prior_referrals): batch is told them
     with served.extensions["southbound.store"].engine.connect() as conn:
         stored = dict(conn.execute(sa.select(crossings.c.crossing_id, crossings.c.referral)).all())

@@ -29,9 +29,9 @@ def test_score_answers_and_stores_before_replying(app, client, auth):
 
 def test_history_reaches_the_next_score(app, client, auth):
     assert client.post("/v1/crossings", json=inbound(), headers=auth["officer"]).status_code == 201
-    answer = client.post("/v1/score", json=outbound(), headers=auth["officer"]).json
-    texts = [r["text"] for r in answer["reasons"]]
+    assert client.post("/v1/score", json=outbound(), headers=auth["officer"]).status_code == 201
     shown = client.get("/v1/crossings/o1", headers=auth["analyst"]).json
+    texts = [r["text"] for r in shown["score"]["reasons"]]  # the model's, as analysts see them
     features = shown["score"]["features"]
     assert features["plate_hours_since_inbound"] == pytest.approx(1.8)
     assert features["plate_inbound_other_port"] == 1.0
@@ -119,7 +119,8 @@ def test_outcome_is_stored_and_shown(app, client, auth):
     assert "referral" not in shown["crossing"]
     stored = rows(app, crossings, crossing_id="o1")[0]
     assert stored["inspected"] == 1 and stored["seizure"] == 1
-    assert [a["action"] for a in rows(app, audit, target="o1")] == ["score", "outcome"]
+    assert [a["action"] for a in rows(app, audit, target="o1")] == ["score", "outcome",
+                                                                    "crossing_read"]
     analyst = client.get("/v1/crossings/o1", headers=auth["analyst"]).json
     assert analyst["score"]["referral_source"] in ("none", "model", "random")
     assert len(analyst["outcomes"]) == 1

@@ -10,12 +10,13 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from scoring.contract import (COLUMNS, ContractError, format_timestamp, identifier,
                               outcome_problem, outcome_review, parse_value, show_json)
+from service.access import record_read
 from service.api.inputs import checked_crossing, get_json_body, ignored_fields, with_ignored
 from service.auth import ROLES, require
 from service.errors import ApiError, from_contract
 from service.openapi import (INTEGER_KINDS, TEXT_MAX, check_body, check_integers,
                              ports_in_force)
-from service.scorer import public_answer, repeat_conflict
+from service.scorer import public_answer, repeat_conflict, shown
 from service.store import aside_key, crossings, scores, stored_id
 
 bp = Blueprint("crossings", __name__, url_prefix="/v1/crossings")
@@ -40,14 +41,27 @@ def get_crossing_id(text):
                        "crossing_id") from None
 
 
+def _storable(crossing_id):
+    """Whether the store could hold this id (at most TEXT_MAX characters, no NUL; no
+    U+001F either: the store's aside keys, never an id)."""
+    return len(crossing_id) <= TEXT_MAX and "\x00" not in crossing_id and "\x1f" not in crossing_id
+
+
+def find_crossing(conn, crossing_id):
+    """The stored (crossing, score, outcomes) triple, or None."""
+    # an id the store could not hold is never stored: do not ask
+    return _store().crossing(conn, crossing_id) if _storable(crossing_id) else None
+
+
+def not_found(crossing_id):
+    return ApiError(404, "not_found", f"no crossing {show_json(crossing_id)}", "crossing_id")
+
+
 def get_crossing(conn, crossing_id):
     """The stored (crossing, score, outcomes) triple; 404 when there is no such crossing."""
-    # an id the store could not hold (too long) is never stored: do not ask
-    # (nor one holding U+001F: the store's aside keys, never an id)
-    found = (_store().crossing(conn, crossing_id)
-             if len(crossing_id) <= TEXT_MAX and "\x1f" not in crossing_id else None)
+    found = find_crossing(conn, crossing_id)
     if found is None:
-        raise ApiError(404, "not_found", f"no crossing {show_json(crossing_id)}", "crossing_id")
+        raise not_found(crossing_id)
     return found
 
 
@@ -182,9 +196,13 @@ def lane():
              .where(crossings.c.port_code == port, crossings.c.direction == "outbound")
              .order_by(crossings.c.crossed_at.desc(), crossings.c.crossing_id.desc())
              .limit(limit))
-    with _store().engine.connect() as conn:
+    store = _store()
+    with store.engine.connect() as conn:
         rows = conn.execute(query).mappings().all()
-    return jsonify({"port_code": port, "crossings": [_lane_view(r) for r in rows]})
+        with store.write(conn):  # the read is on record before anything is shown
+            record_read(conn, "lane_read", target=port, count=len(rows), limit=limit)
+    return jsonify({"port_code": port,
+                    "crossings": [shown(_lane_view(r), g.role) for r in rows]})
 
 
 def _lane_view(row):
@@ -210,14 +228,21 @@ def show(crossing_id):
     """The crossing, its score, reasons and decision, and its latest outcome."""
     crossing_id = get_crossing_id(crossing_id)
     analyst = ROLES.index(g.role) >= ROLES.index("analyst")
-    with _store().engine.connect() as conn:
-        crossing, score, outcomes = get_crossing(conn, crossing_id)
-        shadow = _store().shadow_score(conn, crossing_id) if analyst else None
+    store = _store()
+    with store.engine.connect() as conn:
+        found = find_crossing(conn, crossing_id)
+        shadow = store.shadow_score(conn, crossing_id) if analyst and found else None
+        with store.write(conn):  # a look-up of an unknown id is on record too
+            record_read(conn, "crossing_read", **_read_target(crossing_id, found))
+    if found is None:
+        raise not_found(crossing_id)
+    crossing, score, outcomes = found
     answer = {"crossing": _crossing_view(crossing, analyst), "score": None,
               "outcome": _outcome_view(outcomes[-1]) if outcomes else None}
     if score is not None:
-        answer["score"] = public_answer(score) | {"scored_at": format_timestamp(score["scored_at"]),
-                                                  "policy_version": score["policy_version"]}
+        answer["score"] = shown(public_answer(score), g.role) | {
+            "scored_at": format_timestamp(score["scored_at"]),
+            "policy_version": score["policy_version"]}
         if analyst:
             answer["score"].update(referral_source=score["referral_source"],
                                    selection_probability=score["selection_probability"],
@@ -226,6 +251,15 @@ def show(crossing_id):
         answer["outcomes"] = [_outcome_view(o) for o in outcomes]
         answer["shadow"] = _shadow_view(shadow) if shadow else None
     return jsonify(answer)
+
+
+def _read_target(crossing_id, found):
+    """The audit row's target and detail of a look-up: the id in the target column when
+    it can hold it, else (too long, a NUL) in the detail, cut to what a look-up may send."""
+    if _storable(crossing_id):
+        return {"target": crossing_id, "found": found is not None}
+    return {"target": None, "found": False, "crossing_id": crossing_id[:4 * TEXT_MAX],
+            "id_chars": len(crossing_id)}
 
 
 def _shadow_view(row):

@@ -14,6 +14,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from scoring.contract import (ContractError, check_text, format_timestamp, identifier,
                               parse_timestamp, show_json)
+from service.access import record_read
 from service.api.inputs import get_json_body, ignored_fields, with_ignored
 from service.auth import require
 from service.errors import ApiError
@@ -41,7 +42,8 @@ def _view(row):
 @require("analyst")
 def listing():
     """Active lookouts, newest first, a page at a time: ``limit`` (1 to PAGE_MAX, default
-    PAGE_DEFAULT) after the lookout ``after`` (the previous page's ``next``)."""
+    PAGE_DEFAULT) after the lookout ``after`` (the previous page's ``next``). The plates
+    listed: audited as a read (the count), on record before the page is shown."""
     limit = _query_integer("limit", PAGE_DEFAULT, PAGE_MAX)
     after = _query_integer("after", None, MAX_ID)
     query = (sa.select(lookouts).where(lookouts.c.deleted_at.is_(None),
@@ -49,9 +51,12 @@ def listing():
              .order_by(lookouts.c.id.desc()).limit(limit + 1))
     if after is not None:
         query = query.where(lookouts.c.id < after)
-    with _store().engine.connect() as conn:
+    store = _store()
+    with store.engine.connect() as conn:
         rows = conn.execute(query).mappings().all()
-    page = rows[:limit]
+        page = rows[:limit]
+        with store.write(conn):
+            record_read(conn, "lookouts_read", count=len(page), limit=limit, after=after)
     return jsonify({"lookouts": [_view(r) for r in page],
                     "next": page[-1]["id"] if len(rows) > limit else None})
 

@@ -8,7 +8,7 @@ from models.registry import RegistryError, evidence
 from scoring.wording import FEW_SEIZURES
 from service.api.inputs import get_json_body, get_version, ignored_fields, with_ignored
 from service.auth import require
-from service.errors import ApiError
+from service.errors import ApiError, without_paths
 
 bp = Blueprint("models", __name__, url_prefix="/v1")
 
@@ -47,7 +47,7 @@ def listing():
         rollback_to = registry.rollback_target()
         views = [_version_view(registry, m, active_version, shadow) for m in manifests]
     except RegistryError as exc:
-        raise ApiError(503, "registry_unavailable", str(exc)) from None
+        raise ApiError(503, "registry_unavailable", _said(exc)) from None
     return jsonify({"active": active_version, "shadow": shadow, "rollback_to": rollback_to,
                     "versions": views})
 
@@ -128,7 +128,12 @@ def _refused(store, action, code, version, in_service, exc):
         store.audit(conn, g.actor, action, target=version, model_version=in_service,
                     reason=str(exc))
     status = 404 if "no model version" in str(exc) else 409
-    raise ApiError(status, code, str(exc), "version") from None
+    raise ApiError(status, code, _said(exc), "version") from None
+
+
+def _said(exc):
+    """A registry error as the answer says it: the version, never the registry's path."""
+    return without_paths(exc, _holder().registry.root)
 
 
 def _activation_body():
@@ -157,7 +162,7 @@ def rollback():
         with store.write() as conn:
             store.audit(conn, g.actor, "rollback_refused", model_version=previous,
                         reason=str(exc))
-        raise ApiError(409, "rollback_refused", str(exc)) from None
+        raise ApiError(409, "rollback_refused", _said(exc)) from None
     _served_changed(store, holder, "rollback", version, previous)
     return jsonify({"version": version, "previous": previous})
 
@@ -192,7 +197,7 @@ def end_shadow(version):
     try:
         current = holder.registry.shadow_version()
     except RegistryError as exc:
-        raise ApiError(503, "registry_unavailable", str(exc)) from None
+        raise ApiError(503, "registry_unavailable", _said(exc)) from None
     if current != version:
         raise ApiError(404, "not_found", f"model {version} is not in shadow"
                        + (f" ({current} is)" if current else ": no challenger is"), "version")

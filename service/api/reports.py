@@ -15,7 +15,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from models.registry import RegistryError
 from service.api.inputs import get_version
 from service.auth import require
-from service.errors import ApiError
+from service.errors import ApiError, without_paths
 from service.report_jobs import RETRY_AFTER, Busy, ReportJobs, data_day, page_name
 from service.store import crossings, outcomes
 
@@ -44,9 +44,10 @@ def check_version(registry, version):
         manifest = registry.manifest(version)
         registry.verify_signature(version, manifest)
     except RegistryError as exc:
+        said = without_paths(exc, registry.root)  # the version, never the registry's path
         if "no model version" in str(exc):
-            raise ApiError(404, "not_found", str(exc), "version") from None
-        raise ApiError(409, "artifact_refused", str(exc), "version") from None
+            raise ApiError(404, "not_found", said, "version") from None
+        raise ApiError(409, "artifact_refused", said, "version") from None
     return manifest
 
 

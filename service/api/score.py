@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, jsonify
 
+from service.access import client_address
 from service.api.inputs import (checked_crossing, count_ignored, get_json_body, ignored_fields,
                                 with_ignored)
 from service.auth import charge, require
 from service.errors import ApiError
-from service.scorer import score_crossing
+from service.scorer import score_crossing, shown
 
 bp = Blueprint("score", __name__, url_prefix="/v1/score")
 
@@ -25,8 +26,10 @@ def score_one():
     body = get_json_body()
     record = checked_crossing(body, "outbound")
     store, served, metrics, rng, holder = _parts()
-    answer, created = score_crossing(store, served, metrics, record, g.actor, rng, holder)
-    return jsonify(with_ignored(answer, ignored_fields("OutboundCrossing", body))), \
+    answer, created = score_crossing(store, served, metrics, record, g.actor, rng, holder,
+                                     client_address())
+    return jsonify(with_ignored(shown(answer, g.role),
+                                ignored_fields("OutboundCrossing", body))), \
         201 if created else 200
 
 
@@ -52,11 +55,13 @@ def score_batch():
         raise ApiError(400, "invalid_value", "a crossing_id appears twice in the batch",
                        "crossings")
     store, served, metrics, rng, holder = _parts()
+    client = client_address()
     answers = {}
     for record in sorted(records, key=lambda r: (r["crossed_at"], r["crossing_id"])):
         answers[record["crossing_id"]], _ = score_crossing(store, served, metrics, record,
-                                                            g.actor, rng, holder)
+                                                            g.actor, rng, holder, client)
     ignored = count_ignored([str(f) for f in body if f != "crossings"])
     for i, item in enumerate(items):
         ignored += ignored_fields("OutboundCrossing", item, f"crossings[{i}].")
-    return jsonify(with_ignored({"results": [answers[i] for i in ids]}, ignored)), 200
+    return jsonify(with_ignored({"results": [shown(answers[i], g.role) for i in ids]},
+                                ignored)), 200

@@ -113,11 +113,17 @@ def _score_paths():
     }
 
 
+#: what each look-up of persons says of itself
+READ_AUDITED = ("every call is recorded in the audit trail before the answer: who, when, "
+                "from where and what")
+
+
 def _crossing_paths(ports):
     """Inbound crossings, the lane, a crossing and its outcome."""
     return {
         "/v1/crossings": {"get": {
             "summary": "Latest scored outbound crossings at a port, by crossing time, newest first",
+            "description": READ_AUDITED + " (the port and the count returned)",
             "security": AUTH, "parameters": [
                 {"name": "port_code", "in": "query", "required": True,
                  "schema": {"type": "string", "enum": list(ports)},
@@ -141,6 +147,8 @@ def _crossing_paths(ports):
                 **_authenticated(409, body=True)}}},
         "/v1/crossings/{crossing_id}": {"get": {
             "summary": "A crossing with its score, decision, reasons and outcome",
+            "description": READ_AUDITED + " (the crossing id; a look-up of an unknown one "
+                                          "too)",
             "security": AUTH, "parameters": [_CROSSING_ID],
             "responses": {"200": _json(obj(["crossing", "score", "outcome"], {
                 "crossing": ref("CrossingView"),
@@ -303,7 +311,9 @@ def _lookout_paths():
     return {
         "/v1/lookouts": {
             "get": {"summary": "Active lookouts, newest first, a page at a time",
-                    "security": AUTH, "parameters": [
+                    "security": AUTH,
+                    "description": READ_AUDITED + " (the count returned)",
+                    "parameters": [
                         {"name": "limit", "in": "query", "required": False,
                          "schema": {"type": "integer", "minimum": 1, "maximum": PAGE_MAX,
                                     "default": PAGE_DEFAULT}},

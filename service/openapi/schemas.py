@@ -187,6 +187,16 @@ IGNORED = {"type": "array", "items": {"type": "string"}, "minItems": 1,
 NULLABLE_BOOL = {"type": "boolean", "nullable": True}
 PROBABILITY = {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 1,
                "exclusiveMaximum": True}
+#: what an officer is shown of a referral (service.scorer.officer_view)
+WITHHELD = ("null for an officer when the crossing is referred: every referral reads the "
+            "same to an officer, whatever picked it (lookout, random share, exploration or "
+            "the model); analysts see it")
+OFFICER_SCORE = dict(PROBABILITY, nullable=True, description=WITHHELD)
+OFFICER_BAND = dict(STRING, nullable=True, description=WITHHELD)
+OFFICER_REASONS = {"type": "array", "items": ref("Reason"),
+                   "description": "an officer is shown only \"selected for inspection\" "
+                                  "for a referred crossing, whatever picked it; analysts see "
+                                  "the model's reasons"}
 
 
 def _crossing_view():
@@ -212,8 +222,8 @@ ANSWERS = {
     "Reason": obj(["factor", "text"], {"factor": STRING, "text": STRING}),
     "Score": obj(["crossing_id", "risk_score", "risk_band", "refer", "reasons",
                   "model_version"], {
-        "crossing_id": STRING, "risk_score": PROBABILITY, "risk_band": STRING,
-        "refer": {"type": "boolean"}, "reasons": {"type": "array", "items": ref("Reason")},
+        "crossing_id": STRING, "risk_score": OFFICER_SCORE, "risk_band": OFFICER_BAND,
+        "refer": {"type": "boolean"}, "reasons": OFFICER_REASONS,
         "model_version": STRING, "ignored_fields": IGNORED}),
     "StoredScore": {"allOf": [ref("Score"), obj(["scored_at", "policy_version"], {
         "scored_at": STRING, "policy_version": STRING,
@@ -235,9 +245,9 @@ ANSWERS = {
             "crossing_id": STRING, "crossed_at": STRING, "port_code": STRING,
             "plate_id": STRING, "plate_jurisdiction": NULLABLE_STRING,
             "vehicle_class": STRING, "body_type": NULLABLE_STRING,
-            "vehicle_make": NULLABLE_STRING, "risk_score": PROBABILITY,
-            "risk_band": STRING, "refer": {"type": "boolean"},
-            "reasons": {"type": "array", "items": ref("Reason")}, "scored_at": STRING,
+            "vehicle_make": NULLABLE_STRING, "risk_score": OFFICER_SCORE,
+            "risk_band": OFFICER_BAND, "refer": {"type": "boolean"},
+            "reasons": OFFICER_REASONS, "scored_at": STRING,
             "model_version": STRING,
             "outcome": obj(["inspected", "seizure"], {
                 "inspected": {"type": "boolean"}, "seizure": NULLABLE_BOOL}, nullable=True)}),

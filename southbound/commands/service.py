@@ -55,19 +55,25 @@ def serve(host, port, workers, threads, dev, check):
 @actor_option
 @handle_errors
 def export(since, until, out, actor):
-    """Write the store's crossings, decisions and outcomes as a crossing log; audited
-    (``export``: the window, the file and how many rows, never the rows)."""
+    """Write the store's crossings, decisions and outcomes as a crossing log.
+
+    An export is a read of persons and a write of a file: audited (``export``: the
+    window, the file, how many rows and the host, never the rows) before the file is
+    written.
+    """
+    import socket
+
     from models.audit import record
     from service.export import export_frame
     from southbound.outputs import write_table
     store = open_store()
     frame = export_frame(store, utc_micros(since, "--since"),
                          utc_micros(until, "--until") if until else None)
-    write_table(frame, out)
     left_out = frame.attrs.get("left_out", 0)
     record(store, actor, "export", target=out.name[:128], out=str(out.resolve()),
            since=since, until=until, rows=len(frame), via="southbound export",
-           **({"left_out": left_out} if left_out else {}))
+           client=socket.gethostname(), **({"left_out": left_out} if left_out else {}))
+    write_table(frame, out)
     if left_out:
         click.echo(f"warning: left out {plural(left_out, 'inbound crossing')} sent under the "
                    "id of an outbound crossing (a log holds each id once; `southbound audit "

@@ -1,7 +1,7 @@
 /* Southbound console: one crossing in the detail pane, opened from the lane or looked
    up by its id: its facts, its score and reasons, and its recorded outcome. */
 import { api } from "./api.js";
-import { bandBadge, crossedAt, decision, money, outcomeText, percent, plateText, plural, portName,
+import { crossedAt, decision, money, outcomeText, plateText, plural, portName, riskParts,
          recordedAt, vehicleText } from "./format.js";
 import { markOpen, onOpen } from "./lane.js";
 import { on, rejected } from "./session.js";
@@ -48,8 +48,7 @@ export function renderDetail(data) {
   if (c.occupants !== undefined) { fact(dl, "Occupants", c.occupants); }
   if (s) {
     var risk = el("span");
-    risk.appendChild(bandBadge(s.risk_band));
-    risk.appendChild(document.createTextNode(" " + percent(s.risk_score)));
+    riskParts(s.risk_band, s.risk_score, s.refer).forEach(function (part) { risk.appendChild(part); });
     fact(dl, "Risk", risk);
     fact(dl, "Decision", decision(s.refer));
     fact(dl, "Model", s.model_version);

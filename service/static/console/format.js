@@ -18,6 +18,17 @@ export function bandBadge(band) {
   return badge;
 }
 
+/* A score's band and percent; an officer is shown neither for a referral (every referral
+   reads the same, whatever picked it), so it says "referred" instead. */
+export function riskParts(band, p, refer) {
+  if (refer && !band && (p === null || p === undefined)) {
+    var badge = el("span", "band band-other", "referred");
+    badge.title = "an officer is not shown the score of a referral";
+    return [badge];
+  }
+  return [bandBadge(band), el("span", "score", percent(p))];
+}
+
 export function decision(refer) {
   return refer ? el("span", "decision-refer", "REFER") : el("span", "decision-none", "no referral");
 }

@@ -2,8 +2,8 @@
    seconds, one dense row per crossing and one Tab stop for the whole table. Rows in
    place are never moved, so a focused row keeps its focus; new ones are flagged. */
 import { PORT_KEY, api, save } from "./api.js";
-import { KNOWN_BANDS, ago, bandBadge, crossedAt, decision, instant, percent, plateText, plural,
-         portName, portZone, vehicleText, wallClock } from "./format.js";
+import { KNOWN_BANDS, ago, crossedAt, decision, instant, plateText, plural, portName, portZone,
+         riskParts, vehicleText, wallClock } from "./format.js";
 import { on, rejected, service, signedIn } from "./session.js";
 import { $, NEW_MS, el, explain, say, sayBriefly } from "./ui.js";
 
@@ -114,8 +114,7 @@ function fillRow(tr, c) {
 
   var risk = cells[2].firstChild;
   risk.textContent = "";
-  risk.appendChild(bandBadge(c.risk_band));
-  risk.appendChild(el("span", "score", percent(c.risk_score)));
+  riskParts(c.risk_band, c.risk_score, c.refer).forEach(function (part) { risk.appendChild(part); });
 
   var dec = cells[3].firstChild;
   dec.textContent = "";
