@@ -370,7 +370,7 @@ def test_a_bad_outcome_names_the_field_and_an_unknown_id_says_so(page, live):
     page.click("#outcome-form button[type=submit]")
     error = page.locator("#firearms_seized-error")
     error.filter(has_text="not an integer").wait_for()
-    assert error.inner_text() == "Firearms seized: value -1 is not an integer >= 0"
+    assert error.inner_text() == "Firearms seized: value -1 is not an integer from 0 to 10000"
     assert page.get_attribute("#firearms_seized", "aria-invalid") == "true"
     assert focused(page) == "firearms_seized"
     assert page.inner_text("#outcome-message").startswith("Outcome not recorded: Firearms seized")
