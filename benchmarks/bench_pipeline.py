@@ -9,7 +9,9 @@ RSS is its own (os.wait4). Prints one line per run and a median summary.
 --parquet writes the log as one Parquet file instead of CSV. --score-only trains once
 (not timed) and times only `southbound score`. --against times another checkout's
 command on the same log and model, its runs alternating with this one's (before and
-after a change, side by side on a shared machine). --stages adds one in-process pass of
+after a change, side by side on a shared machine); with --own-model each command
+scores with a model it trained itself (before and after a change to the features,
+whose models differ). --stages adds one in-process pass of
 the scoring steps with a timer around each.
 """
 from __future__ import annotations
@@ -49,6 +51,9 @@ def main():
                         help="train once, untimed; time only the scoring")
     parser.add_argument("--against", metavar="SOUTHBOUND",
                         help="another checkout's southbound command, timed alternately")
+    parser.add_argument("--own-model", action="store_true",
+                        help="with --score-only --against: each command scores with a model "
+                             "it trained itself (not timed), not with this checkout's")
     parser.add_argument("--stages", action="store_true",
                         help="also time each scoring step in one in-process pass")
     opts = parser.parse_args()
@@ -79,6 +84,11 @@ def main():
         elif not registry.exists():
             run([sb, "train", "--data", str(log), "--registry", str(registry), "--promote"])
         for name, command in commands.items():
+            if opts.own_model and opts.score_only and command != sb:
+                registry = work / "registry-against"
+                if not registry.exists():
+                    run([command, "train", "--data", str(log), "--registry", str(registry),
+                         "--promote"])
             results[name].append(run([command, "score", "--data", str(log), "--registry",
                                       str(registry), "--out", str(work / "scores.csv")]))
         for step, runs in results.items():

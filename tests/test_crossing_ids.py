@@ -41,7 +41,7 @@ def test_an_inbound_row_under_a_future_outbound_id_cannot_stop_its_lookout(
     aside = rows(app, crossings, crossing_id=aside_key(crossing_id))
     assert [(r["direction"], r["plate_id"]) for r in aside] == [("inbound", "PX")]
     trail = rows(app, audit, target=crossing_id)
-    assert [a["action"] for a in trail] == ["inbound", "score"]
+    assert [a["action"] for a in trail] == ["inbound", "score", "crossing_read"]
     assert json.loads(trail[1]["detail"])["inbound_set_aside"] is True
     # the outcome goes to the outbound crossing
     recorded = client.post(f"/v1/crossings/{crossing_id}/outcome", headers=auth["officer"],

@@ -116,7 +116,7 @@ def test_every_route_and_method_and_every_error_carries_the_headers(app, client,
     jobs.page(page_name(version, version, "2025-03-04")).write_text(
         "<!doctype html><title>report</title>")
     values = {"filename": "console/main.js", "crossing_id": "o1", "version": version,
-              "lookout_id": 1}
+              "lookout_id": 1, "token_id": 999999}
     for rule in app.url_map.iter_rules():
         url = _filled(rule, values)
         for method in sorted(rule.methods - {"OPTIONS"}) + ["PUT"]:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from scoring.reasons import SELECTED
 from service.store import scores
 from tests.helpers.replay import crossing_body, replay
+from tests.helpers.service import soon
 
 #: what a look-up or the lane adds to a score's answer, the same for every referral
 STORED = ("scored_at", "policy_version", "crossed_at", "port_code", "plate_id",
@@ -37,7 +38,7 @@ def picked(app, auth, world, tmp_path):
     log = pd.read_csv(world[0], dtype=str, keep_default_na=False).head(700)
     plate = log.loc[log["direction"] == "outbound", "plate_id"].iloc[5]
     assert client.post("/v1/lookouts", headers=auth["analyst"], json={
-        "plate_id": plate, "reason": "tip", "expires_at": "2099-01-01T00:00:00Z"}
+        "plate_id": plate, "reason": "tip", "expires_at": soon()}
         ).status_code == 201
     answers = replay(client, auth["officer"], log.iloc[:-40])
     # the last outbound rows through the batch route

@@ -225,10 +225,16 @@ def _lane_view(row):
 @bp.get("/<path:crossing_id>")
 @require("officer")
 def show(crossing_id):
-    """The crossing, its score, reasons and decision, and its latest outcome."""
-    crossing_id = get_crossing_id(crossing_id)
-    analyst = ROLES.index(g.role) >= ROLES.index("analyst")
+    """The crossing, its score, reasons and decision, and its latest outcome. Every
+    look-up is on record: of an id found, not found, or refused by the identifier rule."""
     store = _store()
+    try:
+        crossing_id = get_crossing_id(crossing_id)
+    except ApiError:
+        with store.write() as conn:
+            record_read(conn, "crossing_read", **_read_target(crossing_id, None))
+        raise
+    analyst = ROLES.index(g.role) >= ROLES.index("analyst")
     with store.engine.connect() as conn:
         found = find_crossing(conn, crossing_id)
         shadow = store.shadow_score(conn, crossing_id) if analyst and found else None

@@ -38,7 +38,8 @@ def readyz():
     try:
         served = holder.current()
     except ApiError as exc:
-        log.error("not ready: no model: %s", exc.message)
+        # the log names the registry's path (the answer never does)
+        log.error("not ready: no model: %s", holder.error or exc.message)
         # the signature's verdict in a few words (no path): why nothing verified
         down.append("no model to score with" + (f" ({holder.refused})" if holder.refused
                                                   else ""))
