@@ -121,6 +121,13 @@ def database_url(value):
     return text
 
 
+def optional_days(value):
+    """Empty (no limit), or a whole number of days >= 1."""
+    if isinstance(value, str) and not value.strip():
+        return None
+    return integer(1)(value)
+
+
 def redis_url(value):
     """Empty, or a Redis URL."""
     text = _text(value).strip()
@@ -238,6 +245,10 @@ SETTINGS = (
                                              "API refuses it", number(0)),
     Setting("LOG_LEVEL", "INFO", "log level of the JSON log lines on stderr",
             choice("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")),
+    Setting("RETENTION_DAYS", "", "days a crossing is kept: southbound purge without --before "
+                                  "deletes the crossings (with their scores, outcomes and "
+                                  "shadow scores) older than today minus this; empty keeps "
+                                  "everything", optional_days),
     Setting("RANDOM_SEED", "", "seed of the random referrals, for tests and replays only; empty "
                                "draws from the operating system", optional_seed),
 )

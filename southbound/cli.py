@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import click
 
-from southbound.commands import (credentials, grading, models, scoring, service, training,
-                                 trail, world)
+from southbound.commands import (credentials, grading, models, retention, scoring, service,
+                                 training, trail, world)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,7 +21,8 @@ def main():
     settings.use()   # SOUTHBOUND_* read once per command, before its options' defaults
 
 
-for family in (world, training, grading, scoring, models, service, credentials, trail):
+for family in (world, training, grading, scoring, models, service, credentials, trail,
+               retention):
     for command in family.COMMANDS:
         main.add_command(command)
 
