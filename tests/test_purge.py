@@ -216,3 +216,44 @@ def test_the_retention_setting_sets_the_cutoff(store, runner, monkeypatch):
     assert detail["by"] == "SOUTHBOUND_RETENTION_DAYS=5"
     assert detail["cutoff"] == (today - timedelta(days=5)).strftime("%Y-%m-%dT00:00:00Z")
     assert detail["deleted"]["crossings"] == 12
+
+
+def test_a_purge_shortens_the_history_features_look_back_on(store, runner):
+    """A crossing scored after a purge: the windowed features are as before (the cutoff is
+    more than 30 days back), the features over all history count from the cutoff."""
+    def crossing(conn, key, day, direction="outbound", port="2304"):
+        store.insert_crossing(conn, {"crossing_id": key, "crossed_at": micros(START) + day * DAY,
+                                     "utc_offset_min": -360, "direction": direction,
+                                     "port_code": port, "vehicle_class": "commercial",
+                                     "plate_id": "P0", "carrier_id": "C0",
+                                     "manifest_value_usd": 1000.0})
+    with store.write() as conn:
+        crossing(conn, "old0", 0, port="2402")
+        store.record_outcome(conn, "old0", {"inspected": 1, "seizure": 1}, "ana")
+        crossing(conn, "old1", 1)
+        for key, day in (("new0", 60), ("new1", 64), ("new2", 67)):
+            crossing(conn, key, day)
+        crossing(conn, "in0", 66, direction="inbound")
+    now = {"crossed_at": micros(START) + 69 * DAY, "port_code": "2304", "plate_id": "P0",
+           "carrier_id": "C0", "manifest_value_usd": 1000.0}
+    with store.engine.connect() as conn:
+        before = store.history(conn, now)
+
+    result = runner.invoke(main, ["purge", "--before", "2025-03-31", "--db", store.url])
+    assert result.exit_code == 0, result.output
+    assert keys_in(store, "crossings") == ["in0", "new0", "new1", "new2"]
+    with store.engine.connect() as conn:
+        after = store.history(conn, now)   # 39 days after the cutoff
+
+    windowed = ["plate_out_24h", "plate_out_7d", "plate_out_30d", "plate_in_30d",
+                "carrier_out_7d", "carrier_out_30d", "port_hour_share_7d",
+                "plate_hour_share_14d", "plate_hours_since_inbound",
+                "plate_hours_since_outbound"]
+    assert {name: after[name] for name in windowed} == {name: before[name]
+                                                         for name in windowed}
+    assert before["plate_out_30d"] == 3 and before["plate_in_30d"] == 1
+    assert before["plate_days_since_first_seen"] == pytest.approx(69)
+    assert after["plate_days_since_first_seen"] == pytest.approx(9)
+    assert (before["plate_prior_seizures"], after["plate_prior_seizures"]) == (1, 0)
+    assert (before["carrier_prior_seizures"], after["carrier_prior_seizures"]) == (1, 0)
+    assert (before["plate_ports_used"], after["plate_ports_used"]) == (2, 1)
