@@ -8,8 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from service.store import (Store, aside_key, audit, chain, crossings, lookouts, outcomes,
-                           scores, shadow_scores, tokens)
+from service.store import Store, aside_key, audit, chain, crossings, lookouts, tokens
 from southbound.cli import main
 
 DAY = 86_400_000_000
