@@ -256,3 +256,22 @@ def test_a_purge_shortens_the_history_features_look_back_on(store, runner):
     assert (before["plate_prior_seizures"], after["plate_prior_seizures"]) == (1, 0)
     assert (before["carrier_prior_seizures"], after["carrier_prior_seizures"]) == (1, 0)
     assert (before["plate_ports_used"], after["plate_ports_used"]) == (2, 1)
+
+
+def test_a_reader_holding_the_sqlite_wal_is_warned_of(runner, tmp_path):
+    """The WAL keeps the deleted rows' old pages while a reader holds it: said, not hidden."""
+    import sqlite3
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    store.migrate()
+    fill(store, START)
+    reader = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT count(*) FROM crossings").fetchone() == (24,)
+    result = runner.invoke(main, ["purge", "--before", "2025-03-04", "--db", store.url])
+    assert result.exit_code == 0, result.output
+    assert "another connection holds the SQLite WAL" in result.stderr
+    reader.execute("COMMIT")
+    reader.close()
+    result = runner.invoke(main, ["purge", "--before", "2025-03-05", "--db", store.url])
+    assert result.exit_code == 0 and "WAL" not in result.stderr
+    assert count(store, crossings) == 8

@@ -93,12 +93,19 @@ def _table(counts, verb):
         click.echo(f"{name:<14} {rows:>10} {verb}")
 
 
+#: how long the WAL checkpoint after a purge waits for readers of older snapshots
+CHECKPOINT_WAIT_MS = 2000
+
+
 def _checkpoint(store):
     """SQLite: copy the WAL into the file and empty it, so the deleted rows' old pages do
-    not stay in the WAL; a reader holding it open postpones that, said in a warning."""
+    not stay in the WAL; a reader holding an older snapshot past
+    :data:`CHECKPOINT_WAIT_MS` postpones that, said in a warning (the engine is disposed
+    after, so the connection's shorter wait goes with it)."""
     if store.dialect != "sqlite":
         return
     with store.engine.connect() as conn:
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {CHECKPOINT_WAIT_MS}")
         busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first()[0]
     if busy:
         click.echo("warning: another connection holds the SQLite WAL: the deleted rows' old "
