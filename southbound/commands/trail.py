@@ -29,7 +29,7 @@ def _open(url):
 @click.option("--actor", help="Only the rows of this actor.")
 @click.option("--action", help="Only the rows of this action (score, inbound, outcome, "
                                "outcome_review: outcomes flagged for review, activate, "
-                               "register, sign, export, report, token_create, ...).")
+                               "register, sign, export, report, purge, token_create, ...).")
 @db_option
 @click.pass_context
 @handle_errors
