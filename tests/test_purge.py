@@ -202,8 +202,12 @@ def test_a_bad_retention_setting_is_refused_naming_it(runner, tmp_path, monkeypa
 
 
 def test_the_retention_setting_sets_the_cutoff(store, runner, monkeypatch):
-    """Without --before: today (UTC) minus SOUTHBOUND_RETENTION_DAYS."""
-    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    """Without --before: today (UTC) minus SOUTHBOUND_RETENTION_DAYS (the command's clock
+    held at the test's own now, so that a run across midnight gives the same day)."""
+    import southbound.commands.retention as command
+    now = datetime.now(timezone.utc)
+    monkeypatch.setattr(command, "utc_now", lambda: now)
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
     keys = fill(store, today - timedelta(days=8), days=6)   # days 8 to 3 ago
     monkeypatch.setenv("SOUTHBOUND_RETENTION_DAYS", "5")
     result = runner.invoke(main, ["purge", "--db", store.url])

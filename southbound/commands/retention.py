@@ -13,10 +13,15 @@ from southbound.common import safe_url
 from southbound.options import EXIT_INPUT, actor_option, fail, handle_errors, iso
 
 
+def utc_now():
+    """The time now, in UTC (the one clock the cutoff reads; tests set it)."""
+    return datetime.now(timezone.utc)
+
+
 def _cutoff(before, retention_days):
     """The cutoff in UTC µs and how it was chosen: ``--before``, else today (UTC) minus
     the retention days; exit 2 when neither is given, or the date is bad or in the future."""
-    now = datetime.now(timezone.utc)
+    now = utc_now()
     if before is None:
         if retention_days is None:
             fail("nothing to purge by: give --before DATE, or set SOUTHBOUND_RETENTION_DAYS "
