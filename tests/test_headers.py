@@ -29,6 +29,17 @@ def parse_content_type(value):
     return media.lower(), seen
 
 
+def assert_protected(name, response):
+    """The headers every answer carries: never cached, never sniffed, never framed, no
+    referrer, and a CSP that forbids framing."""
+    headers = response.headers
+    assert headers.get("Cache-Control") == "no-store", name
+    assert headers.get("X-Content-Type-Options") == "nosniff", name
+    assert headers.get("X-Frame-Options") == "DENY", name
+    assert headers.get("Referrer-Policy") == "no-referrer", name
+    assert "frame-ancestors 'none'" in headers.get("Content-Security-Policy", ""), name
+
+
 def test_the_strict_parser_refuses_what_prometheus_refuses():
     with pytest.raises(ValueError, match="duplicate parameter name 'charset'"):
         parse_content_type("text/plain; version=0.0.4; charset=utf-8; charset=utf-8")
@@ -69,12 +80,7 @@ def test_every_answer_carries_the_security_headers_and_is_never_cached(app, clie
     answers["400"] = client.post("/v1/score", json={}, headers=auth["officer"])
     answers["401"] = client.get("/v1/model")
     for name, response in answers.items():
-        headers = response.headers
-        assert headers.get("Cache-Control") == "no-store", name
-        assert headers.get("X-Content-Type-Options") == "nosniff", name
-        assert headers.get("X-Frame-Options") == "DENY", name
-        assert headers.get("Referrer-Policy") == "no-referrer", name
-        assert "frame-ancestors 'none'" in headers.get("Content-Security-Policy", ""), name
+        assert_protected(name, response)
     assert answers["/v1/openapi.json"].headers["Content-Security-Policy"].startswith(
         "default-src 'none'")
     assert "script-src 'self'" in answers["/"].headers["Content-Security-Policy"]
@@ -134,12 +140,7 @@ def test_every_route_and_method_and_every_error_carries_the_headers(app, client,
     assert answers["report page"].mimetype == "text/html"
     assert answers["report page"].status_code == 200
     for name, response in answers.items():
-        headers = response.headers
-        assert headers.get("Cache-Control") == "no-store", name
-        assert headers.get("X-Content-Type-Options") == "nosniff", name
-        assert headers.get("X-Frame-Options") == "DENY", name
-        assert headers.get("Referrer-Policy") == "no-referrer", name
-        assert "frame-ancestors 'none'" in headers.get("Content-Security-Policy", ""), name
+        assert_protected(name, response)
     assert "style-src 'unsafe-inline'" in (
         answers["report page"].headers["Content-Security-Policy"])
     assert answers["GET /metrics (anyone)"].headers["Content-Security-Policy"].startswith(
