@@ -122,8 +122,10 @@ def database_url(value):
 
 
 def optional_days(value):
-    """Empty (no limit), or a whole number of days >= 1."""
-    if isinstance(value, str) and not value.strip():
+    """Empty (no limit), or a whole number of days >= 1. Its own reading of empty, None,
+    reads as empty again (an app's settings are read once more when passed on, e.g. to
+    the workers of a replay)."""
+    if value is None or isinstance(value, str) and not value.strip():
         return None
     return integer(1)(value)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from scoring.settings import SETTINGS
 from southbound.cli import main
 
 BAD = {  # variable: (value, what the line must say after "error: SOUTHBOUND_<NAME> ")
@@ -104,3 +105,13 @@ def test_the_app_factorys_mapping_is_checked_the_same_way(tmp_path, config, said
         create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}",
                     "REGISTRY": str(tmp_path / "registry"), **config})
     assert not (tmp_path / "store.db").exists()
+
+
+@pytest.mark.parametrize("name", [s.name for s in SETTINGS])
+def test_a_setting_read_again_from_its_own_value_keeps_it(name):
+    """An app's settings are read once more when passed on (a replay's workers, a test's
+    app made from another's config): each parser takes its own output back unchanged
+    (SOUTHBOUND_RETENTION_DAYS once read its empty default as None, then refused None)."""
+    setting = next(s for s in SETTINGS if s.name == name)
+    value = setting.parse(setting.default)
+    assert setting.parse(value) == value
