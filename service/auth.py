@@ -13,6 +13,7 @@ import time
 import sqlalchemy as sa
 from flask import current_app, g, request
 
+from scoring.features.stats import DAY_US
 from service.errors import ApiError
 from service.store import now_us, tokens
 
@@ -22,7 +23,6 @@ ROLES = ("officer", "analyst", "admin")
 MAX_EXPIRES_DAYS = 3653
 #: tokens a worker keeps in its cache, the least recently used dropped first
 CACHE_ENTRIES = 1024
-_DAY_US = 86_400 * 1_000_000
 
 
 def hash_token(token):
@@ -43,7 +43,7 @@ def create_token(store, role, name, actor="cli", expires_days=None, **detail):
                          f"{expires_days}")
     token = "sb_" + secrets.token_urlsafe(32)
     created = now_us()
-    expires = None if expires_days is None else created + int(expires_days) * _DAY_US
+    expires = None if expires_days is None else created + int(expires_days) * DAY_US
     with store.write() as conn:
         conn.execute(tokens.insert().values(name=name.strip(), role=role,
                                             token_hash=hash_token(token), created_at=created,
@@ -152,7 +152,8 @@ def authenticate():
         raise ApiError(401, "unauthorized", "a bearer token is required", "Authorization")
     cache = current_app.extensions["southbound.tokens"]
     limiter = current_app.extensions["southbound.ratelimit"]
-    found = cache.cached(hash_token(token.strip()))
+    digest = hash_token(token.strip())
+    found = cache.cached(digest)
     if found is None:
         # an address that keeps failing is refused before its tokens are looked up
         limiter.check_address(request.remote_addr)
@@ -161,7 +162,7 @@ def authenticate():
         limiter.failed(request.remote_addr)
         raise ApiError(401, "unauthorized", "the token is not valid", "Authorization")
     g.actor, g.role = found
-    g.token_hash = hash_token(token.strip())
+    g.token_hash = digest
     limiter.check(g.token_hash)
 
 

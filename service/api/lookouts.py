@@ -14,6 +14,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from scoring.contract import (ContractError, check_text, format_timestamp, identifier,
                               parse_timestamp, show_json)
+from scoring.features.stats import DAY_US
 from service.access import record_read
 from service.api.inputs import get_json_body, ignored_fields, with_ignored
 from service.auth import require
@@ -25,7 +26,6 @@ from service.store import lookouts, now_us
 bp = Blueprint("lookouts", __name__, url_prefix="/v1/lookouts")
 #: the largest id a lookout can have (PostgreSQL's integer column)
 MAX_ID = 2**31 - 1
-_DAY_US = 86_400 * 1_000_000
 
 
 def _store():
@@ -105,7 +105,7 @@ def parse_lookout(body):
     now = now_us()
     if out["expires_at"] <= now:
         raise ApiError(400, "invalid_value", "is in the past", "expires_at")
-    if out["expires_at"] > now + LIFETIME_DAYS * _DAY_US:
+    if out["expires_at"] > now + LIFETIME_DAYS * DAY_US:
         raise ApiError(400, "invalid_value", f"value {show_json(body.get('expires_at'))} is "
                        f"more than {LIFETIME_DAYS} days ahead: a lookout is renewed, not "
                        "set for ever", "expires_at")
