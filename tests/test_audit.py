@@ -1,7 +1,7 @@
 """Every change of what is served, and of who may call, is audited with an actor.
 
 Through the command line (`train` registering a version, `models promote`, `rollback`,
-`sign`, `export`, `report`, `tokens create/revoke`: the actor is the login of the
+`sign`, `export`, `report`, `score --out`, `tokens create/revoke`: the actor is the login of the
 process, a name given with --actor only a claim kept beside it) and through the service
 (activation); a hand-edited active.json is logged as such by the worker that picks
 it up. Tokens are listed without their secret and a revoked one stops working within
@@ -126,6 +126,24 @@ def test_keys_signing_exporting_and_reporting_are_audited(runner, tmp_path, stor
     assert report["source"] == str(world[0]) and report["rows"] > 0
 
 
+def test_a_scored_file_is_audited_before_it_is_written(runner, tmp_path, store_url, world,
+                                                       registry_path):
+    out = tmp_path / "scores.csv"
+    result = runner.invoke(main, ["score", "--data", str(world[0]), "--registry",
+                                  str(registry_path), "--out", str(out), "--actor", "cy"])
+    assert result.exit_code == 0, result.output
+    written = len(out.read_text().splitlines()) - 1
+    (row,) = [r for r in audit_rows(store_url) if r["action"] == "score_file"]
+    assert (row["actor"], row["target"]) == (login(), "scores.csv")
+    assert row["model_version"] == Registry(registry_path).active_version()
+    shown = detail(row)
+    assert shown.pop("client")
+    assert shown == {"out": str(out.resolve()), "logs": [str(world[0])], "rows": written,
+                     "referred": shown["referred"], "via": "southbound score",
+                     "on_behalf_of": "cy"}
+    assert 0 < shown["referred"] < written
+
+
 def test_an_export_with_the_store_unreachable_writes_nothing(runner, tmp_path, monkeypatch,
                                                             registry_path, world):
     from tests.helpers.browser import free_port
@@ -137,7 +155,11 @@ def test_an_export_with_the_store_unreachable_writes_nothing(runner, tmp_path, m
     result = runner.invoke(main, ["report", "--registry", str(registry_path), "--data",
                                   str(world[0]), "--out", str(page)])
     assert result.exit_code == 1 and "the database cannot be reached" in result.output
-    assert not out.exists() and not page.exists()
+    scores = tmp_path / "scores.csv"
+    result = runner.invoke(main, ["score", "--registry", str(registry_path), "--data",
+                                  str(world[0]), "--out", str(scores)])
+    assert result.exit_code == 1 and "the database cannot be reached" in result.output
+    assert not out.exists() and not page.exists() and not scores.exists()
 
 
 def test_a_promotion_with_the_store_unreachable_changes_nothing(runner, tmp_path, trained,
