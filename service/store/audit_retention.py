@@ -11,11 +11,13 @@ newest anchor's ``last_removed_hash`` when the first row left links to it, so a 
 trail verifies and a trail cut at its start without an anchor does not.
 
 The delete triggers of migration 8 (:func:`install_triggers`) let a DELETE through only
-for rows at or below the newest anchor's ``last_removed_id``: after the purge commits
-those rows are gone, so nothing else can be deleted, the anchor itself included (its id
-is above the rows it removed). UPDATE stays refused, and TRUNCATE on PostgreSQL. On
-PostgreSQL only the table's owner (or a member of its role) gets that far: an anchor
-written by a role that may only append (the service's) opens no delete to anyone else.
+for rows at or below the newest anchor's ``last_removed_id`` (SQLite: a row trigger;
+PostgreSQL: a statement trigger over the rows deleted, after the delete, which the
+refusal undoes): after the purge commits those rows are gone, so nothing else can be
+deleted, the anchor itself included (its id is above the rows it removed). UPDATE stays
+refused, and TRUNCATE on PostgreSQL. On PostgreSQL only the table's owner (or a member of
+its role) gets that far: an anchor written by a role that may only append (the
+service's) opens no delete to anyone else.
 """
 from __future__ import annotations
 
@@ -38,18 +40,28 @@ _SQLITE_TRIGGERS = [
       "audit purge removes the oldest rows)'); END",
 ]
 _POSTGRESQL_TRIGGERS = [
-    # the same function keeps refusing UPDATE and TRUNCATE; its triggers stay as they are
-    "CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
+    # one check per statement, over the rows it deleted (a row trigger's look-up of the
+    # anchor, once per row, made a purge's delete 15 times slower); UPDATE keeps its row
+    # trigger, TRUNCATE its own, both on migration 5's function that refuses everything
+    "DROP TRIGGER IF EXISTS audit_no_update_delete ON audit",
+    "DROP TRIGGER IF EXISTS audit_no_update ON audit",
+    "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit "
+    "FOR EACH ROW EXECUTE FUNCTION audit_append_only()",
+    "CREATE OR REPLACE FUNCTION audit_purged_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
     "DECLARE last_removed bigint; "
     "BEGIN "
-    "IF TG_OP = 'DELETE' AND pg_has_role(current_user, (SELECT relowner FROM pg_class "
-    "WHERE oid = TG_RELID), 'MEMBER') THEN "
+    "IF pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = TG_RELID), "
+    "'MEMBER') THEN "
     + _NEWEST_BOUNDARY.format(cast="(detail::jsonb ->> 'last_removed_id')::bigint")
     .replace(" FROM", " INTO last_removed FROM") + "; "
-    "IF OLD.id <= coalesce(last_removed, 0) THEN RETURN OLD; END IF; "
+    "IF NOT EXISTS (SELECT 1 FROM removed WHERE id > coalesce(last_removed, 0)) THEN "
+    "RETURN NULL; END IF; "
     "END IF; "
-    f"RAISE EXCEPTION '{chain.REFUSED}: % is refused', TG_OP "
+    f"RAISE EXCEPTION '{chain.REFUSED}: DELETE is refused' "
     "USING ERRCODE = 'insufficient_privilege'; END $$",
+    "DROP TRIGGER IF EXISTS audit_no_delete ON audit",
+    "CREATE TRIGGER audit_no_delete AFTER DELETE ON audit REFERENCING OLD TABLE AS removed "
+    "FOR EACH STATEMENT EXECUTE FUNCTION audit_purged_only()",
 ]
 
 

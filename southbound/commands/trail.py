@@ -3,6 +3,8 @@ chain (:mod:`service.store.chain`), and ``audit purge``: remove its oldest rows 
 anchor (:mod:`service.store.audit_retention`)."""
 from __future__ import annotations
 
+import time
+
 import click
 
 from scoring.wording import plural
@@ -146,11 +148,13 @@ def purge(before, url, dry_run, actor):
                    "nothing deleted")
         click.echo(f"{'audit':<14} {removal.rows:>10} would delete")
         return
+    started = time.perf_counter()
     try:
         with store.write() as conn:
             removal, anchor = audit_retention.purge(
                 store, conn, cutoff, actor.login, by=by, via="southbound audit purge",
                 **actor.detail())
+        seconds = time.perf_counter() - started
         checkpoint(store)
     except sa.exc.DBAPIError as exc:
         if not isinstance(exc, sa.exc.ProgrammingError) and "append-only" not in str(exc):
@@ -161,8 +165,8 @@ def purge(before, url, dry_run, actor):
     finally:
         store.engine.dispose()
     click.echo(f"purged {plural(removal.rows, 'audit row')} written before {iso(cutoff)} "
-               f"({by}) from {where}, up to row {removal.last_id}; the anchor, row {anchor}, "
-               "records it; audited")
+               f"({by}) from {where} in {seconds:.1f} s, up to row {removal.last_id}; the "
+               f"anchor, row {anchor}, records it; audited")
 
 
 COMMANDS = (audit,)
