@@ -4,6 +4,7 @@ and TRUNCATE still refused; migration 8 on a store that had the old triggers."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -133,6 +134,45 @@ def test_a_second_purge_removes_the_first_anchor_and_one_removing_nothing_keeps_
     assert [r["id"] for r in trail(store)] == [8]
     assert verified(store)[2] is None
     assert runner.invoke(main, ["audit", "verify", "--db", store.url]).exit_code == 0
+
+
+def test_purges_among_concurrent_writers_leave_one_chain(store, runner):
+    """Writers append, each with its own store (its own connections and, on SQLite, its own
+    file lock), while purges of everything written so far run: each purge holds the append
+    lock from its count to its commit, so every append chains to the row before it, the
+    anchor's or a later one, and what is left verifies."""
+    import threading
+    writers, each, errors = 4, 25, []
+    stores = [opened(store.url) for _ in range(writers)]
+    start = threading.Barrier(writers + 1)
+
+    def work(mine, k):
+        try:
+            start.wait()
+            for i in range(each):
+                with mine.write() as conn:
+                    mine.audit(conn, f"worker{k}", "lookout_add", target=f"t{i}")
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(s, k)) for k, s in enumerate(stores)]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    removed = 0
+    for _ in range(3):
+        output = purged(runner, store, "--before", datetime.now(timezone.utc).isoformat()).output
+        removed += int(re.search(r"purged (\d+) audit rows?", output).group(1))
+    for thread in threads:
+        thread.join()
+    for mine in stores:
+        mine.engine.dispose()
+    assert not errors, errors
+    rows = trail(store)
+    assert verified(store) == (len(rows), rows[-1]["row_hash"], None)
+    assert len({r["prev_hash"] for r in rows}) == len(rows)   # no fork
+    assert len(rows) + removed == writers * each + 3   # every row once: kept or counted
+    assert removed > 0
 
 
 def test_a_dry_run_counts_and_changes_nothing(store, runner, monkeypatch):

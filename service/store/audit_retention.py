@@ -30,19 +30,22 @@ from service.store import chain
 from service.store.retention import secure_delete
 from service.store.tables import audit
 
-_NEWEST_BOUNDARY = ("SELECT {cast} FROM audit WHERE action = '" + chain.ANCHOR + "' "
+#: the newest anchor's last_removed_id, read by the triggers
+_NEWEST_BOUNDARY = ("SELECT {value}{into} FROM audit WHERE action = '" + chain.ANCHOR + "' "
                     "ORDER BY id DESC LIMIT 1")
+_DELETE_REFUSED = (f"{chain.REFUSED}: DELETE is refused (southbound audit purge removes the "
+                   "oldest rows)")
 _SQLITE_TRIGGERS = [
     "DROP TRIGGER IF EXISTS audit_no_delete",
     "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit WHEN OLD.id > coalesce(("
-    + _NEWEST_BOUNDARY.format(cast="CAST(json_extract(detail, '$.last_removed_id') AS INTEGER)")
-    + f"), 0) BEGIN SELECT RAISE(ABORT, '{chain.REFUSED}: DELETE is refused (southbound "
-      "audit purge removes the oldest rows)'); END",
+    + _NEWEST_BOUNDARY.format(value="CAST(json_extract(detail, '$.last_removed_id') "
+                                    "AS INTEGER)", into="")
+    + f"), 0) BEGIN SELECT RAISE(ABORT, '{_DELETE_REFUSED}'); END",
 ]
 _POSTGRESQL_TRIGGERS = [
-    # one check per statement, over the rows it deleted (a row trigger's look-up of the
-    # anchor, once per row, made a purge's delete 15 times slower); UPDATE keeps its row
-    # trigger, TRUNCATE its own, both on migration 5's function that refuses everything
+    # one check per statement, over the rows it deleted (a row trigger would look the
+    # anchor up once per row: benchmarks/README.md); UPDATE keeps a row trigger and
+    # TRUNCATE its own, both on migration 5's function, which refuses everything
     "DROP TRIGGER IF EXISTS audit_no_update_delete ON audit",
     "DROP TRIGGER IF EXISTS audit_no_update ON audit",
     "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit "
@@ -52,12 +55,12 @@ _POSTGRESQL_TRIGGERS = [
     "BEGIN "
     "IF pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = TG_RELID), "
     "'MEMBER') THEN "
-    + _NEWEST_BOUNDARY.format(cast="(detail::jsonb ->> 'last_removed_id')::bigint")
-    .replace(" FROM", " INTO last_removed FROM") + "; "
+    + _NEWEST_BOUNDARY.format(value="(detail::jsonb ->> 'last_removed_id')::bigint",
+                              into=" INTO last_removed") + "; "
     "IF NOT EXISTS (SELECT 1 FROM removed WHERE id > coalesce(last_removed, 0)) THEN "
     "RETURN NULL; END IF; "
     "END IF; "
-    f"RAISE EXCEPTION '{chain.REFUSED}: DELETE is refused' "
+    f"RAISE EXCEPTION '{_DELETE_REFUSED}' "
     "USING ERRCODE = 'insufficient_privilege'; END $$",
     "DROP TRIGGER IF EXISTS audit_no_delete ON audit",
     "CREATE TRIGGER audit_no_delete AFTER DELETE ON audit REFERENCING OLD TABLE AS removed "
