@@ -105,6 +105,11 @@ def test_a_purge_removes_the_oldest_rows_under_an_anchor_and_the_rest_verifies(s
 
     result = runner.invoke(main, ["audit", "verify", "--db", store.url])
     assert result.exit_code == 0 and "audit trail intact: 4 rows chained" in result.output
+    result = runner.invoke(main, ["audit", "verify", "--db", store.url,
+                                  "--head", head["row_hash"]])   # a head of before: purged
+    assert result.exit_code == 1
+    assert ("or it is one of the rows up to 5 that the audit purge of row 9 removed"
+            in result.output)
     listing = runner.invoke(main, ["audit", "--db", store.url, "--action", "audit_purge"])
     assert listing.exit_code == 0, listing.output
     lines = listing.output.splitlines()

@@ -75,7 +75,9 @@ def text(value):
 
 
 def install_triggers(conn):
-    """The triggers that refuse UPDATE and DELETE of audit rows (PostgreSQL: TRUNCATE too)."""
+    """The triggers that refuse UPDATE and DELETE of audit rows (PostgreSQL: TRUNCATE too),
+    as migration 5 made them; migration 8 replaces the DELETE ones
+    (:func:`service.store.audit_retention.install_triggers`)."""
     statements = (_POSTGRESQL_TRIGGERS if conn.dialect.name == "postgresql"
                   else _SQLITE_TRIGGERS)
     for statement in statements:
