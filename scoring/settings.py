@@ -251,6 +251,11 @@ SETTINGS = (
                                   "deletes the crossings (with their scores, outcomes and "
                                   "shadow scores) older than today minus this; empty keeps "
                                   "everything", optional_days),
+    Setting("AUDIT_RETENTION_DAYS", "", "days an audit row is kept: southbound audit purge "
+                                        "without --before deletes the audit rows older than "
+                                        "today minus this, leaving an anchor row that keeps "
+                                        "the rest verifiable; empty keeps the whole trail",
+            optional_days),
     Setting("RANDOM_SEED", "", "seed of the random referrals, for tests and replays only; empty "
                                "draws from the operating system", optional_seed),
 )

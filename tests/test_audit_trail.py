@@ -12,8 +12,6 @@ import json
 import re
 import threading
 import time
-import uuid
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -22,7 +20,6 @@ from service.store import MIGRATIONS, Store, audit, chain, schema_version
 from southbound.cli import main
 from tests.helpers.service import inbound, outbound, rows
 
-README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def opened(url):
@@ -46,7 +43,8 @@ def drop_triggers(store):
     """What only the table's owner can do: take the triggers away."""
     with store.engine.begin() as conn:
         if store.dialect == "postgresql":
-            conn.execute(sa.text("DROP TRIGGER audit_no_update_delete ON audit"))
+            conn.execute(sa.text("DROP TRIGGER audit_no_update ON audit"))
+            conn.execute(sa.text("DROP TRIGGER audit_no_delete ON audit"))
         else:
             conn.execute(sa.text("DROP TRIGGER audit_no_update"))
             conn.execute(sa.text("DROP TRIGGER audit_no_delete"))
@@ -301,36 +299,16 @@ def test_inbound_crossings_scores_and_outcomes_are_audited_with_their_actor(app,
 
 # --- the README's database role for the service ---------------------------------
 
-def readme_role_sql():
-    """The SQL of the README's role for the service, as statements."""
-    text = README.read_text()
-    start = text.index("    -- southbound: the service's role")
-    block = []
-    for line in text[start:].splitlines()[1:]:
-        if not line.startswith("    "):
-            break
-        block.append(line.strip())
-    return [s.strip() for s in " ".join(block).split(";") if s.strip()]
-
-
 def test_the_readme_role_appends_to_the_trail_but_cannot_rewrite_it(registry_path, tmp_path):
     from service import create_app
     from service.auth import create_token
-    from tests.helpers.pg import PG_ADMIN, pg_database
+    from tests.helpers.pg import pg_database, readme_service_role
     url, drop = pg_database()
-    role = "sb_service_" + uuid.uuid4().hex[:8]
-    database = sa.engine.make_url(url).database
     owner = opened(url)  # the owner migrates
     append(owner, 1, actor="owner")
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    drop_role = None
     try:
-        with owner.engine.begin() as conn:
-            for statement in readme_role_sql():
-                conn.execute(sa.text(statement.replace("southbound_service", role)
-                                     .replace("DATABASE southbound", f'DATABASE "{database}"')
-                                     .replace(":", r"\:")))
-        role_url = sa.engine.make_url(url).set(username=role,
-                                               password="change me").render_as_string(False)
+        role_url, drop_role = readme_service_role(owner)
         app = create_app({"DATABASE_URL": role_url, "REGISTRY": str(registry_path),
                           "REPORT_DIR": str(tmp_path / "reports"), "TOKEN_CACHE_SECONDS": 0,
                           "LOG_LEVEL": "ERROR", "RATE_LIMIT_PER_MINUTE": 0})
@@ -342,7 +320,7 @@ def test_the_readme_role_appends_to_the_trail_but_cannot_rewrite_it(registry_pat
         assert client.post("/v1/crossings/o1/outcome", json={"inspected": False},
                            headers=headers).status_code == 201   # it may update crossings
         for statement in ("UPDATE audit SET actor = 'x'", "DELETE FROM audit",
-                          "TRUNCATE audit", "DROP TRIGGER audit_no_update_delete ON audit",
+                          "TRUNCATE audit", "DROP TRIGGER audit_no_delete ON audit",
                           "ALTER TABLE audit DISABLE TRIGGER ALL"):
             with pytest.raises(sa.exc.ProgrammingError,
                                match="permission denied|must be owner"):
@@ -354,6 +332,5 @@ def test_the_readme_role_appends_to_the_trail_but_cannot_rewrite_it(registry_pat
     finally:
         owner.engine.dispose()
         drop()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP ROLE IF EXISTS "{role}"'))
-        admin.dispose()
+        if drop_role is not None:
+            drop_role()

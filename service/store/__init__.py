@@ -6,7 +6,8 @@ is kept under :func:`~service.store.tables.aside_key`), scores (one per scored c
 feature vector, the model and policy in force), shadow_scores (the challenger's
 score of a crossing scored while one was in shadow), outcomes (every outcome record),
 tokens (hashes only), lookouts, and audit (append-only, hash-chained:
-:mod:`~service.store.chain`). ``schema_version``
+:mod:`~service.store.chain`; its oldest rows removed only under an anchor:
+:mod:`~service.store.audit_retention`). ``schema_version``
 records which migrations ran; :data:`MIGRATIONS` is the ordered list.
 
 Every write that the API acknowledges is committed in one transaction before the

@@ -8,6 +8,11 @@ that row or the next, and :func:`verify` names the first broken row. Rewriting t
 chain from an edited row onwards, or cutting its newest rows, is caught only against a
 head recorded elsewhere (``southbound audit verify`` prints it, ``--head`` checks it).
 
+The oldest rows go only by an audit purge (:mod:`service.store.audit_retention`), which
+first appends an anchor, an ordinary chained row of action :data:`ANCHOR` that records
+the id and row_hash of the last row it removes. The chain then starts at that hash
+instead of :data:`GENESIS`; rows cut from the start without an anchor still break it.
+
 Appends are serialised so that no two rows claim the same predecessor: on PostgreSQL
 every writer takes the transaction-level advisory lock :data:`AUDIT_LOCK` before reading
 the last hash (an advisory lock needs no privilege on the table, unlike ``LOCK TABLE``
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import NamedTuple
 
 import sqlalchemy as sa
 
@@ -31,6 +37,8 @@ AUDIT_LOCK = 0x50B0_0002
 FIELDS = ("at", "actor", "action", "target", "model_version", "policy_version", "detail")
 
 REFUSED = "the audit trail is append-only"
+#: the action of an audit purge's row, the anchor that the remaining chain starts from
+ANCHOR = "audit_purge"
 
 _SQLITE_TRIGGERS = [
     "DROP TRIGGER IF EXISTS audit_no_update",
@@ -67,7 +75,9 @@ def text(value):
 
 
 def install_triggers(conn):
-    """The triggers that refuse UPDATE and DELETE of audit rows (PostgreSQL: TRUNCATE too)."""
+    """The triggers that refuse UPDATE and DELETE of audit rows (PostgreSQL: TRUNCATE too),
+    as migration 5 made them; migration 8 replaces the DELETE ones
+    (:func:`service.store.audit_retention.install_triggers`)."""
     statements = (_POSTGRESQL_TRIGGERS if conn.dialect.name == "postgresql"
                   else _SQLITE_TRIGGERS)
     for statement in statements:
@@ -105,8 +115,37 @@ def _in_id_order(conn, audit, columns, batch=5000):
         last_id = rows[-1]["id"]
 
 
+class Anchor(NamedTuple):
+    """The newest audit purge's row: its ``id``, and the id and row_hash of the last row it
+    removed (``last_id`` 0 and :data:`GENESIS` when none was ever removed)."""
+    id: int
+    last_id: int
+    last_hash: str
+
+
+def anchor(conn, audit):
+    """The newest :class:`Anchor` of the trail, or None when no audit purge ran (a detail
+    that does not read as one is an anchor of nothing: the chain must start at GENESIS)."""
+    row = conn.execute(sa.select(audit.c.id, audit.c.detail).where(audit.c.action == ANCHOR)
+                       .order_by(audit.c.id.desc()).limit(1)).first()
+    if row is None:
+        return None
+    try:
+        detail = json.loads(row.detail)
+        return Anchor(row.id, int(detail["last_removed_id"]), str(detail["last_removed_hash"]))
+    except (ValueError, TypeError, KeyError):
+        return Anchor(row.id, 0, GENESIS)
+
+
+def _starts(row, start):
+    """Whether ``row``, the first left, starts the chain: at GENESIS, or right after the
+    last row the newest audit purge removed."""
+    return row["prev_hash"] == GENESIS or (
+        start is not None and row["prev_hash"] == start.last_hash and row["id"] > start.last_id)
+
+
 def verify(conn, audit):
-    """Walk the chain in id order.
+    """Walk the chain in id order, from GENESIS or from the newest audit purge's anchor.
 
     Returns
     -------
@@ -114,13 +153,19 @@ def verify(conn, audit):
         how many rows were checked, the last good row_hash (:data:`GENESIS` for an empty
         trail) and ``(id, why)`` of the first broken row, or None when the chain holds.
     """
+    start = anchor(conn, audit)
     prev, prev_id, count = GENESIS, None, 0
     for row in _in_id_order(conn, audit, [audit.c.id, *(audit.c[n] for n in FIELDS),
                                           audit.c.prev_hash, audit.c.row_hash]):
+        if prev_id is None and _starts(row, start):
+            prev = row["prev_hash"]
         if row["prev_hash"] != prev:
             why = (f"its prev_hash does not match the row_hash of row {prev_id} (that row "
                    "was changed, or rows between them removed)" if prev_id is not None else
-                   "its prev_hash is not the start of the chain (rows before it were removed)")
+                   "its prev_hash is not the start of the chain (rows before it were removed"
+                   + (")" if start is None else
+                      f", not by the audit purge of row {start.id}: it removed rows up to "
+                      f"{start.last_id})"))
             return count, prev, (row["id"], why)
         if row["row_hash"] != row_hash(prev, row):
             return count, prev, (row["id"], "its row_hash does not match its contents "

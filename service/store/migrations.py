@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from service.store import chain
+from service.store import audit_retention, chain
 from service.store.tables import (INT_MAX, INTEGER_COLUMNS, KEY_MAX, audit, crossings,
                                   lookouts, metadata, now_us, outcomes, schema_version, scores,
                                   shadow_scores, tokens)
@@ -83,6 +83,14 @@ def _token_expiry(conn):
         conn.execute(sa.text("ALTER TABLE tokens ADD COLUMN expires_at BIGINT"))
 
 
+def _audit_purge(conn):
+    """The audit trail's oldest rows removable by an audit purge, and only by it: the
+    delete triggers replaced by ones that let through only the rows at or below the
+    newest anchor's boundary (:mod:`service.store.audit_retention`); UPDATE and TRUNCATE
+    stay refused."""
+    audit_retention.install_triggers(conn)
+
+
 #: (version, description, step); append new steps, never edit applied ones
 MIGRATIONS = (
     (1, "crossings, scores, outcomes, tokens, lookouts, audit", _initial),
@@ -92,6 +100,8 @@ MIGRATIONS = (
     (5, "audit: hash-chained, UPDATE and DELETE refused by triggers", _audit_chain),
     (6, "crossings: a key wide enough for an inbound crossing set aside", _wider_crossing_key),
     (7, "tokens: an expiry", _token_expiry),
+    (8, "audit: the oldest rows removable under an anchor, by an audit purge only",
+     _audit_purge),
 )
 
 

@@ -182,6 +182,18 @@ class Store(Database):
         conn.execute(crossings.update().where(crossings.c.crossing_id == crossing_id)
                      .values(**outcome))
 
+    def lock_audit(self, conn):
+        """Hold the audit trail's append lock to the end of the caller's transaction: on
+        PostgreSQL the audit advisory lock, on SQLite the database's write lock."""
+        if self.dialect == "postgresql":
+            self.sql["audit_lock"].run(conn, {"key": chain.AUDIT_LOCK}).close()
+            return
+        if not conn.in_transaction():
+            conn.begin()
+        raw = conn.connection.dbapi_connection
+        if not raw.in_transaction:  # the driver begins only at a write: take the write
+            raw.execute("BEGIN IMMEDIATE")  # lock before reading the head, not after
+
     def audit(self, conn, actor, action, target=None, model_version=None, policy_version=None,
               **detail):
         """Append an audit row, chained to the last one (:mod:`service.store.chain`).
@@ -195,14 +207,7 @@ class Store(Database):
                    target=chain.text(target), model_version=chain.text(model_version),
                    policy_version=chain.text(policy_version),
                    detail=json.dumps(detail, sort_keys=True, default=str))
-        if self.dialect == "postgresql":
-            self.sql["audit_lock"].run(conn, {"key": chain.AUDIT_LOCK}).close()
-        else:
-            if not conn.in_transaction():
-                conn.begin()
-            raw = conn.connection.dbapi_connection
-            if not raw.in_transaction:  # the driver begins only at a write: take the write
-                raw.execute("BEGIN IMMEDIATE")  # lock before reading the head, not after
+        self.lock_audit(conn)
         head = self.sql["audit_head"].first(conn, {})
         row["prev_hash"] = head[0] if head else chain.GENESIS
         row["row_hash"] = chain.row_hash(row["prev_hash"], row)

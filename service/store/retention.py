@@ -4,10 +4,12 @@ The tables purged are ``crossings`` and every table with a foreign key to it (sc
 their feature vectors, outcomes, shadow scores), read from the tables' declarations so that
 a table added later is purged with them. Children go first, so no foreign key is ever
 violated. The audit trail, tokens and lookouts are not crossings and are never touched:
-the audit trail is append-only (its triggers refuse DELETE), and a purge writes one row to
-it, in the transaction of the delete.
+the audit trail has its own retention (:mod:`service.store.audit_retention`), and a purge
+writes one row to it, in the transaction of the delete.
 """
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 import sqlalchemy as sa
 
@@ -47,13 +49,22 @@ def delete(conn, cutoff):
     On SQLite the deleted content is overwritten in the file (``secure_delete``), not only
     marked free, so that a copy of the file taken later does not hold it.
     """
-    sqlite = conn.dialect.name == "sqlite"
-    if sqlite:  # a connection setting, put back after (a build may default to it on)
-        before = conn.exec_driver_sql("PRAGMA secure_delete").scalar_one()
-        conn.exec_driver_sql("PRAGMA secure_delete = ON")
-    try:
+    with secure_delete(conn):
         return {table.name: conn.execute(table.delete().where(_where(table, cutoff))).rowcount
                 for table in purged_tables()}
+
+
+@contextmanager
+def secure_delete(conn):
+    """On SQLite, rows deleted meanwhile are overwritten in the file, not only marked free;
+    elsewhere nothing changes."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    # a connection setting, put back after (a build may default to it on)
+    before = conn.exec_driver_sql("PRAGMA secure_delete").scalar_one()
+    conn.exec_driver_sql("PRAGMA secure_delete = ON")
+    try:
+        yield
     finally:
-        if sqlite:
-            conn.exec_driver_sql(f"PRAGMA secure_delete = {int(before)}")
+        conn.exec_driver_sql(f"PRAGMA secure_delete = {int(before)}")

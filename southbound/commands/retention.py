@@ -18,17 +18,18 @@ def utc_now():
     return datetime.now(timezone.utc)
 
 
-def _cutoff(before, retention_days):
+def cutoff_of(before, retention_days, setting="RETENTION_DAYS", rows="crossing"):
     """The cutoff in UTC µs and how it was chosen: ``--before``, else today (UTC) minus
-    the retention days; exit 2 when neither is given, or the date is bad or in the future."""
+    the retention days of ``SOUTHBOUND_<setting>``; exit 2 when neither is given, or the
+    date is bad or in the future (the messages name the ``rows`` purged)."""
     now = utc_now()
     if before is None:
         if retention_days is None:
-            fail("nothing to purge by: give --before DATE, or set SOUTHBOUND_RETENTION_DAYS "
-                 "(empty: every crossing is kept)", EXIT_INPUT)
+            fail(f"nothing to purge by: give --before DATE, or set SOUTHBOUND_{setting} "
+                 f"(empty: every {rows} is kept)", EXIT_INPUT)
         today = now.replace(hour=0, minute=0, second=0, microsecond=0)
         cutoff = today - timedelta(days=retention_days)
-        return _micros(cutoff), f"SOUTHBOUND_RETENTION_DAYS={retention_days}"
+        return _micros(cutoff), f"SOUTHBOUND_{setting}={retention_days}"
     try:
         cutoff = datetime.fromisoformat(before.strip())
     except ValueError:
@@ -37,7 +38,7 @@ def _cutoff(before, retention_days):
     if cutoff.tzinfo is None:
         cutoff = cutoff.replace(tzinfo=timezone.utc)
     if cutoff > now:
-        fail(f"--before {before!r} is in the future: it would delete every crossing, "
+        fail(f"--before {before!r} is in the future: it would delete every {rows}, "
              "including today's", EXIT_INPUT)
     return _micros(cutoff), "--before"
 
@@ -69,7 +70,7 @@ def purge(before, url, dry_run, actor):
     from service.store import retention
     from service.store_open import open_store
     settings = from_environment()
-    cutoff, by = _cutoff(before, settings["RETENTION_DAYS"])
+    cutoff, by = cutoff_of(before, settings["RETENTION_DAYS"])
     store = open_store(url or settings["DATABASE_URL"], settings["SQLITE_SYNCHRONOUS"])
     where = safe_url(store.url)
     if dry_run:
@@ -86,7 +87,7 @@ def purge(before, url, dry_run, actor):
         store.audit(conn, actor.login, "purge", cutoff=iso(cutoff),
                     by=by, deleted=counts, via="southbound purge", **actor.detail())
     seconds = time.perf_counter() - started
-    _checkpoint(store)
+    checkpoint(store)
     store.engine.dispose()
     click.echo(f"purged crossings before {iso(cutoff)} ({by}) from {where} in "
                f"{seconds:.1f} s; audited")
@@ -102,7 +103,7 @@ def _table(counts, verb):
 CHECKPOINT_WAIT_MS = 2000
 
 
-def _checkpoint(store):
+def checkpoint(store):
     """SQLite: copy the WAL into the file and empty it, so the deleted rows' old pages do
     not stay in the WAL; a reader holding an older snapshot past
     :data:`CHECKPOINT_WAIT_MS` postpones that, said in a warning (the engine is disposed

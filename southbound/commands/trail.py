@@ -1,12 +1,16 @@
-"""``southbound audit``: read the store's audit trail, and ``audit verify``: check its
-hash chain (:mod:`service.store.chain`)."""
+"""``southbound audit``: read the store's audit trail, ``audit verify``: check its hash
+chain (:mod:`service.store.chain`), and ``audit purge``: remove its oldest rows under an
+anchor (:mod:`service.store.audit_retention`)."""
 from __future__ import annotations
+
+import time
 
 import click
 
 from scoring.wording import plural
 from southbound.common import safe_url
-from southbound.options import EXIT_REFUSED, fail, handle_errors, iso, utc_micros
+from southbound.options import (EXIT_REFUSED, actor_option, fail, handle_errors, iso,
+                                utc_micros)
 
 db_option = click.option(
     "--db", "url", metavar="URL",
@@ -29,7 +33,8 @@ def _open(url):
 @click.option("--actor", help="Only the rows of this actor.")
 @click.option("--action", help="Only the rows of this action (score, inbound, outcome, "
                                "outcome_review: outcomes flagged for review, activate, "
-                               "register, sign, export, report, purge, token_create, ...).")
+                               "register, sign, export, report, purge, audit_purge, "
+                               "token_create, ...).")
 @db_option
 @click.pass_context
 @handle_errors
@@ -74,6 +79,7 @@ def verify(head, url):
     the first broken row otherwise. Keep the head it prints somewhere else: a later
     verify --head proves that no row up to it was removed or rewritten."""
     from service.store import audit as table
+    from service.store.chain import anchor
     from service.store.chain import verify as walk
     store = _open(url)
     with store.engine.connect() as conn:
@@ -81,6 +87,7 @@ def verify(head, url):
         found = (head is None or conn.execute(
             table.select().with_only_columns(table.c.id).where(table.c.row_hash == head)
         ).first())
+        start = anchor(conn, table)
     store.engine.dispose()
     where = safe_url(store.url)
     if broken is not None:
@@ -89,9 +96,77 @@ def verify(head, url):
              f"{plural(count, 'row')} before it verify", EXIT_REFUSED)
     if not found:
         fail(f"the audit trail of {where} holds {plural(count, 'chained row')} but not the "
-             f"head {head}: rows were removed or the chain rewritten since it was recorded",
-             EXIT_REFUSED)
+             f"head {head}: rows were removed or the chain rewritten since it was recorded"
+             + ("" if start is None else
+                f" (or it is one of the rows up to {start.last_id} that the audit purge of "
+                f"row {start.id} removed: check the head printed after it)"), EXIT_REFUSED)
     click.echo(f"audit trail intact: {plural(count, 'row')} chained in {where}, head {last}")
+
+
+@audit.command("purge")
+@click.option("--before", metavar="DATE",
+              help="Delete the audit rows written before this date or time (UTC), e.g. "
+                   "2025-04-06 [default: today minus $SOUTHBOUND_AUDIT_RETENTION_DAYS].")
+@db_option
+@click.option("--dry-run", is_flag=True,
+              help="Print how many rows would go; delete and write nothing.")
+@actor_option
+@handle_errors
+def purge(before, url, dry_run, actor):
+    """Delete the oldest audit rows, those written before the cutoff, keeping the rest
+    verifiable: in one transaction an anchor row (``audit_purge``: the cutoff, the count,
+    the id and row_hash of the last row removed) is appended, then the rows removed;
+    ``audit verify`` starts the chain from the anchor.
+
+    Refused when the chain is broken at a row it would remove (a purge would erase the
+    evidence), and by the database unless run as the owner of the store's tables (the
+    service's role may not delete audit rows). A dry run only counts, and writes nothing.
+    """
+    import sqlalchemy as sa
+
+    from scoring.settings import from_environment
+    from service.store import audit as table
+    from service.store import audit_retention
+    from service.store.chain import verify as walk
+    from southbound.commands.retention import checkpoint, cutoff_of
+    settings = from_environment()
+    cutoff, by = cutoff_of(before, settings["AUDIT_RETENTION_DAYS"], "AUDIT_RETENTION_DAYS",
+                           "audit row")
+    store = _open(url)
+    where = safe_url(store.url)
+    with store.engine.connect() as conn:
+        removal = audit_retention.removable(conn, cutoff)
+        _, _, broken = walk(conn, table)
+    if broken is not None and broken[0] <= removal.last_id:
+        store.engine.dispose()
+        fail(f"the audit trail of {where} is broken at row {broken[0]}, which a purge "
+             f"before {iso(cutoff)} would remove with the evidence: {broken[1]}; nothing "
+             "purged", EXIT_REFUSED)
+    if dry_run:
+        store.engine.dispose()
+        click.echo(f"dry run: audit rows written before {iso(cutoff)} ({by}) in {where}; "
+                   "nothing deleted")
+        click.echo(f"{'audit':<14} {removal.rows:>10} would delete")
+        return
+    started = time.perf_counter()
+    try:
+        with store.write() as conn:
+            removal, anchor = audit_retention.purge(
+                store, conn, cutoff, actor.login, by=by, via="southbound audit purge",
+                **actor.detail())
+        seconds = time.perf_counter() - started
+        checkpoint(store)
+    except sa.exc.DBAPIError as exc:
+        if not isinstance(exc, sa.exc.ProgrammingError) and "append-only" not in str(exc):
+            raise
+        fail(f"the database refused the audit purge in {where}: "
+             f"{str(exc.orig or exc).splitlines()[0]} (run it as the owner of the store's "
+             "tables); nothing purged", EXIT_REFUSED)
+    finally:
+        store.engine.dispose()
+    click.echo(f"purged {plural(removal.rows, 'audit row')} written before {iso(cutoff)} "
+               f"({by}) from {where} in {seconds:.1f} s, up to row {removal.last_id}; the "
+               f"anchor, row {anchor}, records it; audited")
 
 
 COMMANDS = (audit,)

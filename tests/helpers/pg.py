@@ -140,3 +140,45 @@ class PrivateCluster:
             except (subprocess.SubprocessError, OSError):
                 pass
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_role_sql():
+    """The SQL of the README's role for the service, as statements."""
+    text = README.read_text()
+    start = text.index("    -- southbound: the service's role")
+    block = []
+    for line in text[start:].splitlines()[1:]:
+        if not line.startswith("    "):
+            break
+        block.append(line.strip())
+    return [s.strip() for s in " ".join(block).split(";") if s.strip()]
+
+
+def readme_service_role(owner):
+    """The README's role for the service, made by the README's own SQL run as the owner of
+    ``owner``'s store (migrated already); returns (the role's URL, drop), drop to be
+    called after the database is dropped."""
+    import sqlalchemy as sa
+    role = "sb_service_" + uuid.uuid4().hex[:8]
+    url = owner.engine.url
+
+    def drop():
+        admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP ROLE IF EXISTS "{role}"'))
+        admin.dispose()
+    try:
+        with owner.engine.begin() as conn:
+            for statement in readme_role_sql():
+                conn.execute(sa.text(statement.replace("southbound_service", role)
+                                     .replace("DATABASE southbound", f'DATABASE "{url.database}"')
+                                     .replace(":", r"\:")))
+    except Exception:
+        with owner.engine.begin() as conn:
+            conn.execute(sa.text(f'DROP OWNED BY "{role}"'))
+        drop()
+        raise
+    return url.set(username=role, password="change me").render_as_string(False), drop
