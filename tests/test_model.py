@@ -165,6 +165,18 @@ def test_contributions_sum_to_the_raw_score(fitted, holdout):
                                atol=1e-9)
 
 
+def test_a_feature_without_a_value_on_the_rows_fitted_is_left_out_of_that_fit():
+    # a cross-fitting fold can miss the few rows where a sparse feature has a value
+    X, y = feature_table(3_000, seed=3)
+    X["carrier_value_share"] = np.nan
+    model = RiskModel(max_iter=5).fit(X, y, calibration=(X, y, None))
+    assert "carrier_value_share" not in model.features_
+    assert "plate_hours_since_inbound" in model.features_
+    X["carrier_value_share"] = 0.5  # a value it never saw moves nothing: it is not read
+    before = model.predict_proba(X.assign(carrier_value_share=np.nan))[:, 1]
+    assert np.array_equal(model.predict_proba(X)[:, 1], before)
+
+
 def test_unseen_category_is_scored_like_the_rare_bucket(fitted, holdout):
     a = holdout.iloc[:1].copy()
     b = a.copy()

@@ -76,7 +76,10 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         if len(np.unique(y)) < 2:
             raise ValueError("training rows need both seizures and clean inspections")
         off = set(resolve_exclusions(self.exclude))  # a group goes off whole
-        self.features_ = [f for f in FEATURES if f not in off]
+        # a feature with no value on these rows has nothing to teach them, and
+        # scikit-learn's binning fails on an all-missing column: a cross-fitting fold can
+        # hold none of the few rows where a sparse feature has values
+        self.features_ = [f for f in FEATURES if f not in off and X[f].notna().any()]
         self.categorical_ = [f for f in self.features_ if f in CATEGORICAL]
         self.encoder_ = CategoryEncoder(tuple(self.categorical_)).fit(X)
         matrix = self._matrix(X)
