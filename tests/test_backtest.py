@@ -99,6 +99,16 @@ def test_the_command_prints_a_table_and_writes_json(runner, world, tmp_path):
     data = json.loads(out.read_text())
     assert len(data["origins"]) == 2 and data["pipeline"]["calibration"] == "holdout"
     assert {"recall", "recall_ci", "true_recall"} <= set(data["origins"][0]["budgets"][0])
+    # then the pipeline against its plain candidate, pooled with the verdict (the default)
+    assert lines[lines.index("") + 1].startswith("against the plain candidate (")
+    pooled = [line for line in lines if line.startswith("pooled")]
+    assert len(pooled) == 2 and all(" true " in line for line in pooled)  # the truth beside
+    for line, summary in zip(pooled, data["plain"]["summary"]):
+        assert line.split("]")[1].split("  true")[0].strip() == summary["verdict"]
+    assert len(data["plain"]["origins"]) == 2
+    without = runner.invoke(main, ["backtest", "--data", str(world[0]), "--origins", "1",
+                                   "--horizon", "10d", "--no-plain"])
+    assert without.exit_code == 0 and "plain" not in without.stdout
 
 
 def test_every_carrier_labelled_needs_the_truth(runner, world):
@@ -120,6 +130,11 @@ def test_train_backtest_keeps_the_table_in_the_manifest(runner, world, tmp_path)
     said = shown.stderr
     assert "grown on: " in said and "chosen by: the pipeline's defaults" in said
     assert "backtest at 1%: estimated recall" in said
+    # and against its plain candidate on the same log: the sentence of each budget
+    pooled = manifest["backtest"]["plain"]["summary"]
+    assert [row["budget"] for row in pooled] == [0.01, 0.02]
+    assert said.count("against its plain candidate on this log: ") == 2
+    assert "points at 1% (95% interval " in said and f"): {pooled[0]['verdict']}" in said
     page = tmp_path / "report.html"
     made = runner.invoke(main, ["report", "--registry", str(registry), "--data", str(world[0]),
                                 "--out", str(page)])
@@ -127,6 +142,8 @@ def test_train_backtest_keeps_the_table_in_the_manifest(runner, world, tmp_path)
     html = page.read_text()
     assert "Backtest of this pipeline (1 origin, 30 days each)" in html
     assert "grown on" in html and "chosen by" in html
+    assert "Against its plain candidate on this log" in html
+    assert "against its plain candidate on this log" in html     # the card's facts
 
 
 def test_origins_before_the_log_starts_are_refused_naming_both_spans():

@@ -10,7 +10,10 @@ hold). Features are computed once for the whole log: a row's features see only
 rows strictly before it, so they are the same whatever the origin.
 
 The same grading serves any scorer (:func:`grade_horizon`), so the benchmark grades
-the plain baseline's scores with it too.
+the plain baseline's scores with it too. Given a plain candidate
+(:func:`training.config.plain_candidate`), each origin also trains it on the same rows
+and features and compares the two on the same horizon (:mod:`training.candidates`):
+whether the pipeline is better than its plain self on this log, or the log cannot tell.
 """
 from __future__ import annotations
 
@@ -21,6 +24,9 @@ import numpy as np
 import pandas as pd
 
 from scoring.features import DAY_US, FEATURES, feature_frame
+from scoring.wording import number
+from training.candidates import format_plain, paired_horizon, pool
+from training.config import PLAIN_DESCRIPTION
 from training.evaluate import Labels, propensity, selection_metrics, top_k
 from training.fit import TrainConfig, TrainingError, canonical_order, fit_features
 
@@ -86,7 +92,8 @@ def truth_carriers(truth, crossing_ids):
     return carrier.reindex(pd.Index(crossing_ids)).fillna(False).to_numpy(bool)
 
 
-def grade_horizon(scores, outbound, features=None, carriers=None, budgets=BUDGETS, seed=0):
+def grade_horizon(scores, outbound, features=None, carriers=None, budgets=BUDGETS, seed=0,
+                  pi=None):
     """One scorer's figures on one horizon of outbound rows.
 
     Parameters
@@ -97,14 +104,17 @@ def grade_horizon(scores, outbound, features=None, carriers=None, budgets=BUDGET
         For the propensity estimate where ``selection_probability`` is empty.
     carriers : array of bool, shape (n,), optional
         The truth: adds ``true_recall`` and ``true_hit_rate``.
+    pi : array, shape (n,), optional
+        The rows' selection probabilities, where the caller has them already
+        (default: :func:`training.evaluate.propensity` of the rows).
 
     Returns
     -------
     list of dict, one per budget
     """
     scores = np.asarray(scores, dtype=float)
-    numeric = None if features is None else features[list(FEATURES)]
-    labels = Labels(outbound, propensity(outbound, numeric, seed))
+    labels = Labels(outbound, horizon_propensity(outbound, features, seed) if pi is None
+                    else pi)
     rows = []
     for budget in budgets:
         chosen = top_k(scores, budget, seed)
@@ -121,6 +131,12 @@ def grade_horizon(scores, outbound, features=None, carriers=None, budgets=BUDGET
             row["true_hit_rate"] = float(carriers[chosen].mean()) if chosen.any() else math.nan
         rows.append(row)
     return rows
+
+
+def horizon_propensity(outbound, features=None, seed=0):
+    """The rows' selection probabilities: the log's, estimated where it has none."""
+    numeric = None if features is None else features[list(FEATURES)]
+    return propensity(outbound, numeric, seed)
 
 
 class Prepared:
@@ -146,7 +162,7 @@ class Prepared:
 
 
 def backtest(frame, truth=None, config=BacktestConfig(), train_config=TrainConfig(),
-             progress=print, prepared=None, labels="observed"):
+             progress=print, prepared=None, labels="observed", plain=None):
     """Rolling-origin backtest of the training pipeline on one log.
 
     Parameters
@@ -163,17 +179,23 @@ def backtest(frame, truth=None, config=BacktestConfig(), train_config=TrainConfi
     labels : {"observed", "every-carrier"}
         ``every-carrier`` trains on every outbound row with its true label: the limit
         of the features and the training, whatever the labels (needs ``truth``).
+    plain : TrainConfig, optional
+        The plain candidate (:func:`training.config.plain_candidate`), trained beside
+        the pipeline at every origin on the same rows and features; about doubles the
+        time spent fitting.
 
     Returns
     -------
     dict
         ``origins`` (per origin: its date, training counts, per-budget figures, or the
         reason the data refused), ``summary`` (per budget: mean and spread over the
-        origins that trained), and the configs.
+        origins that trained), the configs, and with ``plain`` the comparison
+        (``plain``: the candidate, per origin and pooled with the verdict,
+        :func:`training.candidates.pool`).
     """
     prep = prepared or Prepared(frame, truth)
     outbound = prep.every_carrier_labelled() if labels == "every-carrier" else prep.outbound
-    results = []
+    results, paired, replicates = [], [], []
     for origin in origins_for(prep.times, config):
         end = origin + config.horizon_days * DAY_US
         before = prep.times < origin
@@ -189,23 +211,51 @@ def backtest(frame, truth=None, config=BacktestConfig(), train_config=TrainConfi
             progress(f"origin {stamp}: no model ({exc})")
             results.append(entry)
             continue
-        scores = model.predict_proba(prep.feats.loc[horizon, list(FEATURES)])[:, 1]
+        X = prep.feats.loc[horizon, list(FEATURES)]
+        scores = model.predict_proba(X)[:, 1]
         entry["train"] = manifest["data"]["labelled"]
         entry["trees"] = manifest["trees"]
-        entry["budgets"] = grade_horizon(
-            scores, prep.outbound.loc[horizon], prep.feats.loc[horizon],
-            None if prep.carriers is None else prep.carriers[horizon], config.budgets,
-            train_config.seed)
+        entry["seconds"] = manifest["training_seconds"]
+        carriers = None if prep.carriers is None else prep.carriers[horizon]
+        pi = horizon_propensity(prep.outbound.loc[horizon], prep.feats.loc[horizon],
+                                train_config.seed)
+        entry["budgets"] = grade_horizon(scores, prep.outbound.loc[horizon], None, carriers,
+                                         config.budgets, train_config.seed, pi=pi)
         progress(f"origin {stamp}: " + ", ".join(_figure(b) for b in entry["budgets"]))
         results.append(entry)
-    return {"config": {"origins": config.origins, "horizon_days": config.horizon_days,
-                       "step_days": config.step_days or config.horizon_days,
-                       "budgets": list(config.budgets)},
-            "pipeline": {"calibration": train_config.calibration,
-                         "weighting": train_config.weighting, "folds": train_config.folds,
-                         "exclude": list(train_config.exclude), "params": train_config.params,
-                         "labels": labels},
-            "origins": results, "summary": summarize(results, config.budgets)}
+        if plain is None:
+            continue
+        try:  # the same rows as the pipeline's: it refuses only where the pipeline does
+            plain_model, plain_manifest = fit_features(
+                outbound.loc[before], prep.feats.loc[before], replace(plain, until=origin),
+                rows=int((prep.row_times < origin).sum()))
+        except TrainingError as exc:
+            progress(f"origin {stamp}: no plain candidate ({exc})")
+            continue
+        rows, reps = paired_horizon(scores, plain_model.predict_proba(X)[:, 1],
+                                    Labels(prep.outbound.loc[horizon], pi), pi,
+                                    config.budgets, train_config.seed, carriers)
+        paired.append({"origin": stamp, "trees": plain_manifest["trees"],
+                       "seconds": plain_manifest["training_seconds"], "budgets": rows})
+        replicates.append(reps)
+        progress(f"origin {stamp}: the plain candidate " + ", ".join(
+            f"recall@{r['budget']:.0%} est. {number(r['plain']['recall'], '{:.1%}')}"
+            for r in rows))
+    out = {"config": {"origins": config.origins, "horizon_days": config.horizon_days,
+                      "step_days": config.step_days or config.horizon_days,
+                      "budgets": list(config.budgets)},
+           "pipeline": {"calibration": train_config.calibration,
+                        "weighting": train_config.weighting, "folds": train_config.folds,
+                        "exclude": list(train_config.exclude), "params": train_config.params,
+                        "labels": labels},
+           "origins": results, "summary": summarize(results, config.budgets)}
+    if plain is not None:
+        out["plain"] = {"candidate": PLAIN_DESCRIPTION,
+                        "config": {"weighting": plain.weighting,
+                                   "half_life_days": plain.half_life_days,
+                                   "exclude": list(plain.exclude)},
+                        "origins": paired, "summary": pool(paired, replicates, config.budgets)}
+    return out
 
 
 def _figure(row):
@@ -258,4 +308,6 @@ def format_backtest(result):
         lines.append(line)
     if any(b["unstable"] for r in result["origins"] for b in r.get("budgets", [])):
         lines.append("! the estimate rests on few labelled seizures: read the interval")
+    if result.get("plain"):
+        lines += [""] + format_plain(result["plain"])
     return "\n".join(lines)

@@ -118,20 +118,14 @@ def compare(history, capacity_of, champion="champion", challenger="challenger", 
            "labels": labels}
     if not labels["labelled_in_lists"]:
         return _insufficient(out, lists, labels)
-    rng = np.random.default_rng(seed)
-    parts = {"both": a & b, "champion_only": a & ~b, "challenger_only": b & ~a}
-    draws = {part: _part_draws(mask, y, pi, labelled, mu, n_boot, rng)
-             for part, mask in parts.items()}
+    paired = paired_catch(a, b, y, pi, labelled, mu, n_boot, np.random.default_rng(seed))
     models, replicates = {}, {}
-    for name, own in ((champion, "champion_only"), (challenger, "challenger_only")):
+    for name, side in ((champion, "a"), (challenger, "b")):
         mask = lists[name]
         k = int(mask.sum())
-        # a list holds at least the seizures found in it and at most one per crossing
         bounds = (float(((y > 0) & mask).sum()), float(k))
-        est = {m: float(np.clip(draws["both"][m][0] + draws[own][m][0], *bounds))
-               for m in ("ipw", "dr")}
-        reps = {m: np.clip(draws["both"][m][1] + draws[own][m][1], *bounds)
-                for m in ("ipw", "dr")}
+        est = {m: paired[side][m][0] for m in ("ipw", "dr")}
+        reps = {m: paired[side][m][1] for m in ("ipw", "dr")}
         replicates[name] = reps
         value = {v: float((np.nan_to_num(np.where(labelled, h[v].to_numpy(float), 0.0))
                            * inv)[mask].sum()) for v in VALUES}
@@ -164,6 +158,56 @@ def compare(history, capacity_of, champion="champion", challenger="challenger", 
                         "only if outcomes go unrecorded at random")
     out.update(models=models, difference=difference, warnings=warnings, sufficient=True)
     out["verdict"] = verdict(out)
+    return out
+
+
+def paired_catch(a, b, y, pi, labelled, mu, n_boot=N_BOOT, rng=None):
+    """Two lists' estimated catch from the same draws, by both estimators.
+
+    The rows in both lists, those in ``a`` only and those in ``b`` only are each
+    replicated once (:func:`_part_draws`); each list's estimate and replicates are its
+    shared part plus its own, so the rows in both cancel exactly in a difference
+    ``b - a``, replicate by replicate. :func:`compare` and the backtest's paired
+    comparison with the plain candidate (:mod:`training.candidates`) both use it.
+
+    Parameters
+    ----------
+    a, b : array of bool, shape (n,)
+        The two lists.
+    y : array, shape (n,)
+        The seizure flag where ``labelled`` (anything elsewhere: it is not read).
+    pi : array, shape (n,)
+        Each row's selection probability.
+    labelled : array of bool, shape (n,)
+        Looked at, with a recorded outcome.
+    mu : array, shape (n,)
+        The outcome model of the doubly robust estimate, fixed before the window.
+
+    Returns
+    -------
+    dict
+        ``{"a": {"ipw": (estimate, replicates), "dr": (...)}, "b": ...}``; each estimate
+        and replicate kept between the seizures found in its list and the list's size.
+
+    Examples
+    --------
+    >>> same = np.array([True, False])
+    >>> out = paired_catch(same, same, np.array([1.0, 0.0]), np.ones(2), same, np.zeros(2), 10)
+    >>> out["a"]["ipw"][0], out["b"]["ipw"][0]
+    (1.0, 1.0)
+    """
+    rng = rng or np.random.default_rng(0)
+    y = np.where(labelled, np.nan_to_num(np.asarray(y, float)), 0.0)
+    parts = {"both": a & b, "a_only": a & ~b, "b_only": b & ~a}
+    draws = {part: _part_draws(mask, y, pi, labelled, mu, n_boot, rng)
+             for part, mask in parts.items()}
+    out = {}
+    for side, mask, own in (("a", a, "a_only"), ("b", b, "b_only")):
+        # a list holds at least the seizures found in it and at most one per crossing
+        bounds = (float(((y > 0) & mask).sum()), float(mask.sum()))
+        out[side] = {m: (float(np.clip(draws["both"][m][0] + draws[own][m][0], *bounds)),
+                         np.clip(draws["both"][m][1] + draws[own][m][1], *bounds))
+                     for m in ("ipw", "dr")}
     return out
 
 

@@ -1,7 +1,7 @@
 """The training configuration: what to train on and how, checked when made."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 #: a labelled row's weight is capped at this multiple of the mean weight
 MAX_RELATIVE_WEIGHT = 50.0
@@ -62,3 +62,39 @@ class TrainConfig:
             raise ValueError(f"weighting {self.weighting!r} is not ipw or none")
         if not (isinstance(self.folds, int) and self.folds >= 2):
             raise ValueError(f"folds {self.folds!r} is not an integer of at least 2")
+
+
+#: the plate history a plain candidate keeps: counts of the plate's earlier crossings,
+#: inspections and seizures (beside every context feature the pipeline uses)
+PLAIN_HISTORY = ("plate_out_24h", "plate_out_7d", "plate_out_30d", "plate_in_30d",
+                 "plate_prior_inspections", "plate_prior_seizures")
+
+#: what the plain candidate is, in the backtest's record and on the model card
+PLAIN_DESCRIPTION = ("the same pipeline on context features and plate history counts, "
+                     "unweighted")
+
+
+def plain_candidate(config=None):
+    """The pipeline's plain candidate: the same code, in a plain configuration.
+
+    The same training as ``config`` (its calibration, folds, trees, parameters, seed and
+    ``until``) restricted to the context features it uses and the plate history counts
+    (:data:`PLAIN_HISTORY`), every labelled row counted once (no inverse-propensity
+    weight, no recency half-life, no monotone constraint). A feature added to the catalog
+    later is left out of it without a change here. The backtest grades it beside the
+    pipeline (:mod:`training.candidates`): whether the pipeline's other features and
+    weights earn their keep on the log at hand.
+
+    Examples
+    --------
+    >>> plain = plain_candidate(TrainConfig(seed=3))
+    >>> plain.weighting, plain.half_life_days, plain.seed, "plate_prior_seizures" in plain.exclude
+    ('none', None, 3, False)
+    """
+    from scoring.features import CONTEXT, FEATURES  # the catalog, only when asked for
+    config = config or TrainConfig()
+    kept = {name for name, _, _ in CONTEXT} | set(PLAIN_HISTORY)
+    exclude = tuple(dict.fromkeys(tuple(config.exclude)
+                                  + tuple(f for f in FEATURES if f not in kept)))
+    return replace(config, exclude=exclude, weighting="none", half_life_days=None,
+                   increasing=())

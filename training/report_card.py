@@ -14,6 +14,7 @@ import pandas as pd
 
 from scoring.features import HELP
 from scoring.wording import plural
+from training.candidates import points
 from training.fit import how_grown
 from training.monitoring import FEW_SEIZURES
 from training.report_plots import ci, escape, pct, table
@@ -85,7 +86,36 @@ def backtest_table(backtest):
     return (f"<h3>Backtest of this pipeline ({plural(n, 'origin')}, "
             f"{backtest['config']['horizon_days']} days each)</h3>"
             + table(["origin", "inspections before", "seizures before", "budget",
-                     "estimated recall", "hit rate", "seizures behind"], rows))
+                     "estimated recall", "hit rate", "seizures behind"], rows)
+            + plain_table(backtest.get("plain")))
+
+
+def plain_table(plain):
+    """The pipeline against its plain candidate at the backtest's origins: per origin and
+    budget, then pooled with the verdict (:mod:`training.candidates`); nothing for a
+    backtest kept without it."""
+    if not plain:
+        return ""
+    rows = [_plain_row(o["origin"], b, f"{b['seizures_where_lists_differ']:,} labelled "
+                                       "seizures where the lists differ")
+            for o in plain.get("origins", []) for b in o["budgets"]]
+    rows += [_plain_row(f"pooled ({plural(s['origins'], 'origin')})", s, s["verdict"])
+             for s in plain.get("summary", [])]
+    return (f"<h3>Against its plain candidate on this log</h3><p>The plain candidate is "
+            f"{escape(plain.get('candidate', ''))}, trained on the same rows at each origin. "
+            "Differences are in points of estimated recall (Horvitz&ndash;Thompson from the "
+            "horizon's inspections), with paired 95% intervals; the verdict is "
+            "<em>better</em> or <em>worse</em> only where the pooled interval leaves out "
+            "zero, else <em>cannot tell</em>. Training does not choose by it.</p>"
+            + table(["origin", "budget", "pipeline", "plain candidate",
+                     "difference, points", ""], rows))
+
+
+def _plain_row(origin, b, last):
+    lo, hi = b["difference_ci"]
+    return [escape(origin), pct(b["budget"]), pct(b["pipeline"].get("recall", np.nan)),
+            pct(b["plain"].get("recall", np.nan)),
+            f"{points(b['difference'])} [{points(lo)}, {points(hi)}]", escape(last)]
 
 
 def limits(manifest):

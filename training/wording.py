@@ -11,6 +11,7 @@ import pandas as pd
 from models.manifest import Manifest
 from scoring.features import DAY_US
 from scoring.wording import plural
+from training.candidates import plain_facts
 from training.config import DEFAULT_CHOICES, MIN_EFFECTIVE_SHARE, TrainConfig
 from training.monitoring import FEW_SEIZURES
 
@@ -131,4 +132,4 @@ def how_grown(manifest):
                         f"estimated recall {row.get('recall', float('nan')):.1%} "
                         f"± {row.get('recall_sd', float('nan')):.1%} over {row['origins']} "
                         f"origins of {backtest['config']['horizon_days']} days"))
-    return out
+    return out + plain_facts(backtest)
