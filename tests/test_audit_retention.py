@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from models.files import login_name
 from service.store import MIGRATIONS, Store, audit, chain, schema_version
 from southbound.cli import main
+from tests.helpers.pg import drop_triggers
 
 DAY = 86_400_000_000
 START = datetime(2025, 3, 1, tzinfo=timezone.utc)
@@ -55,17 +56,6 @@ def refused(store, statement, match="the audit trail is append-only"):
         with store.engine.begin() as conn:
             conn.execute(sa.text(statement))
     assert trail(store) == before
-
-
-def drop_triggers(store):
-    """What only the table's owner can do: take the triggers away."""
-    with store.engine.begin() as conn:
-        if store.dialect == "postgresql":
-            conn.execute(sa.text("DROP TRIGGER audit_no_update ON audit"))
-            conn.execute(sa.text("DROP TRIGGER audit_no_delete ON audit"))
-        else:
-            conn.execute(sa.text("DROP TRIGGER audit_no_update"))
-            conn.execute(sa.text("DROP TRIGGER audit_no_delete"))
 
 
 @pytest.fixture

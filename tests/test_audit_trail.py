@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from service.store import MIGRATIONS, Store, audit, chain, schema_version
 from southbound.cli import main
+from tests.helpers.pg import drop_triggers
 from tests.helpers.service import inbound, outbound, rows
 
 
@@ -37,17 +38,6 @@ def append(store, n, actor="ana", action="lookout_add"):
 def verified(store):
     with store.engine.connect() as conn:
         return chain.verify(conn, audit)
-
-
-def drop_triggers(store):
-    """What only the table's owner can do: take the triggers away."""
-    with store.engine.begin() as conn:
-        if store.dialect == "postgresql":
-            conn.execute(sa.text("DROP TRIGGER audit_no_update ON audit"))
-            conn.execute(sa.text("DROP TRIGGER audit_no_delete ON audit"))
-        else:
-            conn.execute(sa.text("DROP TRIGGER audit_no_update"))
-            conn.execute(sa.text("DROP TRIGGER audit_no_delete"))
 
 
 @pytest.fixture

@@ -48,10 +48,13 @@ _SQLITE_TRIGGERS = [
     f"CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit "
     f"BEGIN SELECT RAISE(ABORT, '{REFUSED}: DELETE is refused'); END",
 ]
-_POSTGRESQL_TRIGGERS = [
+#: PostgreSQL's refusal of every change (UPDATE and TRUNCATE; DELETE until migration 8)
+APPEND_ONLY_FUNCTION = (
     "CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
     f"BEGIN RAISE EXCEPTION '{REFUSED}: % is refused', TG_OP "
-    "USING ERRCODE = 'insufficient_privilege'; END $$",
+    "USING ERRCODE = 'insufficient_privilege'; END $$")
+_POSTGRESQL_TRIGGERS = [
+    APPEND_ONLY_FUNCTION,
     "DROP TRIGGER IF EXISTS audit_no_update_delete ON audit",
     "DROP TRIGGER IF EXISTS audit_no_truncate ON audit",
     "CREATE TRIGGER audit_no_update_delete BEFORE UPDATE OR DELETE ON audit "

@@ -182,3 +182,15 @@ def readme_service_role(owner):
         drop()
         raise
     return url.set(username=role, password="change me").render_as_string(False), drop
+
+
+def drop_triggers(store):
+    """What only the audit table's owner can do: take its triggers away."""
+    import sqlalchemy as sa
+    with store.engine.begin() as conn:
+        if store.dialect == "postgresql":
+            conn.execute(sa.text("DROP TRIGGER audit_no_update ON audit"))
+            conn.execute(sa.text("DROP TRIGGER audit_no_delete ON audit"))
+        else:
+            conn.execute(sa.text("DROP TRIGGER audit_no_update"))
+            conn.execute(sa.text("DROP TRIGGER audit_no_delete"))
