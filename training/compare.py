@@ -123,7 +123,7 @@ def compare(history, capacity_of, champion="champion", challenger="challenger", 
     for name, side in ((champion, "a"), (challenger, "b")):
         mask = lists[name]
         k = int(mask.sum())
-        bounds = (float(((y > 0) & mask).sum()), float(k))
+        bounds = paired[side]["bounds"]
         est = {m: paired[side][m][0] for m in ("ipw", "dr")}
         reps = {m: paired[side][m][1] for m in ("ipw", "dr")}
         replicates[name] = reps
@@ -186,8 +186,9 @@ def paired_catch(a, b, y, pi, labelled, mu, n_boot=N_BOOT, rng=None):
     Returns
     -------
     dict
-        ``{"a": {"ipw": (estimate, replicates), "dr": (...)}, "b": ...}``; each estimate
-        and replicate kept between the seizures found in its list and the list's size.
+        ``{"a": {"ipw": (estimate, replicates), "dr": (...), "bounds": (low, high)},
+        "b": ...}``; each estimate and replicate kept within its list's ``bounds``: the
+        seizures found in the list and the list's size.
 
     Examples
     --------
@@ -208,6 +209,7 @@ def paired_catch(a, b, y, pi, labelled, mu, n_boot=N_BOOT, rng=None):
         out[side] = {m: (float(np.clip(draws["both"][m][0] + draws[own][m][0], *bounds)),
                          np.clip(draws["both"][m][1] + draws[own][m][1], *bounds))
                      for m in ("ipw", "dr")}
+        out[side]["bounds"] = bounds
     return out
 
 
