@@ -334,6 +334,16 @@ def test_context_record_equals_context_frame():
                 assert value == expected, (i, name)
 
 
+@pytest.mark.parametrize("written, read", [("0", None), ("1", 1.0), ("400", 400.0), ("", None)])
+def test_a_registration_age_of_0_is_read_as_unknown_by_the_log_and_the_booth(written, read):
+    parsed = parse_frame(raw([row(registration_age_days=written)])).frame
+    frame_value = context_frame(parsed).loc[0, "registration_age_days"]
+    record_value = context_record(parse_record(row(registration_age_days=written)))[
+        "registration_age_days"]
+    for value in (frame_value, record_value):
+        assert (math.isnan(value) if read is None else value == read), (written, value)
+
+
 def test_trucks_only_fields_are_ignored_on_cars():
     feats = context_frame(parse_frame(raw([row(trailer_empty="true",
                                                 manifest_value_usd="10")])).frame)

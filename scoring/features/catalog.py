@@ -123,7 +123,8 @@ CONTEXT = (
     ("plate_jurisdiction", "category", "state or province that issued the plate"),
     ("vehicle_make", "category", "make"),
     ("vehicle_age_years", "number", "local year of crossing minus model year"),
-    ("registration_age_days", "number", "days since registration or title"),
+    ("registration_age_days", "number", "days since registration or title (0 read as "
+                               "unknown: exports write 0 for a missing age)"),
     ("occupants", "number", "people in the vehicle"),
     ("trailer_empty", "number", "truck declared empty (1/0)"),
     ("manifest_value_usd", "number", "declared value of a truck's load"),
