@@ -66,11 +66,11 @@ def score(data, registry, on_error, version, out, policy_file, engine, scheduler
     from southbound.outputs import write_table
     frame, _ = read(log_files(list(data)), on_error)
     scored = score_frame(model, frame, policy, quantiles)
-    audited(store, actor, manifest, data, out, rows=len(scored),
-            referred=int(scored["refer"].sum()))
+    referred = int(scored["refer"].sum())
+    audited(store, actor, manifest, data, out, rows=len(scored), referred=referred)
     write_table(scored, out)
     click.echo(f"scored {plural(len(scored), 'outbound crossing')} with model "
-               f"{manifest['version']}; {int(scored['refer'].sum()):,} referred; wrote {out}")
+               f"{manifest['version']}; {referred:,} referred; wrote {out}")
 
 
 def audited(store, actor, manifest, data, out, via="southbound score", **counts):
