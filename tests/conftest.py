@@ -25,6 +25,11 @@ from models.signing import create_key_pair  # noqa: E402
 _private, _public, _ = create_key_pair(tempfile.mkdtemp(prefix="southbound-test-keys-"))
 os.environ["SOUTHBOUND_PRIVATE_KEY"], os.environ["SOUTHBOUND_PUBLIC_KEY"] = (str(_private),
                                                                              str(_public))
+# SQLite's commits under WAL without an fsync each (NORMAL survives a crash of the process,
+# as FULL, the default, also survives power loss, which no test cuts): the stores the
+# tests, commands and servers they start write to; tests/helpers/pg.py does the same for
+# PostgreSQL's test databases (synchronous_commit off)
+os.environ["SOUTHBOUND_SQLITE_SYNCHRONOUS"] = "NORMAL"
 # commands that audit (train, models promote, tokens) write to a store of the run's own,
 # never to ./var/southbound.db of the checkout or a store named in the caller's shell
 os.environ["SOUTHBOUND_DATABASE_URL"] = (
