@@ -25,6 +25,11 @@ from models.signing import create_key_pair  # noqa: E402
 _private, _public, _ = create_key_pair(tempfile.mkdtemp(prefix="southbound-test-keys-"))
 os.environ["SOUTHBOUND_PRIVATE_KEY"], os.environ["SOUTHBOUND_PUBLIC_KEY"] = (str(_private),
                                                                              str(_public))
+# SQLite's commits under WAL without an fsync each (NORMAL survives a crash of the process,
+# as FULL, the default, also survives power loss, which no test cuts): the stores the
+# tests, commands and servers they start write to; tests/helpers/pg.py does the same for
+# PostgreSQL's test databases (synchronous_commit off)
+os.environ["SOUTHBOUND_SQLITE_SYNCHRONOUS"] = "NORMAL"
 # commands that audit (train, models promote, tokens) write to a store of the run's own,
 # never to ./var/southbound.db of the checkout or a store named in the caller's shell
 os.environ["SOUTHBOUND_DATABASE_URL"] = (
@@ -89,14 +94,52 @@ def runner():
 
 # --- the service ---------------------------------------------------------------
 
+@pytest.fixture(scope="session")
+def migrated_stores(tmp_path_factory):
+    """Per kind of database, a store this process migrated once (made on first use):
+    the SQLite file, the PostgreSQL database's name."""
+    made, drops = {}, []
+
+    def get(kind):
+        if kind not in made:
+            if kind == "sqlite":
+                from service.store import Store
+                path = tmp_path_factory.mktemp("migrated") / "southbound.db"
+                store = Store(f"sqlite:///{path}")
+                store.migrate()
+                store.engine.dispose()
+                made[kind] = path
+            else:
+                from tests.helpers.pg import migrated_database
+                made[kind], drop = migrated_database()
+                drops.append(drop)
+        return made[kind]
+    yield get
+    for drop in drops:
+        drop()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path):
-    """Each service test runs against SQLite and against PostgreSQL, on a fresh database."""
+def database_url(request, tmp_path, migrated_stores):
+    """Each service test runs against SQLite and against PostgreSQL, on a fresh database:
+    empty, or for a test of the ``app`` fixture a copy of a freshly migrated store (the
+    migrations run once per process, not once per test; the tests that build older
+    schemas take ``database_url`` without ``app``)."""
+    migrated = "app" in request.fixturenames
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'southbound.db'}"
+        path = tmp_path / "southbound.db"
+        if migrated:
+            import sqlite3
+
+            from scoring.private import create_private
+            create_private(path)
+            source, copy = sqlite3.connect(migrated_stores("sqlite")), sqlite3.connect(path)
+            source.backup(copy)
+            source.close(), copy.close()
+        yield f"sqlite:///{path}"
         return
     from tests.helpers.pg import pg_database
-    url, drop = pg_database()
+    url, drop = pg_database(template=migrated_stores("postgresql") if migrated else None)
     yield url
     drop()
 

@@ -69,7 +69,8 @@ def test_labels_after_an_origin_never_reach_its_model(world_frame, truth, result
 
 def test_every_carrier_labelled_trains_on_every_outbound_row(world_frame, truth):
     prep = Prepared(world_frame, truth)
-    out = backtest(world_frame, truth, BacktestConfig(origins=1, horizon_days=10),
+    # a 40-day horizon: every outbound row of the world's first 20 days is a training row
+    out = backtest(world_frame, truth, BacktestConfig(origins=1, horizon_days=40),
                    TrainConfig(), progress=lambda m: None, prepared=prep, labels="every-carrier")
     entry = out["origins"][0]
     origin = int(pd.Timestamp(entry["origin"], tz="UTC").value // 1000)

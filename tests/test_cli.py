@@ -18,6 +18,22 @@ def registry(tmp_path_factory, world):
     return path
 
 
+@pytest.fixture(scope="module")
+def replayed(tmp_path_factory, world, registry):
+    """The world's last day replayed through the API with the module's model into a
+    store of its own: (the store's file, the command's output). Read-only: a test that
+    writes to the store works on a copy."""
+    from click.testing import CliRunner
+    db = tmp_path_factory.mktemp("replayed") / "store.db"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SOUTHBOUND_DATABASE_URL", f"sqlite:///{db}")
+        patch.setenv("SOUTHBOUND_REGISTRY", str(registry))
+        result = CliRunner().invoke(main, ["replay", "--data", str(world[0]),
+                                           "--since", "2025-03-06", "--truth", str(world[1])])
+    assert result.exit_code == 0, result.output
+    return db, result.output
+
+
 def test_generate_writes_a_log_and_its_truth(runner, tmp_path):
     out = tmp_path / "w.csv"
     result = runner.invoke(main, ["generate", "--days", "3", "--scale", "0.001", "--out", str(out)])
@@ -222,14 +238,9 @@ def test_models_promote_and_rollback(runner, registry, world, tmp_path):
     assert result.exit_code == 1 and "no model version 'nope'" in result.output
 
 
-def test_replay_sends_a_log_through_the_api(runner, world, registry, tmp_path, monkeypatch):
+def test_replay_sends_a_log_through_the_api(world, replayed):
     import sqlite3
-    db = tmp_path / "store.db"
-    monkeypatch.setenv("SOUTHBOUND_DATABASE_URL", f"sqlite:///{db}")
-    monkeypatch.setenv("SOUTHBOUND_REGISTRY", str(registry))
-    result = runner.invoke(main, ["replay", "--data", str(world[0]), "--since", "2025-03-06",
-                                  "--truth", str(world[1])])
-    assert result.exit_code == 0, result.output
+    db, output = replayed
     log = pd.read_csv(world[0], dtype=str)
     later = log[pd.to_datetime(log["crossed_at"], utc=True, format="ISO8601")
                 >= pd.Timestamp("2025-03-06", tz="UTC")]
@@ -239,9 +250,9 @@ def test_replay_sends_a_log_through_the_api(runner, world, registry, tmp_path, m
     assert scored == (later["direction"] == "outbound").sum()
     inspected = conn.execute("SELECT COUNT(*) FROM outcomes").fetchone()[0]
     assert inspected == referred > 0          # every referral got its outcome from the truth
-    assert f"scored {scored:,} outbound, {referred:,} referred" in result.output
-    assert "checked " in result.output and f"sent {len(later):,} of {len(later):,} rows" in (
-        result.output)                         # progress while it sends
+    assert f"scored {scored:,} outbound, {referred:,} referred" in output
+    assert "checked " in output and f"sent {len(later):,} of {len(later):,} rows" in (
+        output)                         # progress while it sends
     # the replay's own token is revoked when it ends: runs leave no live tokens behind
     tokens = conn.execute("SELECT name, revoked_at FROM tokens").fetchall()
     assert [name for name, revoked in tokens if revoked is None] == []
@@ -292,20 +303,23 @@ def test_a_damaged_log_names_its_row_and_registers_nothing(runner, registry, wor
 
 
 @pytest.mark.slow
-def test_the_retraining_loop_of_the_readme(runner, world, registry, tmp_path, monkeypatch):
-    """Replay the world's last days through the service, export what it decided and
-    found, retrain on the world plus the export: the export's rows replace the world's
-    rows of the same crossings (--later-wins), counted; without it, one clear line."""
+def test_the_retraining_loop_of_the_readme(runner, world, registry, replayed, tmp_path,
+                                           monkeypatch):
+    """Replay the world's last day through the service (the module's replay), export
+    what it decided and found, retrain on the world plus the export: the export's rows
+    replace the world's rows of the same crossings (--later-wins), counted; without it,
+    one clear line."""
     import shutil
+    import sqlite3
     reg = tmp_path / "registry"
     shutil.copytree(registry, reg)
-    monkeypatch.setenv("SOUTHBOUND_DATABASE_URL", f"sqlite:///{tmp_path / 'store.db'}")
-    monkeypatch.setenv("SOUTHBOUND_REGISTRY", str(reg))
-    result = runner.invoke(main, ["replay", "--data", str(world[0]), "--since", "2025-03-02",
-                                  "--truth", str(world[1])])
-    assert result.exit_code == 0, result.output
+    store = tmp_path / "store.db"           # export audits: a copy of the store of its own
+    source, copy = sqlite3.connect(replayed[0]), sqlite3.connect(store)
+    source.backup(copy)                     # whole, whatever its WAL still holds
+    source.close(), copy.close()
+    monkeypatch.setenv("SOUTHBOUND_DATABASE_URL", f"sqlite:///{store}")
     export = tmp_path / "export.csv"
-    result = runner.invoke(main, ["export", "--since", "2025-03-02", "--out", str(export)])
+    result = runner.invoke(main, ["export", "--since", "2025-03-06", "--out", str(export)])
     assert result.exit_code == 0, result.output
     exported = len(pd.read_csv(export, dtype=str))
     assert exported > 1000

@@ -118,16 +118,22 @@ BEHAVIOUR = ("plate_prior_referrals", "port_hour_share_7d", "plate_convoy_partne
              "plate_turnaround_ratio", "plate_burst_7_30", "registration_age_first_seen")
 
 
+@pytest.fixture(scope="module")
+def model_before_behaviour(world_frame):
+    """(model, manifest) trained without the behaviour features (read-only: each test
+    saves it to a registry of its own)."""
+    from training.fit import TrainConfig, train
+    return train(world_frame, TrainConfig(exclude=BEHAVIOUR), progress=lambda message: None)
+
+
 def test_a_model_saved_before_the_behaviour_features_still_loads_and_scores(
-        database_url, world_frame, small_log, tmp_path):
+        database_url, model_before_behaviour, small_log, tmp_path):
     """An older artifact carries its own ``features_``: the service feeds it those alone,
     its online scores equal its offline ones, and the stored vector has every feature."""
     from models.registry import Registry
     from service import create_app
     from service.auth import create_token
-    from training.fit import TrainConfig, train
-    model, manifest = train(world_frame, TrainConfig(exclude=BEHAVIOUR),
-                            progress=lambda message: None)
+    model, manifest = model_before_behaviour
     assert not set(BEHAVIOUR) & set(model.features_)
     manifest = dict(manifest, excluded_features=[])  # as written before these features
     Registry(tmp_path / "registry").save(model, manifest)

@@ -96,10 +96,12 @@ def shadow_history(window, manifest, config=None, seed=0):
     draws = np.random.default_rng(seed).random(len(window))
     refer = np.zeros(len(window), dtype=bool)
     chance = np.ones(len(window))
-    for i, (score, port) in enumerate(zip(window.champion, window.port_code)):
-        decision = policy.decide(float(score), port, False, float(draws[i]),
-                                 bool(window.unseen[i]), window.cells[i])
-        policy.observe(port, float(score))
+    # Python floats and bools, as the service passes them (converted once, not per row)
+    for i, (score, port, draw, unseen, cell) in enumerate(zip(
+            window.champion.tolist(), window.port_code.tolist(), draws.tolist(),
+            window.unseen.tolist(), window.cells)):
+        decision = policy.decide(score, port, False, draw, unseen, cell)
+        policy.observe(port, score)
         refer[i], chance[i] = decision.refer, decision.selection_probability
     seized = np.where(refer, window.carrier, np.nan).astype(float)
     zero = np.where(refer, 0.0, np.nan)

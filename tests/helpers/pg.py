@@ -15,19 +15,37 @@ from tests.helpers.browser import free_port
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
-def pg_database():
-    """A fresh PostgreSQL database on the machine's server; returns (url, drop)."""
+def pg_database(template=None):
+    """A fresh PostgreSQL database on the machine's server, empty or a copy of the
+    database ``template`` (its name; no one may be connected to it); returns (url, drop)."""
     import sqlalchemy as sa
     name = "sb_" + uuid.uuid4().hex[:12]
     admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    copy = f' TEMPLATE "{template}"' if template else ""
     with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"{copy}'))
+        # a commit returns before its WAL reaches the disk (no test cuts the power); a
+        # crash of the server could lose the last commits, never corrupt or reorder them
+        conn.execute(sa.text(f'ALTER DATABASE "{name}" SET synchronous_commit TO off'))
 
     def drop():
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
     return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", drop
+
+
+def migrated_database():
+    """A PostgreSQL database with every migration applied and no connection left open,
+    to copy (``pg_database(template=name)``); returns (name, drop)."""
+    from service.store import Store
+    url, drop = pg_database()
+    store = Store(url)
+    try:
+        store.migrate()
+    finally:
+        store.engine.dispose()
+    return url.rsplit("/", 1)[1], drop
 
 
 def children(pid):
