@@ -5,11 +5,11 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
+import math
 import threading
 from collections import deque
 from dataclasses import dataclass
 
-import numpy as np
 
 from scoring.policy.quantiles import ScoreQuantiles
 
@@ -52,7 +52,7 @@ class RecentScores:
 
     def upper_quantile(self, share):
         """The score above which ``share`` of the recent scores lie."""
-        k = max(int(np.ceil(share * len(self.sorted))), 1)
+        k = max(math.ceil(share * len(self.sorted)), 1)  # a float's ceiling, as numpy's
         return self.sorted[-k]
 
 
