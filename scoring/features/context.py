@@ -140,7 +140,7 @@ def registration_age(days):
     780,000 outbound rows, all at those ports), while a vehicle registered that same day
     is rare where the age is known (35 of 974,000 rows in world a). Read as a fresh
     registration, a port's unknown ages look like the newest titles there are. Chosen by
-    screen: true recall at 1% on world c +0.015 and +0.011 (seeds 1 and 2); a and b
+    screen: true recall at 1% on world c +0.015, +0.011 and 0.000 (seeds 1-3); a and b
     hardly hold a 0 (benchmarks/README.md, "Shallower trees, and a registration age of
     0 read as unknown"). Numpy arrays and floats alike.
 

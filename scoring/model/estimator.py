@@ -26,7 +26,9 @@ class RiskModel(ClassifierMixin, BaseEstimator):
     ----------
     exclude : tuple of str
         Features switched off (see :func:`scoring.features.resolve_exclusions`).
-    learning_rate, max_iter, max_leaf_nodes, max_depth, min_samples_leaf, l2_regularization, max_features
+    learning_rate, max_iter, max_leaf_nodes, max_depth, min_samples_leaf
+        Passed to :class:`~sklearn.ensemble.HistGradientBoostingClassifier`.
+    l2_regularization, max_features
         Passed to :class:`~sklearn.ensemble.HistGradientBoostingClassifier`.
     random_state : int
     early_stopping : bool
