@@ -5,8 +5,9 @@
 
 Each WORLD_DIR is a folder a generator of ``../shared/worlds/`` wrote (``train.csv``,
 ``full.csv``, ``truth.csv``). The features of ``full.csv`` are computed once and cached
-beside it (``screen-features.pkl``: a row's features see only earlier rows, so the rows of
-the first 90 days have the features ``train.csv`` would give them); every variant is then
+beside it (``screen-*.parquet``, per version of the feature code: a row's features see
+only earlier rows, so the rows of the first 90 days have the features ``train.csv`` would
+give them); every variant is then
 fitted on the outbound rows of ``train.csv`` by :func:`training.fit.fit_features`, the
 same fit as ``southbound train``, scores every outbound row of ``full.csv`` and is graded
 by the world's own ``grade.py`` (true recall of the last 30 days at 1% and 2%).
@@ -26,8 +27,8 @@ from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import json
-import pickle
 import subprocess
 import sys
 import tempfile
@@ -50,21 +51,29 @@ from training.sources import read_logs  # noqa: E402
 
 
 def prepared(folder):
-    """(outbound rows, their features, the ids of the training rows) of one world."""
-    cache = folder / "screen-features.pkl"
-    if cache.exists():
-        with open(cache, "rb") as f:  # our own cache, written just below
-            return pickle.load(f)
+    """(outbound rows, their features, the ids of the training rows) of one world.
+
+    Cached beside the world as Parquet (data, never code), named by a hash of the
+    feature code (``scoring/features/``), so that a change to a feature is never screened
+    on features the old code computed."""
+    import scoring.features
+    sources = sorted(Path(scoring.features.__file__).parent.glob("*.py"))
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:12]
+    rows_path = folder / f"screen-rows-{digest}.parquet"
+    feats_path = folder / f"screen-features-{digest}.parquet"
+    if rows_path.exists() and feats_path.exists():
+        rows = pd.read_parquet(rows_path)
+        return rows.drop(columns="_train"), pd.read_parquet(feats_path), rows["_train"].to_numpy()
     frame, _ = read_logs([folder / "full.csv"], on_error="skip")
     frame = canonical_order(frame)
     feats = feature_frame(frame)
     outbound = frame.loc[feats.index]
     train_ids = set(pd.read_csv(folder / "train.csv", usecols=["crossing_id"],
                                 dtype=str)["crossing_id"])
-    result = (outbound, feats, outbound["crossing_id"].isin(train_ids).to_numpy())
-    with open(cache, "wb") as f:
-        pickle.dump(result, f, protocol=pickle.HIGHEST_PROTOCOL)
-    return result
+    train = outbound["crossing_id"].isin(train_ids).to_numpy()
+    outbound.assign(_train=train).to_parquet(rows_path)
+    feats.to_parquet(feats_path)
+    return outbound, feats, train
 
 
 def _value(text):
