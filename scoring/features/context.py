@@ -125,7 +125,7 @@ def context_record(record):
         "plate_jurisdiction": record.get("plate_jurisdiction"),
         "vehicle_make": None if make is None else _make_key(make),
         "vehicle_age_years": float(year - record["vehicle_model_year"]),
-        "registration_age_days": float(registration_age(float(record["registration_age_days"]))),
+        "registration_age_days": registration_age(float(record["registration_age_days"])),
         "occupants": float(record["occupants"]),
     }
     for name in TRUCK_ONLY:
