@@ -129,13 +129,10 @@ def database_url(request, tmp_path, migrated_stores):
     if request.param == "sqlite":
         path = tmp_path / "southbound.db"
         if migrated:
-            import sqlite3
-
             from scoring.private import create_private
+            from tests.helpers.sqlite import copy_store
             create_private(path)
-            source, copy = sqlite3.connect(migrated_stores("sqlite")), sqlite3.connect(path)
-            source.backup(copy)
-            source.close(), copy.close()
+            copy_store(migrated_stores("sqlite"), path)
         yield f"sqlite:///{path}"
         return
     from tests.helpers.pg import pg_database

@@ -251,8 +251,8 @@ def test_replay_sends_a_log_through_the_api(world, replayed):
     inspected = conn.execute("SELECT COUNT(*) FROM outcomes").fetchone()[0]
     assert inspected == referred > 0          # every referral got its outcome from the truth
     assert f"scored {scored:,} outbound, {referred:,} referred" in output
-    assert "checked " in output and f"sent {len(later):,} of {len(later):,} rows" in (
-        output)                         # progress while it sends
+    # progress while it sends
+    assert "checked " in output and f"sent {len(later):,} of {len(later):,} rows" in output
     # the replay's own token is revoked when it ends: runs leave no live tokens behind
     tokens = conn.execute("SELECT name, revoked_at FROM tokens").fetchall()
     assert [name for name, revoked in tokens if revoked is None] == []
@@ -310,13 +310,12 @@ def test_the_retraining_loop_of_the_readme(runner, world, registry, replayed, tm
     replace the world's rows of the same crossings (--later-wins), counted; without it,
     one clear line."""
     import shutil
-    import sqlite3
+
+    from tests.helpers.sqlite import copy_store
     reg = tmp_path / "registry"
     shutil.copytree(registry, reg)
     store = tmp_path / "store.db"           # export audits: a copy of the store of its own
-    source, copy = sqlite3.connect(replayed[0]), sqlite3.connect(store)
-    source.backup(copy)                     # whole, whatever its WAL still holds
-    source.close(), copy.close()
+    copy_store(replayed[0], store)
     monkeypatch.setenv("SOUTHBOUND_DATABASE_URL", f"sqlite:///{store}")
     export = tmp_path / "export.csv"
     result = runner.invoke(main, ["export", "--since", "2025-03-06", "--out", str(export)])
