@@ -254,6 +254,38 @@ def test_a_purge_that_would_remove_the_evidence_of_a_broken_chain_is_refused(sto
                                                      store.url]).output
 
 
+@pytest.mark.parametrize("changed", [False, True])
+def test_rows_appended_after_the_walk_are_walked_under_the_lock(store, monkeypatch, changed):
+    """`audit purge` walks the chain without the append lock (a long walk would hold it
+    against every writer), so rows may be appended before the purge takes the lock; it
+    walks those under the lock, and refuses, removing nothing, when one it would remove
+    breaks the chain."""
+    from service.store import audit_retention
+    write_on(store, monkeypatch, range(3))
+    with store.engine.connect() as conn:
+        checked = chain.walk(conn, audit)
+    assert (checked.rows, checked.head_id, checked.broken) == (3, 3, None)
+    write_on(store, monkeypatch, range(3, 5))   # after the walk, before the purge
+    if changed:
+        drop_triggers(store)
+        with store.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE audit SET actor = 'mallory' WHERE id = 4"))
+    before = trail(store)
+    everything = micros(START) + 5 * DAY
+    if changed:
+        with pytest.raises(audit_retention.BrokenChain, match="broken at row 4: its row_hash"):
+            with store.write() as conn:
+                audit_retention.purge(store, conn, everything, "ana",
+                                      verified=(checked.head_id, checked.head))
+        assert trail(store) == before
+        everything = micros(START) + 3 * DAY    # the changed row stays: rows 1-3 may go
+    with store.write() as conn:
+        removal, _ = audit_retention.purge(store, conn, everything, "ana",
+                                           verified=(checked.head_id, checked.head))
+    assert removal.rows == (3 if changed else 5)
+    assert [r["id"] for r in trail(store)] == ([4, 5, 6] if changed else [6])  # 6: anchor
+
+
 def test_the_setting_is_empty_by_default_and_keeps_everything(store, runner, monkeypatch):
     from scoring.settings import from_environment
     monkeypatch.delenv("SOUTHBOUND_AUDIT_RETENTION_DAYS", raising=False)

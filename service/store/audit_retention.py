@@ -107,17 +107,33 @@ def removable(conn, cutoff):
     return Removal(rows, last_id, last.row_hash, last.at)
 
 
-def purge(store, conn, cutoff, actor, **detail):
+class BrokenChain(Exception):
+    """A purge refused: the chain is broken at ``row_id`` (``why``), a row it would remove."""
+
+    def __init__(self, row_id, why):
+        super().__init__(f"the audit trail is broken at row {row_id}: {why}")
+        self.row_id, self.why = row_id, why
+
+
+def purge(store, conn, cutoff, actor, verified=None, **detail):
     """Remove the rows written before ``cutoff`` (UTC µs) under an anchor written by
     ``actor`` (a login) with ``detail``, in the caller's transaction; return the
     :class:`Removal` and the anchor's id.
 
     The append lock is held from before the rows are counted to the commit, so no row
-    is appended between the anchor and the delete. On SQLite the removed rows are
-    overwritten in the file (``secure_delete``).
+    is appended between the anchor and the delete. ``verified``, the ``(id, row_hash)``
+    of the head of a walk of the chain made before (without the lock, which a long walk
+    would hold against every writer): the rows appended since are walked under the lock,
+    and :class:`BrokenChain` is raised, nothing removed, if one the purge would remove
+    breaks the chain. On SQLite the removed rows are overwritten in the file
+    (``secure_delete``).
     """
     store.lock_audit(conn)
     removal = removable(conn, cutoff)
+    if verified is not None and removal.last_id > (verified[0] or 0):
+        since = chain.walk(conn, audit, after=None if verified[0] is None else verified)
+        if since.broken is not None and since.broken[0] <= removal.last_id:
+            raise BrokenChain(*since.broken)
     store.audit(conn, actor, chain.ANCHOR, cutoff=format_timestamp(cutoff), deleted=removal.rows,
                 last_removed_id=removal.last_id, last_removed_hash=removal.last_hash,
                 last_removed_at=None if removal.last_at is None

@@ -104,9 +104,10 @@ def chain_existing(conn, audit):
         prev = digest
 
 
-def _in_id_order(conn, audit, columns, batch=5000):
-    """The rows of ``audit`` in id order, read ``batch`` at a time (never all in memory)."""
-    last_id = None
+def _in_id_order(conn, audit, columns, batch=5000, after_id=None):
+    """The rows of ``audit`` in id order (those after ``after_id`` if given), read
+    ``batch`` at a time (never all in memory)."""
+    last_id = after_id
     while True:
         query = sa.select(*columns).order_by(audit.c.id).limit(batch)
         if last_id is not None:
@@ -147,6 +148,16 @@ def _starts(row, start):
         start is not None and row["prev_hash"] == start.last_hash and row["id"] > start.last_id)
 
 
+class Walk(NamedTuple):
+    """What :func:`walk` found: how many rows it checked, the last good row_hash and that
+    row's id (:data:`GENESIS` and None when it checked none), and ``(id, why)`` of the
+    first broken row, or None when the chain holds."""
+    rows: int
+    head: str
+    head_id: int | None
+    broken: tuple | None
+
+
 def verify(conn, audit):
     """Walk the chain in id order, from GENESIS or from the newest audit purge's anchor.
 
@@ -156,10 +167,20 @@ def verify(conn, audit):
         how many rows were checked, the last good row_hash (:data:`GENESIS` for an empty
         trail) and ``(id, why)`` of the first broken row, or None when the chain holds.
     """
-    start = anchor(conn, audit)
-    prev, prev_id, count = GENESIS, None, 0
+    found = walk(conn, audit)
+    return found.rows, found.head, found.broken
+
+
+def walk(conn, audit, after=None):
+    """:func:`verify`'s walk, as a :class:`Walk`; with ``after``, the ``(id, row_hash)`` of
+    a row an earlier walk checked, only the rows after it, the first chained to it (what
+    was appended since)."""
+    start = anchor(conn, audit) if after is None else None
+    prev_id, prev = after if after is not None else (None, GENESIS)
+    count = 0
     for row in _in_id_order(conn, audit, [audit.c.id, *(audit.c[n] for n in FIELDS),
-                                          audit.c.prev_hash, audit.c.row_hash]):
+                                          audit.c.prev_hash, audit.c.row_hash],
+                            after_id=prev_id):
         if prev_id is None and _starts(row, start):
             prev = row["prev_hash"]
         if row["prev_hash"] != prev:
@@ -169,9 +190,9 @@ def verify(conn, audit):
                    + (")" if start is None else
                       f", not by the audit purge of row {start.id}: it removed rows up to "
                       f"{start.last_id})"))
-            return count, prev, (row["id"], why)
+            return Walk(count, prev, prev_id, (row["id"], why))
         if row["row_hash"] != row_hash(prev, row):
-            return count, prev, (row["id"], "its row_hash does not match its contents "
-                                 "(the row was changed)")
+            return Walk(count, prev, prev_id, (row["id"], "its row_hash does not match its "
+                                               "contents (the row was changed)"))
         prev, prev_id, count = row["row_hash"], row["id"], count + 1
-    return count, prev, None
+    return Walk(count, prev, prev_id, None)

@@ -127,7 +127,7 @@ def purge(before, url, dry_run, actor):
     from scoring.settings import from_environment
     from service.store import audit as table
     from service.store import audit_retention
-    from service.store.chain import verify as walk
+    from service.store.chain import walk
     from southbound.commands.retention import checkpoint, cutoff_of
     settings = from_environment()
     cutoff, by = cutoff_of(before, settings["AUDIT_RETENTION_DAYS"], "AUDIT_RETENTION_DAYS",
@@ -136,12 +136,15 @@ def purge(before, url, dry_run, actor):
     where = safe_url(store.url)
     with store.engine.connect() as conn:
         removal = audit_retention.removable(conn, cutoff)
-        _, _, broken = walk(conn, table)
-    if broken is not None and broken[0] <= removal.last_id:
+        checked = walk(conn, table)       # without the lock: the purge walks what follows
+
+    def refuse(row_id, why):
         store.engine.dispose()
-        fail(f"the audit trail of {where} is broken at row {broken[0]}, which a purge "
-             f"before {iso(cutoff)} would remove with the evidence: {broken[1]}; nothing "
+        fail(f"the audit trail of {where} is broken at row {row_id}, which a purge "
+             f"before {iso(cutoff)} would remove with the evidence: {why}; nothing "
              "purged", EXIT_REFUSED)
+    if checked.broken is not None and checked.broken[0] <= removal.last_id:
+        refuse(*checked.broken)
     if dry_run:
         store.engine.dispose()
         click.echo(f"dry run: audit rows written before {iso(cutoff)} ({by}) in {where}; "
@@ -152,10 +155,12 @@ def purge(before, url, dry_run, actor):
     try:
         with store.write() as conn:
             removal, anchor = audit_retention.purge(
-                store, conn, cutoff, actor.login, by=by, via="southbound audit purge",
-                **actor.detail())
+                store, conn, cutoff, actor.login, verified=(checked.head_id, checked.head),
+                by=by, via="southbound audit purge", **actor.detail())
         seconds = time.perf_counter() - started
         checkpoint(store)
+    except audit_retention.BrokenChain as exc:   # in a row appended since the walk
+        refuse(exc.row_id, exc.why)
     except sa.exc.DBAPIError as exc:
         if not isinstance(exc, sa.exc.ProgrammingError) and "append-only" not in str(exc):
             raise
