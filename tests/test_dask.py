@@ -216,7 +216,10 @@ def test_training_on_dask_samples_the_rows_for_missing_selection_probabilities(
     """Officer picks without a logged probability: the estimator is fitted on every
     inspected row and a hashed sample of the others (known chance, weighted). The model
     differs from the in-process one only by that: on the month after training, its true
-    recall is within the binomial noise of the in-process model's."""
+    recall, averaged over three training seeds, is within the binomial noise of the
+    in-process model's. (One fit of each is not enough: on this world the in-process
+    model's recall at 1% alone ranges 0.27-0.44 over six seeds, so a single pair
+    differed by more than that noise after an unrelated feature was added.)"""
     from scoring.features import FEATURES, feature_frame
     from training import fit_dask
     from training.evaluate import top_k
@@ -229,13 +232,16 @@ def test_training_on_dask_samples_the_rows_for_missing_selection_probabilities(
     frame = canonical_order(frame)
     assert frame["selection_probability"].isna().any()
     until = int(np.quantile(frame["crossed_at"], 0.7))
-    config = TrainConfig(until=until)
-    local, _ = train(frame, config, progress=lambda m: None, sources=sources)
     monkeypatch.setattr(fit_dask, "PROPENSITY_SAMPLE", 8000)
-    model, manifest = fit_dask.train_dask(path, client, config, progress=lambda m: None,
-                                          buckets=2)
-    sample = manifest["training"]["engine"]["propensity_sample"]
-    assert sample["chance"] < 0.3 and sample["rows"] < 0.25 * manifest["data"]["outbound"]
+    locals_, models = [], []
+    for seed in range(3):
+        config = TrainConfig(until=until, seed=seed)
+        locals_.append(train(frame, config, progress=lambda m: None, sources=sources)[0])
+        model, manifest = fit_dask.train_dask(path, client, config, progress=lambda m: None,
+                                              buckets=2)
+        models.append(model)
+        sample = manifest["training"]["engine"]["propensity_sample"]
+        assert sample["chance"] < 0.3 and sample["rows"] < 0.25 * manifest["data"]["outbound"]
     feats = feature_frame(frame)
     later = (frame.loc[feats.index, "crossed_at"] >= until).to_numpy()
     carriers = (pd.read_csv(truth_path).set_index("crossing_id")["carrier"]
@@ -243,8 +249,9 @@ def test_training_on_dask_samples_the_rows_for_missing_selection_probabilities(
     X = feats.loc[later, list(FEATURES)]
     assert carriers.sum() > 100
     for budget in (0.01, 0.02):
-        ours, theirs = (carriers[top_k(m.predict_proba(X)[:, 1], budget)].sum() / carriers.sum()
-                        for m in (model, local))
+        ours, theirs = (np.mean([carriers[top_k(m.predict_proba(X)[:, 1], budget)].sum()
+                                 / carriers.sum() for m in fitted])
+                        for fitted in (models, locals_))
         noise = np.sqrt(theirs * (1 - theirs) / carriers.sum())
         assert abs(ours - theirs) <= 3 * noise, (budget, ours, theirs, noise)
 

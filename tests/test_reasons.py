@@ -158,6 +158,10 @@ NAN = float("nan")
      "loads were worth about as much as this one"),
     ("carrier_value", {"carrier_value_share": NAN}, "no declared load value of this "
      "carrier's to compare with"),
+    ("plate_value", {"plate_value_share": 0.4}, "40% of this truck's earlier declared "
+     "loads were worth about as much as this one"),
+    ("plate_value", {"plate_value_share": NAN}, "no declared load value of this truck's to "
+     "compare with"),
 ], ids=lambda v: v if isinstance(v, str) and " " not in v else None)
 def test_each_behaviour_feature_reads_plainly(group, values, text):
     wording = {name: words for name, _, words in GROUPS}[group]

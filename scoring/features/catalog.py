@@ -79,6 +79,10 @@ HISTORY = (
                         "value whose value was within a factor of about 2 of this one's "
                         "(same octave or the next; NaN when this crossing declares none or "
                         "the carrier never declared one)"),
+    HistoryFeature("plate_value_share", "plate", "value_share", "outbound",
+                   help="share of the plate's earlier outbound crossings declaring a load "
+                        "value whose value was within a factor of about 2 of this one's "
+                        "(NaN when this crossing declares none or the plate never did)"),
     # not model inputs: they feed the derived features below
     HistoryFeature("plate_out_all", "plate", "count", "outbound", model_input=False,
                    help="earlier outbound crossings of the plate, all history"),

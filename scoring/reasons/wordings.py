@@ -234,6 +234,14 @@ def _carrier_value(f):
             "as this one")
 
 
+def _plate_value(f):
+    share = f["plate_value_share"]
+    if _missing(share):
+        return "no declared load value of this truck's to compare with"
+    return (f"{share:.0%} of this truck's earlier declared loads were worth about as much "
+            "as this one")
+
+
 def _convoy(f):
     n = _n(f["plate_convoy_partners"])
     if not n:
@@ -271,6 +279,7 @@ GROUPS = (
     ("plate_usual_hour", ("plate_hour_share_14d",), _plate_usual_hour),
     ("plate_usual_port", ("plate_port_share",), _plate_usual_port),
     ("carrier_value", ("carrier_value_share",), _carrier_value),
+    ("plate_value", ("plate_value_share",), _plate_value),
 )
 
 
@@ -303,4 +312,5 @@ READS = {
     "plate_usual_hour": ("plate_hour_share_14d",),
     "plate_usual_port": ("plate_port_share", "port_code"),
     "carrier_value": ("carrier_value_share",),
+    "plate_value": ("plate_value_share",),
 }

@@ -55,16 +55,18 @@ class Store(Database):
         """Point-in-time history features of one crossing, from earlier stored rows
         (the plate's, the carrier's and the port's)."""
         t, port = record["crossed_at"], record["port_code"]
-        row = self.sql["plate"].one(conn, {"key": record["plate_id"], "port": port, "t": t})
+        # every entity's query gets the crossing's value band (a value_share spec of the
+        # plate, the carrier or the port reads it; a query without one ignores it)
+        low, high = value_band(record.get("manifest_value_usd"))
+        at = {"port": port, "t": t, "value_low": low, "value_high": high}
+        row = self.sql["plate"].one(conn, {"key": record["plate_id"], **at})
         out = history_values("plate", row, t, port)
         if record.get("carrier_id"):
-            low, high = value_band(record.get("manifest_value_usd"))
-            row = self.sql["carrier"].one(conn, {"key": record["carrier_id"], "port": port,
-                                                 "t": t, "value_low": low, "value_high": high})
+            row = self.sql["carrier"].one(conn, {"key": record["carrier_id"], **at})
             out.update(history_values("carrier", row, t, port))
         else:
             out.update(unseen_history("carrier"))
-        row = self.sql["port"].one(conn, {"key": port, "port": port, "t": t})
+        row = self.sql["port"].one(conn, {"key": port, **at})
         out.update(history_values("port", row, t, port))
         return out
 
