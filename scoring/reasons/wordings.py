@@ -226,20 +226,19 @@ def _plate_usual_port(f):
     return f"{share:.0%} of this plate's earlier crossings were at {port_name(f['port_code'])}"
 
 
-def _carrier_value(f):
-    share = f["carrier_value_share"]
-    if _missing(share):
-        return "no declared load value of this carrier's to compare with"
-    return (f"{share:.0%} of the carrier's earlier declared loads were worth about as much "
-            "as this one")
+def _value_share(name, whose, none_of):
+    """The wording of a ``value_share`` feature: ``whose`` earlier declared loads."""
+    def wording(f):
+        share = f[name]
+        if _missing(share):
+            return f"no declared load value of {none_of} to compare with"
+        return (f"{share:.0%} of {whose} earlier declared loads were worth about as much as "
+                "this one")
+    return wording
 
 
-def _plate_value(f):
-    share = f["plate_value_share"]
-    if _missing(share):
-        return "no declared load value of this truck's to compare with"
-    return (f"{share:.0%} of this truck's earlier declared loads were worth about as much "
-            "as this one")
+_carrier_value = _value_share("carrier_value_share", "the carrier's", "this carrier's")
+_plate_value = _value_share("plate_value_share", "this truck's", "this truck's")
 
 
 def _convoy(f):
