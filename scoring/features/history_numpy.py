@@ -19,16 +19,20 @@ from scoring.features.spec import ENTITY_COLUMN, OUTCOME_LAG_US
 from scoring.features.stats import DAY_US, value_octave
 
 
-def _count_before(ev_codes, ev_times, q_codes, q_times, q_order=None, ev_order=None):
+def _count_before(ev_codes, ev_times, q_codes, q_times, q_order=None, ev_order=None,
+                  count=True):
     """For each query, the events of the same entity strictly before its time.
 
-    Returns (count, position): ``position`` indexes the events sorted by
-    (code, time, input order); the last earlier event is ``position - 1`` and the
-    entity's first event is ``position - count``. ``q_order`` and ``ev_order``, the
+    Returns (count, position, order): ``position`` indexes the events sorted by
+    (code, time, input order), ``order``; the last earlier event is ``position - 1`` and
+    the entity's first event is ``position - count``. ``q_order`` and ``ev_order``, the
     queries' and the events' order by (code, time, input order) when the caller knows
-    them, only make it faster.
+    them, only make it faster. With ``count`` False the count may be None: a caller that
+    needs only differences of positions of the same queries (the events between two
+    times) saves the search for each entity's first event.
     """
-    keyed = _count_before_keyed(ev_codes, ev_times, q_codes, q_times, q_order, ev_order)
+    keyed = _count_before_keyed(ev_codes, ev_times, q_codes, q_times, q_order, ev_order,
+                                count)
     if keyed is not None:
         return keyed
     n_ev = len(ev_codes)
@@ -46,7 +50,8 @@ def _count_before(ev_codes, ev_times, q_codes, q_times, q_order=None, ev_order=N
     return position - start, position, order[is_event]
 
 
-def _count_before_keyed(ev_codes, ev_times, q_codes, q_times, q_order=None, ev_order=None):
+def _count_before_keyed(ev_codes, ev_times, q_codes, q_times, q_order=None, ev_order=None,
+                        count=True):
     """:func:`_count_before` by one int64 key per row, (code, time): one stable sort of the
     events and two binary searches instead of a three-key sort of events and queries
     together (searching the queries in key order, ``q_order``, when given: each search
@@ -79,9 +84,11 @@ def _count_before_keyed(ev_codes, ev_times, q_codes, q_times, q_order=None, ev_o
         q_base, q_key = q_base[q_order], q_key[q_order]
     # side "left": an event at the query's own time is not before it
     position = np.searchsorted(ev_key, q_key, side="left")
-    count = position - np.searchsorted(ev_key, q_base, side="left")
+    count = position - np.searchsorted(ev_key, q_base, side="left") if count else None
     if q_order is not None:
-        position[q_order], count[q_order] = position.copy(), count.copy()
+        position[q_order] = position.copy()
+        if count is not None:
+            count[q_order] = count.copy()
     return count, position, order
 
 
@@ -190,6 +197,18 @@ class _Events:
                                                 self.q_times - shift, self.q_order, self.order)
         return self.counted[shift]
 
+    def position(self, shift):
+        """Where the queries' times less ``shift`` fall among the entity's events
+        (:func:`_count_before`'s position, without the count)."""
+        if shift in self.counted:
+            return self.counted[shift][1]
+        key = ("position", shift)
+        if key not in self.counted:
+            self.counted[key] = _count_before(self.codes, self.times, self.q_codes,
+                                              self.q_times - shift, self.q_order, self.order,
+                                              count=False)
+        return self.counted[key][1]
+
 
 class _Aggregates(dict):
     """One spec's raw aggregates (:data:`scoring.features.stats.AGGREGATES`) as arrays
@@ -205,10 +224,9 @@ class _Aggregates(dict):
 
 
 def _n(ev, spec, a):
-    count = ev.before()[0]
-    if spec.window_us is not None:
-        count = count - ev.before(spec.window_us)[0]
-    return count
+    if spec.window_us is not None:  # the events in [t - window, t)
+        return ev.before()[1] - ev.position(spec.window_us)
+    return ev.before()[0]
 
 
 def _first(ev, spec, a):
@@ -252,9 +270,10 @@ def _near(ev, spec, a):
     """
     window, band = spec.window_us, spec.band_us
 
-    def before(shift):  # the entity's rows strictly before t - shift
+    def before(shift):  # where t - shift falls among the entity's rows: only the
+        # differences of two of them are read, so the entity's first row is not searched
         return _count_before(ev.codes, ev.times, ev.q_codes, ev.q_times - shift,
-                             ev.q_order, ev.order)[0]
+                             ev.q_order, ev.order, count=False)[1]
 
     near = np.zeros(len(ev.q_codes), dtype=np.int64)
     for k in range(0, (window + band) // DAY_US + 1):
@@ -305,11 +324,12 @@ def _declared(values):
 def _windowed_count(ev, spec, ev_codes, ev_times, q_codes):
     """Events (``ev_codes``, ``ev_times``) of each query's code before it, in the spec's
     window."""
-    count = _count_before(ev_codes, ev_times, q_codes, ev.q_times)[0]
-    if spec.window_us is not None:
-        count = count - _count_before(ev_codes, ev_times, q_codes,
-                                      ev.q_times - spec.window_us)[0]
-    return count
+    if spec.window_us is None:
+        return _count_before(ev_codes, ev_times, q_codes, ev.q_times)[0]
+    # the events in [t - window, t): a difference of positions, no count needed
+    now, order = _count_before(ev_codes, ev_times, q_codes, ev.q_times, count=False)[1:]
+    return now - _count_before(ev_codes, ev_times, q_codes, ev.q_times - spec.window_us,
+                               ev_order=order, count=False)[1]
 
 
 def _partners(ev, spec, a):
