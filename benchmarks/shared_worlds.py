@@ -156,9 +156,12 @@ def table(results):
                 values = [e[s][f"recall@{b}"] for e in entries if s in e]
                 mean[s, b] = np.mean(values) if values else np.nan
                 sd = np.std(values, ddof=1) if len(values) > 1 else 0.0
-                cells.append(f"{mean[s, b]:.3f} ± {sd:.3f}" if values else "-")
+                cells.append("-" if not values else
+                             f"{mean[s, b]:.3f} ± {sd:.3f}" if len(values) == len(entries) else
+                             f"{mean[s, b]:.3f} ({len(values)} of {len(entries)} seeds)")
         for b in ("1%", "2%"):
-            cells.append(f"{mean['southbound', b] / mean['baseline', b]:.2f}x")
+            ratio = mean["southbound", b] / mean["baseline", b]
+            cells.append(f"{ratio:.2f}x" if np.isfinite(ratio) else "-")
         limit = PLAIN_LIMIT.get(name)
         ceiling = mean["every-carrier", "1%"]
         cells.append(f"{ceiling / limit:.2f}x" if limit and np.isfinite(ceiling) else "-")
@@ -176,13 +179,16 @@ def main():
                     help="the southbound command under test")
     ap.add_argument("--out", type=Path, help="every figure as JSON")
     ap.add_argument("--merge", nargs="+", type=Path, metavar="JSON",
-                    help="run nothing: the table of earlier --out files")
+                    help="run nothing: the table of earlier --out files (a world and seed "
+                         "in several files gets each file's scorers; a later file's "
+                         "figures of the same scorer win)")
     ap.add_argument("--write-readme", action="store_true")
     args = ap.parse_args()
     if args.merge:
         results = {}
         for path in args.merge:
-            results.update(json.loads(path.read_text()))
+            for key, entry in json.loads(path.read_text()).items():
+                results.setdefault(key, {}).update(entry)
     else:
         missing = [p for p in (WORLDS, BASELINE) if not p.exists()]
         if missing:
