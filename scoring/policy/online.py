@@ -10,7 +10,6 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 
-
 from scoring.policy.quantiles import ScoreQuantiles
 
 
