@@ -390,6 +390,26 @@ def test_convoy_partners_in_chunks_equal_one_pass(world_frame, monkeypatch):
     assert np.array_equal(whole[column].to_numpy(), chunked[column].to_numpy())
 
 
+def test_hour_shares_by_pairs_equal_the_bands(world_frame, monkeypatch):
+    """The rows near a crossing's time of day are counted one pair at a time where an
+    entity's rows in the window are few (a plate's) and by the bands' prefix counts
+    where they are many (a port's): both ways give every spec the same values, bit for
+    bit (the brute-force test checks them against the definition)."""
+    from scoring.features import history_numpy
+    specs = tuple(s for s in HISTORY if s.stat == "hour_share")
+    assert {s.entity for s in specs} == {"plate", "port"}
+    monkeypatch.setattr(history_numpy, "PAIRS_PER_QUERY", 0)      # bands everywhere
+    bands = history_frame(world_frame, specs=specs)
+    monkeypatch.setattr(history_numpy, "PAIRS_PER_QUERY", 10 ** 9)  # pairs everywhere
+    pairs = history_frame(world_frame, specs=specs)
+    for spec in specs:
+        values = bands[spec.name].to_numpy()
+        assert (np.nan_to_num(values) > 0).sum() > 100, spec.name
+        assert (values < 1).sum() > 100, spec.name
+        assert np.array_equal(values.view(np.int64), pairs[spec.name].to_numpy().view(np.int64)), \
+            spec.name
+
+
 def _sliced(frame, specs, span):
     """The values of ``specs`` from the Dask execution's cut: by (key, slice of time)."""
     from scoring.features.history_dask import _slices_history, reach_of, time_slices
