@@ -134,6 +134,9 @@ def history_frame(frame, query=None, specs=HISTORY):
     directions = {d: column_equals(frame["direction"], d)[order]
                   for d in {h.direction for h in specs} - {None}}
     ports = objects(frame["port_code"])[order]
+    # the ports as numbers, once for every spec that keys rows by port (a missing port
+    # is a port of its own, as a name would be)
+    port_ids = pd.factorize(ports, use_na_sentinel=False)[0]
     flags = {"inspected": frame["inspected"].to_numpy(float)[order] == 1.0,
              "seizure": frame["seizure"].to_numpy(float)[order] == 1.0,
              "referred": (frame["referral"].notna()
@@ -142,6 +145,7 @@ def history_frame(frame, query=None, specs=HISTORY):
     q_rows = np.flatnonzero(query[order])
     q_times = times[q_rows]
     q_ports = ports[q_rows]
+    q_port_ids = port_ids[q_rows]
     out = {}
     for entity, column in ENTITY_COLUMN.items():
         mine = [h for h in specs if h.entity == entity]
@@ -167,9 +171,9 @@ def history_frame(frame, query=None, specs=HISTORY):
                 ev_times = times[ev_idx]
                 if spec.outcome is not None:
                     ev_times = ev_times + OUTCOME_LAG_US
-                events[which] = _Events(codes[ev_idx], ev_times, ev_idx, ports,
+                events[which] = _Events(codes[ev_idx], ev_times, ev_idx, ports, port_ids,
                                         (np.cumsum(mask) - 1)[by_code[mask[by_code]]],
-                                        q_codes, q_times, q_ports, q_order,
+                                        q_codes, q_times, q_ports, q_port_ids, q_order,
                                         values[ev_idx], values[q_rows])
             agg = _Aggregates(events[which], spec)
             out[spec.name] = np.where(q_has, spec.statistic.finish(agg, q_times, q_ports),
@@ -187,13 +191,15 @@ def history_frame(frame, query=None, specs=HISTORY):
 
 class _Events:
     """The rows a group of specs reads (one direction, one outcome), against the queries:
-    codes, times (an outcome's: when it is known), positions in the sorted rows, ports,
+    codes, times (an outcome's: when it is known), positions in the sorted rows, ports
+    (names and numbers of every row, each row's by ``idx``),
     their order by (code, time) and their declared values; and the queries'.
     :meth:`before` counts, each shift once."""
 
-    def __init__(self, codes, times, idx, ports, order, q_codes, q_times, q_ports, q_order,
-                 values, q_values):
+    def __init__(self, codes, times, idx, ports, port_ids, order, q_codes, q_times, q_ports,
+                 q_port_ids, q_order, values, q_values):
         self.codes, self.times, self.idx, self.ports, self.order = codes, times, idx, ports, order
+        self.port_ids, self.q_port_ids = port_ids, q_port_ids
         self.q_codes, self.q_times, self.q_ports, self.q_order = q_codes, q_times, q_ports, q_order
         self.values, self.q_values = values, q_values
         self.counted = {}
@@ -262,7 +268,7 @@ def _last_port(ev, spec, a):
 
 def _ports(ev, spec, a):
     # a port counts from the entity's first crossing there on
-    port, _ = pd.factorize(ev.ports[ev.idx], use_na_sentinel=False)  # (entity, port): one int
+    port = ev.port_ids[ev.idx]   # (entity, port): one int
     first = ~pd.Series(ev.codes * (port.max(initial=0) + 1) + port).duplicated().to_numpy()
     return _count_before(ev.codes[first], ev.times[first], ev.q_codes, ev.q_times,
                          ev.q_order)[0]
@@ -323,10 +329,8 @@ def _near_by_pairs(ev, window, band):
 def _here(ev, spec, a):
     """The rows at the query's own port (in the spec's window): prefix counts keyed by
     (entity, port)."""
-    port, _ = pd.factorize(np.concatenate([ev.ports[ev.idx], ev.q_ports]),
-                           use_na_sentinel=False)
-    width = int(port.max(initial=0)) + 1
-    ev_port, q_port = port[:len(ev.idx)], port[len(ev.idx):]
+    ev_port, q_port = ev.port_ids[ev.idx], ev.q_port_ids
+    width = int(max(ev_port.max(initial=0), q_port.max(initial=0))) + 1
     return _windowed_count(ev, spec, ev.codes * width + ev_port, ev.times,
                            ev.q_codes * width + q_port)
 
@@ -340,36 +344,51 @@ def _valued(ev, spec, a):
 def _alike(ev, spec, a):
     """The rows that declared a value within one octave of the query's (NaN where the
     query declares none): prefix counts keyed by (entity, octave), for the query's
-    octave and the two beside it."""
+    octave and the two beside it, of the queries that declare a value only."""
     valued = _declared(ev.values)
+    asked = np.flatnonzero(_declared(ev.q_values))
+    out = np.full(len(ev.q_codes), np.nan)
+    if not len(asked):
+        return out
     ev_octave = value_octave(ev.values[valued])
-    q_octave = value_octave(np.where(_declared(ev.q_values), ev.q_values, 1.0))
+    q_octave = value_octave(ev.q_values[asked])
     low = min(int(ev_octave.min(initial=0)), int(q_octave.min())) - 1
     width = max(int(ev_octave.max(initial=0)), int(q_octave.max())) - low + 2
     ev_key = ev.codes[valued] * width + (ev_octave - low)
-    count = np.zeros(len(ev.q_codes), dtype=np.int64)
+    q_key = ev.q_codes[asked] * width + (q_octave - low)
+    # one order of the events and one of the queries serve the three octaves: adding
+    # the same step to every query's key keeps their order
+    ev_order = np.argsort(ev_key, kind="stable")
+    q_order = np.argsort(q_key, kind="stable")
+    count = np.zeros(len(asked), dtype=np.int64)
     for step in (-1, 0, 1):
-        count += _windowed_count(ev, spec, ev_key, ev.times[valued],
-                                 ev.q_codes * width + (q_octave + step - low))
-    return np.where(_declared(ev.q_values), count, np.nan)
+        count += _windowed_count(ev, spec, ev_key, ev.times[valued], q_key + step,
+                                 ev.q_times[asked], q_order, ev_order)
+    out[asked] = count
+    return out
 
 
 def _declared(values):
     return values > 0   # NaN compares False
 
 
-def _windowed_count(ev, spec, ev_codes, ev_times, q_codes):
+def _windowed_count(ev, spec, ev_codes, ev_times, q_codes, q_times=None, q_order=None,
+                    ev_order=None):
     """Events (``ev_codes``, ``ev_times``) of each query's code before it, in the spec's
-    window."""
+    window; the queries are ``ev``'s unless ``q_times`` says whose times they are.
+    ``q_order`` and ``ev_order``, when the caller knows them, are the orders by (code,
+    time) :func:`_count_before` takes."""
+    q_times = ev.q_times if q_times is None else q_times
     # the queries by (code, time): searched in that order, each binary search starts
     # where the last ended (several times faster than in the rows' order)
-    q_order = np.argsort(q_codes, kind="stable")
+    if q_order is None:
+        q_order = np.argsort(q_codes, kind="stable")
     if spec.window_us is None:
-        return _count_before(ev_codes, ev_times, q_codes, ev.q_times, q_order)[0]
+        return _count_before(ev_codes, ev_times, q_codes, q_times, q_order, ev_order)[0]
     # the events in [t - window, t): a difference of positions, no count needed
-    now, order = _count_before(ev_codes, ev_times, q_codes, ev.q_times, q_order,
+    now, order = _count_before(ev_codes, ev_times, q_codes, q_times, q_order, ev_order,
                                count=False)[1:]
-    return now - _count_before(ev_codes, ev_times, q_codes, ev.q_times - spec.window_us,
+    return now - _count_before(ev_codes, ev_times, q_codes, q_times - spec.window_us,
                                q_order, order, count=False)[1]
 
 
