@@ -390,14 +390,17 @@ def test_convoy_partners_in_chunks_equal_one_pass(world_frame, monkeypatch):
     assert np.array_equal(whole[column].to_numpy(), chunked[column].to_numpy())
 
 
-def test_hour_shares_by_pairs_equal_the_bands(world_frame, monkeypatch):
+@pytest.mark.parametrize("chunk_pairs", [4_000_000, 997])
+def test_hour_shares_by_pairs_equal_the_bands(world_frame, monkeypatch, chunk_pairs):
     """The rows near a crossing's time of day are counted one pair at a time where an
     entity's rows in the window are few (a plate's) and by the bands' prefix counts
     where they are many (a port's): both ways give every spec the same values, bit for
-    bit (the brute-force test checks them against the definition)."""
+    bit (the brute-force test checks them against the definition), in one step or in
+    runs of queries of about ``chunk_pairs`` pairs."""
     from scoring.features import history_numpy
     specs = tuple(s for s in HISTORY if s.stat == "hour_share")
     assert {s.entity for s in specs} == {"plate", "port"}
+    monkeypatch.setattr(history_numpy, "NEAR_CHUNK_PAIRS", chunk_pairs)
     monkeypatch.setattr(history_numpy, "PAIRS_PER_QUERY", 0)      # bands everywhere
     bands = history_frame(world_frame, specs=specs)
     monkeypatch.setattr(history_numpy, "PAIRS_PER_QUERY", 10 ** 9)  # pairs everywhere

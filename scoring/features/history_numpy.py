@@ -305,25 +305,40 @@ def _near(ev, spec, a):
 PAIRS_PER_QUERY = 8
 
 
-def _near_by_pairs(ev, window, band):
+def _near_by_pairs(ev, window, band, chunk_pairs=None):
     """:func:`_near` by looking at each query's rows in the window one by one: where an
     entity's rows in a window are few (a plate's, not a port's), fewer operations than
     the bands' searches. The same integers; None when the pairs would be too many or the
-    bands would overlap (a band of half a day or more)."""
+    bands would overlap (a band of half a day or more). The queries are taken a run at
+    a time, about ``chunk_pairs`` pairs each (:data:`NEAR_CHUNK_PAIRS`), so that what is
+    held stays bounded whatever the log's length."""
     if 2 * band >= DAY_US:
         return None
     now = ev.before()[1]
     start = ev.position(window)
     counts = now - start
-    total = int(counts.sum())
-    if total > PAIRS_PER_QUERY * len(counts):
+    if int(counts.sum()) > PAIRS_PER_QUERY * len(counts):
         return None
-    query = np.repeat(np.arange(len(counts)), counts)
-    # the k-th row in the window of query q sits at start[q] + k among the sorted rows
-    at = np.arange(total) - np.repeat(np.cumsum(counts) - counts - start, counts)
-    gap = (ev.q_times[query] - ev.times[ev.order[at]]) % DAY_US
-    near = (gap <= band) | (gap >= DAY_US - band)
-    return np.bincount(query[near], minlength=len(counts)).astype(np.int64)
+    if not len(counts):
+        return np.zeros(0, dtype=np.int64)
+    ends = np.cumsum(counts)
+    cuts = np.searchsorted(ends, np.arange(1, ends[-1] // (chunk_pairs or NEAR_CHUNK_PAIRS)
+                                           + 1) * (chunk_pairs or NEAR_CHUNK_PAIRS))
+    near = np.zeros(len(counts), dtype=np.int64)
+    for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(counts)]):
+        n = counts[lo:hi]
+        query = np.repeat(np.arange(lo, hi), n)
+        # the k-th row in the window of query q sits at start[q] + k among the sorted rows
+        at = np.arange(len(query)) - np.repeat(np.cumsum(n) - n - start[lo:hi], n)
+        gap = (ev.q_times[query] - ev.times[ev.order[at]]) % DAY_US
+        close = (gap <= band) | (gap >= DAY_US - band)
+        near[lo:hi] = np.bincount(query[close] - lo, minlength=hi - lo)
+    return near
+
+
+#: (query, row) pairs per step of :func:`_near_by_pairs` (a step holds some six arrays of
+#: this length)
+NEAR_CHUNK_PAIRS = 4_000_000
 
 
 def _here(ev, spec, a):
