@@ -305,13 +305,13 @@ def _near(ev, spec, a):
 PAIRS_PER_QUERY = 8
 
 
-def _near_by_pairs(ev, window, band, chunk_pairs=None):
+def _near_by_pairs(ev, window, band):
     """:func:`_near` by looking at each query's rows in the window one by one: where an
     entity's rows in a window are few (a plate's, not a port's), fewer operations than
     the bands' searches. The same integers; None when the pairs would be too many or the
     bands would overlap (a band of half a day or more). The queries are taken a run at
-    a time, about ``chunk_pairs`` pairs each (:data:`NEAR_CHUNK_PAIRS`), so that what is
-    held stays bounded whatever the log's length."""
+    a time, about :data:`NEAR_CHUNK_PAIRS` pairs each, so that what is held stays
+    bounded whatever the log's length."""
     if 2 * band >= DAY_US:
         return None
     now = ev.before()[1]
@@ -322,8 +322,8 @@ def _near_by_pairs(ev, window, band, chunk_pairs=None):
     if not len(counts):
         return np.zeros(0, dtype=np.int64)
     ends = np.cumsum(counts)
-    cuts = np.searchsorted(ends, np.arange(1, ends[-1] // (chunk_pairs or NEAR_CHUNK_PAIRS)
-                                           + 1) * (chunk_pairs or NEAR_CHUNK_PAIRS))
+    cuts = np.searchsorted(ends, np.arange(1, ends[-1] // NEAR_CHUNK_PAIRS + 1)
+                           * NEAR_CHUNK_PAIRS)
     near = np.zeros(len(counts), dtype=np.int64)
     for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(counts)]):
         n = counts[lo:hi]
