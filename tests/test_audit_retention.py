@@ -286,6 +286,31 @@ def test_rows_appended_after_the_walk_are_walked_under_the_lock(store, monkeypat
     assert [r["id"] for r in trail(store)] == ([4, 5, 6] if changed else [6])  # 6: anchor
 
 
+@pytest.mark.parametrize("first_days", [1, 3])
+def test_a_purge_after_another_purge_since_its_walk_goes_ahead(store, monkeypatch,
+                                                               first_days):
+    """Two purges walk the chain, then take the lock one after the other: the second's
+    walk of what was appended since its own walk starts at its walk's head, which the
+    first purge may have removed (3 days: rows 1-3) or kept (1 day: row 1 only). The
+    rows after that head, the first purge's anchor among them, still chain to it, so
+    the second purge goes ahead and the trail verifies."""
+    from service.store import audit_retention
+    write_on(store, monkeypatch, range(3))
+    with store.engine.connect() as conn:
+        checked = chain.walk(conn, audit)       # both purges' walk: head row 3
+    write_on(store, monkeypatch, range(3, 5))   # rows 4 and 5, after the walks
+    with store.write() as conn:
+        first, _ = audit_retention.purge(store, conn, micros(START) + first_days * DAY, "ana",
+                                         verified=(checked.head_id, checked.head))
+    assert first.rows == first_days
+    with store.write() as conn:
+        second, anchor = audit_retention.purge(store, conn, micros(START) + 5 * DAY, "ana",
+                                               verified=(checked.head_id, checked.head))
+    assert (second.rows, second.last_id) == (5 - first_days, 5)
+    assert [r["id"] for r in trail(store)] == [6, anchor]   # the two anchors
+    assert verified(store)[2] is None
+
+
 def test_the_setting_is_empty_by_default_and_keeps_everything(store, runner, monkeypatch):
     from scoring.settings import from_environment
     monkeypatch.delenv("SOUTHBOUND_AUDIT_RETENTION_DAYS", raising=False)
