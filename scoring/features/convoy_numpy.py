@@ -14,10 +14,20 @@ def _near_pairs(times, x_lo, x_hi):
     """Pairs (query, row) with ``times[row]`` in ``[x_lo, x_hi)`` (``times`` sorted)."""
     lo = np.searchsorted(times, x_lo, side="left")
     hi = np.searchsorted(times, x_hi, side="left")
-    size = hi - lo
-    query = np.repeat(np.arange(len(lo)), size)
-    offsets = np.arange(size.sum()) - np.repeat(np.cumsum(size) - size, size)
-    return query, np.repeat(lo, size) + offsets
+    return index_spans(lo, hi - lo)
+
+
+def index_spans(start, size):
+    """Every index of the spans ``[start[i], start[i] + size[i])``, as pairs (i, index),
+    i in order: the rows each query reads (here and in the history pass's hour shares)."""
+    which = np.repeat(np.arange(len(start)), size)
+    return which, np.arange(len(which)) - np.repeat(np.cumsum(size) - size - start, size)
+
+
+def step_cuts(cumulative, step):
+    """Where a running total (``cumulative``: non-empty, non-decreasing) passes each
+    multiple of ``step``: the cuts of work done about ``step`` at a time."""
+    return np.searchsorted(cumulative, np.arange(1, cumulative[-1] // step + 1) * step)
 
 
 def _span_by_key(keys, times, latest):
@@ -107,8 +117,7 @@ def convoy_partners(window, ev_codes, ev_times, ev_ports, q_codes, q_times, q_po
         # one for the row) add up to about chunk_pairs: a dense day is cut finer
         near = (np.searchsorted(times, times + window + 1, side="left")
                 - np.searchsorted(times, times - window, side="left") + 1)
-        work = np.cumsum(near)
-        cuts = np.searchsorted(work, np.arange(1, work[-1] // chunk_pairs + 1) * chunk_pairs)
+        cuts = step_cuts(np.cumsum(near), chunk_pairs)
         spans = (np.arange(first, last, lookback - 2 * window, dtype=np.int64)
                  if lookback else [first])
         edges = np.unique(np.concatenate([spans, times[cuts[cuts < len(times)]], [last]]))

@@ -280,7 +280,8 @@ def _near(ev, spec, a):
     A row ``d = t - s`` earlier is near when ``d mod 1 day`` is at most ``band`` or at
     least ``1 day - band``: ``d`` lies in one of the bands ``[k days - band, k days +
     band]``, k = 0, 1, ... Each band is two prefix counts of the entity's rows, for every
-    query at once (the queries shifted back in time keep their order within an entity).
+    query at once (the queries shifted back in time keep their order within an entity);
+    where the rows in a window are few, :func:`_near_by_pairs` looks at each instead.
     """
     window, band = spec.window_us, spec.band_us
     pairs = _near_by_pairs(ev, window, band)
@@ -321,18 +322,14 @@ def _near_by_pairs(ev, window, band):
         return None
     if not len(counts):
         return np.zeros(0, dtype=np.int64)
-    ends = np.cumsum(counts)
-    cuts = np.searchsorted(ends, np.arange(1, ends[-1] // NEAR_CHUNK_PAIRS + 1)
-                           * NEAR_CHUNK_PAIRS)
+    cuts = convoy_numpy.step_cuts(np.cumsum(counts), NEAR_CHUNK_PAIRS)
     near = np.zeros(len(counts), dtype=np.int64)
     for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(counts)]):
-        n = counts[lo:hi]
-        query = np.repeat(np.arange(lo, hi), n)
-        # the k-th row in the window of query q sits at start[q] + k among the sorted rows
-        at = np.arange(len(query)) - np.repeat(np.cumsum(n) - n - start[lo:hi], n)
-        gap = (ev.q_times[query] - ev.times[ev.order[at]]) % DAY_US
+        # the rows in the window of query q are start[q] ... now[q] - 1 among the sorted rows
+        query, at = convoy_numpy.index_spans(start[lo:hi], counts[lo:hi])
+        gap = (ev.q_times[lo + query] - ev.times[ev.order[at]]) % DAY_US
         close = (gap <= band) | (gap >= DAY_US - band)
-        near[lo:hi] = np.bincount(query[close] - lo, minlength=hi - lo)
+        near[lo:hi] = np.bincount(query[close], minlength=hi - lo)
     return near
 
 
