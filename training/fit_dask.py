@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from scoring.features import FEATURES
+from scoring.features.log_dask import persisted
 from scoring.features_dask import (feature_frame_dask, log_files, read_described,
                                    slice_days)
 from scoring.policy import MIN_PORT_ROWS, QUANTILE_SHARES
@@ -191,7 +192,7 @@ class DaskLog(OutboundLog):
         ``LABEL_COLUMNS`` (less the id) and the features."""
         self.client, self.seed = client, seed
         self.engine = engine or {"name": "dask"}
-        self.frame = client.persist(rows)
+        self.frame = persisted(client, rows)
         frame = self.frame
         labelled = frame[(frame["inspected"] == 1) & ~frame["seizure"].isna()]
         labelled, rows, first, last, logged, inspected = client.compute(
@@ -246,7 +247,7 @@ class DaskLog(OutboundLog):
         return self._estimator
 
     def out_of_fold(self, oof, scored_from, validate_from):
-        scores = self.client.persist(self.frame.map_partitions(
+        scores = persisted(self.client, self.frame.map_partitions(
             _oof_part, oof, scored_from, validate_from, self.estimator(), meta=_OOF_META))
         ports = self.client.compute(scores.loc[scores["scored"], "port_code"].value_counts(),
                                     sync=True).sort_index()

@@ -101,14 +101,14 @@ def read_described(files, client, describe=None, on_error="raise", on_read=None)
     """
     import warnings
     if describe is None:
-        log, described = client.persist(read_log_dask(files, on_error=on_error)), []
+        log, described = persisted(client, read_log_dask(files, on_error=on_error)), []
     else:
         log, described = read_log_dask(files, describe=describe, on_error=on_error)
         with warnings.catch_warnings():
             # one persist of both: Dask notes that the frame's expressions are
             # materialised to go with the descriptions' graph, as they must
             warnings.filterwarnings("ignore", "Computing mixed collections", UserWarning)
-            log, *described = client.persist([log, *described])
+            log, *described = persisted(client, [log, *described])
     repeated_ids(log, files, client)
     described = client.compute(described, sync=True) if described else []
     if on_read is not None:
@@ -143,3 +143,20 @@ def repeated_ids(log, files, client):
 def _rows_of(part, value, partition_info=None):
     rows = np.flatnonzero((part["crossing_id"] == value).to_numpy())
     return pd.DataFrame({"part": np.full(len(rows), partition_info["number"]), "row": rows})
+
+
+def persisted(client, collections):
+    """``client.persist(collections)``, returned once their graph has run.
+
+    A cluster's scheduler in this process (a ``LocalCluster``) builds a persisted graph in
+    a thread of its own while this one goes on. Python before 3.12 guards each
+    ``functools.cached_property`` with one lock for every instance of its class, and
+    dask's expressions compute their ``_meta`` as such properties: this thread building
+    new expressions and that one building the graph take two of those locks in opposite
+    orders and both wait forever (seen: ``train --engine dask`` hung). So nothing more is
+    built until the graph has run.
+    """
+    from distributed import wait
+    out = client.persist(collections)
+    wait(out)
+    return out
