@@ -61,6 +61,36 @@ def test_features_on_dask_equal_the_in_process_ones_bit_for_bit(client, parts, w
                     == theirs.astype(object).where(theirs.notna(), None).tolist()), column
     # the history the test relies on is there: plates seen before, carriers, convoys
     assert (local["plate_out_30d"] > 0).any() and (local["carrier_out_30d"] > 0).any()
+    # and plates that declared loads unusual for their carriers, whose bases come from
+    # the carrier's pass: a plate's bucket holds few of its carriers' rows
+    assert (local["plate_unusual_loads"] > 0).sum() > 100
+
+
+def test_a_base_is_computed_by_its_own_pass_before_the_pass_that_reads_it():
+    """The plate pass reads each row's carrier value share: the carrier pass is built
+    first, and the plate pass's rows carry the base's column; two passes reading each
+    other's bases are refused."""
+    from graphlib import CycleError
+
+    from scoring.features.history_dask import (HISTORY_COLUMNS, _bases_first,
+                                               history_columns, history_keys)
+    from scoring.features.spec import HistoryFeature, base_column
+    keys = history_keys()
+    order = [key for key, _, _ in _bases_first(keys)]
+    assert sorted(order) == sorted(key for key, _, _ in keys)
+    assert order.index("carrier_id") < order.index("plate_id")
+    specs = {key: specs for key, specs, _ in keys}
+    assert history_columns(specs["plate_id"]) == HISTORY_COLUMNS + (
+        base_column("carrier_value_share"),)
+    assert history_columns(specs["carrier_id"]) == HISTORY_COLUMNS
+    assert {key: reach for key, _, reach in keys}["plate_id"] is None
+    plate_share = next(s for s in specs["plate_id"] if s.name == "plate_value_share")
+    crossed = [(key, specs[key] + (
+        (HistoryFeature("carrier_odd", "carrier", "count", "outbound",
+                        below=(plate_share.name, 0.25)),) if key == "carrier_id" else ()),
+        reach) for key, _, reach in keys]
+    with pytest.raises(CycleError):
+        _bases_first(crossed)
 
 
 def test_a_damaged_file_is_refused_naming_it_and_its_row(client, parts, tmp_path):

@@ -12,12 +12,12 @@ from scoring.features import (CONTEXT, DAY_US, DERIVED, ENTITY_COLUMN, FEATURE_G
                               history_frame, resolve_exclusions)
 from tests.helpers.logs import at, convoy_rows, random_log, raw, row
 
-def brute_force(frame, i):
+def brute_force(frame, i, specs=HISTORY):
     """The history features of row i, straight from the specs' words (the oracle)."""
     me = frame.loc[i]
     t = me["crossed_at"]
     out = {}
-    for spec in HISTORY:
+    for spec in specs:
         col = ENTITY_COLUMN[spec.entity]
         key = me[col]
         if pd.isna(key):
@@ -34,6 +34,10 @@ def brute_force(frame, i):
             rows = rows[flag & (rows["crossed_at"] + OUTCOME_LAG_US < t)]
         if spec.window_us:
             rows = rows[rows["crossed_at"] >= t - spec.window_us]
+        if spec.below:   # each earlier row's own value of the base, below the cut
+            base = [h for h in HISTORY if h.name == spec.below[0]]
+            rows = rows[np.array([brute_force(frame, j, base)[spec.below[0]] < spec.below[1]
+                                  for j in rows.index], dtype=bool)]
         rows = rows.sort_values(["crossed_at", "crossing_id"])
         if spec.stat == "count":
             out[spec.name] = float(len(rows))
@@ -120,6 +124,7 @@ def test_history_features_match_the_brute_force_definition(seed):
         for name, value in expected.items():
             got = feats.loc[i, name]
             assert (math.isnan(value) and math.isnan(got)) or value == got, (i, name, got, value)
+    assert (feats["plate_unusual_loads"] > 0).sum() >= 3   # the second order exercised
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -68,6 +68,8 @@ def test_store_history_equals_the_offline_pass_on_an_imported_log(database_url, 
     assert offline["plate_turnaround_ratio"].notna().any()
     assert offline["port_hour_share_7d"].between(0, 1, inclusive="neither").any()
     assert (offline["plate_convoy_partners"] > 0).any()
+    # earlier rows by their own carrier_value_share (a below spec), rows stored in time order
+    assert (offline["plate_unusual_loads"] > 0).any()
     # the behaviour against the entity's own routine (issue 25), each value exercised
     for name in ("plate_hour_share_14d", "plate_port_share", "carrier_value_share",
                  "plate_value_share"):

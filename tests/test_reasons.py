@@ -162,6 +162,12 @@ NAN = float("nan")
      "loads were worth about as much as this one"),
     ("plate_value", {"plate_value_share": NAN}, "no declared load value of this truck's to "
      "compare with"),
+    ("unusual_loads", {"plate_unusual_loads": 3.0}, "3 earlier loads of this truck declared "
+     "at a value unusual for its carrier"),
+    ("unusual_loads", {"plate_unusual_loads": 1.0}, "1 earlier load of this truck declared "
+     "at a value unusual for its carrier"),
+    ("unusual_loads", {"plate_unusual_loads": 0.0}, "no earlier load of this truck unusual "
+     "for its carrier"),
 ], ids=lambda v: v if isinstance(v, str) and " " not in v else None)
 def test_each_behaviour_feature_reads_plainly(group, values, text):
     wording = {name: words for name, _, words in GROUPS}[group]

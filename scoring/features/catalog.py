@@ -83,6 +83,13 @@ HISTORY = (
                    help="share of the plate's earlier outbound crossings declaring a load "
                         "value whose value was within a factor of about 2 of this one's "
                         "(NaN when this crossing declares none or the plate never did)"),
+    # second order: a tractor that often declared a load unusual for its carrier (a
+    # truck front hauling something else under a carrier's name); 0.25 screened on
+    # world c, 0.5 gains too (benchmarks/README.md)
+    HistoryFeature("plate_unusual_loads", "plate", "count", "outbound",
+                   below=("carrier_value_share", 0.25),
+                   help="earlier outbound crossings of the plate whose declared load value "
+                        "was unusual for its carrier then (carrier_value_share under 0.25)"),
     # not model inputs: they feed the derived features below
     HistoryFeature("plate_out_all", "plate", "count", "outbound", model_input=False,
                    help="earlier outbound crossings of the plate, all history"),
@@ -156,6 +163,16 @@ def _check_declared():
         if unknown:
             raise ValueError(f"{spec.name}: inputs {unknown} are not declared before it")
         names.append(spec.name)
+    for spec in HISTORY:
+        if spec.below is None:
+            continue
+        base = next((h for h in HISTORY if h.name == spec.below[0]), None)
+        if (base is None or HISTORY.index(base) > HISTORY.index(spec)
+                or not base.statistic.base or base.window_us is not None
+                or base.entity == spec.entity or base.direction != spec.direction):
+            raise ValueError(f"{spec.name}: below's base {spec.below[0]!r} is no all-history "
+                             f"base statistic of another entity, same direction, declared "
+                             f"before it")
     names += [name for h in HISTORY for name, _ in h.extras]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:

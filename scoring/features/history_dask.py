@@ -21,6 +21,13 @@ kernels unchanged.
   port's week against a quiet one's), so they are spread over the buckets by their
   counted sizes (:func:`balance`), not by a hash of their names, which piles several
   large weeks into one bucket.
+- A **second-order** spec (:attr:`~scoring.features.HistoryFeature.below`: the plate's
+  earlier rows whose own carrier value share was low) reads, on each of its key's rows,
+  a value of another key's spec, whose rows are not in its bucket: the base's pass runs
+  first, and its values (NaN where it has none) are joined onto the rows the dependent
+  pass reads, by ``crossing_id``, as the column ``history_frame`` reads in place of
+  computing them (:func:`~scoring.features.spec.base_column`). Such a spec reads all
+  history (its rows' bases do), so its pass is cut by the key alone.
 - **Derived** features are arithmetic of a row's values, after the join.
 
 The passes are joined back by ``crossing_id``. Dask is imported only here and in
@@ -30,6 +37,7 @@ imports this module.
 from __future__ import annotations
 
 import heapq
+from graphlib import TopologicalSorter
 
 import numpy as np
 import pandas as pd
@@ -39,9 +47,11 @@ from scoring.features.context import context_frame
 from scoring.features.history_numpy import history_frame
 from scoring.features.inputs import with_derived
 from scoring.features.log_dask import empty_log, read_log_dask
+from scoring.features.spec import base_column
 from scoring.features.stats import DAY_US
 
-#: the columns the history specs read
+#: the log's columns the history specs read (a pass of ``below`` specs also reads their
+#: bases' values, joined on: :func:`history_columns`)
 HISTORY_COLUMNS = ("crossing_id", "crossed_at", "direction", "port_code", "plate_id",
                    "carrier_id", "inspected", "seizure", "referral", "manifest_value_usd")
 #: the span of time a key's pass is cut by when its specs read a bounded past: one
@@ -68,6 +78,17 @@ def _bucket_history(part, specs, query=None):
     for name in (name for spec in specs for name, _ in spec.extras):
         out[name] = out[name].astype(object)
     return out
+
+
+def bases_of(specs):
+    """The names of the base specs the ``below`` specs among ``specs`` read, once each."""
+    return tuple(dict.fromkeys(spec.below[0] for spec in specs if spec.below is not None))
+
+
+def history_columns(specs):
+    """The columns a pass of ``specs`` reads: :data:`HISTORY_COLUMNS`, then the column
+    of each base its ``below`` specs read (:func:`~scoring.features.spec.base_column`)."""
+    return HISTORY_COLUMNS + tuple(base_column(name) for name in bases_of(specs))
 
 
 def reach_of(specs):
@@ -135,22 +156,55 @@ def slice_days():
 
 
 def history_passes(log, buckets):
-    """One lazy frame per key: the history features of its specs, by ``crossing_id``."""
-    columns = list(HISTORY_COLUMNS)
-    passes = []
-    for key, specs, reach in history_keys():
-        rows = log[columns]
+    """One lazy frame per key, in :func:`history_keys`' order: the history features of
+    its specs, by ``crossing_id``. A pass whose ``below`` specs read another key's spec
+    is built after that key's pass, on rows with the base's values joined on."""
+    keys = history_keys()
+    passes = {}
+    for key, specs, reach in _bases_first(keys):
+        rows = log[list(HISTORY_COLUMNS)]
         if key != "port_code":
             rows = rows[~rows[key].isna()]  # rows without the key have no such history
+        for name in bases_of(specs):
+            rows = _with_base(rows, passes[_key_of(name)], name)
+        rows = rows[list(history_columns(specs))]
         if reach is None:
             rows = rows.shuffle(on=key, npartitions=buckets)
-            passes.append(rows.map_partitions(_bucket_history, specs,
-                                              meta=_history_meta(specs)))
+            passes[key] = rows.map_partitions(_bucket_history, specs,
+                                              meta=_history_meta(specs))
             continue
         rows = rows.map_partitions(time_slices, reach, meta=time_slices(rows._meta, reach))
-        passes.append(_balanced(rows, key, buckets).map_partitions(
-            _slices_history, key, specs, meta=_history_meta(specs)))
-    return passes
+        passes[key] = _balanced(rows, key, buckets).map_partitions(
+            _slices_history, key, specs, meta=_history_meta(specs))
+    return [passes[key] for key, _, _ in keys]
+
+
+def _key_of(name):
+    return next(spec.key for spec in HISTORY if spec.name == name)
+
+
+def _bases_first(keys):
+    """``history_keys()``'s passes, each after the passes of its ``below`` specs' bases
+    (a base of another entity: another key).
+
+    Raises
+    ------
+    graphlib.CycleError
+        When two passes read each other's bases.
+    """
+    needs = {key: {_key_of(name) for name in bases_of(specs)} for key, specs, _ in keys}
+    order = list(TopologicalSorter(needs).static_order())
+    return sorted(keys, key=lambda p: order.index(p[0]))
+
+
+def _with_base(rows, base_pass, name):
+    """``rows`` with each one's value of the spec ``name`` from its pass (NaN for a row
+    the pass gives none: of another direction, or without the base's key) as the column
+    :func:`~scoring.features.spec.base_column` names."""
+    base = base_pass[[name]].rename(columns={name: base_column(name)}).reset_index()
+    # the id in the log's dtype (the pass's index is object): a join on two dtypes warns
+    base = base.astype({"crossing_id": rows["crossing_id"].dtype})
+    return rows.merge(base, on="crossing_id", how="left")
 
 
 def _balanced(rows, key, buckets):

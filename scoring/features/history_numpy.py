@@ -13,91 +13,11 @@ import numpy as np
 import pandas as pd
 
 from scoring.features import convoy_numpy
+from scoring.features.before_numpy import count_before
 from scoring.features.catalog import HISTORY
 from scoring.features.columns import column_equals, entity_codes, objects, time_order
-from scoring.features.spec import ENTITY_COLUMN, OUTCOME_LAG_US
+from scoring.features.spec import ENTITY_COLUMN, OUTCOME_LAG_US, base_column
 from scoring.features.stats import DAY_US, value_octave
-
-
-def _count_before(ev_codes, ev_times, q_codes, q_times, q_order=None, ev_order=None,
-                  count=True):
-    """For each query, the events of the same entity strictly before its time.
-
-    Returns (count, position, order): ``position`` indexes the events sorted by
-    (code, time, input order), ``order``; the last earlier event is ``position - 1`` and
-    the entity's first event is ``position - count``. ``q_order`` and ``ev_order``, the
-    queries' and the events' order by (code, time, input order) when the caller knows
-    them, only make it faster. With ``count`` False the count may be None: a caller that
-    needs only differences of positions of the same queries (the events between two
-    times) saves the search for each entity's first event.
-    """
-    keyed = _count_before_keyed(ev_codes, ev_times, q_codes, q_times, q_order, ev_order,
-                                count)
-    if keyed is not None:
-        return keyed
-    n_ev = len(ev_codes)
-    codes = np.concatenate([ev_codes, q_codes])
-    times = np.concatenate([ev_times, q_times])
-    # queries sort before events at the same (code, time): "strictly before"
-    kind = np.concatenate([np.ones(n_ev, np.int8), np.zeros(len(q_codes), np.int8)])
-    order = np.lexsort((kind, times, codes))
-    is_event = order < n_ev
-    events_before = np.cumsum(is_event) - is_event
-    position = np.empty(len(q_codes), dtype=np.int64)
-    position[order[~is_event] - n_ev] = events_before[~is_event]
-    sorted_codes = np.sort(ev_codes, kind="stable")
-    start = np.searchsorted(sorted_codes, q_codes, side="left")
-    return position - start, position, order[is_event]
-
-
-def _count_before_keyed(ev_codes, ev_times, q_codes, q_times, q_order=None, ev_order=None,
-                        count=True):
-    """:func:`_count_before` by one int64 key per row, (code, time): one stable sort of the
-    events and two binary searches instead of a three-key sort of events and queries
-    together (searching the queries in key order, ``q_order``, when given: each search
-    starts where the last ended). When (code, time in µs) would not fit in 62 bits the
-    time is replaced by its rank among the events' distinct times (an event is before a
-    query exactly when its rank is below the count of distinct event times before the
-    query), which always fits. None without events or queries."""
-    if not len(ev_codes) or not len(q_codes):
-        return None
-    lo = min(int(ev_times.min()), int(q_times.min()))
-    span = max(int(ev_times.max()), int(q_times.max())) - lo + 1
-    low_code = min(int(ev_codes.min()), int(q_codes.min()))
-    codes = max(int(ev_codes.max()), int(q_codes.max())) - low_code + 1
-    if codes * span < 2 ** 62:
-        ev_rank, q_rank = ev_times - lo, q_times - lo
-    else:
-        distinct = _distinct(ev_times)
-        span = len(distinct) + 1
-        if codes * span >= 2 ** 62:
-            return None
-        ev_rank = np.searchsorted(distinct, ev_times)
-        q_rank = np.searchsorted(distinct, q_times)   # distinct event times before it
-    ev_key = (ev_codes - low_code) * span + ev_rank
-    order = (np.argsort(ev_key, kind="stable")  # ties in input order, as the general way
-             if ev_order is None else ev_order)
-    ev_key = ev_key[order]
-    q_base = (q_codes - low_code) * span
-    q_key = q_base + q_rank
-    if q_order is not None:
-        q_base, q_key = q_base[q_order], q_key[q_order]
-    # side "left": an event at the query's own time is not before it
-    position = np.searchsorted(ev_key, q_key, side="left")
-    count = position - np.searchsorted(ev_key, q_base, side="left") if count else None
-    if q_order is not None:
-        position[q_order] = position.copy()
-        if count is not None:
-            count[q_order] = count.copy()
-    return count, position, order
-
-
-def _distinct(times):
-    """The sorted distinct values of ``times``: one pass when they are sorted already (a
-    spec's events come from the rows in time order), else :func:`numpy.unique`."""
-    if len(times) and bool((times[1:] >= times[:-1]).all()):
-        return times[np.flatnonzero(np.r_[True, times[1:] != times[:-1]])]
-    return np.unique(times)
 
 
 def history_frame(frame, query=None, specs=HISTORY):
@@ -146,8 +66,26 @@ def history_frame(frame, query=None, specs=HISTORY):
     q_times = times[q_rows]
     q_ports = ports[q_rows]
     q_port_ids = port_ids[q_rows]
+    # each row's own value of a ``below`` spec's base (in the sorted rows' order): the
+    # base's own values when they are among this pass's, for exactly the rows it is
+    # computed for (the default queries), else from the log's column or a pass apart
+    bases = {spec.below[0] for spec in specs if spec.below is not None}
+    mine_first = {name for name in bases if base_column(name) not in frame.columns
+                  and any(h.name == name for h in specs)
+                  and np.array_equal(query, _base_rows(frame, _named(name)))}
     out = {}
-    for entity, column in ENTITY_COLUMN.items():
+
+    def below(spec):   # the rows whose base is below the cut (NaN compares False)
+        name, cut = spec.below
+        if name in mine_first:
+            value = np.full(len(frame), np.nan)
+            value[q_rows] = out[name]
+        else:
+            value = _base_values(frame, name)[order]
+        return value < cut
+    entities = sorted(ENTITY_COLUMN.items(), key=lambda item: not any(
+        h.entity == item[0] and h.name in mine_first for h in specs))
+    for entity, column in entities:   # the entities whose specs are bases first
         mine = [h for h in specs if h.entity == entity]
         if not mine:
             continue
@@ -160,13 +98,15 @@ def history_frame(frame, query=None, specs=HISTORY):
         q_order = np.argsort(q_codes, kind="stable")
         events = {}   # specs that read the same events share them, and their counts
         for spec in mine:
-            which = (spec.direction, spec.outcome)
+            which = (spec.direction, spec.outcome, spec.below)
             if which not in events:
                 mask = has.copy()
                 if spec.direction is not None:
                     mask &= directions[spec.direction]
                 if spec.outcome is not None:
                     mask &= flags[spec.outcome]
+                if spec.below is not None:
+                    mask &= below(spec)
                 ev_idx = np.flatnonzero(mask)
                 ev_times = times[ev_idx]
                 if spec.outcome is not None:
@@ -189,6 +129,33 @@ def history_frame(frame, query=None, specs=HISTORY):
                         index=frame.index[order[q_rows][back]])
 
 
+def _base_values(frame, name):
+    """Each row's own value of the history spec ``name`` (a ``below`` spec's base), in
+    the frame's order: the log's :func:`~scoring.features.spec.base_column` when a
+    distributed pass joined it on, else computed here for the rows of its direction
+    (NaN for the others)."""
+    column = base_column(name)
+    if column in frame.columns:
+        return frame[column].to_numpy(float)
+    spec = _named(name)
+    rows = _base_rows(frame, spec)
+    out = np.full(len(frame), np.nan)
+    if not frame.index.is_unique:   # one value per row, whatever the index
+        frame = frame.reset_index(drop=True)
+    out[rows] = history_frame(frame, rows, (spec,))[name].to_numpy(float)
+    return out
+
+
+def _named(name):
+    return next(h for h in HISTORY if h.name == name)
+
+
+def _base_rows(frame, spec):
+    """The rows a base's value is computed for: those of its direction."""
+    return (np.ones(len(frame), dtype=bool) if spec.direction is None
+            else column_equals(frame["direction"], spec.direction))
+
+
 class _Events:
     """The rows a group of specs reads (one direction, one outcome), against the queries:
     codes, times (an outcome's: when it is known), positions in the sorted rows, ports
@@ -205,20 +172,21 @@ class _Events:
         self.counted = {}
 
     def before(self, shift=0):
-        """:func:`_count_before` of the queries' times less ``shift`` (0: at the time)."""
+        """:func:`~scoring.features.before_numpy.count_before` of the queries' times less
+        ``shift`` (0: at the time)."""
         if shift not in self.counted:
-            self.counted[shift] = _count_before(self.codes, self.times, self.q_codes,
+            self.counted[shift] = count_before(self.codes, self.times, self.q_codes,
                                                 self.q_times - shift, self.q_order, self.order)
         return self.counted[shift]
 
     def position(self, shift):
         """Where the queries' times less ``shift`` fall among the entity's events
-        (:func:`_count_before`'s position, without the count)."""
+        (:func:`~scoring.features.before_numpy.count_before`'s position, without the count)."""
         if shift in self.counted:
             return self.counted[shift][1]
         key = ("position", shift)
         if key not in self.counted:
-            self.counted[key] = _count_before(self.codes, self.times, self.q_codes,
+            self.counted[key] = count_before(self.codes, self.times, self.q_codes,
                                               self.q_times - shift, self.q_order, self.order,
                                               count=False)
         return self.counted[key][1]
@@ -270,7 +238,7 @@ def _ports(ev, spec, a):
     # a port counts from the entity's first crossing there on
     port = ev.port_ids[ev.idx]   # (entity, port): one int
     first = ~pd.Series(ev.codes * (port.max(initial=0) + 1) + port).duplicated().to_numpy()
-    return _count_before(ev.codes[first], ev.times[first], ev.q_codes, ev.q_times,
+    return count_before(ev.codes[first], ev.times[first], ev.q_codes, ev.q_times,
                          ev.q_order)[0]
 
 
@@ -290,7 +258,7 @@ def _near(ev, spec, a):
 
     def before(shift):  # where t - shift falls among the entity's rows: only the
         # differences of two of them are read, so the entity's first row is not searched
-        return _count_before(ev.codes, ev.times, ev.q_codes, ev.q_times - shift,
+        return count_before(ev.codes, ev.times, ev.q_codes, ev.q_times - shift,
                              ev.q_order, ev.order, count=False)[1]
 
     near = np.zeros(len(ev.q_codes), dtype=np.int64)
@@ -389,18 +357,18 @@ def _windowed_count(ev, spec, ev_codes, ev_times, q_codes, q_times=None, q_order
     """Events (``ev_codes``, ``ev_times``) of each query's code before it, in the spec's
     window; the queries are ``ev``'s unless ``q_times`` says whose times they are.
     ``q_order`` and ``ev_order``, when the caller knows them, are the orders by (code,
-    time) :func:`_count_before` takes."""
+    time) :func:`~scoring.features.before_numpy.count_before` takes."""
     q_times = ev.q_times if q_times is None else q_times
     # the queries by (code, time): searched in that order, each binary search starts
     # where the last ended (several times faster than in the rows' order)
     if q_order is None:
         q_order = np.argsort(q_codes, kind="stable")
     if spec.window_us is None:
-        return _count_before(ev_codes, ev_times, q_codes, q_times, q_order, ev_order)[0]
+        return count_before(ev_codes, ev_times, q_codes, q_times, q_order, ev_order)[0]
     # the events in [t - window, t): a difference of positions, no count needed
-    now, order = _count_before(ev_codes, ev_times, q_codes, q_times, q_order, ev_order,
+    now, order = count_before(ev_codes, ev_times, q_codes, q_times, q_order, ev_order,
                                count=False)[1:]
-    return now - _count_before(ev_codes, ev_times, q_codes, q_times - spec.window_us,
+    return now - count_before(ev_codes, ev_times, q_codes, q_times - spec.window_us,
                                q_order, order, count=False)[1]
 
 

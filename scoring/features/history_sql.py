@@ -4,14 +4,22 @@ The query gathers each spec's raw aggregates (:mod:`scoring.features.stats`) as 
 of one row (specs reading the same rows share them), and :func:`history_values` finishes
 them with the same functions as the in-process pass, on Python numbers. SQLAlchemy is
 imported where the query is built, never by the core's import.
+
+A ``below`` spec counts earlier rows by each row's own value of its base, which a query
+per earlier row would compute over the base's whole history: instead every row keeps its
+base's raw aggregates in columns of its own (:func:`base_columns`), written when it is
+stored (:func:`base_select`) and kept exact when an earlier row arrives late
+(:func:`base_update`).
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from scoring.features.catalog import HISTORY
 from scoring.features.spec import ENTITY_COLUMN, OUTCOME_LAG_US
-from scoring.features.stats import AGGREGATES, DAY_US
+from scoring.features.stats import AGGREGATES, DAY_US, value_octave
 
 
 def history_select(table, entity):
@@ -95,6 +103,117 @@ def unseen_history(entity):
     return out
 
 
+def base_columns():
+    """The ``crossings`` columns that keep each row's own raw aggregates of the base of a
+    ``below`` spec (the base as if the row were the crossing scored).
+
+    Returns
+    -------
+    dict
+        ``{base name: {aggregate: column name}}``: a column ``f"{base}_{aggregate}"`` per
+        aggregate the base's statistic reads, bases in catalog order. NULL on a row the
+        base is not computed for (not of its direction, no entity).
+
+    Examples
+    --------
+    >>> base_columns()["carrier_value_share"]
+    {'valued': 'carrier_value_share_valued', 'alike': 'carrier_value_share_alike'}
+    """
+    bases = {spec.below[0] for spec in HISTORY if spec.below is not None}
+    return {spec.name: {aggregate: f"{spec.name}_{aggregate}"
+                        for aggregate in spec.statistic.reads}
+            for spec in HISTORY if spec.name in bases}
+
+
+def base_spec(name):
+    """The history spec named ``name`` (a ``below`` spec's base)."""
+    return next(spec for spec in HISTORY if spec.name == name)
+
+
+def keeps_base(spec, record):
+    """Whether a stored row keeps its own aggregates of the base ``spec``: it has the
+    base's entity and its direction (the rows the base is computed for)."""
+    return (bool(record.get(ENTITY_COLUMN[spec.entity]))
+            and spec.direction in (None, record.get("direction")))
+
+
+def stored_octave(value):
+    """A row's ``value_octave`` column: the octave of its declared value
+    (:func:`~scoring.features.stats.value_octave`), None when it declares none (missing,
+    0 or not finite)."""
+    if value is None or not value > 0 or math.isinf(value):
+        return None
+    return value_octave(float(value))
+
+
+def base_select(table, name):
+    """One SQL query giving a row's own raw aggregates of the base ``name``, from the
+    rows stored before it: what the row keeps in its :func:`base_columns`.
+
+    Parameters
+    ----------
+    table : sqlalchemy.Table
+        Crossings, as for :func:`history_select`.
+    name : str
+        A key of :func:`base_columns`.
+
+    Returns
+    -------
+    sqlalchemy.Select
+        With the bound parameters of :func:`history_select` (``key`` the row's entity of
+        the base, ``t`` its UTC µs, ``value_low`` / ``value_high`` its value band). One
+        row: a column per aggregate, labelled by its name.
+
+    Examples
+    --------
+    >>> row = conn.execute(base_select(crossings, "carrier_value_share"),  # doctest: +SKIP
+    ...                    {"key": "K1", "t": t, "value_low": low, "value_high": high})
+    """
+    import sqlalchemy as sa
+
+    spec = base_spec(name)
+    c = table.c
+    t = sa.bindparam("t", type_=sa.BigInteger)
+    earlier = sa.and_(c[ENTITY_COLUMN[spec.entity]] == sa.bindparam("key", type_=sa.String),
+                      c.crossed_at < t)
+    cond = _conditions(c, spec, t)
+    return sa.select(*(_SQL[aggregate](table, spec, cond, earlier, t).label(aggregate)
+                       for aggregate in base_columns()[name])).where(earlier)
+
+
+def base_update(table, name):
+    """The UPDATE that counts a row stored late into the aggregates of the base ``name``
+    that the rows of its entity stored after it keep: one more ``valued`` row, one more
+    ``alike`` where their octave is within one of its own (alike is symmetric).
+
+    Parameters
+    ----------
+    table : sqlalchemy.Table
+    name : str
+        A key of :func:`base_columns` (a ``value_share`` base).
+
+    Returns
+    -------
+    sqlalchemy.Update
+        With bound parameters ``key`` (the row's entity), ``t`` (its UTC µs: only rows
+        strictly after it change, so a row stored in time order changes none) and
+        ``octave`` (its :func:`stored_octave`; run it only for a row that declares a value
+        and that the base reads, :func:`keeps_base`).
+    """
+    import sqlalchemy as sa
+
+    spec = base_spec(name)
+    c = table.c
+    columns = base_columns()[name]
+    valued, alike = c[columns["valued"]], c[columns["alike"]]
+    octave = sa.bindparam("octave", type_=sa.Integer)
+    near = sa.case((sa.func.abs(c.value_octave - octave) <= 1, 1), else_=0)
+    return (table.update()
+            .where(c[ENTITY_COLUMN[spec.entity]] == sa.bindparam("key", type_=sa.String),
+                   c.crossed_at > sa.bindparam("t", type_=sa.BigInteger), valued.is_not(None))
+            .values({valued: valued + 1, alike: alike + near}))   # NULL alike stays NULL
+
+
 def _labelled(entity):
     """Each spec of ``entity`` with its aggregates' column labels: one column for every
     aggregate over the same rows (the same direction, window, outcome and parameters)."""
@@ -103,7 +222,8 @@ def _labelled(entity):
     for spec in HISTORY:
         if spec.entity != entity:
             continue
-        rows = (spec.direction, spec.window_us, spec.outcome, spec.band_us, spec.lookback_us)
+        rows = (spec.direction, spec.window_us, spec.outcome, spec.band_us, spec.lookback_us,
+                spec.below)
         labels = {}
         for aggregate in spec.statistic.reads:
             labels[aggregate] = columns.setdefault(
@@ -133,7 +253,21 @@ def _conditions(c, spec, t):
         cond.append(c[spec.outcome] == 1)
     if spec.outcome is not None:
         cond.append(c.crossed_at + OUTCOME_LAG_US < t)
+    if spec.below is not None:
+        cond.append(_below(c, *spec.below))
     return cond
+
+
+def _below(c, name, cut):
+    """The row's own base (its :func:`base_columns`) below ``cut``: the division of the
+    in-process pass, in doubles (NaN, no valued row or no value of its own, is not)."""
+    import sqlalchemy as sa
+    columns = base_columns()[name]
+    valued, alike = c[columns["valued"]], c[columns["alike"]]
+    # two doubles, as written ("/" would add SQLAlchemy's casts); NULLIF: PostgreSQL
+    # may divide before it checks valued > 0
+    share = sa.cast(alike, sa.Float).op("/")(sa.cast(sa.func.nullif(valued, 0), sa.Float))
+    return sa.and_(valued > 0, alike.is_not(None), share < sa.literal(float(cut), sa.Float))
 
 
 def _of(cond, value):

@@ -22,6 +22,13 @@ OUTCOMES = ("inspected", "seizure", "referred")
 DIRECTIONS = (None, "outbound", "inbound")
 
 
+def base_column(base):
+    """The log column that may carry each row's own value of a ``below`` spec's base,
+    computed beforehand (the Dask passes join it on): the in-process pass reads it when
+    present, else computes it."""
+    return f"{base}@row"
+
+
 def _having(flag):
     return " or ".join(name for name, stat in STATS.items() if getattr(stat, flag))
 
@@ -55,6 +62,12 @@ class HistoryFeature:
         ``crossed_at + OUTCOME_LAG_US`` on.
     band_us : int or None
         ``hour_share`` only: half-width of the time-of-day band.
+    below : (str, float) or None
+        Count only rows whose own value of another spec, the ``base`` (a history spec
+        declared before this one, as if the row were the crossing scored: point in time),
+        is below ``cut``; a row whose base is NaN does not count. A base is an
+        all-history ``value_share`` of another entity, whose raw aggregates the store
+        keeps on each row (:mod:`scoring.features.history_sql`).
     lookback_us : int or None
         ``convoy_partners`` only: how far back the earlier pair may be (both its
         crossings at or after ``t - lookback``), more than two windows; None for all
@@ -82,6 +95,7 @@ class HistoryFeature:
     outcome: str | None = None
     band_us: int | None = None
     lookback_us: int | None = None
+    below: tuple | None = None
     model_input: bool = True
     help: str = ""
 
@@ -116,6 +130,12 @@ class HistoryFeature:
             fail(f"{self.stat} is " + ", ".join(
                 ([f"of a {stat.entity}"] if stat.entity else [])
                 + (["within a window"] if stat.window else [])))
+        if self.below is not None:
+            if not (isinstance(self.below, tuple) and len(self.below) == 2
+                    and isinstance(self.below[0], str) and 0 < self.below[1] <= 1):
+                fail(f"below {self.below!r} is not (base spec name, cut in (0, 1])")
+            if not stat.outcome or self.outcome is not None or self.window_us is not None:
+                fail("below restricts an all-history count without an outcome")
         if self.lookback_us is not None and not (
                 stat.lookback and self.lookback_us > 2 * self.window_us):
             fail(f"lookback_us is for {_having('lookback')}, more than two windows")
@@ -144,6 +164,8 @@ class HistoryFeature:
         ``[t - reach, t)``, so a log cut in time gives a row its exact value from the
         rows of that span. None for a value that reads all history."""
         reach = self.lookback_us if self.statistic.lookback else self.window_us
+        if self.below is not None:
+            return None   # a row's base reads all its own history
         if reach is None or self.outcome is None:
             return reach
         return reach + OUTCOME_LAG_US   # a row's outcome is seen that much later

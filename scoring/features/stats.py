@@ -155,6 +155,10 @@ class Stat:
         Reads other entities' rows at the crossing's port: the spec is keyed by the port.
     extra : tuple of (callable, callable)
         Columns beside the value: (name of the column for a spec, its finish).
+    base : bool
+        May be the base of a spec's ``below``: its raw aggregates are kept on each row
+        by the store, which corrects them for a late row and a purge (the one such
+        statistic is ``value_share``, whose relation of two rows is symmetric).
     """
 
     reads: tuple
@@ -167,6 +171,7 @@ class Stat:
     lookback: bool = False
     at_port: bool = False
     extra: tuple = ()
+    base: bool = False
 
 
 #: every statistic by name (see :class:`~scoring.features.spec.HistoryFeature` for
@@ -181,7 +186,7 @@ STATS = {
     "mean_gap_hours": Stat(("n", "first", "last"), _mean_gap_hours),
     "hour_share": Stat(("n", "near"), _hour_share, band=True),
     "port_share": Stat(("n", "here"), _port_share),
-    "value_share": Stat(("valued", "alike"), _value_share),
+    "value_share": Stat(("valued", "alike"), _value_share, base=True),
     "convoy_partners": Stat(("partners",), _convoy_partners, window=True, entity="plate",
                             lookback=True, at_port=True),
 }

@@ -241,6 +241,14 @@ _carrier_value = _value_share("carrier_value_share", "the carrier's", "this carr
 _plate_value = _value_share("plate_value_share", "this truck's", "this truck's")
 
 
+def _unusual_loads(f):
+    n = _n(f["plate_unusual_loads"])
+    if not n:
+        return "no earlier load of this truck unusual for its carrier"
+    return (f"{_plural(n, 'earlier load')} of this truck declared at a value unusual for "
+            "its carrier")
+
+
 def _convoy(f):
     n = _n(f["plate_convoy_partners"])
     if not n:
@@ -279,6 +287,7 @@ GROUPS = (
     ("plate_usual_port", ("plate_port_share",), _plate_usual_port),
     ("carrier_value", ("carrier_value_share",), _carrier_value),
     ("plate_value", ("plate_value_share",), _plate_value),
+    ("unusual_loads", ("plate_unusual_loads",), _unusual_loads),
 )
 
 
@@ -312,4 +321,5 @@ READS = {
     "plate_usual_port": ("plate_port_share", "port_code"),
     "carrier_value": ("carrier_value_share",),
     "plate_value": ("plate_value_share",),
+    "unusual_loads": ("plate_unusual_loads",),
 }

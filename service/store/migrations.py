@@ -2,12 +2,17 @@
 which ran."""
 from __future__ import annotations
 
+import itertools
+from collections import Counter
+
 import sqlalchemy as sa
 
+from scoring.features.history_sql import base_columns, base_spec, stored_octave
+from scoring.features.spec import ENTITY_COLUMN
 from service.store import audit_retention, chain
-from service.store.tables import (INT_MAX, INTEGER_COLUMNS, KEY_MAX, audit, crossings,
-                                  lookouts, metadata, now_us, outcomes, schema_version, scores,
-                                  shadow_scores, tokens)
+from service.store.tables import (BASE_COLUMNS, INT_MAX, INTEGER_COLUMNS, KEY_MAX, audit,
+                                  crossings, lookouts, metadata, now_us, outcomes,
+                                  schema_version, scores, shadow_scores, tokens)
 
 #: the PostgreSQL advisory lock key that migrations take turns on
 MIGRATION_LOCK = 0x50B0_0001
@@ -91,6 +96,46 @@ def _audit_purge(conn):
     audit_retention.install_triggers(conn)
 
 
+def _row_bases(conn):
+    """Each crossing keeps its value octave and its own aggregates of each ``below`` spec's
+    base (:data:`~service.store.tables.BASE_COLUMNS`): the columns, then their values for
+    the rows already stored, as :meth:`~service.store.queries.Store.insert_crossing` would
+    have written them (by one pass over each entity's rows in time order, not a query per
+    row)."""
+    present = {c["name"] for c in sa.inspect(conn).get_columns("crossings")}
+    for name in BASE_COLUMNS:
+        if name not in present:
+            conn.execute(sa.text(f"ALTER TABLE crossings ADD COLUMN {name} INTEGER"))
+    c = crossings.c
+    octaves = [{"key_": key, "octave": stored_octave(value)} for key, value in conn.execute(
+        sa.select(c.crossing_id, c.manifest_value_usd).where(c.manifest_value_usd > 0))]
+    if octaves:
+        conn.execute(crossings.update().where(c.crossing_id == sa.bindparam("key_"))
+                     .values(value_octave=sa.bindparam("octave")), octaves)
+    for name, columns in base_columns().items():
+        spec = base_spec(name)
+        entity = c[ENTITY_COLUMN[spec.entity]]
+        rows = conn.execute(
+            sa.select(c.crossing_id, entity, c.crossed_at, c.value_octave)
+            .where(entity.is_not(None), entity != "",
+                   *([c.direction == spec.direction] if spec.direction else []))
+            .order_by(entity, c.crossed_at)).all()
+        out = []
+        for _, of_key in itertools.groupby(rows, key=lambda r: r[1]):
+            seen = Counter()   # the entity's valued rows so far, by octave
+            for _, same in itertools.groupby(of_key, key=lambda r: r[2]):
+                same = list(same)   # rows at one time: none is before another
+                out += [{"key_": key, "valued": sum(seen.values()),
+                         "alike": None if octave is None else sum(seen[octave + step]
+                                                                  for step in (-1, 0, 1))}
+                        for key, _, _, octave in same]
+                seen.update(octave for *_, octave in same if octave is not None)
+        if out:
+            conn.execute(crossings.update().where(c.crossing_id == sa.bindparam("key_"))
+                         .values({columns["valued"]: sa.bindparam("valued"),
+                                  columns["alike"]: sa.bindparam("alike")}), out)
+
+
 #: (version, description, step); append new steps, never edit applied ones
 MIGRATIONS = (
     (1, "crossings, scores, outcomes, tokens, lookouts, audit", _initial),
@@ -102,6 +147,8 @@ MIGRATIONS = (
     (7, "tokens: an expiry", _token_expiry),
     (8, "audit: the oldest rows removable under an anchor, by an audit purge only",
      _audit_purge),
+    (9, "crossings: each row's value octave and its own aggregates of a below spec's base",
+     _row_bases),
 )
 
 

@@ -7,12 +7,16 @@ import json
 import sqlalchemy as sa
 
 from scoring.features import history_select, history_values, unseen_history
+from scoring.features.history_sql import (base_columns, base_select, base_spec, base_update,
+                                          keeps_base, stored_octave)
+from scoring.features.spec import ENTITY_COLUMN
 from scoring.features.stats import value_band
 from service.store import chain
 from service.store.database import Database
 from service.store.prepared import Prepared, insert_statement
-from service.store.tables import (aside_key, audit, crossings, lookouts, now_us, outcomes,
-                                  scores, shadow_scores, sql_value)
+from service.store.tables import (BASE_COLUMNS, BASE_LOCK, aside_key, audit, crossings,
+                                  lookouts, now_us, outcomes, scores, shadow_scores,
+                                  sql_value)
 
 
 class Store(Database):
@@ -30,6 +34,7 @@ class Store(Database):
 
     def __init__(self, url, sqlite_synchronous="FULL"):
         super().__init__(url, sqlite_synchronous)
+        lock = sa.select(sa.func.pg_advisory_xact_lock(sa.bindparam("key", type_=sa.BigInteger)))
         self.sql = {
             "plate": Prepared(self.engine, history_select(crossings, "plate")),
             "carrier": Prepared(self.engine, history_select(crossings, "carrier")),
@@ -41,13 +46,16 @@ class Store(Database):
             # the chain's last link: the newest row by primary key, one index probe
             "audit_head": Prepared(self.engine, sa.select(audit.c.row_hash)
                                    .order_by(audit.c.id.desc()).limit(1)),
-            "audit_lock": Prepared(self.engine, sa.select(sa.func.pg_advisory_xact_lock(
-                sa.bindparam("key", type_=sa.BigInteger)))),
+            "audit_lock": Prepared(self.engine, lock),
+            "base_lock": Prepared(self.engine, lock),
             "lookout": Prepared(self.engine, sa.select(lookouts.c.id).where(
                 lookouts.c.plate_id == sa.bindparam("plate_id", type_=sa.String),
                 lookouts.c.deleted_at.is_(None),
                 lookouts.c.expires_at > sa.bindparam("at", type_=sa.BigInteger)).limit(1)),
         }
+        for name in base_columns():   # each row's own aggregates of a below spec's base
+            self.sql[f"base {name}"] = Prepared(self.engine, base_select(crossings, name))
+            self.sql[f"late {name}"] = Prepared(self.engine, base_update(crossings, name))
 
     # -- reads -----------------------------------------------------------------
 
@@ -72,9 +80,9 @@ class Store(Database):
 
     def crossing(self, conn, crossing_id):
         """The stored crossing, its score and its outcome records, or None."""
-        row = conn.execute(sa.select(crossings).where(crossings.c.crossing_id == crossing_id)
-                           ).mappings().first()
-        if row is None:
+        row = conn.execute(sa.select(*(c for c in crossings.c if c.name not in BASE_COLUMNS))
+                           .where(crossings.c.crossing_id == crossing_id)).mappings().first()
+        if row is None:   # (the base columns are the store's, not the crossing's)
             return None
         score = conn.execute(sa.select(scores).where(scores.c.crossing_id == crossing_id)
                              ).mappings().first()
@@ -151,12 +159,41 @@ class Store(Database):
     # -- writes (the caller owns the transaction) ------------------------------
 
     def insert_crossing(self, conn, record, key=None):
-        """Store a crossing under its id, or under ``key`` (an inbound one set aside)."""
+        """Store a crossing under its id, or under ``key`` (an inbound one set aside).
+
+        The row keeps its value octave and its own aggregates of each ``below`` spec's
+        base, from the rows stored before its time; one that declares a value is counted
+        into the aggregates of the rows of its entity already stored after it (it came
+        late), so that they are exact in any order of arrival.
+        """
         values = {k: sql_value(k, v) for k, v in record.items() if k in crossings.c}
         values["received_at"] = now_us()
         if key is not None:
             values["crossing_id"] = key
-        self.sql["insert_crossing"].execute(conn, values)
+        late = self._bases(conn, record, values)
+        self.sql["insert_crossing"].execute(conn, values)   # a repeated id fails before
+        for name, params in late:                           # any row changes
+            self.sql[f"late {name}"].execute(conn, params)
+
+    def _bases(self, conn, record, values):
+        """Add to ``values`` the row's ``value_octave`` and its own aggregates of each base;
+        return the late-arrival updates (base name, parameters) to run once it is stored."""
+        value = values.get("manifest_value_usd")
+        octave = values["value_octave"] = stored_octave(value)
+        bases = [name for name in base_columns() if keeps_base(base_spec(name), record)]
+        if bases and self.dialect == "postgresql":   # on SQLite the write lock does
+            self.sql["base_lock"].run(conn, {"key": BASE_LOCK}).close()
+        low, high = value_band(value)
+        late = []
+        for name in bases:
+            at = {"key": record[ENTITY_COLUMN[base_spec(name).entity]],
+                  "t": record["crossed_at"]}
+            row = self.sql[f"base {name}"].one(conn, dict(at, value_low=low, value_high=high))
+            values.update({column: None if row[aggregate] is None else int(row[aggregate])
+                           for aggregate, column in base_columns()[name].items()})
+            if octave is not None:
+                late.append((name, dict(at, octave=octave)))
+        return late
 
     @staticmethod
     def set_inbound_aside(conn, crossing_id):

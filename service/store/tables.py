@@ -11,6 +11,7 @@ import time
 import sqlalchemy as sa
 
 from scoring.contract import COLUMNS, TEXT_KINDS
+from scoring.features.history_sql import base_columns
 
 metadata = sa.MetaData()
 #: the contract's integer kinds: stored in integer columns (migration 2)
@@ -60,10 +61,20 @@ def _contract_columns():
 
 
 INTEGER_COLUMNS = tuple(c.name for c in COLUMNS if c.kind in INTEGER_KINDS)
+#: the columns a crossing keeps for a count of earlier rows by their own value of a
+#: feature (migration 9): the octave of its declared value, and its raw aggregates of each
+#: ``below`` spec's base (:func:`~scoring.features.history_sql.base_columns`), NULL where
+#: there are none
+BASE_COLUMNS = ("value_octave",) + tuple(
+    name for columns in base_columns().values() for name in columns.values())
+#: the PostgreSQL advisory lock key that writers of the base aggregates (a crossing
+#: stored, a purge) take turns on, so that each sees the others' rows
+BASE_LOCK = 0x50B0_0003
 
 crossings = sa.Table(
     "crossings", metadata, *_contract_columns(),
     sa.Column("received_at", sa.BigInteger, nullable=False),
+    *(sa.Column(name, sa.Integer) for name in BASE_COLUMNS),
     sa.Index("ix_crossings_plate_time", "plate_id", "crossed_at"),
     sa.Index("ix_crossings_carrier_time", "carrier_id", "crossed_at"),
     sa.Index("ix_crossings_time", "crossed_at"),
