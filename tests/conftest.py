@@ -141,6 +141,16 @@ def database_url(request, tmp_path, migrated_stores):
     drop()
 
 
+@pytest.fixture
+def store(database_url):
+    """A migrated store on ``database_url`` (SQLite and PostgreSQL), closed after."""
+    from service.store import Store
+    store = Store(database_url)
+    store.migrate()
+    yield store
+    store.engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def pristine_registry(tmp_path_factory, trained):
     """A registry whose active model is the one trained on the small world; never

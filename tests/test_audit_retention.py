@@ -14,6 +14,7 @@ from models.files import login_name
 from service.store import MIGRATIONS, Store, audit, chain, schema_version
 from southbound.cli import main
 from tests.helpers.pg import drop_triggers
+from tests.helpers.schema import migrate_to
 
 DAY = 86_400_000_000
 START = datetime(2025, 3, 1, tzinfo=timezone.utc)
@@ -56,13 +57,6 @@ def refused(store, statement, match="the audit trail is append-only"):
         with store.engine.begin() as conn:
             conn.execute(sa.text(statement))
     assert trail(store) == before
-
-
-@pytest.fixture
-def store(database_url):
-    store = opened(database_url)
-    yield store
-    store.engine.dispose()
 
 
 def purged(runner, store, *args):
@@ -370,11 +364,7 @@ def test_migration_8_lets_an_existing_store_purge(database_url, runner, monkeypa
     replaces the delete trigger; the rows, the chain and every refusal stay."""
     engine = sa.create_engine(database_url)
     with engine.begin() as conn:
-        schema_version.create(conn)
-        for version, description, step in MIGRATIONS[:7]:
-            step(conn)
-            conn.execute(schema_version.insert().values(version=version,
-                                                        description=description, applied_at=0))
+        migrate_to(conn, 7)
     engine.dispose()
     old = Store(database_url)   # not migrated: the store as version 7 left it
     write_on(old, monkeypatch, range(4))

@@ -16,9 +16,10 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from service.store import MIGRATIONS, Store, audit, chain, schema_version
+from service.store import Store, audit, chain
 from southbound.cli import main
 from tests.helpers.pg import drop_triggers
+from tests.helpers.schema import migrate_to
 from tests.helpers.service import inbound, outbound, rows
 
 
@@ -38,13 +39,6 @@ def append(store, n, actor="ana", action="lookout_add"):
 def verified(store):
     with store.engine.connect() as conn:
         return chain.verify(conn, audit)
-
-
-@pytest.fixture
-def store(database_url):
-    store = opened(database_url)
-    yield store
-    store.engine.dispose()
 
 
 @pytest.mark.parametrize("statement", [
@@ -139,11 +133,7 @@ def test_a_store_older_than_the_chain_is_chained_by_its_migration(database_url):
     then the triggers."""
     engine = sa.create_engine(database_url)
     with engine.begin() as conn:
-        schema_version.create(conn)
-        for version, description, step in MIGRATIONS[:4]:
-            step(conn)
-            conn.execute(schema_version.insert().values(version=version,
-                                                        description=description, applied_at=0))
+        migrate_to(conn, 4)
         for name in ("prev_hash", "row_hash"):  # the table as migration 1 made it then
             conn.execute(sa.text(f"ALTER TABLE audit DROP COLUMN {name}"))
         for i in range(3):

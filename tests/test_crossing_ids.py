@@ -128,15 +128,12 @@ def test_a_store_with_the_narrow_key_is_widened_by_its_migration(database_url):
     SQLite never did): an inbound row of a 128-character id can be set aside after it."""
     import sqlalchemy as sa
 
-    from service.store import MIGRATIONS, Store, schema_version
+    from service.store import Store
     from service.store.tables import aside_key
+    from tests.helpers.schema import migrate_to
     engine = sa.create_engine(database_url)
     with engine.begin() as conn:
-        schema_version.create(conn)
-        for version, description, step in MIGRATIONS[:5]:
-            step(conn)
-            conn.execute(schema_version.insert().values(version=version,
-                                                        description=description, applied_at=0))
+        migrate_to(conn, 5)
         if conn.dialect.name == "postgresql":  # the column as migration 1 made it then
             conn.execute(sa.text("ALTER TABLE crossings ALTER COLUMN crossing_id "
                                  "TYPE VARCHAR(128)"))

@@ -85,14 +85,6 @@ def audit_rows(store):
         return [dict(r) for r in conn.execute(sa.select(audit).order_by(audit.c.id)).mappings()]
 
 
-@pytest.fixture
-def store(database_url):
-    store = Store(database_url)
-    store.migrate()
-    yield store
-    store.engine.dispose()
-
-
 def test_a_purge_removes_every_row_before_the_cutoff_and_keeps_the_rest(store, runner):
     keys = fill(store, START)
     cutoff = micros(START) + 3 * DAY

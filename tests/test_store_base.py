@@ -13,10 +13,11 @@ import sqlalchemy as sa
 from scoring.contract import parse_frame, parse_record
 from scoring.features import FEATURES, LAST_INBOUND_PORT, feature_frame, feature_record
 from scoring.features.history_sql import base_columns
-from service.store import MIGRATIONS, Store, crossings, schema_version
+from service.store import MIGRATIONS, Store, crossings
 from service.store.retention import delete
 from service.store.tables import BASE_COLUMNS, now_us, sql_value
 from tests.helpers.logs import T0, at, raw, random_log, row
+from tests.helpers.schema import migrate_to
 
 SHARE = base_columns()["carrier_value_share"]
 
@@ -39,14 +40,6 @@ def world(seed):
     rows = random_log(seed, n=400) + unusual_rows()
     records = [parse_record(r) for r in rows]
     return rows, records, feature_frame(parse_frame(raw(rows)).frame)
-
-
-@pytest.fixture
-def store(database_url):
-    store = Store(database_url)
-    store.migrate()
-    yield store
-    store.engine.dispose()
 
 
 def store_all(store, records):
@@ -136,11 +129,7 @@ def test_the_migration_fills_in_a_store_written_before_it(database_url):
     rows, records, offline = world(4)
     engine = sa.create_engine(database_url)
     with engine.begin() as conn:
-        schema_version.create(conn)
-        for version, description, step in MIGRATIONS[:8]:
-            step(conn)
-            conn.execute(schema_version.insert().values(version=version,
-                                                        description=description, applied_at=0))
+        migrate_to(conn, 8)
         for name in BASE_COLUMNS:   # the table as migration 1 made it then
             conn.execute(sa.text(f"ALTER TABLE crossings DROP COLUMN {name}"))
         conn.execute(crossings.insert(), [
