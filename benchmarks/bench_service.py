@@ -139,7 +139,9 @@ def prepare(work):
                # one token sends everything here: a limit would turn scores into cheap 429s
                SOUTHBOUND_RATE_LIMIT_PER_MINUTE="0",
                # the run's own key pair: models are signed at training, verified at load
-               SOUTHBOUND_VAR=str(work / "var"))
+               SOUTHBOUND_VAR=str(work / "var"),
+               # the service's key setting defaults to ./var/keys, not $SOUTHBOUND_VAR's
+               SOUTHBOUND_PUBLIC_KEY=str(work / "var" / "keys" / "signing.pub"))
     subprocess.run([sb, "keys", "create", "--if-missing"], env=env, check=True,
                    capture_output=True)
     subprocess.run([sb, "generate", "--days", "60", "--seed", "5", "--out",
