@@ -97,6 +97,9 @@ HISTORY = (
                    help="mean hours between the plate's earlier crossings (either way)"),
 )
 
+#: each history spec by its name (a ``below`` spec names its base)
+HISTORY_BY_NAME = {spec.name: spec for spec in HISTORY}
+
 DERIVED = (
     DerivedFeature("plate_out_per_day", ("plate_out_all", "plate_days_since_first_seen"),
                    lambda n, days: n / (days + 1),
@@ -166,7 +169,7 @@ def _check_declared():
     for spec in HISTORY:
         if spec.below is None:
             continue
-        base = next((h for h in HISTORY if h.name == spec.below[0]), None)
+        base = HISTORY_BY_NAME.get(spec.below[0])
         if (base is None or HISTORY.index(base) > HISTORY.index(spec)
                 or not base.statistic.base or base.window_us is not None
                 or base.entity == spec.entity or base.direction != spec.direction):

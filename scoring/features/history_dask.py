@@ -42,7 +42,7 @@ from graphlib import TopologicalSorter
 import numpy as np
 import pandas as pd
 
-from scoring.features.catalog import FEATURES, HISTORY
+from scoring.features.catalog import FEATURES, HISTORY, HISTORY_BY_NAME
 from scoring.features.context import context_frame
 from scoring.features.history_numpy import history_frame
 from scoring.features.inputs import with_derived
@@ -166,7 +166,7 @@ def history_passes(log, buckets):
         if key != "port_code":
             rows = rows[~rows[key].isna()]  # rows without the key have no such history
         for name in bases_of(specs):
-            rows = _with_base(rows, passes[_key_of(name)], name)
+            rows = _with_base(rows, passes[HISTORY_BY_NAME[name].key], name)
         rows = rows[list(history_columns(specs))]
         if reach is None:
             rows = rows.shuffle(on=key, npartitions=buckets)
@@ -179,10 +179,6 @@ def history_passes(log, buckets):
     return [passes[key] for key, _, _ in keys]
 
 
-def _key_of(name):
-    return next(spec.key for spec in HISTORY if spec.name == name)
-
-
 def _bases_first(keys):
     """``history_keys()``'s passes, each after the passes of its ``below`` specs' bases
     (a base of another entity: another key).
@@ -192,7 +188,7 @@ def _bases_first(keys):
     graphlib.CycleError
         When two passes read each other's bases.
     """
-    needs = {key: {_key_of(name) for name in bases_of(specs)} for key, specs, _ in keys}
+    needs = {key: {HISTORY_BY_NAME[name].key for name in bases_of(specs)} for key, specs, _ in keys}
     order = list(TopologicalSorter(needs).static_order())
     return sorted(keys, key=lambda p: order.index(p[0]))
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from scoring.features import convoy_numpy
 from scoring.features.before_numpy import count_before
-from scoring.features.catalog import HISTORY
+from scoring.features.catalog import HISTORY, HISTORY_BY_NAME
 from scoring.features.columns import column_equals, entity_codes, objects, time_order
 from scoring.features.spec import ENTITY_COLUMN, OUTCOME_LAG_US, base_column
 from scoring.features.stats import DAY_US, value_octave
@@ -72,7 +72,7 @@ def history_frame(frame, query=None, specs=HISTORY):
     bases = {spec.below[0] for spec in specs if spec.below is not None}
     mine_first = {name for name in bases if base_column(name) not in frame.columns
                   and any(h.name == name for h in specs)
-                  and np.array_equal(query, _base_rows(frame, _named(name)))}
+                  and np.array_equal(query, _base_rows(frame, HISTORY_BY_NAME[name]))}
     out = {}
 
     def below(spec):   # the rows whose base is below the cut (NaN compares False)
@@ -137,17 +137,13 @@ def _base_values(frame, name):
     column = base_column(name)
     if column in frame.columns:
         return frame[column].to_numpy(float)
-    spec = _named(name)
+    spec = HISTORY_BY_NAME[name]
     rows = _base_rows(frame, spec)
     out = np.full(len(frame), np.nan)
     if not frame.index.is_unique:   # one value per row, whatever the index
         frame = frame.reset_index(drop=True)
     out[rows] = history_frame(frame, rows, (spec,))[name].to_numpy(float)
     return out
-
-
-def _named(name):
-    return next(h for h in HISTORY if h.name == name)
 
 
 def _base_rows(frame, spec):

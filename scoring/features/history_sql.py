@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from scoring.features.catalog import HISTORY
+from scoring.features.catalog import HISTORY, HISTORY_BY_NAME
 from scoring.features.spec import ENTITY_COLUMN, OUTCOME_LAG_US
 from scoring.features.stats import AGGREGATES, DAY_US, value_octave
 
@@ -125,11 +125,6 @@ def base_columns():
             for spec in HISTORY if spec.name in bases}
 
 
-def base_spec(name):
-    """The history spec named ``name`` (a ``below`` spec's base)."""
-    return next(spec for spec in HISTORY if spec.name == name)
-
-
 def keeps_base(spec, record):
     """Whether a stored row keeps its own aggregates of the base ``spec``: it has the
     base's entity and its direction (the rows the base is computed for)."""
@@ -171,7 +166,7 @@ def base_select(table, name):
     """
     import sqlalchemy as sa
 
-    spec = base_spec(name)
+    spec = HISTORY_BY_NAME[name]
     c = table.c
     t = sa.bindparam("t", type_=sa.BigInteger)
     earlier = sa.and_(c[ENTITY_COLUMN[spec.entity]] == sa.bindparam("key", type_=sa.String),
@@ -202,7 +197,7 @@ def base_update(table, name):
     """
     import sqlalchemy as sa
 
-    spec = base_spec(name)
+    spec = HISTORY_BY_NAME[name]
     c = table.c
     columns = base_columns()[name]
     valued, alike = c[columns["valued"]], c[columns["alike"]]

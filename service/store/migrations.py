@@ -7,7 +7,8 @@ from collections import Counter
 
 import sqlalchemy as sa
 
-from scoring.features.history_sql import base_columns, base_spec, stored_octave
+from scoring.features.catalog import HISTORY_BY_NAME
+from scoring.features.history_sql import base_columns, stored_octave
 from scoring.features.spec import ENTITY_COLUMN
 from service.store import audit_retention, chain
 from service.store.tables import (BASE_COLUMNS, INT_MAX, INTEGER_COLUMNS, KEY_MAX, audit,
@@ -113,7 +114,7 @@ def _row_bases(conn):
         conn.execute(crossings.update().where(c.crossing_id == sa.bindparam("key_"))
                      .values(value_octave=sa.bindparam("octave")), octaves)
     for name, columns in base_columns().items():
-        spec = base_spec(name)
+        spec = HISTORY_BY_NAME[name]
         entity = c[ENTITY_COLUMN[spec.entity]]
         rows = conn.execute(
             sa.select(c.crossing_id, entity, c.crossed_at, c.value_octave)

@@ -7,8 +7,9 @@ import json
 import sqlalchemy as sa
 
 from scoring.features import history_select, history_values, unseen_history
-from scoring.features.history_sql import (base_columns, base_select, base_spec, base_update,
-                                          keeps_base, stored_octave)
+from scoring.features.catalog import HISTORY_BY_NAME
+from scoring.features.history_sql import (base_columns, base_select, base_update, keeps_base,
+                                          stored_octave)
 from scoring.features.spec import ENTITY_COLUMN
 from scoring.features.stats import value_band
 from service.store import chain
@@ -180,13 +181,13 @@ class Store(Database):
         return the late-arrival updates (base name, parameters) to run once it is stored."""
         value = values.get("manifest_value_usd")
         octave = values["value_octave"] = stored_octave(value)
-        bases = [name for name in base_columns() if keeps_base(base_spec(name), record)]
+        bases = [name for name in base_columns() if keeps_base(HISTORY_BY_NAME[name], record)]
         if bases and self.dialect == "postgresql":   # on SQLite the write lock does
             self.sql["base_lock"].run(conn, {"key": BASE_LOCK}).close()
         low, high = value_band(value)
         late = []
         for name in bases:
-            at = {"key": record[ENTITY_COLUMN[base_spec(name).entity]],
+            at = {"key": record[ENTITY_COLUMN[HISTORY_BY_NAME[name].entity]],
                   "t": record["crossed_at"]}
             row = self.sql[f"base {name}"].one(conn, dict(at, value_low=low, value_high=high))
             values.update({column: None if row[aggregate] is None else int(row[aggregate])

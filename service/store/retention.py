@@ -14,7 +14,8 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
-from scoring.features.history_sql import base_columns, base_spec
+from scoring.features.catalog import HISTORY_BY_NAME
+from scoring.features.history_sql import base_columns
 from scoring.features.spec import ENTITY_COLUMN
 from service.store.tables import BASE_LOCK, crossings, metadata
 
@@ -71,7 +72,7 @@ def forget_bases(conn, cutoff):
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(BASE_LOCK)))
     c = crossings.c
     for name, columns in base_columns().items():
-        spec = base_spec(name)
+        spec = HISTORY_BY_NAME[name]
         entity = c[ENTITY_COLUMN[spec.entity]]
         purged = defaultdict(Counter)   # entity: {octave: valued rows purged}
         for key, octave, n in conn.execute(
