@@ -285,9 +285,25 @@ def _shown(name, value):
 
 def from_environment(environ=os.environ):
     """Settings from defaults overridden by ``SOUTHBOUND_*`` variables, typed and checked;
-    SettingError names the first bad one."""
-    return {s.name: parse_setting(s.name, environ.get(PREFIX + s.name, s.default))
+    SettingError names the first bad one. A default under ``var/`` (the store, the
+    registry, the reports, the public key) lies under ``$SOUTHBOUND_VAR`` when that is set,
+    where the commands look too."""
+    var = environ.get(PREFIX + "VAR")
+    return {s.name: parse_setting(s.name, environ.get(PREFIX + s.name,
+                                                      under_var(s.default, var)))
             for s in SETTINGS}
+
+
+def under_var(default, var):
+    """``default`` with its leading ``var/`` (or ``sqlite:///var/``) moved under the
+    folder ``var``; as it is when ``var`` is empty or the default is elsewhere."""
+    if not var:
+        return default
+    for prefix in ("var/", "sqlite:///var/"):
+        if default.startswith(prefix):
+            head = prefix.removesuffix("var/")
+            return head + str(Path(var) / default.removeprefix(prefix))
+    return default
 
 
 def checked(mapping):
@@ -302,8 +318,8 @@ class Site(NamedTuple):
     registry: Path       # the commands' model registry (SOUTHBOUND_REGISTRY, else var/registry)
     ports_file: str | None       # a site's own port table (SOUTHBOUND_PORTS_FILE)
     dask_scheduler: str | None   # SOUTHBOUND_DASK_SCHEDULER
-    private_key: str | None = None   # SOUTHBOUND_PRIVATE_KEY (else var/keys/signing.key)
-    public_key: str | None = None    # SOUTHBOUND_PUBLIC_KEY (else var/keys/signing.pub)
+    private_key: str | None = None   # SOUTHBOUND_PRIVATE_KEY (else $VAR/keys/signing.key)
+    public_key: str | None = None    # SOUTHBOUND_PUBLIC_KEY (else $VAR/keys/signing.pub)
     insecure_unsigned_models: bool = False   # SOUTHBOUND_INSECURE_UNSIGNED_MODELS
     legacy_signing_key: str | None = None    # SOUTHBOUND_SIGNING_KEY, the retired HMAC key
 

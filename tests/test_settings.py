@@ -115,3 +115,47 @@ def test_a_setting_read_again_from_its_own_value_keeps_it(name):
     setting = next(s for s in SETTINGS if s.name == name)
     value = setting.parse(setting.default)
     assert setting.parse(value) == value
+
+
+def test_the_defaults_under_var_lie_under_southbound_var(tmp_path):
+    from scoring.settings import from_environment
+    var = tmp_path / "sb"
+    moved = from_environment({"SOUTHBOUND_VAR": str(var)})
+    assert moved["DATABASE_URL"] == f"sqlite:///{var}/southbound.db"
+    assert moved["REGISTRY"] == str(var / "registry")
+    assert moved["REPORT_DIR"] == str(var / "reports")
+    assert moved["PUBLIC_KEY"] == str(var / "keys" / "signing.pub")
+    plain = from_environment({})
+    assert (plain["DATABASE_URL"], plain["REGISTRY"], plain["PUBLIC_KEY"]) == (
+        "sqlite:///var/southbound.db", "var/registry", "var/keys/signing.pub")
+    named = from_environment({"SOUTHBOUND_VAR": str(var), "SOUTHBOUND_REGISTRY": "/srv/reg",
+                              "SOUTHBOUND_PUBLIC_KEY": ""})
+    assert (named["REGISTRY"], named["PUBLIC_KEY"]) == ("/srv/reg", "")
+
+
+def test_the_service_serves_what_the_commands_made_under_southbound_var(tmp_path, monkeypatch,
+                                                                        trained):
+    """`keys create`, then a model saved (as `train` saves it) and `serve`, all with only
+    SOUTHBOUND_VAR set: the service verifies with the key the commands made there and
+    serves the model from the registry there, its store there too."""
+    from click.testing import CliRunner
+
+    from models.registry import Registry
+    from scoring import settings
+    from service import create_app
+    for name in ("PUBLIC_KEY", "PRIVATE_KEY", "DATABASE_URL", "REGISTRY", "REPORT_DIR"):
+        monkeypatch.delenv("SOUTHBOUND_" + name, raising=False)
+    var = tmp_path / "sb"
+    monkeypatch.setenv("SOUTHBOUND_VAR", str(var))
+    made = CliRunner().invoke(main, ["keys", "create"])
+    assert made.exit_code == 0, made.output
+    assert (var / "keys" / "signing.pub").exists()
+    settings.forget()
+    version = Registry(var / "registry").save(*trained)
+    app = create_app({"LOG_LEVEL": "WARNING"})
+    try:
+        served = app.extensions["southbound.models"].served
+        assert served is not None and served.version == version
+        assert (var / "southbound.db").exists()
+    finally:
+        app.extensions["southbound.store"].engine.dispose()
