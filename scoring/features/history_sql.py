@@ -14,6 +14,7 @@ stored (:func:`base_select`) and kept exact when an earlier row arrives late
 from __future__ import annotations
 
 import math
+from functools import cache
 
 import numpy as np
 
@@ -103,6 +104,7 @@ def unseen_history(entity):
     return out
 
 
+@cache
 def base_columns():
     """The ``crossings`` columns that keep each row's own raw aggregates of the base of a
     ``below`` spec (the base as if the row were the crossing scored).
@@ -110,9 +112,10 @@ def base_columns():
     Returns
     -------
     dict
-        ``{base name: {aggregate: column name}}``: a column ``f"{base}_{aggregate}"`` per
-        aggregate the base's statistic reads, bases in catalog order. NULL on a row the
-        base is not computed for (not of its direction, no entity).
+        ``{base name: {aggregate: column name}}``, built once (not to be changed): a
+        column ``f"{base}_{aggregate}"`` per aggregate the base's statistic reads, bases
+        in catalog order. NULL on a row the base is not computed for (not of its
+        direction, no entity).
 
     Examples
     --------
