@@ -114,11 +114,17 @@ pipeline_options = [
                       "benchmarks/README.md].")
     , click.option("--weighting", type=click.Choice(["ipw", "none"]), default=None,
                    help="Training weights: capped inverse selection probability, or none "
-                        "[default: the pipeline's].")]
+                        "[default: the pipeline's].")
+    , click.option("--picks", type=click.Choice(["auto", "learnt", "ignored"]), default=None,
+                   help="learnt: how each inspected crossing was picked (officer, lookout, "
+                        "model, random) is an input of the trees, and every crossing is "
+                        "scored as a random draw; ignored: the features alone; auto: learnt "
+                        "when some inspection's selection probability is empty in the log "
+                        "[default: the pipeline's, auto].")]
 
 
 def pipeline(func):
-    """--calibration and --weighting: the training pipeline's choices."""
+    """--calibration, --weighting and --picks: the training pipeline's choices."""
     for option in reversed(pipeline_options):
         func = option(func)
     return func

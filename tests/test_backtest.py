@@ -130,6 +130,10 @@ def test_train_backtest_keeps_the_table_in_the_manifest(runner, world, tmp_path)
     # in words, on stderr: which rows grew it, how it was chosen, the backtest
     said = shown.stderr
     assert "grown on: " in said and "chosen by: the pipeline's defaults" in said
+    # the generated world logs every selection probability: the picks weigh, not learnt
+    assert manifest["training"]["picks"] == "auto" and not manifest["training"]["picks_unlogged"]
+    assert manifest["training"]["selection_streams"] is None
+    assert "picks: the features alone (the log gives every inspection's selection" in said
     assert "backtest at 1%: estimated recall" in said
     # and against its plain candidate on the same log: the sentence of each budget
     pooled = manifest["backtest"]["plain"]["summary"]

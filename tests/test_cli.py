@@ -351,3 +351,31 @@ def test_the_model_leaves_vehicle_make_out_unless_asked_and_exclusions_add_to_th
         with pytest.raises(click.BadParameter) as raised:
             train_config(**kwargs)
         assert raised.value.param_hint == hint
+
+
+@pytest.mark.parametrize("picks, learnt", [(None, True), ("ignored", False)])
+def test_a_log_without_some_selection_probabilities_learns_how_each_was_picked(
+        runner, world, tmp_path, picks, learnt):
+    """By default (--picks auto) the trees learn the pick when the log leaves some
+    inspections' selection probability empty; --picks ignored keeps the features alone."""
+    log = pd.read_csv(world[0], dtype=str, keep_default_na=False)
+    inspected = log.index[log["inspected"].isin(["true", "1"])]
+    log.loc[inspected[::5], "selection_probability"] = ""     # a fifth of them unlogged
+    path = tmp_path / "unlogged.csv"
+    log.to_csv(path, index=False)
+    registry = tmp_path / "r"
+    result = runner.invoke(main, ["train", "--data", str(path), "--registry", str(registry)]
+                           + (["--picks", picks] if picks else []))
+    assert result.exit_code == 0, result.output
+    shown = runner.invoke(main, ["models", "show", "--registry", str(registry)])
+    training = json.loads(shown.stdout)["training"]
+    assert training["picks_unlogged"] == len(inspected[::5])
+    streams = training["selection_streams"]
+    if learnt:
+        assert {"officer", "random"} <= set(streams)
+        assert (f"picks: learnt: how each inspection was picked ({', '.join(streams)}) is an "
+                f"input of the trees, and every crossing is scored as a random draw "
+                f"({len(inspected[::5])} inspections without a selection probability in "
+                "the log)") in shown.stderr
+    else:
+        assert streams is None and "picks: the features alone\n" in shown.stderr

@@ -330,3 +330,70 @@ def test_the_rows_order_in_the_log_does_not_change_the_model(world_frame, traine
     assert model.calibration_ == first.calibration_
     assert len(model.ensemble_.roots) == len(first.ensemble_.roots)
     assert np.array_equal(model.ensemble_.value, first.ensemble_.value)
+
+
+def picked_table(n, seed):
+    """:func:`feature_table` with how each row was picked: officers pick on a hunch the
+    features do not hold (a sixth of their picks carry whatever the features say)."""
+    X, y = feature_table(n, seed)
+    rng = np.random.default_rng([seed, 7])
+    X["referral"] = rng.choice(["random", "explore", "officer", "lookout"], size=n,
+                               p=[0.3, 0.05, 0.55, 0.1])
+    hunch = (X["referral"] == "officer").to_numpy() & (rng.random(n) < 1 / 6)
+    return X, np.maximum(y, hunch.astype(int))
+
+
+@pytest.fixture(scope="module")
+def picked():
+    """The same rows fitted with the picks learnt and ignored: (learnt, ignored)."""
+    X, y = picked_table(30_000, seed=3)
+    X_cal, y_cal = picked_table(8_000, seed=4)
+    w = np.ones(len(y)), np.ones(len(y_cal))
+    return tuple(RiskModel(max_iter=60, learn_picks=learn).fit(
+        X, y, w[0], calibration=(X_cal, y_cal, w[1])) for learn in (True, False))
+
+
+def test_the_picks_learnt_put_an_officers_hunch_down_to_the_pick(picked, holdout):
+    learnt, ignored = picked
+    assert learnt.streams == ("lookout", "officer", "random")   # explore is a random draw
+    assert ignored.streams is None
+    assert len(learnt.features_) == len(ignored.features_)
+    # scored as random draws: the hunch's carriers do not lift every crossing's score
+    neutral, _ = learnt.explain(holdout)
+    as_ignored, _ = ignored.explain(holdout)
+    assert neutral.mean() < as_ignored.mean() - 0.3
+    # ... while the trees did learn it: the same rows as officers' picks score higher
+    as_officer = learnt.booster_.decision_function(
+        learnt._matrix(holdout, selection=np.full(len(holdout), "officer", dtype=object)))
+    assert (as_officer - neutral).mean() > 0.3
+    # and the features' own risk factors still order the crossings
+    quick = holdout.assign(plate_hours_since_inbound=1.0)
+    slow = holdout.assign(plate_hours_since_inbound=300.0)
+    assert (learnt.explain(quick)[0] > learnt.explain(slow)[0]).mean() > 0.9
+
+
+def test_a_model_that_learnt_the_picks_scores_alike_on_every_path(picked, holdout):
+    learnt = picked[0]
+    raw, contributions = learnt.explain(holdout, compiled=True)
+    np.testing.assert_allclose(raw, learnt.booster_.decision_function(learnt._matrix(holdout)),
+                               rtol=0, atol=1e-9)
+    np.testing.assert_allclose(learnt.explain(holdout, compiled=False)[0], raw, rtol=0,
+                               atol=1e-9)
+    assert contributions.shape == (len(holdout), len(learnt.features_))
+    for i in range(5):
+        row = learnt.vector(holdout.iloc[i].to_dict())
+        one_raw, one = learnt.explain_row(row)
+        assert one_raw == pytest.approx(raw[i], abs=1e-9)
+        np.testing.assert_allclose(one, contributions[i], rtol=0, atol=1e-9)
+    # the batch scores a frame that carries its own referral column as a random draw
+    assert np.array_equal(learnt.explain(holdout.assign(referral="officer"))[0], raw)
+
+
+@pytest.mark.parametrize("referral", [["officer", "lookout"], ["random", "explore"]])
+def test_picks_that_cannot_be_told_from_a_random_draw_leave_the_features_alone(referral):
+    X, y = feature_table(6_000, seed=5)
+    X["referral"] = np.resize(referral, len(X))
+    model = RiskModel(max_iter=10).fit(X, y, np.ones(len(y)),
+                                       calibration=(X, y, np.ones(len(y))))
+    assert model.streams is None
+    assert model.booster_.n_features_in_ == len(model.features_)

@@ -54,12 +54,24 @@ class TrainConfig:
     #: a labelled row's weight halves with every this many days of age (counted back
     #: from the newest outbound row); None weighs old and new rows alike
     half_life_days: float | None = 30.0
+    #: "learnt": how each labelled row was picked (officer, lookout, model, random) is an
+    #: input of the trees and every crossing is scored as a random draw, so that what an
+    #: officer's hunch found beyond the features is put down to the pick; "ignored": the
+    #: features alone (RiskModel's ``learn_picks``); "auto": learnt when the log leaves
+    #: some inspection's selection probability empty (then it is estimated from the
+    #: features, which cannot see a hunch), else ignored (the log's probabilities weigh
+    #: the picks). Chosen by backtest (benchmarks/README.md, "How each was picked"):
+    #: learnt lifted worlds b and c (+0.003 and +0.012 at 1%, seeds 1-3), which leave
+    #: probabilities empty, and cost world a 0.007, which logs them all
+    picks: str = "auto"
 
     def __post_init__(self):
         if self.calibration not in ("holdout", "crossfit"):
             raise ValueError(f"calibration {self.calibration!r} is not holdout or crossfit")
         if self.weighting not in ("ipw", "none"):
             raise ValueError(f"weighting {self.weighting!r} is not ipw or none")
+        if self.picks not in ("auto", "learnt", "ignored"):
+            raise ValueError(f"picks {self.picks!r} is not auto, learnt or ignored")
         if not (isinstance(self.folds, int) and self.folds >= 2):
             raise ValueError(f"folds {self.folds!r} is not an integer of at least 2")
 
@@ -80,7 +92,7 @@ def plain_candidate(config=None):
     The same training as ``config`` (its calibration, folds, trees, parameters, seed and
     ``until``) restricted to the context features it uses and the plate history counts
     (:data:`PLAIN_HISTORY`), every labelled row counted once (no inverse-propensity
-    weight, no recency half-life, no monotone constraint). A feature added to the catalog
+    weight, no recency half-life, no monotone constraint, picks ignored). A feature added to the catalog
     later is left out of it without a change here. The backtest grades it beside the
     pipeline (:mod:`training.candidates`): whether the pipeline's other features and
     weights earn their keep on the log at hand.
@@ -97,4 +109,4 @@ def plain_candidate(config=None):
     exclude = tuple(dict.fromkeys(tuple(config.exclude)
                                   + tuple(f for f in FEATURES if f not in kept)))
     return replace(config, exclude=exclude, weighting="none", half_life_days=None,
-                   increasing=())
+                   increasing=(), picks="ignored")

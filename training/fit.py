@@ -24,6 +24,7 @@ from models.manifest import Manifest
 from scoring import contract
 from scoring.features import DAY_US, FEATURES, feature_frame, resolve_exclusions
 from scoring.model import RiskModel
+from scoring.model.estimator import SELECTION_COLUMN
 from scoring.wording import plural
 # the names callers import from here, wherever they are defined
 from training.config import (DEFAULT_CHOICES, MAX_RELATIVE_WEIGHT,  # noqa: F401
@@ -150,7 +151,12 @@ def fit_log(log, config=None, clock=None, sources=(), rows=None):
     if config.half_life_days:
         weight = weight * 0.5 ** ((log.last - times) / (config.half_life_days * DAY_US))
     thin = thin_weights_warning(weight, times, log.last, config.half_life_days)
-    X_all = X_labelled[list(FEATURES)]
+    # how each was picked beside its features: the trees learn the pick as an input and
+    # score as a random draw (RiskModel's selection_covariate)
+    X_all = X_labelled[list(FEATURES)].assign(
+        **{SELECTION_COLUMN: labelled_rows["referral"].astype(object).to_numpy()})
+    unlogged = int(labelled_rows["selection_probability"].isna().sum())
+    learn_picks = config.picks == "learnt" or (config.picks == "auto" and unlogged > 0)
     # A feature with no value on any labelled row has nothing to teach (and the trees'
     # binning in scikit-learn 1.9 fails on an all-missing column): leave it out.
     empty = tuple(f for f in FEATURES if f not in exclude and X_all[f].isna().all())
@@ -161,7 +167,7 @@ def fit_log(log, config=None, clock=None, sources=(), rows=None):
         params = {**config.params, **fixed}
         increasing = tuple(f for f in config.increasing if f not in exclude + empty)
         return RiskModel(exclude=tuple(sorted(exclude + empty)), random_state=config.seed,
-                         increasing=increasing, **params)
+                         increasing=increasing, learn_picks=learn_picks, **params)
 
     def rows_of(mask):
         w = weight[mask]
@@ -188,9 +194,13 @@ def fit_log(log, config=None, clock=None, sources=(), rows=None):
         params=model.get_params(),
         training={"calibration": config.calibration, "weighting": config.weighting,
                   "trees": config.trees, "increasing": list(config.increasing),
-                  "half_life_days": config.half_life_days,
+                  "half_life_days": config.half_life_days, "picks": config.picks,
+                  "picks_unlogged": unlogged,
                   "folds": config.folds if config.calibration == "crossfit" else None,
-                  "seed": config.seed, **detail, "engine": log.engine},
+                  "seed": config.seed, **detail, "engine": log.engine,
+                  # the picks the trees learnt from as an input, every crossing scored
+                  # as the neutral one (None: the features alone)
+                  "selection_streams": list(model.streams) if model.streams else None},
         trees=int(model.booster_.n_iter_),
         calibration={"method": method,
                      "slope": model.calibration_[0], "intercept": model.calibration_[1]},

@@ -125,6 +125,21 @@ def how_grown(manifest):
                                   "the defaults are chosen in benchmarks/quality.py")))
     else:
         out.append(("chosen by", "not recorded (a model saved before backtests)"))
+    streams = training.get("selection_streams")
+    if streams:
+        unlogged = training.get("picks_unlogged")
+        out.append(("picks", f"learnt: how each inspection was picked ({', '.join(streams)}) "
+                             "is an input of the trees, and every crossing is scored as a "
+                             "random draw" + (f" ({plural(unlogged, 'inspection')} without "
+                                              "a selection probability in the log)"
+                                              if training.get("picks") == "auto" else "")))
+    elif training.get("picks"):
+        why = {"ignored": "", "auto": " (the log gives every inspection's selection "
+                                      "probability, which weighs the picks)"}
+        out.append(("picks", "the features alone" + (
+            why.get(training["picks"], "") if not training.get("picks_unlogged")
+            or training["picks"] == "ignored" else
+            " (no random draw among the inspections, or no other pick, to tell them by)")))
     backtest = record.extra.get("backtest")
     if backtest:
         for row in backtest.get("summary", []):

@@ -37,6 +37,12 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         elsewhere, e.g. from cross-fitted models).
     increasing : tuple of str
         Numeric features the score may only rise with (monotone constraints).
+    learn_picks : bool
+        Learn how each labelled crossing was picked (its ``referral``: an officer's
+        pick, a lookout, a model's, a random draw) as one more input of the trees, and
+        score every crossing as if drawn at random: what an officer's hunch or a
+        lookout's tip found beyond the features is put down to the pick, not to the
+        features the picked crossings share (see :data:`SELECTION_COLUMN`).
 
     Examples
     --------
@@ -50,7 +56,8 @@ class RiskModel(ClassifierMixin, BaseEstimator):
     # "Shallower trees")
     def __init__(self, exclude=(), learning_rate=0.08, max_iter=250, max_leaf_nodes=15,
                  max_depth=3, min_samples_leaf=30, l2_regularization=1.0, random_state=0,
-                 early_stopping=True, increasing=(), max_features=1.0):
+                 early_stopping=True, increasing=(), max_features=1.0,
+                 learn_picks=True):
         self.exclude = exclude
         self.learning_rate = learning_rate
         self.max_iter = max_iter
@@ -62,6 +69,7 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         self.early_stopping = early_stopping
         self.increasing = increasing
         self.max_features = max_features
+        self.learn_picks = learn_picks
 
     def fit(self, X, y, sample_weight=None, *, calibration, calibration_raw=None):
         """Fit the trees on ``X`` and the calibration on data kept apart from them.
@@ -69,6 +77,9 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : DataFrame, shape (n, len(FEATURES))
+            With ``learn_picks``, its column :data:`SELECTION_COLUMN` (how
+            each row was picked) is learnt from when it holds a neutral draw and
+            another stream; a frame without it fits the features alone.
         y : array of {0, 1}, shape (n,)
         sample_weight : array, shape (n,), optional
             Inverse selection probabilities, so the labelled rows stand for all traffic.
@@ -89,18 +100,26 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         self.features_ = [f for f in FEATURES if f not in off and X[f].notna().any()]
         self.categorical_ = [f for f in self.features_ if f in CATEGORICAL]
         self.encoder_ = CategoryEncoder(tuple(self.categorical_)).fit(X)
-        matrix = self._matrix(X)
+        streams = _streams(X) if self.learn_picks else None
+        self.selection_ = (tuple(sorted(set(streams))) if streams is not None
+                           and NEUTRAL_STREAM in streams and len(set(streams)) > 1 else None)
+        matrix = self._matrix(X, selection=streams if self.selection_ else None)
+        extra = [True] if self.selection_ else []
         self.booster_ = HistGradientBoostingClassifier(
             learning_rate=self.learning_rate, max_iter=self.max_iter,
             max_leaf_nodes=self.max_leaf_nodes, max_depth=self.max_depth,
             min_samples_leaf=self.min_samples_leaf,
             l2_regularization=self.l2_regularization, max_features=self.max_features,
-            categorical_features=[f in self.categorical_ for f in self.features_],
-            monotonic_cst=[int(f in self.increasing) for f in self.features_],
+            categorical_features=[f in self.categorical_ for f in self.features_] + extra,
+            monotonic_cst=[int(f in self.increasing) for f in self.features_]
+            + [0] * len(extra),
+            # the pick's own trees: a lift per stream added to the features' score, never
+            # a split of the features' trees by stream
+            interaction_cst=[[len(self.features_)]] if extra else None,
             early_stopping=self.early_stopping, validation_fraction=0.15, n_iter_no_change=25,
             random_state=self.random_state,
         ).fit(matrix, y, sample_weight=sample_weight)
-        self.ensemble_ = TreeEnsemble(self.booster_, len(self.features_))
+        self.ensemble_ = TreeEnsemble(self.booster_, len(self.features_) + len(extra))
         X_cal, y_cal, w_cal = calibration
         raw = self.decision_function(X_cal) if calibration_raw is None else calibration_raw
         platt = PlattCalibration().fit(raw, y_cal, w_cal)
@@ -109,12 +128,22 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         self.classes_ = np.array([0, 1])
         return self
 
-    def _matrix(self, X, internal=False):
-        """The model's input matrix, shape (n, len(features_)): the encoder's codes and
+    @property
+    def streams(self):
+        """The referral streams the trees learnt from, sorted (the neutral one among
+        them), or None when they learnt from the features alone (models saved before
+        :data:`SELECTION_COLUMN` was learnt from hold none)."""
+        return self.__dict__.get("selection_")
+
+    def _matrix(self, X, internal=False, selection=None):
+        """The model's input matrix, shape (n, len(features_)), and the stream's column
+        last when the trees learnt one (:attr:`streams`): ``selection``'s codes when
+        fitting, else the neutral stream's on every row. The encoder's codes and
         the numbers as floats (column by column, without copying the frame).
         ``internal``: the booster's own matrix instead (:meth:`TreeEnsemble.internal` of
         it), built at once in its order, with no model matrix between."""
-        columns = list(enumerate([None] * len(self.features_)))
+        streams = self.streams
+        columns = list(enumerate([None] * (len(self.features_) + bool(streams))))
         if internal:
             columns = self.ensemble_.internal_columns()
             if columns is None:
@@ -124,6 +153,12 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         # cache line per cell (500k rows, 36 columns: 0.15-0.2 s against 0.35-0.65 s)
         matrix = np.empty((len(X), len(columns)), order="F")
         for j, (col, known) in enumerate(columns):
+            if col == len(self.features_):   # the stream's column
+                code = {stream: float(i) for i, stream in enumerate(streams)}
+                x = (np.array([code[v] for v in selection]) if selection is not None
+                     else np.full(len(X), code[NEUTRAL_STREAM]))
+                matrix[:, j] = _index_in(known, x)
+                continue
             name = self.features_[col]
             x = (self.encoder_.codes(name, X[name]) if name in self.encoder_.lookup_
                  else X[name].to_numpy(dtype=float))
@@ -139,7 +174,10 @@ class RiskModel(ClassifierMixin, BaseEstimator):
             plan = self.__dict__["_row_plan"] = [
                 (name, lookups[name] if name in self.categorical_ else None)
                 for name in self.features_]
-        row = np.empty(len(plan))
+        streams = self.streams
+        row = np.empty(len(plan) + bool(streams))
+        if streams:   # scored as a neutral draw, whoever picks it
+            row[-1] = streams.index(NEUTRAL_STREAM)
         for i, (name, lookup) in enumerate(plan):
             value = features[name]
             if value is None:
@@ -179,20 +217,24 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         -------
         raw : array, shape (n,)
         contributions : array, shape (n, len(features_))
-            ``contributions.sum(1) + ensemble_.bias == raw`` up to rounding.
+            ``contributions.sum(1) + ensemble_.bias == raw`` up to rounding, less the
+            neutral stream's part when the trees learnt one (:attr:`streams`): the same
+            for every crossing (the stream's trees split on nothing else), and no
+            crossing's reason.
         """
         check_is_fitted(self, "ensemble_")
         if compiled:
             leaves = self.ensemble_.leaves_compiled(self._matrix(X, internal=True))
         else:
             leaves = self.ensemble_.leaves(self._matrix(X))
-        return self.ensemble_.raw(leaves), self._contributions(leaves)
+        return (self.ensemble_.raw(leaves),
+                self._contributions(leaves)[:, :len(self.features_)])
 
     def explain_row(self, row):
         """Raw score and contributions of one model input row (see :meth:`vector`)."""
         leaves = self.ensemble_.leaves_row(np.asarray(row, dtype=float))
         raw = self.ensemble_.baseline + float(self.ensemble_.value[leaves].sum())
-        return raw, self.ensemble_.contrib[leaves].sum(axis=0)
+        return raw, self.ensemble_.contrib[leaves].sum(axis=0)[:len(self.features_)]
 
     def raw_row(self, row):
         """Raw score of one model input row, without contributions (a shadow's path)."""
@@ -217,6 +259,25 @@ class RiskModel(ClassifierMixin, BaseEstimator):
                 shape=(len(chunk), len(contrib)))
             out[rows] = ones @ contrib
         return out
+
+
+#: the column of a training frame that says how each row was picked (the log's referral)
+SELECTION_COLUMN = "referral"
+#: the stream every crossing is scored as: a random draw; ``explore`` is one too (a draw
+#: with a known probability, by no one's judgement)
+NEUTRAL_STREAM = "random"
+_AS_NEUTRAL = frozenset({"random", "explore"})
+
+
+def _streams(X):
+    """Each row's referral stream (``explore`` as ``random``; an empty one ``unknown``),
+    or None for a frame without :data:`SELECTION_COLUMN`."""
+    if SELECTION_COLUMN not in X:
+        return None
+    values = X[SELECTION_COLUMN].astype(object).to_numpy()
+    return np.array([NEUTRAL_STREAM if v in _AS_NEUTRAL else
+                     ("unknown" if v is None or v != v or v == "" else str(v))
+                     for v in values], dtype=object)
 
 
 #: rows per sparse product of :meth:`RiskModel._contributions` (its index arrays stay

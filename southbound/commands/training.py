@@ -18,7 +18,7 @@ from southbound.options import (EXIT_INPUT, actor_option, data_files_option, dat
 
 
 def train_config(exclude=(), seed=0, calibration=None, weighting=None, until=None,
-                 include=()):
+                 include=(), picks=None):
     """The pipeline's configuration from the options: the features left out by default
     (``DEFAULT_EXCLUDED``) and ``exclude``, less ``include``; a bad feature name is
     refused."""
@@ -31,7 +31,8 @@ def train_config(exclude=(), seed=0, calibration=None, weighting=None, until=Non
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint=hint)
     off = tuple(n for n in dict.fromkeys(DEFAULT_EXCLUDED + tuple(exclude)) if n not in include)
-    chosen = {k: v for k, v in (("calibration", calibration), ("weighting", weighting)) if v}
+    chosen = {k: v for k, v in (("calibration", calibration), ("weighting", weighting),
+                                ("picks", picks)) if v}
     return TrainConfig(exclude=off, until=until, seed=seed, **chosen)
 
 
@@ -89,7 +90,7 @@ def check_span(frame, config, data):
 @engine_options
 @handle_errors
 def train(data, registry, on_error, exclude, include, until, seed, promote, later_wins,
-          calibration, weighting, origins, plain, actor, engine, scheduler):
+          calibration, weighting, picks, origins, plain, actor, engine, scheduler):
     """Train a risk model on crossing logs and register it.
 
     With --engine dask, the features, counts and out-of-fold scores are computed on a
@@ -100,7 +101,7 @@ def train(data, registry, on_error, exclude, include, until, seed, promote, late
     from scoring.features_dask import log_files
     from training.fit import train as fit
     until_us = utc_micros(until, "--until") if until else None
-    config = train_config(exclude, seed, calibration, weighting, until_us, include)
+    config = train_config(exclude, seed, calibration, weighting, until_us, include, picks)
     if engine == "dask":
         for flag, value, why in (("--later-wins", later_wins, "a repeated crossing_id is refused"),
                                  ("--backtest", origins, "the backtest runs in-process: run "
@@ -177,7 +178,7 @@ def register(model, manifest, registry, promote, actor):
               help="Write the backtest as JSON here.")
 @handle_errors
 def backtest(data, on_error, truth, origins, horizon, step, budgets, exclude, include,
-             calibration, weighting, every_carrier_labelled, plain, seed, out):
+             calibration, weighting, picks, every_carrier_labelled, plain, seed, out):
     """Rolling-origin backtest: train before each origin, grade the horizon after it.
 
     Each origin trains the pipeline (the same code as train) on every row before it
@@ -194,7 +195,8 @@ def backtest(data, on_error, truth, origins, horizon, step, budgets, exclude, in
     config = BacktestConfig(origins=origins, horizon_days=days(horizon, "--horizon"),
                             step_days=days(step, "--step") if step else None,
                             budgets=tuple(sorted(budgets)) or BUDGETS)
-    pipeline_config = train_config(exclude, seed, calibration, weighting, include=include)
+    pipeline_config = train_config(exclude, seed, calibration, weighting, include=include,
+                                   picks=picks)
     frame, _ = read(data, on_error)
     check_span(frame, config, data)
     truth_frame = None
@@ -241,7 +243,7 @@ def backtest(data, on_error, truth, origins, horizon, step, budgets, exclude, in
 @pipeline
 @handle_errors
 def simulate(data, on_error, truth, policy_files, retrain, start, detection, seed, out, plot,
-             calibration, weighting):
+             calibration, weighting, picks):
     """Closed-loop simulation: each policy picks the inspections day by day, finds what
     the truth file says was there, and retrains on only what it found.
 
@@ -274,7 +276,7 @@ def simulate(data, on_error, truth, policy_files, retrain, start, detection, see
     policies = policies or {"default": PolicyConfig()}
     config = SimConfig(start_us=start_us, retrain_days=every, detection=detection, seed=seed,
                        train=train_config(seed=seed, calibration=calibration,
-                                          weighting=weighting))
+                                          weighting=weighting, picks=picks))
     try:
         result = run(frame, table, policies, config,
                      progress=lambda message: click.echo(message, err=True))
