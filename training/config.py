@@ -92,10 +92,10 @@ def plain_candidate(config=None):
     The same training as ``config`` (its calibration, folds, trees, parameters, seed and
     ``until``) restricted to the context features it uses and the plate history counts
     (:data:`PLAIN_HISTORY`), every labelled row counted once (no inverse-propensity
-    weight, no recency half-life, no monotone constraint, picks ignored). A feature added to the catalog
-    later is left out of it without a change here. The backtest grades it beside the
-    pipeline (:mod:`training.candidates`): whether the pipeline's other features and
-    weights earn their keep on the log at hand.
+    weight, no recency half-life, no monotone constraint, the picks ignored). A feature
+    added to the catalog later is left out of it without a change here. The backtest
+    grades it beside the pipeline (:mod:`training.candidates`): whether the pipeline's
+    other features and weights earn their keep on the log at hand.
 
     Examples
     --------

@@ -152,7 +152,7 @@ def fit_log(log, config=None, clock=None, sources=(), rows=None):
         weight = weight * 0.5 ** ((log.last - times) / (config.half_life_days * DAY_US))
     thin = thin_weights_warning(weight, times, log.last, config.half_life_days)
     # how each was picked beside its features: the trees learn the pick as an input and
-    # score as a random draw (RiskModel's selection_covariate)
+    # score as a random draw (RiskModel's learn_picks), where config.picks says so
     X_all = X_labelled[list(FEATURES)].assign(
         **{SELECTION_COLUMN: labelled_rows["referral"].astype(object).to_numpy()})
     unlogged = int(labelled_rows["selection_probability"].isna().sum())
