@@ -92,6 +92,28 @@ def thin_weights_warning(weight, times, newest, half_life_days, share=MIN_EFFECT
             "start) or add the missing rows")
 
 
+def _picks(training):
+    """How the trees treated the way each inspection was picked (a manifest's
+    ``training``), in words; None for a model saved before the choice was recorded."""
+    streams, picks = training.get("selection_streams"), training.get("picks")
+    if streams:
+        text = (f"learnt: how each inspection was picked ({', '.join(streams)}) is an input "
+                "of the trees, and every crossing is scored as a random draw")
+        if picks == "auto":
+            text += (f" ({plural(training.get('picks_unlogged'), 'inspection')} without a "
+                     "selection probability in the log)")
+        return text
+    if not picks:
+        return None
+    if picks == "auto" and not training.get("picks_unlogged"):
+        return ("the features alone (the log gives every inspection's selection "
+                "probability, which weighs the picks)")
+    if picks == "ignored" or not training.get("picks_unlogged"):
+        return "the features alone"
+    return ("the features alone (no random draw among the inspections, or no other pick, "
+            "to tell them by)")
+
+
 def how_grown(manifest):
     """(label, text) pairs saying how a model was chosen and which rows grew it, for the
     model card and ``models show``; models saved before cross-fitting say what they knew.
@@ -125,21 +147,9 @@ def how_grown(manifest):
                                   "the defaults are chosen in benchmarks/quality.py")))
     else:
         out.append(("chosen by", "not recorded (a model saved before backtests)"))
-    streams = training.get("selection_streams")
-    if streams:
-        unlogged = training.get("picks_unlogged")
-        out.append(("picks", f"learnt: how each inspection was picked ({', '.join(streams)}) "
-                             "is an input of the trees, and every crossing is scored as a "
-                             "random draw" + (f" ({plural(unlogged, 'inspection')} without "
-                                              "a selection probability in the log)"
-                                              if training.get("picks") == "auto" else "")))
-    elif training.get("picks"):
-        why = {"ignored": "", "auto": " (the log gives every inspection's selection "
-                                      "probability, which weighs the picks)"}
-        out.append(("picks", "the features alone" + (
-            why.get(training["picks"], "") if not training.get("picks_unlogged")
-            or training["picks"] == "ignored" else
-            " (no random draw among the inspections, or no other pick, to tell them by)")))
+    picks = _picks(training)
+    if picks:
+        out.append(("picks", picks))
     backtest = record.extra.get("backtest")
     if backtest:
         for row in backtest.get("summary", []):
