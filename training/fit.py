@@ -151,12 +151,13 @@ def fit_log(log, config=None, clock=None, sources=(), rows=None):
     if config.half_life_days:
         weight = weight * 0.5 ** ((log.last - times) / (config.half_life_days * DAY_US))
     thin = thin_weights_warning(weight, times, log.last, config.half_life_days)
-    # how each was picked beside its features: the trees learn the pick as an input and
-    # score as a random draw (RiskModel's learn_picks), where config.picks says so
-    X_all = X_labelled[list(FEATURES)].assign(
-        **{SELECTION_COLUMN: labelled_rows["referral"].astype(object).to_numpy()})
     unlogged = int(labelled_rows["selection_probability"].isna().sum())
     learn_picks = config.picks == "learnt" or (config.picks == "auto" and unlogged > 0)
+    X_all = X_labelled[list(FEATURES)]
+    if learn_picks:  # how each was picked beside its features: the trees learn the pick
+        # as an input and score as a random draw (RiskModel's learn_picks)
+        X_all = X_all.assign(
+            **{SELECTION_COLUMN: labelled_rows["referral"].astype(object).to_numpy()})
     # A feature with no value on any labelled row has nothing to teach (and the trees'
     # binning in scikit-learn 1.9 fails on an all-missing column): leave it out.
     empty = tuple(f for f in FEATURES if f not in exclude and X_all[f].isna().all())
